@@ -1,0 +1,74 @@
+"""Process state shared by every layer: the active instance and the current run.
+
+The current run is a ``ContextVar`` (right for asyncio tasks and nested calls). Threads
+started without a copied context fall back to the most recent run that is still open in
+this process, so that work in a thread pool lands under the flow that started it.
+
+The instance is opened lazily by the connector that ``_instance.py`` registers here; the
+lower layers (models, storage) ask for it without importing the layer above.
+"""
+
+import contextvars
+import threading
+from collections.abc import Callable
+from typing import Any
+
+_current_run: contextvars.ContextVar[Any] = contextvars.ContextVar("threadline_run", default=None)
+_open_runs: list[Any] = []
+_lock = threading.Lock()
+_connector: Callable[[], Any] | None = None
+_active_instance: Any = None
+
+
+def register_connector(connect: Callable[[], Any]) -> None:
+    global _connector
+    _connector = connect
+
+
+def set_instance(instance: Any) -> None:
+    global _active_instance
+    _active_instance = instance
+
+
+def instance() -> Any:
+    """The active instance, opening the resolved one on first use."""
+    if _active_instance is None and _connector is not None:
+        _connector()
+    return _active_instance
+
+
+def current_run() -> Any:
+    run = _current_run.get()
+    if run is not None:
+        return run
+    if threading.current_thread() is threading.main_thread():
+        return None
+    with _lock:
+        return _open_runs[-1] if _open_runs else None
+
+
+def enter_run(run: Any) -> contextvars.Token[Any]:
+    with _lock:
+        _open_runs.append(run)
+    return _current_run.set(run)
+
+
+def exit_run(run: Any, token: contextvars.Token[Any] | None) -> None:
+    with _lock:
+        if run in _open_runs:
+            _open_runs.reverse()
+            _open_runs.remove(run)
+            _open_runs.reverse()
+    if token is None:
+        return
+    try:
+        _current_run.reset(token)
+    except ValueError:  # token from another context (a different thread or task)
+        _current_run.set(None)
+
+
+def clear() -> None:
+    """Forget every open run (used when the instance changes)."""
+    with _lock:
+        _open_runs.clear()
+    _current_run.set(None)

@@ -1,0 +1,126 @@
+"""Database connections: SQLite (embedded) and PostgreSQL through the same peewee code.
+
+SQLite runs in WAL mode with a long busy timeout, and every write transaction starts with
+``BEGIN IMMEDIATE`` so that concurrent writers queue instead of failing with "database is
+locked". PostgreSQL serialises writers on one key with a transaction-scoped advisory lock.
+Driver errors (sqlite3, psycopg2) arrive as peewee exceptions and are mapped to
+``DatabaseError`` here, in one place, as peewee's own ``ExceptionWrapper`` maps drivers.
+"""
+
+import contextlib
+import hashlib
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import peewee
+
+from ._config import redact_url
+from .errors import ConfigError, DatabaseError
+
+BUSY_TIMEOUT_S = 120
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "synchronous": "normal",
+    "foreign_keys": 1,
+    "busy_timeout": BUSY_TIMEOUT_S * 1000,
+    "cache_size": -16000,
+}
+
+
+def _wrap(exc: Exception, url: str) -> DatabaseError:
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return DatabaseError(f"database {redact_url(url)}: {message}")
+
+
+class _Mapped:
+    """Mixin: driver errors other than integrity violations become ``DatabaseError``."""
+
+    url = ""
+
+    def execute_sql(self, sql: str, params: Any = None, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().execute_sql(sql, params, *args, **kwargs)  # type: ignore[misc]
+        except peewee.IntegrityError:
+            raise
+        except (peewee.OperationalError, peewee.InterfaceError, peewee.ProgrammingError) as exc:
+            raise _wrap(exc, self.url) from exc
+
+    def connect(self, reuse_if_open: bool = False) -> Any:
+        try:
+            return super().connect(reuse_if_open)  # type: ignore[misc]
+        except (peewee.OperationalError, peewee.InterfaceError) as exc:
+            raise _wrap(exc, self.url) from exc
+
+
+class SqliteDatabase(_Mapped, peewee.SqliteDatabase):
+    pass
+
+
+class PostgresqlDatabase(_Mapped, peewee.PostgresqlDatabase):
+    pass
+
+
+def open_database(url: str) -> peewee.Database:
+    """A peewee database for ``url``; connections open lazily, one per thread."""
+    db: SqliteDatabase | PostgresqlDatabase
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///") :]
+        db = SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=BUSY_TIMEOUT_S)
+    elif url.startswith(("postgresql://", "postgres://")):
+        parts = urlparse(url)
+        if not parts.path.strip("/"):
+            raise ConfigError(f"database URL {redact_url(url)!r} names no database")
+        db = PostgresqlDatabase(
+            parts.path.strip("/"),
+            user=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            host=parts.hostname or "localhost",
+            port=parts.port or 5432,
+            connect_timeout=10,
+        )
+    else:
+        raise ConfigError(f"unsupported database URL {redact_url(url)!r}")
+    db.url = url
+    return db
+
+
+def unwrap(db: Any) -> peewee.Database:
+    """The real database behind a proxy (touching the proxy opens it if needed)."""
+    if isinstance(db, peewee.Proxy):
+        if db.obj is None:
+            db.in_transaction  # noqa: B018 - the lazy proxy connects on attribute access
+        return db.obj  # type: ignore[no-any-return]
+    return db  # type: ignore[no-any-return]
+
+
+def is_sqlite(db: Any) -> bool:
+    return isinstance(unwrap(db), peewee.SqliteDatabase)
+
+
+def _lock_id(name: str) -> int:
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+@contextlib.contextmanager
+def write_transaction(db: peewee.Database, lock: str | None = None) -> Iterator[None]:
+    """A short write transaction; ``lock`` names a key that writers serialise on.
+
+    SQLite: ``BEGIN IMMEDIATE`` takes the single writer lock up front (the busy timeout
+    makes others wait). PostgreSQL: ``pg_advisory_xact_lock`` on a hash of ``lock``.
+    Nested calls join the outer transaction.
+    """
+    db = unwrap(db)
+    if db.in_transaction():
+        if lock and not is_sqlite(db):
+            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_lock_id(lock),))
+        yield
+        return
+    if is_sqlite(db):
+        with db.atomic(lock_type="IMMEDIATE"):
+            yield
+    else:
+        with db.atomic():
+            if lock:
+                db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_lock_id(lock),))
+            yield

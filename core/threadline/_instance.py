@@ -1,0 +1,128 @@
+"""The active instance: one database and one default storage root, opened lazily.
+
+``connect()`` resolves settings (``_config.resolve``), opens the database, creates or
+upgrades its schema, checks that the storage root is usable and registers it. Everything
+else reaches the instance through ``_context.instance()``, which calls ``connect()`` on
+first use, so ``import threadline`` itself opens nothing.
+"""
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import peewee
+
+from . import _context
+from ._config import (
+    Settings,
+    normalize_db,
+    normalize_storage,
+    redact_url,
+    resolve,
+    sqlite_url,
+    write_project_file,
+)
+from ._db import open_database
+from .errors import DatabaseError
+from .hashing import StatCache
+from .models import TABLES, Storage, database, ensure_schema
+from .storage import Backend, open_backend
+
+_lock = threading.RLock()
+
+
+@dataclass
+class Instance:
+    settings: Settings
+    db: peewee.Database
+    backend: Backend
+    storage: Storage
+    stat_cache: StatCache
+
+    def backend_for(self, root: str) -> Backend:
+        """A backend for another registered root (artifacts saved from another instance)."""
+        return self.backend if root == self.backend.root else open_backend(root)
+
+    def describe(self) -> dict[str, Any]:
+        return {"db": redact_url(self.settings.db), "storage": self.settings.storage,
+                "cache_dir": self.settings.cache_dir, "source": self.settings.source}
+
+
+def connect(db: str | None = None, storage: str | None = None) -> Instance:
+    """Open (and make current) the instance for ``db``/``storage``, resolved as documented."""
+    settings = resolve(db, storage)
+    with _lock:
+        current = _context._active_instance
+        if current is not None and current.settings == settings:
+            return current  # type: ignore[no-any-return]
+        instance = _open(settings)
+        if current is not None:
+            current.db.close()
+        database.initialize(instance.db)
+        _context.set_instance(instance)
+        _context.clear()
+        return instance
+
+
+def init(storage: str, db: str | None = None, folder: str | None = None) -> Instance:
+    """Create an instance and write ``threadline.toml`` in ``folder`` (default: cwd).
+
+    The database defaults to ``.threadline/threadline.db`` beside the project file. The
+    instance is opened (and so checked) before the file is written.
+    """
+    base = Path(folder or os.getcwd()).resolve()
+    storage_root = normalize_storage(storage, base)
+    db_url = normalize_db(db, base) if db else sqlite_url(base / ".threadline" / "threadline.db")
+    instance = connect(db=db_url, storage=storage_root)
+    write_project_file(base, storage_root, db_url)
+    return instance
+
+
+def _open(settings: Settings) -> Instance:
+    if settings.db.startswith("sqlite:///"):
+        os.makedirs(os.path.dirname(settings.db[len("sqlite:///"):]), exist_ok=True)
+    backend = open_backend(settings.storage)
+    backend.check_reachable()
+    db = open_database(settings.db)
+    previous = database.obj
+    database.initialize(db)
+    try:
+        db.connect(reuse_if_open=True)
+        ensure_schema(db, TABLES)
+        record = _storage_record(backend)
+    except DatabaseError:
+        database.initialize(previous)
+        raise
+    cache = StatCache(os.path.join(settings.cache_dir, "statcache.sqlite"))
+    return Instance(settings, db, backend, record, cache)
+
+
+def _storage_record(backend: Backend) -> Storage:
+    kind = "local" if backend.is_local else backend.root.split("://", 1)[0]
+    record = Storage.get_or_none(Storage.root == backend.root)
+    if record is None:
+        Storage.insert(root=backend.root, type=kind).on_conflict_ignore().execute()
+        record = Storage.get(Storage.root == backend.root)
+    return record  # type: ignore[no-any-return]
+
+
+def _connect_default() -> None:
+    with _lock:
+        if _context._active_instance is None:
+            connect()
+
+
+_context.register_connector(_connect_default)
+
+
+def disconnect() -> None:
+    """Close the current instance; the next use resolves and opens one again."""
+    with _lock:
+        current = _context._active_instance
+        if current is not None:
+            current.db.close()
+        _context.set_instance(None)
+        _context.clear()
+        database.initialize(None)

@@ -1,0 +1,48 @@
+"""What ``Artifact.load()`` returns, by suffix. Other modules register more loaders."""
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .errors import InvalidInput
+
+Loader = Callable[[str], Any]
+
+
+def _text(path: str) -> str:
+    return Path(path).read_text()
+
+
+def _json(path: str) -> Any:
+    with open(path, "rb") as handle:
+        return json.load(handle)
+
+
+def _yaml(path: str) -> Any:
+    import yaml
+
+    with open(path, "rb") as handle:
+        return yaml.safe_load(handle)
+
+
+LOADERS: dict[str, Loader] = {
+    ".txt": _text, ".md": _text, ".log": _text, ".fasta": _text, ".fa": _text,
+    ".json": _json, ".yaml": _yaml, ".yml": _yaml,
+}
+
+
+def register_loader(suffix: str, loader: Loader) -> None:
+    """Make ``Artifact.load()`` use ``loader(local_path)`` for ``suffix``."""
+    if not suffix.startswith("."):
+        raise InvalidInput(f"suffix must start with '.', got {suffix!r}")
+    LOADERS[suffix.lower()] = loader
+
+
+def load_path(path: str, suffix: str) -> Any:
+    loader = LOADERS.get(suffix.lower())
+    if loader is None:
+        known = ", ".join(sorted(LOADERS))
+        raise InvalidInput(f"no loader for suffix {suffix!r} (known: {known}); "
+                           "use .cache() for a local path or .open() for a file object")
+    return loader(path)

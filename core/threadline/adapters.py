@@ -1,0 +1,216 @@
+"""The public API that engine adapters (Prefect, Snakemake, Lightning, Nextflow) drive.
+
+Everything an adapter needs is here, so that adapters never import private modules:
+
+- ``start_run`` / ``finish_run``: a run of a transform given key, kind, source and the
+  engine's reference, with an explicit parent;
+- ``activate``: make a run current, so artifacts saved inside it belong to it;
+- ``register_outputs``: many output files for a run in one call (parallel hashing, bulk
+  insert, one transaction), optionally annotated with features;
+- ``link_inputs``: by path (found by content, registered when unknown), hash or artifact;
+- ``annotate``, ``link_runs``, ``child_environment``, ``find_by_hash``.
+"""
+
+import contextlib
+import datetime as dt
+import hashlib
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import _context
+from ._config import ENV_DB, ENV_PARENT_RUN, ENV_STORAGE
+from ._db import write_transaction
+from ._redact import redact, redact_text
+from .errors import InvalidInput, NotFound
+from .hashing import hash_paths
+from .models import Artifact, Project, Run, RunInput, RunLink, Transform
+from .models._bulk import save_artifacts
+
+__all__ = ["Output", "activate", "annotate", "child_environment", "find_by_hash",
+           "finish_run", "get_transform", "link_inputs", "link_runs", "register_outputs",
+           "start_run"]
+
+FINAL_STATUSES = ("completed", "errored", "aborted")
+
+
+@dataclass(frozen=True)
+class Output:
+    """One output file or folder: where it is, its key, and features for it alone."""
+
+    path: str
+    key: str | None = None
+    features: dict[str, Any] = field(default_factory=dict)
+    description: str | None = None
+
+
+def source_hash(source: str | bytes) -> str:
+    data = source.encode() if isinstance(source, str) else source
+    return hashlib.sha256(data).hexdigest()
+
+
+def get_transform(key: str, kind: str, *, source: str | None = None, hash: str | None = None,
+                  reference: str | None = None, description: str | None = None) -> Transform:
+    """The transform for ``key`` with this source; new source under a key is a new version."""
+    if not key:
+        raise InvalidInput("a transform needs a non-empty key")
+    digest = hash or (source_hash(source) if source is not None else source_hash(key))
+    found = Transform.get_or_none((Transform.key == key) & (Transform.hash == digest))
+    if found is not None:
+        return found  # type: ignore[no-any-return]
+    with write_transaction(Transform._meta.database, lock=f"transform:{key}"):
+        found = Transform.get_or_none((Transform.key == key) & (Transform.hash == digest))
+        if found is not None:
+            return found  # type: ignore[no-any-return]
+        top = Transform.select(Transform.version).where(Transform.key == key).order_by(
+            Transform.version.desc()).scalar()
+        return Transform.create(  # type: ignore[no-any-return]
+            key=key, kind=kind, hash=digest, version=(top or 0) + 1, reference=reference,
+            source=redact_text(source) if source is not None else None,
+            description=description)
+
+
+def start_run(key: str, kind: str, *, source: str | None = None, hash: str | None = None,
+              engine: str | None = None, reference: str | None = None,
+              parent: Run | str | None = None, params: dict[str, Any] | None = None,
+              name: str | None = None, project: str | None = None, status: str = "started",
+              started_at: dt.datetime | None = None, transform: Transform | None = None,
+              **fields: Any) -> Run:
+    """Create a run of the transform ``key``/``kind``; ``parent`` is a Run or its uid."""
+    transform = transform or get_transform(key, kind, source=source, hash=hash)
+    run = Run(transform=transform, engine=engine, reference=reference, name=name,
+              parent=_as_run(parent), params=redact(params) if params else None,
+              status=status, project=_project(project), **fields)
+    if started_at is not None:
+        run.started_at = started_at
+    run.save(force_insert=True)
+    return run
+
+
+def finish_run(run: Run, status: str = "completed", *, error: str | None = None,
+               traceback: str | None = None, finished_at: dt.datetime | None = None,
+               **fields: Any) -> Run:
+    """Close ``run`` with a final status; errors and tracebacks are stored redacted."""
+    if status not in FINAL_STATUSES:
+        raise InvalidInput(f"final status must be one of {FINAL_STATUSES}, not {status!r}")
+    run.status = status
+    run.finished_at = finished_at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    run.error = redact_text(error) if error else run.error
+    run.traceback = redact_text(traceback) if traceback else run.traceback
+    for name, value in fields.items():
+        setattr(run, name, value)
+    run.save()
+    return run
+
+
+@contextlib.contextmanager
+def activate(run: Run) -> Iterator[Run]:
+    """Make ``run`` the current run inside the block (artifacts saved belong to it)."""
+    token = _context.enter_run(run)
+    try:
+        yield run
+    finally:
+        _context.exit_run(run, token)
+
+
+def register_outputs(run: Run | None, outputs: Iterable[Output | str | os.PathLike[str]], *,
+                     features: dict[str, Any] | None = None, kind: str | None = None,
+                     create_features: bool = True) -> list[Artifact]:
+    """Save many outputs of ``run`` at once; returns their artifacts in input order."""
+    items = [o if isinstance(o, Output) else Output(os.fspath(o)) for o in outputs]
+    artifacts = [Artifact(o.path, key=o.key, description=o.description, kind=kind,
+                          run=run) for o in items]
+    save_artifacts(artifacts)
+    for artifact, item in zip(artifacts, items, strict=True):
+        values = {**(features or {}), **item.features}
+        if values:
+            artifact.features.add_values(values, create_features=create_features)
+    return artifacts
+
+
+def find_by_hash(hash_: str) -> Artifact | None:
+    """The most recent visible artifact with this content hash."""
+    return (Artifact.select().where((Artifact.hash == hash_) & (Artifact.visibility != "trash"))
+            .order_by(Artifact.is_latest.desc(), Artifact.id.desc()).first())
+
+
+def link_inputs(run: Run, *, paths: Iterable[str | os.PathLike[str]] = (),
+                hashes: Iterable[str] = (), artifacts: Iterable[Artifact] = (),
+                register_unknown: bool = True) -> list[Artifact]:
+    """Record inputs of ``run``; paths are matched by content, unknown ones registered."""
+    linked = list(artifacts)
+    for digest in hashes:
+        found = find_by_hash(digest)
+        if found is None:
+            raise NotFound(f"no artifact has hash {digest}")
+        linked.append(found)
+    path_list = [os.fspath(p) for p in paths]
+    if path_list:
+        linked.extend(_artifacts_for_paths(path_list, register_unknown))
+    rows = [{"run": run.id, "artifact": a.id} for a in linked if a.run_id != run.id]
+    if rows:
+        RunInput.insert_many(rows).on_conflict_ignore().execute()
+    return linked
+
+
+def _artifacts_for_paths(paths: list[str], register_unknown: bool) -> list[Artifact]:
+    inst = _context.instance()
+    missing = [p for p in paths if "://" not in p and not os.path.exists(p)]
+    if missing:
+        raise InvalidInput(f"input path not found: {missing[0]}")
+    local = [p for p in paths if "://" not in p]
+    found = [find_by_hash(h.hash) for h in hash_paths(local, inst.stat_cache)]
+    unknown = [Artifact(p) for p, a in zip(local, found, strict=True) if a is None]
+    if unknown and register_unknown:
+        with activate_none():
+            save_artifacts(unknown)
+    remote = [Artifact(p).save() for p in paths if "://" in p]
+    return [a for a in found if a is not None] + (unknown if register_unknown else []) + remote
+
+
+@contextlib.contextmanager
+def activate_none() -> Iterator[None]:
+    """Inside the block no run is current (registering inputs must not claim them)."""
+    token = _context._current_run.set(None)
+    try:
+        yield
+    finally:
+        _context._current_run.reset(token)
+
+
+def annotate(record: Artifact | Run, values: dict[str, Any], *,
+             create_features: bool = False) -> None:
+    """Set feature values on an artifact or a run (features made on demand if asked)."""
+    record.features.add_values(values, create_features=create_features)
+
+
+def link_runs(upstream: Run, downstream: Run) -> None:
+    """Record that ``downstream`` consumed what ``upstream`` produced."""
+    RunLink.insert(upstream=upstream.id, downstream=downstream.id).on_conflict_ignore().execute()
+
+
+def child_environment(run: Run | None = None) -> dict[str, str]:
+    """Variables that make a child process write into this instance under ``run``."""
+    inst = _context.instance()
+    env = {ENV_DB: inst.settings.db, ENV_STORAGE: inst.settings.storage}
+    run = run or _context.current_run()
+    if run is not None:
+        env[ENV_PARENT_RUN] = run.uid
+    return env
+
+
+def _as_run(parent: Run | str | None) -> Run | None:
+    if parent is None or isinstance(parent, Run):
+        return parent
+    found = Run.get_or_none(Run.uid == parent)
+    if found is None:
+        raise NotFound(f"no run with uid {parent!r}")
+    return found  # type: ignore[no-any-return]
+
+
+def _project(name: str | None) -> Project | None:
+    if not name:
+        return None
+    Project.insert(name=name).on_conflict_ignore().execute()
+    return Project.get(Project.name == name)  # type: ignore[no-any-return]

@@ -1,0 +1,86 @@
+"""Every error threadline raises, in one tree.
+
+    ThreadlineError
+    ├── InvalidInput (ValueError)          bad argument: a key, a path, a feature value
+    │   ├── InvalidKey                     key with '..', absolute, empty segments, NUL, too long
+    │   └── InvalidFeatureValue            a value that does not fit the feature's dtype
+    ├── NotFound (LookupError)             get() matched nothing
+    │   └── UnknownFeature                 a feature name that does not exist
+    ├── MultipleFound (LookupError)        get() matched several records
+    ├── StorageError (OSError)             object storage unreachable, object missing or corrupt
+    ├── DatabaseError                      database unreachable, locked past the timeout, bad URL
+    ├── ConfigError                        unusable instance configuration
+    └── TrackingError                      misuse of track()/finish(), no active run
+
+Messages are one line and name the offending value; CLI commands print them and exit 1.
+SQLite and PostgreSQL driver errors are mapped to ``DatabaseError`` in ``_db.py``.
+"""
+
+__all__ = [
+    "ConfigError",
+    "DatabaseError",
+    "InvalidFeatureValue",
+    "InvalidInput",
+    "InvalidKey",
+    "MultipleFound",
+    "NotFound",
+    "StorageError",
+    "ThreadlineError",
+    "TrackingError",
+    "UnknownFeature",
+]
+
+
+class ThreadlineError(Exception):
+    """Root of every error threadline raises on purpose."""
+
+
+class InvalidInput(ThreadlineError, ValueError):
+    """An argument is not acceptable; nothing was written."""
+
+
+class InvalidKey(InvalidInput):
+    def __init__(self, key: object, reason: str) -> None:
+        self.key = key
+        super().__init__(f"invalid key {key!r}: {reason}")
+
+
+class InvalidFeatureValue(InvalidInput):
+    def __init__(self, feature: str, value: object, dtype: str) -> None:
+        self.feature, self.value, self.dtype = feature, value, dtype
+        shown = repr(value)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        super().__init__(f"feature {feature!r} expects {dtype}, got {shown}")
+
+
+class NotFound(ThreadlineError, LookupError):
+    """A lookup matched no record."""
+
+
+class UnknownFeature(NotFound):
+    def __init__(self, name: str, message: str | None = None) -> None:
+        self.name = name
+        super().__init__(
+            message
+            or f"unknown feature {name!r}: create it first with tl.Feature(name={name!r}, dtype=...)"
+        )
+
+
+class MultipleFound(ThreadlineError, LookupError):
+    """A lookup that must match one record matched several."""
+
+
+class StorageError(ThreadlineError, OSError):
+    """Object storage failed: unreachable, missing object, hash mismatch."""
+
+
+class DatabaseError(ThreadlineError):
+    """The database could not be reached or refused the operation."""
+
+
+class ConfigError(ThreadlineError):
+    """The instance configuration is unusable."""
+
+
+class TrackingError(ThreadlineError):
+    """track()/finish()/flow/step used in a way that cannot work."""

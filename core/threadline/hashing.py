@@ -1,0 +1,163 @@
+"""Content hashes: full-content SHA-256, folder manifests, parallel hashing, a stat cache.
+
+- A file's hash is SHA-256 over every byte, read in large chunks (never head+tail).
+- A folder's hash is SHA-256 over the sorted lines ``<relative path>\\t<file hash>\\n``.
+- ``StatCache`` remembers hashes by (device, inode, size, mtime_ns) in a small SQLite file
+  in the cache folder, so a file that did not change is never read twice.
+- ``hash_paths`` hashes many files in threads (hashlib releases the GIL on big buffers).
+"""
+
+import hashlib
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+CHUNK = 8 << 20  # 8 MiB reads
+
+
+@dataclass(frozen=True)
+class Hashed:
+    """The identity of a file or folder on disk."""
+
+    path: str
+    hash: str
+    size: int
+    n_files: int | None  # None for a file
+    files: tuple[str, ...] = ()  # relative paths, for a folder
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _sha256_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb", buffering=0) as handle:
+        buf = bytearray(CHUNK)
+        view = memoryview(buf)
+        while n := handle.readinto(buf):
+            digest.update(view[:n])
+    return digest.hexdigest()
+
+
+def manifest_hash(entries: Iterable[tuple[str, str]]) -> str:
+    """Hash of a folder from (relative path, file hash) pairs, order-independent."""
+    digest = hashlib.sha256()
+    for rel, file_hash in sorted(entries):
+        digest.update(f"{rel}\t{file_hash}\n".encode())
+    return digest.hexdigest()
+
+
+class StatCache:
+    """Hashes keyed by (st_dev, st_ino, st_size, st_mtime_ns), persisted in SQLite."""
+
+    def __init__(self, path: str | None) -> None:
+        self._path = path
+        self._memory: dict[tuple[int, int, int, int], str] = {}
+        self._local = threading.local()
+
+    def _conn(self) -> sqlite3.Connection | None:
+        if self._path is None:
+            return None
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                os.makedirs(os.path.dirname(self._path), exist_ok=True)
+                conn = sqlite3.connect(self._path, timeout=30, isolation_level=None)
+                conn.execute("PRAGMA journal_mode=wal")
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS stat (dev INT, ino INT, size INT, mtime INT,"
+                    " hash TEXT, PRIMARY KEY (dev, ino, size, mtime)) WITHOUT ROWID"
+                )
+            except (OSError, sqlite3.Error):
+                self._path = None  # an unusable cache only costs speed
+                return None
+            self._local.conn = conn
+        return conn  # type: ignore[no-any-return]
+
+    def get(self, st: os.stat_result) -> str | None:
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        if key in self._memory:
+            return self._memory[key]
+        conn = self._conn()
+        if conn is None:
+            return None
+        try:
+            row = conn.execute(
+                "SELECT hash FROM stat WHERE dev=? AND ino=? AND size=? AND mtime=?", key
+            ).fetchone()
+        except sqlite3.Error:
+            return None
+        if row:
+            self._memory[key] = row[0]
+        return row[0] if row else None
+
+    def put(self, st: os.stat_result, hash_: str) -> None:
+        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        self._memory[key] = hash_
+        conn = self._conn()
+        if conn is None:
+            return
+        try:
+            conn.execute("INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?, ?)", (*key, hash_))
+        except sqlite3.Error:
+            pass
+
+
+_NO_CACHE = StatCache(None)
+
+
+def hash_file(path: str, cache: StatCache = _NO_CACHE) -> Hashed:
+    """Hash one file; served from ``cache`` when its stat key is known."""
+    st = os.stat(path)
+    cached = cache.get(st)
+    if cached is not None:
+        return Hashed(path, cached, st.st_size, None)
+    file_hash = _sha256_file(path)
+    after = os.stat(path)
+    if (after.st_size, after.st_mtime_ns) == (st.st_size, st.st_mtime_ns):
+        cache.put(st, file_hash)  # only a file that held still while read
+    return Hashed(path, file_hash, st.st_size, None)
+
+
+def list_files(folder: str) -> list[str]:
+    """Relative paths of every file below ``folder``, sorted, with '/' separators."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in files:
+            rel = os.path.relpath(os.path.join(root, name), folder)
+            found.append(rel.replace(os.sep, "/"))
+    return sorted(found)
+
+
+def hash_folder(path: str, cache: StatCache = _NO_CACHE, workers: int | None = None) -> Hashed:
+    files = list_files(path)
+    hashed = _map_files([os.path.join(path, rel) for rel in files], cache, workers)
+    entries = [(rel, h.hash) for rel, h in zip(files, hashed, strict=True)]
+    size = sum(h.size for h in hashed)
+    return Hashed(path, manifest_hash(entries), size, len(files), tuple(files))
+
+
+def hash_path(path: str, cache: StatCache = _NO_CACHE) -> Hashed:
+    return hash_folder(path, cache) if os.path.isdir(path) else hash_file(path, cache)
+
+
+def _map_files(paths: list[str], cache: StatCache, workers: int | None) -> list[Hashed]:
+    if len(paths) < 2:
+        return [hash_file(p, cache) for p in paths]
+    workers = workers or min(8, (os.cpu_count() or 2) + 2)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda p: hash_file(p, cache), paths))
+
+
+def hash_paths(paths: list[str], cache: StatCache = _NO_CACHE) -> list[Hashed]:
+    """Hash files and folders, several at once, in input order."""
+    if len(paths) < 2:
+        return [hash_path(p, cache) for p in paths]
+    workers = min(8, (os.cpu_count() or 2) + 2)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(lambda p: hash_path(p, cache), paths))

@@ -1,0 +1,65 @@
+"""The base every table shares: the database proxy, uids, timestamps, JSON columns."""
+
+import datetime as dt
+import json
+import secrets
+import string
+from typing import Any, ClassVar
+
+import peewee
+
+from .. import _context
+from ._query import QueryMixin
+
+
+class _LazyDatabase(peewee.DatabaseProxy):
+    """A proxy that opens the resolved instance the first time anything touches it."""
+
+    def __getattr__(self, attr: str) -> Any:
+        if self.obj is None and attr not in ("obj", "_callbacks"):
+            _context.instance()
+        return super().__getattr__(attr)
+
+
+database = _LazyDatabase()
+
+_ALPHABET = string.ascii_letters + string.digits
+
+
+def new_uid(length: int = 16) -> str:
+    """A random base62 identifier (16 chars: ~95 bits)."""
+    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class JSONField(peewee.TextField):
+    """JSON stored as text, identical on SQLite and PostgreSQL."""
+
+    def db_value(self, value: Any) -> Any:
+        if value is None:
+            return None
+        return json.dumps(value, sort_keys=True, default=str)
+
+    def python_value(self, value: Any) -> Any:
+        return None if value is None else json.loads(value)
+
+
+class BaseModel(QueryMixin, peewee.Model):
+    """A table, with the query entry points of ``models/_query.py``."""
+
+    # Lookups through link tables: name -> (link model, its field to us, its field to other)
+    _links: ClassVar[dict[str, tuple[Any, str, str]]] = {}
+
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+    def __str__(self) -> str:
+        # peewee's metaclass builds ``__repr__`` as ``<Model: str(self)>``
+        return ", ".join(f"{name}={getattr(self, name)!r}" for name in self._repr_fields())
+
+    def _repr_fields(self) -> list[str]:
+        return ["id"]

@@ -1,0 +1,72 @@
+"""Schema versions and in-place upgrades.
+
+A new database gets every table at once and is stamped with ``LATEST``. An existing one
+runs each step above its recorded version, in order, inside one locked transaction, so
+that several processes opening an old database at once upgrade it exactly once.
+Add a step by appending ``(version, function)`` to ``STEPS`` and bumping ``LATEST``.
+"""
+
+from collections.abc import Callable
+
+import peewee
+
+from .._db import is_sqlite, write_transaction
+from ._base import BaseModel
+
+LATEST = 2
+
+
+class SchemaVersion(BaseModel):
+    version = peewee.IntegerField()
+
+    class Meta:
+        table_name = "threadline_schema_version"
+
+
+def _v2_run_links_and_feature_indexes(db: peewee.Database, tables: list[type[BaseModel]]) -> None:
+    """v2: run-to-run dependency edges; indexes for feature-value lookups."""
+    run_link = next(t for t in tables if t.__name__ == "RunLink")
+    db.create_tables([run_link], safe=True)
+    for table in ("artifact_feature_value", "run_feature_value"):
+        for column in ("text", "num"):
+            db.execute_sql(f"CREATE INDEX IF NOT EXISTS {table}_feature_id_{column} "
+                           f"ON {table} (feature_id, {column})")
+    _pattern_index(db)
+
+
+def _pattern_index(db: peewee.Database) -> None:
+    """PostgreSQL: an index that serves case-sensitive ``LIKE 'prefix%'`` on keys."""
+    if not is_sqlite(db):
+        db.execute_sql("CREATE INDEX IF NOT EXISTS artifact_key_pattern "
+                       "ON artifact (key varchar_pattern_ops)")
+
+
+STEPS: list[tuple[int, Callable[[peewee.Database, list[type[BaseModel]]], None]]] = [
+    (2, _v2_run_links_and_feature_indexes),
+]
+
+
+def _current(db: peewee.Database) -> int | None:
+    if not db.table_exists(SchemaVersion._meta.table_name):
+        return None
+    row = SchemaVersion.select().order_by(SchemaVersion.version.desc()).first()
+    return row.version if row else 0
+
+
+def ensure_schema(db: peewee.Database, tables: list[type[BaseModel]]) -> int:
+    """Create or upgrade the schema; returns the version now in place."""
+    if _current(db) == LATEST:
+        return LATEST
+    with write_transaction(db, lock="threadline:schema"):
+        version = _current(db)
+        if version is None:
+            db.create_tables([SchemaVersion, *tables], safe=True)
+            _pattern_index(db)
+            SchemaVersion.create(version=LATEST)
+            return LATEST
+        for step_version, step in STEPS:
+            if step_version > version:
+                step(db, tables)
+        SchemaVersion.delete().execute()
+        SchemaVersion.create(version=LATEST)
+    return LATEST

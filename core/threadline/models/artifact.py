@@ -1,0 +1,267 @@
+"""Artifacts: files, folders and objects persisted to storage, versioned under a key.
+
+Saving (``Artifact(path, key=...).save()``):
+
+1. the key is checked and the path hashed (stat cache, parallel for folder contents);
+2. the object is uploaded content-addressed, unless it already lies under the storage
+   root (registered in place) or identical content is already stored;
+3. one short write transaction, serialised per key, returns the existing artifact for the
+   same key and content, or inserts the next version and moves ``is_latest``.
+
+The record is written only after its object is complete, so a crash leaves at worst an
+unreferenced object, which ``threadline gc`` removes.
+"""
+
+from typing import IO, Any
+
+import peewee
+
+from .. import _context
+from .._db import write_transaction
+from .._keys import check_key, suffix_of
+from .._loaders import load_path
+from ..errors import InvalidInput
+from ._base import BaseModel, new_uid, utcnow
+from ._describe import describe_artifact
+from ._objects import Prepared, fetch, prepare, store
+from .feature import ArtifactFeatureValue, ArtifactLabel, FeatureManager, LabelManager
+from .run import Run, Transform
+
+VISIBILITIES = ("main", "archive", "trash")
+
+
+class Storage(BaseModel):
+    """A storage root: a local folder or ``s3://bucket/prefix``."""
+
+    root = peewee.CharField(max_length=1024, unique=True)
+    type = peewee.CharField(max_length=16)
+    created_at = peewee.DateTimeField(default=utcnow)
+
+    def _repr_fields(self) -> list[str]:
+        return ["root"]
+
+
+RunInputThrough = peewee.DeferredThroughModel()
+
+
+class Artifact(BaseModel):
+    uid = peewee.CharField(max_length=16, unique=True, default=new_uid)
+    key = peewee.CharField(max_length=1024, null=True, index=True)
+    description = peewee.TextField(null=True)
+    suffix = peewee.CharField(max_length=64, default="")
+    kind = peewee.CharField(max_length=32, null=True)
+    otype = peewee.CharField(max_length=64, null=True)
+    size = peewee.BigIntegerField(null=True)
+    hash = peewee.CharField(max_length=64, index=True)
+    hash_type = peewee.CharField(max_length=16, default="sha256")
+    n_files = peewee.IntegerField(null=True)
+    n_observations = peewee.BigIntegerField(null=True)
+    storage = peewee.ForeignKeyField(Storage, on_delete="RESTRICT")
+    path = peewee.CharField(max_length=2048)
+    in_place = peewee.BooleanField(default=False)
+    version = peewee.IntegerField(default=1)
+    is_latest = peewee.BooleanField(default=True, index=True)
+    visibility = peewee.CharField(max_length=8, default="main", index=True)
+    run = peewee.ForeignKeyField(Run, null=True, backref="outputs", on_delete="SET NULL")
+    schema = peewee.DeferredForeignKey("Schema", null=True, on_delete="SET NULL")
+    created_at = peewee.DateTimeField(default=utcnow, index=True)
+    input_of = peewee.ManyToManyField(Run, backref="inputs", through_model=RunInputThrough)
+
+    _feature_table, _feature_owner = ArtifactFeatureValue, "artifact"
+
+    class Meta:
+        indexes = ((("key", "version"), True),)
+
+    def __init__(self, data: Any = None, *, key: str | None = None, **fields: Any) -> None:
+        """``data``: a local path, a folder, or an object URI under the storage root."""
+        super().__init__(key=key, **fields)
+        self._source = data
+
+    @classmethod
+    def _get_defaults(cls, lookups: dict[str, Any]) -> dict[str, Any]:
+        """``Artifact.get(key=...)`` means the latest version of that key."""
+        pinned = {"version", "is_latest", "uid", "id", "hash"}
+        if "key" in lookups and not pinned & {k.split("__")[0] for k in lookups}:
+            return {**lookups, "is_latest": True}
+        return lookups
+
+    # -- saving ------------------------------------------------------------------------
+    def save(self, *args: Any, **kwargs: Any) -> "Artifact":  # type: ignore[override]
+        """Store the object and write the record; returns the saved artifact.
+
+        Same key and content: the existing artifact (its fields are copied into ``self``).
+        """
+        if self.id is not None or getattr(self, "_source", None) is None:
+            if self.id is None:
+                raise InvalidInput("nothing to save: give a path, tl.Artifact(path, key=...)")
+            super().save(*args, **kwargs)
+            return self
+        if self.key is not None:
+            check_key(self.key)
+        inst = _context.instance()
+        prepared = prepare(self._source, inst.backend, inst.stat_cache,
+                           self.suffix or suffix_of(self.key or str(self._source)))
+        store(prepared, inst.backend)
+        saved = self._write(prepared, inst.storage)
+        self.__data__, self._dirty, self._source = dict(saved.__data__), set(), None
+        return self
+
+    def _write(self, prepared: Prepared, storage: Storage) -> "Artifact":
+        with write_transaction(Artifact._meta.database, lock=f"artifact:{self.key}"):
+            existing = _same_content(self.key, prepared.hash)
+            if existing is not None:
+                return existing
+            self._fill(prepared, storage)
+            if self.key is not None:
+                self.version = _next_version(self.key)
+                Artifact.update(is_latest=False).where(Artifact.key == self.key).execute()
+            self.is_latest = True
+            super().save(force_insert=True)
+        return self
+
+    def _fill(self, prepared: Prepared, storage: Storage) -> None:
+        run = _context.current_run()
+        self.hash, self.size, self.n_files = prepared.hash, prepared.size, prepared.n_files
+        self.suffix, self.path, self.in_place = prepared.suffix, prepared.object_path, prepared.in_place
+        self.storage = storage
+        self.kind = self.kind or ("folder" if prepared.n_files is not None else "file")
+        if self.run_id is None and run is not None:
+            self.run = run
+
+    # -- reading -----------------------------------------------------------------------
+    def cache(self) -> str:
+        """A local path to the content (downloaded into the cache for remote storage)."""
+        inst = _context.instance()
+        local = fetch(self._backend(inst), self.path, inst.settings.cache_dir,
+                      self.n_files is not None)
+        self._record_input()
+        return local
+
+    def open(self, mode: str = "rb") -> IO[Any]:
+        """A file object on the stored content (read-only)."""
+        if mode not in ("r", "rb"):
+            raise InvalidInput(f"artifacts are immutable: open mode {mode!r} is not allowed")
+        handle = self._backend(_context.instance()).open(self.path, mode)
+        self._record_input()
+        return handle
+
+    def load(self) -> Any:
+        """The content as a Python object, by suffix (text, JSON, YAML, and registered)."""
+        return load_path(self.cache(), self.suffix)
+
+    def _backend(self, inst: Any) -> Any:
+        if self.storage_id == inst.storage.id:
+            return inst.backend
+        return inst.backend_for(self.storage.root)
+
+    def _record_input(self) -> None:
+        run = _context.current_run()
+        if run is not None and run.id != self.run_id:
+            RunInput.insert(run=run.id, artifact=self.id).on_conflict_ignore().execute()
+
+    # -- relations ---------------------------------------------------------------------
+    @property
+    def versions(self) -> list["Artifact"]:
+        if self.key is None:
+            return [self]
+        return list(Artifact.select().where((Artifact.key == self.key)
+                                            & (Artifact.visibility != "trash"))
+                    .order_by(Artifact.version))
+
+    @property
+    def transform(self) -> Transform | None:
+        return self.run.transform if self.run_id is not None else None
+
+    @property
+    def features(self) -> FeatureManager:
+        return FeatureManager(self, ArtifactFeatureValue, "artifact")
+
+    @property
+    def labels(self) -> LabelManager:
+        return LabelManager(self, ArtifactLabel, "artifact")
+
+    @property
+    def uri(self) -> str:
+        return f"{self.storage.root.rstrip('/')}/{self.path}"
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def delete(self, permanent: bool = False) -> None:
+        """Move to trash; with ``permanent=True`` remove the record and unshared object."""
+        if not permanent:
+            self._set_visibility("trash")
+            return
+        inst = _context.instance()
+        with write_transaction(Artifact._meta.database, lock=f"artifact:{self.key}"):
+            RunInput.delete().where(RunInput.artifact == self.id).execute()
+            Run.update(logs=None).where(Run.logs == self.id).execute()
+            # ``delete`` is this instance method here, so build peewee's query directly
+            peewee.ModelDelete(Artifact).where(Artifact.id == self.id).execute()
+            shared = Artifact.select().where((Artifact.path == self.path)
+                                             & (Artifact.storage == self.storage_id)).exists()
+            if self.key is not None:
+                _refresh_latest(self.key)
+        if not shared and not self.in_place:
+            self._backend(inst).remove(self.path)
+
+    def restore(self) -> None:
+        self._set_visibility("main")
+
+    def _set_visibility(self, visibility: str) -> None:
+        with write_transaction(Artifact._meta.database, lock=f"artifact:{self.key}"):
+            Artifact.update(visibility=visibility).where(Artifact.id == self.id).execute()
+            self.visibility = visibility
+            if self.key is not None:
+                _refresh_latest(self.key)
+        self.is_latest = Artifact.get_by_id(self.id).is_latest
+
+    def describe(self, as_text: bool = False) -> str | None:
+        """Print (or return) a text tree of this artifact's identity and provenance."""
+        text = describe_artifact(self)
+        if as_text:
+            return text
+        print(text)
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {name: getattr(self, name) for name in (
+            "uid", "key", "version", "is_latest", "hash", "size", "suffix", "kind", "otype",
+            "n_files", "n_observations", "visibility", "description", "path")}
+        data["created_at"] = self.created_at.isoformat() if self.created_at else None
+        data["storage"] = self.storage.root if self.storage_id else None
+        data["run"] = self.run.uid if self.run_id else None
+        return data
+
+    def _repr_fields(self) -> list[str]:
+        return ["uid", "key", "version", "hash"]
+
+
+class RunInput(BaseModel):
+    """An artifact read by a run."""
+
+    run = peewee.ForeignKeyField(Run, on_delete="CASCADE", index=True)
+    artifact = peewee.ForeignKeyField(Artifact, on_delete="CASCADE", index=True)
+
+    class Meta:
+        indexes = ((("run", "artifact"), True),)
+
+
+RunInputThrough.set_model(RunInput)
+
+
+def _same_content(key: str | None, hash_: str) -> Artifact | None:
+    query = Artifact.select().where((Artifact.hash == hash_) & (Artifact.visibility != "trash"))
+    query = query.where(Artifact.key.is_null() if key is None else Artifact.key == key)
+    return query.order_by(Artifact.version.desc()).first()
+
+
+def _next_version(key: str) -> int:
+    top = Artifact.select(peewee.fn.MAX(Artifact.version)).where(Artifact.key == key).scalar()
+    return (top or 0) + 1
+
+
+def _refresh_latest(key: str) -> None:
+    """``is_latest`` marks the highest version that is not in the trash."""
+    top = (Artifact.select(peewee.fn.MAX(Artifact.version))
+           .where((Artifact.key == key) & (Artifact.visibility != "trash")).scalar())
+    Artifact.update(is_latest=(Artifact.version == top) if top else False).where(
+        Artifact.key == key).execute()

@@ -1,0 +1,117 @@
+"""Transforms (units of code), their runs, and what a run carries: project, environment."""
+
+from typing import Any
+
+import peewee
+
+from ..errors import InvalidInput
+from ._base import BaseModel, JSONField, new_uid, utcnow
+from .feature import FeatureManager, LabelManager, RunFeatureValue, RunLabel
+
+RUN_STATUSES = ("scheduled", "started", "completed", "errored", "aborted")
+
+
+class Transform(BaseModel):
+    """A unit of code. ``key`` + source ``hash``; a new hash under a key is a new version."""
+
+    uid = peewee.CharField(max_length=16, unique=True, default=new_uid)
+    key = peewee.CharField(max_length=1024, index=True)
+    version = peewee.IntegerField(default=1)
+    hash = peewee.CharField(max_length=64, null=True)
+    kind = peewee.CharField(max_length=32, default="function")
+    source = peewee.TextField(null=True)
+    reference = peewee.CharField(max_length=1024, null=True)
+    description = peewee.TextField(null=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("key", "hash"), True), (("key", "version"), True))
+
+    @property
+    def versions(self) -> list["Transform"]:
+        return list(Transform.select().where(Transform.key == self.key)
+                    .order_by(Transform.version))
+
+    def _repr_fields(self) -> list[str]:
+        return ["uid", "key", "version", "kind"]
+
+
+class Project(BaseModel):
+    name = peewee.CharField(max_length=255, unique=True)
+    description = peewee.TextField(null=True)
+    created_at = peewee.DateTimeField(default=utcnow)
+
+    def _repr_fields(self) -> list[str]:
+        return ["name"]
+
+
+class Environment(BaseModel):
+    """A Python environment: interpreter and distributions, stored once per content."""
+
+    hash = peewee.CharField(max_length=64, unique=True)
+    python = peewee.CharField(max_length=64)
+    packages = JSONField()
+    created_at = peewee.DateTimeField(default=utcnow)
+
+    def _repr_fields(self) -> list[str]:
+        return ["hash", "python"]
+
+
+class Run(BaseModel):
+    """One execution of a Transform."""
+
+    uid = peewee.CharField(max_length=16, unique=True, default=new_uid)
+    transform = peewee.ForeignKeyField(Transform, backref="runs", on_delete="CASCADE")
+    status = peewee.CharField(max_length=16, default="started", index=True)
+    name = peewee.CharField(max_length=255, null=True)
+    started_at = peewee.DateTimeField(default=utcnow, index=True)
+    finished_at = peewee.DateTimeField(null=True)
+    params = JSONField(null=True)
+    parent = peewee.ForeignKeyField("self", null=True, backref="children", on_delete="SET NULL")
+    engine = peewee.CharField(max_length=32, null=True)
+    reference = peewee.CharField(max_length=255, null=True, index=True)
+    hostname = peewee.CharField(max_length=255, null=True)
+    user = peewee.CharField(max_length=255, null=True)
+    python_version = peewee.CharField(max_length=32, null=True)
+    git_repo = peewee.CharField(max_length=1024, null=True)
+    git_commit = peewee.CharField(max_length=64, null=True)
+    git_dirty = peewee.BooleanField(null=True)
+    environment = peewee.ForeignKeyField(Environment, null=True, on_delete="SET NULL")
+    project = peewee.ForeignKeyField(Project, null=True, backref="runs", on_delete="SET NULL")
+    logs = peewee.DeferredForeignKey("Artifact", null=True, on_delete="SET NULL")
+    error = peewee.TextField(null=True)
+    traceback = peewee.TextField(null=True)
+
+    _feature_table, _feature_owner = RunFeatureValue, "run"
+
+    @property
+    def features(self) -> FeatureManager:
+        return FeatureManager(self, RunFeatureValue, "run")
+
+    @property
+    def labels(self) -> LabelManager:
+        return LabelManager(self, RunLabel, "run")
+
+    @property
+    def upstream_runs(self) -> list["Run"]:
+        """Runs linked as this run's direct predecessors (engine dependency edges)."""
+        ids = RunLink.select(RunLink.upstream).where(RunLink.downstream == self.id)
+        return list(Run.select().where(Run.id.in_(ids)).order_by(Run.id))
+
+    def _repr_fields(self) -> list[str]:
+        return ["uid", "status", "engine", "reference"]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "status" and value not in RUN_STATUSES:
+            raise InvalidInput(f"run status must be one of {RUN_STATUSES}, not {value!r}")
+        super().__setattr__(name, value)
+
+
+class RunLink(BaseModel):
+    """A dependency edge between runs (a task that consumed another task's result)."""
+
+    upstream = peewee.ForeignKeyField(Run, on_delete="CASCADE")
+    downstream = peewee.ForeignKeyField(Run, on_delete="CASCADE", index=True)
+
+    class Meta:
+        indexes = ((("upstream", "downstream"), True),)

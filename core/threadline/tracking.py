@@ -1,0 +1,260 @@
+"""Tracking Python code: ``track()``/``finish()`` for scripts, ``@flow``/``@step`` for functions.
+
+- ``track()`` makes the running script a Transform (key: its path relative to the git
+  root or the working directory; hash: its source) and starts a Run with the environment
+  and git state; it picks up ``THREADLINE_PARENT_RUN`` as parent and exports the instance
+  and run to child processes. ``finish()`` closes it (and runs at exit if you forget).
+- ``@flow()`` and ``@step()`` make each call a Run of the function (params bound from the
+  signature with defaults, secrets redacted; Artifact arguments recorded as inputs).
+  Exceptions mark the run errored with message and traceback and propagate. Sync and
+  async functions both work; calls in other threads nest under the run that is open.
+"""
+
+import atexit
+import functools
+import getpass
+import hashlib
+import inspect
+import os
+import socket
+import sys
+import traceback as tb
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from . import _context
+from ._config import ENV_DB, ENV_PARENT_RUN, ENV_STORAGE
+from ._environment import distributions, environment_hash, git_info, python_version
+from ._redact import redact
+from .adapters import activate, finish_run, get_transform, start_run
+from .errors import TrackingError
+from .models import Artifact, Environment, Run, RunInput, Transform
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_global: dict[str, Any] = {"run": None, "token": None, "git": None, "env": None}
+
+
+class _Context:
+    """``tl.context``: the current run and transform, or None."""
+
+    @property
+    def run(self) -> Run | None:
+        return _context.current_run()  # type: ignore[no-any-return]
+
+    @property
+    def transform(self) -> Transform | None:
+        run = self.run
+        return run.transform if run is not None else None
+
+
+context = _Context()
+
+
+def _script_path() -> Path | None:
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    return Path(path).resolve() if path else None
+
+
+def _script_key(path: Path | None) -> tuple[str, str | None, Any]:
+    if path is None:
+        return "interactive", None, None
+    git = git_info(path.parent)
+    base = Path(git.root) if git else Path.cwd()
+    try:
+        key = path.relative_to(base).as_posix()
+    except ValueError:
+        key = path.name
+    try:
+        source = path.read_text(errors="replace")
+    except OSError:
+        source = None
+    return key, source, git
+
+
+def _environment() -> Environment:
+    packages = distributions()
+    digest = environment_hash(packages)
+    found = Environment.get_or_none(Environment.hash == digest)
+    if found is None:
+        Environment.insert(hash=digest, python=python_version(),
+                           packages=list(packages)).on_conflict_ignore().execute()
+        found = Environment.get(Environment.hash == digest)
+    return found  # type: ignore[no-any-return]
+
+
+def track(params: dict[str, Any] | None = None, project: str | None = None, *,
+          key: str | None = None, description: str | None = None) -> Run:
+    """Start a run of the current script (or ``key``); returns it."""
+    if _global["run"] is not None:
+        raise TrackingError(f"already tracking run {_global['run'].uid}; call tl.finish() first")
+    path = _script_path()
+    auto_key, source, git = _script_key(path)
+    kind = "notebook" if path is not None and path.suffix == ".ipynb" else "script"
+    transform = get_transform(key or auto_key, kind, source=source, description=description)
+    parent = os.environ.get(ENV_PARENT_RUN) or None
+    run = start_run(transform.key, kind, transform=transform, params=params, project=project,
+                    parent=Run.get_or_none(Run.uid == parent) if parent else None,
+                    engine="python", hostname=socket.gethostname(), user=_user(),
+                    python_version=python_version(), environment=_environment(),
+                    git_repo=git.repo if git else None, git_commit=git.commit if git else None)
+    _global.update(run=run, token=_context.enter_run(run), git=git,
+                   env={k: os.environ.get(k) for k in (ENV_DB, ENV_STORAGE, ENV_PARENT_RUN)})
+    inst = _context.instance()
+    os.environ.update({ENV_DB: inst.settings.db, ENV_STORAGE: inst.settings.storage,
+                       ENV_PARENT_RUN: run.uid})
+    return run
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return None
+
+
+def finish(status: str = "completed", error: str | None = None) -> Run:
+    """Finish the run started by ``track()``."""
+    run = _global["run"]
+    if run is None:
+        raise TrackingError("no run to finish: call tl.track() first")
+    git = _global["git"]
+    finish_run(run, status, error=error, git_dirty=git.result() if git else None)
+    _context.exit_run(run, _global["token"])
+    for name, value in (_global["env"] or {}).items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    _global.update(run=None, token=None, git=None, env=None)
+    return run  # type: ignore[no-any-return]
+
+
+@atexit.register
+def _finish_at_exit() -> None:
+    if _global["run"] is not None:
+        try:
+            failed = getattr(sys, "last_value", None) is not None
+            finish("errored" if failed else "completed", error=repr(sys.last_value)
+                   if failed else None)
+        except Exception:  # noqa: BLE001, S110 - nothing useful to do at interpreter exit
+            pass
+
+
+# -- decorators ---------------------------------------------------------------------------
+
+@functools.cache
+def _function_source(fn: Callable[..., Any]) -> tuple[str, str]:
+    try:
+        source = inspect.getsource(fn)
+    except (OSError, TypeError):
+        source = f"{fn.__module__}.{fn.__qualname__}"
+    return source, hashlib.sha256(source.encode()).hexdigest()
+
+
+def _bind(signature: inspect.Signature, args: tuple[Any, ...],
+          kwargs: dict[str, Any]) -> dict[str, Any]:
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError:
+        return {}
+    bound.apply_defaults()
+    return dict(bound.arguments)
+
+
+def _artifact_args(values: dict[str, Any]) -> list[Artifact]:
+    found = []
+    for value in values.values():
+        items = value.values() if isinstance(value, dict) else (
+            value if isinstance(value, list | tuple | set) else [value])
+        found.extend(v for v in items if isinstance(v, Artifact) and v.id is not None)
+    return found
+
+
+class _Tracked:
+    """What one decorated function needs at each call, computed once."""
+
+    def __init__(self, fn: Callable[..., Any], key: str | None, kind: str) -> None:
+        self.fn, self.kind = fn, kind
+        self.key = key or f"{fn.__module__}.{fn.__qualname__}"
+        self.signature = inspect.signature(fn)
+        self._cached: tuple[Any, Transform] | None = None
+
+    def transform(self) -> Transform:
+        """The function's transform, looked up once per instance."""
+        inst = _context.instance()
+        if self._cached is None or self._cached[0] is not inst:
+            source, digest = _function_source(self.fn)
+            self._cached = (inst, get_transform(self.key, self.kind, source=source, hash=digest))
+        return self._cached[1]
+
+    def begin(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Run, Any]:
+        values = _bind(self.signature, args, kwargs)
+        params = {k: redact(v, k) for k, v in values.items() if k not in ("self", "cls")}
+        parent = _context.current_run()
+        run = start_run(self.key, self.kind, transform=self.transform(), params=params,
+                        parent=parent, engine="python")
+        inputs = _artifact_args(values)
+        if inputs:
+            RunInput.insert_many([{"run": run.id, "artifact": a.id} for a in inputs]
+                                 ).on_conflict_ignore().execute()
+        return run, _context.enter_run(run)
+
+    def end(self, run: Run, token: Any, error: BaseException | None) -> None:
+        _context.exit_run(run, token)
+        if error is None:
+            finish_run(run, "completed")
+        elif isinstance(error, KeyboardInterrupt | SystemExit | GeneratorExit):
+            finish_run(run, "aborted", error=f"{type(error).__name__}: {error}")
+        else:
+            trace = "".join(tb.format_exception(error))
+            finish_run(run, "errored", error=f"{type(error).__name__}: {error}", traceback=trace)
+
+
+def _decorate(fn: F, key: str | None, kind: str) -> F:
+    tracked = _Tracked(fn, key, kind)
+    if inspect.iscoroutinefunction(fn):
+        @functools.wraps(fn)
+        async def run_async(*args: Any, **kwargs: Any) -> Any:
+            run, token = tracked.begin(args, kwargs)
+            try:
+                result = await fn(*args, **kwargs)
+            except BaseException as exc:
+                tracked.end(run, token, exc)
+                raise
+            tracked.end(run, token, None)
+            return result
+
+        return run_async  # type: ignore[return-value]
+
+    @functools.wraps(fn)
+    def run_sync(*args: Any, **kwargs: Any) -> Any:
+        run, token = tracked.begin(args, kwargs)
+        try:
+            result = fn(*args, **kwargs)
+        except BaseException as exc:
+            tracked.end(run, token, exc)
+            raise
+        tracked.end(run, token, None)
+        return result
+
+    return run_sync  # type: ignore[return-value]
+
+
+def flow(key: str | Callable[..., Any] | None = None) -> Any:
+    """Decorate a function so each call is a Run of kind ``flow`` (bare or with a key)."""
+    if callable(key):
+        return _decorate(key, None, "flow")
+    return lambda fn: _decorate(fn, key, "flow")
+
+
+def step(key: str | Callable[..., Any] | None = None) -> Any:
+    """Decorate a function so each call is a Run of kind ``step`` under the current run."""
+    if callable(key):
+        return _decorate(key, None, "step")
+    return lambda fn: _decorate(fn, key, "step")
+
+
+__all__ = ["activate", "context", "finish", "flow", "step", "track"]
