@@ -1,0 +1,115 @@
+"""Throwaway servers for the test session: a PostgreSQL cluster and an S3 endpoint.
+
+- PostgreSQL: ``initdb`` in a temporary folder with the server binaries of the machine
+  (``pg_config --bindir``, else /usr/lib/postgresql/<N>/bin), started on a free port on
+  127.0.0.1; as root the server runs as the ``postgres`` user. Stopped at the end.
+- S3: moto's ``ThreadedMotoServer`` on a free port on 127.0.0.1, a real HTTP endpoint
+  that s3fs talks to exactly as to AWS.
+"""
+
+import contextlib
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def postgres_bindir() -> str | None:
+    try:
+        out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
+                             check=True).stdout.strip()
+        if os.path.exists(os.path.join(out, "initdb")):
+            return out
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    return os.path.dirname(found[-1]) if found else None
+
+
+@dataclass
+class Postgres:
+    bindir: str
+    datadir: str
+    port: int
+    as_user: str | None
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _cmd(self, *args: str) -> list[str]:
+        return ["runuser", "-u", self.as_user, "--", *args] if self.as_user else list(args)
+
+    def psql(self, sql: str) -> None:
+        subprocess.run(self._cmd(os.path.join(self.bindir, "psql"), "-h", "127.0.0.1", "-p",
+                                 str(self.port), "-U", "postgres", "-d", "postgres", "-q",
+                                 "-v", "ON_ERROR_STOP=1", "-c", sql),
+                       check=True, capture_output=True)
+
+    def create_database(self, name: str) -> str:
+        self.psql(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[Postgres]:
+    bindir = postgres_bindir()
+    if bindir is None:
+        raise RuntimeError("PostgreSQL server binaries not found (apt-get install postgresql)")
+    as_user = "postgres" if os.geteuid() == 0 else None
+    datadir = tempfile.mkdtemp(prefix="threadline-pg-")
+    if as_user:
+        shutil.chown(datadir, user=as_user)
+    server = Postgres(bindir, os.path.join(datadir, "data"), free_port(), as_user)
+    run = server._cmd
+    subprocess.run(run(os.path.join(bindir, "initdb"), "-D", server.datadir, "-U", "postgres",
+                       "-A", "trust", "-E", "UTF8", "--no-sync"),
+                   check=True, capture_output=True)
+    options = (f"-p {server.port} -c listen_addresses=127.0.0.1 -k {datadir} "
+               "-c fsync=off -c max_connections=200")
+    subprocess.run(run(os.path.join(bindir, "pg_ctl"), "-D", server.datadir, "-o", options,
+                       "-l", os.path.join(datadir, "log"), "-w", "-t", "60", "start"),
+                   check=True, capture_output=True)
+    try:
+        yield server
+    finally:
+        subprocess.run(run(os.path.join(bindir, "pg_ctl"), "-D", server.datadir, "-m",
+                           "immediate", "stop"), capture_output=True)
+        shutil.rmtree(datadir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def s3_server() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            break
+        time.sleep(0.1)
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+
+
+def make_bucket(endpoint: str, name: str) -> None:
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client.create_bucket(Bucket=name)
