@@ -34,8 +34,9 @@ def _filesystem(protocol: str) -> Any:
 class FsspecBackend(Backend):
     def __init__(self, root: str) -> None:
         self.root = root.rstrip("/")
-        self.protocol, _, self._base = self.root.partition("://")
+        self.protocol = self.root.partition("://")[0]
         self.fs = _filesystem(self.protocol)
+        self._base = self.fs._strip_protocol(self.root)  # how fs spells paths under root
 
     def _full(self, path: str) -> str:
         return f"{self._base}/{path}" if path else self._base

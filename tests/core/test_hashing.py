@@ -1,0 +1,84 @@
+"""Hashing: full-content SHA-256, folder manifests, the stat cache, parallel hashing."""
+
+import hashlib
+import os
+from pathlib import Path
+
+from threadline.hashing import StatCache, hash_file, hash_folder, hash_paths, manifest_hash
+
+
+def test_file_hash_is_full_content_sha256(tmp_path):
+    data = os.urandom(3 * (8 << 20) + 17)  # several chunks and a tail
+    path = tmp_path / "big.bin"
+    path.write_bytes(data)
+    assert hash_file(str(path)).hash == hashlib.sha256(data).hexdigest()
+
+
+def test_middle_byte_change_changes_hash(tmp_path):
+    data = bytearray(os.urandom(20 << 20))
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    before = hash_file(str(path)).hash
+    data[10 << 20] ^= 0xFF  # a head+tail shortcut would miss this
+    path.write_bytes(data)
+    assert hash_file(str(path)).hash != before
+
+
+def test_folder_hash_is_sorted_manifest(tmp_path):
+    (tmp_path / "d" / "sub").mkdir(parents=True)
+    (tmp_path / "d" / "b.txt").write_text("B")
+    (tmp_path / "d" / "sub" / "a.txt").write_text("A")
+    hashed = hash_folder(str(tmp_path / "d"))
+    sha = lambda s: hashlib.sha256(s.encode()).hexdigest()  # noqa: E731
+    expected = manifest_hash([("sub/a.txt", sha("A")), ("b.txt", sha("B"))])
+    assert hashed.hash == expected and hashed.n_files == 2 and hashed.size == 2
+    assert hashed.files == ("b.txt", "sub/a.txt")
+
+
+def test_folder_hash_depends_on_names(tmp_path):
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "one" / "x.txt").write_text("same")
+    (tmp_path / "two" / "y.txt").write_text("same")
+    assert hash_folder(str(tmp_path / "one")).hash != hash_folder(str(tmp_path / "two")).hash
+
+
+def test_stat_cache_skips_rehash_of_unchanged_file(tmp_path):
+    cache = StatCache(str(tmp_path / "cache.sqlite"))
+    path = tmp_path / "f.txt"
+    path.write_text("original")
+    first = hash_file(str(path), cache).hash
+    st = path.stat()
+    # Same size and mtime, different bytes: only a cache hit can return the old hash.
+    path.write_text("ORIGINAL")
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert hash_file(str(path), cache).hash == first
+    # A fresh cache object reads the persisted entry too.
+    assert hash_file(str(path), StatCache(str(tmp_path / "cache.sqlite"))).hash == first
+    # A real modification (new mtime) is re-hashed.
+    path.write_text("changed!")
+    assert hash_file(str(path), cache).hash == hashlib.sha256(b"changed!").hexdigest()
+
+
+def test_unusable_cache_location_only_costs_speed(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    cache = StatCache(str(blocker / "cache.sqlite"))
+    path = tmp_path / "f.txt"
+    path.write_text("data")
+    assert hash_file(str(path), cache).hash == hashlib.sha256(b"data").hexdigest()
+
+
+def test_hash_paths_keeps_order(tmp_path):
+    paths = []
+    for i in range(20):
+        p = tmp_path / f"f{i}.txt"
+        p.write_text(str(i))
+        paths.append(str(p))
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "a").write_text("a")
+    paths.append(str(tmp_path / "dir"))
+    hashed = hash_paths(paths)
+    assert [h.path for h in hashed] == paths
+    assert hashed[3].hash == hashlib.sha256(b"3").hexdigest()
+    assert hashed[-1].n_files == 1

@@ -1,0 +1,103 @@
+"""One conformance suite for every storage backend: local folder, memory, S3 (moto)."""
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests import harness
+from threadline.errors import StorageError
+from threadline.storage import Backend, FsspecBackend, LocalBackend, object_path, open_backend
+
+
+@pytest.fixture(params=("local", "memory", "s3"))
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
+    if request.param == "local":
+        return LocalBackend(str(tmp_path / "root"))
+    if request.param == "memory":
+        return FsspecBackend(f"memory://conformance-{uuid.uuid4().hex}")
+    endpoint = request.getfixturevalue("s3_endpoint")
+    bucket = f"b{uuid.uuid4().hex[:12]}"
+    harness.make_bucket(endpoint, bucket)
+    return open_backend(f"s3://{bucket}/prefix")
+
+
+def source(tmp_path: Path, name: str, data: bytes) -> str:
+    path = tmp_path / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return str(path)
+
+
+def test_put_get_roundtrip(backend, tmp_path):
+    backend.put_file(source(tmp_path, "in.bin", b"\x00\x01payload"), "a/b/obj.bin")
+    target = tmp_path / "out" / "obj.bin"
+    backend.get_file("a/b/obj.bin", str(target))
+    assert target.read_bytes() == b"\x00\x01payload"
+    info = backend.info("a/b/obj.bin")
+    assert info is not None and info["size"] == 9 and info["type"] == "file"
+
+
+def test_open_reads_stream(backend, tmp_path):
+    backend.put_file(source(tmp_path, "in.txt", b"line1\nline2\n"), "t.txt")
+    with backend.open("t.txt") as handle:
+        assert handle.read() == b"line1\nline2\n"
+
+
+def test_missing_objects(backend, tmp_path):
+    assert backend.info("nope") is None and not backend.exists("nope")
+    with pytest.raises(StorageError, match="cannot fetch"):
+        backend.get_file("nope", str(tmp_path / "x"))
+    backend.remove("nope")  # removing what is not there is not an error
+    assert backend.list("nothing-here") == []
+
+
+def test_folders_list_move_remove(backend, tmp_path):
+    for rel in ("x/1.txt", "x/sub/2.txt"):
+        source(tmp_path / "folder", rel, rel.encode())
+    backend.put_folder(str(tmp_path / "folder" / "x"), "objs/x", ["1.txt", "sub/2.txt"])
+    assert backend.list("objs") == ["objs/x/1.txt", "objs/x/sub/2.txt"]
+    backend.move("objs/x/1.txt", "trash/1.txt")
+    assert backend.list("trash") == ["trash/1.txt"]
+    backend.remove("objs/x")
+    assert backend.list("objs") == []
+
+
+def test_sha256_streams_content(backend, tmp_path):
+    backend.put_file(source(tmp_path, "h", b"hello"), "h")
+    assert backend.sha256("h") == (
+        "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")
+
+
+def test_relative_uri(backend):
+    assert backend.relative(backend.uri("a/b.txt")) == "a/b.txt"
+    assert backend.relative("s3://elsewhere/x") is None
+
+
+def test_overwrite_is_atomic_replacement(backend, tmp_path):
+    backend.put_file(source(tmp_path, "v1", b"one"), "same")
+    backend.put_file(source(tmp_path, "v2", b"two!"), "same")
+    with backend.open("same") as handle:
+        assert handle.read() == b"two!"
+
+
+def test_object_path_layout():
+    digest = "ab" + "c" * 62
+    assert object_path(digest, ".txt") == ".threadline/objects/sha256/ab/" + "c" * 62 + ".txt"
+
+
+def test_unreachable_s3_endpoint_is_storage_error(monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{harness.free_port()}")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    backend = open_backend("s3://bucket/prefix")
+    with pytest.raises(StorageError, match="not reachable"):
+        backend.check_reachable()
+
+
+def test_local_root_not_writable(tmp_path):
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("x")
+    with pytest.raises(StorageError, match="not usable"):
+        LocalBackend(str(blocked / "root")).check_reachable()

@@ -1,0 +1,212 @@
+"""track()/finish(), @flow/@step: runs, parents, params, inputs, errors, threads, asyncio."""
+
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+import threadline as tl
+from threadline.errors import TrackingError
+
+
+def test_flow_and_nested_steps(local_instance, isolated):
+    @tl.step()
+    def double(x: int) -> int:
+        return 2 * x
+
+    @tl.flow()
+    def pipeline(n: int, scale: float = 1.5) -> int:
+        return double(n) + double(n + 1)
+
+    assert pipeline(3) == 14
+    flow_run = tl.Run.get(transform__kind="flow")
+    steps = list(tl.Run.filter(transform__kind="step").order_by("id"))
+    assert flow_run.params == {"n": 3, "scale": 1.5}  # defaults bound too
+    assert flow_run.status == "completed" and flow_run.finished_at is not None
+    assert [s.params for s in steps] == [{"x": 3}, {"x": 4}]
+    assert all(s.parent_id == flow_run.id for s in steps)
+    assert steps[0].transform.key.endswith("test_flow_and_nested_steps.<locals>.double")
+    assert steps[0].transform_id == steps[1].transform_id  # one transform, two runs
+    assert tl.context.run is None  # nothing leaks after the flow returns
+
+
+def test_exception_marks_run_errored_and_reraises(local_instance, isolated):
+    @tl.step()
+    def fails() -> None:
+        raise RuntimeError("bad input row 7")
+
+    @tl.flow()
+    def outer() -> None:
+        fails()
+
+    with pytest.raises(RuntimeError, match="bad input row 7"):
+        outer()
+    step_run = tl.Run.get(transform__kind="step")
+    flow_run = tl.Run.get(transform__kind="flow")
+    assert step_run.status == "errored" and flow_run.status == "errored"
+    assert step_run.error == "RuntimeError: bad input row 7"
+    assert "raise RuntimeError" in step_run.traceback
+
+
+def test_params_are_json_safe_and_secrets_redacted(local_instance, isolated):
+    @tl.flow("etl")
+    def etl(path: Path, db_url: str, api_token: str, options: dict, tags: set) -> None:
+        return None
+
+    etl(Path("/data/in.csv"), "postgresql://bob:hunter2@db:5432/x", "abc123",
+        {"password": "pw", "depth": 2}, {"b", "a"})
+    params = tl.Run.get(transform__key="etl").params
+    assert params == {"path": "/data/in.csv", "db_url": "postgresql://bob:***@db:5432/x",
+                      "api_token": "***", "options": {"password": "***", "depth": 2},
+                      "tags": ["a", "b"]}
+
+
+def test_artifact_arguments_and_loads_are_inputs(local_instance, isolated):
+    (isolated / "a.txt").write_text("A")
+    (isolated / "b.txt").write_text("B")
+    a = tl.Artifact(isolated / "a.txt", key="a.txt").save()
+    b = tl.Artifact(isolated / "b.txt", key="b.txt").save()
+
+    @tl.step()
+    def combine(first: tl.Artifact, others: list) -> tl.Artifact:
+        (isolated / "c.txt").write_text(first.load() + "C")
+        return tl.Artifact(isolated / "c.txt", key="c.txt").save()
+
+    @tl.flow()
+    def main() -> tl.Artifact:
+        return combine(a, [b])
+
+    c = main()
+    assert c.run.transform.kind == "step"
+    assert sorted(x.key for x in c.run.inputs) == ["a.txt", "b.txt"]
+    assert {x.key for x in tl.lineage.upstream(c).artifacts} == {"a.txt", "b.txt"}
+
+
+def test_cache_and_open_inside_run_record_inputs(local_instance, isolated):
+    (isolated / "x.txt").write_text("X")
+    x = tl.Artifact(isolated / "x.txt", key="x.txt").save()
+
+    @tl.flow()
+    def reader() -> None:
+        with x.open() as handle:
+            handle.read()
+
+    reader()
+    run = tl.Run.get(transform__kind="flow")
+    assert [i.key for i in run.inputs] == ["x.txt"]
+
+
+def test_threads_get_their_own_runs_under_the_flow(local_instance, isolated):
+    seen = []
+
+    @tl.step()
+    def work(i: int) -> int:
+        seen.append(threading.current_thread().name)
+        return i * i
+
+    @tl.flow()
+    def fan_out() -> list:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            return list(pool.map(work, range(12)))
+
+    assert fan_out() == [i * i for i in range(12)]
+    flow_run = tl.Run.get(transform__kind="flow")
+    steps = list(tl.Run.filter(transform__kind="step"))
+    assert len(steps) == 12 and len(set(seen)) > 1
+    assert {s.parent_id for s in steps} == {flow_run.id}
+    assert sorted(s.params["i"] for s in steps) == list(range(12))
+
+
+def test_asyncio_tasks_nest_correctly(local_instance, isolated):
+    @tl.step()
+    async def leaf(i: int) -> int:
+        await asyncio.sleep(0.01)
+        return i
+
+    @tl.flow()
+    async def branch(name: str) -> int:
+        return sum(await asyncio.gather(leaf(1), leaf(2)))
+
+    async def main() -> list:
+        return await asyncio.gather(branch("a"), branch("b"))
+
+    assert asyncio.run(main()) == [3, 3]
+    flows = {r.params["name"]: r.id for r in tl.Run.filter(transform__kind="flow")}
+    leaves = list(tl.Run.filter(transform__kind="step"))
+    assert len(leaves) == 4
+    per_parent = sorted(r.parent_id for r in leaves)
+    assert per_parent == sorted([flows["a"]] * 2 + [flows["b"]] * 2)
+
+
+def test_track_and_finish(local_instance, isolated):
+    run = tl.track(params={"alpha": 0.1, "secret_key": "s3cr3t"}, project="demo")
+    assert tl.context.run.uid == run.uid
+    assert run.params == {"alpha": 0.1, "secret_key": "***"}
+    assert run.project.name == "demo" and run.status == "started"
+    assert run.environment is not None and run.python_version.startswith("3.")
+    assert any(p.startswith("peewee==") for p in run.environment.packages)
+    assert os.environ["THREADLINE_PARENT_RUN"] == run.uid
+    with pytest.raises(TrackingError, match="already tracking"):
+        tl.track()
+    (isolated / "o.txt").write_text("o")
+    out = tl.Artifact(isolated / "o.txt", key="o.txt").save()
+    finished = tl.finish()
+    assert out.run_id == run.id
+    assert finished.status == "completed" and tl.context.run is None
+    assert "THREADLINE_PARENT_RUN" not in os.environ
+    with pytest.raises(TrackingError, match="no run to finish"):
+        tl.finish()
+
+
+def test_environment_is_stored_once(local_instance, isolated):
+    tl.track()
+    tl.finish()
+    tl.track()
+    tl.finish()
+    assert tl.Run.filter().count() == 2
+    assert len({r.environment_id for r in tl.Run.filter()}) == 1
+
+
+SCRIPT = """
+import pathlib, subprocess, sys
+import threadline as tl
+run = tl.track(params={"n": 1})
+pathlib.Path("parent.txt").write_text("from parent")
+tl.Artifact("parent.txt", key="parent.txt").save()
+child = "import threadline as tl; r = tl.track(); " \\
+        "tl.Artifact.get(key='parent.txt').load(); tl.finish(); print(r.uid)"
+uid = subprocess.run([sys.executable, "-c", child], check=True, capture_output=True,
+                     text=True).stdout.strip()
+tl.finish()
+print(run.uid, uid)
+"""
+
+
+def test_script_run_with_child_process_and_git(local_instance, isolated, tmp_path):
+    repo = isolated / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    script = repo / "analysis.py"
+    script.write_text(SCRIPT)
+    subprocess.run(["git", "-C", str(repo), "add", "."], check=True)
+    subprocess.run(["git", "-C", str(repo), "-c", "user.email=t@t", "-c", "user.name=t",
+                    "commit", "-qm", "init"], check=True)
+    (repo / "analysis.py").write_text(SCRIPT + "\n# edited\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, str(script)], cwd=repo, env=env, check=True,
+                          capture_output=True, text=True)
+    parent_uid, child_uid = done.stdout.split()
+    parent = tl.Run.get(uid=parent_uid)
+    child = tl.Run.get(uid=child_uid)
+    assert parent.transform.key == "analysis.py" and parent.transform.kind == "script"
+    assert "# edited" in parent.transform.source
+    assert child.parent_id == parent.id
+    assert [a.key for a in child.inputs] == ["parent.txt"]
+    assert parent.git_commit is not None and len(parent.git_commit) == 40
+    assert parent.git_dirty is True
+
