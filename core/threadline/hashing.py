@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 CHUNK = 8 << 20  # 8 MiB reads
+SMALL = 1 << 20  # files below this are read in one call
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,11 @@ def _sha256_file(path: str) -> str:
     return digest.hexdigest()
 
 
+def _sha256_small(path: str) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
 def manifest_hash(entries: Iterable[tuple[str, str]]) -> str:
     """Hash of a folder from (relative path, file hash) pairs, order-independent."""
     digest = hashlib.sha256()
@@ -68,6 +74,7 @@ class StatCache:
                 os.makedirs(os.path.dirname(self._path), exist_ok=True)
                 conn = sqlite3.connect(self._path, timeout=30, isolation_level=None)
                 conn.execute("PRAGMA journal_mode=wal")
+                conn.execute("PRAGMA synchronous=off")  # a cache: losing it costs speed only
                 conn.execute(
                     "CREATE TABLE IF NOT EXISTS stat (dev INT, ino INT, size INT, mtime INT,"
                     " hash TEXT, PRIMARY KEY (dev, ino, size, mtime)) WITHOUT ROWID"
@@ -116,7 +123,7 @@ def hash_file(path: str, cache: StatCache = _NO_CACHE) -> Hashed:
     cached = cache.get(st)
     if cached is not None:
         return Hashed(path, cached, st.st_size, None)
-    file_hash = _sha256_file(path)
+    file_hash = _sha256_small(path) if st.st_size < SMALL else _sha256_file(path)
     after = os.stat(path)
     if (after.st_size, after.st_mtime_ns) == (st.st_size, st.st_mtime_ns):
         cache.put(st, file_hash)  # only a file that held still while read

@@ -173,12 +173,20 @@ def _artifact_args(values: dict[str, Any]) -> list[Artifact]:
     return found
 
 
+def _module_name(fn: Callable[..., Any]) -> str:
+    """The function's module; for a script run as ``__main__``, the script's name."""
+    if fn.__module__ != "__main__":
+        return fn.__module__
+    path = _script_path()
+    return path.stem if path is not None else "__main__"
+
+
 class _Tracked:
     """What one decorated function needs at each call, computed once."""
 
     def __init__(self, fn: Callable[..., Any], key: str | None, kind: str) -> None:
         self.fn, self.kind = fn, kind
-        self.key = key or f"{fn.__module__}.{fn.__qualname__}"
+        self.key = key or f"{_module_name(fn)}.{fn.__qualname__}"
         self.signature = inspect.signature(fn)
         self._cached: tuple[Any, Transform] | None = None
 

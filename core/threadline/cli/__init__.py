@@ -5,6 +5,7 @@ Human-readable output by default, ``--json`` for scripts. A ``ThreadlineError`` 
 """
 
 import json
+import os
 import shutil
 import sys
 from collections.abc import Callable, Iterator
@@ -21,6 +22,15 @@ from ..models import Artifact, Run
 EXIT_USER_ERROR = 1
 
 
+class UserError(click.ClickException):
+    """A failure at the CLI's own edge (copying ``--to``): ``error: ...``, exit 1."""
+
+    exit_code = EXIT_USER_ERROR
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
 class _Group(click.Group):
     """Maps library errors to one line on stderr and exit code 1."""
 
@@ -28,7 +38,8 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except errors.ThreadlineError as exc:
-            click.echo(f"error: {exc}", err=True)
+            message = " ".join(str(exc).split())  # always exactly one line
+            click.echo(f"error: {message}", err=True)
             ctx.exit(EXIT_USER_ERROR)
 
 
@@ -47,25 +58,45 @@ def _progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
 
 
 def find_artifact(ref: str, version: int | None = None) -> Artifact:
-    """An artifact by uid, ``key``, or ``key@version`` (latest when no version is given)."""
+    """An artifact by uid, ``key``, or ``key@version`` (latest when no version is given).
+
+    The latest is the newest visible version; when every version is in the trash or the
+    archive, the newest of those.
+    """
     if version is None and "@" in ref:
-        ref, _, text = ref.rpartition("@")
+        head, _, text = ref.rpartition("@")
         if not text.isdigit():
-            raise errors.InvalidInput(f"version after '@' must be a number, got {text!r}")
-        version = int(text)
+            raise errors.InvalidInput(
+                f"cannot read {ref!r}: use KEY@VERSION with a version number, e.g. {head}@1")
+        ref, version = head, int(text)
     anywhere = ("main", "archive", "trash")
     by_uid = Artifact.filter(uid=ref, visibility__in=anywhere).first()
     if by_uid is not None:
         return by_uid  # type: ignore[no-any-return]
     if version is not None:
-        return Artifact.filter(key=ref, version=version,  # type: ignore[no-any-return]
-                               visibility__in=anywhere).get()
+        found = Artifact.filter(key=ref, version=version, visibility__in=anywhere).first()
+        if found is None:
+            raise errors.NotFound(f"no version {version} of key {ref!r}")
+        return found  # type: ignore[no-any-return]
     latest = Artifact.filter(key=ref).order_by("-version").first()
     if latest is None:  # only trashed or archived versions: the newest of those
         latest = Artifact.filter(key=ref, visibility__in=anywhere).order_by("-version").first()
     if latest is None:
         raise errors.NotFound(f"no artifact with uid or key {ref!r}")
     return latest  # type: ignore[no-any-return]
+
+
+def find_trashed(ref: str) -> Artifact:
+    """What ``restore REF`` brings back: a uid or ``key@version`` as given, a bare key's
+    newest version in the trash."""
+    if "@" not in ref and Artifact.filter(uid=ref, visibility__in=("main", "archive", "trash")
+                                          ).first() is None:
+        trashed = Artifact.filter(key=ref, visibility="trash").order_by("-version").first()
+        if trashed is not None:
+            return trashed  # type: ignore[no-any-return]
+        if Artifact.filter(key=ref, visibility__in=("main", "archive")).exists():
+            raise errors.NotFound(f"no version of key {ref!r} is in the trash")
+    return find_artifact(ref)
 
 
 def _find_record(ref: str) -> Artifact | Run:
@@ -79,7 +110,13 @@ def _find_record(ref: str) -> Artifact | Run:
 @click.option("--storage", help="Storage root (overrides THREADLINE_STORAGE and threadline.toml).")
 @click.pass_context
 def main(ctx: click.Context, db: str | None, storage: str | None) -> None:
-    """threadline: record where data and models come from."""
+    """threadline: record where data and models come from.
+
+    The instance is chosen by --db/--storage, else THREADLINE_DB and THREADLINE_STORAGE,
+    else the nearest threadline.toml upward from here, else the default under the user
+    data directory. REF arguments take an artifact uid, a key (its latest version) or
+    KEY@VERSION. Exit codes: 0 success, 1 error (one line on stderr), 2 usage.
+    """
     ctx.obj = {"db": db, "storage": storage}
 
 
@@ -88,13 +125,22 @@ def _open(ctx: click.Context) -> None:
 
 
 @main.command("init")
-@click.option("--storage", "storage_root", required=True,
-              help="A local folder or s3://bucket/prefix.")
-@click.option("--db", "db_url", help="postgresql://... (default: SQLite beside threadline.toml).")
+@click.option("--storage", "storage_root", help="A local folder or s3://bucket/prefix.")
+@click.option("--db", "db_url",
+              help="postgresql://user@host:port/db (default: SQLite in .threadline/ here).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def init_cmd(storage_root: str, db_url: str | None, as_json: bool) -> None:
-    """Create an instance here: writes threadline.toml (tl.init)."""
-    instance = init(storage_root, db=db_url)
+@click.pass_context
+def init_cmd(ctx: click.Context, storage_root: str | None, db_url: str | None,
+             as_json: bool) -> None:
+    """Create an instance and write threadline.toml here.
+
+    Opens the database and the storage first (tl.init), so nothing is written when
+    either is unusable. Commands run in this folder or below then use this instance.
+    """
+    storage_root = storage_root or ctx.obj["storage"]
+    if not storage_root:
+        raise click.UsageError("Missing option '--storage'.", ctx)
+    instance = init(storage_root, db=db_url or ctx.obj["db"])
     info = instance.describe()
     _emit(info, as_json, lambda: f"initialized: storage {info['storage']}, db {info['db']}")
 
@@ -103,7 +149,7 @@ def init_cmd(storage_root: str, db_url: str | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def info_cmd(ctx: click.Context, as_json: bool) -> None:
-    """Show the active instance and what it holds."""
+    """Show the active instance and how many artifacts and runs it holds."""
     _open(ctx)
     data = {**instance().describe(), "artifacts": maintenance.count_artifacts(),
             "runs": Run.select().count()}
@@ -112,56 +158,85 @@ def info_cmd(ctx: click.Context, as_json: bool) -> None:
 
 @main.command("save")
 @click.argument("path")
-@click.option("--key", help="Virtual path, e.g. raw/sample.fasta.")
-@click.option("--description", help="Free text.")
+@click.option("--key", help="Virtual path, e.g. raw/sample.fasta (default: none).")
+@click.option("--description", help="Free text stored with the artifact.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def save_cmd(ctx: click.Context, path: str, key: str | None, description: str | None,
              as_json: bool) -> None:
-    """Save a file or folder as an artifact (Artifact(path, key=...).save())."""
+    """Save a file or folder as an artifact.
+
+    Same as tl.Artifact(PATH, key=KEY).save(): saving the same content under the same key
+    returns the existing artifact; new content under a key becomes its next version.
+    PATH may also be an object already under the storage root (registered in place).
+    """
     _open(ctx)
     artifact = Artifact(path, key=key, description=description).save()
     _emit(artifact.to_dict(), as_json,
-          lambda: f"saved {artifact.key or artifact.uid} v{artifact.version} "
+          lambda: f"saved {artifact.key or '(no key)'} v{artifact.version} "
                   f"sha256:{artifact.hash[:12]} ({artifact.uid})")
 
 
 @main.command("load")
 @click.argument("ref")
-@click.option("--to", "dest", help="Copy the content to this path.")
+@click.option("--to", "dest",
+              help="Copy the content to this path (into it, if it is a folder).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def load_cmd(ctx: click.Context, ref: str, dest: str | None, as_json: bool) -> None:
-    """Fetch an artifact (uid, key or key@version): print a local path (artifact.cache())."""
+    """Print a local path to an artifact's content.
+
+    Same as artifact.cache(): local storage gives the stored (read-only) object itself,
+    S3 storage a copy in the cache folder. With --to, a writable copy at that path.
+    """
     _open(ctx)
     artifact = find_artifact(ref)
     local = artifact.cache()
     if dest:
-        if artifact.n_files is not None:
-            shutil.copytree(local, dest, dirs_exist_ok=True)
-        else:
-            shutil.copyfile(local, dest)
-        local = dest
+        local = _copy_out(artifact, local, dest)
     _emit({"uid": artifact.uid, "path": local}, as_json, lambda: local)
+
+
+def _copy_out(artifact: Artifact, local: str, dest: str) -> str:
+    """Copy stored content to ``dest`` (into it, when it is an existing folder and the
+    artifact is a file); the copies are ordinary writable files."""
+    try:
+        if artifact.n_files is not None:
+            shutil.copytree(local, dest, dirs_exist_ok=True, copy_function=shutil.copyfile)
+            return dest
+        if os.path.isdir(dest):
+            name = (artifact.key or artifact.uid + artifact.suffix).rsplit("/", 1)[-1]
+            dest = os.path.join(dest, name)
+        shutil.copyfile(local, dest)
+    except OSError as exc:
+        raise UserError(f"cannot copy {artifact.key or artifact.uid} to {dest}: "
+                        f"{exc.strerror or exc}") from exc
+    return dest
 
 
 @main.command("ls")
 @click.argument("prefix", default="")
-@click.option("--limit", type=int, default=None, help="At most this many rows.")
+@click.option("--limit", type=click.IntRange(min=0), default=None,
+              help="At most this many rows.")
 @click.option("--all-versions", is_flag=True, help="Every version, not only the latest.")
-@click.option("--trash", is_flag=True, help="List the trash instead.")
+@click.option("--trash", is_flag=True, help="List artifacts in the trash instead.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def ls_cmd(ctx: click.Context, prefix: str, limit: int | None, all_versions: bool,
            trash: bool, as_json: bool) -> None:
-    """List artifacts whose key starts with PREFIX (Artifact.filter(key__startswith=...))."""
+    """List artifacts whose key starts with PREFIX.
+
+    One line per artifact: key, version, size in bytes, hash prefix, uid. Latest versions
+    only unless --all-versions; artifacts in the trash only with --trash.
+    """
     _open(ctx)
     query = Artifact.filter(key__startswith=prefix) if prefix else Artifact.filter()
     if trash:
         query = query.filter(visibility="trash")
     elif not all_versions:
         query = query.filter(is_latest=True)
-    rows = [a.to_dict() for a in query.order_by("key", "version").limit(limit or 10**9)]
+    query = query.order_by("key", "version")
+    rows = [a.to_dict() for a in (query.limit(limit) if limit is not None else query)]
     _emit(rows, as_json, lambda: "\n".join(
         f"{r['key'] or '(no key)'}\tv{r['version']}\t{r['size']}\t{r['hash'][:12]}\t{r['uid']}"
         for r in rows) or "(no artifacts)")
@@ -172,7 +247,11 @@ def ls_cmd(ctx: click.Context, prefix: str, limit: int | None, all_versions: boo
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def describe_cmd(ctx: click.Context, ref: str, as_json: bool) -> None:
-    """Show an artifact's identity, storage, provenance, features and labels."""
+    """Show an artifact's identity, storage, provenance, features and labels.
+
+    Same as artifact.describe(); --json adds feature values, label names and the uids of
+    the creating run's inputs.
+    """
     _open(ctx)
     artifact = find_artifact(ref)
     data = {**artifact.to_dict(), "features": artifact.features.get_values(),
@@ -187,12 +266,21 @@ def describe_cmd(ctx: click.Context, ref: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def lineage_cmd(ctx: click.Context, ref: str, downstream: bool, as_json: bool) -> None:
-    """Everything upstream (or downstream) of an artifact or run (tl.lineage)."""
+    """List everything upstream (or downstream) of an artifact or run.
+
+    REF may also be a run uid. Upstream: the creating run, its inputs, their creating
+    runs, and so on (tl.lineage.upstream); downstream: runs that read it and what they
+    made (tl.lineage.downstream).
+    """
     _open(ctx)
     record = _find_record(ref)
     direction = "downstream" if downstream else "upstream"
-    walk = lineage.downstream(record) if downstream else lineage.upstream(record)
-    _emit(walk.to_dict(), as_json, lambda: lineage.render(record, direction))
+    if as_json:
+        walk = lineage.downstream(record) if downstream else lineage.upstream(record)
+        _emit(walk.to_dict(), True, str)
+        return
+    text = lineage.render(record, direction)
+    click.echo(text if "\n" in text else f"{text}\n  (nothing {direction})")
 
 
 @main.command("delete")
@@ -201,7 +289,11 @@ def lineage_cmd(ctx: click.Context, ref: str, downstream: bool, as_json: bool) -
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def delete_cmd(ctx: click.Context, ref: str, permanent: bool, as_json: bool) -> None:
-    """Move an artifact to the trash (artifact.delete())."""
+    """Move an artifact to the trash, or delete it for good.
+
+    Same as artifact.delete(): a trashed artifact is hidden from ls and lookups and can be
+    restored; --permanent removes the record and its object unless another record shares it.
+    """
     _open(ctx)
     artifact = find_artifact(ref)
     artifact.delete(permanent=permanent)
@@ -215,9 +307,12 @@ def delete_cmd(ctx: click.Context, ref: str, permanent: bool, as_json: bool) -> 
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def restore_cmd(ctx: click.Context, ref: str, as_json: bool) -> None:
-    """Bring an artifact back from the trash (artifact.restore())."""
+    """Bring an artifact back from the trash.
+
+    Same as artifact.restore(). A bare key restores its newest trashed version.
+    """
     _open(ctx)
-    artifact = find_artifact(ref)
+    artifact = find_trashed(ref)
     artifact.restore()
     _emit({"uid": artifact.uid, "visibility": artifact.visibility}, as_json,
           lambda: f"{artifact.key or artifact.uid} v{artifact.version} restored")
@@ -227,13 +322,19 @@ def restore_cmd(ctx: click.Context, ref: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def check_cmd(ctx: click.Context, as_json: bool) -> None:
-    """Verify every artifact's object exists and matches its hash; exit 1 on problems."""
+    """Verify that every artifact's object exists and matches its hash.
+
+    Same as tl.maintenance.check(): lists each missing or changed object and exits 1 if
+    there is any.
+    """
     _open(ctx)
-    with _progress(maintenance.count_artifacts(), "checking") as tick:
+    total = maintenance.count_artifacts()
+    with _progress(total, "checking") as tick:
         problems = maintenance.check(progress=tick)
     _emit([p.to_dict() for p in problems], as_json, lambda: "\n".join(
         f"{p.issue}: {p.key or p.uid} ({p.path})" for p in problems) or "ok: all objects intact")
     if problems:
+        click.echo(f"error: {len(problems)} of {total} artifacts failed the check", err=True)
         ctx.exit(EXIT_USER_ERROR)
 
 
@@ -244,7 +345,11 @@ def check_cmd(ctx: click.Context, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def gc_cmd(ctx: click.Context, keep_trash: bool, min_age: float, as_json: bool) -> None:
-    """Empty the trash and remove objects no record points to (maintenance.gc)."""
+    """Empty the trash and remove objects no record points to.
+
+    Same as tl.maintenance.gc(): leftovers of interrupted saves and of permanently deleted
+    artifacts go; objects younger than --min-age are kept, as a save may be in progress.
+    """
     _open(ctx)
     result = maintenance.gc(keep_trash=keep_trash, min_age_s=min_age)
     _emit(result, as_json, lambda: f"purged {result['trash_purged']} from trash, "

@@ -25,23 +25,33 @@ def _is_sqlite() -> bool:
 
 
 def _pattern(column: Any, value: str, where: str, case: bool = True) -> Any:
-    """Case-sensitive prefix/suffix/substring match on both databases."""
+    """Case-sensitive (or not) prefix/suffix/substring match; wildcards in ``value`` are literal.
+
+    SQLite's ``LIKE`` ignores case, so case-sensitive matches there use ``GLOB`` with
+    ``*?[]`` escaped as one-character sets. Elsewhere ``LIKE``/``ILIKE`` with an explicit
+    ``ESCAPE`` (SQLite has no default escape character, PostgreSQL's may be changed).
+    """
     if _is_sqlite() and case:
         escaped = "".join(f"[{c}]" if c in "*?[]" else c for c in value)
         glob = {"start": f"{escaped}*", "end": f"*{escaped}", "any": f"*{escaped}*"}[where]
         return peewee.Expression(column, "GLOB", glob)
     escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     like = {"start": f"{escaped}%", "end": f"%{escaped}", "any": f"%{escaped}%"}[where]
-    op = "LIKE" if case else ("LIKE" if _is_sqlite() else "ILIKE")
-    return peewee.Expression(column, op, like)
+    op = "LIKE" if case or _is_sqlite() else "ILIKE"
+    # a NodeList, not Expression(column, "LIKE", ...): peewee renders that as GLOB on SQLite
+    return peewee.NodeList((column, peewee.SQL(op), peewee.Value(like, converter=False),
+                            peewee.SQL("ESCAPE"), peewee.Value("\\", converter=False)),
+                           parens=True)
 
 
 def compare(column: Any, op: str, value: Any) -> Any:
-    """``column <op> value`` as a peewee expression."""
-    simple = {"exact": "__eq__", "ne": "__ne__", "gt": "__gt__", "gte": "__ge__",
-              "lt": "__lt__", "lte": "__le__"}
+    """``column <op> value`` as a peewee expression (``ne`` also matches NULL)."""
+    simple = {"exact": "__eq__", "gt": "__gt__", "gte": "__ge__", "lt": "__lt__",
+              "lte": "__le__"}
     if op == "exact" and value is None:
         return column.is_null()
+    if op == "ne":
+        return column.is_null(False) if value is None else (column != value) | column.is_null()
     if op in simple:
         return getattr(column, simple[op])(value)
     if op == "in":
@@ -56,43 +66,60 @@ def compare(column: Any, op: str, value: Any) -> Any:
     raise InvalidInput(f"unknown lookup operator {op!r}; use one of {', '.join(OPERATORS)}")
 
 
-def _split(parts: list[str]) -> tuple[list[str], str]:
-    if len(parts) > 1 and parts[-1] in OPERATORS:
-        return parts[:-1], parts[-1]
-    return parts, "exact"
-
-
 def resolve(model: Any, lookup: str, value: Any) -> Any:
     """One ``name__part__op=value`` keyword as an expression on ``model``."""
-    return _resolve(model, lookup.split("__"), value, lookup)
+    parts = lookup.split("__")
+    if parts[-1] == "in":
+        if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
+            raise InvalidInput(f"{lookup} needs a list of values, not {value!r}")
+        value = list(value)
+    return _resolve(model, parts, value, lookup)
 
 
 def _resolve(model: Any, parts: list[str], value: Any, lookup: str) -> Any:
     head, rest = parts[0], parts[1:]
     fields = model._meta.fields
+    if head == "transform" and "transform" not in fields and "run" in fields:
+        return _resolve(model, ["run", *parts], value, lookup)  # an output's transform
     if head in fields:
         field = fields[head]
         if isinstance(field, peewee.ForeignKeyField) and rest and rest[0] not in OPERATORS:
             rel = field.rel_model
             return field.in_(rel.select(rel.id).where(_resolve(rel, rest, value, lookup)))
-        if rest and rest[0] not in OPERATORS:
-            raise InvalidInput(f"{model.__name__}.{head} has no relation {rest[0]!r} ({lookup})")
+        if rest and (rest[0] not in OPERATORS or len(rest) > 1):
+            raise InvalidInput(f"unknown lookup {'__'.join(rest)!r} on {model.__name__}.{head} "
+                               f"({lookup}); operators: {', '.join(OPERATORS)}")
         return compare(field, rest[0] if rest else "exact", value)
     if head in model._links:
         through, own, other = model._links[head]
         target = getattr(through, other).rel_model
-        inner = target.select(target.id).where(_resolve(target, rest or ["id"], value, lookup))
+        rest = _default_field(target, rest, value)
+        inner = target.select(target.id).where(_resolve(target, rest, value, lookup))
         linked = through.select(getattr(through, own)).where(getattr(through, other).in_(inner))
         return model.id.in_(linked)
     for fk in model._meta.backrefs:
-        if fk.backref == head and rest:
+        if fk.backref == head:
+            rest = _default_field(fk.model, rest, value)
             return model.id.in_(fk.model.select(fk).where(_resolve(fk.model, rest, value, lookup)))
     if head == "features" and rest:
         head, rest = rest[0], rest[1:]
     return _feature(model, head, rest, value, lookup)
 
 
+def _default_field(target: Any, rest: list[str], value: Any) -> list[str]:
+    """``labels="qc"`` means ``labels__name="qc"``; ``labels=label`` means by id."""
+    if rest and rest[0] not in OPERATORS:
+        return rest
+    sample = value[0] if rest and rest[0] == "in" and value else value
+    name = "name" if isinstance(sample, str) and "name" in target._meta.fields else "id"
+    return [name, *rest]
+
+
 def _feature(model: Any, name: str, rest: list[str], value: Any, lookup: str) -> Any:
+    """Records whose feature ``name`` matches; list features match by element.
+
+    ``ne`` means: has the feature, and no element equals the value.
+    """
     table = getattr(model, "_feature_table", None)
     if table is None:
         raise InvalidInput(f"{model.__name__} has no field {name!r} ({lookup})")
@@ -102,38 +129,68 @@ def _feature(model: Any, name: str, rest: list[str], value: Any, lookup: str) ->
         raise UnknownFeature(name, f"{model.__name__} has no field {name!r} and no feature "
                                    f"{name!r} ({lookup})")
     op = rest[0] if rest else "exact"
+    if len(rest) > 1 or op not in OPERATORS:
+        raise InvalidInput(f"unknown lookup {'__'.join(rest)!r} on feature {name!r} ({lookup}); "
+                           f"operators: {', '.join(OPERATORS)}")
     owner = getattr(table, model._feature_owner)
     base = table.select(owner).where(table.feature == feature.id)
     if op == "isnull":
         return ~model.id.in_(base) if value else model.id.in_(base)
-    sample = value[0] if op == "in" and value else value
-    column = table.num if isinstance(sample, int | float) else table.text
-    if hasattr(sample, "isoformat"):
-        value = [v.isoformat() for v in value] if op == "in" else value.isoformat()
-    if isinstance(sample, bool):
-        value = [float(v) for v in value] if op == "in" else float(value)
-    return model.id.in_(base.where(compare(column, op, value)))
+    numeric = feature.dtype.removeprefix("list[").rstrip("]") in ("int", "float", "bool")
+    if numeric and op in ("startswith", "endswith", "contains", "icontains"):
+        raise InvalidInput(f"feature {name!r} is {feature.dtype}: {op} needs a text feature")
+    column = table.num if numeric else table.text
+    as_column = [_feature_operand(name, feature.dtype, v, numeric) for v in (
+        value if op == "in" else [value])]
+    if op == "ne":
+        return model.id.in_(base) & ~model.id.in_(base.where(column == as_column[0]))
+    return model.id.in_(base.where(compare(column, op, as_column if op == "in" else as_column[0])))
+
+
+def _feature_operand(name: str, dtype: str, value: Any, numeric: bool) -> Any:
+    """A filter value as the stored column holds it: a float, or text (ISO dates, names)."""
+    if value is None:
+        return None
+    if numeric:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise InvalidInput(f"feature {name!r} is {dtype}: cannot compare it with "
+                               f"{value!r}") from None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, peewee.Model) and hasattr(value, "name"):
+        return value.name  # a Label
+    return value if isinstance(value, str) else str(value)
 
 
 class Query:
     """A lazy, chainable query over one model; nothing runs until it is iterated."""
 
     def __init__(self, model: Any, where: tuple[Any, ...] = (), order: tuple[str, ...] = (),
-                 limit: int | None = None, hidden: bool = False) -> None:
+                 limit: int | None = None, hidden: bool = False,
+                 described: tuple[str, ...] = ()) -> None:
         self.model, self._where, self._order = model, where, order
-        self._limit, self._hidden = limit, hidden
+        self._limit, self._hidden, self._described = limit, hidden, described
 
     def _clone(self, **changes: Any) -> "Query":
         state = {"where": self._where, "order": self._order, "limit": self._limit,
-                 "hidden": self._hidden, **changes}
+                 "hidden": self._hidden, "described": self._described, **changes}
         return Query(self.model, **state)
 
     def filter(self, *expressions: Any, **lookups: Any) -> "Query":
+        return self._filter(expressions, lookups, shown=True)
+
+    def _filter(self, expressions: Any, lookups: dict[str, Any], shown: bool) -> "Query":
         added = list(expressions) + [resolve(self.model, k, v) for k, v in lookups.items()]
         hidden = self._hidden or any(k.split("__")[0] == "visibility" for k in lookups)
-        return self._clone(where=self._where + tuple(added), hidden=hidden)
+        described = self._described + (
+            tuple(_describe_one(k, v) for k, v in lookups.items()) if shown else ())
+        return self._clone(where=self._where + tuple(added), hidden=hidden, described=described)
 
     def order_by(self, *names: str) -> "Query":
+        for name in names:
+            self._order_term(name)  # fail here, not when the query runs
         return self._clone(order=tuple(names))
 
     def limit(self, n: int) -> "Query":
@@ -147,7 +204,10 @@ class Query:
             conditions.append(self.model.visibility == "main")
         if conditions:
             query = query.where(*conditions)
-        order = [self._order_term(n) for n in self._order] or [self.model.id]
+        order = [self._order_term(n) for n in self._order]
+        if not any(n.lstrip("-") == "id" for n in self._order):  # ties: a stable order
+            descending = bool(self._order) and self._order[-1].startswith("-")
+            order.append(self.model.id.desc() if descending else self.model.id.asc())
         query = query.order_by(*order)
         return query.limit(self._limit) if self._limit is not None else query
 
@@ -163,8 +223,21 @@ class Query:
     def __len__(self) -> int:
         return self.count()
 
-    def __getitem__(self, index: int) -> Any:
-        return list(self.select().offset(index).limit(1))[0]
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            if (index.start or 0) < 0 or (index.stop or 0) < 0 or index.step not in (None, 1):
+                raise InvalidInput("query slices take non-negative bounds and no step")
+            start = index.start or 0
+            query = self.select().offset(start)
+            if index.stop is not None:
+                query = query.limit(max(index.stop - start, 0))
+            return list(query)
+        if index < 0:
+            raise InvalidInput("query indexes must be non-negative")
+        found = list(self.select().offset(index).limit(1))
+        if not found:
+            raise IndexError(f"query index {index} out of range")
+        return found[0]
 
     def count(self) -> int:
         return int(self.select().order_by().count())
@@ -181,11 +254,11 @@ class Query:
     def get(self, **lookups: Any) -> Any:
         query = self.filter(**lookups) if lookups else self
         found = list(query.limit(2).select())
-        name = self.model.__name__
+        name, shown = self.model.__name__, ", ".join(query._described) or "(no lookups)"
         if not found:
-            raise NotFound(f"no {name} matches {_describe(lookups)}")
+            raise NotFound(f"no {name} matches {shown}")
         if len(found) > 1:
-            raise MultipleFound(f"several {name} records match {_describe(lookups)}; "
+            raise MultipleFound(f"several {name} records match {shown}; "
                                 "add lookups or use filter()")
         return found[0]
 
@@ -194,9 +267,10 @@ class Query:
         return list(rows)
 
     def to_dataframe(self) -> Any:
+        """Every matching row (no paging), one column per field; foreign keys as ids."""
         import pandas as pd
 
-        columns = list(self.model._meta.fields)
+        columns = [field.name for field in self.model._meta.sorted_fields]
         return pd.DataFrame(list(self.select().tuples()), columns=columns)
 
     df = to_dataframe
@@ -205,8 +279,9 @@ class Query:
         return f"<Query {self.model.__name__}: {self.select().sql()[0][:120]}...>"
 
 
-def _describe(lookups: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v!r}" for k, v in lookups.items()) or "(no lookups)"
+def _describe_one(key: str, value: Any) -> str:
+    shown = repr(value)
+    return f"{key}={shown if len(shown) <= 80 else shown[:77] + '...'}"
 
 
 class QueryMixin:
@@ -221,7 +296,8 @@ class QueryMixin:
         """Exactly one record matching ``lookups``, else ``NotFound``/``MultipleFound``."""
         if args:  # peewee style, Model.get(expression): peewee's own semantics
             return super().get(*args, **lookups)  # type: ignore[misc]
-        return Query(cls).get(**cls._get_defaults(lookups))
+        implied = {k: v for k, v in cls._get_defaults(lookups).items() if k not in lookups}
+        return Query(cls)._filter((), implied, shown=False).get(**lookups)
 
     @classmethod
     def get_or_none(cls, *args: Any, **lookups: Any) -> Any:

@@ -17,7 +17,7 @@ from typing import IO, Any
 import peewee
 
 from .. import _context
-from .._db import write_transaction
+from .._db import unwrap, write_transaction
 from .._keys import check_key, suffix_of
 from .._loaders import load_path
 from ..errors import InvalidInput
@@ -60,8 +60,8 @@ class Artifact(BaseModel):
     path = peewee.CharField(max_length=2048)
     in_place = peewee.BooleanField(default=False)
     version = peewee.IntegerField(default=1)
-    is_latest = peewee.BooleanField(default=True, index=True)
-    visibility = peewee.CharField(max_length=8, default="main", index=True)
+    is_latest = peewee.BooleanField(default=True)
+    visibility = peewee.CharField(max_length=8, default="main")
     run = peewee.ForeignKeyField(Run, null=True, backref="outputs", on_delete="SET NULL")
     schema = peewee.DeferredForeignKey("Schema", null=True, on_delete="SET NULL")
     created_at = peewee.DateTimeField(default=utcnow, index=True)
@@ -108,15 +108,16 @@ class Artifact(BaseModel):
 
     def _write(self, prepared: Prepared, storage: Storage) -> "Artifact":
         with write_transaction(Artifact._meta.database, lock=f"artifact:{self.key}"):
-            existing = _same_content(self.key, prepared.hash)
-            if existing is not None:
-                return existing
+            top, same_id = _version_state(self.key, prepared.hash)
+            if same_id is not None:
+                return Artifact.get_by_id(same_id)  # type: ignore[no-any-return]
             self._fill(prepared, storage)
             if self.key is not None:
-                self.version = _next_version(self.key)
-                Artifact.update(is_latest=False).where(Artifact.key == self.key).execute()
+                self.version = top + 1
+                if top:
+                    _run_sql(_UNSET_LATEST, (False, self.key, True))
             self.is_latest = True
-            super().save(force_insert=True)
+            self.insert_now()
         return self
 
     def _fill(self, prepared: Prepared, storage: Storage) -> None:
@@ -248,15 +249,26 @@ class RunInput(BaseModel):
 RunInputThrough.set_model(RunInput)
 
 
-def _same_content(key: str | None, hash_: str) -> Artifact | None:
-    query = Artifact.select().where((Artifact.hash == hash_) & (Artifact.visibility != "trash"))
-    query = query.where(Artifact.key.is_null() if key is None else Artifact.key == key)
-    return query.order_by(Artifact.version.desc()).first()
+# The save path runs these for every artifact; they are plain SQL, written once.
+_STATE_KEYED = ("SELECT MAX(version), MAX(CASE WHEN hash = ? AND visibility <> 'trash' "
+                "THEN id END) FROM artifact WHERE key = ?")
+_STATE_KEYLESS = ("SELECT 0, MAX(id) FROM artifact WHERE hash = ? AND key IS NULL "
+                  "AND visibility <> 'trash'")
+_UNSET_LATEST = "UPDATE artifact SET is_latest = ? WHERE key = ? AND is_latest = ?"
 
 
-def _next_version(key: str) -> int:
-    top = Artifact.select(peewee.fn.MAX(Artifact.version)).where(Artifact.key == key).scalar()
-    return (top or 0) + 1
+def _run_sql(sql: str, params: tuple[Any, ...]) -> Any:
+    db = unwrap(Artifact._meta.database)
+    return db.execute_sql(sql.replace("?", db.param), params)
+
+
+def _version_state(key: str | None, hash_: str) -> tuple[int, int | None]:
+    """(highest version under ``key``, id of a visible artifact with this content)."""
+    if key is None:
+        row = _run_sql(_STATE_KEYLESS, (hash_,)).fetchone()
+    else:
+        row = _run_sql(_STATE_KEYED, (hash_, key)).fetchone()
+    return (row[0] or 0), row[1]
 
 
 def _refresh_latest(key: str) -> None:

@@ -1,0 +1,410 @@
+"""The ``threadline`` command, run for real: click's runner in-process, plus the installed
+entry point in a subprocess. Exit codes: 0 ok, 1 error (one ``error: ...`` line), 2 usage."""
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+import threadline as tl
+from threadline.cli import main
+
+
+def cli(*args: str, code: int = 0) -> Result:
+    """Run ``threadline ARGS`` in-process and check its exit code."""
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False, prog_name="threadline")
+    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
+    return result
+
+
+def fails(*args: str, match: str) -> str:
+    """A user error: exit 1, nothing on stdout, exactly one ``error: ...`` line on stderr."""
+    result = cli(*args, code=1)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert match in lines[0], lines[0]
+    assert result.stdout == ""
+    return lines[0]
+
+
+def as_json(*args: str) -> object:
+    return json.loads(cli(*args, "--json").stdout)
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def installed_cli() -> str:
+    path = Path(sys.executable).with_name("threadline")
+    assert path.exists(), f"the threadline entry point is not installed next to {sys.executable}"
+    return str(path)
+
+
+# -- init and info ---------------------------------------------------------------------
+
+def test_init_writes_project_file_and_later_commands_use_it(isolated):
+    result = cli("init", "--storage", "store")
+    assert result.stdout.startswith("initialized: storage ")
+    text = (isolated / "threadline.toml").read_text()
+    assert f'storage = "{isolated / "store"}"' in text
+    assert f'db = "sqlite:///{isolated / ".threadline" / "threadline.db"}"' in text
+    tl.disconnect()
+    sub = isolated / "analysis" / "deep"
+    sub.mkdir(parents=True)
+    os.chdir(sub)  # the project file is found upward from the working directory
+    info = as_json("info")
+    assert info["source"] == str(isolated / "threadline.toml")
+    assert info["storage"] == str(isolated / "store")
+    assert (info["artifacts"], info["runs"]) == (0, 0)
+    tl.disconnect()
+
+
+def test_init_json_and_group_storage_option(isolated):
+    data = json.loads(cli("--storage", str(isolated / "s2"), "init", "--json").stdout)
+    assert data["storage"] == str(isolated / "s2") and data["source"] == "arguments"
+    assert data["db"].startswith("sqlite:///")
+    assert (isolated / "threadline.toml").is_file()
+    tl.disconnect()
+
+
+def test_init_without_storage_is_usage_error(isolated):
+    result = cli("init", code=2)
+    assert "Missing option '--storage'" in result.stderr
+    assert not (isolated / "threadline.toml").exists()
+
+
+def test_init_unreachable_postgres_fails_and_writes_no_file(isolated):
+    from tests.harness import free_port
+
+    url = f"postgresql://nobody@127.0.0.1:{free_port()}/lineage"  # nothing listens there
+    line = fails("init", "--storage", "store", "--db", url, match="database postgresql://")
+    assert "refused" in line.lower() or "failed" in line.lower()
+    assert not (isolated / "threadline.toml").exists()
+    assert [p for p in isolated.rglob("*") if p.is_file()] == []
+
+
+def test_info_human_output(local_instance, isolated):
+    write(isolated / "a.txt", "a")
+    cli("save", "a.txt", "--key", "a.txt")
+    out = cli("info").stdout
+    assert "source: environment" in out and "artifacts: 1" in out and "runs: 0" in out
+
+
+# -- save --------------------------------------------------------------------------------
+
+def test_save_file_human_and_json(local_instance, isolated):
+    write(isolated / "reads.fasta", ">r1\nACGT\n")
+    out = cli("save", "reads.fasta", "--key", "raw/reads.fasta").stdout
+    saved = tl.Artifact.get(key="raw/reads.fasta")
+    assert out == f"saved raw/reads.fasta v1 sha256:{saved.hash[:12]} ({saved.uid})\n"
+    data = as_json("save", "reads.fasta", "--key", "raw/reads.fasta", "--description", "x")
+    assert data["uid"] == saved.uid  # same key and content: the same artifact
+    assert (data["key"], data["version"], data["hash"]) == ("raw/reads.fasta", 1, saved.hash)
+    write(isolated / "reads.fasta", ">r1\nACGTT\n")
+    data = as_json("save", "reads.fasta", "--key", "raw/reads.fasta")
+    assert data["version"] == 2 and data["uid"] != saved.uid and data["is_latest"]
+
+
+def test_save_folder_and_without_key(local_instance, isolated):
+    write(isolated / "run1" / "a.txt", "A")
+    write(isolated / "run1" / "sub" / "b.txt", "B")
+    data = as_json("save", "run1", "--key", "runs/run1")
+    assert data["kind"] == "folder" and data["n_files"] == 2 and data["size"] == 2
+    write(isolated / "loose.txt", "loose")
+    out = cli("save", "loose.txt").stdout
+    assert out.startswith("saved (no key) v1 sha256:")
+    assert tl.Artifact.filter(key=None).count() == 1
+
+
+@pytest.mark.parametrize("key, reason", [
+    ("../up.txt", "'..' segment"), ("/abs.txt", "absolute"), ("a//b", "empty segment"),
+])
+def test_save_bad_key_is_one_line_error(local_instance, isolated, key, reason):
+    write(isolated / "a.txt", "a")
+    fails("save", "a.txt", "--key", key, match=reason)
+    assert tl.Artifact.filter().count() == 0
+
+
+def test_save_missing_path_is_one_line_error(local_instance, isolated):
+    fails("save", "nope.txt", "--key", "n.txt", match="path not found")
+
+
+# -- load ----------------------------------------------------------------------------------
+
+def test_load_prints_local_path_and_versions(local_instance, isolated):
+    src = write(isolated / "a.txt", "one")
+    cli("save", "a.txt", "--key", "k/a.txt")
+    write(src, "two")
+    cli("save", "a.txt", "--key", "k/a.txt")
+    latest = Path(cli("load", "k/a.txt").stdout.strip())
+    assert latest.read_text() == "two"
+    first = Path(cli("load", "k/a.txt@1").stdout.strip())
+    assert first.read_text() == "one"
+    uid = tl.Artifact.get(key="k/a.txt", version=1).uid
+    assert Path(cli("load", uid).stdout.strip()) == first
+    assert as_json("load", "k/a.txt@2") == {"uid": tl.Artifact.get(key="k/a.txt").uid,
+                                           "path": str(latest)}
+
+
+def test_load_to_copies_file_and_folder(local_instance, isolated):
+    write(isolated / "a.txt", "content")
+    write(isolated / "f" / "x" / "y.txt", "Y")
+    cli("save", "a.txt", "--key", "k/a.txt")
+    cli("save", "f", "--key", "k/f")
+    out = cli("load", "k/a.txt", "--to", "copy.txt").stdout
+    assert out == "copy.txt\n" and (isolated / "copy.txt").read_text() == "content"
+    (isolated / "into").mkdir()
+    assert cli("load", "k/a.txt", "--to", "into").stdout == f"{Path('into', 'a.txt')}\n"
+    copied = isolated / "into" / "a.txt"
+    assert copied.read_text() == "content" and os.access(copied, os.W_OK)
+    cli("load", "k/f", "--to", "fcopy")
+    assert (isolated / "fcopy" / "x" / "y.txt").read_text() == "Y"
+    assert stat.S_IMODE((isolated / "fcopy" / "x" / "y.txt").stat().st_mode) & stat.S_IWUSR
+
+
+def test_load_errors(local_instance, isolated):
+    write(isolated / "a.txt", "a")
+    cli("save", "a.txt", "--key", "k/a.txt")
+    fails("load", "no/such.txt", match="no artifact with uid or key 'no/such.txt'")
+    fails("load", "k/a.txt@7", match="no version 7 of key 'k/a.txt'")
+    fails("load", "k/a.txt@x", match="KEY@VERSION")
+    fails("load", "k/a.txt", "--to", str(isolated / "missing" / "dir" / "a.txt"),
+          match="cannot copy k/a.txt")
+
+
+# -- ls --------------------------------------------------------------------------------------
+
+def test_ls_prefix_versions_limit_json(local_instance, isolated):
+    src = isolated / "a.txt"
+    for text in ("1", "22"):
+        write(src, text)
+        cli("save", "a.txt", "--key", "raw/a.txt")
+    write(isolated / "b.txt", "b")
+    cli("save", "b.txt", "--key", "raw/b.txt")
+    cli("save", "b.txt", "--key", "other/b.txt")
+    lines = cli("ls", "raw/").stdout.splitlines()
+    assert [line.split("\t")[:3] for line in lines] == [["raw/a.txt", "v2", "2"],
+                                                        ["raw/b.txt", "v1", "1"]]
+    assert len(cli("ls").stdout.splitlines()) == 3
+    rows = as_json("ls", "raw/", "--all-versions")
+    assert [(r["key"], r["version"]) for r in rows] == [("raw/a.txt", 1), ("raw/a.txt", 2),
+                                                         ("raw/b.txt", 1)]
+    assert len(as_json("ls", "--limit", "1")) == 1
+    assert as_json("ls", "--limit", "0") == []
+    assert cli("ls", "nothing/").stdout == "(no artifacts)\n"
+
+
+def test_ls_trash(local_instance, isolated):
+    write(isolated / "a.txt", "a")
+    cli("save", "a.txt", "--key", "t/a.txt")
+    assert as_json("ls", "--trash") == []
+    cli("delete", "t/a.txt")
+    assert [r["key"] for r in as_json("ls", "--trash")] == ["t/a.txt"]
+    assert as_json("ls") == []
+
+
+# -- on every backend ------------------------------------------------------------------------
+
+def test_save_load_ls_on_each_backend(instance, isolated):
+    write(isolated / "data" / "x.csv", "a,b\n1,2\n")
+    write(isolated / "data" / "sub" / "y.csv", "c\n3\n")
+    file_art = as_json("save", "data/x.csv", "--key", "tables/x.csv")
+    folder_art = as_json("save", "data", "--key", "tables/all")
+    assert file_art["storage"] == tl.instance().settings.storage
+    local = Path(cli("load", "tables/x.csv").stdout.strip())
+    assert local.read_text() == "a,b\n1,2\n"
+    assert (Path(cli("load", "tables/all").stdout.strip()) / "sub" / "y.csv").read_text() == "c\n3\n"
+    cli("load", "tables/all", "--to", "restored")
+    assert (isolated / "restored" / "x.csv").read_text() == "a,b\n1,2\n"
+    rows = as_json("ls", "tables/")
+    assert [(r["key"], r["uid"]) for r in rows] == [("tables/all", folder_art["uid"]),
+                                                    ("tables/x.csv", file_art["uid"])]
+    assert cli("check").stdout == "ok: all objects intact\n"
+
+
+def test_explicit_db_and_storage_options(isolated):
+    db = f"sqlite:///{isolated / 'x.db'}"
+    write(isolated / "a.txt", "a")
+    opts = ("--db", db, "--storage", str(isolated / "objects"))
+    data = json.loads(cli(*opts, "save", "a.txt", "--key", "a.txt", "--json").stdout)
+    assert data["storage"] == str(isolated / "objects")
+    assert [r["uid"] for r in json.loads(cli(*opts, "ls", "--json").stdout)] == [data["uid"]]
+    assert (isolated / "x.db").is_file()
+    tl.disconnect()
+
+
+# -- describe and lineage ---------------------------------------------------------------------
+
+def _pipeline(isolated: Path) -> tuple[tl.Artifact, tl.Artifact, tl.Artifact]:
+    """raw -> step clean -> clean; flow reads clean -> report (a tracked run's outputs)."""
+    raw = tl.Artifact(write(isolated / "raw.txt", "acgt"), key="p/raw.txt").save()
+
+    @tl.step("clean")
+    def clean(source: tl.Artifact) -> tl.Artifact:
+        write(isolated / "clean.txt", source.load().upper())
+        return tl.Artifact(isolated / "clean.txt", key="p/clean.txt").save()
+
+    @tl.flow("pipeline")
+    def pipeline(source: tl.Artifact) -> tl.Artifact:
+        cleaned = clean(source)
+        write(isolated / "report.txt", f"{len(cleaned.load())} bases")
+        return tl.Artifact(isolated / "report.txt", key="p/report.txt").save()
+
+    report = pipeline(raw)
+    return raw, tl.Artifact.get(key="p/clean.txt"), report
+
+
+def test_lineage_upstream_and_downstream(local_instance, isolated):
+    raw, clean, report = _pipeline(isolated)
+    up = as_json("lineage", "p/report.txt")
+    assert [a["key"] for a in up["artifacts"]] == ["p/raw.txt", "p/clean.txt"]
+    assert [r["transform"] for r in up["runs"]] == ["pipeline", "clean"]
+    assert all(r["status"] == "completed" for r in up["runs"])
+    down = as_json("lineage", raw.uid, "--downstream")
+    assert [a["key"] for a in down["artifacts"]] == ["p/clean.txt", "p/report.txt"]
+    text = cli("lineage", "p/report.txt").stdout
+    assert text.startswith("upstream of Artifact p/report.txt\n")
+    assert f"run {report.run.uid}  flow pipeline (completed)" in text
+    assert f"artifact {raw.uid}  p/raw.txt v1" in text
+    assert "(nothing upstream)" in cli("lineage", "p/raw.txt").stdout
+    assert "(nothing downstream)" in cli("lineage", "p/report.txt", "--downstream").stdout
+    # a run uid works as well: the flow run's upstream is what it read
+    by_run = as_json("lineage", report.run.uid)
+    assert [a["key"] for a in by_run["artifacts"]] == ["p/raw.txt", "p/clean.txt"]
+    fails("lineage", "nope", match="no artifact with uid or key 'nope'")
+
+
+def test_describe(local_instance, isolated):
+    raw, clean, report = _pipeline(isolated)
+    tl.Feature(name="sample", dtype=str).save()
+    report.features.add_values({"sample": "S1"})
+    report.labels.add("qc-passed")
+    text = cli("describe", "p/report.txt").stdout
+    assert text.startswith("Artifact p/report.txt  v1  (latest)\n")
+    assert f"run: {report.run.uid} (completed, python)" in text
+    assert "transform: pipeline v1 (flow)" in text
+    assert "sample = 'S1'" in text and "labels: qc-passed" in text
+    data = as_json("describe", report.uid)
+    assert data["features"] == {"sample": "S1"} and data["labels"] == ["qc-passed"]
+    assert sorted(data["inputs"]) == sorted([raw.uid, clean.uid])
+    assert data["run"] == report.run.uid
+    fails("describe", "p/none.txt", match="no artifact with uid or key 'p/none.txt'")
+
+
+# -- delete, restore, check, gc ----------------------------------------------------------------
+
+def test_delete_restore_permanent(local_instance, isolated):
+    src = write(isolated / "a.txt", "v1")
+    cli("save", "a.txt", "--key", "d/a.txt")
+    write(src, "v2")
+    cli("save", "a.txt", "--key", "d/a.txt")
+    v2 = tl.Artifact.get(key="d/a.txt")
+    assert cli("delete", "d/a.txt").stdout == "d/a.txt v2 moved to trash\n"
+    assert tl.Artifact.get(key="d/a.txt").version == 1  # v1 is the latest visible again
+    assert cli("restore", "d/a.txt").stdout == "d/a.txt v2 restored\n"  # the trashed one
+    assert tl.Artifact.get(key="d/a.txt").uid == v2.uid
+    fails("restore", "d/a.txt", match="no version of key 'd/a.txt' is in the trash")
+    v1 = tl.Artifact.get(key="d/a.txt", version=1)
+    assert as_json("delete", "d/a.txt@1", "--permanent") == {"uid": v1.uid, "permanent": True}
+    assert not tl.instance().backend.exists(v1.path)
+    assert tl.Artifact.filter(key="d/a.txt", visibility__in=["main", "trash"]).count() == 1
+    assert as_json("restore", v2.uid) == {"uid": v2.uid, "visibility": "main"}
+    fails("delete", "d/none.txt", match="no artifact with uid or key 'd/none.txt'")
+    fails("restore", "d/none.txt", match="no artifact with uid or key 'd/none.txt'")
+
+
+def test_check_clean_then_corrupted(local_instance, isolated):
+    write(isolated / "a.txt", "intact")
+    write(isolated / "b.txt", "other")
+    cli("save", "a.txt", "--key", "c/a.txt")
+    cli("save", "b.txt", "--key", "c/b.txt")
+    assert cli("check").stdout == "ok: all objects intact\n"
+    assert as_json("check") == []
+    artifact = tl.Artifact.get(key="c/a.txt")
+    stored = Path(tl.instance().backend.local_path(artifact.path))
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o444  # stored objects are read-only
+    stored.chmod(0o644)
+    stored.write_text("tampered")
+    result = cli("check", code=1)
+    assert result.stdout == f"hash mismatch: c/a.txt ({artifact.uri})\n"
+    assert result.stderr == "error: 1 of 2 artifacts failed the check\n"
+    stored.unlink()
+    problems = json.loads(cli("check", "--json", code=1).stdout)
+    assert problems == [{"uid": artifact.uid, "key": "c/a.txt", "path": artifact.uri,
+                         "issue": "missing"}]
+
+
+def test_gc_purges_trash_and_orphans(local_instance, isolated):
+    write(isolated / "a.txt", "keep")
+    write(isolated / "b.txt", "trash me")
+    cli("save", "a.txt", "--key", "g/a.txt")
+    cli("save", "b.txt", "--key", "g/b.txt")
+    trashed = tl.Artifact.get(key="g/b.txt")
+    backend = tl.instance().backend
+    orphan = isolated / "orphan.txt"
+    write(orphan, "nobody points here")
+    backend.put_file(str(orphan), ".threadline/objects/sha256/ff/orphan.txt")
+    cli("delete", "g/b.txt")
+    assert as_json("gc", "--keep-trash") == {"trash_purged": 0, "objects_removed": 0}
+    out = cli("gc", "--min-age", "0").stdout
+    assert out == "purged 1 from trash, removed 1 objects\n"
+    assert not backend.exists(trashed.path)
+    assert not backend.exists(".threadline/objects/sha256/ff/orphan.txt")
+    assert tl.Artifact.get(key="g/a.txt").load() == "keep"
+    assert as_json("gc", "--min-age", "0") == {"trash_purged": 0, "objects_removed": 0}
+
+
+# -- usage errors ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args, message", [
+    (["frobnicate"], "No such command 'frobnicate'"),
+    (["ls", "--bogus"], "No such option '--bogus'"),
+    (["ls", "--limit", "-1"], "Invalid value for '--limit'"),
+    (["load"], "Missing argument 'REF'"),
+])
+def test_usage_errors_exit_2(isolated, args, message):
+    result = cli(*args, code=2)
+    assert message in result.stderr and result.stderr.startswith("Usage: threadline")
+    assert result.stdout == ""
+
+
+def test_every_command_has_help(isolated):
+    for name, command in main.commands.items():
+        assert command.help, name
+        result = cli(name, "--help")
+        assert result.stdout.startswith(f"Usage: threadline {name} ")
+
+
+# -- the installed entry point ---------------------------------------------------------------------
+
+def test_installed_entry_point_end_to_end(local_instance, isolated):
+    exe = installed_cli()
+    env = {**os.environ}
+    write(isolated / "s.fasta", ">s\nAC\n")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([exe, *args], capture_output=True, text=True, env=env,
+                              cwd=isolated, timeout=120, check=False)
+
+    saved = run("save", "s.fasta", "--key", "raw/s.fasta", "--json")
+    assert saved.returncode == 0, saved.stderr
+    data = json.loads(saved.stdout)
+    assert {"uid", "key", "version", "hash"} <= set(data)
+    assert tl.Artifact.get(key="raw/s.fasta").uid == data["uid"]  # same instance, by env
+    loaded = run("load", "raw/s.fasta")
+    assert loaded.returncode == 0 and Path(loaded.stdout.strip()).read_text() == ">s\nAC\n"
+    missing = run("load", "raw/none")
+    assert (missing.returncode, missing.stdout) == (1, "")
+    assert missing.stderr == "error: no artifact with uid or key 'raw/none'\n"
+    usage = run("no-such-command")
+    assert usage.returncode == 2 and "No such command" in usage.stderr
+    version = run("--version")
+    assert version.returncode == 0 and tl.__version__ in version.stdout
