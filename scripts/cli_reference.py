@@ -75,6 +75,10 @@ def render() -> str:
     return "".join(parts)
 
 
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if the page is stale")
@@ -83,13 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         current = PAGE.read_text() if PAGE.exists() else ""
         if current != text:
-            print(f"{PAGE.relative_to(ROOT)} is stale: run python scripts/cli_reference.py",
+            print(f"{_shown(PAGE)} is stale: run python scripts/cli_reference.py",
                   file=sys.stderr)
             return 1
         return 0
     PAGE.parent.mkdir(parents=True, exist_ok=True)
     PAGE.write_text(text)
-    print(f"wrote {PAGE.relative_to(ROOT)}")
+    print(f"wrote {_shown(PAGE)}")
     return 0
 
 

@@ -14,9 +14,11 @@ Nothing here prompts, logs in or touches the network.
 
 import json
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from .errors import ConfigError
 
@@ -93,15 +95,35 @@ def normalize_db(url: str, base: Path | None = None) -> str:
     )
 
 
+_SECRET_QUERY = re.compile(r"(?i)([?&](?:ssl)?password=)[^&#]*")
+
+
 def redact_url(url: str) -> str:
-    """``scheme://user:secret@host`` -> ``scheme://user:***@host``."""
+    """``scheme://user:secret@host/db?password=x`` -> ``...user:***@host/db?password=***``.
+
+    Credentials end at the last ``@`` (a password may hold ``@``, ``/`` or ``?``); when in
+    doubt, more is masked, never less.
+    """
     head, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
+    if not sep:
         return url
     creds, at, host = rest.rpartition("@")
-    if ":" in creds:
+    if at and ":" in creds:
         creds = creds.split(":", 1)[0] + ":***"
-    return f"{head}://{creds}{at}{host}"
+    return _SECRET_QUERY.sub(r"\1***", f"{head}://{creds}{at}{host}")
+
+
+def url_password(url: str) -> str | None:
+    """The password a database URL carries (in the authority or as a query parameter)."""
+    try:
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+    except ValueError:
+        return None
+    if parts.password:
+        return unquote(parts.password)
+    found = query.get("password")
+    return found[0] if found else None
 
 
 def find_project_file(start: Path | None = None) -> Path | None:

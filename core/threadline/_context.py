@@ -9,6 +9,7 @@ lower layers (models, storage) ask for it without importing the layer above.
 """
 
 import contextvars
+import importlib
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,9 @@ _open_runs: list[Any] = []
 _lock = threading.Lock()
 _connector: Callable[[], Any] | None = None
 _active_instance: Any = None
+# Registers the connector when first needed, like fsspec's registry of dotted paths:
+# whichever module is imported first (models, adapters, lineage...), the instance opens.
+_CONNECTOR_MODULE = "threadline._instance"
 
 
 def register_connector(connect: Callable[[], Any]) -> None:
@@ -32,8 +36,11 @@ def set_instance(instance: Any) -> None:
 
 def instance() -> Any:
     """The active instance, opening the resolved one on first use."""
-    if _active_instance is None and _connector is not None:
-        _connector()
+    if _active_instance is None:
+        if _connector is None:
+            importlib.import_module(_CONNECTOR_MODULE)
+        if _connector is not None:
+            _connector()
     return _active_instance
 
 

@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlparse
 
 import peewee
 
-from ._config import redact_url
+from ._config import redact_url, url_password
 from .errors import ConfigError, DatabaseError
 
 BUSY_TIMEOUT_S = 120
@@ -29,7 +29,11 @@ SQLITE_PRAGMAS = {
 
 
 def _wrap(exc: Exception, url: str) -> DatabaseError:
+    """One line naming the database (password masked) and the driver's first line."""
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    password = url_password(url)
+    if password:  # drivers may echo connection parameters
+        message = message.replace(password, "***")
     return DatabaseError(f"database {redact_url(url)}: {message}")
 
 
@@ -71,12 +75,16 @@ def open_database(url: str) -> peewee.Database:
         parts = urlparse(url)
         if not parts.path.strip("/"):
             raise ConfigError(f"database URL {redact_url(url)!r} names no database")
+        try:
+            port = parts.port or 5432
+        except ValueError:
+            raise ConfigError(f"database URL {redact_url(url)!r} has an invalid port") from None
         db = PostgresqlDatabase(
             parts.path.strip("/"),
             user=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
             host=parts.hostname or "localhost",
-            port=parts.port or 5432,
+            port=port,
             connect_timeout=10,
         )
     else:
@@ -99,7 +107,8 @@ def is_sqlite(db: Any) -> bool:
 
 
 def _lock_id(name: str) -> int:
-    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 @contextlib.contextmanager

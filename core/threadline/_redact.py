@@ -13,7 +13,8 @@ _TOKENS = re.compile(
     r"|sk-[A-Za-z0-9]{20,}|eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]+)\b")
 _ASSIGN = re.compile(
     r"(?P<name>(--?)?[\w.-]*(pass(word|wd)?|secret|token|api[_-]?key|access[_-]?key"
-    r"|private[_-]?key|credential)[\w.-]*)(?P<sep>\s*[=:]\s*|\s+)(?P<value>\"[^\"]*\"|'[^']*'|\S+)",
+    r"|private[_-]?key|credential)[\w.-]*[\"']?)(?P<sep>\s*[=:]\s*|\s+)"
+    r"(?P<value>\"[^\"]*\"|'[^']*'|[^\s,}\])]+)",
     re.IGNORECASE)
 
 

@@ -27,6 +27,7 @@ from .errors import InvalidInput, NotFound
 from .hashing import hash_paths
 from .models import Artifact, Project, Run, RunInput, RunLink, Transform
 from .models._bulk import save_artifacts
+from .models.feature import Feature, check_values, write_values_many
 
 __all__ = ["Output", "activate", "annotate", "child_environment", "find_by_hash",
            "finish_run", "get_transform", "link_inputs", "link_runs", "register_outputs",
@@ -117,15 +118,19 @@ def activate(run: Run) -> Iterator[Run]:
 def register_outputs(run: Run | None, outputs: Iterable[Output | str | os.PathLike[str]], *,
                      features: dict[str, Any] | None = None, kind: str | None = None,
                      create_features: bool = True) -> list[Artifact]:
-    """Save many outputs of ``run`` at once; returns their artifacts in input order."""
+    """Save many outputs of ``run`` at once; returns their artifacts in input order.
+
+    ``features`` annotate every output, ``Output.features`` one output (and win). Every
+    feature value is checked before anything is stored or written.
+    """
     items = [o if isinstance(o, Output) else Output(os.fspath(o)) for o in outputs]
+    known: dict[str, Feature] = {}
+    checked = [check_values({**(features or {}), **item.features}, create_features, known)
+               for item in items]
     artifacts = [Artifact(o.path, key=o.key, description=o.description, kind=kind,
                           run=run) for o in items]
     save_artifacts(artifacts)
-    for artifact, item in zip(artifacts, items, strict=True):
-        values = {**(features or {}), **item.features}
-        if values:
-            artifact.features.add_values(values, create_features=create_features)
+    write_values_many(list(zip(artifacts, checked, strict=True)))
     return artifacts
 
 
@@ -140,6 +145,8 @@ def link_inputs(run: Run, *, paths: Iterable[str | os.PathLike[str]] = (),
                 register_unknown: bool = True) -> list[Artifact]:
     """Record inputs of ``run``; paths are matched by content, unknown ones registered."""
     linked = list(artifacts)
+    if any(a.id is None for a in linked):
+        raise InvalidInput("link_inputs takes saved artifacts; save them first")
     for digest in hashes:
         found = find_by_hash(digest)
         if found is None:
@@ -155,18 +162,57 @@ def link_inputs(run: Run, *, paths: Iterable[str | os.PathLike[str]] = (),
 
 
 def _artifacts_for_paths(paths: list[str], register_unknown: bool) -> list[Artifact]:
+    """An artifact per distinct content, in path order: found by hash, else registered."""
     inst = _context.instance()
     missing = [p for p in paths if "://" not in p and not os.path.exists(p)]
     if missing:
         raise InvalidInput(f"input path not found: {missing[0]}")
     local = [p for p in paths if "://" not in p]
-    found = [find_by_hash(h.hash) for h in hash_paths(local, inst.stat_cache)]
-    unknown = [Artifact(p) for p, a in zip(local, found, strict=True) if a is None]
+    digest_of: dict[str, str | None] = dict(zip(
+        local, (h.hash for h in hash_paths(local, inst.stat_cache)), strict=True))
+    for path in paths:
+        if "://" in path:
+            digest_of[path] = _remote_hash(inst.backend, path)
+    found = _find_many(sorted({d for d in digest_of.values() if d}))
+    unknown: dict[str, Artifact] = {}  # by content (by path where no hash is known yet)
+    for path in paths:
+        ident = digest_of[path] or path
+        if found.get(ident) is None and ident not in unknown:
+            unknown[ident] = Artifact(path)
     if unknown and register_unknown:
-        with activate_none():
-            save_artifacts(unknown)
-    remote = [Artifact(p).save() for p in paths if "://" in p]
-    return [a for a in found if a is not None] + (unknown if register_unknown else []) + remote
+        with activate_none():  # reading a file does not make the reader its creator
+            save_artifacts(list(unknown.values()))
+    elif unknown:
+        unknown = {}
+    result: dict[int, Artifact] = {}
+    for path in paths:
+        ident = digest_of[path] or path
+        artifact = found.get(ident) or unknown.get(ident)
+        if artifact is not None:
+            result.setdefault(artifact.id, artifact)
+    return list(result.values())
+
+
+def _find_many(digests: list[str]) -> dict[str, Artifact]:
+    """``find_by_hash`` for many hashes, a query per 500."""
+    found: dict[str, Artifact] = {}
+    for start in range(0, len(digests), 500):
+        query = (Artifact.select()
+                 .where(Artifact.hash.in_(digests[start:start + 500])
+                        & (Artifact.visibility != "trash"))
+                 .order_by(Artifact.is_latest.desc(), Artifact.id.desc()))
+        for artifact in query:
+            found.setdefault(artifact.hash, artifact)
+    return found
+
+
+def _remote_hash(backend: Any, uri: str) -> str | None:
+    """The content hash of a remote file under the storage root (None: let save decide)."""
+    rel = backend.relative(uri) if "://" in uri else None
+    info = backend.info(rel) if rel is not None else None
+    if info is None or info["type"] == "directory":
+        return None
+    return backend.sha256(rel)  # type: ignore[no-any-return]
 
 
 @contextlib.contextmanager
@@ -187,6 +233,8 @@ def annotate(record: Artifact | Run, values: dict[str, Any], *,
 
 def link_runs(upstream: Run, downstream: Run) -> None:
     """Record that ``downstream`` consumed what ``upstream`` produced."""
+    if upstream.id == downstream.id:
+        raise InvalidInput(f"a run cannot be its own upstream ({upstream.uid})")
     RunLink.insert(upstream=upstream.id, downstream=downstream.id).on_conflict_ignore().execute()
 
 

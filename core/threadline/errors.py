@@ -8,8 +8,8 @@
     │   └── UnknownFeature                 a feature name that does not exist
     ├── MultipleFound (LookupError)        get() matched several records
     ├── StorageError (OSError)             object storage unreachable, object missing or corrupt
-    ├── DatabaseError                      database unreachable, locked past the timeout, bad URL
-    ├── ConfigError                        unusable instance configuration
+    ├── DatabaseError                      database unreachable or refused the operation
+    ├── ConfigError                        unusable configuration: unsupported URL, missing setting
     └── TrackingError                      misuse of track()/finish(), no active run
 
 Messages are one line and name the offending value; CLI commands print them and exit 1.

@@ -9,9 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
-
 import threadline as tl
+from click.testing import CliRunner, Result
 from threadline.cli import main
 
 
@@ -221,13 +220,41 @@ def test_save_load_ls_on_each_backend(instance, isolated):
     assert file_art["storage"] == tl.instance().settings.storage
     local = Path(cli("load", "tables/x.csv").stdout.strip())
     assert local.read_text() == "a,b\n1,2\n"
-    assert (Path(cli("load", "tables/all").stdout.strip()) / "sub" / "y.csv").read_text() == "c\n3\n"
+    folder = Path(cli("load", "tables/all").stdout.strip())
+    assert (folder / "sub" / "y.csv").read_text() == "c\n3\n"
     cli("load", "tables/all", "--to", "restored")
     assert (isolated / "restored" / "x.csv").read_text() == "a,b\n1,2\n"
     rows = as_json("ls", "tables/")
     assert [(r["key"], r["uid"]) for r in rows] == [("tables/all", folder_art["uid"]),
                                                     ("tables/x.csv", file_art["uid"])]
     assert cli("check").stdout == "ok: all objects intact\n"
+
+
+def test_ls_order_is_the_same_on_each_backend(instance, isolated):
+    for name in ("b", "a", "loose1", "loose2"):
+        write(isolated / f"{name}.txt", name)
+    cli("save", "b.txt", "--key", "k/b.txt")
+    cli("save", "loose1.txt")  # no key
+    cli("save", "a.txt", "--key", "k/a.txt")
+    cli("save", "loose2.txt")
+    rows = as_json("ls")
+    assert [r["key"] for r in rows] == ["k/a.txt", "k/b.txt", None, None]
+    assert rows[2]["created_at"] < rows[3]["created_at"]
+    assert [r["key"] for r in as_json("ls", "--limit", "3")] == ["k/a.txt", "k/b.txt", None]
+    assert [r["key"] for r in as_json("ls", "k/", "--limit", "1")] == ["k/a.txt"]
+
+
+def test_lifecycle_on_each_backend(instance, isolated):
+    write(isolated / "x.csv", "a,b\n1,2\n")
+    saved = as_json("save", "x.csv", "--key", "t/x.csv")
+    cli("delete", "t/x.csv")
+    assert [r["uid"] for r in as_json("ls", "--trash")] == [saved["uid"]]
+    cli("restore", "t/x.csv")
+    assert [r["uid"] for r in as_json("ls", "t/")] == [saved["uid"]]
+    cli("delete", saved["uid"], "--permanent")
+    assert not tl.instance().backend.exists(saved["path"])
+    assert as_json("ls", "--all-versions") == [] and as_json("check") == []
+    assert as_json("gc", "--min-age", "0") == {"trash_purged": 0, "objects_removed": 0}
 
 
 def test_explicit_db_and_storage_options(isolated):
@@ -263,7 +290,7 @@ def _pipeline(isolated: Path) -> tuple[tl.Artifact, tl.Artifact, tl.Artifact]:
 
 
 def test_lineage_upstream_and_downstream(local_instance, isolated):
-    raw, clean, report = _pipeline(isolated)
+    raw, _clean, report = _pipeline(isolated)
     up = as_json("lineage", "p/report.txt")
     assert [a["key"] for a in up["artifacts"]] == ["p/raw.txt", "p/clean.txt"]
     assert [r["transform"] for r in up["runs"]] == ["pipeline", "clean"]

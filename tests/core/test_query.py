@@ -269,7 +269,7 @@ def test_unknown_field_or_feature_is_one_line_naming_it(local_instance, isolated
         tl.Artifact.filter(features__shade__gt=1)
     with pytest.raises(InvalidInput, match="Transform has no field 'colour'"):
         tl.Transform.filter(colour="red")
-    with pytest.raises(InvalidInput, match="unknown lookup 'bogus' on Artifact.key"):
+    with pytest.raises(InvalidInput, match=r"unknown lookup 'bogus' on Artifact\.key"):
         tl.Artifact.filter(key__bogus="x")
     with pytest.raises(InvalidInput, match="unknown lookup 'startswith__x'"):
         tl.Artifact.filter(key__startswith__x="x")

@@ -14,10 +14,10 @@ from typing import Any
 
 import click
 
-from .. import errors, lineage, maintenance
-from .._context import instance
-from .._instance import connect, init
-from ..models import Artifact, Run
+from threadline import errors, lineage, maintenance
+from threadline._context import instance
+from threadline._instance import connect, init
+from threadline.models import Artifact, Run
 
 EXIT_USER_ERROR = 1
 
@@ -235,11 +235,23 @@ def ls_cmd(ctx: click.Context, prefix: str, limit: int | None, all_versions: boo
         query = query.filter(visibility="trash")
     elif not all_versions:
         query = query.filter(is_latest=True)
-    query = query.order_by("key", "version")
-    rows = [a.to_dict() for a in (query.limit(limit) if limit is not None else query)]
+    rows = [a.to_dict() for a in _listing(query, limit, keyless=not prefix)]
     _emit(rows, as_json, lambda: "\n".join(
         f"{r['key'] or '(no key)'}\tv{r['version']}\t{r['size']}\t{r['hash'][:12]}\t{r['uid']}"
         for r in rows) or "(no artifacts)")
+
+
+def _listing(query: Any, limit: int | None, keyless: bool) -> list[Artifact]:
+    """Keyed artifacts by key and version, then (if asked) key-less ones, oldest first:
+    the same order on SQLite and PostgreSQL, which sort NULL keys differently."""
+    def take(q: Any, n: int | None) -> list[Artifact]:
+        return list(q.limit(n) if n is not None else q)
+
+    found = take(query.filter(key__isnull=False).order_by("key", "version"), limit)
+    if keyless and (limit is None or len(found) < limit):
+        rest = None if limit is None else limit - len(found)
+        found += take(query.filter(key__isnull=True).order_by("created_at"), rest)
+    return found
 
 
 @main.command("describe")

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import peewee
 
 from .._db import is_sqlite, write_transaction
+from ..errors import DatabaseError
 from ._base import BaseModel
 
 LATEST = 2
@@ -53,12 +54,27 @@ def _current(db: peewee.Database) -> int | None:
     return row.version if row else 0
 
 
+def _refuse_newer(version: int | None) -> None:
+    if version is not None and version > LATEST:
+        raise DatabaseError(f"database schema version {version} is newer than this threadline "
+                            f"understands ({LATEST}); upgrade threadline to open it")
+
+
 def ensure_schema(db: peewee.Database, tables: list[type[BaseModel]]) -> int:
-    """Create or upgrade the schema; returns the version now in place."""
-    if _current(db) == LATEST:
+    """Create or upgrade the schema; returns the version now in place.
+
+    A database stamped with a newer version than ``LATEST`` is refused (``DatabaseError``),
+    never restamped: older code must not write into a schema it does not know.
+    """
+    version = _current(db)
+    _refuse_newer(version)
+    if version == LATEST:
         return LATEST
     with write_transaction(db, lock="threadline:schema"):
-        version = _current(db)
+        version = _current(db)  # again, under the lock: another process may have upgraded
+        _refuse_newer(version)
+        if version == LATEST:
+            return LATEST
         if version is None:
             db.create_tables([SchemaVersion, *tables], safe=True)
             _pattern_index(db)

@@ -13,7 +13,7 @@ from typing import Any
 import peewee
 
 from .. import _context
-from .._db import is_sqlite
+from .._db import is_sqlite, unwrap
 from ..errors import InvalidInput, MultipleFound, NotFound, UnknownFeature
 
 OPERATORS = ("exact", "ne", "in", "gt", "gte", "lt", "lte", "startswith", "endswith",
@@ -267,11 +267,25 @@ class Query:
         return list(rows)
 
     def to_dataframe(self) -> Any:
-        """Every matching row (no paging), one column per field; foreign keys as ids."""
+        """Every matching row (no paging), one column per field; foreign keys as ids.
+
+        Rows come straight from the cursor; only columns whose stored form differs from
+        the Python one (timestamps, booleans, JSON) are converted, a column at a time.
+        """
         import pandas as pd
 
-        columns = [field.name for field in self.model._meta.sorted_fields]
-        return pd.DataFrame(list(self.select().tuples()), columns=columns)
+        fields = self.model._meta.sorted_fields
+        sql, params = self.select().sql()
+        cursor = unwrap(self.model._meta.database).execute_sql(sql, params)
+        frame = pd.DataFrame.from_records(cursor.fetchall(), columns=[f.name for f in fields])
+        for field in fields:
+            column = frame[field.name]
+            if isinstance(field, peewee.DateTimeField):
+                frame[field.name] = pd.to_datetime(column)
+            elif isinstance(field, peewee.BooleanField) or type(field).__module__ != "peewee":
+                # SQLite's 0/1, and our own fields (JSON text) through their python_value
+                frame[field.name] = column.map(field.python_value, na_action="ignore")
+        return frame
 
     df = to_dataframe
 

@@ -6,6 +6,7 @@ the JSON value plus a number or a text column that queries compare against.
 """
 
 import datetime as dt
+import numbers
 import re
 from typing import Any
 
@@ -16,7 +17,7 @@ from ..errors import InvalidFeatureValue, InvalidInput, UnknownFeature
 from ._base import BaseModel, JSONField, utcnow
 
 DTYPES = ("int", "float", "str", "bool", "date", "datetime", "dict")
-_LIST = re.compile(r"^list\[(\w+)\]$")
+_LIST = re.compile(r"^list\[(\w+|cat\[Label\])\]$")
 _CAT = re.compile(r"^cat(\[Label\])?$")
 _PY_DTYPES = {int: "int", float: "float", str: "str", bool: "bool", dict: "dict",
               dt.date: "date", dt.datetime: "datetime"}
@@ -33,9 +34,9 @@ def normalize_dtype(dtype: Any) -> str:
         raise InvalidInput(f"unsupported feature dtype {dtype!r}")
     if text in DTYPES or _CAT.match(text):
         return "cat[Label]" if text.startswith("cat") else text
-    inner = _LIST.match(text)
-    if inner and inner.group(1) in DTYPES:
-        return text
+    inner = _LIST.match(text) or re.match(r"^list\[(cat)\]$", text)
+    if inner and (inner.group(1) in DTYPES or _CAT.match(inner.group(1))):
+        return "list[cat[Label]]" if inner.group(1).startswith("cat") else text
     raise InvalidInput(f"unsupported feature dtype {dtype!r}: use one of {', '.join(DTYPES)}, "
                        "list[...] or cat[Label]")
 
@@ -57,21 +58,19 @@ class Feature(BaseModel):
         if self.id is not None:
             super().save(*args, **kwargs)
             return self
-        existing = Feature.get_or_none(Feature.name == self.name)
-        if existing is not None:
-            if existing.dtype != self.dtype:
-                raise InvalidInput(f"feature {self.name!r} exists with dtype {existing.dtype}, "
-                                   f"not {self.dtype}")
-            self.__data__ = dict(existing.__data__)
-            self._dirty = set()
-            return self
         if not self.name or not self.dtype:
-            raise InvalidInput("a feature needs a name and a dtype")
-        try:
-            super().save(*args, **kwargs)
-        except peewee.IntegrityError:  # created concurrently: take that one
-            self.id = None
-            return self.save()
+            raise InvalidInput("a feature needs a name and a dtype: "
+                               "tl.Feature(name='sample', dtype=str)")
+        existing = Feature.get_or_none(Feature.name == self.name)
+        if existing is None:  # ON CONFLICT: a concurrent creator wins, checked below
+            data = {k: v for k, v in self.__data__.items() if k != "id"}
+            Feature.insert(data).on_conflict_ignore().execute()
+            existing = Feature.get(Feature.name == self.name)
+        if existing.dtype != self.dtype:
+            raise InvalidInput(f"feature {self.name!r} exists with dtype {existing.dtype}, "
+                               f"not {self.dtype}")
+        self.__data__ = dict(existing.__data__)
+        self._dirty = set()
         return self
 
     def _repr_fields(self) -> list[str]:
@@ -84,12 +83,15 @@ class Label(BaseModel):
     created_at = peewee.DateTimeField(default=utcnow)
 
     def save(self, *args: Any, **kwargs: Any) -> "Label":  # type: ignore[override]
+        """Create the label, or return the existing one of that name."""
         if self.id is None:
-            existing = Label.get_or_none(Label.name == self.name)
-            if existing is not None:
-                self.__data__ = dict(existing.__data__)
-                self._dirty = set()
-                return self
+            if not self.name:
+                raise InvalidInput("a label needs a non-empty name")
+            Label.insert(name=self.name, description=self.description,
+                         created_at=self.created_at or utcnow()).on_conflict_ignore().execute()
+            self.__data__ = dict(Label.get(Label.name == self.name).__data__)
+            self._dirty = set()
+            return self
         super().save(*args, **kwargs)
         return self
 
@@ -143,7 +145,10 @@ def check_value(feature: Feature, value: Any) -> Any:
         if not isinstance(value, list | tuple):
             raise InvalidFeatureValue(feature.name, value, dtype)
         elem = Feature(name=feature.name, dtype=inner.group(1), coerce=feature.coerce)
-        return [check_value(elem, v) for v in value]
+        try:
+            return [check_value(elem, v) for v in value]
+        except InvalidFeatureValue:
+            raise InvalidFeatureValue(feature.name, value, dtype) from None
     checker = _CHECKS.get("cat" if dtype.startswith("cat") else dtype)
     ok, result = checker(value, feature.coerce) if checker else (False, None)
     if not ok:
@@ -151,25 +156,44 @@ def check_value(feature: Feature, value: Any) -> Any:
     return result
 
 
+def _is_bool(v: Any) -> bool:
+    kind = type(v)
+    numpy_bool = kind.__module__ == "numpy" and kind.__name__ in ("bool", "bool_")
+    return isinstance(v, bool) or numpy_bool
+
+
 def _check_int(v: Any, coerce: bool) -> tuple[bool, Any]:
-    if isinstance(v, int) and not isinstance(v, bool):
-        return True, v
-    if coerce and isinstance(v, str | float):
+    if isinstance(v, numbers.Integral) and not _is_bool(v):
+        return True, int(v)  # numpy integers too
+    if coerce and isinstance(v, str | float) and not _is_bool(v):
         try:
-            return float(v) == int(float(v)), int(float(v))
-        except ValueError:
+            number = float(v)
+            return number == int(number), int(number)
+        except (ValueError, OverflowError):  # "abc", "nan", "inf"
             return False, None
     return False, None
 
 
 def _check_float(v: Any, coerce: bool) -> tuple[bool, Any]:
-    if isinstance(v, int | float) and not isinstance(v, bool):
+    if isinstance(v, numbers.Real) and not _is_bool(v):
         return True, float(v)
     if coerce and isinstance(v, str):
         try:
             return True, float(v)
         except ValueError:
             return False, None
+    return False, None
+
+
+_TRUE, _FALSE = ("true", "yes", "1"), ("false", "no", "0")
+
+
+def _check_bool(v: Any, coerce: bool) -> tuple[bool, Any]:
+    if _is_bool(v):
+        return True, bool(v)
+    text = str(v).strip().lower() if coerce and isinstance(v, str | int) else None
+    if text in _TRUE or text in _FALSE:
+        return True, text in _TRUE
     return False, None
 
 
@@ -192,7 +216,7 @@ _CHECKS: dict[str, Any] = {
     "int": _check_int,
     "float": _check_float,
     "str": lambda v, c: (isinstance(v, str) or (c and v is not None), str(v)),
-    "bool": lambda v, c: (isinstance(v, bool), v),
+    "bool": _check_bool,
     "dict": lambda v, c: (isinstance(v, dict), v),
     "date": _check_temporal(dt.date),
     "datetime": _check_temporal(dt.datetime),
@@ -211,24 +235,127 @@ def columns_for(value: Any) -> dict[str, Any]:
     return {"num": None, "text": None}
 
 
-def resolve_feature(name: str, value: Any = None, create: bool = False) -> Feature:
-    """The feature called ``name``; with ``create``, made from the value's type if missing."""
-    feature = Feature.get_or_none(Feature.name == name)
-    if feature is not None:
-        return feature
-    if not create:
-        raise UnknownFeature(name)
-    return Feature(name=name, dtype=infer_dtype(value)).save()
-
-
 def infer_dtype(value: Any) -> str:
+    """The dtype a new feature gets from its first value (``create_features=True``)."""
     if isinstance(value, list | tuple):
         inner = {infer_dtype(v) for v in value} or {"str"}
-        return f"list[{inner.pop()}]" if len(inner) == 1 else "dict"
-    for py_type in (bool, int, float, str, dict, dt.datetime, dt.date):
+        if inner == {"int", "float"}:
+            inner = {"float"}
+        if len(inner) != 1 or next(iter(inner)).startswith("list"):
+            raise InvalidInput(f"cannot infer a feature dtype for {value!r}: mixed element "
+                               "types; create the feature with an explicit dtype")
+        return f"list[{inner.pop()}]"
+    if isinstance(value, Label):
+        return "cat[Label]"
+    if _is_bool(value):
+        return "bool"
+    if isinstance(value, numbers.Integral):
+        return "int"
+    if isinstance(value, numbers.Real):
+        return "float"
+    for py_type in (str, dict, dt.datetime, dt.date):  # datetime before its base, date
         if isinstance(value, py_type):
             return _PY_DTYPES[py_type]
     raise InvalidInput(f"cannot infer a feature dtype for {value!r}")
+
+
+def check_values(values: dict[str, Any], create_features: bool = False,
+                 known: dict[str, Feature] | None = None) -> list[tuple[Feature, Any]]:
+    """Resolve each feature and check its value; nothing is written.
+
+    With ``create_features``, a missing feature comes back unsaved (``id is None``) with
+    the dtype inferred from its value; ``write_values`` saves it. ``known`` carries the
+    features resolved so far across calls (many records annotated at once), so that a
+    feature is looked up, or inferred, once.
+    """
+    known = {} if known is None else known
+    checked = []
+    for name, value in values.items():
+        feature = known.get(name) or Feature.get_or_none(Feature.name == name)
+        if feature is None:
+            if not create_features:
+                raise UnknownFeature(name)
+            feature = Feature(name=name, dtype=infer_dtype(value))
+        known[name] = feature
+        checked.append((feature, check_value(feature, value)))
+    return checked
+
+
+def _from_json(dtype: str, value: Any) -> Any:
+    """A stored value as the Python type of its dtype (dates come back as dates)."""
+    base = dtype.removeprefix("list[").removesuffix("]")
+    kind = {"date": dt.date, "datetime": dt.datetime}.get(base)
+    if kind is None or value is None:
+        return value
+    if isinstance(value, list):
+        return [kind.fromisoformat(v) for v in value]
+    return kind.fromisoformat(value)
+
+
+_CHUNK = 500  # rows per statement: well under SQLite's and PostgreSQL's parameter limits
+
+
+def _chunks(items: list[Any]) -> list[list[Any]]:
+    return [items[i:i + _CHUNK] for i in range(0, len(items), _CHUNK)]
+
+
+def _value_rows(owner: str, record_id: int, feature: Feature, value: Any) -> list[dict[str, Any]]:
+    """One row per element (an empty list is one row that matches no element)."""
+    elements = value if isinstance(value, list) else [value]
+    columns = [columns_for(e) for e in elements] or [{"num": None, "text": None}]
+    return [{owner: record_id, "feature": feature.id, "value": value, **c} for c in columns]
+
+
+def write_values_many(items: list[tuple[BaseModel, list[tuple[Feature, Any]]]]) -> None:
+    """Write checked values for many artifacts (or many runs) in one transaction.
+
+    Each record's earlier value of a feature is replaced; categorical values make their
+    labels and link them. Features that ``check_values`` left unsaved are created first.
+    """
+    items = [(record, checked) for record, checked in items if checked]
+    if not items:
+        return
+    for _, checked in items:
+        for feature, _ in checked:
+            if feature.id is None:
+                feature.save()
+    model = type(items[0][0])
+    table, owner = model._feature_table, model._feature_owner
+    link = ArtifactLabel if owner == "artifact" else RunLabel
+    owners: dict[int, list[int]] = {}
+    rows, labelled = [], []
+    for record, checked in items:
+        for feature, value in checked:
+            owners.setdefault(feature.id, []).append(record.id)
+            rows.extend(_value_rows(owner, record.id, feature, value))
+            if "cat" in feature.dtype:
+                names = value if isinstance(value, list) else [value]
+                labelled.extend((record.id, feature.id, name) for name in names)
+    with write_transaction(table._meta.database):
+        for feature_id, ids in owners.items():
+            for chunk in _chunks(ids):
+                table.delete().where((table.feature == feature_id)
+                                     & getattr(table, owner).in_(chunk)).execute()
+                link.delete().where((link.feature == feature_id)
+                                    & getattr(link, owner).in_(chunk)).execute()
+        for chunk in _chunks(rows):
+            table.insert_many(chunk).execute()
+        _link_labels(link, owner, labelled)
+
+
+def _link_labels(link: type[BaseModel], owner: str, labelled: list[tuple[int, int, str]]) -> None:
+    names = sorted({name for _, _, name in labelled})
+    for chunk in _chunks(names):
+        Label.insert_many([{"name": n, "created_at": utcnow()} for n in chunk]
+                          ).on_conflict_ignore().execute()
+    ids: dict[str, int] = {}
+    for chunk in _chunks(names):
+        ids.update({lb.name: lb.id for lb in Label.select(Label.id, Label.name)
+                    .where(Label.name.in_(chunk))})
+    rows = [{owner: record_id, "label": ids[name], "feature": feature_id}
+            for record_id, feature_id, name in labelled]
+    for chunk in _chunks(rows):
+        link.insert_many(chunk).on_conflict_ignore().execute()
 
 
 class FeatureManager:
@@ -238,47 +365,36 @@ class FeatureManager:
         self._record, self._table, self._owner = record, table, owner_field
 
     def add_values(self, values: dict[str, Any], create_features: bool = False) -> None:
-        """Set each feature's value (replacing an earlier one); check all before writing."""
-        checked = []
-        for name, value in values.items():
-            feature = resolve_feature(name, value, create=create_features)
-            checked.append((feature, check_value(feature, value)))
-        owner = getattr(self._table, self._owner)
-        with write_transaction(self._table._meta.database):
-            for feature, value in checked:
-                self._table.delete().where(
-                    (owner == self._record.id) & (self._table.feature == feature.id)
-                ).execute()
-                self._table.insert_many(self._rows(feature, value)).execute()
-                if feature.dtype.startswith("cat") or feature.dtype == "list[cat[Label]]":
-                    self._link_labels(feature, value)
+        """Set each feature's value (replacing an earlier one).
 
-    def _rows(self, feature: Feature, value: Any) -> list[dict[str, Any]]:
-        elements = value if isinstance(value, list) else [value]
-        return [
-            {self._owner: self._record.id, "feature": feature.id, "value": value,
-             **columns_for(element)}
-            for element in elements
-        ]
+        Every value is checked (and every missing feature resolved) before anything is
+        written: one bad value leaves the record, and the feature table, untouched.
+        """
+        if self._record.id is None:
+            raise InvalidInput("save the record before adding feature values")
+        self.write_values(check_values(values, create_features))
 
-    def _link_labels(self, feature: Feature, value: Any) -> None:
-        link = ArtifactLabel if self._owner == "artifact" else RunLabel
-        for name in value if isinstance(value, list) else [value]:
-            label = Label(name=name).save()
-            link.insert({self._owner: self._record.id, "label": label.id,
-                         "feature": feature.id}).on_conflict_ignore().execute()
+    def write_values(self, checked: list[tuple[Feature, Any]]) -> None:
+        """Write values that ``check_values`` accepted (saving new features first)."""
+        write_values_many([(self._record, checked)])
 
     def get_values(self) -> dict[str, Any]:
+        """``{feature name: value}``, values as their dtype (dates as ``datetime.date``)."""
         owner = getattr(self._table, self._owner)
-        rows = (self._table.select(self._table.value, Feature.name)
+        rows = (self._table.select(self._table.value, Feature.name, Feature.dtype)
                 .join(Feature).where(owner == self._record.id).order_by(self._table.id))
-        return {row.feature.name: row.value for row in rows}
+        return {row.feature.name: _from_json(row.feature.dtype, row.value) for row in rows}
 
     def remove_values(self, *names: str) -> None:
+        """Remove these features' values (and the labels their categorical values linked)."""
         owner = getattr(self._table, self._owner)
         ids = Feature.select(Feature.id).where(Feature.name.in_(names))
-        self._table.delete().where((owner == self._record.id)
-                                   & self._table.feature.in_(ids)).execute()
+        link = ArtifactLabel if self._owner == "artifact" else RunLabel
+        with write_transaction(self._table._meta.database):
+            self._table.delete().where((owner == self._record.id)
+                                       & self._table.feature.in_(ids)).execute()
+            link.delete().where((getattr(link, self._owner) == self._record.id)
+                                & link.feature.in_(ids)).execute()
 
     def __repr__(self) -> str:
         return f"Features({self.get_values()!r})"

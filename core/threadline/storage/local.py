@@ -44,6 +44,7 @@ class LocalBackend(Backend):
                 dst = os.path.join(tmp, rel)
                 os.makedirs(os.path.dirname(dst), exist_ok=True)
                 shutil.copyfile(os.path.join(local_dir, rel), dst)
+                os.chmod(dst, 0o444)
             os.makedirs(os.path.dirname(target), exist_ok=True)
             try:
                 os.rename(tmp, target)
@@ -102,9 +103,14 @@ class LocalBackend(Backend):
         return real[len(root):] if real.startswith(root) else None
 
     def check_reachable(self) -> None:
-        try:
-            os.makedirs(self.root, exist_ok=True)
-        except OSError as exc:
-            raise StorageError(f"storage {self.root} is not usable: {exc}") from exc
-        if not os.access(self.root, os.W_OK):
+        """The root, or the nearest folder it would be created in, must be writable.
+
+        Nothing is created here: the root appears with the first stored object.
+        """
+        existing = Path(self.root)
+        while not existing.exists():
+            existing = existing.parent
+        if not existing.is_dir():
+            raise StorageError(f"storage {self.root} is not usable: {existing} is not a folder")
+        if not os.access(existing, os.W_OK):
             raise StorageError(f"storage {self.root} is not writable")

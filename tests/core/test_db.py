@@ -1,0 +1,222 @@
+"""Connections and configuration: driver errors, SQLite pragmas, the resolution order, init."""
+
+import threading
+from pathlib import Path
+
+import pytest
+
+import threadline as tl
+from threadline import _config
+from threadline._config import redact_url, resolve
+from threadline._db import open_database
+from threadline.errors import ConfigError, DatabaseError, StorageError
+from tests import harness
+
+
+def closed_port_url(password: str = "s3cr3t-pw") -> str:
+    return f"postgresql://alice:{password}@127.0.0.1:{harness.free_port()}/threadline"
+
+
+# -- database errors ------------------------------------------------------------------------
+
+def test_unreachable_postgres_is_a_one_line_database_error(isolated):
+    url = closed_port_url()
+    with pytest.raises(DatabaseError) as caught:
+        tl.connect(db=url, storage=str(isolated / "storage"))
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "s3cr3t-pw" not in message
+    assert message.startswith("database postgresql://alice:***@127.0.0.1:")
+    assert "refused" in message.lower() or "failed" in message.lower()
+    assert isinstance(caught.value, tl.errors.ThreadlineError)
+
+
+def test_a_failed_connect_leaves_no_half_open_instance(isolated):
+    with pytest.raises(DatabaseError):
+        tl.connect(db=closed_port_url(), storage=str(isolated / "storage"))
+    inst = tl.connect(db=f"sqlite:///{isolated / 'ok.db'}", storage=str(isolated / "storage"))
+    try:
+        assert tl.Artifact.filter().count() == 0
+        assert inst.settings.db.endswith("ok.db")
+    finally:
+        tl.disconnect()
+
+
+@pytest.mark.parametrize("url", ["mysql://bob:hunter2@db/x", "redis://localhost", "just-a-path",
+                                 "sqlite:/x.db"])
+def test_unsupported_database_urls_are_config_errors(isolated, url):
+    with pytest.raises(ConfigError, match="unsupported database URL") as caught:
+        tl.connect(db=url, storage=str(isolated / "storage"))
+    assert "hunter2" not in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("url, problem", [
+    ("postgresql://bob:hunter2@db.example:5432/", "names no database"),
+    ("postgresql://bob:hunter2@db.example:port/x", "invalid port"),
+])
+def test_malformed_postgres_urls_are_config_errors(url, problem):
+    with pytest.raises(ConfigError, match=problem) as caught:
+        open_database(url)
+    assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("postgresql://u:secret@h:5432/db", "postgresql://u:***@h:5432/db"),
+    ("postgresql://u:p@ss@h/db", "postgresql://u:***@h/db"),
+    ("postgresql://u@h/db?password=secret&sslmode=require",
+     "postgresql://u@h/db?password=***&sslmode=require"),
+    ("postgresql://u@h/db", "postgresql://u@h/db"),
+    ("sqlite:////tmp/x.db", "sqlite:////tmp/x.db"),
+])
+def test_redact_url(url, shown):
+    assert redact_url(url) == shown
+
+
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(local_instance):
+    db = tl.instance().db
+
+    def pragmas() -> dict[str, object]:
+        return {name: db.execute_sql(f"PRAGMA {name}").fetchone()[0]
+                for name in ("journal_mode", "busy_timeout", "foreign_keys")}
+
+    expected = {"journal_mode": "wal", "busy_timeout": 120_000, "foreign_keys": 1}
+    assert pragmas() == expected
+    in_thread: list[dict[str, object]] = []  # each thread has its own connection
+    worker = threading.Thread(target=lambda: in_thread.append(pragmas()))
+    worker.start()
+    worker.join()
+    assert in_thread == [expected]
+
+
+# -- resolution order -----------------------------------------------------------------------
+
+def project_file(folder: Path, storage: str, db: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "threadline.toml"
+    path.write_text(f'storage = "{storage}"\ndb = "{db}"\n')
+    return path
+
+
+def test_default_instance_lives_under_threadline_home(isolated, tmp_path):
+    settings = resolve()
+    home = tmp_path / "home"
+    assert settings.source == "default"
+    assert settings.db == f"sqlite:///{home.resolve() / 'threadline.db'}"
+    assert settings.storage == str((home / "storage").resolve())
+    inst = tl.connect()  # created on first use
+    try:
+        assert (home / "threadline.db").is_file() and (home / "storage").is_dir()
+        assert inst.settings == settings
+    finally:
+        tl.disconnect()
+
+
+def test_project_file_found_upward_beats_the_default(isolated, monkeypatch):
+    path = project_file(isolated, "shared-storage", "sqlite:///state/db.sqlite")
+    deeper = isolated / "analysis" / "notebooks"
+    deeper.mkdir(parents=True)
+    monkeypatch.chdir(deeper)
+    settings = resolve()
+    assert settings.source == str(path.resolve())
+    assert settings.storage == str((isolated / "shared-storage").resolve())  # beside the file
+    assert settings.db == f"sqlite:///{(isolated / 'state' / 'db.sqlite').resolve()}"
+
+
+def test_nearest_project_file_wins(isolated, monkeypatch):
+    project_file(isolated, "outer", "sqlite:///outer.db")
+    inner = project_file(isolated / "inner", "inner-storage", "sqlite:///inner.db")
+    monkeypatch.chdir(isolated / "inner")
+    assert resolve().source == str(inner.resolve())
+
+
+def test_environment_beats_the_project_file(isolated, monkeypatch):
+    project_file(isolated, "from-file", "sqlite:///file.db")
+    monkeypatch.setenv("THREADLINE_DB", f"sqlite:///{isolated / 'env.db'}")
+    monkeypatch.setenv("THREADLINE_STORAGE", str(isolated / "env-storage"))
+    settings = resolve()
+    assert settings.source == "environment"
+    assert settings.db.endswith("/env.db") and settings.storage.endswith("/env-storage")
+
+
+def test_arguments_beat_the_environment(isolated, monkeypatch):
+    monkeypatch.setenv("THREADLINE_DB", f"sqlite:///{isolated / 'env.db'}")
+    monkeypatch.setenv("THREADLINE_STORAGE", str(isolated / "env-storage"))
+    both = resolve(db=f"sqlite:///{isolated / 'arg.db'}", storage=str(isolated / "arg-storage"))
+    assert both.source == "arguments"
+    assert both.db.endswith("/arg.db") and both.storage.endswith("/arg-storage")
+    only_db = resolve(db=f"sqlite:///{isolated / 'arg.db'}")  # the other from the next level
+    assert only_db.db.endswith("/arg.db") and only_db.storage.endswith("/env-storage")
+    inst = tl.connect(db=f"sqlite:///{isolated / 'arg.db'}", storage=str(isolated / "arg-st"))
+    try:
+        assert inst.settings.source == "arguments" and (isolated / "arg.db").is_file()
+        assert not (isolated / "env.db").exists()
+    finally:
+        tl.disconnect()
+
+
+@pytest.mark.parametrize("present, missing", [("THREADLINE_DB", "THREADLINE_STORAGE"),
+                                              ("THREADLINE_STORAGE", "THREADLINE_DB")])
+def test_one_environment_variable_alone_is_a_config_error(isolated, monkeypatch, present,
+                                                          missing):
+    monkeypatch.setenv(present, f"sqlite:///{isolated / 'x.db'}" if present.endswith("DB")
+                       else str(isolated / "st"))
+    with pytest.raises(ConfigError, match=f"{missing} must be set together") as caught:
+        resolve()
+    assert "\n" not in str(caught.value)
+    with pytest.raises(ConfigError):
+        tl.connect()
+
+
+def test_bad_project_files_are_config_errors(isolated):
+    (isolated / "threadline.toml").write_text('storage = "only-storage"\n')
+    with pytest.raises(ConfigError, match="must set both 'storage' and 'db'"):
+        resolve()
+    (isolated / "threadline.toml").write_text("storage = \n")
+    with pytest.raises(ConfigError, match="cannot read"):
+        resolve()
+
+
+def test_unsupported_storage_is_a_config_error(isolated):
+    with pytest.raises(ConfigError, match="unsupported storage 'ftp://host/x'"):
+        resolve(db=f"sqlite:///{isolated / 'x.db'}", storage="ftp://host/x")
+    with pytest.raises(ConfigError, match="names no bucket"):
+        resolve(db=f"sqlite:///{isolated / 'x.db'}", storage="s3://")
+
+
+# -- init -----------------------------------------------------------------------------------
+
+def test_init_writes_the_project_file_after_opening(isolated, monkeypatch):
+    inst = tl.init(storage="data")
+    try:
+        text = (isolated / "threadline.toml").read_text()
+        assert _config.read_project_file(isolated / "threadline.toml") == (
+            inst.settings.db, inst.settings.storage)
+        assert inst.settings.storage == str((isolated / "data").resolve())
+        assert inst.settings.db.endswith("/.threadline/threadline.db") and "storage" in text
+        path = isolated / "a.txt"
+        path.write_text("a")
+        tl.Artifact(path, key="a.txt").save()
+    finally:
+        tl.disconnect()
+    sub = isolated / "sub"
+    sub.mkdir()
+    monkeypatch.chdir(sub)
+    found = tl.connect()
+    try:  # found again from a subfolder, through the project file
+        assert found.settings.source == str((isolated / "threadline.toml").resolve())
+        assert tl.Artifact.get(key="a.txt").load() == "a"
+    finally:
+        tl.disconnect()
+
+
+def test_init_with_an_unreachable_database_writes_no_file(isolated):
+    with pytest.raises(DatabaseError):
+        tl.init(storage="data", db=closed_port_url())
+    assert not (isolated / "threadline.toml").exists()
+
+
+def test_init_with_unusable_storage_writes_no_file(isolated):
+    (isolated / "a-file").write_text("not a folder")
+    with pytest.raises(StorageError):
+        tl.init(storage="a-file/data")
+    assert not (isolated / "threadline.toml").exists()

@@ -1,0 +1,277 @@
+"""Lineage walks: chains, diamonds, branches, runs, deep graphs in a bounded number of queries."""
+
+import contextlib
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import threadline as tl
+from threadline import adapters
+from threadline.errors import InvalidInput
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def keys(records) -> list:
+    return sorted(a.key for a in records)
+
+
+class Graph:
+    """Builds runs and artifacts through the adapters API, as an engine would."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def source(self, key: str) -> tl.Artifact:
+        return tl.Artifact(write(self.folder / key, f"source {key}"), key=key).save()
+
+    def run(self, name: str, inputs: list[tl.Artifact], outputs: list[str],
+            parent: tl.Run | None = None) -> tuple[tl.Run, list[tl.Artifact]]:
+        run = adapters.start_run(name, "task", parent=parent)
+        adapters.link_inputs(run, artifacts=inputs)
+        paths = [write(self.folder / "out" / key, f"{name} made {key}") for key in outputs]
+        made = adapters.register_outputs(run, [adapters.Output(str(p), key=key)
+                                               for p, key in zip(paths, outputs, strict=True)])
+        adapters.finish_run(run)
+        return run, made
+
+
+@pytest.fixture
+def graph(db_instance, isolated) -> Graph:
+    return Graph(isolated)
+
+
+@contextlib.contextmanager
+def counted_queries() -> Iterator[list[str]]:
+    """Every SQL statement peewee sends while the block runs (peewee logs each at DEBUG)."""
+    statements: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            statements.append(str(record.msg))
+
+    logger = logging.getLogger("peewee")
+    handler, level = Collect(level=logging.DEBUG), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield statements
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+# -- shapes ---------------------------------------------------------------------------------
+
+def test_chain_built_with_flow_and_steps(db_instance, isolated):
+    raw = tl.Artifact(write(isolated / "raw.txt", "ACGT"), key="raw/reads.txt").save()
+
+    @tl.step()
+    def clean(reads: tl.Artifact) -> tl.Artifact:
+        return tl.Artifact(write(isolated / "clean.txt", reads.load().lower()),
+                           key="clean/reads.txt").save()
+
+    @tl.step()
+    def count(reads: tl.Artifact) -> tl.Artifact:
+        return tl.Artifact(write(isolated / "n.txt", str(len(reads.load()))),
+                           key="stats/n.txt").save()
+
+    @tl.flow()
+    def pipeline(reads: tl.Artifact) -> tl.Artifact:
+        return count(clean(reads))
+
+    stats = pipeline(raw)
+    flow_run = tl.Run.get(transform__kind="flow")
+    clean_run = tl.Run.get(transform__key__endswith="clean")
+    count_run = tl.Run.get(transform__key__endswith="count")
+
+    up = tl.lineage.upstream(stats)
+    assert keys(up.artifacts) == ["clean/reads.txt", "raw/reads.txt"]
+    assert [r.uid for r in up.runs] == [clean_run.uid, count_run.uid]
+    assert flow_run.uid not in {r.uid for r in up.runs}  # a parent is not lineage
+    down = tl.lineage.downstream(raw)
+    assert keys(down.artifacts) == ["clean/reads.txt", "stats/n.txt"]
+    # the flow run read raw as its argument, so it is downstream too
+    assert {r.uid for r in down.runs} == {flow_run.uid, clean_run.uid, count_run.uid}
+    assert tl.lineage.downstream(stats).artifacts == []
+    assert tl.lineage.upstream(raw).artifacts == [] and tl.lineage.upstream(raw).runs == []
+
+
+def test_diamond_lists_each_record_once(graph):
+    raw = graph.source("raw.txt")
+    left, (a,) = graph.run("left", [raw], ["a.txt"])
+    right, (b,) = graph.run("right", [raw], ["b.txt"])
+    join, (c,) = graph.run("join", [a, b], ["c.txt"])
+    up = tl.lineage.upstream(c)
+    assert keys(up.artifacts) == ["a.txt", "b.txt", "raw.txt"]
+    assert [r.uid for r in up.runs] == [left.uid, right.uid, join.uid]
+    down = tl.lineage.downstream(raw)
+    assert keys(down.artifacts) == ["a.txt", "b.txt", "c.txt"]
+    assert [r.uid for r in down.runs] == [left.uid, right.uid, join.uid]
+    assert keys(tl.lineage.downstream(a).artifacts) == ["c.txt"]
+    assert [r.uid for r in tl.lineage.downstream(a).runs] == [join.uid]
+    assert keys(tl.lineage.upstream(a).artifacts) == ["raw.txt"]
+    assert [r.uid for r in tl.lineage.upstream(a).runs] == [left.uid]
+
+
+def test_branches_do_not_leak_into_each_other(graph):
+    raw = graph.source("raw.txt")
+    split, (x, y) = graph.run("split", [raw], ["x.txt", "y.txt"])
+    use_x, (z,) = graph.run("use_x", [x], ["z.txt"])
+    use_y, _ = graph.run("use_y", [y], ["w.txt"])
+    up = tl.lineage.upstream(z)
+    assert keys(up.artifacts) == ["raw.txt", "x.txt"]  # not y, the sibling output
+    assert [r.uid for r in up.runs] == [split.uid, use_x.uid]
+    assert keys(tl.lineage.downstream(x).artifacts) == ["z.txt"]
+    assert keys(tl.lineage.downstream(raw).artifacts) == ["w.txt", "x.txt", "y.txt", "z.txt"]
+    assert [r.uid for r in tl.lineage.downstream(raw).runs] == [
+        split.uid, use_x.uid, use_y.uid]
+
+
+def test_results_exclude_the_start_record(graph):
+    raw = graph.source("raw.txt")
+    run, (out,) = graph.run("step", [raw], ["out.txt"])
+    assert out.uid not in {a.uid for a in tl.lineage.upstream(out).artifacts}
+    assert raw.uid not in {a.uid for a in tl.lineage.downstream(raw).artifacts}
+    assert run.uid not in {r.uid for r in tl.lineage.upstream(run).runs}
+    assert run.uid not in {r.uid for r in tl.lineage.downstream(run).runs}
+
+
+def test_run_walks(graph):
+    raw = graph.source("raw.txt")
+    first, (mid,) = graph.run("first", [raw], ["mid.txt"])
+    second, (end,) = graph.run("second", [mid], ["end.txt"])
+    third, _ = graph.run("third", [end], ["report.txt"])
+    up = tl.lineage.upstream(second)  # its inputs and everything upstream of them
+    assert keys(up.artifacts) == ["mid.txt", "raw.txt"]
+    assert [r.uid for r in up.runs] == [first.uid]
+    down = tl.lineage.downstream(second)  # its own outputs are second.outputs
+    assert keys(down.artifacts) == ["report.txt"]
+    assert [r.uid for r in down.runs] == [third.uid]
+    assert [a.key for a in second.outputs] == ["end.txt"]
+
+
+def test_parent_runs_do_not_leak_in(graph):
+    flow = adapters.start_run("flow", "flow")
+    raw = graph.source("raw.txt")
+    child, (out,) = graph.run("child", [raw], ["out.txt"], parent=flow)
+    graph.run("sibling", [], ["other.txt"], parent=flow)
+    up = tl.lineage.upstream(out)
+    assert [r.uid for r in up.runs] == [child.uid]
+    assert keys(up.artifacts) == ["raw.txt"]
+    down = tl.lineage.downstream(raw)
+    assert [r.uid for r in down.runs] == [child.uid] and keys(down.artifacts) == ["out.txt"]
+    assert tl.lineage.upstream(flow).runs == [] and tl.lineage.downstream(flow).runs == []
+
+
+def test_inputs_without_a_creating_run(graph, isolated):
+    run = adapters.start_run("reader", "task")
+    unknown = write(isolated / "found-on-disk.txt", "not registered before")
+    adapters.link_inputs(run, paths=[unknown])
+    _, (out,) = graph.run("writer", [], ["x.txt"])
+    adapters.link_inputs(run, artifacts=[out])
+    up = tl.lineage.upstream(run)
+    assert sorted(str(a.key) for a in up.artifacts) == ["None", "x.txt"]
+    assert [r.transform.key for r in up.runs] == ["writer"]
+
+
+def test_to_dict(graph):
+    raw = graph.source("raw.txt")
+    run, (out,) = graph.run("step", [raw], ["out.txt"])
+    data = tl.lineage.upstream(out).to_dict()
+    assert data == {
+        "artifacts": [{"uid": raw.uid, "key": "raw.txt", "version": 1, "hash": raw.hash,
+                       "run": None}],
+        "runs": [{"uid": run.uid, "transform": "step", "status": "completed",
+                  "engine": None}],
+    }
+
+
+def test_render_lists_runs_then_artifacts(graph):
+    raw = graph.source("raw.txt")
+    run, (out,) = graph.run("align", [raw], ["out.bam"])
+    text = tl.lineage.render(out)
+    assert text.splitlines() == [
+        "upstream of Artifact out.bam",
+        f"  run {run.uid}  task align (completed)",
+        f"  artifact {raw.uid}  raw.txt v1",
+    ]
+    assert tl.lineage.render(raw, "downstream").splitlines() == [
+        "downstream of Artifact raw.txt",
+        f"  run {run.uid}  task align (completed)",
+        f"  artifact {out.uid}  out.bam v1",
+    ]
+    assert tl.lineage.render(run).splitlines()[0] == "upstream of Run align"
+    assert tl.lineage.render(raw) == "upstream of Artifact raw.txt"
+    with pytest.raises(InvalidInput, match="direction must be"):
+        tl.lineage.render(raw, "sideways")
+
+
+def test_walks_refuse_other_objects(db_instance):
+    with pytest.raises(InvalidInput, match="not str"):
+        tl.lineage.upstream("raw.txt")
+    with pytest.raises(InvalidInput, match="saved record"):
+        tl.lineage.downstream(tl.Run())
+
+
+# -- depth ----------------------------------------------------------------------------------
+
+def build_chain(folder: Path, hops: int, tag: str = "chain") -> tuple[tl.Artifact, list]:
+    """source -> run 1 -> out 1 -> run 2 -> ... -> out ``hops``, with the adapters API."""
+    transform = adapters.get_transform(f"{tag}-hop", "task")
+    first = tl.Artifact(write(folder / tag / "0.txt", f"{tag} 0"), key=f"{tag}/0.txt").save()
+    runs = [adapters.start_run(transform.key, "task", transform=transform)
+            for _ in range(hops)]
+    paths = [write(folder / tag / f"{i}.txt", f"{tag} {i}") for i in range(1, hops + 1)]
+    # one bulk save for every output, each under its own run
+    outputs = tl.save([tl.Artifact(p, key=f"{tag}/{i}.txt", run=run)
+                       for i, (p, run) in enumerate(zip(paths, runs, strict=True), start=1)])
+    for run, consumed in zip(runs, [first, *outputs[:-1]], strict=True):
+        adapters.link_inputs(run, artifacts=[consumed])
+    return first, outputs
+
+
+def test_thousand_hop_chain(db_instance, isolated):
+    started = time.perf_counter()
+    first, outputs = build_chain(isolated, 1000)
+    built = time.perf_counter()
+    up = tl.lineage.upstream(outputs[-1])
+    down = tl.lineage.downstream(first)
+    walked = time.perf_counter()
+    assert len(up.artifacts) == 1000 and len(up.runs) == 1000
+    assert [a.key for a in up.artifacts] == ["chain/0.txt"] + [
+        f"chain/{i}.txt" for i in range(1, 1000)]
+    assert len(down.artifacts) == 1000 and len(down.runs) == 1000
+    assert down.artifacts[-1].uid == outputs[-1].uid
+    middle = tl.lineage.upstream(outputs[499])
+    assert len(middle.artifacts) == 500 and len(middle.runs) == 500
+    assert walked - built < 5, f"build {built - started:.1f}s, walk {walked - built:.1f}s"
+
+
+def test_walk_costs_a_bounded_number_of_queries(db_instance, isolated):
+    counts = {}
+    for hops in (3, 300):
+        first, outputs = build_chain(isolated, hops, f"c{hops}")
+        first_run, last_run = outputs[0].run, outputs[-1].run  # loaded before counting
+        with counted_queries() as statements:
+            up = tl.lineage.upstream(outputs[-1])
+            down = tl.lineage.downstream(first)
+            run_up = tl.lineage.upstream(last_run)
+            run_down = tl.lineage.downstream(first_run)
+            text = tl.lineage.render(outputs[-1])
+            data = up.to_dict()  # runs and transforms come with the walk
+        counts[hops] = len(statements)
+        assert len(up.artifacts) == hops and len(up.runs) == hops
+        assert len(down.artifacts) == hops and len(down.runs) == hops
+        assert len(run_up.artifacts) == hops and len(run_up.runs) == hops - 1
+        assert len(run_down.artifacts) == hops - 1 and len(run_down.runs) == hops - 1
+        assert text.count("\n") == 2 * hops and len(data["runs"]) == hops
+    assert counts[3] == counts[300], counts
+    assert counts[300] <= 10, counts  # 5 walks, two queries each

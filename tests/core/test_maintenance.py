@@ -1,0 +1,237 @@
+"""check() and gc(): missing and corrupt objects, the trash, orphans, interrupted saves."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import threadline as tl
+from threadline.maintenance import Problem, check, gc
+from threadline.storage import OBJECTS
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def backend():
+    return tl.instance().backend
+
+
+def overwrite_object(path: str, data: bytes, scratch: Path) -> None:
+    """Replace a stored object's bytes for real (local objects are stored read-only)."""
+    local = backend().local_path(path)
+    if local is not None:
+        os.chmod(local, 0o644)
+        Path(local).write_bytes(data)
+        os.chmod(local, 0o444)
+    else:
+        scratch.write_bytes(data)
+        backend().put_file(str(scratch), path)
+
+
+def objects() -> list[str]:
+    return backend().list(OBJECTS)
+
+
+# -- check ----------------------------------------------------------------------------------
+
+def test_check_is_clean_on_a_healthy_instance(instance, isolated):
+    tl.Artifact(write(isolated / "a.txt", "a"), key="a.txt").save()
+    write(isolated / "folder" / "x.txt", "x")
+    write(isolated / "folder" / "sub" / "y.txt", "y")
+    tl.Artifact(isolated / "folder", key="folder").save()
+    trashed = tl.Artifact(write(isolated / "t.txt", "t"), key="t.txt").save()
+    trashed.delete()
+    ticks = []
+    assert check(progress=ticks.append) == []
+    assert sum(ticks) == 3  # every record, the trash included
+
+
+def test_check_reports_missing_objects(instance, isolated):
+    kept = tl.Artifact(write(isolated / "a.txt", "a"), key="a.txt").save()
+    lost = tl.Artifact(write(isolated / "b.txt", "b"), key="b.txt").save()
+    backend().remove(lost.path)
+    assert check() == [Problem(lost.uid, "b.txt", lost.uri, "missing")]
+    assert check()[0].to_dict() == {"uid": lost.uid, "key": "b.txt", "path": lost.uri,
+                                    "issue": "missing"}
+    assert kept.load() == "a"
+
+
+def test_check_reports_changed_content(instance, isolated):
+    good = tl.Artifact(write(isolated / "a.txt", "same size A"), key="a.txt").save()
+    bad = tl.Artifact(write(isolated / "b.txt", "same size B"), key="b.txt").save()
+    overwrite_object(bad.path, b"same size X", isolated / "scratch")
+    assert check() == [Problem(bad.uid, "b.txt", bad.uri, "hash mismatch")]
+    assert good.load() == "same size A"
+
+
+def test_check_reports_a_changed_file_inside_a_folder(instance, isolated):
+    write(isolated / "run" / "a.txt", "a")
+    write(isolated / "run" / "b.txt", "b")
+    folder = tl.Artifact(isolated / "run", key="run").save()
+    overwrite_object(f"{folder.path}/b.txt", b"B", isolated / "scratch")
+    assert [p.issue for p in check()] == ["hash mismatch"]
+    backend().remove(f"{folder.path}/a.txt")
+    assert [p.issue for p in check()] == ["hash mismatch"]  # the folder is still there
+
+
+def test_check_rereads_content_the_stat_cache_would_trust(local_instance, isolated):
+    artifact = tl.Artifact(write(isolated / "a.txt", "original"), key="a.txt").save()
+    local = backend().local_path(artifact.path)
+    assert check() == []  # a first pass that would fill a stat cache
+    before = os.stat(local)
+    os.chmod(local, 0o644)
+    with open(local, "r+b") as handle:  # same inode, same size ...
+        handle.write(b"tampered")
+    os.utime(local, ns=(before.st_atime_ns, before.st_mtime_ns))  # ... same mtime
+    os.chmod(local, 0o444)
+    assert [p.issue for p in check()] == ["hash mismatch"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files without read permission")
+def test_check_reports_unreadable_objects(local_instance, isolated):
+    artifact = tl.Artifact(write(isolated / "a.txt", "a"), key="a.txt").save()
+    os.chmod(backend().local_path(artifact.path), 0)
+    try:
+        assert [p.issue for p in check()] == ["unreadable"]
+    finally:
+        os.chmod(backend().local_path(artifact.path), 0o444)
+
+
+# -- gc -------------------------------------------------------------------------------------
+
+def put_orphan(scratch: Path, name: str = "ff/orphan.txt") -> str:
+    path = f"{OBJECTS}/{name}"
+    backend().put_file(str(write(scratch, f"orphan {name}")), path)
+    return path
+
+
+def test_gc_empties_trash_and_removes_only_unreferenced_objects(instance, isolated):
+    kept = tl.Artifact(write(isolated / "a.txt", "kept"), key="a.txt").save()
+    trashed = tl.Artifact(write(isolated / "b.txt", "trashed"), key="b.txt").save()
+    shared = tl.Artifact(write(isolated / "c.txt", "kept"), key="c.txt").save()  # kept's bytes
+    trashed.delete()
+    shared.delete()
+    orphan = put_orphan(isolated / "scratch")
+    assert gc(min_age_s=0) == {"trash_purged": 2, "objects_removed": 1}
+    assert not backend().exists(orphan) and not backend().exists(trashed.path)
+    assert backend().exists(kept.path) and kept.load() == "kept"  # still referenced
+    assert tl.Artifact.filter(visibility__in=["main", "trash"]).count() == 1
+    assert objects() == [kept.path]
+    assert check() == []
+    assert gc(min_age_s=0) == {"trash_purged": 0, "objects_removed": 0}
+
+
+def test_gc_can_keep_the_trash(instance, isolated):
+    trashed = tl.Artifact(write(isolated / "b.txt", "trashed"), key="b.txt").save()
+    trashed.delete()
+    orphan = put_orphan(isolated / "scratch")
+    assert gc(keep_trash=True, min_age_s=0) == {"trash_purged": 0, "objects_removed": 1}
+    assert backend().exists(trashed.path) and not backend().exists(orphan)
+    trashed.restore()
+    assert tl.Artifact.get(key="b.txt").load() == "trashed"
+
+
+def test_gc_keeps_young_objects_by_default(instance, isolated):
+    orphan = put_orphan(isolated / "scratch")
+    folder = f"{OBJECTS}/ee/orphan-folder"
+    for name in ("a.txt", "sub/b.txt"):
+        backend().put_file(str(write(isolated / "f" / name, name)), f"{folder}/{name}")
+    assert gc() == {"trash_purged": 0, "objects_removed": 0}  # maybe a save in progress
+    assert backend().exists(orphan) and backend().exists(f"{folder}/sub/b.txt")
+    assert gc(min_age_s=0) == {"trash_purged": 0, "objects_removed": 2}
+    assert objects() == []
+
+
+def test_gc_never_touches_objects_registered_in_place(instance, isolated):
+    backend().put_file(str(write(isolated / "r.txt", "results")), "results/r.txt")
+    artifact = tl.Artifact(backend().uri("results/r.txt"), key="results/r.txt").save()
+    artifact.delete()
+    assert gc(min_age_s=0)["trash_purged"] == 1
+    assert backend().exists("results/r.txt")
+
+
+# -- an interrupted save --------------------------------------------------------------------
+
+SAVER = """
+import sys
+import threadline as tl
+tl.Artifact(sys.argv[1], key="big/file.bin").save()
+"""
+
+
+def big_file(path: Path, size: int, salt: bytes) -> Path:
+    """A sparse file of ``size`` bytes with unique leading bytes (a new hash each time)."""
+    with open(path, "wb") as handle:
+        handle.write(salt + os.urandom(1 << 20))
+        handle.truncate(size)
+    return path
+
+
+def save_in_place_of_death(folder: Path, size: int, attempt: int) -> int:
+    """Start a save in a child process and SIGKILL it while the object is being stored.
+
+    Returns the child's exit status (``-SIGKILL`` when it was killed in time)."""
+    inst = tl.instance()
+    source = big_file(folder / f"big-{attempt}.bin", size, f"attempt {attempt}".encode())
+    cache = folder / f"child-cache-{attempt}"
+    env = {**os.environ, "THREADLINE_DB": inst.settings.db,
+           "THREADLINE_STORAGE": inst.settings.storage, "THREADLINE_CACHE_DIR": str(cache)}
+    child = subprocess.Popen([sys.executable, "-c", SAVER, str(source)], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    local = inst.backend.local_path(OBJECTS)
+    deadline = time.time() + 120
+    while child.poll() is None and time.time() < deadline:
+        if local is not None:  # local storage: the object's temporary file is being written
+            if any(".tmp-" in name for _, dirs, files in os.walk(local)
+                   for name in dirs + files):
+                break
+        elif _hashed(cache):  # remote storage: hashing is over, the upload has begun
+            time.sleep(0.2)
+            break
+        time.sleep(0.001)
+    if child.poll() is None:
+        child.send_signal(signal.SIGKILL)
+    _, errors = child.communicate(timeout=60)
+    assert child.returncode in (0, -signal.SIGKILL), errors.decode()
+    return child.returncode
+
+
+def _hashed(cache: Path) -> bool:
+    path = cache / "statcache.sqlite"
+    if not path.exists():
+        return False
+    try:
+        with sqlite3.connect(path, timeout=1) as conn:
+            return conn.execute("SELECT COUNT(*) FROM stat").fetchone()[0] > 0
+    except sqlite3.Error:
+        return False
+
+
+@pytest.mark.slow
+def test_a_save_killed_midway_leaves_a_consistent_instance(instance, isolated):
+    tl.Artifact(write(isolated / "small.txt", "before"), key="small.txt").save()
+    for attempt in range(5):
+        status = save_in_place_of_death(isolated, 200 << 20, attempt)
+        if status == -signal.SIGKILL:
+            break
+        tl.Artifact.get(key="big/file.bin").delete(permanent=True)  # finished first: again
+    assert status == -signal.SIGKILL, "the save always finished before it could be killed"
+    assert tl.Artifact.filter(key="big/file.bin", visibility__in=["main", "trash"]).count() == 0
+    assert check() == []
+    removed = gc(min_age_s=0)["objects_removed"]
+    assert objects() == [tl.Artifact.get(key="small.txt").path]
+    if tl.instance().backend.is_local:
+        assert removed == 1  # the half-written temporary file
+    assert check() == []
+    # the same content saves cleanly afterwards
+    again = tl.Artifact(isolated / f"big-{attempt}.bin", key="big/file.bin").save()
+    assert again.size == 200 << 20 and check() == []

@@ -1,0 +1,199 @@
+"""Examples of docs/adapters.md: every public function of ``threadline.adapters``, run."""
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import threadline as tl
+from threadline import adapters
+
+
+def write(path: str | Path, text: str) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def workflow_and_job() -> tuple[tl.Run, tl.Run]:
+    workflow = adapters.start_run("pipelines/rnaseq", "pipeline", source="rule all: ...",
+                                  engine="snakemake", reference="wf-1")
+    job = adapters.start_run("rules/align", "rule", source="shell: bwa mem",
+                             engine="snakemake", reference="job-7", parent=workflow)
+    return workflow, job
+
+
+def test_start_and_finish_run(local_instance, isolated):
+    # -- start adapter-start-run --
+    from threadline import adapters
+
+    workflow = adapters.start_run(
+        "pipelines/rnaseq", "pipeline", source="rule all:\n    input: ...",
+        engine="snakemake", reference="2f1c9e0a", params={"genome": "hg38", "token": "t0k"})
+    job = adapters.start_run(
+        "rules/align", "rule", source="shell: 'bwa mem {input} > {output}'",
+        engine="snakemake", reference="job-7", parent=workflow.uid)
+
+    assert job.parent.uid == workflow.uid and job.status == "started"
+    assert workflow.params == {"genome": "hg38", "token": "***"}  # secrets redacted
+    # -- end adapter-start-run --
+    # -- start adapter-finish-run --
+    import datetime
+
+    adapters.finish_run(job, "errored", error="exit status 1", traceback="bwa: no index")
+    adapters.finish_run(workflow, "completed", finished_at=datetime.datetime(2024, 5, 2, 12))
+    assert workflow.status == "completed" and workflow.finished_at.hour == 12
+    # -- end adapter-finish-run --
+    job = tl.Run.get(uid=job.uid)
+    assert (job.status, job.error, job.traceback) == ("errored", "exit status 1",
+                                                       "bwa: no index")
+    assert job.finished_at is not None and job.engine == "snakemake"
+    assert tl.Run.get(reference="2f1c9e0a").transform.kind == "pipeline"
+    with pytest.raises(tl.errors.InvalidInput, match="final status"):
+        adapters.finish_run(job, "done")
+    with pytest.raises(tl.errors.NotFound, match="no run with uid"):
+        adapters.start_run("x", "rule", parent="nope")
+
+
+def test_get_transform(local_instance, isolated):
+    # -- start adapter-get-transform --
+    rule = adapters.get_transform("rules/align", "rule", source="shell: bwa mem")
+    same = adapters.get_transform("rules/align", "rule", source="shell: bwa mem")
+    edited = adapters.get_transform("rules/align", "rule", source="shell: bwa mem -M")
+
+    assert same.uid == rule.uid  # same key and source: the same transform
+    assert (rule.version, edited.version) == (1, 2)  # new source: the next version
+    # -- end adapter-get-transform --
+    assert rule.hash == hashlib.sha256(b"shell: bwa mem").hexdigest()
+    pinned = adapters.get_transform("nf/proc", "process", hash="abc123", reference="v1.2")
+    assert pinned.hash == "abc123" and pinned.reference == "v1.2"
+    with pytest.raises(tl.errors.InvalidInput, match="non-empty key"):
+        adapters.get_transform("", "rule")
+
+
+def test_register_outputs(local_instance, isolated):
+    workflow, job = workflow_and_job()
+    write("results/S1.bam", "bam one")
+    write("results/S2.bam", "bam two")
+    write("results/align.log", "done")
+    # -- start adapter-register-outputs --
+    outputs = adapters.register_outputs(job, [
+        adapters.Output("results/S1.bam", key="aligned/S1.bam", features={"sample": "S1"}),
+        adapters.Output("results/S2.bam", key="aligned/S2.bam", features={"sample": "S2"}),
+        "results/align.log",  # a plain path: no key, no features of its own
+    ], features={"rule": "align"})
+
+    assert [a.key for a in outputs] == ["aligned/S1.bam", "aligned/S2.bam", None]
+    assert all(a.run.uid == job.uid for a in outputs)
+    assert outputs[0].features.get_values() == {"rule": "align", "sample": "S1"}
+    # -- end adapter-register-outputs --
+    assert tl.Feature.get(name="sample").dtype == "str"  # created on demand
+    again = adapters.register_outputs(job, [adapters.Output("results/S1.bam",
+                                                            key="aligned/S1.bam")])
+    assert again[0].uid == outputs[0].uid  # idempotent per key and content
+    assert workflow.uid != job.uid
+
+
+def test_output(local_instance, isolated):
+    # -- start adapter-output --
+    out = adapters.Output("results/S1.bam", key="aligned/S1.bam",
+                          features={"sample": "S1"}, description="sorted BAM")
+    assert (out.path, out.key, out.description) == ("results/S1.bam", "aligned/S1.bam",
+                                                     "sorted BAM")
+    # -- end adapter-output --
+    with pytest.raises(AttributeError):
+        out.key = "other"  # type: ignore[misc]
+
+
+def test_link_inputs(local_instance, isolated):
+    workflow, job = workflow_and_job()
+    reference = tl.Artifact(write("hg38.fa", ">chr1\nACGT\n"), key="genomes/hg38.fa").save()
+    known = tl.Artifact(write("S1.fastq", "@r\nAC\n+\nII\n"), key="raw/S1.fastq").save()
+    write("copy-of-S1.fastq", "@r\nAC\n+\nII\n")
+    write("adapters.txt", "AGATCGGAAGAGC\n")
+    # -- start adapter-link-inputs --
+    linked = adapters.link_inputs(job, paths=["copy-of-S1.fastq", "adapters.txt"])
+    # known content is found whatever the file name; new content is registered
+    assert sorted(str(a.key) for a in linked) == ["None", "raw/S1.fastq"]
+
+    adapters.link_inputs(job, artifacts=[reference], hashes=[known.hash])
+    assert {a.key for a in tl.Run.get(uid=job.uid).inputs} == {
+        "genomes/hg38.fa", "raw/S1.fastq", None}
+    # -- end adapter-link-inputs --
+    new = next(a for a in linked if a.key is None)
+    assert new.run is None and new.load() == "AGATCGGAAGAGC\n"
+    assert tl.Run.get(uid=job.uid).inputs.count() == 3
+    with pytest.raises(tl.errors.NotFound, match="no artifact has hash"):
+        adapters.link_inputs(job, hashes=["0" * 64])
+    with pytest.raises(tl.errors.InvalidInput, match="input path not found"):
+        adapters.link_inputs(job, paths=["missing.fastq"])
+    assert workflow is not None
+
+
+def test_find_by_hash(local_instance, isolated):
+    known = tl.Artifact(write("S1.fastq", "@r\nAC\n+\nII\n"), key="raw/S1.fastq").save()
+    # -- start adapter-find-by-hash --
+    digest = hashlib.sha256(Path("S1.fastq").read_bytes()).hexdigest()
+    assert adapters.find_by_hash(digest).key == "raw/S1.fastq"
+    assert adapters.find_by_hash("0" * 64) is None
+    # -- end adapter-find-by-hash --
+    known.delete()
+    assert adapters.find_by_hash(digest) is None  # the trash does not count
+
+
+def test_activate(local_instance, isolated):
+    workflow, job = workflow_and_job()
+    write("multiqc.html", "<html></html>")
+    # -- start adapter-activate --
+    with adapters.activate(job):
+        assert tl.context.run.uid == job.uid
+        report = tl.Artifact("multiqc.html", key="reports/multiqc.html").save()
+
+    assert report.run.uid == job.uid
+    assert tl.context.run is None  # the previous current run again
+    # -- end adapter-activate --
+    assert workflow.uid != job.uid
+
+
+def test_annotate(local_instance, isolated):
+    workflow, job = workflow_and_job()
+    # -- start adapter-annotate --
+    adapters.annotate(job, {"threads": 8, "wildcards": {"sample": "S1"}},
+                      create_features=True)
+    assert job.features.get_values() == {"threads": 8, "wildcards": {"sample": "S1"}}
+    assert tl.Run.filter(threads__gte=4).count() == 1
+    # -- end adapter-annotate --
+    with pytest.raises(tl.errors.UnknownFeature):
+        adapters.annotate(job, {"memory_mb": 100})
+    assert workflow.uid != job.uid
+
+
+def test_link_runs(local_instance, isolated):
+    workflow, align = workflow_and_job()
+    # -- start adapter-link-runs --
+    call = adapters.start_run("rules/call", "rule", source="shell: bcftools call",
+                              parent=workflow)
+    adapters.link_runs(align, call)  # call consumed what align produced
+    adapters.link_runs(align, call)  # recording an edge twice keeps one
+    assert [r.uid for r in call.upstream_runs] == [align.uid]
+    # -- end adapter-link-runs --
+
+
+def test_child_environment(local_instance, isolated):
+    workflow, job = workflow_and_job()
+    write("job.py", "import threadline as tl\nrun = tl.track()\nprint(run.parent.uid)\n"
+                    "tl.finish()\n")
+    # -- start adapter-child-environment --
+    env = {**os.environ, **adapters.child_environment(job)}
+    assert env["THREADLINE_PARENT_RUN"] == job.uid  # with THREADLINE_DB, THREADLINE_STORAGE
+    done = subprocess.run([sys.executable, "job.py"], env=env, capture_output=True,
+                          text=True, check=True)
+    assert done.stdout.strip() == job.uid  # the child's tl.track() ran under the job
+    # -- end adapter-child-environment --
+    plain = adapters.child_environment()
+    assert set(plain) == {"THREADLINE_DB", "THREADLINE_STORAGE"}  # no current run
+    assert plain["THREADLINE_DB"] == tl.instance().settings.db
+    assert workflow.uid != job.uid
