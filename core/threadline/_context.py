@@ -8,10 +8,11 @@ The instance is opened lazily by the connector that ``_instance.py`` registers h
 lower layers (models, storage) ask for it without importing the layer above.
 """
 
+import contextlib
 import contextvars
 import importlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 _current_run: contextvars.ContextVar[Any] = contextvars.ContextVar("threadline_run", default=None)
@@ -44,8 +45,13 @@ def instance() -> Any:
     return _active_instance
 
 
+_NO_RUN = object()  # set by no_run(): "no current run here", without the thread fallback
+
+
 def current_run() -> Any:
     run = _current_run.get()
+    if run is _NO_RUN:
+        return None
     if run is not None:
         return run
     if threading.current_thread() is threading.main_thread():
@@ -72,6 +78,16 @@ def exit_run(run: Any, token: contextvars.Token[Any] | None) -> None:
         _current_run.reset(token)
     except ValueError:  # token from another context (a different thread or task)
         _current_run.set(None)
+
+
+@contextlib.contextmanager
+def no_run() -> Iterator[None]:
+    """Inside the block no run is current, in this thread and context."""
+    token = _current_run.set(_NO_RUN)
+    try:
+        yield
+    finally:
+        _current_run.reset(token)
 
 
 def clear() -> None:

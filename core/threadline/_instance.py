@@ -95,6 +95,7 @@ def _open(settings: Settings) -> Instance:
     except DatabaseError:
         database.initialize(previous)
         raise
+    backend.create_root()  # the embedded default's folder appears on first use
     cache = StatCache(os.path.join(settings.cache_dir, "statcache.sqlite"))
     return Instance(settings, db, backend, record, cache)
 

@@ -217,12 +217,13 @@ def _remote_hash(backend: Any, uri: str) -> str | None:
 
 @contextlib.contextmanager
 def activate_none() -> Iterator[None]:
-    """Inside the block no run is current (registering inputs must not claim them)."""
-    token = _context._current_run.set(None)
-    try:
+    """Inside the block no run is current (registering inputs must not claim them).
+
+    Also in worker threads, where ``current_run()`` would otherwise fall back to the
+    newest open run of the process.
+    """
+    with _context.no_run():
         yield
-    finally:
-        _context._current_run.reset(token)
 
 
 def annotate(record: Artifact | Run, values: dict[str, Any], *,

@@ -314,8 +314,6 @@ def test_link_inputs_by_artifact_is_idempotent_and_skips_own_outputs(db_instance
         adapters.link_inputs(run, artifacts=[unsaved])
 
 
-@pytest.mark.xfail(strict=True, reason="_context.current_run() falls back to the newest open "
-                   "run in non-main threads, so activate_none() cannot hide it there")
 def test_link_inputs_from_a_worker_thread_does_not_claim_inputs(local_instance, isolated):
     run = adapters.start_run("job", "task")
     path = write(isolated / "seen-in-thread.txt", "thread input")

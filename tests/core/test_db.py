@@ -105,8 +105,10 @@ def test_default_instance_lives_under_threadline_home(isolated, tmp_path):
     assert settings.storage == str((home / "storage").resolve())
     inst = tl.connect()  # created on first use
     try:
-        assert (home / "threadline.db").is_file() and (home / "storage").is_dir()
-        assert inst.settings == settings
+        assert (home / "threadline.db").is_file() and inst.settings == settings
+        (isolated / "a.txt").write_text("a")
+        tl.Artifact(isolated / "a.txt", key="a.txt").save()
+        assert (home / "storage").is_dir()
     finally:
         tl.disconnect()
 

@@ -116,8 +116,11 @@ class Backend:
         return uri[len(root):] if uri.startswith(root) else None
 
     def check_reachable(self) -> None:
-        """Raise ``StorageError`` when the root cannot be used."""
+        """Raise ``StorageError`` when the root cannot be used; creates nothing."""
         raise NotImplementedError
+
+    def create_root(self) -> None:
+        """Make the root exist where that means anything (a local folder)."""
 
 
 def object_path(hash_: str, suffix: str) -> str:

@@ -102,6 +102,12 @@ class LocalBackend(Backend):
         root = self.root + os.sep
         return real[len(root):] if real.startswith(root) else None
 
+    def create_root(self) -> None:
+        try:
+            os.makedirs(self.root, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"storage {self.root} is not usable: {exc}") from exc
+
     def check_reachable(self) -> None:
         """The root, or the nearest folder it would be created in, must be writable.
 
