@@ -25,7 +25,6 @@ from ._config import (
     write_project_file,
 )
 from ._db import open_database
-from .errors import DatabaseError
 from .hashing import StatCache
 from .models import TABLES, Storage, database, ensure_schema
 from .storage import Backend, open_backend
@@ -92,8 +91,9 @@ def _open(settings: Settings) -> Instance:
         db.connect(reuse_if_open=True)
         ensure_schema(db, TABLES)
         record = _storage_record(backend)
-    except DatabaseError:
-        database.initialize(previous)
+    except BaseException:
+        database.initialize(previous)  # leave the previous instance as it was
+        db.close()
         raise
     backend.create_root()  # the embedded default's folder appears on first use
     cache = StatCache(os.path.join(settings.cache_dir, "statcache.sqlite"))

@@ -114,7 +114,20 @@ class StatCache:
             pass
 
 
-_NO_CACHE = StatCache(None)
+class _NoCache(StatCache):
+    """Remembers nothing: every call hashes the file."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+
+    def get(self, st: os.stat_result) -> str | None:
+        return None
+
+    def put(self, st: os.stat_result, hash_: str) -> None:
+        return None
+
+
+_NO_CACHE = _NoCache()
 
 
 def hash_file(path: str, cache: StatCache = _NO_CACHE) -> Hashed:

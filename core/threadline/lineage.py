@@ -118,8 +118,7 @@ def downstream(record: Artifact | Run) -> Lineage:
         runs = _runs(Run.id.in_(readers), artifacts)
     else:
         walk = _walk(_DOWN, "outputs", record.id)
-        own = (Artifact.run != record.id) | Artifact.run.is_null()
-        artifacts = _artifacts(walk, own)
+        artifacts = _artifacts(walk)  # its outputs too, as upstream(run) has its inputs
         readers = RunInput.select(RunInput.run).where(RunInput.artifact.in_(walk))
         runs = _runs(Run.id.in_(readers) & (Run.id != record.id), artifacts)
     return Lineage(artifacts, runs)

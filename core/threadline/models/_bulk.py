@@ -56,12 +56,19 @@ def _write_all(pending: list[Artifact], prepared: list[Prepared], storage: Any) 
         existing = _existing(keys, [p.hash for p in prepared])
         tops = _top_versions(keys)
         rows, fresh, bumped = [], [], set()
+        twins: list[tuple[Artifact, Artifact]] = []  # keyless repeats within this batch
+        first_keyless: dict[str, Artifact] = {}
         run = _context.current_run()
         for artifact, prep in zip(pending, prepared, strict=True):
             found = existing.get((artifact.key, prep.hash))
             if found is not None:
                 artifact.__data__, artifact._dirty = dict(found.__data__), set()
                 continue
+            if artifact.key is None and prep.hash in first_keyless:
+                twins.append((artifact, first_keyless[prep.hash]))
+                continue
+            if artifact.key is None:
+                first_keyless[prep.hash] = artifact
             artifact._fill(prep, storage)
             if artifact.run_id is None and run is not None:
                 artifact.run = run
@@ -81,6 +88,8 @@ def _write_all(pending: list[Artifact], prepared: list[Prepared], storage: Any) 
                .where(Artifact.uid.in_([a.uid for a in fresh]))}
     for artifact in fresh:
         artifact.id, artifact._dirty, artifact._source = ids[artifact.uid], set(), None
+    for twin, original in twins:
+        twin.__data__, twin._dirty, twin._source = dict(original.__data__), set(), None
 
 
 def _row(artifact: Artifact) -> dict[str, Any]:

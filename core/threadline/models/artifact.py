@@ -80,7 +80,7 @@ class Artifact(BaseModel):
     @classmethod
     def _get_defaults(cls, lookups: dict[str, Any]) -> dict[str, Any]:
         """``Artifact.get(key=...)`` means the latest version of that key."""
-        pinned = {"version", "is_latest", "uid", "id", "hash"}
+        pinned = {"version", "is_latest", "uid", "id", "hash", "visibility"}
         if "key" in lookups and not pinned & {k.split("__")[0] for k in lookups}:
             return {**lookups, "is_latest": True}
         return lookups
