@@ -85,7 +85,7 @@ def start_run(key: str, kind: str, *, source: str | None = None, hash: str | Non
               status=status, project=_project(project), **fields)
     if started_at is not None:
         run.started_at = started_at
-    run.save(force_insert=True)
+    run.insert_now()
     return run
 
 
@@ -101,7 +101,7 @@ def finish_run(run: Run, status: str = "completed", *, error: str | None = None,
     run.traceback = redact_text(traceback) if traceback else run.traceback
     for name, value in fields.items():
         setattr(run, name, value)
-    run.save()
+    run.save(only=run.dirty_fields)
     return run
 
 

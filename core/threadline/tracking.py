@@ -53,8 +53,9 @@ context = _Context()
 
 
 def _script_path() -> Path | None:
+    """The running script, or the notebook (Jupyter sets ``JPY_SESSION_NAME`` to its path)."""
     main = sys.modules.get("__main__")
-    path = getattr(main, "__file__", None)
+    path = getattr(main, "__file__", None) or os.environ.get("JPY_SESSION_NAME")
     return Path(path).resolve() if path else None
 
 

@@ -210,3 +210,20 @@ def test_script_run_with_child_process_and_git(local_instance, isolated, tmp_pat
     assert parent.git_commit is not None and len(parent.git_commit) == 40
     assert parent.git_dirty is True
 
+
+
+def test_notebook_is_found_through_jupyter_session_name(local_instance, isolated):
+    notebook = isolated / "explore.ipynb"
+    notebook.write_text('{"cells": [], "nbformat": 4}')
+    code = ("import sys, threadline as tl; del sys.modules['__main__'].__file__; "
+            "r = tl.track(); tl.finish(); print(r.uid)")
+    script = isolated / "as_kernel.py"
+    script.write_text(code)
+    env = {**os.environ, "JPY_SESSION_NAME": str(notebook),
+           "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, str(script)], cwd=isolated, env=env, check=True,
+                          capture_output=True, text=True)
+    run = tl.Run.get(uid=done.stdout.strip())
+    assert run.transform.kind == "notebook"
+    assert run.transform.key.endswith("explore.ipynb")
+    assert '"nbformat": 4' in run.transform.source
