@@ -124,10 +124,10 @@ def run_py(args: list[str], workdir: Path, env: dict, timeout: float = 1200):
 
 
 def orchestrate(workdir: Path) -> dict:
-    out: dict = {k: None for k in ("import_ms", "track_finish_ms", "save_small_ms",
-                                   "save_small_bulk_ms", "query_2k_ms", "query_count",
-                                   "step_overhead_ms", "walk_50_ms", "walk_50_manual_ms",
-                                   "versions")}
+    out: dict = dict.fromkeys(("import_ms", "track_finish_ms", "save_small_ms",
+                               "save_small_bulk_ms", "query_2k_ms", "query_count",
+                               "step_overhead_ms", "walk_50_ms", "walk_50_manual_ms",
+                               "versions"))
     errors: dict = {}
     notes: list[str] = []
     workdir.mkdir(parents=True, exist_ok=True)
@@ -140,7 +140,7 @@ def orchestrate(workdir: Path) -> dict:
     def attempt(name, fn):
         try:
             fn()
-        except Exception as e:  # noqa: BLE001 - record every failure, keep going
+        except Exception as e:
             errors[name] = f"{type(e).__name__}: {e}"[-3000:]
 
     def init():
@@ -190,6 +190,7 @@ def write_files(d: Path, n: int, tag: str) -> list[Path]:
     d.mkdir(parents=True, exist_ok=True)
     for i in range(n):
         (d / f"{i}.txt").write_bytes((f"{tag}{i}:".encode() * 1024)[:1024])
+    os.sync()  # flush the new files first: their writeback must not land in the timing
     return [d / f"{i}.txt" for i in range(n)]
 
 

@@ -38,9 +38,9 @@ def test_installed_wheel_works(wheel, tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
                     str(target), str(wheel)], check=True, capture_output=True)
     code = ("import threadline as tl, pathlib; "
-            "assert pathlib.Path(tl.__file__).parent.parent == pathlib.Path(%r); "
+            f"assert pathlib.Path(tl.__file__).parent.parent == pathlib.Path({str(target)!r}); "
             "p = pathlib.Path('f.txt'); p.write_text('x'); "
-            "a = tl.Artifact(p, key='w/f.txt').save(); print(a.version, a.load())") % str(target)
+            "a = tl.Artifact(p, key='w/f.txt').save(); print(a.version, a.load())")
     env = {**os.environ, "PYTHONPATH": str(target), "THREADLINE_HOME": str(tmp_path / "home"),
            "THREADLINE_CACHE_DIR": str(tmp_path / "cache")}
     for name in ("THREADLINE_DB", "THREADLINE_STORAGE"):

@@ -60,10 +60,8 @@ class NotFound(ThreadlineError, LookupError):
 class UnknownFeature(NotFound):
     def __init__(self, name: str, message: str | None = None) -> None:
         self.name = name
-        super().__init__(
-            message
-            or f"unknown feature {name!r}: create it first with tl.Feature(name={name!r}, dtype=...)"
-        )
+        hint = f"create it first with tl.Feature(name={name!r}, dtype=...)"
+        super().__init__(message or f"unknown feature {name!r}: {hint}")
 
 
 class MultipleFound(ThreadlineError, LookupError):

@@ -7,6 +7,7 @@
 - ``hash_paths`` hashes many files in threads (hashlib releases the GIL on big buffers).
 """
 
+import contextlib
 import hashlib
 import os
 import sqlite3
@@ -60,30 +61,47 @@ def manifest_hash(entries: Iterable[tuple[str, str]]) -> str:
 class StatCache:
     """Hashes keyed by (st_dev, st_ino, st_size, st_mtime_ns), persisted in SQLite."""
 
+    MEMORY_LIMIT = 200_000  # entries kept in this process before the dict starts over
+
     def __init__(self, path: str | None) -> None:
         self._path = path
         self._memory: dict[tuple[int, int, int, int], str] = {}
         self._local = threading.local()
+        self._lock = threading.Lock()
+        self._ready = False
+
+    def _setup(self, path: str) -> None:
+        """Create the file and table once, before any thread opens its connection."""
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with sqlite3.connect(path, timeout=30, isolation_level=None) as conn:
+            conn.execute("PRAGMA journal_mode=wal")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS stat (dev INT, ino INT, size INT, mtime INT,"
+                " hash TEXT, PRIMARY KEY (dev, ino, size, mtime)) WITHOUT ROWID"
+            )
+        conn.close()
 
     def _conn(self) -> sqlite3.Connection | None:
-        if self._path is None:
+        path = self._path
+        if path is None:
             return None
         conn = getattr(self._local, "conn", None)
-        if conn is None:
-            try:
-                os.makedirs(os.path.dirname(self._path), exist_ok=True)
-                conn = sqlite3.connect(self._path, timeout=30, isolation_level=None)
-                conn.execute("PRAGMA journal_mode=wal")
-                conn.execute("PRAGMA synchronous=off")  # a cache: losing it costs speed only
-                conn.execute(
-                    "CREATE TABLE IF NOT EXISTS stat (dev INT, ino INT, size INT, mtime INT,"
-                    " hash TEXT, PRIMARY KEY (dev, ino, size, mtime)) WITHOUT ROWID"
-                )
-            except (OSError, sqlite3.Error):
+        if conn is not None:
+            return conn  # type: ignore[no-any-return]
+        try:
+            with self._lock:
+                if not self._ready:
+                    self._setup(path)
+                    self._ready = True
+            conn = sqlite3.connect(path, timeout=30, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA synchronous=off")  # a cache: losing it costs speed only
+        except (OSError, sqlite3.Error):
+            if not self._ready:
                 self._path = None  # an unusable cache only costs speed
-                return None
-            self._local.conn = conn
-        return conn  # type: ignore[no-any-return]
+            return None
+        self._local.conn = conn
+        return conn
 
     def get(self, st: os.stat_result) -> str | None:
         key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
@@ -104,14 +122,14 @@ class StatCache:
 
     def put(self, st: os.stat_result, hash_: str) -> None:
         key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        if len(self._memory) >= self.MEMORY_LIMIT:
+            self._memory.clear()
         self._memory[key] = hash_
         conn = self._conn()
         if conn is None:
             return
-        try:
+        with contextlib.suppress(sqlite3.Error):  # a cache write that fails costs speed only
             conn.execute("INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?, ?)", (*key, hash_))
-        except sqlite3.Error:
-            pass
 
 
 class _NoCache(StatCache):

@@ -140,7 +140,7 @@ def _finish_at_exit() -> None:
             failed = getattr(sys, "last_value", None) is not None
             finish("errored" if failed else "completed", error=repr(sys.last_value)
                    if failed else None)
-        except Exception:  # noqa: BLE001, S110 - nothing useful to do at interpreter exit
+        except Exception:
             pass
 
 

@@ -7,7 +7,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 import threadline as tl
 from threadline import adapters
 from threadline.adapters import Output

@@ -5,7 +5,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 import threadline as tl
 from threadline.errors import InvalidInput, InvalidKey, NotFound
 
@@ -77,7 +76,7 @@ def test_load_known_suffixes(instance, isolated):
     with as_text.open() as handle:
         assert handle.read() == b"plain"
     unknown = tl.Artifact(write(isolated / "d.bin", "x"), key="d.bin").save()
-    with pytest.raises(InvalidInput, match="no loader for suffix '.bin'"):
+    with pytest.raises(InvalidInput, match=r"no loader for suffix '\.bin'"):
         unknown.load()
 
 

@@ -4,12 +4,12 @@ import threading
 from pathlib import Path
 
 import pytest
-
 import threadline as tl
 from threadline import _config
 from threadline._config import redact_url, resolve
 from threadline._db import open_database
 from threadline.errors import ConfigError, DatabaseError, StorageError
+
 from tests import harness
 
 

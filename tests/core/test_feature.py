@@ -5,7 +5,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
 import threadline as tl
 from threadline import adapters
 from threadline.errors import InvalidFeatureValue, InvalidInput, UnknownFeature

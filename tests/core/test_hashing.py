@@ -2,7 +2,6 @@
 
 import hashlib
 import os
-from pathlib import Path
 
 from threadline.hashing import StatCache, hash_file, hash_folder, hash_paths, manifest_hash
 

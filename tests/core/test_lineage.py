@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 import threadline as tl
 from threadline import adapters
 from threadline.errors import InvalidInput

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 import threadline as tl
 from threadline.maintenance import Problem, check, gc
 from threadline.storage import OBJECTS

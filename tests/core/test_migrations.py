@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 import threadline as tl
 from threadline import adapters
 from threadline._db import is_sqlite, open_database

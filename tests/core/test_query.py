@@ -4,7 +4,6 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-
 import threadline as tl
 from threadline import adapters
 from threadline.errors import InvalidInput, MultipleFound, NotFound, UnknownFeature

@@ -4,10 +4,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-
-from tests import harness
 from threadline.errors import StorageError
 from threadline.storage import Backend, FsspecBackend, LocalBackend, object_path, open_backend
+
+from tests import harness
 
 
 @pytest.fixture(params=("local", "memory", "s3"))

@@ -10,10 +10,8 @@ import sys
 import textwrap
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
-
 import threadline as tl
 
 WORKER = textwrap.dedent("""

@@ -5,6 +5,7 @@ same as saving each artifact in turn (idempotent per key and content, contiguous
 versions), with a handful of queries instead of several per artifact.
 """
 
+import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -18,6 +19,9 @@ from ..errors import InvalidInput
 from ._base import new_uid, utcnow
 from ._objects import Prepared, prepare, store
 from .artifact import Artifact
+
+
+PARALLEL_BYTES = 32 << 20  # below this much local data, hash and copy in one thread
 
 
 def save_artifacts(artifacts: Sequence[Artifact], workers: int = 8) -> list[Artifact]:
@@ -39,11 +43,32 @@ def save_artifacts(artifacts: Sequence[Artifact], workers: int = 8) -> list[Arti
         return prepare(a._source, inst.backend, inst.stat_cache,
                        a.suffix or suffix_of(a.key or str(a._source)))
 
-    with ThreadPoolExecutor(max_workers=min(workers, len(pending))) as pool:
-        prepared = list(pool.map(prep, pending))
-        list(pool.map(lambda p: store(p, inst.backend), prepared))
+    def prep_and_store(a: Artifact) -> Prepared:
+        prepared = prep(a)
+        store(prepared, inst.backend)
+        return prepared
+
+    if _worth_threads(pending, inst.backend.is_local):
+        with ThreadPoolExecutor(max_workers=min(workers, len(pending))) as pool:
+            prepared = list(pool.map(prep_and_store, pending))
+    else:
+        prepared = [prep_and_store(a) for a in pending]
     _write_all(pending, prepared, inst.storage)
     return list(artifacts)
+
+
+def _worth_threads(pending: list[Artifact], local_storage: bool) -> bool:
+    """Threads pay off for remote storage or big files; small local files go faster in
+    this thread (per-file work is then mostly Python, which threads cannot overlap)."""
+    if not local_storage or len(pending) < 2:
+        return not local_storage and len(pending) > 1
+    total = 0
+    for artifact in pending:
+        source = str(artifact._source)
+        if "://" in source or os.path.isdir(source):
+            return True
+        total += os.path.getsize(source) if os.path.exists(source) else 0
+    return total > PARALLEL_BYTES
 
 
 def _write_all(pending: list[Artifact], prepared: list[Prepared], storage: Any) -> None:

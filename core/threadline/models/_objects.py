@@ -12,8 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidInput, StorageError
-from ..hashing import Hashed, StatCache, hash_path, manifest_hash
+from ..hashing import Hashed, StatCache, hash_path, manifest_hash, sha256_bytes
 from ..storage import Backend, object_path
+
+
+SMALL_FILE = 256 << 10
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class Prepared:
     suffix: str
     object_path: str  # relative to the storage root
     in_place: bool
+    data: bytes | None = None  # the content itself, for small files (read exactly once)
 
 
 def _in_place_remote(backend: Backend, rel: str, suffix: str) -> Prepared:
@@ -57,16 +61,26 @@ def prepare(path: Any, backend: Backend, cache: StatCache, suffix: str) -> Prepa
         raise InvalidInput(f"path not found: {local}")
     if not os.access(local, os.R_OK):
         raise InvalidInput(f"path not readable: {local}")
+    rel = backend.relative(local) if backend.is_local else None
+    in_place = rel is not None and not rel.startswith(".threadline/")
     try:
-        hashed: Hashed = hash_path(local, cache)
+        data = None if in_place else _small_file(local)
+        hashed: Hashed = (Hashed(local, sha256_bytes(data), len(data), None) if data is not None
+                          else hash_path(local, cache))
     except OSError as exc:
         raise InvalidInput(f"cannot read {local}: {exc}") from exc
-    rel = backend.relative(local) if backend.is_local else None
-    if rel is not None and not rel.startswith(".threadline/"):
-        return Prepared(local, hashed.hash, hashed.size, hashed.n_files, hashed.files, suffix,
-                        rel, True)
+    where = rel if in_place else object_path(hashed.hash, suffix)
     return Prepared(local, hashed.hash, hashed.size, hashed.n_files, hashed.files, suffix,
-                    object_path(hashed.hash, suffix), False)
+                    where, in_place, data)  # type: ignore[arg-type]
+
+
+def _small_file(path: str) -> bytes | None:
+    """The bytes of a small regular file: hashed and stored from one read, so the stored
+    object is exactly what was hashed. Bigger files are streamed (and stat-cached)."""
+    if os.path.isdir(path) or os.path.getsize(path) >= SMALL_FILE:
+        return None
+    with open(path, "rb") as handle:
+        return handle.read()
 
 
 def store(prepared: Prepared, backend: Backend) -> None:
@@ -76,7 +90,9 @@ def store(prepared: Prepared, backend: Backend) -> None:
     info = backend.info(prepared.object_path)
     if info is not None and (prepared.n_files is not None or info["size"] == prepared.size):
         return
-    if prepared.n_files is None:
+    if prepared.data is not None:
+        backend.put_bytes(prepared.data, prepared.object_path)
+    elif prepared.n_files is None:
         backend.put_file(prepared.source, prepared.object_path)
     else:
         backend.put_folder(prepared.source, prepared.object_path, list(prepared.files))

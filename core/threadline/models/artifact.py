@@ -123,7 +123,8 @@ class Artifact(BaseModel):
     def _fill(self, prepared: Prepared, storage: Storage) -> None:
         run = _context.current_run()
         self.hash, self.size, self.n_files = prepared.hash, prepared.size, prepared.n_files
-        self.suffix, self.path, self.in_place = prepared.suffix, prepared.object_path, prepared.in_place
+        self.suffix, self.path = prepared.suffix, prepared.object_path
+        self.in_place = prepared.in_place
         self.storage = storage
         self.kind = self.kind or ("folder" if prepared.n_files is not None else "file")
         if self.run_id is None and run is not None:

@@ -66,6 +66,16 @@ class Backend:
         except OSError as exc:
             raise StorageError(f"cannot store {local_path} at {self.uri(path)}: {exc}") from exc
 
+    def _put_bytes(self, data: bytes, path: str) -> None:
+        raise NotImplementedError
+
+    def put_bytes(self, data: bytes, path: str) -> None:
+        """Store ``data`` as the object at ``path`` (atomically, like ``put_file``)."""
+        try:
+            self._put_bytes(data, path)
+        except OSError as exc:
+            raise StorageError(f"cannot store {len(data)} bytes at {self.uri(path)}: {exc}") from exc
+
     def put_folder(self, local_dir: str, path: str, files: list[str]) -> None:
         """Upload a folder's ``files`` (relative paths) under ``path``."""
         for rel in files:

@@ -44,6 +44,9 @@ class FsspecBackend(Backend):
     def _put(self, local_path: str, path: str) -> None:
         self.fs.put_file(local_path, self._full(path))
 
+    def _put_bytes(self, data: bytes, path: str) -> None:
+        self.fs.pipe_file(self._full(path), data)
+
     def _get(self, path: str, local_path: str) -> None:
         tmp = f"{local_path}.part"
         self.fs.get_file(self._full(path), tmp)
@@ -91,6 +94,6 @@ class FsspecBackend(Backend):
         bucket = self._base.split("/", 1)[0]
         try:
             self.fs.ls(bucket)
-        except Exception as exc:  # noqa: BLE001 - any failure means unusable storage
+        except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise StorageError(f"storage {self.root} is not reachable: {first}") from exc

@@ -16,6 +16,12 @@ class LocalBackend(Backend):
 
     def __init__(self, root: str) -> None:
         self.root = str(Path(root).resolve())
+        self._folders: set[str] = set()  # folders known to exist: no mkdir per object
+
+    def _ensure_folder(self, folder: str) -> None:
+        if folder not in self._folders:
+            os.makedirs(folder, exist_ok=True)
+            self._folders.add(folder)
 
     def _abs(self, path: str) -> str:
         return os.path.join(self.root, path)
@@ -25,11 +31,24 @@ class LocalBackend(Backend):
 
     def _put(self, local_path: str, path: str) -> None:
         target = self._abs(path)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
+        self._ensure_folder(os.path.dirname(target))
         tmp = f"{target}.tmp-{uuid.uuid4().hex}"
         try:
             shutil.copyfile(local_path, tmp)
             os.chmod(tmp, 0o444)  # stored content is immutable; cache() hands out this path
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def _put_bytes(self, data: bytes, path: str) -> None:
+        target = self._abs(path)
+        self._ensure_folder(os.path.dirname(target))
+        tmp = f"{target}.tmp-{uuid.uuid4().hex}"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
             os.replace(tmp, target)
         finally:
             if os.path.exists(tmp):
@@ -61,7 +80,7 @@ class LocalBackend(Backend):
 
     def open(self, path: str, mode: str = "rb") -> IO[Any]:
         try:
-            return open(self._abs(path), mode)  # noqa: SIM115 - the caller closes it
+            return open(self._abs(path), mode)
         except OSError as exc:
             raise StorageError(f"cannot open {self._abs(path)}: {exc}") from exc
 
