@@ -277,20 +277,30 @@ class Query:
         fields = self.model._meta.sorted_fields
         sql, params = self.select().sql()
         cursor = unwrap(self.model._meta.database).execute_sql(sql, params)
-        frame = pd.DataFrame.from_records(cursor.fetchall(), columns=[f.name for f in fields])
-        for field in fields:
-            column = frame[field.name]
-            if isinstance(field, peewee.DateTimeField):
-                frame[field.name] = pd.to_datetime(column)
-            elif isinstance(field, peewee.BooleanField) or type(field).__module__ != "peewee":
-                # SQLite's 0/1, and our own fields (JSON text) through their python_value
-                frame[field.name] = column.map(field.python_value, na_action="ignore")
-        return frame
+        rows = cursor.fetchall()
+        columns = list(zip(*rows, strict=True)) if rows else [()] * len(fields)
+        return pd.DataFrame({field.name: _column(values, field, pd)
+                             for field, values in zip(fields, columns, strict=True)})
 
     df = to_dataframe
 
     def __repr__(self) -> str:
         return f"<Query {self.model.__name__}: {self.select().sql()[0][:120]}...>"
+
+
+def _column(values: tuple[Any, ...], field: Any, pd: Any) -> Any:
+    """One column as a typed pandas array, converted as a whole (nullable dtypes)."""
+    if isinstance(field, peewee.DateTimeField):
+        return pd.to_datetime(pd.Series(values, dtype=object), format="ISO8601")
+    if isinstance(field, peewee.BooleanField):
+        return pd.array(values, dtype="boolean")
+    if isinstance(field, peewee.IntegerField | peewee.AutoField | peewee.ForeignKeyField):
+        return pd.array(values, dtype="Int64")
+    if isinstance(field, peewee.FloatField):
+        return pd.array(values, dtype="Float64")
+    if type(field).__module__ != "peewee":  # our own fields (JSON text)
+        return pd.array([field.python_value(v) for v in values], dtype=object)
+    return pd.array(values, dtype=object)
 
 
 def _describe_one(key: str, value: Any) -> str:

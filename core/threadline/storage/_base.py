@@ -7,6 +7,7 @@ record points at it (local files are written under a temporary name and renamed;
 PUT is atomic per object).
 """
 
+import abc
 import hashlib
 import os
 from collections.abc import Iterator
@@ -19,35 +20,42 @@ OBJECTS = ".threadline/objects/sha256"
 TRASH = ".threadline/trash"
 
 
-class Backend:
+class Backend(abc.ABC):
     """Objects under one root; every path argument is relative to that root."""
 
     root: str
     is_local: bool = False
 
     # -- primitives ---------------------------------------------------------------------
+    @abc.abstractmethod
     def _put(self, local_path: str, path: str) -> None:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def _get(self, path: str, local_path: str) -> None:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def open(self, path: str, mode: str = "rb") -> IO[Any]:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def info(self, path: str) -> dict[str, Any] | None:
         """``{"size": int, "type": "file"|"directory", "mtime": float|None}`` or None."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def _list(self, prefix: str) -> Iterator[str]:
         """Every file below ``prefix``, as paths relative to the root."""
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def _remove(self, path: str) -> None:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def _move(self, src: str, dst: str) -> None:
-        raise NotImplementedError
+        ...
 
     # -- derived operations -------------------------------------------------------------
     def uri(self, path: str) -> str:
@@ -66,8 +74,9 @@ class Backend:
         except OSError as exc:
             raise StorageError(f"cannot store {local_path} at {self.uri(path)}: {exc}") from exc
 
+    @abc.abstractmethod
     def _put_bytes(self, data: bytes, path: str) -> None:
-        raise NotImplementedError
+        ...
 
     def put_bytes(self, data: bytes, path: str) -> None:
         """Store ``data`` as the object at ``path`` (atomically, like ``put_file``)."""
@@ -125,9 +134,10 @@ class Backend:
         uri = str(uri)
         return uri[len(root):] if uri.startswith(root) else None
 
+    @abc.abstractmethod
     def check_reachable(self) -> None:
         """Raise ``StorageError`` when the root cannot be used; creates nothing."""
-        raise NotImplementedError
+        ...
 
     def create_root(self) -> None:
         """Make the root exist where that means anything (a local folder)."""
