@@ -83,19 +83,23 @@ def test_plugins_use_public_api_only():
     assert offenders == []
 
 
+def modules_loaded_by(statement: str, candidates: list[str]) -> list[str]:
+    """Which of ``candidates`` a fresh interpreter has imported after ``statement``."""
+    code = f"import sys; {statement}; print([m for m in {candidates!r} if m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    return ast.literal_eval(done.stdout.strip())  # type: ignore[no-any-return]
+
+
 def test_import_is_cheap():
-    code = ("import sys, threadline; heavy = ['peewee', 'pandas', 'fsspec', 's3fs', 'click', "
-            "'yaml', 'pyarrow', 'anndata', 'pandera', 'rich', 'prefect', 'snakemake', 'torch', "
-            "'lightning', 'mlflow', 'sqlite3']; print([m for m in heavy if m in sys.modules])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.strip()
-    assert out == "[]"
+    heavy = ["peewee", "pandas", "fsspec", "s3fs", "click", "yaml", "pyarrow", "anndata",
+             "pandera", "rich", "prefect", "snakemake", "torch", "lightning", "mlflow",
+             "sqlite3"]
+    assert modules_loaded_by("import threadline", heavy) == []
 
 
 def test_plugin_homes_import_without_their_engines():
-    code = ("import sys, threadline.prefect, threadline.snakemake, threadline.lightning, "
-            "threadline.mlflow, threadline.nextflow; "
-            "print([m for m in ('prefect', 'snakemake', 'torch', 'mlflow') if m in sys.modules])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.strip()
-    assert out == "[]"
+    statement = ("import threadline.prefect, threadline.snakemake, threadline.lightning, "
+                 "threadline.mlflow, threadline.nextflow")
+    engines = ["prefect", "snakemake", "torch", "mlflow"]
+    assert modules_loaded_by(statement, engines) == []

@@ -1,15 +1,14 @@
 """Lineage walks: chains, diamonds, branches, runs, deep graphs in a bounded number of queries."""
 
-import contextlib
-import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import threadline as tl
 from threadline import adapters
 from threadline.errors import InvalidInput
+
+from tests.sql_log import recorded_sql
 
 
 def write(path: Path, text: str) -> Path:
@@ -47,24 +46,6 @@ def graph(db_instance, isolated) -> Graph:
     return Graph(isolated)
 
 
-@contextlib.contextmanager
-def counted_queries() -> Iterator[list[str]]:
-    """Every SQL statement peewee sends while the block runs (peewee logs each at DEBUG)."""
-    statements: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            statements.append(str(record.msg))
-
-    logger = logging.getLogger("peewee")
-    handler, level = Collect(level=logging.DEBUG), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield statements
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
 
 
 # -- shapes ---------------------------------------------------------------------------------
@@ -259,7 +240,7 @@ def test_walk_costs_a_bounded_number_of_queries(db_instance, isolated):
     for hops in (3, 300):
         first, outputs = build_chain(isolated, hops, f"c{hops}")
         first_run, last_run = outputs[0].run, outputs[-1].run  # loaded before counting
-        with counted_queries() as statements:
+        with recorded_sql() as statements:
             up = tl.lineage.upstream(outputs[-1])
             down = tl.lineage.downstream(first)
             run_up = tl.lineage.upstream(last_run)

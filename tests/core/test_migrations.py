@@ -1,11 +1,8 @@
 """Schema versions: fresh databases are stamped LATEST, v1 databases upgrade in place."""
 
-import contextlib
-import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +11,8 @@ from threadline import adapters
 from threadline._db import is_sqlite, open_database
 from threadline.errors import DatabaseError
 from threadline.models import LATEST, TABLES
+
+from tests.sql_log import recorded_sql
 
 V2_INDEXES = ["artifact_feature_value_feature_id_text", "artifact_feature_value_feature_id_num",
               "run_feature_value_feature_id_text", "run_feature_value_feature_id_num"]
@@ -47,25 +46,6 @@ def reopen() -> None:
     tl.connect()
 
 
-@contextlib.contextmanager
-def statements() -> Iterator[list[str]]:
-    """SQL sent through peewee while the block runs (logged at DEBUG as (sql, params))."""
-    seen: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            msg = record.msg
-            seen.append(str(msg[0] if isinstance(msg, tuple) else msg))
-
-    logger = logging.getLogger("peewee")
-    handler, level = Collect(level=logging.DEBUG), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield seen
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
 
 
 def writes(seen: list[str]) -> list[str]:
@@ -98,7 +78,7 @@ def test_a_fresh_database_is_stamped_latest(db_instance):
 
 def test_a_v1_database_is_upgraded_in_place(db_instance, isolated):
     uids = make_v1(isolated)
-    with statements() as seen:
+    with recorded_sql() as seen:
         reopen()
     assert any("run_link" in s for s in writes(seen))  # the step ran ...
     assert versions() == [LATEST]  # ... and the version row was replaced, not added to
@@ -116,14 +96,14 @@ def test_a_v1_database_is_upgraded_in_place(db_instance, isolated):
 def test_opening_an_upgraded_database_again_changes_nothing(db_instance, isolated):
     make_v1(isolated)
     reopen()
-    with statements() as seen:
+    with recorded_sql() as seen:
         reopen()
     assert writes(seen) == []
     assert versions() == [LATEST]
 
 
 def test_opening_a_current_database_changes_nothing(db_instance):
-    with statements() as seen:
+    with recorded_sql() as seen:
         reopen()
     assert writes(seen) == []
 
