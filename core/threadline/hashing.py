@@ -12,7 +12,7 @@ import hashlib
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -35,13 +35,18 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _sha256_file(path: str) -> str:
+Progress = Callable[[int], object]  # called with bytes hashed since the last call
+
+
+def _sha256_file(path: str, progress: Progress | None = None) -> str:
     digest = hashlib.sha256()
     with open(path, "rb", buffering=0) as handle:
         buf = bytearray(CHUNK)
         view = memoryview(buf)
         while n := handle.readinto(buf):
             digest.update(view[:n])
+            if progress is not None:
+                progress(n)
     return digest.hexdigest()
 
 
@@ -148,13 +153,24 @@ class _NoCache(StatCache):
 _NO_CACHE = _NoCache()
 
 
-def hash_file(path: str, cache: StatCache = _NO_CACHE) -> Hashed:
-    """Hash one file; served from ``cache`` when its stat key is known."""
+def hash_file(path: str, cache: StatCache = _NO_CACHE,
+              progress: Progress | None = None) -> Hashed:
+    """Hash one file; served from ``cache`` when its stat key is known.
+
+    ``progress`` (optional) is called with byte counts as the file is read.
+    """
     st = os.stat(path)
     cached = cache.get(st)
     if cached is not None:
+        if progress is not None:
+            progress(st.st_size)
         return Hashed(path, cached, st.st_size, None)
-    file_hash = _sha256_small(path) if st.st_size < SMALL else _sha256_file(path)
+    if st.st_size < SMALL:
+        file_hash = _sha256_small(path)
+        if progress is not None:
+            progress(st.st_size)
+    else:
+        file_hash = _sha256_file(path, progress)
     after = os.stat(path)
     if (after.st_size, after.st_mtime_ns) == (st.st_size, st.st_mtime_ns):
         cache.put(st, file_hash)  # only a file that held still while read
@@ -172,24 +188,43 @@ def list_files(folder: str) -> list[str]:
     return sorted(found)
 
 
-def hash_folder(path: str, cache: StatCache = _NO_CACHE, workers: int | None = None) -> Hashed:
+def hash_folder(path: str, cache: StatCache = _NO_CACHE, workers: int | None = None,
+                progress: Progress | None = None) -> Hashed:
+    """Hash a folder's files in threads; ``progress`` gets byte counts (thread-safe)."""
     files = list_files(path)
-    hashed = _map_files([os.path.join(path, rel) for rel in files], cache, workers)
+    hashed = _map_files([os.path.join(path, rel) for rel in files], cache, workers, progress)
     entries = [(rel, h.hash) for rel, h in zip(files, hashed, strict=True)]
     size = sum(h.size for h in hashed)
     return Hashed(path, manifest_hash(entries), size, len(files), tuple(files))
 
 
-def hash_path(path: str, cache: StatCache = _NO_CACHE) -> Hashed:
-    return hash_folder(path, cache) if os.path.isdir(path) else hash_file(path, cache)
+def hash_path(path: str, cache: StatCache = _NO_CACHE,
+              progress: Progress | None = None) -> Hashed:
+    if os.path.isdir(path):
+        return hash_folder(path, cache, progress=progress)
+    return hash_file(path, cache, progress)
 
 
-def _map_files(paths: list[str], cache: StatCache, workers: int | None) -> list[Hashed]:
+def _serialised(report: Progress) -> Progress:
+    """``report`` behind a lock: progress bars are not thread-safe."""
+    lock = threading.Lock()
+
+    def locked(n: int) -> None:
+        with lock:
+            report(n)
+
+    return locked
+
+
+def _map_files(paths: list[str], cache: StatCache, workers: int | None,
+               progress: Progress | None = None) -> list[Hashed]:
+    if progress is not None:
+        progress = _serialised(progress)
     if len(paths) < 2:
-        return [hash_file(p, cache) for p in paths]
+        return [hash_file(p, cache, progress) for p in paths]
     workers = workers or min(8, (os.cpu_count() or 2) + 2)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda p: hash_file(p, cache), paths))
+        return list(pool.map(lambda p: hash_file(p, cache, progress), paths))
 
 
 def hash_paths(paths: list[str], cache: StatCache = _NO_CACHE) -> list[Hashed]:

@@ -1,7 +1,30 @@
-"""threadline.nextflow: the Nextflow adapter.
+"""threadline.nextflow: record Nextflow runs from what Nextflow writes.
 
-This package is the adapter's home; its behaviour is specified in DESIGN.md section 7 and
-built in its own issue. Until then it exposes nothing, and importing it costs nothing.
+``ingest(launch_dir)`` reads a launch directory after (or during) a run: the trace file,
+the lineage store (25.04+), the task work dirs, ``.nextflow/history`` and ``.nextflow.log``,
+and records a workflow run with a child run per task and their files as artifacts. The
+readers of each format are public too, for scripts that want the parsed data alone.
+See docs/nextflow.md.
 """
 
-__all__: list[str] = []
+from ._history import HistoryRun, read_history
+from ._ingest import IngestResult, find_trace, ingest
+from ._lineage import LineageStore, Record, read_store
+from ._trace import (
+    EXTENDED_FIELDS,
+    TraceError,
+    TraceRecord,
+    parse_date,
+    parse_duration,
+    parse_memory,
+    parse_percent,
+    read_trace,
+)
+from ._workdir import WorkDir, parse_command_trace, read_workdir
+
+__all__ = [
+    "EXTENDED_FIELDS", "HistoryRun", "IngestResult", "LineageStore", "Record", "TraceError",
+    "TraceRecord", "WorkDir", "find_trace", "ingest", "parse_command_trace", "parse_date",
+    "parse_duration", "parse_memory", "parse_percent", "read_history", "read_store",
+    "read_trace", "read_workdir",
+]

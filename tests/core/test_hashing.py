@@ -91,3 +91,16 @@ def test_no_cache_means_every_call_hashes(tmp_path):
     path.write_text("ORIGINAL")
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert hash_file(str(path)).hash == hashlib.sha256(b"ORIGINAL").hexdigest()
+
+
+def test_progress_reports_every_byte(tmp_path):
+    (tmp_path / "d").mkdir()
+    sizes = [10, 300_000, 2 * (8 << 20) + 5]  # small, medium, several chunks
+    for i, size in enumerate(sizes):
+        (tmp_path / "d" / f"f{i}").write_bytes(os.urandom(size))
+    seen: list[int] = []
+    hash_folder(str(tmp_path / "d"), progress=seen.append)
+    assert sum(seen) == sum(sizes) and len(seen) >= len(sizes)
+    seen.clear()
+    hash_file(str(tmp_path / "d" / "f2"), progress=seen.append)
+    assert sum(seen) == sizes[2] and len(seen) == 3  # one call per 8 MiB chunk

@@ -4,6 +4,7 @@ Human-readable output by default, ``--json`` for scripts. A ``ThreadlineError`` 
 ``error: <message>`` and exits 1; usage errors exit 2 (click's convention).
 """
 
+import importlib
 import json
 import os
 import shutil
@@ -21,6 +22,10 @@ from threadline.models import Artifact, Run
 
 EXIT_USER_ERROR = 1
 
+# engine command groups, loaded by dotted path only when invoked or listed in help, so that
+# the core never imports a plugin at import time
+PLUGIN_GROUPS = {"nextflow": "threadline.nextflow.cli:group"}
+
 
 class UserError(click.ClickException):
     """A failure at the CLI's own edge (copying ``--to``): ``error: ...``, exit 1."""
@@ -32,7 +37,17 @@ class UserError(click.ClickException):
 
 
 class _Group(click.Group):
-    """Maps library errors to one line on stderr and exit code 1."""
+    """Maps library errors to one line on stderr and exit code 1; adds plugin groups."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *PLUGIN_GROUPS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in PLUGIN_GROUPS and cmd_name not in self.commands:
+            module, _, attribute = PLUGIN_GROUPS[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module), attribute)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

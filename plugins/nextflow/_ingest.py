@@ -1,0 +1,221 @@
+"""``ingest``: record a finished (or running) Nextflow run from what it left on disk.
+
+The workflow run is found by ``(sessionId, runName)`` (its ``reference`` is
+``<sessionId>/<runName>``); each task attempt becomes a child run whose ``reference`` is
+its task hash. Ingesting again records only what is new, so a second ingest of the same
+run is a no-op.
+"""
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import threadline as tl
+from threadline import adapters
+from threadline.errors import InvalidInput, NotFound
+
+from . import _lineage, _trace
+from ._history import HistoryRun, find_run, logged_tasks, read_history
+from ._lineage import LineageStore, Record
+from ._pipeline import Identity, pipeline_transform, resolve_identity, workflow_features
+from ._tasks import Task, attach, from_lineage, from_log, from_trace
+
+log = logging.getLogger(__name__)
+ENGINE = "nextflow"
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What one ``ingest`` call recorded."""
+
+    workflow: str  # the workflow run's uid
+    run_name: str
+    session_id: str
+    created: bool  # False: the workflow run was already recorded
+    tasks: int  # task runs recorded now
+    skipped: int  # task runs that were already recorded
+    cached: int  # CACHED tasks among those recorded now
+    artifacts: int  # output artifacts registered now
+    missing: tuple[str, ...]  # output paths the sources list but that are not on disk
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def ingest(launch_dir: str | os.PathLike[str], trace: str | os.PathLike[str] | None = None,
+           lineage: str | os.PathLike[str] | None = None, run_name: str | None = None, *,
+           progress: Callable[[int], None] | None = None) -> IngestResult:
+    """Record the run ``run_name`` (default: the latest) of the launch dir ``launch_dir``.
+
+    ``trace`` is the trace file (default: the newest ``trace*.txt`` in the launch dir),
+    ``lineage`` the lineage store (default: ``<launch_dir>/.lineage`` when present).
+    ``progress`` is called with the number of tasks done after each one.
+    """
+    launch = Path(launch_dir).absolute()
+    if not launch.is_dir():
+        raise InvalidInput(f"not a Nextflow launch directory: {launch} (no such folder)")
+    store = _store(launch, lineage)
+    history_file = launch / ".nextflow" / "history"
+    history = read_history(history_file) if history_file.is_file() else []
+    ident = resolve_identity(run_name, find_run(history, run_name), store)
+    if ident is None:
+        if run_name is not None:
+            raise NotFound(f"no Nextflow run named {run_name!r} in {launch}")
+        raise InvalidInput(f"no Nextflow run found in {launch}: it has neither "
+                           ".nextflow/history nor a lineage store")
+    tasks = _collect_tasks(launch, trace, store, ident)
+    attach(tasks, _work_dir(launch, ident.workflow), store)
+    workflow, created = _workflow_run(ident, find_run(history, ident.run_name))
+    done = _record_tasks(workflow, ident, tasks, store, progress)
+    return IngestResult(workflow.uid, ident.run_name, ident.session_id, created,
+                        done["tasks"], done["skipped"], done["cached"], done["artifacts"],
+                        tuple(done["missing"]))
+
+
+def _store(launch: Path, lineage: str | os.PathLike[str] | None) -> LineageStore | None:
+    path = Path(lineage) if lineage is not None else launch / ".lineage"
+    if lineage is not None and not path.is_dir():
+        raise InvalidInput(f"lineage store not found: {path}")
+    return _lineage.read_store(path) if path.is_dir() else None
+
+
+def find_trace(launch: Path) -> Path | None:
+    """The newest trace file Nextflow writes by default in a launch dir, if any."""
+    found = [p for p in (*launch.glob("trace*.txt"), *launch.glob("threadline-trace.txt"),
+                         *launch.glob("*/pipeline_info/execution_trace*.txt")) if p.is_file()]
+    return max(found, key=lambda p: p.stat().st_mtime) if found else None
+
+
+def _collect_tasks(launch: Path, trace: str | os.PathLike[str] | None,
+                   store: LineageStore | None, ident: Identity) -> list[Task]:
+    if trace is not None and not Path(trace).is_file():
+        raise InvalidInput(f"trace file not found: {trace}")
+    trace_path = Path(trace) if trace is not None else find_trace(launch)
+    if trace_path is not None:
+        try:
+            return [from_trace(row) for row in _trace.iter_trace(trace_path)]
+        except _trace.TraceError as exc:
+            raise InvalidInput(str(exc)) from None
+    if store is not None and ident.workflow is not None:
+        return [from_lineage(r) for r in store.tasks_of(ident.workflow)]
+    for log_file in sorted(launch.glob(".nextflow.log*")):
+        found = logged_tasks(log_file, ident.run_name)
+        if found:
+            return [from_log(line) for line in found]
+    return []
+
+
+def _work_dir(launch: Path, workflow: Record | None) -> Path:
+    meta = (workflow.spec.get("metadata") or {}) if workflow else {}
+    recorded = Path(str(meta.get("workDir") or ""))
+    return recorded if meta.get("workDir") and recorded.is_dir() else launch / "work"
+
+
+def _workflow_run(ident: Identity, history: HistoryRun | None) -> tuple[tl.Run, bool]:
+    existing = tl.Run.filter(reference=ident.reference, engine=ENGINE).first()
+    if existing is not None:
+        return existing, False
+    transform = pipeline_transform(ident, history)
+    run = adapters.start_run(
+        transform.key, "pipeline", transform=transform, engine=ENGINE,
+        reference=ident.reference, name=ident.run_name, params=ident.params or None,
+        started_at=ident.started_at or (history.started_at if history else None),
+        user=ident.user)
+    adapters.annotate(run, workflow_features(ident, history), create_features=True)
+    status = history.status if history else None
+    if status is None and ident.completed:
+        status = "completed"
+    if status is not None:
+        adapters.finish_run(run, status, finished_at=ident.finished_at)
+    return run, True
+
+
+def _record_tasks(workflow: tl.Run, ident: Identity, tasks: list[Task],
+                  store: LineageStore | None,
+                  progress: Callable[[int], None] | None) -> dict[str, Any]:
+    existing = {r.reference for r in tl.Run.filter(parent=workflow)}
+    done: dict[str, Any] = {"tasks": 0, "skipped": 0, "cached": 0, "artifacts": 0,
+                            "missing": []}
+    transforms: dict[str, tl.Transform] = {}
+    recorded: list[tuple[Task, tl.Run]] = []
+    for number, task in enumerate(tasks, start=1):
+        if task.hash in existing:
+            done["skipped"] += 1
+        else:
+            existing.add(task.hash)
+            run = _task_run(workflow, ident, task, transforms)
+            done["artifacts"] += _outputs(run, task, store, done["missing"])
+            recorded.append((task, run))
+            done["tasks"] += 1
+            done["cached"] += task.cached
+        if progress is not None:
+            progress(number)
+    by_hash = {t.hash: r for t, r in recorded}
+    for task, run in recorded:
+        _inputs(run, task, by_hash, store)
+    return done
+
+
+def _task_run(workflow: tl.Run, ident: Identity, task: Task,
+              transforms: dict[str, tl.Transform]) -> tl.Run:
+    key = f"{workflow.transform.key}/{task.process}"
+    transform = transforms.get(key)
+    if transform is None:
+        code = (task.lineage.spec.get("codeChecksum") or {}) if task.lineage else {}
+        transform = adapters.get_transform(key, "process", hash=code.get("value"))
+        transforms[key] = transform
+    run = adapters.start_run(key, "process", transform=transform, engine=ENGINE,
+                             reference=task.hash, parent=workflow, name=task.name,
+                             started_at=task.started_at)
+    adapters.annotate(run, task.features(), create_features=True)
+    error = f"exit status {task.exit_status}" if task.status == "errored" else None
+    adapters.finish_run(run, task.status, error=error, finished_at=task.finished_at)
+    if task.cached:
+        earlier = next((r for r in tl.Run.filter(reference=task.hash, engine=ENGINE)
+                        .order_by("id") if r.parent_id != workflow.id), None)
+        if earlier is not None:
+            adapters.link_runs(earlier, run)
+    return run
+
+
+def _outputs(run: tl.Run, task: Task, store: LineageStore | None,
+             missing: list[str]) -> int:
+    """Register a task's output files: from its work dir, else its lineage FileOutputs."""
+    if task.cached:
+        return 0  # the earlier run registered them
+    if task.workdir is not None:
+        paths = list(task.workdir.outputs)
+    elif store is not None and task.lineage is not None:
+        paths = [str(r.spec.get("path")) for r in store.file_outputs_of(task.lineage)]
+    else:
+        return 0
+    present = [p for p in paths if os.path.exists(p)]
+    missing.extend(p for p in paths if not os.path.exists(p))
+    if present:
+        adapters.register_outputs(run, present, features={"process": task.process})
+    return len(present)
+
+
+def _inputs(run: tl.Run, task: Task, by_hash: dict[str, tl.Run],
+            store: LineageStore | None) -> None:
+    """Link a task to the files it read and the task runs that wrote them."""
+    paths = list(task.workdir.inputs) if task.workdir else []
+    upstream = set()
+    if task.lineage is not None:
+        lids, external = _lineage.input_refs(task.lineage)
+        upstream |= {_lineage.task_hash_of_lid(lid) for lid in lids}
+        paths += [p.removeprefix("file://") for p in external]
+    for path in paths:
+        parts = Path(path).parts
+        if len(parts) >= 3 and "".join(parts[-3:-1]) in by_hash:  # in another work dir
+            upstream.add("".join(parts[-3:-1]))
+    local = [p for p in dict.fromkeys(paths) if os.path.isfile(p) or os.path.isdir(p)]
+    if local:
+        adapters.link_inputs(run, paths=local)
+    for digest in sorted(upstream):
+        source = by_hash.get(digest)
+        if source is not None and source.id != run.id:
+            adapters.link_runs(source, run)

@@ -1,0 +1,122 @@
+"""One list of tasks for a run, merged from the trace file, the lineage store and the log.
+
+Precedence: trace rows (every attempt, cached tasks, status and metrics), else lineage
+TaskRuns (identity and inputs only, written for completed tasks), else the
+``Task completed`` lines of ``.nextflow.log``. Work dirs add exit codes and metrics
+where the others lack them.
+"""
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._history import LoggedTask
+from ._lineage import LineageStore, Record
+from ._trace import TraceRecord, split_name
+from ._workdir import WorkDir, find_workdir, read_workdir, task_hash
+
+STATUS = {"COMPLETED": "completed", "CACHED": "completed", "FAILED": "errored",
+          "ABORTED": "aborted"}
+# trace fields that become run features, under these names
+METRIC_NAMES = {
+    "realtime": "realtime_ms", "duration": "duration_ms", "%cpu": "cpu_percent",
+    "%mem": "mem_percent", "rss": "rss", "vmem": "vmem", "peak_rss": "peak_rss",
+    "peak_vmem": "peak_vmem", "rchar": "rchar", "wchar": "wchar", "syscr": "syscr",
+    "syscw": "syscw", "read_bytes": "read_bytes", "write_bytes": "write_bytes",
+    "vol_ctxt": "vol_ctxt", "inv_ctxt": "inv_ctxt", "cpus": "cpus", "memory": "memory",
+    "disk": "disk", "time": "time_ms", "queue": "queue", "container": "container",
+    "hostname": "hostname", "cpu_model": "cpu_model", "module": "module",
+    "error_action": "error_action", "accelerator": "accelerator",
+    "accelerator_type": "accelerator_type", "scratch": "scratch",
+}
+FLOATS = ("cpu_percent", "mem_percent")
+
+
+@dataclass
+class Task:
+    """A task attempt as threadline records it (a child run of the workflow run)."""
+
+    name: str
+    hash: str  # the full 32-hex hash when known, else the trace's ``ab/cdef12``
+    task_id: str | None = None
+    native_id: str | None = None
+    status: str = "completed"
+    exit_status: int | None = None
+    attempt: int | None = None
+    cached: bool = False
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    workdir: WorkDir | None = None
+    lineage: Record | None = None
+
+    @property
+    def process(self) -> str:
+        return split_name(self.name)[0] or self.name
+
+    @property
+    def tag(self) -> str | None:
+        return split_name(self.name)[1]
+
+    def features(self) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            "process": self.process, "tag": self.tag, "task_hash": self.hash,
+            "task_id": self.task_id, "native_id": self.native_id, "exit": self.exit_status,
+            "attempt": self.attempt, "cached": self.cached,
+            "workdir": str(self.workdir.path) if self.workdir else None, **self.metrics}
+        return {k: v for k, v in values.items() if v is not None}
+
+
+def from_trace(row: TraceRecord) -> Task:
+    values = row.fields
+    status = str(values.get("status") or "COMPLETED")
+    workdir = values.get("workdir")
+    metrics = {METRIC_NAMES[k]: v for k, v in values.items() if k in METRIC_NAMES and
+               v is not None}
+    for name in FLOATS:
+        if name in metrics:
+            metrics[name] = float(metrics[name])
+    name = values.get("name") or _name(values.get("process"), values.get("tag"))
+    return Task(
+        name=str(name), hash=task_hash(workdir) if workdir else str(values.get("hash")),
+        task_id=_text(values.get("task_id")), native_id=_text(values.get("native_id")),
+        status=STATUS.get(status, "errored"), exit_status=values.get("exit"),
+        attempt=values.get("attempt"), cached=status == "CACHED",
+        started_at=values.get("start") or values.get("submit"),
+        finished_at=values.get("complete"), metrics=metrics)
+
+
+def from_lineage(record: Record) -> Task:
+    return Task(name=str(record.spec.get("name") or record.key), hash=record.key,
+                lineage=record)
+
+
+def from_log(line: LoggedTask) -> Task:
+    return Task(name=line.name, hash=task_hash(line.workdir), task_id=line.task_id,
+                status=STATUS.get(line.status, "errored"), exit_status=line.exit_status)
+
+
+def attach(tasks: list[Task], work: Path, store: LineageStore | None) -> None:
+    """Add work-dir facts and lineage records to tasks (full hashes where found)."""
+    for task in tasks:
+        folder = find_workdir(work, task.hash) if work.is_dir() else None
+        if folder is not None:
+            task.workdir = read_workdir(folder)
+            task.hash = task.workdir.task_hash
+            if task.exit_status is None and not task.cached:
+                task.exit_status = task.workdir.exit_status
+            for key, value in task.workdir.metrics:
+                name = METRIC_NAMES.get(key)
+                if name is not None:
+                    task.metrics.setdefault(name, float(value) if name in FLOATS else value)
+        if store is not None and task.lineage is None:
+            task.lineage = store.records.get(task.hash)
+
+
+def _name(process: Any, tag: Any) -> str:
+    return f"{process} ({tag})" if tag else str(process)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
