@@ -22,16 +22,17 @@ from typing import Any
 from . import _context
 from ._config import ENV_DB, ENV_PARENT_RUN, ENV_STORAGE
 from ._db import write_transaction
-from ._redact import redact, redact_text
+from ._redact import redact as _redact_value
+from ._redact import redact_text
 from .errors import InvalidInput, NotFound
 from .hashing import hash_paths
 from .models import Artifact, Project, Run, RunInput, RunLink, Transform
 from .models._bulk import save_artifacts
 from .models.feature import Feature, check_values, write_values_many
 
-__all__ = ["Output", "activate", "annotate", "child_environment", "find_by_hash",
-           "finish_run", "get_transform", "link_inputs", "link_runs", "register_outputs",
-           "start_run"]
+__all__ = ["Output", "activate", "annotate", "annotate_many", "child_environment", "find_by_hash",
+           "finish_run", "get_transform", "link_inputs", "link_runs", "redact",
+           "register_outputs", "start_run"]
 
 FINAL_STATUSES = ("completed", "errored", "aborted")
 
@@ -81,7 +82,7 @@ def start_run(key: str, kind: str, *, source: str | None = None, hash: str | Non
     """Create a run of the transform ``key``/``kind``; ``parent`` is a Run or its uid."""
     transform = transform or get_transform(key, kind, source=source, hash=hash)
     run = Run(transform=transform, engine=engine, reference=reference, name=name,
-              parent=_as_run(parent), params=redact(params) if params else None,
+              parent=_as_run(parent), params=_redact_value(params) if params else None,
               status=status, project=_project(project), **fields)
     if started_at is not None:
         run.started_at = started_at
@@ -232,11 +233,29 @@ def annotate(record: Artifact | Run, values: dict[str, Any], *,
     record.features.add_values(values, create_features=create_features)
 
 
+def annotate_many(items: Iterable[tuple[Artifact | Run, dict[str, Any]]], *,
+                  create_features: bool = False) -> None:
+    """``annotate`` for many records of one kind in one transaction; every value is
+    checked before anything is written."""
+    known: dict[str, Feature] = {}
+    checked = [(record, check_values(values, create_features, known))
+               for record, values in items]
+    kinds = {type(record) for record, _ in checked}
+    if len(kinds) > 1:
+        raise InvalidInput("annotate_many takes artifacts or runs, not both in one call")
+    write_values_many(checked)
+
+
 def link_runs(upstream: Run, downstream: Run) -> None:
     """Record that ``downstream`` consumed what ``upstream`` produced."""
     if upstream.id == downstream.id:
         raise InvalidInput(f"a run cannot be its own upstream ({upstream.uid})")
     RunLink.insert(upstream=upstream.id, downstream=downstream.id).on_conflict_ignore().execute()
+
+
+def redact(value: Any) -> Any:
+    """``value`` with secrets masked as threadline stores params, errors and sources."""
+    return redact_text(value) if isinstance(value, str) else _redact_value(value)
 
 
 def child_environment(run: Run | None = None) -> dict[str, str]:

@@ -2,14 +2,18 @@
 
 ``ingest(launch_dir)`` reads a launch directory after (or during) a run: the trace file,
 the lineage store (25.04+), the task work dirs, ``.nextflow/history`` and ``.nextflow.log``,
-and records a workflow run with a child run per task and their files as artifacts. The
-readers of each format are public too, for scripts that want the parsed data alone.
+and records a workflow run with a child run per task and their files as artifacts.
+``Receiver`` records weblog events live; ``run_nextflow`` wraps ``nextflow`` with both.
+The readers of each format are public too, for scripts that want the parsed data alone.
 See docs/nextflow.md.
 """
 
+from ._config import config_text
 from ._history import HistoryRun, read_history
 from ._ingest import IngestResult, find_trace, ingest
 from ._lineage import LineageStore, Record, read_store
+from ._run import RunResult, run_nextflow
+from ._server import Receiver
 from ._trace import (
     EXTENDED_FIELDS,
     TraceError,
@@ -23,8 +27,9 @@ from ._trace import (
 from ._workdir import WorkDir, parse_command_trace, read_workdir
 
 __all__ = [
-    "EXTENDED_FIELDS", "HistoryRun", "IngestResult", "LineageStore", "Record", "TraceError",
-    "TraceRecord", "WorkDir", "find_trace", "ingest", "parse_command_trace", "parse_date",
-    "parse_duration", "parse_memory", "parse_percent", "read_history", "read_store",
-    "read_trace", "read_workdir",
+    "EXTENDED_FIELDS", "HistoryRun", "IngestResult", "LineageStore", "Receiver", "Record",
+    "RunResult", "TraceError", "TraceRecord", "WorkDir", "config_text", "find_trace",
+    "ingest", "parse_command_trace", "parse_date", "parse_duration", "parse_memory",
+    "parse_percent", "read_history", "read_store", "read_trace", "read_workdir",
+    "run_nextflow",
 ]

@@ -6,6 +6,7 @@ its task hash. Ingesting again records only what is new, so a second ingest of t
 run is a no-op.
 """
 
+import datetime as dt
 import logging
 import os
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from ._tasks import Task, attach, from_lineage, from_log, from_trace
 
 log = logging.getLogger(__name__)
 ENGINE = "nextflow"
+BATCH = 500  # task runs annotated per transaction
 
 
 @dataclass(frozen=True)
@@ -47,12 +49,12 @@ class IngestResult:
 
 def ingest(launch_dir: str | os.PathLike[str], trace: str | os.PathLike[str] | None = None,
            lineage: str | os.PathLike[str] | None = None, run_name: str | None = None, *,
-           progress: Callable[[int], None] | None = None) -> IngestResult:
+           progress: Callable[[int, int], None] | None = None) -> IngestResult:
     """Record the run ``run_name`` (default: the latest) of the launch dir ``launch_dir``.
 
     ``trace`` is the trace file (default: the newest ``trace*.txt`` in the launch dir),
     ``lineage`` the lineage store (default: ``<launch_dir>/.lineage`` when present).
-    ``progress`` is called with the number of tasks done after each one.
+    ``progress(done, total)`` is called after each task.
     """
     launch = Path(launch_dir).absolute()
     if not launch.is_dir():
@@ -67,8 +69,11 @@ def ingest(launch_dir: str | os.PathLike[str], trace: str | os.PathLike[str] | N
         raise InvalidInput(f"no Nextflow run found in {launch}: it has neither "
                            ".nextflow/history nor a lineage store")
     tasks = _collect_tasks(launch, trace, store, ident)
-    attach(tasks, _work_dir(launch, ident.workflow), store)
     workflow, created = _workflow_run(ident, find_run(history, ident.run_name))
+    if not tasks:  # only the receiver saw the tasks: find their work dirs
+        tasks = [Task(name=r.name or r.reference, hash=r.reference)
+                 for r in tl.Run.filter(parent=workflow).order_by("id")]
+    attach(tasks, _work_dir(launch, ident.workflow), store)
     done = _record_tasks(workflow, ident, tasks, store, progress)
     return IngestResult(workflow.uid, ident.run_name, ident.session_id, created,
                         done["tasks"], done["skipped"], done["cached"], done["artifacts"],
@@ -135,50 +140,92 @@ def _workflow_run(ident: Identity, history: HistoryRun | None) -> tuple[tl.Run, 
 
 def _record_tasks(workflow: tl.Run, ident: Identity, tasks: list[Task],
                   store: LineageStore | None,
-                  progress: Callable[[int], None] | None) -> dict[str, Any]:
-    existing = {r.reference for r in tl.Run.filter(parent=workflow)}
+                  progress: Callable[[int, int], None] | None) -> dict[str, Any]:
+    """Create the task runs not yet recorded; add files to those the receiver recorded."""
+    existing = {r.reference: r for r in tl.Run.filter(parent=workflow)}
+    complete = {r.reference for r in tl.Run.filter(parent=workflow, files_recorded=True)
+                } if existing and tl.Feature.filter(name="files_recorded").exists() else set()
     done: dict[str, Any] = {"tasks": 0, "skipped": 0, "cached": 0, "artifacts": 0,
                             "missing": []}
     transforms: dict[str, tl.Transform] = {}
     recorded: list[tuple[Task, tl.Run]] = []
+    features: list[tuple[tl.Run, dict[str, Any]]] = []
     for number, task in enumerate(tasks, start=1):
-        if task.hash in existing:
+        run = existing.get(task.hash)
+        if task.hash in complete:
             done["skipped"] += 1
         else:
-            existing.add(task.hash)
-            run = _task_run(workflow, ident, task, transforms)
+            done["tasks" if run is None else "skipped"] += 1
+            done["cached"] += task.cached and run is None
+            if run is None:
+                run = _task_run(workflow, task, transforms)
+                features.append((run, {**task.features(), "files_recorded": True}))
+            else:  # recorded live by the receiver: now its files
+                features.append((run, {"files_recorded": True}))
             done["artifacts"] += _outputs(run, task, store, done["missing"])
+            complete.add(task.hash)
             recorded.append((task, run))
-            done["tasks"] += 1
-            done["cached"] += task.cached
+        if len(features) >= BATCH or number == len(tasks):
+            adapters.annotate_many(features, create_features=True)
+            features = []
         if progress is not None:
-            progress(number)
-    by_hash = {t.hash: r for t, r in recorded}
+            progress(number, len(tasks))
+    _link_cached(workflow, [(t, r) for t, r in recorded if t.cached])
+    by_hash = {**existing, **{t.hash: r for t, r in recorded}}
     for task, run in recorded:
         _inputs(run, task, by_hash, store)
+    if recorded and store is not None and ident.workflow is not None:
+        done["artifacts"] += _published(store, ident.workflow, by_hash, done["missing"])
     return done
 
 
-def _task_run(workflow: tl.Run, ident: Identity, task: Task,
-              transforms: dict[str, tl.Transform]) -> tl.Run:
+def _published(store: LineageStore, workflow: Record, by_hash: dict[str, tl.Run],
+               missing: list[str]) -> int:
+    """Published files (lineage FileOutputs of the run): artifacts keyed by their path
+    under the output dir, outputs of the task run whose file they were copied from."""
+    count = 0
+    for record in store.published_of(workflow):
+        path = str(record.spec.get("path") or "")
+        source = by_hash.get(_lineage.task_hash_of_lid(str(record.spec.get("source") or "")))
+        if not os.path.exists(path):
+            missing.append(path)
+            continue
+        key = record.key.split("/", 1)[1]  # <runHash>/<path under the output dir>
+        labels = record.spec.get("labels")
+        adapters.register_outputs(source, [adapters.Output(path, key=key)],
+                                  features={"published": True,
+                                            **({"labels": labels} if labels else {})})
+        count += 1
+    return count
+
+
+def _task_run(workflow: tl.Run, task: Task, transforms: dict[str, tl.Transform]) -> tl.Run:
     key = f"{workflow.transform.key}/{task.process}"
     transform = transforms.get(key)
     if transform is None:
         code = (task.lineage.spec.get("codeChecksum") or {}) if task.lineage else {}
         transform = adapters.get_transform(key, "process", hash=code.get("value"))
         transforms[key] = transform
-    run = adapters.start_run(key, "process", transform=transform, engine=ENGINE,
-                             reference=task.hash, parent=workflow, name=task.name,
-                             started_at=task.started_at)
-    adapters.annotate(run, task.features(), create_features=True)
     error = f"exit status {task.exit_status}" if task.status == "errored" else None
-    adapters.finish_run(run, task.status, error=error, finished_at=task.finished_at)
-    if task.cached:
-        earlier = next((r for r in tl.Run.filter(reference=task.hash, engine=ENGINE)
-                        .order_by("id") if r.parent_id != workflow.id), None)
-        if earlier is not None:
-            adapters.link_runs(earlier, run)
-    return run
+    return adapters.start_run(key, "process", transform=transform, engine=ENGINE,
+                              reference=task.hash, parent=workflow, name=task.name,
+                              started_at=task.started_at, status=task.status,
+                              finished_at=task.finished_at or task.started_at or _now(),
+                              error=error)
+
+
+def _link_cached(workflow: tl.Run, cached: list[tuple[Task, tl.Run]]) -> None:
+    """Link each CACHED task run to the earlier run of the same task hash."""
+    hashes = sorted({t.hash for t, _ in cached})
+    earliest: dict[str, tl.Run] = {}
+    for start in range(0, len(hashes), BATCH):
+        query = tl.Run.filter(reference__in=hashes[start:start + BATCH], engine=ENGINE)
+        for run in query.order_by("id"):
+            if run.parent_id != workflow.id:
+                earliest.setdefault(run.reference, run)
+    for task, run in cached:
+        if task.hash in earliest:
+            adapters.link_runs(earliest[task.hash], run)
 
 
 def _outputs(run: tl.Run, task: Task, store: LineageStore | None,
@@ -219,3 +266,7 @@ def _inputs(run: tl.Run, task: Task, by_hash: dict[str, tl.Run],
         source = by_hash.get(digest)
         if source is not None and source.id != run.id:
             adapters.link_runs(source, run)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -79,28 +79,36 @@ def resolve_identity(run_name: str | None, history: HistoryRun | None,
     return Identity(str(name), str(session), workflow, completed)
 
 
-def pipeline_key(ident: Identity, history: HistoryRun | None) -> str:
-    found = ident.pipeline()
-    if found["repository"]:
+def pipeline_key(found: dict[str, Any], command: str | None = None) -> str:
+    """The transform key: repository, else manifest or project name, else the script run."""
+    if found.get("repository"):
         repo = re.sub(r"^\w+://", "", str(found["repository"]))
         return repo.removesuffix(".git").rstrip("/")
-    if found["project"]:
+    if found.get("project"):
         return str(found["project"])
-    words = shlex.split(history.command) if history else []
+    words = shlex.split(command) if command else []
     if "run" in words and words.index("run") + 1 < len(words):
         return words[words.index("run") + 1]
     return "nextflow-pipeline"
 
 
-def pipeline_transform(ident: Identity, history: HistoryRun | None) -> tl.Transform:
-    """The pipeline transform: a new version per commit (or per main-script id)."""
-    found = ident.pipeline()
-    script_id = found["script_id"] or (history.script_id if history else None)
-    version = found["commit"] or script_id
-    reference = (f"{found['repository']}@{found['commit']}" if found["repository"] and
-                 found["commit"] else found["revision"] or script_id)
-    return adapters.get_transform(pipeline_key(ident, history), "pipeline", hash=version,
+def transform_for(found: dict[str, Any], command: str | None = None) -> tl.Transform:
+    """The pipeline transform: a new version per commit (or per main-script id).
+
+    ``found`` has ``repository``, ``commit``, ``revision``, ``script_id``, ``project``.
+    """
+    version = found.get("commit") or found.get("script_id")
+    reference = (f"{found['repository']}@{found['commit']}" if found.get("repository") and
+                 found.get("commit") else found.get("revision") or found.get("script_id"))
+    return adapters.get_transform(pipeline_key(found, command), "pipeline", hash=version,
                                   reference=reference)
+
+
+def pipeline_transform(ident: Identity, history: HistoryRun | None) -> tl.Transform:
+    found = ident.pipeline()
+    if history is not None:
+        found["script_id"] = found["script_id"] or history.script_id
+    return transform_for(found, history.command if history else None)
 
 
 def workflow_features(ident: Identity, history: HistoryRun | None) -> dict[str, Any]:

@@ -100,7 +100,7 @@ def parse_memory(text: str) -> int:
     number, _, unit = text.partition(" ")
     if unit not in _UNITS or not _NUMBER.fullmatch(number):
         raise TraceError(f"not a Nextflow memory size: {text!r}")
-    return round(float(number) * 1024 ** _UNITS[unit])
+    return round(float(number) * (1 << (10 * _UNITS[unit])))
 
 
 def parse_percent(text: str) -> float:

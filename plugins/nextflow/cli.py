@@ -4,17 +4,19 @@ Loaded by the core CLI only when a ``nextflow`` command runs or help lists it.
 """
 
 import json
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import click
-
 import threadline as tl
 
 from ._config import DEFAULT_PORT, config_text
 from ._ingest import IngestResult, ingest
+from ._run import run_nextflow
+from ._server import Receiver
 
 
 def _connect(ctx: click.Context) -> None:
@@ -23,17 +25,16 @@ def _connect(ctx: click.Context) -> None:
 
 
 @contextmanager
-def _progress(label: str) -> Iterator[Callable[[int], None] | None]:
-    """A progress bar on a terminal (for runs of 100+ tasks), nothing otherwise."""
+def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on a terminal, nothing otherwise."""
     if not sys.stderr.isatty():
         yield None
         return
-    with click.progressbar(length=0, label=label, file=sys.stderr) as bar:
-        done = [0]
+    with click.progressbar(length=1, label=label, file=sys.stderr) as bar:
 
-        def tick(number: int) -> None:
-            bar.update(number - done[0])
-            done[0] = number
+        def tick(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
 
         yield tick
 
@@ -96,6 +97,59 @@ def config_cmd(port: int, host: str, token: str | None, no_weblog: bool,
     """
     url = None if no_weblog else f"http://{host}:{port}/"
     click.echo(config_text(url, token=token, lineage=not no_lineage), nl=False)
+
+
+@group.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (loopback by default).")
+@click.option("--port", type=int, default=DEFAULT_PORT, show_default=True,
+              help="Port to listen on (0: a free one, printed).")
+@click.option("--token", envvar="THREADLINE_NEXTFLOW_TOKEN",
+              help="Require basic auth user:password, as weblog.basicToken sends "
+                   "(env THREADLINE_NEXTFLOW_TOKEN).")
+@click.pass_context
+def serve_cmd(ctx: click.Context, host: str, port: int, token: str | None) -> None:
+    """Receive Nextflow weblog events and record runs live.
+
+    Point Nextflow at the printed URL (weblog.url, or -with-weblog). Each event is
+    answered at once and recorded in arrival order; replayed and duplicated events change
+    nothing; a body that is not an event gets a 400 and a log line. Stop with Ctrl-C.
+    """
+    _connect(ctx)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    receiver = Receiver(host, port, token=token).start()
+    click.echo(f"listening on {receiver.url}", err=True)
+    try:
+        receiver.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        receiver.stop()
+        click.echo(f"received {receiver.received} events, rejected {receiver.rejected}, "
+                   f"failed {receiver.failed}", err=True)
+
+
+@group.command("run", context_settings={"ignore_unknown_options": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.option("--lineage/--no-lineage", default=None,
+              help="Turn on Nextflow's lineage store (default: on for Nextflow 25.04+).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def run_cmd(ctx: click.Context, args: tuple[str, ...], lineage: bool | None,
+            as_json: bool) -> None:
+    """Run nextflow and record the run: threadline nextflow run -- run main.nf ...
+
+    Starts a weblog receiver on a free loopback port, adds a -c config (weblog, raw trace,
+    lineage on 25.04+), runs nextflow in this directory, then ingests it. Exits with
+    nextflow's exit code.
+    """
+    _connect(ctx)
+    result = run_nextflow(args, lineage=lineage)
+    ingested = result.ingest
+    if ingested is not None:
+        _emit({"returncode": result.returncode, "events": result.events,
+               **ingested.to_dict()}, as_json, lambda: _summary(ingested))
+    ctx.exit(result.returncode)
 
 
 def _emit(data: Any, as_json: bool, human: Callable[[], str]) -> None:

@@ -435,3 +435,18 @@ def test_installed_entry_point_end_to_end(local_instance, isolated):
     assert usage.returncode == 2 and "No such command" in usage.stderr
     version = run("--version")
     assert version.returncode == 0 and tl.__version__ in version.stdout
+
+
+@pytest.mark.skipif(not Path("/usr/bin/script").exists(), reason="needs util-linux script(1)")
+def test_save_shows_progress_on_a_terminal_only(local_instance, isolated):
+    big = isolated / "big.bin"
+    with open(big, "wb") as handle:
+        handle.truncate(80 << 20)  # above the 64 MiB progress threshold
+    command = f"{sys.executable} -m threadline.cli save {big} --key big/b.bin"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    on_tty = subprocess.run(["script", "-qec", command, "/dev/null"], env=env,
+                            capture_output=True, text=True, check=True).stdout
+    assert "hashing" in on_tty and "100%" in on_tty and "saved big/b.bin v1" in on_tty
+    piped = subprocess.run(command.split(), env=env, capture_output=True, text=True,
+                           check=True)
+    assert "hashing" not in piped.stderr and "saved big/b.bin v1" in piped.stdout

@@ -197,3 +197,33 @@ def test_child_environment(local_instance, isolated):
     assert set(plain) == {"THREADLINE_DB", "THREADLINE_STORAGE"}  # no current run
     assert plain["THREADLINE_DB"] == tl.instance().settings.db
     assert workflow.uid != job.uid
+
+
+def test_redact():
+    # -- start adapter-redact --
+    command = "nextflow run main.nf --api_token s3cr3t -with-weblog http://u:pw@host:8000/"
+    assert adapters.redact(command) == (
+        "nextflow run main.nf --api_token *** -with-weblog http://u:***@host:8000/")
+    assert adapters.redact({"genome": "hg38", "aws": {"secret_key": "k"}}) == {
+        "genome": "hg38", "aws": {"secret_key": "***"}}
+    # -- end adapter-redact --
+
+
+def test_annotate_many(local_instance, isolated):
+    workflow, _ = workflow_and_job()
+    # -- start adapter-annotate-many --
+    jobs = [adapters.start_run("rules/call", "rule", parent=workflow, reference=f"job-{i}")
+            for i in range(3)]
+    adapters.annotate_many([(job, {"exit": 0, "realtime_ms": 120 * i})
+                            for i, job in enumerate(jobs)], create_features=True)
+    assert tl.Run.filter(realtime_ms__gte=120).count() == 2
+    # -- end adapter-annotate-many --
+    with pytest.raises(tl.errors.InvalidInput, match="not both"):
+        adapters.annotate_many([(jobs[0], {"exit": 1}),
+                                (tl.Artifact.filter().first() or _artifact(), {"exit": 1})])
+    assert jobs[0].features.get_values() == {"exit": 0, "realtime_ms": 0}
+
+
+def _artifact() -> tl.Artifact:
+    write("x.txt", "x")
+    return tl.Artifact("x.txt", key="x.txt").save()

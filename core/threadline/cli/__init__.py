@@ -15,12 +15,13 @@ from typing import Any
 
 import click
 
-from threadline import errors, lineage, maintenance
+from threadline import errors, hashing, lineage, maintenance
 from threadline._context import instance
 from threadline._instance import connect, init
 from threadline.models import Artifact, Run
 
 EXIT_USER_ERROR = 1
+PROGRESS_BYTES = 64 << 20  # show a hashing progress bar for saves bigger than this
 
 # engine command groups, loaded by dotted path only when invoked or listed in help, so that
 # the core never imports a plugin at import time
@@ -171,6 +172,21 @@ def info_cmd(ctx: click.Context, as_json: bool) -> None:
     _emit(data, as_json, lambda: "\n".join(f"{k}: {v}" for k, v in data.items()))
 
 
+def _hash_with_progress(path: str) -> None:
+    """On a terminal, hash a big file or a folder first with a progress bar; the stat
+    cache then hands the hashes to save(), which does not read the files again."""
+    if not sys.stderr.isatty() or "://" in path or not os.path.exists(path):
+        return
+    if os.path.isdir(path):
+        total = sum(os.path.getsize(os.path.join(path, f)) for f in hashing.list_files(path))
+    else:
+        total = os.path.getsize(path)
+    if total < PROGRESS_BYTES:
+        return
+    with _progress(total, "hashing") as tick:
+        hashing.hash_path(path, instance().stat_cache, tick)
+
+
 @main.command("save")
 @click.argument("path")
 @click.option("--key", help="Virtual path, e.g. raw/sample.fasta (default: none).")
@@ -186,6 +202,7 @@ def save_cmd(ctx: click.Context, path: str, key: str | None, description: str | 
     PATH may also be an object already under the storage root (registered in place).
     """
     _open(ctx)
+    _hash_with_progress(path)
     artifact = Artifact(path, key=key, description=description).save()
     _emit(artifact.to_dict(), as_json,
           lambda: f"saved {artifact.key or '(no key)'} v{artifact.version} "

@@ -20,7 +20,6 @@ from ._base import new_uid, utcnow
 from ._objects import Prepared, prepare, store
 from .artifact import Artifact
 
-
 PARALLEL_BYTES = 32 << 20  # below this much local data, hash and copy in one thread
 
 

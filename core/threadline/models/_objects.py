@@ -15,7 +15,6 @@ from ..errors import InvalidInput, StorageError
 from ..hashing import Hashed, StatCache, hash_path, manifest_hash, sha256_bytes
 from ..storage import Backend, object_path
 
-
 SMALL_FILE = 256 << 10
 
 

@@ -83,7 +83,8 @@ class Backend(abc.ABC):
         try:
             self._put_bytes(data, path)
         except OSError as exc:
-            raise StorageError(f"cannot store {len(data)} bytes at {self.uri(path)}: {exc}") from exc
+            where = self.uri(path)
+            raise StorageError(f"cannot store {len(data)} bytes at {where}: {exc}") from exc
 
     def put_folder(self, local_dir: str, path: str, files: list[str]) -> None:
         """Upload a folder's ``files`` (relative paths) under ``path``."""
@@ -139,7 +140,7 @@ class Backend(abc.ABC):
         """Raise ``StorageError`` when the root cannot be used; creates nothing."""
         ...
 
-    def create_root(self) -> None:
+    def create_root(self) -> None:  # noqa: B027 - optional hook: nothing to do by default
         """Make the root exist where that means anything (a local folder)."""
 
 

@@ -1,5 +1,6 @@
 """``ingest``: real launch dir, real traces, the real lineage store, resumed runs."""
 
+import json
 import shutil
 from pathlib import Path
 
@@ -171,3 +172,63 @@ def test_lineage_outputs_on_disk_become_artifacts(local_instance, tmp_path):
     upper = tl.Run.get(reference="d10752af16523c3c4fad3c9a0bc0c0c0")
     [output] = upper.outputs
     assert output.hash == tl.adapters.find_by_hash(output.hash).hash and output.size == 8
+
+
+def test_ingest_after_serve_adds_files_to_live_runs(local_instance, tmp_path):
+    """Tasks recorded live by the receiver are completed with their files by ingest."""
+    from .test_serve import CAPTURE, replay
+
+    replay(CAPTURE)
+    session, name = "456ae710-1ac1-4148-a6a2-10b5e73d0157", "insert_id_here"
+    (tmp_path / ".nextflow").mkdir()
+    (tmp_path / ".nextflow" / "history").write_text(history_line(name, session))
+    for event in CAPTURE:
+        if event["event"] == "process_completed":
+            folder = tmp_path / "work" / event["trace"]["workdir"].split("/work/")[1]
+            folder.mkdir(parents=True)
+            (folder / ".exitcode").write_text("0")
+            (folder / f"chunk_{event['trace']['task_id']}").write_text(event["trace"]["name"])
+    result = ingest(tmp_path)
+    assert (result.created, result.tasks, result.skipped, result.artifacts) == (
+        False, 0, 3, 3)
+    workflow = tl.Run.get(reference=f"{session}/{name}")
+    tasks = list(tl.Run.filter(parent=workflow))
+    assert len(tasks) == 3 and all(len(t.outputs) == 1 for t in tasks)
+    again = ingest(tmp_path)
+    assert (again.tasks, again.skipped, again.artifacts) == (0, 3, 0)
+
+
+def test_published_files_become_keyed_artifacts_of_their_task(local_instance, tmp_path):
+    """The store's published FileOutputs (whose records upstream did not commit) written
+    as LinObserver writes them: ``taskRun`` null, ``source`` the task output's LID."""
+    launch = lineage_launch(tmp_path)
+    store = launch / ".lineage"
+    for data in store.rglob(".data.json"):
+        data.write_text(data.read_text().replace(
+            "/Users/luisa.santus/Desktop/projects/training/side-quests/lineage", str(launch)))
+    run_hash = "139010997f21dc20a882653da07a7855"
+    refs = json.loads((store / f"{run_hash}#output" / ".data.json").read_text())
+    for record in tl.nextflow.read_store(store).of_kind("FileOutput"):
+        task_file = Path(record.spec["path"])
+        task_file.parent.mkdir(parents=True, exist_ok=True)
+        task_file.write_text(task_file.name.upper())
+        lid = f"lid://{run_hash}/results/{task_file.name}"
+        if lid not in refs["spec"]["output"][0]["value"]:
+            continue
+        published = launch / "results" / task_file.name
+        published.parent.mkdir(exist_ok=True)
+        published.write_text(task_file.name.upper())
+        spec = {**record.spec, "path": str(published), "taskRun": None,
+                "source": f"{record.spec['taskRun']}/{task_file.name}"}
+        folder = store / run_hash / "results" / task_file.name
+        folder.mkdir(parents=True)
+        (folder / ".data.json").write_text(json.dumps(
+            {"version": "lineage/v1beta1", "kind": "FileOutput", "spec": spec}))
+    result = ingest(launch)
+    assert (result.artifacts, result.missing) == (12, ())  # 8 task files, 4 published
+    report = tl.Artifact.get(key="results/UPPER-Bonjour-output.txt")
+    assert report.run.reference == "d10752af16523c3c4fad3c9a0bc0c0c0"
+    assert report.features.get_values() == {"published": True}
+    assert report.hash == tl.Run.get(reference="d10752af16523c3c4fad3c9a0bc0c0c0"
+                                     ).outputs[0].hash  # the same content as the task file
+    assert ingest(launch).artifacts == 0

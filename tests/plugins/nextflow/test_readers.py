@@ -8,7 +8,7 @@ from threadline.nextflow import (
     read_workdir,
 )
 from threadline.nextflow._history import find_run, logged_tasks
-from threadline.nextflow._lineage import input_refs, parse_record, params_of, task_hash_of_lid
+from threadline.nextflow._lineage import input_refs, params_of, parse_record, task_hash_of_lid
 from threadline.nextflow._workdir import find_workdir, staged_inputs
 
 from .conftest import FIXTURES, FLAT, STORE

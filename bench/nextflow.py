@@ -1,0 +1,100 @@
+"""Nextflow adapter benchmark: trace ingest and weblog receiver throughput.
+
+    python bench/nextflow.py [--tasks 100000] [--events 5000]
+
+Prints, on a fresh embedded instance in a temporary folder:
+- parse: reading a generated trace (the real default format, ``--tasks`` tasks plus
+  retries) with ``read_trace``;
+- ingest: ``threadline.nextflow.ingest`` of that trace (a workflow run, a task run per
+  row with its metrics as features); target 10 s for 100,000 tasks;
+- receiver: weblog events per second posted over HTTP on one kept-alive connection, as
+  Nextflow's client does, until all are applied (the real capture's task events, renamed per task);
+  target 2,000 events/s.
+Nothing here asserts.
+"""
+
+import argparse
+import http.client
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import threadline as tl
+from threadline.nextflow import Receiver, ingest, read_trace
+from threadline.nextflow._synthetic import write_synthetic_trace
+
+ROOT = Path(__file__).resolve().parents[1]
+CAPTURE = (ROOT / "tests" / "plugins" / "nextflow" / "fixtures" / "weblog" /
+           "nf-executor_nf23.04.2_mock_hello_full_run.json")
+
+
+def bench_ingest(folder: Path, tasks: int) -> dict[str, float]:
+    (folder / ".nextflow").mkdir()
+    (folder / ".nextflow" / "history").write_text(
+        "2026-01-01 09:00:00\t1h\tbench_run\tOK\t56503691ebd13d4b795bdaa317807c02\t"
+        "s-bench\tnextflow run bench.nf\n")
+    rows = write_synthetic_trace(folder / "trace.txt", tasks)
+    started = time.perf_counter()
+    read_trace(folder / "trace.txt")
+    parse_s = time.perf_counter() - started
+    started = time.perf_counter()
+    result = ingest(folder)
+    ingest_s = time.perf_counter() - started
+    assert result.tasks == rows
+    return {"rows": rows, "parse_s": parse_s, "ingest_s": ingest_s,
+            "tasks_per_s": rows / ingest_s}
+
+
+def events(count: int) -> list[dict]:
+    capture = json.loads(CAPTURE.read_text())
+    first, task_events = capture[0], [e for e in capture if "trace" in e]
+    made = [first]
+    for index in range(count - 1):
+        event = json.loads(json.dumps(task_events[index % len(task_events)]))
+        event["trace"]["workdir"] = f"/w/{index % 256:02x}/{index:030x}"
+        made.append(event)
+    return made
+
+
+def bench_receiver(count: int) -> dict[str, float]:
+    bodies = [json.dumps(e).encode("latin-1") for e in events(count)]
+    receiver = Receiver().start()
+    host, port = receiver.server.server_address[:2]
+    connection = http.client.HTTPConnection(host, port)  # kept alive, as Java's client does
+    headers = {"Content-Type": "application/json"}
+    started = time.perf_counter()
+    for body in bodies:
+        connection.request("POST", "/", body, headers)
+        connection.getresponse().read()
+    connection.close()
+    answered_s = time.perf_counter() - started
+    receiver.drain()
+    applied_s = time.perf_counter() - started
+    receiver.stop()
+    return {"events": count, "answered_per_s": count / answered_s,
+            "applied_per_s": count / applied_s}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=5_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tl.connect(db=f"sqlite:///{tmp}/db.sqlite", storage=f"{tmp}/storage")
+        launch = Path(tmp) / "launch"
+        launch.mkdir()
+        found = bench_ingest(launch, args.tasks)
+        print(f"parse   {found['rows']:>8,} rows  {found['parse_s']:8.2f} s")
+        print(f"ingest  {found['rows']:>8,} rows  {found['ingest_s']:8.2f} s  "
+              f"({found['tasks_per_s']:,.0f} tasks/s; target 100,000 in 10 s)")
+        served = bench_receiver(args.events)
+        print(f"receiver {served['events']:>7,} events  answered "
+              f"{served['answered_per_s']:,.0f}/s, applied {served['applied_per_s']:,.0f}/s "
+              "(target 2,000/s)")
+        tl.disconnect()
+
+
+if __name__ == "__main__":
+    main()

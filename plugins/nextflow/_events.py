@@ -1,0 +1,225 @@
+"""Weblog events (``-with-weblog``) applied to threadline, idempotently.
+
+``started`` records the pipeline transform and the workflow run; ``process_submitted``,
+``process_started`` and ``process_completed`` a child run per task (its ``reference`` is
+the task hash); ``error`` and ``completed`` the workflow's outcome. A status ladder
+(scheduled < started < final) makes duplicated, replayed and late events change nothing.
+Task events that arrive before their run's ``started`` wait until it (or ``completed``)
+arrives.
+"""
+
+import datetime as dt
+import logging
+import threading
+from typing import Any
+
+import threadline as tl
+from threadline import adapters
+
+from ._pipeline import transform_for
+from ._tasks import FLOATS, METRIC_NAMES
+from ._trace import NO_EXIT, split_name
+from ._workdir import task_hash
+
+log = logging.getLogger(__name__)
+ENGINE = "nextflow"
+EVENTS = ("started", "process_submitted", "process_started", "process_completed", "error",
+          "completed")
+TASK_STATUS = {"NEW": "scheduled", "SUBMITTED": "scheduled", "RUNNING": "started",
+               "COMPLETED": "completed", "CACHED": "completed", "FAILED": "errored",
+               "ABORTED": "aborted"}
+RANK = {"scheduled": 0, "started": 1, "completed": 2, "errored": 2, "aborted": 2}
+MAX_PENDING = 100_000
+FINAL = ("completed", "errored", "aborted")
+
+
+class EventError(ValueError):
+    """A weblog body that is not a Nextflow event."""
+
+
+def check_event(event: Any) -> dict[str, Any]:
+    """The event if it has the envelope Nextflow sends, else ``EventError``."""
+    if not isinstance(event, dict):
+        raise EventError("not a JSON object")
+    for name in ("event", "runName", "runId"):
+        if not isinstance(event.get(name), str) or not event[name]:
+            raise EventError(f"no {name!r}")
+    if event["event"] not in EVENTS:
+        raise EventError(f"unknown event {event['event']!r}")
+    if event["event"].startswith("process_") and not isinstance(event.get("trace"), dict):
+        raise EventError(f"{event['event']} without a trace")
+    return event
+
+
+def java_date(value: Any) -> dt.datetime | None:
+    """UTC (naive) from an ISO string, epoch ms, or a Java OffsetDateTime bean."""
+    if isinstance(value, bool) or value in (None, 0, ""):
+        return None
+    if isinstance(value, int | float):
+        return dt.datetime.fromtimestamp(value / 1000, dt.UTC).replace(tzinfo=None)
+    if isinstance(value, str):
+        parsed = dt.datetime.fromisoformat(value)
+    elif isinstance(value, dict) and "year" in value:
+        offset = (value.get("offset") or {}).get("totalSeconds") or 0
+        parsed = dt.datetime(value["year"], value["monthValue"], value["dayOfMonth"],
+                             value["hour"], value["minute"], value["second"],
+                             (value.get("nano") or 0) // 1000,
+                             dt.timezone(dt.timedelta(seconds=offset)))
+    else:
+        raise EventError(f"not a date: {str(value)[:40]}")
+    return parsed.astimezone(dt.UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
+
+
+class EventHandler:
+    """Applies events in the order given; safe to call from one thread at a time."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pending: dict[str, list[dict[str, Any]]] = {}
+        self.run_names: list[str] = []  # runs seen, in order
+        self._features: dict[int, tuple[tl.Run, dict[str, Any]]] = {}
+        self._runs: dict[tuple[int | None, str], tl.Run] = {}  # (parent id, reference)
+
+    def _find(self, parent: tl.Run | None, reference: str) -> tl.Run | None:
+        """The run with this reference (under ``parent``), looked up once, then cached."""
+        key = (parent.id if parent else None, reference)
+        if key not in self._runs:
+            query = (tl.Run.filter(parent=parent, reference=reference) if parent else
+                     tl.Run.filter(reference=reference, engine=ENGINE))
+            found = query.first()
+            if found is None:
+                return None
+            self._runs[key] = found
+        return self._runs[key]
+
+    def apply(self, event: dict[str, Any]) -> None:
+        self.apply_many([event])
+
+    def apply_many(self, events: list[dict[str, Any]]) -> None:
+        """Apply events in order; task features are written once, at the end."""
+        with self.lock:
+            try:
+                for event in events:
+                    self._one(check_event(event))
+            finally:
+                features, self._features = list(self._features.values()), {}
+                adapters.annotate_many(features, create_features=True)
+
+    def _one(self, event: dict[str, Any]) -> None:
+        reference = f"{event['runId']}/{event['runName']}"
+        if event["runName"] not in self.run_names:
+            self.run_names.append(event["runName"])
+        workflow = self._find(None, reference)
+        if workflow is None and event.get("metadata") is None:
+            self._hold(reference, event)
+            return
+        if workflow is None:
+            workflow = self._workflow(reference, event)
+            self._runs[(None, reference)] = workflow
+        for waiting in [*self.pending.pop(reference, []), event]:
+            self._apply(workflow, waiting)
+
+    def _hold(self, reference: str, event: dict[str, Any]) -> None:
+        waiting = self.pending.setdefault(reference, [])
+        if sum(len(v) for v in self.pending.values()) >= MAX_PENDING:
+            log.warning("weblog: dropped an event of %s: too many waiting", reference)
+            return
+        waiting.append(event)
+
+    def _apply(self, workflow: tl.Run, event: dict[str, Any]) -> None:
+        kind = event["event"]
+        if kind.startswith("process_") or (kind == "error" and event.get("trace")):
+            self._task(workflow, event["trace"])
+        if kind == "completed":
+            self._completed(workflow, event.get("metadata") or {})
+        elif kind == "error" and workflow.status not in FINAL:
+            workflow.error = adapters.redact(_error_text(event))
+            workflow.save(only=[tl.Run.error])
+
+    def _workflow(self, reference: str, event: dict[str, Any]) -> tl.Run:
+        meta = event.get("metadata") or {}
+        info = meta.get("workflow") or {}
+        manifest = info.get("manifest") or {}
+        found = {"repository": info.get("repository"), "commit": info.get("commitId"),
+                 "revision": info.get("revision"), "script_id": info.get("scriptId"),
+                 "project": manifest.get("name") or info.get("projectName")}
+        transform = transform_for(found, info.get("commandLine"))
+        run = adapters.start_run(
+            transform.key, "pipeline", transform=transform, engine=ENGINE,
+            reference=reference, name=event["runName"],
+            params=meta.get("parameters") or None, started_at=java_date(info.get("start")),
+            user=info.get("userName"))
+        values = {"session_id": event["runId"], "script_id": info.get("scriptId"),
+                  "revision": info.get("revision"),
+                  "nextflow_version": (info.get("nextflow") or {}).get("version"),
+                  "command_line": adapters.redact(info.get("commandLine") or "") or None}
+        adapters.annotate(run, {k: v for k, v in values.items() if v},
+                          create_features=True)
+        return run
+
+    def _completed(self, workflow: tl.Run, meta: dict[str, Any]) -> None:
+        if workflow.status in FINAL:
+            return
+        info = meta.get("workflow") or {}
+        if meta.get("parameters") and not workflow.params:
+            workflow.params = adapters.redact(meta["parameters"])
+            workflow.save(only=[tl.Run.params])
+        status = "completed" if info.get("success") else "errored"
+        adapters.finish_run(workflow, status, error=info.get("errorMessage") or None,
+                            finished_at=java_date(info.get("complete")))
+
+    def _task(self, workflow: tl.Run, trace: dict[str, Any]) -> None:
+        workdir = trace.get("workdir")
+        digest = task_hash(workdir) if workdir else str(trace.get("hash"))
+        status = TASK_STATUS.get(str(trace.get("status")), "started")
+        run = self._find(workflow, digest)
+        if run is not None and RANK[run.status] >= RANK[status]:
+            return  # a duplicate or a late event: nothing new
+        if run is None:
+            run = self._new_task(workflow, digest, trace)
+            self._runs[(workflow.id, digest)] = run
+        run.started_at = java_date(trace.get("start")) or run.started_at
+        if RANK[status] < 2:
+            run.status = status
+            run.save(only=[tl.Run.status, tl.Run.started_at])
+        else:
+            exit_status = trace.get("exit")
+            error = f"exit status {exit_status}" if status == "errored" else None
+            adapters.finish_run(run, status, error=error,
+                                finished_at=java_date(trace.get("complete")))
+        earlier = self._features.get(run.id, (run, {}))[1]
+        self._features[run.id] = (run, {**earlier, **task_features(trace, digest)})
+
+    def _new_task(self, workflow: tl.Run, digest: str, trace: dict[str, Any]) -> tl.Run:
+        name = str(trace.get("name") or trace.get("process") or digest)
+        process = trace.get("process") or split_name(name)[0] or name
+        key = f"{workflow.transform.key}/{process}"
+        return adapters.start_run(key, "process", engine=ENGINE, reference=digest,
+                                  parent=workflow, name=name, status="scheduled",
+                                  started_at=java_date(trace.get("submit")))
+
+
+def task_features(trace: dict[str, Any], digest: str) -> dict[str, Any]:
+    """The same features ingest records, from a weblog trace (raw numbers already)."""
+    exit_status = trace.get("exit")
+    name = str(trace.get("name") or "")
+    values: dict[str, Any] = {
+        "process": trace.get("process") or split_name(name)[0],
+        "tag": trace.get("tag") or split_name(name)[1], "task_hash": digest,
+        "task_id": _text(trace.get("task_id")), "native_id": _text(trace.get("native_id")),
+        "exit": None if exit_status == NO_EXIT else exit_status,
+        "attempt": trace.get("attempt"), "workdir": trace.get("workdir")}
+    for field, name_ in METRIC_NAMES.items():
+        value = trace.get(field)
+        if value is not None and not isinstance(value, list | dict):
+            values[name_] = float(value) if name_ in FLOATS else value
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _error_text(event: dict[str, Any]) -> str:
+    trace = event.get("trace") or {}
+    return f"task {trace.get('name')} failed" if trace else "the workflow failed"

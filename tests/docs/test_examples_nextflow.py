@@ -1,0 +1,75 @@
+"""Examples of docs/nextflow.md, run against the real Nextflow fixtures."""
+
+import json
+import shutil
+import urllib.request
+from pathlib import Path
+
+import threadline as tl
+
+FIXTURES = Path(__file__).resolve().parents[1] / "plugins" / "nextflow" / "fixtures"
+
+
+def copy_launch_dir() -> None:
+    """The real 22.04.0 launch dir (history, logs, two work dirs) as ./launch."""
+    shutil.copytree(FIXTURES / "launchdir_hello-nextflow_nf22.04.0", "launch")
+
+
+def test_ingest(local_instance, isolated):
+    copy_launch_dir()
+    # -- start nextflow-ingest --
+    from threadline.nextflow import ingest
+
+    result = ingest("launch")  # the latest run; run_name="..." for another
+    assert (result.run_name, result.tasks, result.created) == ("nostalgic_shockley", 2, True)
+
+    workflow = tl.Run.get(uid=result.workflow)
+    assert workflow.transform.key == "hello.nf" and workflow.status == "completed"
+    tasks = tl.Run.filter(parent=workflow, process="qc_fastq")
+    assert sorted(t.name for t in tasks) == ["qc_fastq (1)", "qc_fastq (2)"]
+
+    assert ingest("launch").tasks == 0  # ingesting again records nothing new
+    # -- end nextflow-ingest --
+
+
+def test_readers():
+    trace_file = FIXTURES / "trace" / "nf-executor" / "job-success-with-task-retries.txt"
+    store_dir = FIXTURES / "lineage" / "store_training_sidequest_nf26.04.3" / ".lineage"
+    # -- start nextflow-readers --
+    from threadline.nextflow import parse_duration, parse_memory, read_store, read_trace
+
+    rows = read_trace(trace_file)  # default or raw format: same values
+    assert rows[1].get("status") == "FAILED" and rows[1].get("realtime") == 182  # ms
+    assert (parse_duration("1m 47s"), parse_memory("3.1 MB")) == (107000, 3250586)
+
+    store = read_store(store_dir)  # all three record shapes; dangling lid:// refs: None
+    workflow = store.workflow_run()
+    assert workflow.spec["name"] == "elegant_davinci" and len(store.tasks_of(workflow)) == 8
+    # -- end nextflow-readers --
+
+
+def test_config():
+    # -- start nextflow-config --
+    from threadline.nextflow import config_text
+
+    text = config_text("http://127.0.0.1:8765/", lineage=True)
+    assert "raw = true" in text and "lineage {" in text and "peak_rss" in text
+    # -- end nextflow-config --
+
+
+def test_receiver(local_instance, isolated):
+    capture = FIXTURES / "weblog" / "nf-executor_nf23.04.2_mock_hello_full_run.json"
+    events = json.loads(capture.read_text())
+    # -- start nextflow-receiver --
+    from threadline.nextflow import Receiver
+
+    receiver = Receiver(port=0, token="nf:s3cret").start()  # loopback, a free port
+    auth = {"Authorization": "Basic bmY6czNjcmV0", "Content-Type": "application/json"}
+    for event in events:  # what Nextflow posts to weblog.url
+        body = json.dumps(event).encode("latin-1")
+        urllib.request.urlopen(urllib.request.Request(receiver.url, body, auth)).close()
+    receiver.stop()  # applies everything accepted, then closes
+
+    workflow = tl.Run.get(name="insert_id_here")
+    assert workflow.status == "completed" and workflow.params == {"greeting": "Hello world!"}
+    # -- end nextflow-receiver --

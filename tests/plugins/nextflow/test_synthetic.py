@@ -1,0 +1,58 @@
+"""Large runs: synthetic traces written in the real formats, parsed and ingested."""
+
+import pytest
+import threadline as tl
+from threadline.nextflow import ingest, parse_duration, parse_memory, read_trace
+from threadline.nextflow._synthetic import (
+    DEFAULT_FIELDS,
+    format_duration,
+    format_memory,
+    write_synthetic_trace,
+)
+
+from .conftest import TRACES
+
+
+@pytest.mark.parametrize("ms, text", [(213, "213ms"), (1800, "1.8s"), (14000, "14s"),
+                                      (259000, "4m 19s"), (16879000, "4h 41m 19s"),
+                                      (180000, "3m"), (93600000, "1d 2h")])
+def test_duration_format_matches_the_real_files(ms, text):
+    assert format_duration(ms) == text and parse_duration(text) == ms
+
+
+@pytest.mark.parametrize("size, text", [(0, "0"), (468, "468 B"), (103 * 1024 ** 2, "103 MB"),
+                                        (3250586, "3.1 MB")])
+def test_memory_format_matches_the_real_files(size, text):
+    assert format_memory(size) == text
+    assert abs(parse_memory(text) - size) <= size * 0.05
+
+
+def test_synthetic_header_is_the_real_default_header():
+    real = (TRACES / "nf-executor" / "job-success-no-retries.txt").read_text().splitlines()[0]
+    assert tuple(real.split("\t")) == DEFAULT_FIELDS
+
+
+def test_100k_task_trace_parses(tmp_path):
+    rows = write_synthetic_trace(tmp_path / "trace.txt", 100_000)
+    parsed = read_trace(tmp_path / "trace.txt")
+    assert len(parsed) == rows == 105_000  # every 20th task failed once and was retried
+    assert sum(r.get("status") == "CACHED" for r in parsed) == 100_000 // 7
+    assert all(r.get("realtime") is not None for r in parsed[:1000])
+
+
+@pytest.mark.parametrize("raw", [False, True], ids=["default", "raw"])
+def test_synthetic_run_ingests(local_instance, tmp_path, raw):
+    (tmp_path / ".nextflow").mkdir()
+    (tmp_path / ".nextflow" / "history").write_text(
+        "2026-01-01 09:00:00\t1h\tbig_run\tOK\t56503691ebd13d4b795bdaa317807c02\t"
+        "s-big\tnextflow run big.nf\n")
+    rows = write_synthetic_trace(tmp_path / "trace.txt", 1000, raw=raw)
+    ticks: list[tuple[int, int]] = []
+    result = ingest(tmp_path, progress=lambda done, total: ticks.append((done, total)))
+    assert (result.tasks, result.cached) == (rows, 1000 // 7)
+    assert ticks[0] == (1, rows) and ticks[-1] == (rows, rows) and len(ticks) == rows
+    workflow = tl.Run.get(uid=result.workflow)
+    assert tl.Run.filter(parent=workflow, status="errored").count() == 1000 // 20
+    attempts = sum(1 + (i % 20 == 19) for i in range(1000) if i % 12 == 3)
+    assert tl.Run.filter(process="PROCESS_3").count() == attempts == 101
+    assert tl.Run.filter(peak_rss__gt=0).count() > 800
