@@ -12,9 +12,9 @@ from typing import Any
 
 import peewee
 
-from .._db import write_transaction
+from .._db import unwrap, write_transaction
 from ..errors import InvalidFeatureValue, InvalidInput, UnknownFeature
-from ._base import BaseModel, JSONField, utcnow
+from ._base import BaseModel, JSONField, insert_rows, utcnow
 
 DTYPES = ("int", "float", "str", "bool", "date", "datetime", "dict")
 _LIST = re.compile(r"^list\[(\w+|cat\[Label\])\]$")
@@ -295,6 +295,15 @@ def _from_json(dtype: str, value: Any) -> Any:
 _CHUNK = 500  # rows per statement: well under SQLite's and PostgreSQL's parameter limits
 
 
+def _delete_values(table: type[BaseModel], owner: str, feature_id: int, ids: list[int]) -> None:
+    """Remove ``feature_id``'s rows of these owners (plain SQL: thousands of ids at once)."""
+    db = unwrap(table._meta.database)
+    marks = ", ".join([db.param] * len(ids))
+    column = getattr(table, owner).column_name
+    db.execute_sql(f'DELETE FROM "{table._meta.table_name}" WHERE "feature_id" = {db.param} '
+                   f'AND "{column}" IN ({marks})', [feature_id, *ids])
+
+
 def _chunks(items: list[Any]) -> list[list[Any]]:
     return [items[i:i + _CHUNK] for i in range(0, len(items), _CHUNK)]
 
@@ -334,12 +343,10 @@ def write_values_many(items: list[tuple[BaseModel, list[tuple[Feature, Any]]]]) 
     with write_transaction(table._meta.database):
         for feature_id, ids in owners.items():
             for chunk in _chunks(ids):
-                table.delete().where((table.feature == feature_id)
-                                     & getattr(table, owner).in_(chunk)).execute()
-                link.delete().where((link.feature == feature_id)
-                                    & getattr(link, owner).in_(chunk)).execute()
+                _delete_values(table, owner, feature_id, chunk)
+                _delete_values(link, owner, feature_id, chunk)
         for chunk in _chunks(rows):
-            table.insert_many(chunk).execute()
+            insert_rows(table, chunk)
         _link_labels(link, owner, labelled)
 
 
