@@ -133,7 +133,9 @@ def test_save_bad_key_is_one_line_error(local_instance, isolated, key, reason):
 
 
 def test_save_missing_path_is_one_line_error(local_instance, isolated):
-    fails("save", "nope.txt", "--key", "n.txt", match="path not found")
+    line = fails("save", "nope.txt", "--key", "n.txt", match="path not found")
+    assert line.endswith("nope.txt")  # the message names the path
+    assert tl.Artifact.filter().count() == 0  # and nothing was written
 
 
 # -- load ----------------------------------------------------------------------------------
@@ -177,6 +179,7 @@ def test_load_errors(local_instance, isolated):
     fails("load", "k/a.txt@x", match="KEY@VERSION")
     fails("load", "k/a.txt", "--to", str(isolated / "missing" / "dir" / "a.txt"),
           match="cannot copy k/a.txt")
+    assert not (isolated / "missing").exists()  # a failed copy leaves nothing behind
 
 
 # -- ls --------------------------------------------------------------------------------------
