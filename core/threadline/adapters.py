@@ -148,11 +148,12 @@ def link_inputs(run: Run, *, paths: Iterable[str | os.PathLike[str]] = (),
     linked = list(artifacts)
     if any(a.id is None for a in linked):
         raise InvalidInput("link_inputs takes saved artifacts; save them first")
-    for digest in hashes:
-        found = find_by_hash(digest)
-        if found is None:
-            raise NotFound(f"no artifact has hash {digest}")
-        linked.append(found)
+    digests = list(hashes)
+    by_hash = _find_many(sorted(set(digests)))
+    unknown = [d for d in digests if d not in by_hash]
+    if unknown:
+        raise NotFound(f"no artifact has hash {unknown[0]}")
+    linked.extend(by_hash[d] for d in digests)
     path_list = [os.fspath(p) for p in paths]
     if path_list:
         linked.extend(_artifacts_for_paths(path_list, register_unknown))
@@ -181,7 +182,7 @@ def _artifacts_for_paths(paths: list[str], register_unknown: bool) -> list[Artif
         if found.get(ident) is None and ident not in unknown:
             unknown[ident] = Artifact(path)
     if unknown and register_unknown:
-        with activate_none():  # reading a file does not make the reader its creator
+        with _context.no_run():  # reading a file does not make the reader its creator
             save_artifacts(list(unknown.values()))
     elif unknown:
         unknown = {}
@@ -214,17 +215,6 @@ def _remote_hash(backend: Any, uri: str) -> str | None:
     if info is None or info["type"] == "directory":
         return None
     return backend.sha256(rel)  # type: ignore[no-any-return]
-
-
-@contextlib.contextmanager
-def activate_none() -> Iterator[None]:
-    """Inside the block no run is current (registering inputs must not claim them).
-
-    Also in worker threads, where ``current_run()`` would otherwise fall back to the
-    newest open run of the process.
-    """
-    with _context.no_run():
-        yield
 
 
 def annotate(record: Artifact | Run, values: dict[str, Any], *,

@@ -82,7 +82,6 @@ def _write_all(pending: list[Artifact], prepared: list[Prepared], storage: Any) 
         rows, fresh, bumped = [], [], set()
         twins: list[tuple[Artifact, Artifact]] = []  # keyless repeats within this batch
         first_keyless: dict[str, Artifact] = {}
-        run = _context.current_run()
         for artifact, prep in zip(pending, prepared, strict=True):
             found = existing.get((artifact.key, prep.hash))
             if found is not None:
@@ -94,8 +93,6 @@ def _write_all(pending: list[Artifact], prepared: list[Prepared], storage: Any) 
             if artifact.key is None:
                 first_keyless[prep.hash] = artifact
             artifact._fill(prep, storage)
-            if artifact.run_id is None and run is not None:
-                artifact.run = run
             if artifact.key is not None:
                 tops[artifact.key] = tops.get(artifact.key, 0) + 1
                 artifact.version = tops[artifact.key]

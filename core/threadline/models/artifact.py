@@ -27,8 +27,6 @@ from ._objects import Prepared, fetch, prepare, store
 from .feature import ArtifactFeatureValue, ArtifactLabel, FeatureManager, LabelManager
 from .run import Run, Transform
 
-VISIBILITIES = ("main", "archive", "trash")
-
 
 class Storage(BaseModel):
     """A storage root: a local folder or ``s3://bucket/prefix``."""
