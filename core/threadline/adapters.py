@@ -8,6 +8,7 @@ Everything an adapter needs is here, so that adapters never import private modul
 - ``register_outputs``: many output files for a run in one call (parallel hashing, bulk
   insert, one transaction), optionally annotated with features;
 - ``link_inputs``: by path (found by content, registered when unknown), hash or artifact;
+- ``transaction``: many of these calls in one database transaction (bulk ingests);
 - ``annotate``, ``link_runs``, ``child_environment``, ``find_by_hash``.
 """
 
@@ -32,7 +33,7 @@ from .models.feature import Feature, check_values, write_values_many
 
 __all__ = ["Output", "activate", "annotate", "annotate_many", "child_environment", "find_by_hash",
            "finish_run", "get_transform", "link_inputs", "link_runs", "redact",
-           "register_outputs", "start_run"]
+           "register_outputs", "start_run", "transaction"]
 
 FINAL_STATUSES = ("completed", "errored", "aborted")
 
@@ -114,6 +115,15 @@ def activate(run: Run) -> Iterator[Run]:
         yield run
     finally:
         _context.exit_run(run, token)
+
+
+@contextlib.contextmanager
+def transaction() -> Iterator[None]:
+    """Make the adapter calls inside the block one database transaction: all or nothing,
+    and one commit instead of one per record (thousands of task runs in a bulk ingest).
+    Keep slow work such as hashing big files out of the block: it holds the write lock."""
+    with write_transaction(Run._meta.database):
+        yield
 
 
 def register_outputs(run: Run | None, outputs: Iterable[Output | str | os.PathLike[str]], *,

@@ -2,7 +2,8 @@
 
 The workflow run is found by ``(sessionId, runName)`` (its ``reference`` is
 ``<sessionId>/<runName>``); each task attempt becomes a child run whose ``reference`` is
-its task hash. Ingesting again records only what is new, so a second ingest of the same
+its task hash (the trace's short hash and the task id, ``ab/cdef12#7``, when no work dir
+gives the full hash). Ingesting again records only what is new, so a second ingest of the same
 run is a no-op.
 """
 
@@ -22,7 +23,7 @@ from . import _lineage, _trace
 from ._history import HistoryRun, find_run, logged_tasks, read_history
 from ._lineage import LineageStore, Record
 from ._pipeline import Identity, pipeline_transform, resolve_identity, workflow_features
-from ._tasks import Task, attach, from_lineage, from_log, from_trace
+from ._tasks import Task, attach, from_lineage, from_log, from_trace, short_hash
 
 log = logging.getLogger(__name__)
 ENGINE = "nextflow"
@@ -142,41 +143,78 @@ def _record_tasks(workflow: tl.Run, ident: Identity, tasks: list[Task],
                   store: LineageStore | None,
                   progress: Callable[[int, int], None] | None) -> dict[str, Any]:
     """Create the task runs not yet recorded; add files to those the receiver recorded."""
-    existing = {r.reference: r for r in tl.Run.filter(parent=workflow)}
-    complete = {r.reference for r in tl.Run.filter(parent=workflow, files_recorded=True)
-                } if existing and tl.Feature.filter(name="files_recorded").exists() else set()
+    known = _KnownRuns(list(tl.Run.filter(parent=workflow)))
+    complete = {r.id for r in tl.Run.filter(parent=workflow, files_recorded=True)
+                } if known.by_reference and tl.Feature.filter(name="files_recorded").exists() \
+        else set()
     done: dict[str, Any] = {"tasks": 0, "skipped": 0, "cached": 0, "artifacts": 0,
                             "missing": []}
     transforms: dict[str, tl.Transform] = {}
     recorded: list[tuple[Task, tl.Run]] = []
-    features: list[tuple[tl.Run, dict[str, Any]]] = []
-    for number, task in enumerate(tasks, start=1):
-        run = existing.get(task.hash)
-        if task.hash in complete:
-            done["skipped"] += 1
-        else:
-            done["tasks" if run is None else "skipped"] += 1
-            done["cached"] += task.cached and run is None
+    for start in range(0, len(tasks), BATCH):
+        batch = _record_batch(workflow, tasks[start:start + BATCH], known, complete,
+                              transforms, done)
+        for number, (task, run) in enumerate(batch, start=start + 1):
+            done["artifacts"] += _outputs(run, task, store, done["missing"])
+            if progress is not None:
+                progress(number, len(tasks))
+        recorded += batch
+    _link_cached(workflow, ident, [(t, r) for t, r in recorded if t.cached])
+    for task, run in recorded:
+        _inputs(run, task, known.by_reference, store)
+    if recorded and store is not None and ident.workflow is not None:
+        done["artifacts"] += _published(store, ident.workflow, known.by_reference,
+                                        done["missing"])
+    return done
+
+
+class _KnownRuns:
+    """Task runs by reference, and by the trace's short hash to match tasks whose full
+    hash is unknown (no work dir) against runs the receiver recorded with it."""
+
+    def __init__(self, runs: list[tl.Run]) -> None:
+        self.by_reference: dict[str, tl.Run] = {}
+        self.by_short: dict[str, list[tl.Run]] = {}
+        for run in runs:
+            self.add(run)
+
+    def add(self, run: tl.Run) -> None:
+        self.by_reference[run.reference] = run
+        self.by_short.setdefault(short_hash(run.reference), []).append(run)
+
+    def find(self, task: Task) -> tl.Run | None:
+        run = self.by_reference.get(task.reference)
+        if run is not None or len(task.hash) == 32:
+            return run
+        same = [r for r in self.by_short.get(short_hash(task.hash), []) if r.name == task.name]
+        return same[0] if len(same) == 1 else None
+
+
+def _record_batch(workflow: tl.Run, batch: list[Task], known: _KnownRuns, complete: set[int],
+                  transforms: dict[str, tl.Transform],
+                  done: dict[str, Any]) -> list[tuple[Task, tl.Run]]:
+    """One transaction: the batch's new task runs and their features (one commit, not
+    one per task). Tasks already complete are skipped."""
+    recorded, features = [], []
+    with adapters.transaction():
+        for task in batch:
+            run = known.find(task)
+            if run is not None and run.id in complete:
+                done["skipped"] += 1
+                continue
             if run is None:
                 run = _task_run(workflow, task, transforms)
+                known.add(run)
+                done["tasks"] += 1
+                done["cached"] += task.cached
                 features.append((run, {**task.features(), "files_recorded": True}))
             else:  # recorded live by the receiver: now its files
+                done["skipped"] += 1
                 features.append((run, {"files_recorded": True}))
-            done["artifacts"] += _outputs(run, task, store, done["missing"])
-            complete.add(task.hash)
+            complete.add(run.id)
             recorded.append((task, run))
-        if len(features) >= BATCH or number == len(tasks):
-            adapters.annotate_many(features, create_features=True)
-            features = []
-        if progress is not None:
-            progress(number, len(tasks))
-    _link_cached(workflow, [(t, r) for t, r in recorded if t.cached])
-    by_hash = {**existing, **{t.hash: r for t, r in recorded}}
-    for task, run in recorded:
-        _inputs(run, task, by_hash, store)
-    if recorded and store is not None and ident.workflow is not None:
-        done["artifacts"] += _published(store, ident.workflow, by_hash, done["missing"])
-    return done
+        adapters.annotate_many(features, create_features=True)
+    return recorded
 
 
 def _published(store: LineageStore, workflow: Record, by_hash: dict[str, tl.Run],
@@ -214,18 +252,28 @@ def _task_run(workflow: tl.Run, task: Task, transforms: dict[str, tl.Transform])
                               error=error)
 
 
-def _link_cached(workflow: tl.Run, cached: list[tuple[Task, tl.Run]]) -> None:
-    """Link each CACHED task run to the earlier run of the same task hash."""
-    hashes = sorted({t.hash for t, _ in cached})
-    earliest: dict[str, tl.Run] = {}
-    for start in range(0, len(hashes), BATCH):
-        query = tl.Run.filter(reference__in=hashes[start:start + BATCH], engine=ENGINE)
-        for run in query.order_by("id"):
-            if run.parent_id != workflow.id:
-                earliest.setdefault(run.reference, run)
+def _link_cached(workflow: tl.Run, ident: Identity, cached: list[tuple[Task, tl.Run]]) -> None:
+    """Link each CACHED task run to the first run of the same task in an earlier run of
+    this session (``-resume`` keeps the session id and the task hashes)."""
+    if not cached:
+        return
+    earlier = [r.id for r in tl.Run.filter(reference__startswith=f"{ident.session_id}/",
+                                           engine=ENGINE, parent=None) if r.id != workflow.id]
+    if not earlier:
+        return
+    before = _KnownRuns([])
+    for start in range(0, len(earlier), BATCH):
+        for run in tl.Run.filter(parent__in=earlier[start:start + BATCH]).order_by("id"):
+            if run.reference not in before.by_reference:
+                before.add(run)
     for task, run in cached:
-        if task.hash in earliest:
-            adapters.link_runs(earliest[task.hash], run)
+        source = before.find(task)
+        if source is None and len(task.hash) == 32:  # recorded from a trace: short hash
+            matches = [r for r in before.by_short.get(short_hash(task.hash), [])
+                       if r.name == task.name]
+            source = matches[0] if len(matches) == 1 else None
+        if source is not None:
+            adapters.link_runs(source, run)
 
 
 def _outputs(run: tl.Run, task: Task, store: LineageStore | None,

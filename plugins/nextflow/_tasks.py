@@ -52,6 +52,14 @@ class Task:
     lineage: Record | None = None
 
     @property
+    def reference(self) -> str:
+        """The task run's ``reference``: the full hash, else the trace's short hash with the
+        task id (8 hex digits collide in runs of about 100,000 tasks)."""
+        if len(self.hash) == 32 or self.task_id is None:
+            return self.hash
+        return f"{self.hash}#{self.task_id}"
+
+    @property
     def process(self) -> str:
         return split_name(self.name)[0] or self.name
 
@@ -112,6 +120,12 @@ def attach(tasks: list[Task], work: Path, store: LineageStore | None) -> None:
                     task.metrics.setdefault(name, float(value) if name in FLOATS else value)
         if store is not None and task.lineage is None:
             task.lineage = store.records.get(task.hash)
+
+
+def short_hash(reference: str) -> str:
+    """The trace's ``ab/cdef12`` form of a task run reference (full, short or with an id)."""
+    flat = reference.split("#")[0].replace("/", "")
+    return f"{flat[:2]}/{flat[2:8]}"
 
 
 def _name(process: Any, tag: Any) -> str:

@@ -75,6 +75,20 @@ def test_run_lifecycle_and_statuses(db_instance):
     assert tl.Run.get(uid=scheduled.uid).status == "scheduled"
 
 
+def test_transaction_is_all_or_nothing(db_instance):
+    workflow = adapters.start_run("main.nf", "pipeline", engine="nextflow")
+    with pytest.raises(RuntimeError), adapters.transaction():
+        adapters.start_run("align", "process", parent=workflow, reference="lost")
+        adapters.annotate(workflow, {"shards": 3}, create_features=True)
+        raise RuntimeError("the ingest failed half way")
+    assert tl.Run.filter(parent=workflow).count() == 0
+    assert workflow.features.get_values() == {}
+
+    with adapters.transaction():
+        adapters.start_run("align", "process", parent=workflow, reference="kept")
+    assert [r.reference for r in tl.Run.filter(parent=workflow)] == ["kept"]
+
+
 @pytest.mark.parametrize("status", ["started", "scheduled", "done", ""])
 def test_invalid_final_status_is_refused(db_instance, status):
     run = adapters.start_run("job", "task")

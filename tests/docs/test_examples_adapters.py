@@ -97,6 +97,20 @@ def test_register_outputs(local_instance, isolated):
     assert workflow.uid != job.uid
 
 
+def test_transaction(local_instance, isolated):
+    workflow, _ = workflow_and_job()
+    # -- start adapter-transaction --
+    with adapters.transaction():
+        shards = [adapters.start_run("align", "process", parent=workflow, reference=f"shard-{n}")
+                  for n in range(3)]
+        adapters.annotate_many([(run, {"shard": n}) for n, run in enumerate(shards)],
+                               create_features=True)
+
+    assert tl.Run.filter(parent=workflow, shard__gte=1).count() == 2
+    # -- end adapter-transaction --
+
+
+
 def test_output(local_instance, isolated):
     # -- start adapter-output --
     out = adapters.Output("results/S1.bam", key="aligned/S1.bam",

@@ -42,12 +42,18 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+_JSON_SCALARS = frozenset({str, int, float, bool})
+_encode_json = json.JSONEncoder().encode  # what json.dumps(value) uses without options
+
+
 class JSONField(peewee.TextField):
     """JSON stored as text, identical on SQLite and PostgreSQL."""
 
     def db_value(self, value: Any) -> Any:
         if value is None:
             return None
+        if type(value) in _JSON_SCALARS:  # the common case, on json's fast path
+            return _encode_json(value)
         return json.dumps(value, sort_keys=True, default=str)
 
     def python_value(self, value: Any) -> Any:
@@ -98,10 +104,30 @@ def insert_rows(model: type[BaseModel], rows: list[dict[str, Any]]) -> None:
     db = unwrap(model._meta.database)
     names = tuple(rows[0])
     sql = _insert_sql(model, names, db.param, True)  # no RETURNING: ids are not needed
-    convert = [model._meta.fields[n].db_value for n in names]
-    params = [[to_db(row[n]) for to_db, n in zip(convert, names, strict=True)] for row in rows]
+    columns = [_column_values(model._meta.fields[n], [row[n] for row in rows]) for n in names]
+    params = list(zip(*columns, strict=True))
     with peewee.__exception_wrapper__:  # driver errors as peewee.IntegrityError etc.
         db.cursor().executemany(sql, params)
+
+
+# value types each field stores unchanged (a float column turns ints into floats itself)
+_PLAIN_VALUES = {peewee.IntegerField: frozenset({type(None), int}),
+                 peewee.BigIntegerField: frozenset({type(None), int}),
+                 peewee.ForeignKeyField: frozenset({type(None), int}),
+                 peewee.DoubleField: frozenset({type(None), int, float}),
+                 peewee.FloatField: frozenset({type(None), int, float}),
+                 peewee.CharField: frozenset({type(None), str}),
+                 peewee.TextField: frozenset({type(None), str}),
+                 peewee.BooleanField: frozenset({type(None), bool})}
+
+
+def _column_values(field: peewee.Field, values: list[Any]) -> list[Any]:
+    """One column in database form; plain numbers and text in a plain column go as they
+    are (converting a million values one by one costs more than inserting them)."""
+    plain = _PLAIN_VALUES.get(type(field))  # exact types: subclasses may convert
+    if plain is not None and set(map(type, values)) <= plain:
+        return values
+    return [field.db_value(v) for v in values]
 
 
 @functools.cache

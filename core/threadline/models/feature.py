@@ -304,6 +304,19 @@ def _delete_values(table: type[BaseModel], owner: str, feature_id: int, ids: lis
                    f'AND "{column}" IN ({marks})', [feature_id, *ids])
 
 
+def _owners_with_values(table: type[BaseModel], owner: str, ids: list[int]) -> set[int]:
+    """Which of these records have any feature value yet (one query per chunk)."""
+    db = unwrap(table._meta.database)
+    column = getattr(table, owner).column_name
+    found: set[int] = set()
+    for chunk in _chunks(ids):
+        marks = ", ".join([db.param] * len(chunk))
+        cursor = db.execute_sql(f'SELECT DISTINCT "{column}" FROM "{table._meta.table_name}" '
+                                f'WHERE "{column}" IN ({marks})', chunk)
+        found.update(row[0] for row in cursor.fetchall())
+    return found
+
+
 def _chunks(items: list[Any]) -> list[list[Any]]:
     return [items[i:i + _CHUNK] for i in range(0, len(items), _CHUNK)]
 
@@ -341,7 +354,9 @@ def write_values_many(items: list[tuple[BaseModel, list[tuple[Feature, Any]]]]) 
                 names = value if isinstance(value, list) else [value]
                 labelled.extend((record.id, feature.id, name) for name in names)
     with write_transaction(table._meta.database):
-        for feature_id, ids in owners.items():
+        annotated = _owners_with_values(table, owner, list({r.id for r, _ in items}))
+        for feature_id, all_ids in owners.items():
+            ids = [i for i in all_ids if i in annotated]  # new records have nothing to replace
             for chunk in _chunks(ids):
                 _delete_values(table, owner, feature_id, chunk)
                 _delete_values(link, owner, feature_id, chunk)
