@@ -78,44 +78,61 @@ class EventHandler:
         self.pending: dict[str, list[dict[str, Any]]] = {}
         self.run_names: list[str] = []  # runs seen, in order
         self._features: dict[int, tuple[tl.Run, dict[str, Any]]] = {}
-        self._runs: dict[tuple[int | None, str], tl.Run] = {}  # (parent id, reference)
+        self._workflows: dict[str, tl.Run] = {}  # by reference
+        self._tasks: dict[int, dict[str, tl.Run]] = {}  # workflow id -> reference -> run
+        self._transforms: dict[str, tl.Transform] = {}
 
-    def _find(self, parent: tl.Run | None, reference: str) -> tl.Run | None:
-        """The run with this reference (under ``parent``), looked up once, then cached."""
-        key = (parent.id if parent else None, reference)
-        if key not in self._runs:
-            query = (tl.Run.filter(parent=parent, reference=reference) if parent else
-                     tl.Run.filter(reference=reference, engine=ENGINE))
-            found = query.first()
+    def _find(self, reference: str) -> tl.Run | None:
+        """The workflow run with this reference, looked up once, then cached."""
+        if reference not in self._workflows:
+            found = tl.Run.filter(reference=reference, engine=ENGINE).first()
             if found is None:
                 return None
-            self._runs[key] = found
-        return self._runs[key]
+            self._workflows[reference] = found
+        return self._workflows[reference]
+
+    def _task_runs(self, workflow: tl.Run) -> dict[str, tl.Run]:
+        """The workflow's task runs by reference: loaded in one query, then kept current."""
+        if workflow.id not in self._tasks:
+            self._tasks[workflow.id] = {r.reference: r for r in tl.Run.filter(parent=workflow)}
+        return self._tasks[workflow.id]
+
+    def _forget(self) -> None:
+        """Drop what this handler remembers of the database (after a rollback)."""
+        self._workflows, self._tasks, self._transforms = {}, {}, {}
 
     def apply(self, event: dict[str, Any]) -> None:
         self.apply_many([event])
 
     def apply_many(self, events: list[dict[str, Any]]) -> None:
-        """Apply events in order; task features are written once, at the end."""
+        """Apply events in order, in one transaction (one commit for the batch); task
+        features are written once, at the end. If any event fails, nothing of the batch
+        is kept, in the database or in this handler's memory."""
         with self.lock:
+            pending = {name: list(held) for name, held in self.pending.items()}
+            run_names = list(self.run_names)
             try:
-                for event in events:
-                    self._one(check_event(event))
-            finally:
-                features, self._features = list(self._features.values()), {}
-                adapters.annotate_many(features, create_features=True)
+                with adapters.transaction():
+                    for event in events:
+                        self._one(check_event(event))
+                    features, self._features = list(self._features.values()), {}
+                    adapters.annotate_many(features, create_features=True)
+            except BaseException:
+                self._forget()  # rows (and changes) of the batch were rolled back
+                self._features, self.pending, self.run_names = {}, pending, run_names
+                raise
 
     def _one(self, event: dict[str, Any]) -> None:
         reference = f"{event['runId']}/{event['runName']}"
         if event["runName"] not in self.run_names:
             self.run_names.append(event["runName"])
-        workflow = self._find(None, reference)
+        workflow = self._find(reference)
         if workflow is None and event.get("metadata") is None:
             self._hold(reference, event)
             return
         if workflow is None:
             workflow = self._workflow(reference, event)
-            self._runs[(None, reference)] = workflow
+            self._workflows[reference] = workflow
         for waiting in [*self.pending.pop(reference, []), event]:
             self._apply(workflow, waiting)
 
@@ -172,31 +189,42 @@ class EventHandler:
         workdir = trace.get("workdir")
         digest = task_hash(workdir) if workdir else str(trace.get("hash"))
         status = TASK_STATUS.get(str(trace.get("status")), "started")
-        run = self._find(workflow, digest)
+        runs = self._task_runs(workflow)
+        run = runs.get(digest)
         if run is not None and RANK[run.status] >= RANK[status]:
             return  # a duplicate or a late event: nothing new
-        if run is None:
-            run = self._new_task(workflow, digest, trace)
-            self._runs[(workflow.id, digest)] = run
-        run.started_at = java_date(trace.get("start")) or run.started_at
-        if RANK[status] < 2:
-            run.status = status
-            run.save(only=[tl.Run.status, tl.Run.started_at])
+        if run is None:  # created in the state the event reports: one INSERT
+            run = runs[digest] = self._new_task(workflow, digest, trace, status)
         else:
-            exit_status = trace.get("exit")
-            error = f"exit status {exit_status}" if status == "errored" else None
-            adapters.finish_run(run, status, error=error,
-                                finished_at=java_date(trace.get("complete")))
+            run.started_at = java_date(trace.get("start")) or run.started_at
+            if RANK[status] < 2:
+                run.status = status
+                run.save(only=[tl.Run.status, tl.Run.started_at])
+            else:
+                adapters.finish_run(run, status, **_outcome(trace, status))
         earlier = self._features.get(run.id, (run, {}))[1]
         self._features[run.id] = (run, {**earlier, **task_features(trace, digest)})
 
-    def _new_task(self, workflow: tl.Run, digest: str, trace: dict[str, Any]) -> tl.Run:
+    def _new_task(self, workflow: tl.Run, digest: str, trace: dict[str, Any],
+                  status: str) -> tl.Run:
         name = str(trace.get("name") or trace.get("process") or digest)
         process = trace.get("process") or split_name(name)[0] or name
         key = f"{workflow.transform.key}/{process}"
-        return adapters.start_run(key, "process", engine=ENGINE, reference=digest,
-                                  parent=workflow, name=name, status="scheduled",
-                                  started_at=java_date(trace.get("submit")))
+        if key not in self._transforms:
+            self._transforms[key] = adapters.get_transform(key, "process")
+        return adapters.start_run(key, "process", transform=self._transforms[key],
+                                  engine=ENGINE, reference=digest,
+                                  parent=workflow, name=name, status=status,
+                                  started_at=java_date(trace.get("start")) or
+                                  java_date(trace.get("submit")),
+                                  **(_outcome(trace, status) if RANK[status] >= 2 else {}))
+
+
+def _outcome(trace: dict[str, Any], status: str) -> dict[str, Any]:
+    """``error`` and ``finished_at`` of a task that ended with ``status``."""
+    error = f"exit status {trace.get('exit')}" if status == "errored" else None
+    finished = java_date(trace.get("complete")) or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    return {"error": error, "finished_at": finished}
 
 
 def task_features(trace: dict[str, Any], digest: str) -> dict[str, Any]:

@@ -246,7 +246,7 @@ def _task_run(workflow: tl.Run, task: Task, transforms: dict[str, tl.Transform])
         transforms[key] = transform
     error = f"exit status {task.exit_status}" if task.status == "errored" else None
     return adapters.start_run(key, "process", transform=transform, engine=ENGINE,
-                              reference=task.hash, parent=workflow, name=task.name,
+                              reference=task.reference, parent=workflow, name=task.name,
                               started_at=task.started_at, status=task.status,
                               finished_at=task.finished_at or task.started_at or _now(),
                               error=error)

@@ -13,7 +13,8 @@ import urllib.request
 
 import pytest
 import threadline as tl
-from threadline.nextflow._events import EventError, java_date
+from threadline.errors import InvalidInput
+from threadline.nextflow._events import EventError, EventHandler, java_date
 from threadline.nextflow._server import Receiver
 
 from .conftest import WEBLOG
@@ -92,6 +93,29 @@ def test_duplicates_and_out_of_order_change_nothing(local_instance):
     tl.connect()
     replay(mixed)
     assert snapshot() == expected
+
+
+def test_a_batch_with_a_bad_event_is_kept_all_or_nothing(local_instance):
+    """A batch is one transaction: when one event cannot be recorded (here a metric that
+    is not a number), nothing of the batch stays; applied one by one, the others do."""
+    events = json.loads(json.dumps(CAPTURE))
+    events[8]["trace"]["realtime"] = "fast"
+    handler = EventHandler()
+    with pytest.raises(InvalidInput, match="realtime_ms"):
+        handler.apply_many(events)
+    assert tl.Run.filter(engine="nextflow").count() == 0
+    assert handler.pending == {} and handler.run_names == []
+
+    failures = []
+    for number, event in enumerate(events):
+        try:
+            handler.apply(event)
+        except InvalidInput:
+            failures.append(number)
+    assert failures == [8]
+    tasks = tl.Run.filter(engine="nextflow", parent__ne=None)
+    assert sorted(t.status for t in tasks) == ["completed", "completed", "started"]
+    assert tl.Run.get(engine="nextflow", parent=None).status == "completed"
 
 
 def test_submitted_before_started_waits_for_the_run(local_instance):

@@ -56,3 +56,37 @@ def test_synthetic_run_ingests(local_instance, tmp_path, raw):
     attempts = sum(1 + (i % 20 == 19) for i in range(1000) if i % 12 == 3)
     assert tl.Run.filter(process="PROCESS_3").count() == attempts == 101
     assert tl.Run.filter(peak_rss__gt=0).count() > 800
+
+
+def _launch_dir(folder, run_name="big_run"):
+    (folder / ".nextflow").mkdir()
+    (folder / ".nextflow" / "history").write_text(
+        f"2026-01-01 09:00:00\t1h\t{run_name}\tOK\t56503691ebd13d4b795bdaa317807c02\t"
+        "s-big\tnextflow run big.nf\n")
+
+
+def test_tasks_whose_short_hashes_collide_are_separate_runs(local_instance, tmp_path):
+    """A trace names tasks by 8 hex digits; in 100,000 tasks two of them share some."""
+    _launch_dir(tmp_path)
+    real = (TRACES / "nf-executor" / "job-success-no-retries.txt").read_text().splitlines()
+    rows = [line.split("\t") for line in real[1:]]
+    rows[1][1] = rows[0][1]  # the second task gets the first one's short hash
+    (tmp_path / "trace.txt").write_text("\n".join([real[0], *map("\t".join, rows)]) + "\n")
+    result = ingest(tmp_path)
+    assert result.tasks == len(rows)
+    twins = tl.Run.filter(task_hash=rows[0][1]).order_by("id")
+    assert [r.name for r in twins] == [rows[0][3], rows[1][3]]
+    assert [r.reference for r in twins] == [f"{rows[0][1]}#{rows[0][0]}",
+                                            f"{rows[1][1]}#{rows[1][0]}"]
+    assert ingest(tmp_path).tasks == 0  # and each is found again on a second ingest
+
+
+@pytest.mark.slow
+def test_100k_task_trace_ingests(local_instance, tmp_path):
+    _launch_dir(tmp_path)
+    rows = write_synthetic_trace(tmp_path / "trace.txt", 100_000)
+    result = ingest(tmp_path)
+    assert (result.tasks, result.cached, result.skipped) == (rows, 100_000 // 7, 0)
+    workflow = tl.Run.get(uid=result.workflow)
+    assert tl.Run.filter(parent=workflow).count() == rows
+    assert tl.Run.filter(parent=workflow, status="errored").count() == 100_000 // 20
