@@ -220,19 +220,25 @@ def _record_batch(workflow: tl.Run, batch: list[Task], known: _KnownRuns, comple
 def _published(store: LineageStore, workflow: Record, by_hash: dict[str, tl.Run],
                missing: list[str]) -> int:
     """Published files (lineage FileOutputs of the run): artifacts keyed by their path
-    under the output dir, outputs of the task run whose file they were copied from."""
+    under the output dir, outputs of the task run whose file they were copied from.
+    Files under the storage root (an S3 output dir included) are registered in place."""
     count = 0
     for record in store.published_of(workflow):
-        path = str(record.spec.get("path") or "")
+        path = str(record.spec.get("path") or "").removeprefix("file://")
         source = by_hash.get(_lineage.task_hash_of_lid(str(record.spec.get("source") or "")))
-        if not os.path.exists(path):
+        if "://" not in path and not os.path.exists(path):
             missing.append(path)
             continue
         key = record.key.split("/", 1)[1]  # <runHash>/<path under the output dir>
         labels = record.spec.get("labels")
-        adapters.register_outputs(source, [adapters.Output(path, key=key)],
-                                  features={"published": True,
-                                            **({"labels": labels} if labels else {})})
+        try:
+            adapters.register_outputs(source, [adapters.Output(path, key=key)],
+                                      features={"published": True,
+                                                **({"labels": labels} if labels else {})})
+        except InvalidInput as exc:  # a remote file gone, or outside the storage root
+            log.warning("nextflow: published file not recorded: %s", exc)
+            missing.append(path)
+            continue
         count += 1
     return count
 

@@ -1,7 +1,9 @@
 """``ingest``: real launch dir, real traces, the real lineage store, resumed runs."""
 
 import json
+import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -198,32 +200,41 @@ def test_ingest_after_serve_adds_files_to_live_runs(local_instance, tmp_path):
     assert (again.tasks, again.skipped, again.artifacts) == (0, 3, 0)
 
 
-def test_published_files_become_keyed_artifacts_of_their_task(local_instance, tmp_path):
-    """The store's published FileOutputs (whose records upstream did not commit) written
-    as LinObserver writes them: ``taskRun`` null, ``source`` the task output's LID."""
-    launch = lineage_launch(tmp_path)
+RUN_HASH = "139010997f21dc20a882653da07a7855"
+
+
+def publish(launch: Path, place: Callable[[str, str], str]) -> None:
+    """Write the run's task files and add the published FileOutputs that upstream's store
+    lacks, as LinObserver writes them (``taskRun`` null, ``source`` the task file's LID);
+    ``place(name, text)`` stores a published copy and returns its path or URI."""
     store = launch / ".lineage"
     for data in store.rglob(".data.json"):
         data.write_text(data.read_text().replace(
             "/Users/luisa.santus/Desktop/projects/training/side-quests/lineage", str(launch)))
-    run_hash = "139010997f21dc20a882653da07a7855"
-    refs = json.loads((store / f"{run_hash}#output" / ".data.json").read_text())
+    refs = json.loads((store / f"{RUN_HASH}#output" / ".data.json").read_text())
     for record in tl.nextflow.read_store(store).of_kind("FileOutput"):
         task_file = Path(record.spec["path"])
         task_file.parent.mkdir(parents=True, exist_ok=True)
         task_file.write_text(task_file.name.upper())
-        lid = f"lid://{run_hash}/results/{task_file.name}"
-        if lid not in refs["spec"]["output"][0]["value"]:
+        if f"lid://{RUN_HASH}/results/{task_file.name}" not in refs["spec"]["output"][0]["value"]:
             continue
-        published = launch / "results" / task_file.name
-        published.parent.mkdir(exist_ok=True)
-        published.write_text(task_file.name.upper())
-        spec = {**record.spec, "path": str(published), "taskRun": None,
-                "source": f"{record.spec['taskRun']}/{task_file.name}"}
-        folder = store / run_hash / "results" / task_file.name
+        spec = {**record.spec, "path": place(task_file.name, task_file.name.upper()),
+                "taskRun": None, "source": f"{record.spec['taskRun']}/{task_file.name}"}
+        folder = store / RUN_HASH / "results" / task_file.name
         folder.mkdir(parents=True)
         (folder / ".data.json").write_text(json.dumps(
             {"version": "lineage/v1beta1", "kind": "FileOutput", "spec": spec}))
+
+
+def test_published_files_become_keyed_artifacts_of_their_task(local_instance, tmp_path):
+    launch = lineage_launch(tmp_path)
+
+    def place(name: str, text: str) -> str:
+        (launch / "results").mkdir(exist_ok=True)
+        (launch / "results" / name).write_text(text)
+        return str(launch / "results" / name)
+
+    publish(launch, place)
     result = ingest(launch)
     assert (result.artifacts, result.missing) == (12, ())  # 8 task files, 4 published
     report = tl.Artifact.get(key="results/UPPER-Bonjour-output.txt")
@@ -231,4 +242,37 @@ def test_published_files_become_keyed_artifacts_of_their_task(local_instance, tm
     assert report.features.get_values() == {"published": True}
     assert report.hash == tl.Run.get(reference="d10752af16523c3c4fad3c9a0bc0c0c0"
                                      ).outputs[0].hash  # the same content as the task file
+    assert not report.in_place  # results/ is outside the storage root: stored as a copy
     assert ingest(launch).artifacts == 0
+
+
+def test_published_files_under_the_storage_root_are_registered_in_place(instance, tmp_path):
+    """An output dir inside the storage root (a local folder, or an S3 prefix such as
+    ``--outdir s3://bucket/data/results``) is registered where it is, not copied."""
+    root = instance.settings.storage
+    launch = lineage_launch(tmp_path)
+
+    def place(name: str, text: str) -> str:
+        if root.startswith("s3://"):
+            bucket, _, prefix = root.removeprefix("s3://").partition("/")
+            s3_client().put_object(Bucket=bucket, Key=f"{prefix}/results/{name}",
+                                   Body=text.encode())
+            return f"{root}/results/{name}"
+        (Path(root) / "results").mkdir(parents=True, exist_ok=True)
+        (Path(root) / "results" / name).write_text(text)
+        return str(Path(root) / "results" / name)
+
+    publish(launch, place)
+    result = ingest(launch)
+    assert (result.artifacts, result.missing) == (12, ())
+    report = tl.Artifact.get(key="results/UPPER-Bonjour-output.txt")
+    assert report.in_place and report.uri == f"{root}/results/UPPER-Bonjour-output.txt"
+    assert report.hash == tl.Run.get(reference="d10752af16523c3c4fad3c9a0bc0c0c0"
+                                     ).outputs[0].hash
+    assert Path(report.cache()).read_text() == "UPPER-BONJOUR-OUTPUT.TXT"
+
+
+def s3_client():
+    import boto3
+
+    return boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-east-1")
