@@ -10,7 +10,7 @@ run is a no-op.
 import datetime as dt
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ import threadline as tl
 from threadline import adapters
 from threadline.errors import InvalidInput, NotFound
 
-from . import _lineage, _trace
+from . import _lineage, _publish, _trace
 from ._history import HistoryRun, find_run, logged_tasks, read_history
 from ._lineage import LineageStore, Record
 from ._pipeline import Identity, pipeline_transform, resolve_identity, workflow_features
@@ -50,16 +50,22 @@ class IngestResult:
 
 def ingest(launch_dir: str | os.PathLike[str], trace: str | os.PathLike[str] | None = None,
            lineage: str | os.PathLike[str] | None = None, run_name: str | None = None, *,
+           published: Sequence[str | os.PathLike[str]] = (),
            progress: Callable[[int, int], None] | None = None) -> IngestResult:
     """Record the run ``run_name`` (default: the latest) of the launch dir ``launch_dir``.
 
     ``trace`` is the trace file (default: the newest ``trace*.txt`` in the launch dir),
     ``lineage`` the lineage store (default: ``<launch_dir>/.lineage`` when present).
-    ``progress(done, total)`` is called after each task.
+    ``published``: output dirs to scan for published files (runs without a lineage
+    store). ``progress(done, total)`` is called after each task.
     """
     launch = Path(launch_dir).absolute()
     if not launch.is_dir():
         raise InvalidInput(f"not a Nextflow launch directory: {launch} (no such folder)")
+    outdirs = [Path(p).absolute() for p in published]
+    for folder in outdirs:
+        if not folder.is_dir():
+            raise InvalidInput(f"published output dir not found: {folder}")
     store = _store(launch, lineage)
     history_file = launch / ".nextflow" / "history"
     history = read_history(history_file) if history_file.is_file() else []
@@ -76,6 +82,8 @@ def ingest(launch_dir: str | os.PathLike[str], trace: str | os.PathLike[str] | N
                  for r in tl.Run.filter(parent=workflow).order_by("id")]
     attach(tasks, _work_dir(launch, ident.workflow), store)
     done = _record_tasks(workflow, ident, tasks, store, progress)
+    if outdirs and done["recorded"]:
+        done["artifacts"] += _publish.scan(outdirs, launch, workflow, done["by_hash"])
     return IngestResult(workflow.uid, ident.run_name, ident.session_id, created,
                         done["tasks"], done["skipped"], done["cached"], done["artifacts"],
                         tuple(done["missing"]))
@@ -159,6 +167,7 @@ def _record_tasks(workflow: tl.Run, ident: Identity, tasks: list[Task],
             if progress is not None:
                 progress(number, len(tasks))
         recorded += batch
+    done.update(recorded=len(recorded), by_hash=known.by_reference)
     _link_cached(workflow, ident, [(t, r) for t, r in recorded if t.cached])
     for task, run in recorded:
         _inputs(run, task, known.by_reference, store)

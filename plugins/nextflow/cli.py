@@ -60,10 +60,13 @@ def group() -> None:
 @click.option("--lineage", "lineage", type=click.Path(file_okay=False),
               help="Lineage store (default: LAUNCH_DIR/.lineage when present).")
 @click.option("--run", "run_name", help="Run name (default: the latest run).")
+@click.option("--published", "published", multiple=True, type=click.Path(file_okay=False),
+              help="Output dir to scan for published files (runs without a lineage "
+                   "store); repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def ingest_cmd(ctx: click.Context, launch_dir: str, trace: str | None, lineage: str | None,
-               run_name: str | None, as_json: bool) -> None:
+               run_name: str | None, published: tuple[str, ...], as_json: bool) -> None:
     """Record a Nextflow run from its launch directory.
 
     Same as threadline.nextflow.ingest(): reads .nextflow/history, the trace file, the
@@ -74,7 +77,7 @@ def ingest_cmd(ctx: click.Context, launch_dir: str, trace: str | None, lineage: 
     _connect(ctx)
     with _progress("ingesting tasks") as tick:
         result = ingest(launch_dir, trace=trace, lineage=lineage, run_name=run_name,
-                        progress=tick)
+                        published=published, progress=tick)
     _emit(result.to_dict(), as_json, lambda: _summary(result))
 
 

@@ -276,3 +276,35 @@ def s3_client():
     import boto3
 
     return boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-east-1")
+
+
+def test_published_dirs_are_scanned_without_a_lineage_store(local_instance, launchdir):
+    """Before 25.04 nothing lists published files: ``published=`` scans the output dir and
+    finds each file's task by its symlink into a work dir, or else by its content."""
+    first, second = (launchdir / "work" / "02" / "03efbb340cc762309c4adaf00bcd59",
+                     launchdir / "work" / "f5" / "52e5e8882ec9f04ac05f95b4442823")
+    for number, folder in enumerate((first, second)):
+        for name in ("output_1.fastq.gz", "output_2.fastq.gz"):
+            (folder / name).write_text(f"{folder.name} {name} {number}")
+    results = launchdir / "results"
+    results.mkdir()
+    (results / "a.fastq.gz").symlink_to(first / "output_1.fastq.gz")  # mode: 'symlink'
+    shutil.copy(second / "output_2.fastq.gz", results / "b.fastq.gz")  # mode: 'copy'
+    (results / "notes.txt").write_text("written by hand")
+
+    result = ingest(launchdir, published=[results])
+    assert (result.tasks, result.artifacts) == (2, 4 + 3)
+    by_key = {a.key: a for a in tl.Artifact.filter(key__startswith="results/")}
+    assert sorted(by_key) == ["results/a.fastq.gz", "results/b.fastq.gz", "results/notes.txt"]
+    assert by_key["results/a.fastq.gz"].run.reference == "0203efbb340cc762309c4adaf00bcd59"
+    assert by_key["results/b.fastq.gz"].run.reference == "f552e5e8882ec9f04ac05f95b4442823"
+    assert by_key["results/notes.txt"].run is None
+    assert all(a.features.get_values() == {"published": True} for a in by_key.values())
+    assert ingest(launchdir, published=[results]).artifacts == 0
+
+
+def test_a_missing_published_dir_is_refused_before_anything_is_written(local_instance,
+                                                                       launchdir):
+    with pytest.raises(tl.errors.InvalidInput, match="published output dir not found"):
+        ingest(launchdir, published=[launchdir / "results"])
+    assert tl.Run.filter().count() == 0

@@ -1,0 +1,77 @@
+"""Published files found by scanning output dirs (``publishDir``), for runs without a
+lineage store (Nextflow before 25.04, or lineage off).
+
+A published file is matched to the task that wrote it by its symlink target (``mode:
+'symlink'``, the default, points into the task's work dir) or else by content (``copy``,
+``link``, ``move``: the same bytes as one of the run's task outputs). Files that match no
+task are still recorded, as outputs of no run.
+"""
+
+import os
+import re
+from pathlib import Path
+
+import threadline as tl
+from threadline import adapters
+from threadline.hashing import hash_paths
+
+_WORK_PARTS = re.compile(r"^[0-9a-f]{2}$"), re.compile(r"^[0-9a-f]{30}$")
+
+
+def scan(folders: list[Path], launch: Path, workflow: tl.Run,
+         by_hash: dict[str, tl.Run]) -> int:
+    """Register every file under ``folders``; returns how many were recorded."""
+    files = [path for folder in folders for path in _files(folder)]
+    if not files:
+        return 0
+    sources = _sources(files, workflow, by_hash)
+    groups: dict[int | None, list[adapters.Output]] = {}
+    runs: dict[int | None, tl.Run | None] = {None: None}
+    for path, source in zip(files, sources, strict=True):
+        runs[source.id if source else None] = source
+        groups.setdefault(source.id if source else None, []).append(
+            adapters.Output(str(path), key=_key(path, launch)))
+    for run_id, outputs in groups.items():
+        adapters.register_outputs(runs[run_id], outputs, features={"published": True})
+    return len(files)
+
+
+def _files(folder: Path) -> list[Path]:
+    found = []
+    for root, _, names in os.walk(folder):
+        found += [Path(root) / n for n in sorted(names) if not n.startswith(".")]
+    return sorted(found)
+
+
+def _key(path: Path, launch: Path) -> str:
+    """``results/x.txt``: the path under the launch dir, else from the output dir's name."""
+    absolute = path.absolute()
+    if absolute.is_relative_to(launch):
+        return absolute.relative_to(launch).as_posix()
+    return "/".join(absolute.parts[-2:])
+
+
+def _sources(files: list[Path], workflow: tl.Run,
+             by_hash: dict[str, tl.Run]) -> list[tl.Run | None]:
+    """The task run behind each file: by symlink target, else by identical content."""
+    by_content: dict[str, tl.Run] | None = None
+    found: list[tl.Run | None] = []
+    for path in files:
+        source = by_hash.get(_task_hash(path.resolve())) if path.is_symlink() else None
+        if source is None:
+            if by_content is None:
+                by_content = {a.hash: a.run for a in
+                              tl.Artifact.filter(run__parent=workflow).order_by("id")}
+            digest = hash_paths([str(path)], tl.instance().stat_cache)[0].hash
+            source = by_content.get(digest)
+        found.append(source)
+    return found
+
+
+def _task_hash(target: Path) -> str:
+    """The task hash of a path inside a work dir (``.../ab/cdef.../sub/file``), or ``""``."""
+    parts = target.parts
+    for index in range(len(parts) - 2, 0, -1):
+        if _WORK_PARTS[0].match(parts[index - 1]) and _WORK_PARTS[1].match(parts[index]):
+            return parts[index - 1] + parts[index]
+    return ""
