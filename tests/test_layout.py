@@ -15,6 +15,7 @@ PUBLIC = [
     "Artifact", "Collection", "Feature", "Label", "Project", "Run", "Schema", "Storage",
     "Transform", "adapters", "connect", "context", "disconnect", "errors", "finish", "flow",
     "init", "instance", "lineage", "maintenance", "register_loader", "save", "step", "track",
+    "validate",
 ]
 
 

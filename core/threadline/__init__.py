@@ -34,6 +34,7 @@ __all__ = [
     "save",
     "step",
     "track",
+    "validate",
 ]
 
 _LAZY = {
@@ -57,6 +58,7 @@ _LAZY = {
     "register_loader": "threadline._loaders",
     "save": "threadline.models._bulk:save_artifacts",
     "instance": "threadline._context",
+    "validate": "threadline.models._validation",
 }
 _MODULES = ("adapters", "errors", "lineage", "maintenance")
 
@@ -77,6 +79,7 @@ if TYPE_CHECKING:
         Transform,
     )
     from .models._bulk import save_artifacts as save
+    from .models._validation import validate
     from .tracking import context, finish, flow, step, track
 
 

@@ -1,10 +1,15 @@
-"""What ``Artifact.load()`` returns, by suffix. Other modules register more loaders."""
+"""What ``Artifact.load()`` returns, by suffix. Other modules register more loaders.
+
+Tables load as pandas DataFrames (``.parquet``, ``.csv``, ``.tsv``) and single-cell data as
+AnnData (``.h5ad``, ``.zarr`` folders); those libraries are imported only then.
+"""
 
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from . import _tables
 from .errors import InvalidInput
 
 Loader = Callable[[str], Any]
@@ -29,6 +34,8 @@ def _yaml(path: str) -> Any:
 LOADERS: dict[str, Loader] = {
     ".txt": _text, ".md": _text, ".log": _text, ".fasta": _text, ".fa": _text,
     ".json": _json, ".yaml": _yaml, ".yml": _yaml,
+    ".parquet": _tables.load_parquet, ".csv": _tables.load_csv, ".tsv": _tables.load_tsv,
+    ".h5ad": _tables.load_h5ad, ".zarr": _tables.load_zarr,
 }
 
 

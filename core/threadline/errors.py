@@ -3,7 +3,8 @@
     ThreadlineError
     ├── InvalidInput (ValueError)          bad argument: a key, a path, a feature value
     │   ├── InvalidKey                     key with '..', absolute, empty segments, NUL, too long
-    │   └── InvalidFeatureValue            a value that does not fit the feature's dtype
+    │   ├── InvalidFeatureValue            a value that does not fit the feature's dtype
+    │   └── ValidationError                a DataFrame or AnnData that breaks its schema
     ├── NotFound (LookupError)             get() matched nothing
     │   └── UnknownFeature                 a feature name that does not exist
     ├── MultipleFound (LookupError)        get() matched several records
@@ -28,6 +29,7 @@ __all__ = [
     "ThreadlineError",
     "TrackingError",
     "UnknownFeature",
+    "ValidationError",
 ]
 
 
@@ -51,6 +53,18 @@ class InvalidFeatureValue(InvalidInput):
         shown = repr(value)
         shown = shown if len(shown) <= 80 else shown[:77] + "..."
         super().__init__(f"feature {feature!r} expects {dtype}, got {shown}")
+
+
+class ValidationError(InvalidInput):
+    """Data broke its schema: every problem found, in one error; nothing was saved.
+
+    ``problems`` holds one line per problem; ``report`` the full ``ValidationReport``.
+    """
+
+    def __init__(self, schema: str, problems: list[str], report: object = None) -> None:
+        self.schema, self.problems, self.report = schema, problems, report
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        super().__init__(f"data does not match schema {schema}: {count}: " + "; ".join(problems))
 
 
 class NotFound(ThreadlineError, LookupError):

@@ -153,20 +153,21 @@ def test_read(local_instance, isolated):
 
 
 def test_register_loader(local_instance, isolated):
-    write("counts.tsv", "gene\tcount\nTP53\t12\n")
-    tl.Artifact("counts.tsv", key="tables/counts.tsv").save()
+    write("peaks.bed", "chr17\t7661779\t7687538\tTP53\n")
+    tl.Artifact("peaks.bed", key="regions/peaks.bed").save()
     # -- start artifact-loader --
     import csv
 
-    def read_tsv(path: str) -> list[dict[str, str]]:
+    def read_bed(path: str) -> list[tuple[str, int, int, str]]:
         with open(path, newline="") as handle:
-            return list(csv.DictReader(handle, delimiter="\t"))
+            rows = csv.reader(handle, delimiter="\t")
+            return [(chrom, int(start), int(end), name) for chrom, start, end, name in rows]
 
-    tl.register_loader(".tsv", read_tsv)
-    rows = tl.Artifact.get(key="tables/counts.tsv").load()
-    assert rows == [{"gene": "TP53", "count": "12"}]
+    tl.register_loader(".bed", read_bed)
+    peaks = tl.Artifact.get(key="regions/peaks.bed").load()
+    assert peaks == [("chr17", 7661779, 7687538, "TP53")]
     # -- end artifact-loader --
-    assert tl.Artifact.get(key="tables/counts.tsv").load()[0]["gene"] == "TP53"
+    assert tl.Artifact.get(key="regions/peaks.bed").load()[0][3] == "TP53"
 
 
 def test_unknown_suffix(local_instance, isolated):

@@ -21,6 +21,12 @@ def describe_artifact(artifact: Any) -> str:
     kind = f"{artifact.kind}" + (f", {artifact.n_files} files" if artifact.n_files else "")
     lines.append(f"├── size: {_size(artifact.size)}   kind: {kind}   suffix: {artifact.suffix}")
     lines.append(f"├── storage: {artifact.uri}{'  (in place)' if artifact.in_place else ''}")
+    if artifact.otype or artifact.schema_id is not None:
+        rows = artifact.n_observations
+        data = f"├── otype: {artifact.otype or '-'}   observations: {'?' if rows is None else rows}"
+        if artifact.schema_id is not None:
+            data += f"   schema: {artifact.schema.name} v{artifact.schema.version}"
+        lines.append(data)
     if artifact.visibility != "main":
         lines.append(f"├── visibility: {artifact.visibility}")
     run = artifact.run if artifact.run_id is not None else None

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._tables import OTYPES, describe_file
 from ..errors import InvalidInput, StorageError
 from ..hashing import Hashed, StatCache, hash_path, manifest_hash, sha256_bytes
 from ..storage import Backend, object_path
@@ -31,19 +32,23 @@ class Prepared:
     object_path: str  # relative to the storage root
     in_place: bool
     data: bytes | None = None  # the content itself, for small files (read exactly once)
+    otype: str | None = None  # DataFrame, AnnData: what the suffix says the content is
+    n_observations: int | None = None  # rows, where the format's metadata tells cheaply
 
 
 def _in_place_remote(backend: Backend, rel: str, suffix: str) -> Prepared:
     info = backend.info(rel)
     if info is None:
         raise InvalidInput(f"path not found: {backend.uri(rel)}")
+    otype = OTYPES.get(suffix.lower())
     if info["type"] != "directory":
-        return Prepared(rel, backend.sha256(rel), info["size"], None, (), suffix, rel, True)
+        return Prepared(rel, backend.sha256(rel), info["size"], None, (), suffix, rel, True,
+                        otype=otype)
     files = [f[len(rel) + 1:] for f in backend.list(rel)]
     entries = [(f, backend.sha256(f"{rel}/{f}")) for f in files]
     size = sum((backend.info(f"{rel}/{f}") or {"size": 0})["size"] for f in files)
     return Prepared(rel, manifest_hash(entries), size, len(files), tuple(files), suffix, rel,
-                    True)
+                    True, otype=otype)
 
 
 def prepare(path: Any, backend: Backend, cache: StatCache, suffix: str) -> Prepared:
@@ -69,8 +74,9 @@ def prepare(path: Any, backend: Backend, cache: StatCache, suffix: str) -> Prepa
     except OSError as exc:
         raise InvalidInput(f"cannot read {local}: {exc}") from exc
     where = rel if in_place else object_path(hashed.hash, suffix)
+    otype, n_observations = describe_file(local, suffix)
     return Prepared(local, hashed.hash, hashed.size, hashed.n_files, hashed.files, suffix,
-                    where, in_place, data)  # type: ignore[arg-type]
+                    where, in_place, data, otype, n_observations)  # type: ignore[arg-type]
 
 
 def _small_file(path: str) -> bytes | None:
@@ -82,12 +88,18 @@ def _small_file(path: str) -> bytes | None:
         return handle.read()
 
 
-def store(prepared: Prepared, backend: Backend) -> None:
-    """Upload a managed object unless the same content is already stored."""
+def store(prepared: Prepared, backend: Backend, move: bool = False) -> None:
+    """Upload a managed object unless the same content is already stored.
+
+    ``move``: the source is a scratch file threadline wrote itself (``from_dataframe``);
+    on local storage it is renamed into place instead of copied.
+    """
     if prepared.in_place:
         return
     info = backend.info(prepared.object_path)
     if info is not None and (prepared.n_files is not None or info["size"] == prepared.size):
+        return
+    if move and prepared.data is None and _move_into(prepared, backend):
         return
     if prepared.data is not None:
         backend.put_bytes(prepared.data, prepared.object_path)
@@ -95,6 +107,24 @@ def store(prepared: Prepared, backend: Backend) -> None:
         backend.put_file(prepared.source, prepared.object_path)
     else:
         backend.put_folder(prepared.source, prepared.object_path, list(prepared.files))
+
+
+def _move_into(prepared: Prepared, backend: Backend) -> bool:
+    """Rename a scratch file or folder into the local object path; False: copy instead."""
+    target = backend.local_path(prepared.object_path)
+    if target is None:
+        return False
+    try:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        for folder, _, files in os.walk(prepared.source):
+            for name in files:
+                os.chmod(os.path.join(folder, name), 0o444)
+        if os.path.isfile(prepared.source):
+            os.chmod(prepared.source, 0o444)
+        os.replace(prepared.source, target)
+    except OSError:  # another device, or an identical folder won the race: copy instead
+        return os.path.isdir(target)
+    return True
 
 
 def fetch(backend: Backend, path: str, cache_dir: str, is_folder: bool) -> str:

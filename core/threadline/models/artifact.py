@@ -12,20 +12,31 @@ The record is written only after its object is complete, so a crash leaves at wo
 unreferenced object, which ``threadline gc`` removes.
 """
 
-from typing import IO, Any
+import os
+import tempfile
+from typing import Any
 
 import peewee
 
-from .. import _context
+from .. import _context, _tables
 from .._db import unwrap, write_transaction
 from .._keys import check_key, suffix_of
 from .._loaders import load_path
-from ..errors import InvalidInput
+from ..errors import InvalidInput, InvalidKey
+from ..hashing import StatCache
 from ._base import BaseModel, new_uid, utcnow
 from ._describe import describe_artifact
 from ._objects import Prepared, fetch, prepare, store
-from .feature import ArtifactFeatureValue, ArtifactLabel, FeatureManager, LabelManager
+from ._validation import ValidationReport, validate
+from .feature import (
+    ArtifactFeatureValue,
+    ArtifactLabel,
+    FeatureManager,
+    LabelManager,
+    write_values_many,
+)
 from .run import Run, Transform
+from .schema import Schema
 
 
 class Storage(BaseModel):
@@ -74,6 +85,54 @@ class Artifact(BaseModel):
         """``data``: a local path, a folder, or an object URI under the storage root."""
         super().__init__(key=key, **fields)
         self._source = data
+        self._pending: tuple[Any, str] | None = None  # (DataFrame or AnnData, format)
+        self._report: ValidationReport | None = None
+
+    # -- in-memory objects -------------------------------------------------------------
+    @classmethod
+    def from_dataframe(cls, df: Any, *, key: str | None = None, schema: Any = None,
+                       description: str | None = None, **fields: Any) -> "Artifact":
+        """An unsaved artifact for a pandas DataFrame, stored as parquet on ``save()``.
+
+        With ``schema`` the frame is validated now: a ``ValidationError`` lists every
+        problem and nothing is written. The saved artifact links the schema and is
+        annotated with the categorical values of its feature columns.
+        """
+        if _tables.object_type(df) != "DataFrame":
+            raise InvalidInput(f"from_dataframe() takes a DataFrame, not {type(df).__name__}")
+        return cls._from_object(df, "parquet", key, schema, description=description,
+                                n_observations=len(df), **fields)
+
+    @classmethod
+    def from_anndata(cls, adata: Any, *, key: str | None = None, schema: Any = None,
+                     format: str | None = None, description: str | None = None,
+                     **fields: Any) -> "Artifact":
+        """An unsaved artifact for an AnnData, stored as ``.h5ad`` (default) or ``.zarr``."""
+        if _tables.object_type(adata) != "AnnData":
+            raise InvalidInput(f"from_anndata() takes an AnnData, not {type(adata).__name__}")
+        fmt = _tables.anndata_format(format, key)
+        return cls._from_object(adata, fmt, key, schema, description=description,
+                                n_observations=int(adata.n_obs), **fields)
+
+    @classmethod
+    def _from_object(cls, data: Any, fmt: str, key: str | None, schema: Any,
+                     **fields: Any) -> "Artifact":
+        suffix = f".{fmt}"
+        if key is not None:
+            check_key(key)
+            if suffix_of(key) not in ("", suffix):
+                raise InvalidKey(key, f"ends in {suffix_of(key)} but the object is stored "
+                                      f"as {suffix}")
+        report = None
+        if schema is not None:
+            report = validate(data, schema)
+            report.raise_for_problems()
+            data = report.data
+        otype = _tables.object_type(data)
+        artifact = cls(None, key=key, suffix=suffix, otype=otype,
+                       kind=fields.pop("kind", "dataset"), **fields)
+        artifact._pending, artifact._report = (data, fmt), report
+        return artifact
 
     @classmethod
     def _get_defaults(cls, lookups: dict[str, Any]) -> dict[str, Any]:
@@ -89,6 +148,8 @@ class Artifact(BaseModel):
 
         Same key and content: the existing artifact (its fields are copied into ``self``).
         """
+        if self.id is None and getattr(self, "_pending", None) is not None:
+            return self._save_object()
         if self.id is not None or getattr(self, "_source", None) is None:
             if self.id is None:
                 raise InvalidInput("nothing to save: give a path, tl.Artifact(path, key=...)")
@@ -97,18 +158,63 @@ class Artifact(BaseModel):
         if self.key is not None:
             check_key(self.key)
         inst = _context.instance()
-        prepared = prepare(self._source, inst.backend, inst.stat_cache,
-                           self.suffix or suffix_of(self.key or str(self._source)))
-        store(prepared, inst.backend)
+        scratch = getattr(self, "_scratch", False)  # our own file: nothing to remember
+        suffix = self.suffix or suffix_of(self.key or str(self._source))
+        if not scratch and self.schema_id is not None:
+            self._validate_file(suffix)
+        prepared = prepare(self._source, inst.backend, NO_CACHE if scratch else inst.stat_cache,
+                           suffix)
+        store(prepared, inst.backend, move=scratch)
         saved = self._write(prepared, inst.storage)
         self.__data__, self._dirty, self._source = dict(saved.__data__), set(), None
+        return self
+
+    def _validate_file(self, suffix: str) -> None:
+        """A table file saved with a validating schema is loaded and checked first; it is
+        stored as it is (coercion checks that values convert, it does not rewrite files)."""
+        schema = self.schema
+        if schema.kind == "record":
+            return  # a plain record describes the file, it has no rules
+        source = str(self._source)
+        if suffix.lower() not in _tables.OTYPES or ("://" in source
+                                                    and not source.startswith("file://")):
+            raise InvalidInput(f"schema {schema.label} validates local DataFrame and AnnData "
+                               f"files ({', '.join(_tables.OTYPES)}), not {source}")
+        local = source.removeprefix("file://")
+        if not os.path.exists(local):
+            raise InvalidInput(f"path not found: {os.path.abspath(local)}")
+        report = validate(load_path(local, suffix), schema)
+        report.raise_for_problems()
+        self._report = report
+
+    def _save_object(self) -> "Artifact":
+        """Write the pending DataFrame/AnnData to a scratch file, then save that file."""
+        data, fmt = self._pending  # type: ignore[misc]
+        inst = _context.instance()
+        if self._report is not None:
+            schema = self._report.schema
+            self.schema = schema if schema.id is not None else schema.save()
+        scratch = _scratch_dir(inst)
+        os.makedirs(scratch, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=scratch) as folder:
+            self._source, self._scratch = _tables.write_object(data, folder, fmt), True
+            self._pending = None
+            try:
+                self.save()
+            except BaseException:
+                self._pending = (data, fmt)  # still unsaved: save() may be called again
+                raise
+            finally:
+                self._scratch = False
         return self
 
     def _write(self, prepared: Prepared, storage: Storage) -> "Artifact":
         with write_transaction(Artifact._meta.database, lock=f"artifact:{self.key}"):
             top, same_id = _version_state(self.key, prepared.hash)
             if same_id is not None:
-                return Artifact.get_by_id(same_id)  # type: ignore[no-any-return]
+                same = Artifact.get_by_id(same_id)
+                self._annotate(same)
+                return same  # type: ignore[no-any-return]
             self._fill(prepared, storage)
             if self.key is not None:
                 self.version = top + 1
@@ -116,7 +222,20 @@ class Artifact(BaseModel):
                     _run_sql(_UNSET_LATEST, (False, self.key, True))
             self.is_latest = True
             self.insert_now()
+            self._annotate(self)
         return self
+
+    def _annotate(self, saved: "Artifact") -> None:
+        """Link the validating schema and write the categorical values found in the data
+        (inside the save's transaction: the record and its annotations appear together)."""
+        report = getattr(self, "_report", None)
+        if report is None:
+            return
+        if saved.schema_id != report.schema.id:
+            Artifact.update(schema=report.schema.id).where(Artifact.id == saved.id).execute()
+            saved.schema_id = report.schema.id
+        if report.annotations:
+            write_values_many([(saved, list(report.annotations))])
 
     def _fill(self, prepared: Prepared, storage: Storage) -> None:
         run = _context.current_run()
@@ -125,6 +244,9 @@ class Artifact(BaseModel):
         self.in_place = prepared.in_place
         self.storage = storage
         self.kind = self.kind or ("folder" if prepared.n_files is not None else "file")
+        self.otype = self.otype or prepared.otype
+        if self.n_observations is None:
+            self.n_observations = prepared.n_observations
         if self.run_id is None and run is not None:
             self.run = run
 
@@ -137,16 +259,34 @@ class Artifact(BaseModel):
         self._record_input()
         return local
 
-    def open(self, mode: str = "rb") -> IO[Any]:
-        """A file object on the stored content (read-only)."""
+    def open(self, mode: str | None = None) -> Any:
+        """A lazy handle for tables (a pyarrow dataset for parquet, a backed AnnData for
+        h5ad, a zarr group for zarr); otherwise, or with ``mode``, a read-only file object."""
+        if mode is None and self.suffix.lower() in _tables.LAZY_SUFFIXES:
+            return self._open_lazy()
+        mode = mode or "rb"
         if mode not in ("r", "rb"):
             raise InvalidInput(f"artifacts are immutable: open mode {mode!r} is not allowed")
         handle = self._backend(_context.instance()).open(self.path, mode)
         self._record_input()
         return handle
 
+    def _open_lazy(self) -> Any:
+        suffix = self.suffix.lower()
+        if suffix == ".h5ad":
+            return _tables.open_h5ad(self.cache())  # HDF5 needs a local file: cached once
+        backend = self._backend(_context.instance())
+        local = backend.local_path(self.path)
+        self._record_input()
+        if suffix == ".zarr":
+            return _tables.open_zarr(local, backend.uri(self.path))
+        fs = getattr(backend, "fs", None)
+        remote = fs._strip_protocol(backend.uri(self.path)) if fs is not None else None
+        return _tables.open_parquet(local, fs, remote)
+
     def load(self) -> Any:
-        """The content as a Python object, by suffix (text, JSON, YAML, and registered)."""
+        """The content as a Python object, by suffix: a DataFrame (parquet, csv, tsv), an
+        AnnData (h5ad, zarr), text, JSON, YAML, or what ``tl.register_loader`` added."""
         return load_path(self.cache(), self.suffix)
 
     def _backend(self, inst: Any) -> Any:
@@ -233,6 +373,20 @@ class Artifact(BaseModel):
 
     def _repr_fields(self) -> list[str]:
         return ["uid", "key", "version", "hash"]
+
+
+NO_CACHE = StatCache(None)  # hashes, remembers nothing
+
+# ``Schema`` is defined before this module (validation needs it), so the deferred key is
+# resolved here; peewee resolves it by itself only for models defined afterwards.
+peewee.DeferredForeignKey.resolve(Schema)
+
+
+def _scratch_dir(inst: Any) -> str:
+    """Where in-memory objects are written before saving: beside the objects on local
+    storage (so that the file is renamed into place), in the cache folder otherwise."""
+    local = inst.backend.local_path(".threadline/tmp")
+    return local or os.path.join(inst.settings.cache_dir, "tmp")
 
 
 class RunInput(BaseModel):

@@ -1,7 +1,6 @@
-"""Collections (versioned sets of artifacts) and schemas (validation contracts, as records)."""
+"""Collections: versioned, ordered sets of artifacts. (``Schema`` lives in ``schema.py``.)"""
 
 import hashlib
-import json
 from typing import Any
 
 import peewee
@@ -10,46 +9,12 @@ from .. import _context
 from .._db import write_transaction
 from .._keys import check_key
 from ..errors import InvalidInput
-from ._base import BaseModel, JSONField, new_uid, utcnow
+from ._base import BaseModel, new_uid, utcnow
 from .artifact import Artifact
 from .run import Run
+from .schema import Schema
 
-
-class Schema(BaseModel):
-    """A named validation contract; ``definition`` is its serialized form (pandera JSON)."""
-
-    uid = peewee.CharField(max_length=16, unique=True, default=new_uid)
-    name = peewee.CharField(max_length=255, index=True)
-    hash = peewee.CharField(max_length=64)
-    version = peewee.IntegerField(default=1)
-    otype = peewee.CharField(max_length=64, null=True)
-    definition = JSONField(null=True)
-    description = peewee.TextField(null=True)
-    created_at = peewee.DateTimeField(default=utcnow)
-
-    class Meta:
-        indexes = ((("name", "hash"), True), (("name", "version"), True))
-
-    def save(self, *args: Any, **kwargs: Any) -> "Schema":  # type: ignore[override]
-        """Store the schema; same name and definition returns the existing version."""
-        if self.id is not None:
-            super().save(*args, **kwargs)
-            return self
-        text = json.dumps(self.definition, sort_keys=True, default=str)
-        self.hash = hashlib.sha256(text.encode()).hexdigest()
-        with write_transaction(Schema._meta.database, lock=f"schema:{self.name}"):
-            same = Schema.get_or_none((Schema.name == self.name) & (Schema.hash == self.hash))
-            if same is not None:
-                self.__data__, self._dirty = dict(same.__data__), set()
-                return self
-            top = Schema.select(peewee.fn.MAX(Schema.version)).where(
-                Schema.name == self.name).scalar()
-            self.version = (top or 0) + 1
-            super().save(force_insert=True)
-        return self
-
-    def _repr_fields(self) -> list[str]:
-        return ["name", "version", "otype"]
+__all__ = ["Collection", "CollectionArtifact", "Schema"]
 
 
 class Collection(BaseModel):

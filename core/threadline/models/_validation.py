@@ -1,0 +1,384 @@
+"""Validating DataFrames and AnnData against a ``tl.Schema``, through pandera.
+
+Every schema becomes a pandera ``DataFrameSchema`` fitted to the frame at hand and runs
+lazily (``lazy=True``), so one pass collects every problem: missing and unexpected
+columns, wrong dtypes (coerced where the schema or the feature allows it), values of
+categorical features that are not labels, nulls, failed pandera checks. AnnData adds the
+``var.index`` rule and required ``uns`` keys. Problems become one line each in a
+``ValidationReport``; ``ValidationError`` carries them all at once.
+
+pandas and pandera are imported inside the functions: ``import threadline`` stays cheap.
+"""
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import InvalidFeatureValue, InvalidInput, ValidationError
+from .feature import Feature, Label, check_value
+from .schema import VALID_FEATURES, Schema
+
+MAX_LISTED = 20  # offending values shown per problem
+
+
+@dataclass
+class ValidationReport:
+    """What ``tl.validate(data, schema)`` found: ``ok``, ``problems`` (one line each),
+    ``data`` (the validated object, coerced where allowed) and, when ``ok``, the
+    categorical values found per feature (``annotations``) that annotate a saved artifact."""
+
+    schema: Schema
+    problems: list[str]
+    data: Any
+    annotations: list[tuple[Feature, list[Any]]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def raise_for_problems(self) -> None:
+        """Raise one ``ValidationError`` listing every problem, if there are any."""
+        if self.problems:
+            raise ValidationError(self.schema.label, list(self.problems), self)
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"valid: matches schema {self.schema.label}"
+        lines = [f"invalid: {len(self.problems)} problems against schema {self.schema.label}"]
+        return "\n".join(lines + [f"- {p}" for p in self.problems])
+
+
+def as_schema(schema: Any) -> Schema:
+    """A ``tl.Schema``, a schema name (its latest version) or a pandera DataFrameSchema."""
+    if isinstance(schema, Schema):
+        return schema
+    if isinstance(schema, str):
+        if schema == VALID_FEATURES:
+            return Schema.valid_features()
+        found = Schema.filter(name=schema).order_by("-version").first()
+        if found is None:
+            raise InvalidInput(f"no schema named {schema!r}; create it with tl.Schema(...)")
+        return found  # type: ignore[no-any-return]
+    if type(schema).__name__ == "DataFrameSchema":
+        return Schema(schema, name=schema.name or "pandera")
+    raise InvalidInput(f"schema must be a tl.Schema, a schema name or a pandera "
+                       f"DataFrameSchema, not {type(schema).__name__}")
+
+
+def is_anndata(data: Any) -> bool:
+    return type(data).__name__ == "AnnData" and type(data).__module__.startswith("anndata")
+
+
+def validate(data: Any, schema: Any) -> ValidationReport:
+    """Check ``data`` (a pandas DataFrame or an AnnData) against ``schema``; never raises
+    for bad data: the report lists the problems (``report.raise_for_problems()``)."""
+    record = as_schema(schema)
+    if record.kind == "record":
+        raise InvalidInput(f"schema {record.label} is a plain record with no rules; build it "
+                           "from features=, a pandera schema or slots=")
+    if is_anndata(data):
+        return _validate_anndata(data, record)
+    if type(data).__name__ != "DataFrame" or not hasattr(data, "columns"):
+        raise InvalidInput(f"can validate a pandas DataFrame or an AnnData, not "
+                           f"{type(data).__name__}")
+    if record.kind == "anndata":
+        raise InvalidInput(f"schema {record.label} is for AnnData, got a DataFrame")
+    frame, problems = validate_frame(data, record.definition, record.name)
+    annotations = frame_annotations(frame, record.definition) if not problems else []
+    return ValidationReport(record, problems, frame, annotations)
+
+
+# -- DataFrames --------------------------------------------------------------------------------
+
+def validate_frame(frame: Any, definition: dict[str, Any], name: str,
+                   where: str = "") -> tuple[Any, list[str]]:
+    """(validated frame, problems); problem lines start with ``where`` (``"obs: "``)."""
+    import pandera.pandas as pa
+
+    compiled, problems = _compile(frame, definition, name)
+    try:
+        frame = compiled.validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        problems += describe_failures(exc.failure_cases, frame)
+    return frame, [where + p for p in problems]
+
+
+def _compile(frame: Any, definition: dict[str, Any], name: str) -> tuple[Any, list[str]]:
+    import pandera.pandas as pa
+
+    kind = definition.get("type")
+    if kind == "pandera":
+        return Schema(definition=definition).pandera, []
+    problems: list[str] = []
+    if kind == VALID_FEATURES:
+        names = [str(c) for c in frame.columns]
+        found = {f.name: f for f in Feature.select().where(Feature.name.in_(names))}
+        unknown = [n for n in names if n not in found]
+        if unknown:
+            problems.append(f"columns that are not features: {', '.join(map(repr, unknown))}; "
+                            "create them with tl.Feature(name=..., dtype=...).save()")
+        specs = [{"name": n, "dtype": found[n].dtype, "coerce": found[n].coerce}
+                 for n in names if n in found]
+        definition = {"features": specs, "nullable": True, "minimal_set": True}
+    nullable = definition.get("nullable", True)
+    columns = {}
+    for spec in definition["features"]:
+        column_name = spec["name"]
+        series = frame[column_name] if column_name in frame.columns else None
+        may_be_null = nullable if isinstance(nullable, bool) else column_name in nullable
+        coerce = bool(definition.get("coerce") or spec.get("coerce"))
+        columns[column_name] = feature_column(spec["dtype"], series, coerce=coerce,
+                                              nullable=may_be_null,
+                                              required=definition.get("minimal_set", True))
+    compiled = pa.DataFrameSchema(columns, strict=bool(definition.get("maximal_set")),
+                                  ordered=bool(definition.get("ordered")), name=name)
+    return compiled, problems
+
+
+def _string_dtype() -> Any:
+    import pandas as pd
+
+    return pd.Series([], dtype="str").dtype  # pandas' default string dtype (3.x: pyarrow)
+
+
+def _family_match(dtype: str, series: Any) -> bool:
+    """Does the column already hold this feature dtype (any width, nullable or not)?"""
+    import pandas.api.types as pt
+
+    kind = series.dtype
+    if dtype == "int":
+        return bool(pt.is_integer_dtype(kind) and not pt.is_bool_dtype(kind))
+    if dtype == "float":
+        return bool(pt.is_float_dtype(kind))
+    if dtype == "bool":
+        return bool(pt.is_bool_dtype(kind))
+    if dtype == "str":
+        return bool(pt.is_string_dtype(series))
+    if dtype in ("date", "datetime"):
+        if pt.is_datetime64_any_dtype(kind):
+            return True
+        inferred = pt.infer_dtype(series, skipna=True)
+        return inferred == dtype or (dtype == "date" and inferred == "empty")
+    return False
+
+
+def _canonical(dtype: str, nullable: bool) -> Any:
+    """The dtype a column of the wrong family is checked (or coerced) against."""
+    if dtype == "str":
+        return _string_dtype()
+    return {"int": "Int64" if nullable else "int64", "float": "float64",
+            "bool": "boolean" if nullable else "bool", "date": "datetime64[ns]",
+            "datetime": "datetime64[ns]"}[dtype]
+
+
+def _coercion_target(dtype: str, nullable: bool) -> Any:
+    """Coercion goes to a dtype that can hold nulls: nulls are reported as nulls."""
+    return _canonical(dtype, True) if dtype in ("int", "bool") else _canonical(dtype, nullable)
+
+
+def feature_column(dtype: str, series: Any, *, coerce: bool, nullable: bool,
+                   required: bool) -> Any:
+    """A pandera ``Column`` for one feature, fitted to the column present (``series``)."""
+    import pandera.pandas as pa
+
+    checks = []
+    if dtype in ("int", "float", "bool", "str", "date", "datetime"):
+        fits = series is not None and _family_match(dtype, series)
+        target = series.dtype if fits else (
+            _coercion_target(dtype, nullable) if coerce else _canonical(dtype, nullable))
+        return pa.Column(target, nullable=nullable, coerce=coerce and not fits,
+                         required=required)
+    if dtype == "cat[Label]":
+        valid = known_labels(series) if series is not None else set()
+        checks.append(pa.Check(lambda s: s.isin(valid), name="known_label", ignore_na=True))
+    elif dtype == "list[cat[Label]]":
+        valid = known_labels(series.explode()) if series is not None else set()
+        checks.append(pa.Check(lambda v: isinstance(v, list | tuple) and all(
+            x in valid for x in v), element_wise=True, name="known_labels", ignore_na=True))
+    else:  # dict and list[...]: one Python value per row, checked as a feature value
+        probe = Feature(name="value", dtype=dtype)
+        checks.append(pa.Check(lambda v: _fits(probe, v), element_wise=True,
+                               name=f"is_{dtype}", ignore_na=True))
+    return pa.Column(None, checks, nullable=nullable, required=required)
+
+
+def _fits(feature: Feature, value: Any) -> bool:
+    try:
+        check_value(feature, value.tolist() if type(value).__name__ == "ndarray" else value)
+    except InvalidFeatureValue:
+        return False
+    return True
+
+
+def distinct(series: Any) -> list[str]:
+    """The distinct non-null values of ``series`` as text, sorted; a categorical column is
+    read through its codes (one pass over small integers)."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        codes = series.cat.codes.to_numpy()
+        used = np.bincount(codes[codes >= 0], minlength=len(series.cat.categories)) > 0
+        return sorted({str(v) for v in series.cat.categories[used]})
+    return sorted({str(v) for v in series.dropna().unique()})
+
+
+def known_labels(series: Any) -> set[Any]:
+    """The values of ``series`` that are names of existing labels (one query per 500)."""
+    values = distinct(series)
+    found: set[Any] = set()
+    for start in range(0, len(values), 500):
+        chunk = values[start:start + 500]
+        found.update(row.name for row in Label.select(Label.name).where(Label.name.in_(chunk)))
+    return found
+
+
+# -- turning pandera's failure cases into lines ------------------------------------------------
+
+def describe_failures(cases: Any, frame: Any = None) -> list[str]:
+    """One line per (column, check) in pandera's ``failure_cases`` table; ``frame`` (the
+    data validated) supplies the actual dtype of columns of the wrong type."""
+    cases = cases.astype({"column": object, "check": object})
+    coerced = set(cases.loc[cases["check"].astype(str).str.startswith("coerce_dtype"),
+                            "column"])
+    problems = []
+    for (column, check), rows in cases.groupby(["column", "check"], dropna=False, sort=False):
+        check = str(check)
+        if check.startswith("dtype(") and column in coerced:
+            continue  # the coercion failure already says it
+        actual = None
+        if frame is not None and isinstance(column, str) and column in frame.columns:
+            actual = frame[column].dtype
+        problems.append(_describe(column, check, rows, actual))
+    return problems
+
+
+def _values(rows: Any) -> str:
+    """``'x' (3), 'y' (1)``: up to ``MAX_LISTED`` offending values, most frequent first."""
+    counts = rows["failure_case"].map(_shown).value_counts()
+    listed = ", ".join(f"{value} ({n})" for value, n in counts.head(MAX_LISTED).items())
+    more = len(counts) - MAX_LISTED
+    return listed + (f" and {more} more" if more > 0 else "")
+
+
+def _shown(value: Any) -> str:
+    text = repr(value.isoformat() if isinstance(value, dt.date) else value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _dtype_name(dtype: Any) -> str:
+    """pandas' string dtypes all read as ``str``; others as pandas spells them."""
+    text = str(dtype)
+    return "str" if text.startswith("string") or text == "str" else text
+
+
+def _describe(column: Any, check: str, rows: Any, actual: Any = None) -> str:
+    name = repr(column) if isinstance(column, str) else "the frame"
+    first = rows["failure_case"].iloc[0]
+    n = len(rows)
+    if check == "column_in_dataframe":
+        return f"missing columns: {', '.join(repr(c) for c in rows['failure_case'])}"
+    if check == "column_in_schema":
+        listed = ", ".join(repr(c) for c in rows["failure_case"])
+        return f"unexpected columns (the schema allows no others): {listed}"
+    if check == "column_ordered":
+        return f"columns out of order: {', '.join(repr(c) for c in rows['failure_case'])}"
+    if check.startswith("dtype("):
+        expected = _dtype_name(check[len("dtype("):-1].strip("'"))
+        shown = _dtype_name(actual if actual is not None else first)
+        return f"column {name} has dtype {shown}, expected {expected}"
+    if check.startswith("coerce_dtype("):
+        target = check[len("coerce_dtype("):-1].strip("'")
+        return f"column {name}: {n} values cannot be converted to {target}: {_values(rows)}"
+    if check == "not_nullable":
+        return f"column {name} has {n} null values (rows {_rows(rows)})"
+    if check in ("known_label", "known_labels"):
+        return (f"column {name}: {n} values are not labels: {_values(rows)}; create them "
+                "with tl.Label(name=...).save()")
+    if rows["schema_context"].iloc[0] == "Index":
+        return f"var.index: {n} invalid values ({check}): {_values(rows)}"
+    return f"column {name} fails {check} in {n} rows: {_values(rows)}"
+
+
+def _rows(rows: Any) -> str:
+    shown = [str(i) for i in rows["index"].head(5)]
+    return ", ".join(shown) + (", ..." if len(rows) > 5 else "")
+
+
+# -- annotations -------------------------------------------------------------------------------
+
+def frame_annotations(frame: Any, definition: dict[str, Any]) -> list[tuple[Feature, list[Any]]]:
+    """For each categorical feature among the columns: its distinct values, sorted."""
+    names = [str(c) for c in frame.columns]
+    if definition.get("type") == "features":
+        names = [f["name"] for f in definition["features"] if f["name"] in frame.columns]
+    features = Feature.select().where(Feature.name.in_(names) & Feature.dtype.contains("cat"))
+    found = []
+    for feature in features.order_by(Feature.name):
+        column = frame[feature.name]
+        if feature.dtype.startswith("list["):
+            column = column.explode()
+        values = distinct(column)
+        if values:
+            found.append((feature, values))
+    return found
+
+
+# -- AnnData -----------------------------------------------------------------------------------
+
+def _validate_anndata(adata: Any, record: Schema) -> ValidationReport:
+    """obs against its DataFrame schema, then ``var.index`` and ``uns``; DataFrame schemas
+    given for an AnnData apply to its ``obs``."""
+    definition = record.definition
+    slots = definition["slots"] if record.kind == "anndata" else {
+        "obs": {"name": record.name, "definition": definition}}
+    problems: list[str] = []
+    obs = adata.obs
+    if "obs" in slots:
+        obs, found = validate_frame(adata.obs, slots["obs"]["definition"], record.name, "obs: ")
+        problems += found
+    if "var.index" in slots:
+        problems += _check_index(adata.var, slots["var.index"])
+    if "uns" in slots:
+        problems += _check_uns(adata.uns, slots["uns"])
+    if obs is not adata.obs and not problems:  # coerced: keep the caller's object as it was
+        adata = adata.copy()
+        adata.obs = obs
+    annotations = []
+    if "obs" in slots and not problems:
+        annotations = frame_annotations(obs, slots["obs"]["definition"])
+    return ValidationReport(record, problems, adata, annotations)
+
+
+def _check_index(var: Any, rule: dict[str, Any]) -> list[str]:
+    import pandera.pandas as pa
+
+    (kind, value), = rule.items()
+    if kind == "regex":
+        check = pa.Check(lambda s: s.astype(str).str.fullmatch(value), name=f"regex {value!r}")
+    else:
+        if kind == "values":
+            allowed = set(value)
+        elif value == "Label":
+            allowed = known_labels(var.index.to_series())
+        else:
+            allowed = {f.name for f in Feature.select(Feature.name)}
+        what = "listed values" if kind == "values" else f"{value} names"
+        check = pa.Check(lambda s: s.astype(str).isin(allowed), name=f"not among {what}")
+    compiled = pa.DataFrameSchema(index=pa.Index(None, check))
+    try:
+        compiled.validate(var, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        return describe_failures(exc.failure_cases)
+    return []
+
+
+def _check_uns(uns: Any, rule: dict[str, str | None]) -> list[str]:
+    missing = [key for key in rule if key not in uns]
+    problems = [f"uns: missing keys {missing}"] if missing else []
+    for key, dtype in rule.items():
+        if dtype is None or key not in uns:
+            continue
+        if not _fits(Feature(name=key, dtype=dtype), uns[key]):
+            problems.append(f"uns: {key!r} expects {dtype}, got {_shown(uns[key])}")
+    return problems
