@@ -1,0 +1,346 @@
+"""``Checkpoint``: Lightning's ``ModelCheckpoint`` that makes every checkpoint an artifact.
+
+Lightning writes the file as usual (on every rank); on global rank zero the callback then
+saves it as an artifact of kind ``model`` under a logical key (see ``_keys``), output of
+the active threadline run, annotates it (see ``_features``), moves the best/last/rank flags
+(see ``_ledger``) and tells subclasses and observers (see ``_events``). A file saved again
+under the same key becomes the next version of that key; a checkpoint Lightning evicts
+goes to the trash, restorable until ``threadline gc``.
+"""
+
+import logging
+import os
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import threadline as tl
+import threadline.mlflow
+from threadline import adapters
+
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from . import _features, _keys
+from ._events import ArtifactKind, ArtifactRemovedEvent, ArtifactSavedEvent, notify
+from ._guard import guarded
+from ._ledger import Entry, Ledger
+
+log = logging.getLogger("threadline.lightning")
+CHECKPOINT_DESCRIPTION = "Lightning checkpoint"
+HPARAMS_DESCRIPTION = "Lightning run hyperparameters"
+CONFIG_DESCRIPTION = "Lightning CLI config"
+
+
+class Checkpoint(ModelCheckpoint):
+    """A ``ModelCheckpoint`` whose files become threadline artifacts (see the module doc).
+
+    Every ``ModelCheckpoint`` argument passes through. ``features`` is
+    ``{"run": {...}, "artifact": {...}}`` of existing features (an artifact value of
+    ``None`` is read at save time from the trainer or its logged metrics).
+    ``run_uid_is_version`` puts the run uid into keys; ``artifact_observers`` are told
+    about saved and removed artifacts; ``keep_versions=False`` deletes the previous version
+    of a key saved again instead of keeping it.
+    """
+
+    def __init__(self, dirpath: str | Path | None = None, *,
+                 filename: str | None = None,
+                 features: dict[str, dict[str, Any]] | None = None,
+                 monitor: str | None = None, verbose: bool = False,
+                 save_last: bool | Literal["link"] | None = None, save_top_k: int = 1,
+                 save_on_exception: bool = False, save_weights_only: bool = False,
+                 mode: str = "min", auto_insert_metric_name: bool = True,
+                 every_n_train_steps: int | None = None,
+                 train_time_interval: timedelta | None = None,
+                 every_n_epochs: int | None = None, save_on_train_epoch_end: bool | None = None,
+                 enable_version_counter: bool = True, run_uid_is_version: bool = True,
+                 artifact_observers: list[Any] | None = None,
+                 keep_versions: bool = True) -> None:
+        self._user_features = _features.UserFeatures.parse(features)
+        super().__init__(
+            dirpath=dirpath, filename=filename, monitor=monitor, verbose=verbose,
+            save_last=save_last, save_top_k=save_top_k, save_on_exception=save_on_exception,
+            save_weights_only=save_weights_only, mode=mode,
+            auto_insert_metric_name=auto_insert_metric_name,
+            every_n_train_steps=every_n_train_steps, train_time_interval=train_time_interval,
+            every_n_epochs=every_n_epochs, save_on_train_epoch_end=save_on_train_epoch_end,
+            enable_version_counter=enable_version_counter)
+        self._given_dirpath = os.fspath(dirpath) if dirpath is not None else None
+        self.run_uid_is_version = run_uid_is_version
+        self.keep_versions = keep_versions
+        self._observers: list[Any] = list(artifact_observers or [])
+        self._run: Any = None
+        self._base: str | None = None
+        self._existing: set[str] = set()
+        self._ledger = Ledger()
+        self._last: dict[str, Any] = {}
+        self._last_event: ArtifactSavedEvent | ArtifactRemovedEvent | None = None
+        self._run_values_written = False
+        self._hparams_saved = False
+        self._warned_no_run = False
+        self._reported: set[str] = set()  # failures logged so far (each place once)
+
+    # -- set-up ------------------------------------------------------------------------
+    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        super().setup(trainer, pl_module, stage)
+        if trainer.is_global_zero:
+            self._resolve(trainer, pl_module)
+        self._base = trainer.strategy.broadcast(self._base)
+
+    def _resolve(self, trainer: Any, pl_module: Any) -> None:
+        """Find the run, the base prefix and the existing features (rank zero only)."""
+        run = tl.context.run
+        if self._base is not None and getattr(run, "id", None) != getattr(self._run, "id", None):
+            self._start_over()  # the same callback in a new run: nothing carries over
+        self._run = run
+        self._base = _keys.base_prefix(trainer, self._given_dirpath,
+                                       self._run.uid if self._run else None,
+                                       self.run_uid_is_version)
+        try:
+            self._existing = _features.discover(trainer, pl_module, self._user_features)
+        except ValueError:
+            raise  # unknown feature names: the user's configuration, not a failure
+        except Exception:
+            self._existing = set()
+            with guarded("feature discovery", self._reported):  # logs it (raises when strict)
+                raise
+        if self._run is None and not self._warned_no_run:
+            self._warned_no_run = True
+            log.warning("threadline: no active run; checkpoints are saved under %r without "
+                        "a run (call tl.track() or use @tl.flow to record one)",
+                        self.checkpoint_key_prefix)
+        if self.save_last is True:
+            log.warning("threadline: save_last=True is redundant: the latest checkpoint is "
+                        "queryable as is_last_model=True")
+        if self._run is not None:
+            with guarded("run features", self._reported):
+                if self._user_features.run:
+                    adapters.annotate(self._run, self._user_features.run)
+            with guarded("MLflow linkage", self._reported):
+                threadline.mlflow.link_trainer(trainer, self._run)
+
+    def _start_over(self) -> None:
+        self._ledger = Ledger()
+        self._run_values_written = self._hparams_saved = False
+
+    def _ensure(self, trainer: Any) -> None:
+        if self._base is None:
+            self._resolve(trainer, trainer.lightning_module)
+
+    # -- public state ------------------------------------------------------------------
+    @property
+    def base_prefix(self) -> str:
+        return self._base or ""
+
+    @property
+    def checkpoint_key_prefix(self) -> str:
+        return _keys.join(self.base_prefix, "checkpoints")
+
+    @property
+    def last_checkpoint_artifact(self) -> Any:
+        return self._last.get("checkpoint")
+
+    @property
+    def last_config_artifact(self) -> Any:
+        return self._last.get("config")
+
+    @property
+    def last_hparams_artifact(self) -> Any:
+        return self._last.get("hparams")
+
+    @property
+    def last_artifact_event(self) -> ArtifactSavedEvent | ArtifactRemovedEvent | None:
+        return self._last_event
+
+    def get_last_artifact(self, kind: ArtifactKind) -> Any:
+        """The artifact last saved of this kind (``checkpoint``, ``config``, ``hparams``)."""
+        return self._last.get(kind)
+
+    # -- observers and hooks -----------------------------------------------------------
+    def add_artifact_observer(self, observer: Any) -> None:
+        if observer not in self._observers:
+            self._observers.append(observer)
+
+    def remove_artifact_observer(self, observer: Any) -> None:
+        if observer in self._observers:
+            self._observers.remove(observer)
+
+    def on_artifact_saved(self, event: ArtifactSavedEvent) -> None:
+        """Subclass hook: runs after an artifact is saved, before the observers."""
+
+    def on_artifact_removed(self, event: ArtifactRemovedEvent) -> None:
+        """Subclass hook: runs after a checkpoint is removed, before the observers."""
+
+    def _emit(self, event: ArtifactSavedEvent | ArtifactRemovedEvent) -> None:
+        self._last_event = event
+        hook = (self.on_artifact_saved if isinstance(event, ArtifactSavedEvent)
+                else self.on_artifact_removed)
+        with guarded(f"{type(self).__name__}.{hook.__name__}", self._reported):
+            hook(event)  # type: ignore[arg-type]
+        notify(self._observers, event, self._reported)
+
+    # -- keys and storage --------------------------------------------------------------
+    def resolve_artifact_key(self, trainer: Any, filepath: str | os.PathLike[str],
+                             kind: ArtifactKind) -> str:
+        """The key for a file: config under the base prefix, the rest under checkpoints."""
+        name = os.path.basename(os.fspath(filepath))
+        if kind == "config":
+            return _keys.join(self.base_prefix, name)
+        return _keys.join(self.checkpoint_key_prefix, name)
+
+    def resolve_artifact_storage_uri(self, artifact: Any) -> str:
+        """Where the artifact's object lives (what registries such as MLflow record)."""
+        return str(artifact.uri)
+
+    def _saved(self, kind: ArtifactKind, trainer: Any, path: str, artifact: Any) -> None:
+        self._last[kind] = artifact
+        self._emit(ArtifactSavedEvent(kind=kind, key=artifact.key, local_path=Path(path),
+                                      trainer=trainer, artifact=artifact,
+                                      storage_uri=self.resolve_artifact_storage_uri(artifact)))
+
+    # -- Lightning's save and remove ---------------------------------------------------
+    def _save_checkpoint(self, trainer: Any, filepath: str) -> None:
+        super()._save_checkpoint(trainer, filepath)
+        if trainer.is_global_zero:
+            with guarded("saving the checkpoint artifact", self._reported):
+                self.save_checkpoint_artifact(trainer, filepath)
+
+    def _remove_checkpoint(self, trainer: Any, filepath: str) -> None:
+        super()._remove_checkpoint(trainer, filepath)
+        if trainer.is_global_zero:
+            with guarded("removing the checkpoint artifact", self._reported):
+                self._checkpoint_removed(trainer, filepath)
+
+    def save_checkpoint_artifact(self, trainer: Any, filepath: str, *,
+                                 feature_values: dict[str, Any] | None = None) -> Any:
+        """Save one checkpoint file as an artifact, annotate it and move the flags."""
+        self._ensure(trainer)
+        self._save_hparams_once(trainer)
+        key = self.resolve_artifact_key(trainer, filepath, "checkpoint")
+        (artifact,) = adapters.register_outputs(
+            self._run, [adapters.Output(filepath, key=key, description=CHECKPOINT_DESCRIPTION)],
+            kind="model", create_features=False)
+        entry = Entry(filepath, artifact, self._score_for(filepath))
+        replaced = self._ledger.add(entry)
+        updates = self._replaced_updates(entry, replaced)
+        own = {**self._artifact_values(trainer, entry.score), **(feature_values or {})}
+        updates += self._flag_updates()
+        self._write_flags(self._merge(entry, own, updates))
+        self._write_run_values_once(trainer)
+        self._saved("checkpoint", trainer, filepath, artifact)
+        return artifact
+
+    def _score_for(self, filepath: str) -> float | None:
+        if not self.monitor or filepath not in self.best_k_models:
+            return None
+        return _features.score_of(self.best_k_models[filepath])
+
+    def _artifact_values(self, trainer: Any, score: float | None) -> dict[str, Any]:
+        auto = {"save_weights_only": self.save_weights_only, "monitor": self.monitor,
+                "mode": self.mode, "score": score}
+        values = {k: v for k, v in auto.items() if k in self._existing and v is not None}
+        for name, value in self._user_features.artifact.items():
+            given = _features.read_at_save(trainer, name) if value is None else value
+            if given is not None:
+                values[name] = given
+        return values
+
+    def _flag_updates(self) -> list[tuple[Entry, dict[str, Any]]]:
+        ranked = set(self.best_k_models) if self.monitor else None
+        wanted = self._ledger.wanted(self.best_model_path, ranked, self.mode)
+        return self._ledger.changes(wanted, self._existing)
+
+    def _replaced_updates(self, entry: Entry,
+                          replaced: Entry | None) -> list[tuple[Entry, dict[str, Any]]]:
+        """A file saved again: its earlier version keeps no best/last flag (or goes)."""
+        if replaced is None:
+            return []
+        if replaced.artifact.id == entry.artifact.id:
+            entry.written = replaced.written
+            return []
+        if not self.keep_versions:
+            replaced.artifact.delete(permanent=True)
+            return []
+        if replaced.written.get("model_rank") is not None:
+            replaced.artifact.features.remove_values("model_rank")
+        flags: dict[str, Any] = {k: False for k in ("is_best_model", "is_last_model")
+                                 if k in self._existing}
+        return [(replaced, flags)] if flags else []
+
+    @staticmethod
+    def _merge(entry: Entry, own: dict[str, Any],
+               updates: list[tuple[Entry, dict[str, Any]]]) -> list[tuple[Entry, dict[str, Any]]]:
+        """One ``(artifact, values)`` pair per artifact, the new checkpoint's first."""
+        merged: dict[int, tuple[Any, dict[str, Any]]] = {
+            entry.artifact.id: (entry, dict(own))}
+        for item, values in updates:
+            merged.setdefault(item.artifact.id, (item, {}))[1].update(values)
+        return [(item, values) for item, values in merged.values() if values]
+
+    @staticmethod
+    def _write_flags(updates: list[tuple[Entry, dict[str, Any]]]) -> None:
+        """All values of one save or removal in one transaction, then remembered."""
+        if not updates:
+            return
+        adapters.annotate_many([(item.artifact, values) for item, values in updates])
+        for item, values in updates:
+            item.written.update(values)
+
+    def _checkpoint_removed(self, trainer: Any, filepath: str) -> None:
+        entry = self._ledger.remove(filepath)
+        artifact = entry.artifact if entry is not None else None
+        if artifact is not None:
+            artifact.delete()  # to the trash: restorable until `threadline gc`
+            self._write_flags(self._flag_updates())
+        key = (artifact.key if artifact is not None
+               else self.resolve_artifact_key(trainer, filepath, "checkpoint"))
+        uri = self.resolve_artifact_storage_uri(artifact) if artifact is not None else None
+        self._emit(ArtifactRemovedEvent(kind="checkpoint", key=key, local_path=Path(filepath),
+                                        trainer=trainer, artifact=artifact, storage_uri=uri))
+
+    # -- run features, hparams and config ----------------------------------------------
+    def _write_run_values_once(self, trainer: Any) -> None:
+        if self._run is None or self._run_values_written:
+            return
+        self._run_values_written = True
+        with guarded("run features", self._reported):  # a bad hparam value: log, go on
+            values = _features.run_values(trainer, trainer.lightning_module, self.monitor,
+                                          self.mode, self._existing)
+            if values:
+                _features.annotate_what_fits(self._run, values)
+
+    def _save_hparams_once(self, trainer: Any) -> None:
+        if self._hparams_saved or not trainer.loggers:
+            return
+        log_dir = getattr(trainer.loggers[0], "log_dir", None)
+        path = os.path.join(log_dir, "hparams.yaml") if log_dir else None
+        if path and os.path.isfile(path):
+            self._hparams_saved = True
+            self.save_hparams_artifact(trainer, path)
+
+    def save_hparams_artifact(self, trainer: Any, hparams_path: str) -> Any:
+        """Save ``hparams.yaml`` under the checkpoint prefix (an output, not an input)."""
+        self._ensure(trainer)
+        key = self.resolve_artifact_key(trainer, hparams_path, "hparams")
+        (artifact,) = adapters.register_outputs(
+            self._run, [adapters.Output(hparams_path, key=key, description=HPARAMS_DESCRIPTION)],
+            create_features=False)
+        self._saved("hparams", trainer, hparams_path, artifact)
+        return artifact
+
+    def save_config_artifact(self, trainer: Any, config_path: str) -> Any:
+        """Save the CLI config as an input of the active run (not its output)."""
+        self._ensure(trainer)
+        key = self.resolve_artifact_key(trainer, config_path, "config")
+        with tempfile.TemporaryDirectory() as folder:
+            local = _features.redacted_copy(config_path, folder)
+            artifact = tl.Artifact(local, key=key, kind="config",
+                                   description=CONFIG_DESCRIPTION).save()
+        if self._run is not None:
+            if artifact.run_id == self._run.id:  # saving made it an output: undo that
+                tl.Artifact.update(run=None).where(tl.Artifact.id == artifact.id).execute()
+                artifact.run = None
+            adapters.link_inputs(self._run, artifacts=[artifact])
+        self._saved("config", trainer, config_path, artifact)
+        return artifact
+
