@@ -1,0 +1,138 @@
+"""The logger plugin: ``snakemake --logger threadline``.
+
+Snakemake hands every log record to ``LogHandler.emit`` on its log listener thread; the
+handler picks out the structured events and passes them to a ``Recorder``. A failure in
+threadline is logged once per kind, loudly, on ``logging.getLogger("threadline.snakemake")``
+and never reaches Snakemake (``THREADLINE_STRICT=1`` re-raises, for tests). Dry runs
+(``-n``) record nothing.
+
+No ``from __future__ import annotations`` here: Snakemake builds its command-line options
+from the settings' field types and needs them as real types.
+"""
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Optional
+
+from snakemake_interface_logger_plugins.base import LogHandlerBase
+from snakemake_interface_logger_plugins.settings import LogHandlerSettingsBase
+
+from ._events import created, event_of, parse_job, parse_workflow
+from ._recorder import Recorder
+from ._register import Options
+
+log = logging.getLogger("threadline.snakemake")
+
+
+@dataclass
+class LogHandlerSettings(LogHandlerSettingsBase):
+    """``--logger-threadline-*`` options (also settable in a workflow profile).
+
+    ``Optional[str]``, not ``str | None``: Snakemake's option builder understands only
+    ``typing.Optional``.
+    """
+
+    db: Optional[str] = field(default=None, metadata={  # noqa: UP045
+        "help": "Database URL of the threadline instance (sqlite:////abs/path.db or "
+                "postgresql://...); default: THREADLINE_DB, the nearest threadline.toml, "
+                "or the embedded default.", "env_var": False})
+    storage: Optional[str] = field(default=None, metadata={  # noqa: UP045
+        "help": "Storage root of the threadline instance (a folder or s3://bucket/prefix); "
+                "give it together with --logger-threadline-db.", "env_var": False})
+    key_prefix: Optional[str] = field(default=None, metadata={  # noqa: UP045
+        "help": "Key of the pipeline transform and prefix of every output artifact key "
+                "(default: the Snakefile's path; output keys are paths under the "
+                "working directory).", "env_var": False})
+    project: Optional[str] = field(default=None, metadata={  # noqa: UP045
+        "help": "Project name the pipeline and job runs are filed under.",
+        "env_var": False})
+    skip_unknown_inputs: bool = field(default=False, metadata={
+        "help": "Link only inputs threadline already knows; do not register unknown "
+                "input files as new artifacts.", "env_var": False})
+    skip_logs: bool = field(default=False, metadata={
+        "help": "Do not save jobs' log files as artifacts.", "env_var": False})
+
+    def options(self) -> Options:
+        return Options(db=self.db, storage=self.storage, key_prefix=self.key_prefix,
+                       project=self.project, register_unknown_inputs=not self.skip_unknown_inputs,
+                       capture_logs=not self.skip_logs)
+
+
+class LogHandler(LogHandlerBase):
+    """Records the workflow invocation in threadline (see the module docstring)."""
+
+    def __post_init__(self) -> None:
+        settings = self.settings if isinstance(self.settings, LogHandlerSettings) \
+            else LogHandlerSettings()
+        self.recorder = Recorder(settings.options())
+        self.failures: list[str] = []
+        self.disabled = bool(getattr(self.common_settings, "dryrun", False))
+
+    # what Snakemake asks of a plugin handler
+    @property
+    def writes_to_stream(self) -> bool:
+        return False
+
+    @property
+    def writes_to_file(self) -> bool:
+        return False
+
+    @property
+    def has_filter(self) -> bool:
+        return True  # see every record, whatever --quiet hides from the console
+
+    @property
+    def has_formatter(self) -> bool:
+        return True  # records are read, never formatted
+
+    @property
+    def needs_rulegraph(self) -> bool:
+        return False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.disabled:
+            return
+        event = event_of(record)
+        try:
+            self._dispatch(event, record)
+        except Exception as exc:
+            self._failed(event or "message", exc)
+
+    def _dispatch(self, event: str | None, record: logging.LogRecord) -> None:
+        recorder = self.recorder
+        if event == "workflow_started":
+            recorder.workflow_started(parse_workflow(record))
+        elif event == "job_info":
+            recorder.job_info(parse_job(record))
+        elif event == "job_finished":
+            recorder.job_finished(int(record.__dict__["job_id"]), created(record))
+        elif event == "job_error":
+            recorder.job_error(int(record.__dict__["jobid"]), record.getMessage(),
+                               created(record))
+        elif event == "error":
+            recorder.error(record.getMessage(), record.__dict__.get("exception"))
+        elif event is None:
+            recorder.message(str(record.msg))
+        recorder.tick()
+
+    def close(self) -> None:
+        try:
+            if not self.disabled:
+                self.recorder.close()
+        except Exception as exc:
+            self._failed("close", exc)
+        finally:
+            super().close()
+
+    def _failed(self, where: str, exc: Exception) -> None:
+        """Log a threadline failure once per kind; Snakemake carries on."""
+        kind = f"{where}: {type(exc).__name__}"
+        if kind not in self.failures:
+            log.error("threadline could not record Snakemake's %s event (the workflow is "
+                      "not affected): %s", where, exc, exc_info=True)
+        self.failures.append(kind)
+        if where == "workflow_started":  # no instance or no pipeline run: stop trying
+            self.disabled = True
+        if os.environ.get("THREADLINE_STRICT") == "1":
+            raise exc

@@ -1,0 +1,216 @@
+"""The storage plugin: artifacts by key as Snakemake inputs and outputs.
+
+``storage.threadline("threadline://raw/counts.csv")`` (or a bare key, or ``key@3`` for a
+pinned version) is fetched into Snakemake's local storage folder; an output under such a
+query is saved as the next version of that key. ``exists``/``mtime``/``size`` are one
+indexed query each (``mtime`` is the version's creation time, so a new version makes
+Snakemake rerun consumers). ``remove()``, which Snakemake calls before rerunning a job,
+moves the version to the trash, and the next store restores it (then adds the new content
+as the next version, or nothing when the bytes are the same): reruns never destroy
+versions, and unchanged content makes no new one. The job run becomes the
+creator of stored outputs when the logger plugin is active too (it claims them).
+
+No ``from __future__ import annotations`` here: Snakemake builds its command-line options
+from the settings' field types.
+"""
+
+import datetime as dt
+import hashlib
+import os
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import threadline as tl
+from snakemake_interface_storage_plugins.io import IOCacheStorageInterface, get_constant_prefix
+from snakemake_interface_storage_plugins.settings import StorageProviderSettingsBase
+from snakemake_interface_storage_plugins.storage_object import (
+    StorageObjectGlob,
+    StorageObjectRead,
+    StorageObjectWrite,
+)
+from snakemake_interface_storage_plugins.storage_provider import (
+    ExampleQuery,
+    Operation,
+    QueryType,
+    StorageProviderBase,
+    StorageQueryValidationResult,
+)
+
+from ._files import SCHEME, split_query
+
+
+@dataclass
+class StorageProviderSettings(StorageProviderSettingsBase):
+    """``--storage-threadline-*`` options, or fields of a Snakefile ``storage:`` block.
+
+    ``Optional[str]``, not ``str | None``: Snakemake's option builder understands only
+    ``typing.Optional``.
+    """
+
+    db: Optional[str] = field(default=None, metadata={  # noqa: UP045
+        "help": "Database URL of the threadline instance; default: THREADLINE_DB, the "
+                "nearest threadline.toml, or the embedded default.", "env_var": False})
+    storage: Optional[str] = field(default=None, metadata={  # noqa: UP045
+        "help": "Storage root of the threadline instance (a folder or s3://bucket/prefix); "
+                "give it together with --storage-threadline-db.", "env_var": False})
+
+
+class StorageProvider(StorageProviderBase):
+    """Snakemake creates one per tag in every process that parses the Snakefile, so
+    nothing happens here until an object is used."""
+
+    def __post_init__(self) -> None:
+        self._connected = False
+
+    def connect(self) -> None:
+        if self._connected:
+            return
+        settings = self.settings
+        db = getattr(settings, "db", None)
+        storage = getattr(settings, "storage", None)
+        if db or storage:
+            tl.connect(db=db, storage=storage)
+        self._connected = True
+
+    @classmethod
+    def example_queries(cls) -> list[ExampleQuery]:
+        return [
+            ExampleQuery(query="threadline://raw/counts.csv", type=QueryType.ANY,
+                         description="The latest version of the artifact with key "
+                                     "raw/counts.csv; as an output, its next version."),
+            ExampleQuery(query="threadline://raw/counts.csv@2", type=QueryType.INPUT,
+                         description="Version 2 of that artifact (read-only)."),
+        ]
+
+    def rate_limiter_key(self, query: str, operation: Operation) -> Any:
+        return "threadline"
+
+    def default_max_requests_per_second(self) -> float:
+        return 1000.0
+
+    def use_rate_limiter(self) -> bool:
+        return False
+
+    @classmethod
+    def is_valid_query(cls, query: str) -> StorageQueryValidationResult:
+        """``threadline://key``, a bare key, or either with ``@version``."""
+        reason = _invalid_reason(query)
+        return StorageQueryValidationResult(query=query, valid=reason is None, reason=reason)
+
+
+def _invalid_reason(query: str) -> str | None:
+    if "://" in query and not query.startswith(SCHEME):
+        return f"not a threadline query (those start with {SCHEME} or are bare keys)"
+    key, _ = split_query(query)
+    if not key:
+        return "the query names no key"
+    if query.removeprefix(SCHEME).startswith("/"):
+        return "keys are relative paths; drop the leading '/'"
+    if ".." in key.split("/") or "" in key.split("/") or "\0" in key:
+        return f"invalid key {key!r}: no '..', empty segments or NUL"
+    return None
+
+
+class StorageObject(StorageObjectRead, StorageObjectWrite, StorageObjectGlob):
+    """One key (the latest version) or one pinned version of it."""
+
+    def __post_init__(self) -> None:
+        self.key, self.version = split_query(self.query)
+
+    def local_suffix(self) -> str:
+        return self.key if self.version is None else f"{self.key}@{self.version}"
+
+    async def inventory(self, cache: IOCacheStorageInterface) -> None:
+        """Nothing to prefetch: each lookup is one indexed query."""
+
+    def get_inventory_parent(self) -> str | None:
+        return None
+
+    def cleanup(self) -> None:
+        """Nothing is kept outside Snakemake's local copy."""
+
+    def _artifact(self) -> "tl.Artifact | None":  # quoted: keeps the models unloaded
+        self.provider.connect()  # type: ignore[attr-defined]
+        query = tl.Artifact.filter(key=self.key, visibility__ne="trash")
+        if self.version is not None:
+            return query.filter(version=self.version).first()  # type: ignore[no-any-return]
+        return query.filter(is_latest=True).first()  # type: ignore[no-any-return]
+
+    def exists(self) -> bool:
+        return self._artifact() is not None
+
+    def mtime(self) -> float:
+        return _timestamp(self._existing().created_at)
+
+    def size(self) -> int:
+        return int(self._existing().size or 0)
+
+    def checksum(self) -> str | None:
+        artifact = self._existing()
+        return None if artifact.n_files is not None else f"sha256:{artifact.hash}"
+
+    def _existing(self) -> "tl.Artifact":
+        artifact = self._artifact()
+        if artifact is None:
+            raise FileNotFoundError(f"no artifact {self.query} in threadline")
+        return artifact
+
+    def retrieve_object(self) -> None:
+        artifact = self._existing()
+        source, target = artifact.cache(), self.local_path()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if os.path.isdir(source):
+            shutil.copytree(source, target, dirs_exist_ok=True)
+        else:
+            shutil.copyfile(source, target)
+        stamp = _timestamp(artifact.created_at)
+        os.utime(target, (stamp, stamp))
+
+    def store_object(self) -> None:
+        if self.version is not None:
+            raise ValueError(f"{self.query} pins a version; outputs need a bare key")
+        self.provider.connect()  # type: ignore[attr-defined]
+        path = self.local_path()
+        if not _restore_if_same(self.key, path):
+            tl.Artifact(str(path), key=self.key).save()
+
+    def remove(self) -> None:
+        """Move the latest version to the trash (pinned versions are left alone)."""
+        if self.version is not None:
+            return
+        artifact = self._artifact()
+        if artifact is not None:
+            artifact.delete()
+
+    def list_candidate_matches(self) -> Iterable[str]:
+        self.provider.connect()  # type: ignore[attr-defined]
+        prefix = split_query(get_constant_prefix(self.query))[0]
+        scheme = SCHEME if self.query.startswith(SCHEME) else ""
+        keys = tl.Artifact.filter(key__startswith=prefix, is_latest=True,
+                                  visibility__ne="trash")
+        return [f"{scheme}{artifact.key}" for artifact in keys.order_by("key")]
+
+
+def _restore_if_same(key: str, path: Path) -> bool:
+    """Undo a ``remove()`` that preceded this store (Snakemake removes outputs before it
+    reruns their job): the trashed latest version comes back, and if the new bytes are
+    the same, nothing else happens (True); otherwise they become the next version."""
+    top = tl.Artifact.filter(key=key, visibility__in=("main", "archive", "trash")) \
+        .order_by("-version").first()
+    if top is None or top.visibility != "trash":
+        return False
+    top.restore()
+    if top.n_files is not None or not path.is_file() or path.stat().st_size != top.size:
+        return False
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest() == top.hash
+
+
+def _timestamp(created_at: dt.datetime) -> float:
+    return created_at.replace(tzinfo=dt.UTC).timestamp()

@@ -1,0 +1,79 @@
+"""What users type: the ``snakemake`` command finds the plugins, reads their options,
+and a workflow profile switches the logger on; jobs run out of process on a (local
+imitation of a) cluster."""
+
+from pathlib import Path
+
+import threadline as tl
+
+from tests.plugins.snakemake.conftest import copy_workflow, run_snakemake
+
+from .conftest import cli
+
+HERE = Path(__file__).resolve().parent
+
+
+def test_workflow_profile_activates_the_logger(local_instance, tmp_path: Path):
+    folder = copy_workflow("profile", tmp_path)
+    cli(["--dry-run"], cwd=folder)  # the profile's logger is on, but dry runs record nothing
+    assert tl.Run.filter().count() == 0
+
+    done = cli([], cwd=folder)
+    assert "Using workflow specific profile" in done.stderr
+    pipeline = tl.Run.get(engine="snakemake", parent=None)
+    assert pipeline.status == "completed" and pipeline.transform.key == "hello-pipeline"
+    hello = tl.Artifact.get(key="hello-pipeline/results/hello.txt")
+    assert hello.load() == "hello hello\n" and hello.run.name == "hello (name=hello)"
+
+
+def test_help_lists_the_plugins_and_their_options(tmp_path: Path):
+    text = cli(["--help"], cwd=tmp_path).stdout
+    for option in ("--logger-threadline-db", "--logger-threadline-key-prefix",
+                   "--logger-threadline-skip-unknown-inputs", "--logger-threadline-skip-logs",
+                   "--storage-threadline-db", "--storage-threadline-storage"):
+        assert option in text
+    assert "{threadline}" in text  # a choice of --logger
+
+
+def test_cluster_generic_executor_runs_jobs_out_of_process(three_rules: Path):
+    from snakemake_executor_plugin_cluster_generic import ExecutorSettings
+
+    handlers = run_snakemake(three_rules, executor="cluster-generic", nodes=2,
+                             executor_settings=ExecutorSettings(
+                                 submit_cmd=str(HERE / "submit.sh")))
+    assert handlers[0].failures == []
+    pipeline = tl.Run.get(engine="snakemake", parent=None)
+    assert pipeline.status == "completed"
+    assert sorted(r.name for r in pipeline.children) == [
+        "all", "combine", "make (sample=A)", "make (sample=B)", "summarize"]
+    combined = tl.Artifact.get(key="results/combined.txt")
+    assert {a.key for a in tl.lineage.upstream(combined).artifacts} == {
+        "results/A.txt", "results/B.txt", None}
+
+
+def test_interrupted_workflow_is_aborted(local_instance, tmp_path: Path):
+    """Ctrl-C (SIGINT to the process group) during a job: the pipeline run and the
+    killed job are aborted, the finished job stays completed."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from .conftest import SNAKEMAKE
+
+    folder = copy_workflow("slow", tmp_path)
+    process = subprocess.Popen([str(SNAKEMAKE), "--cores", "1", "--logger", "threadline"],
+                               cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True, env=dict(os.environ), start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not (folder / "started.flag").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGINT)  # as Ctrl-C does: the whole process group
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode != 0, stderr[-2000:]
+
+    pipeline = tl.Run.get(engine="snakemake", parent=None)
+    assert pipeline.status == "aborted" and "interrupted" in pipeline.error, stderr[-3000:]
+    jobs = {run.name: run for run in pipeline.children}
+    assert jobs["quick"].status == "completed"
+    assert jobs["slow"].status == "aborted"  # killed by the signal, not failed

@@ -1,0 +1,7 @@
+"""Count the lines of each input (runs as a Snakemake ``script:``)."""
+
+import json
+from pathlib import Path
+
+counts = {Path(p).stem: len(Path(p).read_text().splitlines()) for p in snakemake.input}  # noqa: F821
+Path(snakemake.output[0]).write_text(json.dumps(counts, sort_keys=True))  # noqa: F821
