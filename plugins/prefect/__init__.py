@@ -1,7 +1,46 @@
-"""threadline.prefect: the Prefect adapter.
+"""threadline.prefect: record Prefect flow and task runs as threadline runs.
 
-This package is the adapter's home; its behaviour is specified in DESIGN.md section 7 and
-built in its own issue. Until then it exposes nothing, and importing it costs nothing.
+``from threadline.prefect import flow, task`` gives Prefect's decorators with
+threadline's state hooks added; ``instrument(obj)`` adds them to flows and tasks
+decorated elsewhere. Importing this package does not import Prefect: the names load on
+first use. See docs/prefect.md.
 """
 
-__all__: list[str] = []
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__all__ = ["TrackOptions", "TrackedFlow", "TrackedMaterializingTask", "TrackedTask", "flow",
+           "instrument", "task"]
+
+_LAZY = {
+    "TrackOptions": "threadline.prefect._options",
+    "TrackedFlow": "threadline.prefect._decorators",
+    "TrackedMaterializingTask": "threadline.prefect._decorators",
+    "TrackedTask": "threadline.prefect._decorators",
+    "flow": "threadline.prefect._decorators",
+    "instrument": "threadline.prefect._decorators",
+    "task": "threadline.prefect._decorators",
+}
+
+if TYPE_CHECKING:
+    from ._decorators import (
+        TrackedFlow,
+        TrackedMaterializingTask,
+        TrackedTask,
+        flow,
+        instrument,
+        task,
+    )
+    from ._options import TrackOptions
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'threadline.prefect' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -1,0 +1,104 @@
+"""Prefect adapter benchmark: a 200-task flow with Prefect's decorators and threadline's.
+
+    python bench/prefect.py [--tasks 200] [--rounds 3] [--mode seq|submit]
+
+Starts one Prefect API server (the test suite's harness and settings, see
+tests/plugins/prefect/server.py) and a fresh embedded threadline instance in a temporary
+folder, then runs the same flow body (``--tasks`` calls of a trivial task, called in a
+loop or ``.submit()``-ted) decorated with ``prefect.flow``/``prefect.task`` and with
+``threadline.prefect.flow``/``task``, alternating, ``--rounds`` times each after one
+warm-up run of each. Prints, for the whole flow call and for the tasks alone (timed
+inside the flow body: Prefect's flow start and end come in steps of about a second on a
+busy machine, which hides small differences), the median of each, their ratio (target
+<= 1.10) and threadline's overhead per task in milliseconds. Nothing here asserts.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+# this file is named prefect.py: its folder must not shadow the prefect package
+sys.path[:] = [str(ROOT)] + [p for p in sys.path
+                             if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+
+def make_flows(n: int, mode: str) -> tuple[Callable[[], Any], Callable[[], Any]]:
+    import prefect
+    import threadline.prefect as tlp
+
+    def body(step: Any) -> float:
+        """Run the tasks; returns how long they took, inside the flow run."""
+        started = time.perf_counter()
+        if mode == "submit":
+            sum(f.result() for f in [step.submit(i) for i in range(n)])
+        else:
+            sum(step(i) for i in range(n))
+        return time.perf_counter() - started
+
+    def inc(x: int) -> int:
+        return x + 1
+
+    plain_step = prefect.task(inc, name="inc")
+    tracked_step = tlp.task(inc, name="inc")
+    plain = prefect.flow(lambda: body(plain_step), name="bench-plain")
+    tracked = tlp.flow(lambda: body(tracked_step), name="bench-threadline")
+    return plain, tracked
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, float]:
+    """(the whole flow call, the tasks alone) in seconds."""
+    started = time.perf_counter()
+    tasks = fn()
+    return time.perf_counter() - started, tasks
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--mode", choices=("seq", "submit"), default="seq")
+    args = parser.parse_args()
+    from tests.plugins.prefect.server import prefect_server
+
+    with tempfile.TemporaryDirectory(prefix="bench-prefect-") as folder:
+        os.environ["THREADLINE_DB"] = f"sqlite:///{folder}/db/threadline.db"
+        os.environ["THREADLINE_STORAGE"] = f"{folder}/storage"
+        os.chdir(folder)
+        import threadline as tl
+
+        tl.connect()
+        with prefect_server():
+            plain, tracked = make_flows(args.tasks, args.mode)
+            timed(plain), timed(tracked)  # warm-up: imports, first transform
+            times: dict[str, list[tuple[float, float]]] = {"plain": [], "threadline": []}
+            for _ in range(args.rounds):
+                times["plain"].append(timed(plain))
+                times["threadline"].append(timed(tracked))
+        runs = tl.Run.filter(transform__key="bench-threadline/inc").count()
+        tl.disconnect()
+    report(args, times, runs)
+
+
+def report(args: argparse.Namespace, times: dict[str, list[tuple[float, float]]],
+           runs: int) -> None:
+    print(f"{args.tasks} tasks ({args.mode}), median of {args.rounds} rounds; "
+          f"{runs} task runs recorded")
+    for index, label in ((0, "whole flow"), (1, "tasks only")):
+        plain, tracked = (statistics.median(t[index] for t in times[k])
+                          for k in ("plain", "threadline"))
+        print(f"{label}: plain prefect {plain:.3f} s, threadline.prefect {tracked:.3f} s, "
+              f"ratio {tracked / plain:.3f}x (target <= 1.10x), overhead per task "
+              f"{(tracked - plain) / args.tasks * 1000:.2f} ms")
+        for key in ("plain", "threadline"):
+            print(f"  {key:<10} {[round(t[index], 3) for t in times[key]]}")
+
+
+if __name__ == "__main__":
+    main()

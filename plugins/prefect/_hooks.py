@@ -1,0 +1,248 @@
+"""The state hooks threadline adds to a Prefect flow or task.
+
+One ``Hook`` object per event (``running``, ``completion``, ``failure``, ``crashed``,
+``cancellation``) sits in the matching hook list, after the user's own hooks. A hook
+object pickles with the instance the flow writes into, so a task that Dask sends to a
+worker process writes into the same instance (see ``_registry.use_instance``).
+"""
+
+import datetime as dt
+import os
+import traceback
+from typing import Any
+
+import threadline as tl
+from threadline import adapters
+
+from . import _guard, _outputs, _registry, _report, _values, _writer
+from ._options import TrackOptions
+from ._registry import ENGINE, MACHINE, Entry
+
+FLOW_EVENTS = ("running", "completion", "failure", "crashed", "cancellation")
+TASK_EVENTS = ("running", "completion", "failure")
+
+
+class Hook:
+    """A picklable Prefect state hook: ``hook(flow_or_task, run, state)``."""
+
+    def __init__(self, kind: str, event: str, options: TrackOptions) -> None:
+        self.kind, self.event, self.options = kind, event, options
+        self.__name__ = f"threadline_{kind}_on_{event}"
+        self._instance: tuple[str, str] | None = None
+        self._origin: int | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_instance": _registry.settings_for_workers(),
+                "_origin": os.getpid()}
+
+    def __call__(self, owner: Any, prefect_run: Any, state: Any) -> None:
+        if self.kind == "flow":
+            _flow_event(self, owner, prefect_run, state)
+        else:
+            _task_event(self, owner, prefect_run, state)
+
+    def __repr__(self) -> str:
+        return f"<{self.__name__}>"
+
+
+def hooks_for(kind: str, options: TrackOptions) -> dict[str, Hook]:
+    events = FLOW_EVENTS if kind == "flow" else TASK_EVENTS
+    return {event: Hook(kind, event, options) for event in events}
+
+
+# -- flows --------------------------------------------------------------------------------
+
+@_guard.guarded("a Prefect flow run")
+def _flow_event(hook: Hook, flow: Any, flow_run: Any, state: Any) -> None:
+    if hook.event == "running":
+        if _registry.entry(flow_run.id) is None:  # else a retry of the same flow run
+            _start_flow(hook.options, flow, flow_run)
+        return
+    entry = _registry.forget(flow_run.id)
+    if entry is None:
+        return
+    try:
+        _writer.WRITER.flush()  # the task runs of this flow, closed in the background
+        if hook.event == "completion":
+            value = _state_value(state)
+            naming = _outputs.Naming(entry.key, flow.name, "", entry.params, entry.workdir)
+            _outputs.save_outputs(entry.run, value, hook.options, naming)
+        elif hook.event in ("crashed", "cancellation"):
+            _abort_open_children(entry.run, flow_run.id)
+    finally:
+        _finish(entry, hook.event, state, flow_run.run_count, now=True)
+    _report.publish(entry.run, flow, flow_run)
+
+
+def _abort_open_children(run: Any, flow_id: Any) -> None:
+    """Task runs still open when their flow crashed or was cancelled will never be
+    closed by a hook (Prefect has none for a crashed task): they are aborted too."""
+    for task_entry in _registry.forget_tasks_of(flow_id):
+        if task_entry.activation is not None:
+            task_entry.activation.__exit__(None, None, None)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    (tl.Run.update(status="aborted", finished_at=now)
+     .where((tl.Run.parent == run.id) & (tl.Run.status == "started")).execute())
+
+
+def _start_flow(options: TrackOptions, flow: Any, flow_run: Any) -> None:
+    if flow_run.parent_task_run_id is None:
+        _guard.reset()
+    _registry.note_instance()
+    params = flow_run.parameters or {}
+    parent = _flow_parent(flow_run)
+    transform = _registry.transform(flow.name, "flow", flow.fn, reference=flow.version)
+    run = adapters.start_run(
+        flow.name, "flow", transform=transform, engine=ENGINE, reference=str(flow_run.id),
+        name=flow_run.name, parent=parent, params=adapters.redact(params), **MACHINE.fields())
+    entry = Entry(run, flow.name, params=params)
+    _outputs.link_inputs(run, params, options, entry.workdir)
+    _activate(entry)
+    _registry.remember(flow_run.id, entry)
+
+
+def _flow_parent(flow_run: Any) -> Any:
+    """A subflow's parent: the task it runs in, else the flow that called it; a flow
+    called from tracked code: the current threadline run."""
+    if flow_run.parent_task_run_id is not None:
+        from prefect.context import FlowRunContext, TaskRunContext
+
+        task_ctx, flow_ctx = TaskRunContext.get(), FlowRunContext.get()
+        for ctx in (task_ctx, flow_ctx):
+            run = getattr(ctx, "task_run", None) or getattr(ctx, "flow_run", None)
+            found = _registry.run_of(run.id) if run is not None else None
+            if found is not None:
+                return found
+    return tl.context.run
+
+
+# -- tasks --------------------------------------------------------------------------------
+
+@_guard.guarded("a Prefect task run")
+def _task_event(hook: Hook, task: Any, task_run: Any, state: Any) -> None:
+    _registry.use_instance(hook._instance, hook._origin)  # in a worker: the flow's instance
+    if hook.event == "running":
+        if _registry.entry(task_run.id) is None:  # else a retry of the same task run
+            _start_task(hook.options, task, task_run)
+        return
+    entry = _registry.forget(task_run.id)
+    if entry is None:
+        return
+    try:
+        if hook.event == "completion":
+            flow_name = entry.key.rpartition("/")[0]
+            naming = _outputs.Naming(entry.key, flow_name, task.name, entry.params,
+                                     entry.workdir)
+            _outputs.save_outputs(entry.run, _state_value(state), hook.options, naming)
+    finally:
+        _finish(entry, hook.event, state, task_run.run_count, now=entry.write_now)
+
+
+def _start_task(options: TrackOptions, task: Any, task_run: Any) -> None:
+    flow_entry = _registry.entry(task_run.flow_run_id)
+    flow_run = flow_entry.run if flow_entry else _registry.run_of(task_run.flow_run_id)
+    flow_key = flow_entry.key if flow_entry else (
+        flow_run.transform.key if flow_run is not None else None)
+    key = f"{flow_key}/{task.name}" if flow_key else task.name
+    upstream = _upstream_runs(task_run.task_inputs or {})
+    parent = upstream.pop("__parents__", None) or flow_run or tl.context.run
+    params = _task_params()
+    run = adapters.start_run(
+        key, "task", transform=_registry.transform(key, "task", task.fn), engine=ENGINE,
+        reference=str(task_run.id), name=task_run.name, parent=parent,
+        params=adapters.redact(params), **MACHINE.fields())
+    entry = Entry(run, key, workdir=flow_entry.workdir if flow_entry else os.getcwd(),
+                  write_now=flow_entry is None, params=params,
+                  flow_id=str(task_run.flow_run_id))
+    edges = list({r.id: r for r in upstream.values() if r.id != run.id}.values())
+    if edges:
+        def link() -> None:
+            for before in edges:
+                adapters.link_runs(before, run)
+
+        _writer.later(link, entry.write_now)
+    _outputs.link_inputs(run, params, options, entry.workdir)
+    _activate(entry)
+    _registry.remember(task_run.id, entry)
+
+
+def _task_params() -> dict[str, Any]:
+    """The task's arguments. In ``on_running`` Prefect's context still holds futures
+    and states where results were passed (``.submit``/``.map``); resolve them the way
+    the engine does just before the body runs (they are final by then)."""
+    from prefect.client.schemas.objects import State
+    from prefect.context import TaskRunContext
+    from prefect.futures import PrefectFuture
+    from prefect.utilities.collections import visit_collection
+    from prefect.utilities.engine import resolve_to_final_result
+
+    ctx = TaskRunContext.get()
+    params = dict(ctx.parameters or {}) if ctx is not None else {}
+    if not any(isinstance(v, PrefectFuture | State) for v in _values.walk(params)):
+        return params
+    return {name: visit_collection(value, visit_fn=resolve_to_final_result, return_data=True,
+                                   max_depth=-1, remove_annotations=True,
+                                   context={"parameter_name": name})
+            for name, value in params.items()}
+
+
+def _upstream_runs(task_inputs: dict[str, Any]) -> dict[str, Any]:
+    """Upstream task runs by argument name (``__parents__``: the enclosing task)."""
+    found: dict[str, Any] = {}
+    for name, inputs in task_inputs.items():
+        for item in inputs:
+            if getattr(item, "input_type", None) != "task_run":
+                continue
+            run = _registry.run_of(item.id)
+            if run is not None:
+                found[name if name == "__parents__" else f"{name}:{item.id}"] = run
+    return found
+
+
+# -- both ---------------------------------------------------------------------------------
+
+def _activate(entry: Entry) -> None:
+    """Make the run current in the flow or task body: artifacts saved there are its."""
+    entry.activation = adapters.activate(entry.run)
+    entry.activation.__enter__()
+
+
+STATUS = {"completion": "completed", "failure": "errored", "crashed": "aborted",
+          "cancellation": "aborted"}
+
+
+def _finish(entry: Entry, event: str, state: Any, attempts: int | None, now: bool) -> None:
+    """Close the run: at once (flows, tasks outside flows or in workers), else in the
+    background, flushed when the flow ends."""
+    if entry.activation is not None:
+        entry.activation.__exit__(None, None, None)
+    error = trace = None
+    if event != "completion":
+        error, trace = _error_of(state)
+    run, finished_at = entry.run, dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+    def write() -> None:
+        adapters.finish_run(run, STATUS[event], error=error, traceback=trace,
+                            finished_at=finished_at)
+        if attempts and attempts > 1:
+            adapters.annotate(run, {"attempt": attempts}, create_features=True)
+
+    _writer.later(write, now)
+
+
+def _error_of(state: Any) -> tuple[str | None, str | None]:
+    value = _state_value(state)
+    if isinstance(value, BaseException):
+        return (f"{type(value).__name__}: {value}",
+                "".join(traceback.format_exception(value)) or None)
+    return (state.message or state.name), None
+
+
+def _state_value(state: Any) -> Any:
+    """The value a state holds: the return value, or the exception of a failure."""
+    from prefect.results import ResultRecord  # type: ignore[attr-defined]  # re-exported
+
+    data = state.data
+    if isinstance(data, ResultRecord):
+        return data.result
+    return data

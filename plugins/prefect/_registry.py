@@ -1,0 +1,159 @@
+"""Which threadline run records which Prefect run, and the transforms they run.
+
+Prefect ids are the keys: a hook never relies on a ContextVar set by another hook, since
+Prefect runs hooks of nested runs in the same context (see PREFECT_NOTES). Runs started
+in this process are kept in memory until they finish; a worker process (Dask) finds a
+flow run or an upstream task run started elsewhere in the database, by its reference.
+"""
+
+import contextlib
+import getpass
+import hashlib
+import inspect
+import os
+import platform
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import threadline as tl
+from threadline import adapters
+
+ENGINE = "prefect"
+
+
+@dataclass
+class Entry:
+    """A Prefect run being recorded here: its threadline run and what ends with it."""
+
+    run: Any  # tl.Run
+    key: str
+    activation: contextlib.AbstractContextManager[Any] | None = None
+    workdir: str = field(default_factory=os.getcwd)
+    write_now: bool = True  # False: closed by the background writer (see _writer)
+    params: dict[str, Any] = field(default_factory=dict)  # what output keys may use
+    flow_id: str | None = None  # the Prefect flow run of a task run
+
+
+_entries: dict[str, Entry] = {}
+_found: dict[str, Any] = {}  # runs of other processes, by Prefect id (bounded below)
+_transforms: dict[tuple[str, str], tuple[Any, Any]] = {}  # (key, hash) -> (instance, it)
+_lock = threading.Lock()
+_worker_settings: tuple[str, str] | None = None
+_connected: tuple[str, str] | None = None
+
+
+def remember(prefect_id: Any, entry: Entry) -> None:
+    with _lock:
+        _entries[str(prefect_id)] = entry
+
+
+def entry(prefect_id: Any) -> Entry | None:
+    return _entries.get(str(prefect_id))
+
+
+def forget(prefect_id: Any) -> Entry | None:
+    with _lock:
+        return _entries.pop(str(prefect_id), None)
+
+
+def forget_tasks_of(flow_id: Any) -> list[Entry]:
+    """Entries of the task runs of a flow run that ended without closing them."""
+    with _lock:
+        ids = [k for k, e in _entries.items() if e.flow_id == str(flow_id)]
+        return [_entries.pop(k) for k in ids]
+
+
+def run_of(prefect_id: Any) -> Any:
+    """The threadline run of a Prefect flow or task run, or None if none was recorded."""
+    if prefect_id is None:
+        return None
+    found = _entries.get(str(prefect_id))
+    if found is not None:
+        return found.run
+    key = str(prefect_id)
+    if key not in _found:
+        run = tl.Run.filter(reference=key, engine=ENGINE).first()
+        if run is None:
+            return None
+        with _lock:
+            if len(_found) > 10_000:
+                _found.clear()
+            _found[key] = run
+    return _found[key]
+
+
+def transform(key: str, kind: str, fn: Callable[..., Any],
+              reference: str | None = None) -> Any:
+    """The transform of ``fn`` under ``key``, looked up once per instance and source."""
+    source, digest = function_source(fn)
+    instance = tl.instance()
+    cached = _transforms.get((key, digest))
+    if cached is not None and cached[0] is instance:
+        return cached[1]
+    found = adapters.get_transform(key, kind, source=source, hash=digest, reference=reference)
+    _transforms[(key, digest)] = (instance, found)
+    return found
+
+
+_sources: dict[Any, tuple[str, str]] = {}
+
+
+def function_source(fn: Callable[..., Any]) -> tuple[str, str]:
+    """The source of ``fn`` (its qualified name when the source is not available)."""
+    found = _sources.get(fn)
+    if found is None:
+        try:
+            source = inspect.getsource(fn)
+        except (OSError, TypeError):
+            source = f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', fn)}"
+        found = (source, hashlib.sha256(source.encode()).hexdigest())
+        _sources[fn] = found
+    return found
+
+
+@dataclass(frozen=True)
+class Machine:
+    hostname: str = socket.gethostname()
+    user: str | None = None
+    python_version: str = platform.python_version()
+
+    def fields(self) -> dict[str, Any]:
+        return {"hostname": self.hostname, "user": self.user,
+                "python_version": self.python_version}
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
+MACHINE = Machine(user=_user())
+
+
+# -- worker processes ---------------------------------------------------------------------
+
+def note_instance() -> None:
+    """Remember the instance a flow writes into, for tasks pickled to worker processes."""
+    global _worker_settings
+    settings = tl.instance().settings
+    _worker_settings = (settings.db, settings.storage)
+
+
+def settings_for_workers() -> tuple[str, str] | None:
+    return _worker_settings
+
+
+def use_instance(settings: tuple[str, str] | None, origin_pid: int | None) -> None:
+    """In a worker process, write into the instance of the flow that sent the task."""
+    global _connected
+    if settings is None or origin_pid in (None, os.getpid()) or _connected == settings:
+        return
+    with _lock:
+        if _connected != settings:
+            tl.connect(db=settings[0], storage=settings[1])
+            _connected = settings

@@ -1,0 +1,89 @@
+"""One Prefect API server for the test session, shared by every test that needs one.
+
+Prefect always needs an API server. ``prefect_test_harness`` starts one (uvicorn in a
+subprocess, fresh SQLite) in about 20-30 s on a 2-core machine, so the session starts it
+once, on first use, and stops it at the end. The settings come from
+shared/PREFECT_NOTES.md §A2: without them every flow after a big one stalls for 15-60 s
+while the server writes the previous flow's events. They are applied both as
+environment variables (read by the server subprocess and by a Prefect imported later)
+and as Prefect settings (for a Prefect already imported), and put back at the end.
+
+Two fixture definitions (tests/plugins/prefect and tests/docs) share this one server:
+each holds a reference, and the last to let go stops it.
+"""
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+SETTINGS = {
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_TELEMETRY_ENABLE_RESOURCE_METRICS": "false",
+    "PREFECT_LOGGING_TO_API_ENABLED": "false",
+    "PREFECT_SERVER_UI_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_LATE_RUNS_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_FOREMAN_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_REPOSSESSOR_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_CANCELLATION_CLEANUP_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_PAUSE_EXPIRATIONS_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_CLEANUP_RECONCILER_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+}
+
+_stack: contextlib.ExitStack | None = None
+_users = 0
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, old in saved.items():
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
+
+
+def _start(stack: contextlib.ExitStack) -> None:
+    home = stack.enter_context(tempfile.TemporaryDirectory(prefix="prefect-home-"))
+    stack.enter_context(_environment({**SETTINGS, "PREFECT_HOME": home}))
+    import prefect.settings
+    from prefect.testing.utilities import prefect_test_harness
+
+    updates: dict[Any, Any] = {getattr(prefect.settings, name): value
+                               for name, value in {**SETTINGS, "PREFECT_HOME": home}.items()}
+    stack.enter_context(prefect.settings.temporary_settings(updates=updates))
+    stack.enter_context(prefect_test_harness(server_startup_timeout=120))
+
+
+@contextlib.contextmanager
+def prefect_server() -> Iterator[None]:
+    """The shared server: started by the first user, stopped after the last."""
+    global _stack, _users
+    if _stack is None:
+        stack = contextlib.ExitStack()
+        try:
+            _start(stack)
+        except BaseException:
+            stack.close()
+            raise
+        _stack = stack
+    _users += 1
+    try:
+        yield
+    finally:
+        _users -= 1
+        if _users == 0 and _stack is not None:
+            stack, _stack = _stack, None
+            stack.close()
