@@ -4,14 +4,9 @@ import sys
 from pathlib import Path
 
 import lightning.pytorch as L
-import pytest
 import threadline as tl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
-
-# Lightning 2.6 warns about its own use of an API that torch 2.13 deprecated (not ours).
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:`isinstance\\(treespec, LeafSpec\\)` is deprecated")
 
 
 class Regressor(L.LightningModule):

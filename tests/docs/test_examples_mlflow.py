@@ -7,10 +7,6 @@ import threadline as tl
 
 from tests.docs.test_examples_lightning import Regressor, loader
 
-# Lightning 2.6 warns about its own use of an API that torch 2.13 deprecated (not ours).
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:`isinstance\\(treespec, LeafSpec\\)` is deprecated")
-
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
