@@ -7,6 +7,7 @@ worker process writes into the same instance (see ``_registry.use_instance``).
 """
 
 import datetime as dt
+import logging
 import os
 import traceback
 from typing import Any
@@ -35,6 +36,10 @@ class Hook:
         return {**self.__dict__, "_instance": _registry.settings_for_workers(),
                 "_origin": os.getpid()}
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        quiet_own_hooks()  # in a worker process too
+
     def __call__(self, owner: Any, prefect_run: Any, state: Any) -> None:
         if self.kind == "flow":
             _flow_event(self, owner, prefect_run, state)
@@ -47,7 +52,28 @@ class Hook:
 
 def hooks_for(kind: str, options: TrackOptions) -> dict[str, Hook]:
     events = FLOW_EVENTS if kind == "flow" else TASK_EVENTS
+    quiet_own_hooks()
     return {event: Hook(kind, event, options) for event in events}
+
+
+class _OwnHookChatter(logging.Filter):
+    """Prefect logs two INFO lines around every hook call ("Running hook ...", "Hook ...
+    finished running successfully"), and ships each to its API. For threadline's own
+    hooks that would be four lines per task run, more than the rest of a task's log and
+    a measurable share of its cost, so they are dropped; failures (ERROR) still show."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.msg if isinstance(record.msg, str) else ""
+        return record.levelno != logging.INFO or not text.startswith(
+            ("Running hook 'threadline_", "Hook 'threadline_"))
+
+
+def quiet_own_hooks() -> None:
+    """Install the filter on Prefect's run loggers, once per process."""
+    for name in ("prefect.task_runs", "prefect.flow_runs"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _OwnHookChatter) for f in logger.filters):
+            logger.addFilter(_OwnHookChatter())
 
 
 # -- flows --------------------------------------------------------------------------------

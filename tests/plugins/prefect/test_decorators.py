@@ -135,3 +135,42 @@ def test_materializing_task_and_a_flow_called_inside_a_task(tracked):
     wrapper_run = tl.Run.get(transform__key="outer/wrapper")
     assert [r.transform.key for r in wrapper_run.children] == ["inner"]
     assert tl.Run.get(transform__key="outer/build").status == "completed"
+
+
+def test_prefect_logs_no_lines_about_threadline_hooks(tracked):
+    """Prefect logs each hook call twice and ships the lines to its API; threadline's
+    own hooks stay out of the task and flow logs, the user's hooks stay in."""
+    import logging
+
+    seen: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record.getMessage())
+
+    def note(task_, task_run, state):
+        pass
+
+    @task(on_completion=[note])
+    def one() -> int:
+        return 1
+
+    @flow(name="quiet-hooks")
+    def quiet() -> int:
+        return one()
+
+    keep = Keep()
+    loggers = [logging.getLogger(n) for n in ("prefect.task_runs", "prefect.flow_runs")]
+    levels = [logger.level for logger in loggers]  # the test server logs WARNING and up
+    for logger in loggers:
+        logger.addHandler(keep)
+        logger.setLevel(logging.INFO)
+    try:
+        assert quiet() == 1
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.removeHandler(keep)
+            logger.setLevel(level)
+    assert any("Running hook 'note'" in line for line in seen)
+    assert not [line for line in seen if "threadline_" in line]
+    assert tl.Run.filter(transform__key="quiet-hooks/one").count() == 1
