@@ -15,7 +15,7 @@ from typing import Any
 import threadline as tl
 from threadline import adapters
 
-from . import _guard, _outputs, _registry, _report, _values
+from . import _guard, _outputs, _registry, _report, _values, _writer
 from ._options import TrackOptions
 from ._registry import ENGINE, MACHINE, Entry
 
@@ -88,6 +88,7 @@ def _flow_event(hook: Hook, flow: Any, flow_run: Any, state: Any) -> None:
     if entry is None:
         return
     try:
+        _writer.WRITER.flush()  # the task runs of this flow, closed in the background
         if hook.event == "completion":
             value = _state_value(state)
             naming = _outputs.Naming(entry.key, flow.name, "", entry.params, entry.workdir)
@@ -95,7 +96,7 @@ def _flow_event(hook: Hook, flow: Any, flow_run: Any, state: Any) -> None:
         elif hook.event in ("crashed", "cancellation"):
             _abort_open_children(entry.run, flow_run.id)
     finally:
-        _finish(entry, hook.event, state, flow_run.run_count)
+        _finish(entry, hook.event, state, flow_run.run_count, now=True)
     _report.publish(entry.run, flow, flow_run)
 
 
@@ -160,7 +161,7 @@ def _task_event(hook: Hook, task: Any, task_run: Any, state: Any) -> None:
                                      entry.workdir)
             _outputs.save_outputs(entry.run, _state_value(state), hook.options, naming)
     finally:
-        _finish(entry, hook.event, state, task_run.run_count)
+        _finish(entry, hook.event, state, task_run.run_count, now=entry.write_now)
 
 
 def _start_task(options: TrackOptions, task: Any, task_run: Any) -> None:
@@ -177,11 +178,15 @@ def _start_task(options: TrackOptions, task: Any, task_run: Any) -> None:
         reference=str(task_run.id), name=task_run.name, parent=parent,
         params=adapters.redact(params), **MACHINE.fields())
     entry = Entry(run, key, workdir=flow_entry.workdir if flow_entry else os.getcwd(),
-                  params=params,
+                  write_now=flow_entry is None, params=params,
                   flow_id=str(task_run.flow_run_id))
     edges = list({r.id: r for r in upstream.values() if r.id != run.id}.values())
-    for before in edges:
-        adapters.link_runs(before, run)
+    if edges:
+        def link() -> None:
+            for before in edges:
+                adapters.link_runs(before, run)
+
+        _writer.later(link, entry.write_now)
     _outputs.link_inputs(run, params, options, entry.workdir)
     _activate(entry)
     _registry.remember(task_run.id, entry)
@@ -232,16 +237,23 @@ STATUS = {"completion": "completed", "failure": "errored", "crashed": "aborted",
           "cancellation": "aborted"}
 
 
-def _finish(entry: Entry, event: str, state: Any, attempts: int | None) -> None:
-    """Close the run with the status of its final state (and its attempts, if several)."""
+def _finish(entry: Entry, event: str, state: Any, attempts: int | None, now: bool) -> None:
+    """Close the run: at once (flows, tasks outside flows or in workers), else in the
+    background, flushed when the flow ends."""
     if entry.activation is not None:
         entry.activation.__exit__(None, None, None)
     error = trace = None
     if event != "completion":
         error, trace = _error_of(state)
-    adapters.finish_run(entry.run, STATUS[event], error=error, traceback=trace)
-    if attempts and attempts > 1:
-        adapters.annotate(entry.run, {"attempt": attempts}, create_features=True)
+    run, finished_at = entry.run, dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+    def write() -> None:
+        adapters.finish_run(run, STATUS[event], error=error, traceback=trace,
+                            finished_at=finished_at)
+        if attempts and attempts > 1:
+            adapters.annotate(run, {"attempt": attempts}, create_features=True)
+
+    _writer.later(write, now)
 
 
 def _error_of(state: Any) -> tuple[str | None, str | None]:

@@ -32,6 +32,7 @@ class Entry:
     key: str
     activation: contextlib.AbstractContextManager[Any] | None = None
     workdir: str = field(default_factory=os.getcwd)
+    write_now: bool = True  # False: closed by the background writer (see _writer)
     params: dict[str, Any] = field(default_factory=dict)  # what output keys may use
     flow_id: str | None = None  # the Prefect flow run of a task run
 
