@@ -173,10 +173,12 @@ def _start_task(options: TrackOptions, task: Any, task_run: Any) -> None:
     upstream = _upstream_runs(task_run.task_inputs or {})
     parent = upstream.pop("__parents__", None) or flow_run or tl.context.run
     params = _task_params()
-    run = adapters.start_run(
-        key, "task", transform=_registry.transform(key, "task", task.fn), engine=ENGINE,
-        reference=str(task_run.id), name=task_run.name, parent=parent,
-        params=adapters.redact(params), **MACHINE.fields())
+    transform = _registry.transform(key, "task", task.fn)
+    with _writer.WRITES:
+        run = adapters.start_run(
+            key, "task", transform=transform, engine=ENGINE, reference=str(task_run.id),
+            name=task_run.name, parent=parent, params=adapters.redact(params),
+            **MACHINE.fields())
     entry = Entry(run, key, workdir=flow_entry.workdir if flow_entry else os.getcwd(),
                   write_now=flow_entry is None, params=params,
                   flow_id=str(task_run.flow_run_id))

@@ -10,6 +10,11 @@ run waits for them (``flush``): a flow's records are complete when the flow retu
 
 Work from tasks outside a flow, and in worker processes (Dask), is written at once:
 no flow end would wait for it there.
+
+All of the adapter's writes in a process take turns on ``WRITES``: a thread that waits
+for SQLite's write lock sleeps in SQLite's busy handler (1 ms, then longer), while this
+lock hands over as soon as the previous writer is done. The background thread takes it
+once for everything queued meanwhile.
 """
 
 import atexit
@@ -20,6 +25,7 @@ from collections.abc import Callable
 from . import _guard
 
 Job = Callable[[], None]
+WRITES = threading.Lock()
 
 
 class Writer:
@@ -55,13 +61,20 @@ class Writer:
 
     def _loop(self) -> None:
         while True:
-            job = self._queue.get()
-            try:
-                job()
-            except Exception as error:  # a hook's write: logged, never raised into Prefect
-                _guard.report("a Prefect task run (background write)", error)
-                with self._lock:
-                    self._errors.append(error)
+            jobs = [self._queue.get()]
+            while not self._queue.empty():
+                jobs.append(self._queue.get())
+            with WRITES:
+                for job in jobs:
+                    self._run(job)
+
+    def _run(self, job: Job) -> None:
+        try:
+            job()
+        except Exception as error:  # a hook's write: logged, never raised into Prefect
+            _guard.report("a Prefect task run (background write)", error)
+            with self._lock:
+                self._errors.append(error)
 
 
 WRITER = Writer()
@@ -71,6 +84,7 @@ atexit.register(WRITER.flush)
 def later(job: Job, now: bool) -> None:
     """Run ``job`` in the background, or at once when ``now``."""
     if now:
-        job()
+        with WRITES:
+            job()
     else:
         WRITER.submit(job)
