@@ -9,7 +9,8 @@ Everything an adapter needs is here, so that adapters never import private modul
   insert, one transaction), optionally annotated with features;
 - ``link_inputs``: by path (found by content, registered when unknown), hash or artifact;
 - ``transaction``: many of these calls in one database transaction (bulk ingests);
-- ``annotate``, ``link_runs``, ``child_environment``, ``find_by_hash``.
+- ``annotate``, ``link_runs``, ``child_environment``, ``find_by_hash``;
+- ``strict``: whether an adapter should re-raise its own failures (tests).
 """
 
 import contextlib
@@ -33,9 +34,10 @@ from .models.feature import Feature, check_values, write_values_many
 
 __all__ = ["Output", "activate", "annotate", "annotate_many", "child_environment", "find_by_hash",
            "finish_run", "get_transform", "link_inputs", "link_runs", "redact",
-           "register_outputs", "start_run", "transaction"]
+           "register_outputs", "start_run", "strict", "transaction"]
 
 FINAL_STATUSES = ("completed", "errored", "aborted")
+ENV_STRICT = "THREADLINE_STRICT"
 
 
 @dataclass(frozen=True)
@@ -251,6 +253,12 @@ def link_runs(upstream: Run, downstream: Run) -> None:
     if upstream.id == downstream.id:
         raise InvalidInput(f"a run cannot be its own upstream ({upstream.uid})")
     RunLink.insert(upstream=upstream.id, downstream=downstream.id).on_conflict_ignore().execute()
+
+
+def strict() -> bool:
+    """Whether ``THREADLINE_STRICT`` asks adapters to re-raise their own failures instead of
+    logging them and letting the engine go on (set to ``1`` by threadline's tests)."""
+    return os.environ.get(ENV_STRICT, "").strip().lower() not in ("", "0", "false", "no")
 
 
 def redact(value: Any) -> Any:

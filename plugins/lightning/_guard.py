@@ -7,14 +7,11 @@ callback, so a broken database does not flood the log every epoch) and training 
 
 import contextlib
 import logging
-import os
 from collections.abc import Iterator
 
+from threadline import adapters
+
 log = logging.getLogger("threadline.lightning")
-
-
-def strict() -> bool:
-    return os.environ.get("THREADLINE_STRICT", "") not in ("", "0")
 
 
 @contextlib.contextmanager
@@ -24,7 +21,7 @@ def guarded(where: str, reported: set[str]) -> Iterator[None]:
     try:
         yield
     except Exception:
-        if strict():
+        if adapters.strict():
             raise
         if where not in reported:
             reported.add(where)

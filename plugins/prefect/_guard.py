@@ -10,10 +10,11 @@ logging; Prefect then logs it too, and the flow still goes on.
 
 import functools
 import logging
-import os
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+from threadline import adapters
 
 log = logging.getLogger("threadline.prefect")
 
@@ -23,7 +24,7 @@ _lock = threading.Lock()
 
 
 def strict() -> bool:
-    return os.environ.get("THREADLINE_STRICT", "") not in ("", "0", "false")
+    return adapters.strict()
 
 
 def reset() -> None:

@@ -11,10 +11,10 @@ from the settings' field types and needs them as real types.
 """
 
 import logging
-import os
 from dataclasses import dataclass, field
 from typing import Optional
 
+import threadline as tl
 from snakemake_interface_logger_plugins.base import LogHandlerBase
 from snakemake_interface_logger_plugins.settings import LogHandlerSettingsBase
 
@@ -134,5 +134,5 @@ class LogHandler(LogHandlerBase):
         self.failures.append(kind)
         if where == "workflow_started":  # no instance or no pipeline run: stop trying
             self.disabled = True
-        if os.environ.get("THREADLINE_STRICT") == "1":
+        if tl.adapters.strict():  # loads the adapter API only when something failed
             raise exc

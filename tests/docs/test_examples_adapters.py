@@ -241,3 +241,28 @@ def test_annotate_many(local_instance, isolated):
 def _artifact() -> tl.Artifact:
     write("x.txt", "x")
     return tl.Artifact("x.txt", key="x.txt").save()
+
+
+def test_strict(local_instance, isolated, monkeypatch, caplog):
+    _, job = workflow_and_job()
+    monkeypatch.setenv("THREADLINE_STRICT", "1")
+    # -- start adapter-strict --
+    import logging
+
+    log = logging.getLogger("threadline.myengine")
+
+    def on_job_finished(job: tl.Run) -> None:  # called by the engine
+        try:
+            adapters.annotate(job, {"lane": 3})  # "lane" is no feature yet: fails
+        except tl.errors.ThreadlineError:
+            if adapters.strict():
+                raise
+            log.exception("threadline could not annotate %s; the engine goes on", job.name)
+
+    with pytest.raises(tl.errors.UnknownFeature):
+        on_job_finished(job)  # THREADLINE_STRICT=1: the failure surfaces
+    # -- end adapter-strict --
+    monkeypatch.setenv("THREADLINE_STRICT", "0")
+    assert not adapters.strict()
+    on_job_finished(job)  # logged, not raised
+    assert "threadline could not annotate" in caplog.text
