@@ -13,7 +13,8 @@ PLUGINS = ROOT / "plugins"
 
 PUBLIC = [
     "Artifact", "Collection", "Feature", "Label", "Project", "Run", "Schema", "Storage",
-    "Transform", "adapters", "connect", "context", "disconnect", "errors", "finish", "flow",
+    "Transform", "adapters", "connect", "context", "disconnect", "errors", "export", "finish",
+    "flow",
     "init", "instance", "lineage", "maintenance", "register_loader", "save", "step", "track",
     "validate",
 ]

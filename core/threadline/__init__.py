@@ -24,6 +24,7 @@ __all__ = [
     "context",
     "disconnect",
     "errors",
+    "export",
     "finish",
     "flow",
     "init",
@@ -60,10 +61,10 @@ _LAZY = {
     "instance": "threadline._context",
     "validate": "threadline.models._validation",
 }
-_MODULES = ("adapters", "errors", "lineage", "maintenance")
+_MODULES = ("adapters", "errors", "export", "lineage", "maintenance")
 
 if TYPE_CHECKING:
-    from . import adapters, errors, lineage, maintenance
+    from . import adapters, errors, export, lineage, maintenance
     from ._context import instance
     from ._instance import connect, disconnect, init
     from ._loaders import register_loader

@@ -251,6 +251,13 @@ def test_lineage(local_instance, isolated):
     down = tl.lineage.downstream(tl.Artifact.get(key="raw/S1.fastq"))
     assert [a.key for a in down.artifacts] == ["aligned/S1.bam", "merged/all.bam"]
     # -- end lineage-walk --
+    # -- start lineage-openlineage --
+    events = tl.export.openlineage_events()  # every run; or a list of runs, since=...
+    last = events[-1]
+    assert (last["eventType"], last["job"]["name"]) == ("COMPLETE", "merge")
+    assert [d["name"] for d in last["inputs"]] == ["aligned/S1.bam", "aligned/S2.bam"]
+    assert [d["name"] for d in last["outputs"]] == ["merged/all.bam"]
+    # -- end lineage-openlineage --
     data = up.to_dict()
     assert [a["key"] for a in data["artifacts"]][-1] == "aligned/S2.bam"
     assert data["runs"][-1] == {"uid": merged.run.uid, "transform": "merge",

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from threadline import errors, hashing, lineage, maintenance
+from threadline import errors, export, hashing, lineage, maintenance
 from threadline._context import instance
 from threadline._instance import connect, init
 from threadline.models import Artifact, Run
@@ -118,6 +118,13 @@ def find_trashed(ref: str) -> Artifact:
 def _find_record(ref: str) -> Artifact | Run:
     run = Run.get_or_none(Run.uid == ref)
     return run if run is not None else find_artifact(ref)
+
+
+def _find_run(uid: str) -> Run:
+    run = Run.get_or_none(Run.uid == uid)
+    if run is None:
+        raise errors.NotFound(f"no run with uid {uid!r}")
+    return run  # type: ignore[no-any-return]
 
 
 @click.group(cls=_Group)
@@ -325,6 +332,38 @@ def lineage_cmd(ctx: click.Context, ref: str, downstream: bool, as_json: bool) -
         return
     text = lineage.render(record, direction)
     click.echo(text if "\n" in text else f"{text}\n  (nothing {direction})")
+
+
+@main.group("export")
+def export_group() -> None:
+    """Export records in other formats."""
+
+
+@export_group.command("openlineage")
+@click.option("--since", type=click.DateTime(), default=None,
+              help="Only runs started at or after this time (UTC), e.g. 2026-11-30T09:00.")
+@click.option("--run", "run_uids", multiple=True, help="Only this run (uid); repeatable.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True),
+              help="Write to this file instead of standard output.")
+@click.pass_context
+def openlineage_cmd(ctx: click.Context, since: Any, run_uids: tuple[str, ...],
+                    output: str | None) -> None:
+    """Print OpenLineage run events, one JSON object per line.
+
+    Same as threadline.export.openlineage_events(): a START event per run and, for runs
+    that ended, a COMPLETE, FAIL or ABORT event with the artifacts read and written as
+    datasets. Send them to any OpenLineage consumer (Marquez: POST each line to
+    /api/v1/lineage).
+    """
+    _open(ctx)
+    runs = [_find_run(uid) for uid in run_uids] if run_uids else None
+    lines = "".join(json.dumps(event, sort_keys=True) + "\n"
+                    for event in export.openlineage_events(runs, since=since))
+    if output is None:
+        click.echo(lines, nl=False)
+    else:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(lines)
 
 
 @main.command("delete")
