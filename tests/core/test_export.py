@@ -64,7 +64,7 @@ def test_errored_open_and_filtered_runs(db_instance, isolated):
 
 
 def test_cli_prints_json_lines(local_instance, isolated):
-    flow_run, step_run = two_step_flow()
+    _, step_run = two_step_flow()
     lines = cli("export", "openlineage").stdout.splitlines()
     assert [json.loads(line) for line in lines] == openlineage_events()
     cli("export", "openlineage", "--run", step_run.uid, "-o", "events.jsonl")
