@@ -136,3 +136,27 @@ def render(record: Artifact | Run, direction: str = "upstream") -> str:
     for art in walk.artifacts:
         lines.append(f"  artifact {art.uid}  {art.key or '(no key)'} v{art.version}")
     return "\n".join(lines)
+
+
+def mermaid(record: Artifact | Run, direction: str = "upstream") -> str:
+    """The walk as a Mermaid flowchart (GitHub, GitLab and Jupyter render it): artifacts
+    as boxes, runs as rounded boxes, an edge for each input read and output written."""
+    if direction not in ("upstream", "downstream"):
+        raise InvalidInput(f"direction must be 'upstream' or 'downstream', not {direction!r}")
+    walk = upstream(record) if direction == "upstream" else downstream(record)
+    artifacts = {a.id: a for a in [*walk.artifacts, *([record] if isinstance(record, Artifact)
+                                                     else [])]}
+    runs = {r.id: r for r in [*walk.runs, *([record] if isinstance(record, Run) else [])]}
+    lines = ["flowchart LR"]
+    lines += [f'  a{a.id}["{_label(a.key or a.uid)} v{a.version}"]' for a in artifacts.values()]
+    lines += [f'  r{r.id}("{_label(r.transform.key)} ({r.status})")' for r in runs.values()]
+    reads = RunInput.select().where(RunInput.run.in_(list(runs)) &
+                                    RunInput.artifact.in_(list(artifacts)))
+    lines += sorted(f"  a{link.artifact_id} --> r{link.run_id}" for link in reads)
+    lines += sorted(f"  r{a.run_id} --> a{a.id}" for a in artifacts.values() if a.run_id in runs)
+    return "\n".join(lines)
+
+
+def _label(text: str) -> str:
+    """Text safe inside a quoted Mermaid label."""
+    return text.replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")

@@ -255,3 +255,27 @@ def test_walk_costs_a_bounded_number_of_queries(db_instance, isolated):
         assert text.count("\n") == 2 * hops and len(data["runs"]) == hops
     assert counts[3] == counts[300], counts
     assert counts[300] <= 10, counts  # 5 walks, two queries each
+
+
+def test_mermaid_draws_every_read_and_write(db_instance, isolated):
+    Path("a.txt").write_text("a")
+
+    @tl.step("make <b>")
+    def make(src: tl.Artifact) -> tl.Artifact:
+        Path("b.txt").write_text(src.load() * 2)
+        return tl.Artifact("b.txt", key='out/"b".txt').save()
+
+    a = tl.Artifact("a.txt", key="in/a.txt").save()
+    b = make(a)
+    chart = b.view_lineage().splitlines()
+    run = b.run
+    assert chart[0] == "flowchart LR"
+    assert f'  a{a.id}["in/a.txt v1"]' in chart
+    assert f'  a{b.id}["out/#quot;b#quot;.txt v1"]' in chart  # quotes cannot break out
+    assert f'  r{run.id}("make #lt;b#gt; (completed)")' in chart
+    assert sorted(line for line in chart if "-->" in line) == sorted(
+        [f"  a{a.id} --> r{run.id}", f"  r{run.id} --> a{b.id}"])
+    down = tl.lineage.mermaid(run, "downstream").splitlines()
+    assert f"  r{run.id} --> a{b.id}" in down
+    with pytest.raises(tl.errors.InvalidInput, match="direction"):
+        b.view_lineage("sideways")

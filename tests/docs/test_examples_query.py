@@ -258,6 +258,11 @@ def test_lineage(local_instance, isolated):
     assert [d["name"] for d in last["inputs"]] == ["aligned/S1.bam", "aligned/S2.bam"]
     assert [d["name"] for d in last["outputs"]] == ["merged/all.bam"]
     # -- end lineage-openlineage --
+    # -- start lineage-mermaid --
+    chart = merged.view_lineage()  # or tl.lineage.mermaid(record, "downstream")
+    assert chart.startswith("flowchart LR")
+    assert '["aligned/S1.bam v1"]' in chart and '("merge (completed)")' in chart
+    # -- end lineage-mermaid --
     data = up.to_dict()
     assert [a["key"] for a in data["artifacts"]][-1] == "aligned/S2.bam"
     assert data["runs"][-1] == {"uid": merged.run.uid, "transform": "merge",

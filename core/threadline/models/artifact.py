@@ -18,6 +18,8 @@ from typing import Any
 
 import peewee
 
+import threadline
+
 from .. import _context, _tables
 from .._db import unwrap, write_transaction
 from .._keys import check_key, suffix_of
@@ -353,6 +355,10 @@ class Artifact(BaseModel):
             if self.key is not None:
                 _refresh_latest(self.key)
         self.is_latest = Artifact.get_by_id(self.id).is_latest
+
+    def view_lineage(self, direction: str = "upstream") -> str:
+        """This artifact's lineage as a Mermaid flowchart (``tl.lineage.mermaid``)."""
+        return threadline.lineage.mermaid(self, direction)  # loaded on first use
 
     def describe(self, as_text: bool = False) -> str | None:
         """Print (or return) a text tree of this artifact's identity and provenance."""
