@@ -60,15 +60,17 @@ def _events_of(runs: list[Run]) -> Iterator[dict[str, Any]]:
     inputs = _by_run((link.run_id, link.artifact) for link in
                      RunInput.select(RunInput, Artifact).join(Artifact)
                      .where(RunInput.run.in_(ids)))
-    transforms = _transforms({r.transform_id for r in runs} |
-                             {r.parent.transform_id for r in runs if r.parent_id})
+    parents = {p.id: p for p in
+               Run.select().where(Run.id.in_(sorted({r.parent_id for r in runs if r.parent_id})))}
+    transforms = _transforms({r.transform_id for r in [*runs, *parents.values()]})
     for run in runs:
+        parent = parents.get(run.parent_id)
         reads = [_dataset(a, roots) for a in inputs.get(run.id, [])]
         made = [_dataset(a, roots) for a in outputs.get(run.id, [])]
-        yield _event("START", run.started_at, run, transforms, reads, [])
+        yield _event("START", run.started_at, run, parent, transforms, reads, [])
         if run.status in END_EVENTS:
             yield _event(END_EVENTS[run.status], run.finished_at or run.started_at, run,
-                         transforms, reads, made)
+                         parent, transforms, reads, made)
 
 
 def _by_run(pairs: Iterable[tuple[int, Artifact]]) -> dict[int, list[Artifact]]:
@@ -82,12 +84,12 @@ def _transforms(ids: set[int]) -> dict[int, Transform]:
     return {t.id: t for t in Transform.select().where(Transform.id.in_(sorted(ids)))}
 
 
-def _event(kind: str, at: dt.datetime, run: Run, transforms: dict[int, Transform],
-           inputs: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> dict[str, Any]:
+def _event(kind: str, at: dt.datetime, run: Run, parent: Run | None,
+           transforms: dict[int, Transform], inputs: list[dict[str, Any]],
+           outputs: list[dict[str, Any]]) -> dict[str, Any]:
     transform = transforms[run.transform_id]
     run_facets: dict[str, Any] = {}
-    if run.parent_id is not None:
-        parent = run.parent
+    if parent is not None:
         run_facets["parent"] = {
             **_facet(PARENT_FACET), "run": {"runId": run_id(parent.uid)},
             "job": {"namespace": NAMESPACE, "name": transforms[parent.transform_id].key}}

@@ -192,8 +192,10 @@ class _KnownRuns:
         self.by_short.setdefault(short_hash(run.reference), []).append(run)
 
     def find(self, task: Task) -> tl.Run | None:
+        """By reference, else the one run with the same short hash and task name (a run
+        recorded from a trace without its full hash, or with it by the receiver)."""
         run = self.by_reference.get(task.reference)
-        if run is not None or len(task.hash) == 32:
+        if run is not None:
             return run
         same = [r for r in self.by_short.get(short_hash(task.hash), []) if r.name == task.name]
         return same[0] if len(same) == 1 else None
@@ -283,10 +285,6 @@ def _link_cached(workflow: tl.Run, ident: Identity, cached: list[tuple[Task, tl.
                 before.add(run)
     for task, run in cached:
         source = before.find(task)
-        if source is None and len(task.hash) == 32:  # recorded from a trace: short hash
-            matches = [r for r in before.by_short.get(short_hash(task.hash), [])
-                       if r.name == task.name]
-            source = matches[0] if len(matches) == 1 else None
         if source is not None:
             adapters.link_runs(source, run)
 

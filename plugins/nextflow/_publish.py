@@ -53,18 +53,16 @@ def _key(path: Path, launch: Path) -> str:
 
 def _sources(files: list[Path], workflow: tl.Run,
              by_hash: dict[str, tl.Run]) -> list[tl.Run | None]:
-    """The task run behind each file: by symlink target, else by identical content."""
-    by_content: dict[str, tl.Run] | None = None
-    found: list[tl.Run | None] = []
-    for path in files:
-        source = by_hash.get(_task_hash(path.resolve())) if path.is_symlink() else None
-        if source is None:
-            if by_content is None:
-                by_content = {a.hash: a.run for a in
-                              tl.Artifact.filter(run__parent=workflow).order_by("id")}
-            digest = hash_paths([str(path)], tl.instance().stat_cache)[0].hash
-            source = by_content.get(digest)
-        found.append(source)
+    """The task run behind each file: by symlink target, else by identical content
+    (the unmatched files hashed together, against the run's outputs looked up once)."""
+    found = [by_hash.get(_task_hash(p.resolve())) if p.is_symlink() else None for p in files]
+    unmatched = [i for i, source in enumerate(found) if source is None]
+    if unmatched:
+        by_content = {a.hash: a.run for a in
+                      tl.Artifact.filter(run__parent=workflow).order_by("id")}
+        hashed = hash_paths([str(files[i]) for i in unmatched], tl.instance().stat_cache)
+        for i, digest in zip(unmatched, hashed, strict=True):
+            found[i] = by_content.get(digest.hash)
     return found
 
 

@@ -10,6 +10,8 @@ import threadline as tl
 from threadline import adapters
 from threadline.export import openlineage_events, run_id
 
+from tests.sql_log import recorded_sql
+
 from .test_cli import cli, fails
 
 
@@ -71,6 +73,19 @@ def test_cli_prints_json_lines(local_instance, isolated):
     chosen = [json.loads(line) for line in Path("events.jsonl").read_text().splitlines()]
     assert [e["run"]["runId"] for e in chosen] == [run_id(step_run.uid)] * 2
     fails("export", "openlineage", "--run", "nosuchrun", match="no run with uid 'nosuchrun'")
+
+
+def test_queries_do_not_grow_with_runs(local_instance, isolated):
+    workflow = adapters.start_run("main.nf", "pipeline", engine="nextflow")
+    counts = []
+    for total in (2, 20):
+        for n in range(total):
+            adapters.start_run("align", "process", parent=workflow, reference=f"{total}-{n}")
+        with recorded_sql() as statements:
+            events = openlineage_events()  # runs still open: one START event each
+        assert len(events) == tl.Run.filter().count()
+        counts.append(len(statements))
+    assert counts[0] == counts[1]
 
 
 @pytest.mark.parametrize("bad", ["yesterday", "2026-13-01"])
