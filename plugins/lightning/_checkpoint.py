@@ -322,9 +322,11 @@ class Checkpoint(ModelCheckpoint):
         """Save ``hparams.yaml`` under the checkpoint prefix (an output, not an input)."""
         self._ensure(trainer)
         key = self.resolve_artifact_key(trainer, hparams_path, "hparams")
-        (artifact,) = adapters.register_outputs(
-            self._run, [adapters.Output(hparams_path, key=key, description=HPARAMS_DESCRIPTION)],
-            create_features=False)
+        with tempfile.TemporaryDirectory() as folder:  # stored with secrets masked
+            local = _features.redacted_copy(hparams_path, folder)
+            (artifact,) = adapters.register_outputs(
+                self._run, [adapters.Output(local, key=key, description=HPARAMS_DESCRIPTION)],
+                create_features=False)
         self._saved("hparams", trainer, hparams_path, artifact)
         return artifact
 

@@ -176,10 +176,15 @@ def annotate_what_fits(run: Any, values: dict[str, Any]) -> None:
 
 def redacted_copy(path: str, folder: str) -> str:
     """``path`` itself, or a copy in ``folder`` with secrets masked when it holds any."""
-    data = yaml.safe_load(Path(path).read_text())
+    text = Path(path).read_text()
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:  # e.g. python object tags in hparams.yaml: mask the text itself
+        data = text
     masked = adapters.redact(data)
     if masked == data:
         return path
     copy = os.path.join(folder, os.path.basename(path))
-    Path(copy).write_text(yaml.safe_dump(masked, sort_keys=False))
+    Path(copy).write_text(masked if isinstance(masked, str) else
+                          yaml.safe_dump(masked, sort_keys=False))
     return copy

@@ -14,7 +14,6 @@ import threadline as tl
 from threadline import adapters
 
 RUN_UID_TAG = "threadline.run_uid"
-FEATURES = ("mlflow_run_id", "mlflow_experiment_id", "mlflow_tracking_uri")
 
 
 @dataclass(frozen=True)
@@ -48,11 +47,11 @@ def link(run: Any = None, *, mlflow_run_id: str | None = None,
     uri = tracking_uri or mlflow.get_tracking_uri()
     client = mlflow.MlflowClient(uri)
     info = client.get_run(mlflow_run_id).info
-    client.set_tag(mlflow_run_id, RUN_UID_TAG, run.uid)
     stored_uri = adapters.redact(uri)
     adapters.annotate(run, {"mlflow_run_id": mlflow_run_id,
                             "mlflow_experiment_id": info.experiment_id,
                             "mlflow_tracking_uri": stored_uri}, create_features=True)
+    client.set_tag(mlflow_run_id, RUN_UID_TAG, run.uid)  # after ours: no one-way link
     return MLflowLink(run.uid, mlflow_run_id, info.experiment_id, stored_uri)
 
 

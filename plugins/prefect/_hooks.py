@@ -120,7 +120,7 @@ def _start_flow(options: TrackOptions, flow: Any, flow_run: Any) -> None:
     transform = _registry.transform(flow.name, "flow", flow.fn, reference=flow.version)
     run = adapters.start_run(
         flow.name, "flow", transform=transform, engine=ENGINE, reference=str(flow_run.id),
-        name=flow_run.name, parent=parent, params=adapters.redact(params), **MACHINE.fields())
+        name=flow_run.name, parent=parent, params=params, **MACHINE.fields())
     entry = Entry(run, flow.name, params=params)
     _outputs.link_inputs(run, params, options, entry.workdir)
     _activate(entry)
@@ -177,7 +177,7 @@ def _start_task(options: TrackOptions, task: Any, task_run: Any) -> None:
     with _writer.WRITES:
         run = adapters.start_run(
             key, "task", transform=transform, engine=ENGINE, reference=str(task_run.id),
-            name=task_run.name, parent=parent, params=adapters.redact(params),
+            name=task_run.name, parent=parent, params=params,
             **MACHINE.fields())
     entry = Entry(run, key, workdir=flow_entry.workdir if flow_entry else os.getcwd(),
                   write_now=flow_entry is None, params=params,

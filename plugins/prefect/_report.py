@@ -25,9 +25,10 @@ def descendants(run: Any) -> list[int]:
 
 
 def outputs_of(run: Any) -> list[Any]:
+    """The outputs, each with its run loaded in the same query (the table shows its uid)."""
     ids = descendants(run)
-    return list(tl.Artifact.select().where(tl.Artifact.run.in_(ids))
-                .order_by(tl.Artifact.id).limit(MAX_ROWS + 1))
+    return list(tl.Artifact.select(tl.Artifact, tl.Run).join(tl.Run)
+                .where(tl.Artifact.run.in_(ids)).order_by(tl.Artifact.id).limit(MAX_ROWS + 1))
 
 
 def markdown(run: Any, outputs: list[Any]) -> str:

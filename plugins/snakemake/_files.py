@@ -62,10 +62,6 @@ def split_query(query: str) -> tuple[str, int | None]:
     return match["key"], int(match["version"])
 
 
-def is_threadline_query(name: str) -> bool:
-    return name.startswith(SCHEME)
-
-
 def output_key(path: str, workdir: str, prefix: str | None) -> str | None:
     """The artifact key of a local file: its path under the working directory, after the
     prefix. Files outside the working directory get no key (found by content)."""

@@ -15,7 +15,6 @@ from the settings' field types.
 """
 
 import datetime as dt
-import hashlib
 import os
 import shutil
 from collections.abc import Iterable
@@ -38,6 +37,7 @@ from snakemake_interface_storage_plugins.storage_provider import (
     StorageProviderBase,
     StorageQueryValidationResult,
 )
+from threadline.hashing import hash_file
 
 from ._files import SCHEME, split_query
 
@@ -205,11 +205,7 @@ def _restore_if_same(key: str, path: Path) -> bool:
     top.restore()
     if top.n_files is not None or not path.is_file() or path.stat().st_size != top.size:
         return False
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest() == top.hash
+    return hash_file(str(path), tl.instance().stat_cache).hash == top.hash
 
 
 def _timestamp(created_at: dt.datetime) -> float:

@@ -95,6 +95,8 @@ class JobIndex:
                 self.jobs = {dag.jobid(job): job for job in dag.jobs}
             except Exception:  # no DAG (yet), or a changed internal API
                 log.debug("could not index the DAG's jobs", exc_info=True)
+            if jobid not in self.jobs:
+                self.missing.add(jobid)
         return self.jobs.get(jobid)
 
     def has_temp_outputs(self, jobid: int) -> bool:

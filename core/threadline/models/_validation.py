@@ -341,7 +341,8 @@ def _validate_anndata(adata: Any, record: Schema) -> ValidationReport:
         problems += _check_index(adata.var, slots["var.index"])
     if "uns" in slots:
         problems += _check_uns(adata.uns, slots["uns"])
-    if obs is not adata.obs and not problems:  # coerced: keep the caller's object as it was
+    if not problems and not obs.dtypes.equals(adata.obs.dtypes):  # coerced: copy, so that
+        # the caller's object stays as it was (pandera returns a new frame even unchanged)
         adata = adata.copy()
         adata.obs = obs
     annotations = []

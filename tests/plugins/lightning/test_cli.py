@@ -1,6 +1,7 @@
 """LightningCLI with SaveConfigCallback: the resolved config is an input of the run."""
 
 import sys
+from pathlib import Path
 
 import pytest
 import threadline as tl
@@ -53,6 +54,9 @@ def test_cli_config_is_an_input_of_the_run(local_instance, isolated):
         config.uid]
     checkpoint = cli.trainer.checkpoint_callback
     assert checkpoint.last_config_artifact.uid == config.uid
+    hparams = checkpoint.last_hparams_artifact  # hparams.yaml holds the same secret
+    assert "s3cr3t" not in Path(hparams.cache()).read_text()
+    assert "***" in Path(hparams.cache()).read_text()
     assert tl.Artifact.get(key=f"{prefix}/checkpoints/epoch=0-step=2.ckpt").run.uid == run.uid
     tl.finish()
 
