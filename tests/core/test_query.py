@@ -259,6 +259,43 @@ def test_run_features(db_instance):
     assert [r.uid for r in tl.Run.filter(features__lr=0.001)] == [slow.uid]
 
 
+def uids(query) -> list[str]:
+    return sorted(r.uid for r in query)
+
+
+def test_dict_feature_items(db_instance):
+    """Keys inside a dict feature, by the operand's type: numbers, text, booleans, nested."""
+    a, b, c, d = (adapters.start_run("align", "process") for _ in range(4))
+    adapters.annotate_many([
+        (a, {"trace": {"peak_rss": 2048, "cpu": 95.5, "host": "n1", "ok": True,
+                       "opt": {"lr": 0.1}}}),
+        (b, {"trace": {"peak_rss": 512, "cpu": 12.0, "host": "n2", "ok": False,
+                       "opt": {"lr": 0.001}}}),
+        (c, {"trace": {"peak_rss": "unknown", "host": "n10", "ok": None}}),
+    ], create_features=True)
+    assert uids(tl.Run.filter(trace__peak_rss__gt=1000)) == [a.uid]
+    assert uids(tl.Run.filter(trace__peak_rss__lte=2048)) == uids([a, b])
+    assert uids(tl.Run.filter(trace__peak_rss=512)) == [b.uid]
+    assert uids(tl.Run.filter(trace__peak_rss="unknown")) == [c.uid]  # text only as text
+    assert uids(tl.Run.filter(trace__cpu__in=[12, 95.5])) == uids([a, b])
+    assert uids(tl.Run.filter(trace__host__startswith="n1")) == uids([a, c])
+    assert uids(tl.Run.filter(features__trace__host="n2")) == [b.uid]
+    assert uids(tl.Run.filter(trace__ok=True)) == [a.uid]
+    assert uids(tl.Run.filter(trace__ok=False)) == [b.uid]
+    assert uids(tl.Run.filter(trace__opt__lr__lt=0.01)) == [b.uid]
+    # ne: has the feature and the item differs or is absent; isnull: no value at the key
+    assert uids(tl.Run.filter(trace__host__ne="n1")) == uids([b, c])
+    assert uids(tl.Run.filter(trace__cpu__isnull=False)) == uids([a, b])
+    assert uids(tl.Run.filter(trace__cpu__isnull=True)) == uids([c, d])
+    assert uids(tl.Run.filter(trace__ok=None)) == uids([c, d])  # JSON null counts as none
+    with pytest.raises(InvalidInput, match="one kind at a time"):
+        tl.Run.filter(trace__cpu__in=[1, "x"])
+    with pytest.raises(InvalidInput, match="startswith needs text"):
+        tl.Run.filter(trace__cpu__startswith=1)
+    with pytest.raises(InvalidInput, match="quotes"):
+        tl.Run.filter(**{'trace__a"b': 1})
+
+
 def test_unknown_field_or_feature_is_one_line_naming_it(local_instance, isolated):
     with pytest.raises(UnknownFeature) as caught:
         tl.Artifact.filter(colour="red")

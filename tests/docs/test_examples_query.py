@@ -229,6 +229,22 @@ def test_run_features(local_instance, isolated):
     # -- end run-features --
 
 
+def test_dict_items(local_instance, isolated):
+    # -- start dict-items --
+    from threadline import adapters
+
+    for rss, host in ((3 * 2**30, "node-1"), (2**28, "node-2")):
+        run = adapters.start_run("align", "process")
+        run.features.add_values({"trace": {"peak_rss": rss, "host": host,
+                                           "retry": {"attempt": 1}}},
+                                create_features=True)
+    assert tl.Run.get(trace__peak_rss__gt=2**30).features.get_values()["trace"]["host"] == "node-1"
+    assert tl.Run.filter(trace__host__startswith="node-").count() == 2
+    assert tl.Run.filter(trace__retry__attempt=1).count() == 2
+    assert tl.Run.filter(trace__exit__isnull=True).count() == 2  # no such key
+    # -- end dict-items --
+
+
 # -- lineage -----------------------------------------------------------------------------------
 
 def test_lineage(local_instance, isolated):

@@ -3,7 +3,8 @@
 ``Artifact.filter(key__startswith="raw/", size__gt=1e6, run__transform__key="qc")``:
 each keyword is split on ``__``; leading parts walk relations (foreign keys, backrefs and
 link tables, each as an ``IN (subquery)``), the last part may be an operator, and a name
-that is no field of the model is a feature (``sample="S1"`` or ``features__sample="S1"``).
+that is no field of the model is a feature (``sample="S1"`` or ``features__sample="S1"``);
+further parts after a ``dict`` feature are keys inside it (``trace__peak_rss__gt=1e9``).
 Artifacts in the trash or archive are hidden unless ``visibility`` is given.
 """
 
@@ -15,6 +16,7 @@ import peewee
 from .. import _context
 from .._db import is_sqlite, unwrap
 from ..errors import InvalidInput, MultipleFound, NotFound, UnknownFeature
+from . import _json_lookup
 
 OPERATORS = ("exact", "ne", "in", "gt", "gte", "lt", "lte", "startswith", "endswith",
              "contains", "icontains", "isnull")
@@ -128,6 +130,8 @@ def _feature(model: Any, name: str, rest: list[str], value: Any, lookup: str) ->
     if feature is None:
         raise UnknownFeature(name, f"{model.__name__} has no field {name!r} and no feature "
                                    f"{name!r} ({lookup})")
+    if feature.dtype == "dict" and rest and (rest[-1] not in OPERATORS or len(rest) > 1):
+        return _dict_item(model, table, feature.id, rest, value, lookup)
     op = rest[0] if rest else "exact"
     if len(rest) > 1 or op not in OPERATORS:
         raise InvalidInput(f"unknown lookup {'__'.join(rest)!r} on feature {name!r} ({lookup}); "
@@ -145,6 +149,26 @@ def _feature(model: Any, name: str, rest: list[str], value: Any, lookup: str) ->
     if op == "ne":
         return model.id.in_(base) & ~model.id.in_(base.where(column == as_column[0]))
     return model.id.in_(base.where(compare(column, op, as_column if op == "in" else as_column[0])))
+
+
+def _dict_item(model: Any, table: Any, feature_id: int, rest: list[str], value: Any,
+               lookup: str) -> Any:
+    """Records whose dict feature holds ``value`` at the key path ``rest`` (then an
+    optional operator): see ``_json_lookup``."""
+    op = rest[-1] if rest[-1] in OPERATORS else "exact"
+    path = rest[:-1] if rest[-1] in OPERATORS else rest
+    _json_lookup.check_path(lookup, path)
+    if value is None and op in ("exact", "ne"):
+        op, value = "isnull", op == "exact"
+    kind = _json_lookup.kind_of(lookup, op, value)
+    column = _json_lookup.item(table.value, path, kind, _is_sqlite())
+    owner = getattr(table, model._feature_owner)
+    base = table.select(owner).where(table.feature == feature_id)
+    if op == "isnull":
+        has = model.id.in_(base.where(column.is_null(False)))
+        return ~has if value else has
+    operands = [_json_lookup.operand(v) for v in (value if op == "in" else [value])]
+    return model.id.in_(base.where(compare(column, op, operands if op == "in" else operands[0])))
 
 
 def _feature_operand(name: str, dtype: str, value: Any, numeric: bool) -> Any:
