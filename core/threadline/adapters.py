@@ -3,7 +3,7 @@
 Everything an adapter needs is here, so that adapters never import private modules:
 
 - ``start_run`` / ``finish_run``: a run of a transform given key, kind, source and the
-  engine's reference, with an explicit parent;
+  engine's reference, with an explicit parent; ``start_runs`` for thousands at once;
 - ``activate``: make a run current, so artifacts saved inside it belong to it;
 - ``register_outputs``: many output files for a run in one call (parallel hashing, bulk
   insert, one transaction), optionally annotated with features;
@@ -29,8 +29,10 @@ from ._redact import redact_text
 from .errors import InvalidInput, NotFound
 from .hashing import hash_paths
 from .models import Artifact, Project, Run, RunInput, RunLink, Transform
+from .models._base import insert_records
 from .models._bulk import save_artifacts
 from .models.feature import Feature, check_values, write_values_many
+from .models.run import RUN_STATUSES
 
 __all__ = ["Output", "activate", "annotate", "annotate_many", "child_environment", "find_by_hash",
            "finish_run", "get_transform", "link_inputs", "link_runs", "redact",
@@ -84,6 +86,9 @@ def start_run(key: str, kind: str, *, source: str | None = None, hash: str | Non
               **fields: Any) -> Run:
     """Create a run of the transform ``key``/``kind``; ``parent`` is a Run or its uid."""
     transform = transform or get_transform(key, kind, source=source, hash=hash)
+    for text in ("error", "traceback"):
+        if fields.get(text):
+            fields[text] = redact_text(fields[text])
     run = Run(transform=transform, engine=engine, reference=reference, name=name,
               parent=_as_run(parent), params=_redact_value(params) if params else None,
               status=status, project=_project(project), **fields)
@@ -91,6 +96,50 @@ def start_run(key: str, kind: str, *, source: str | None = None, hash: str | Non
         run.started_at = started_at
     run.insert_now()
     return run
+
+
+def start_runs(runs: Iterable[dict[str, Any]]) -> list[Run]:
+    """``start_run`` for many runs at once, with one INSERT statement (a bulk ingest of
+    thousands of task runs). Each item holds a ``transform`` (from ``get_transform``) and
+    any other run fields: ``engine``, ``reference``, ``parent`` (a Run or its uid),
+    ``params``, ``name``, ``project``, ``status``, ``started_at``, ``finished_at``,
+    ``error``... Every item is checked before anything is written; returns the runs in
+    order."""
+    found: dict[tuple[str, Any], Any] = {}  # parents and projects, looked up once each
+    rows = [_run_row(item, found) for item in runs]
+    return insert_records(Run, rows)
+
+
+_RUN_FIELDS = frozenset(Run._meta.fields) - {"id", "uid"}
+
+
+def _run_row(item: dict[str, Any], found: dict[tuple[str, Any], Any]) -> dict[str, Any]:
+    row = dict(item)
+    transform = row.pop("transform", None)
+    if not isinstance(transform, Transform) or transform.id is None:
+        raise InvalidInput("start_runs: every run needs a saved transform (get_transform)")
+    if not _RUN_FIELDS.issuperset(row):
+        unknown = ", ".join(sorted(row.keys() - _RUN_FIELDS))
+        raise InvalidInput(f"start_runs: unknown or reserved run fields: {unknown}")
+    if row.get("status", "started") not in RUN_STATUSES:
+        raise InvalidInput(f"run status must be one of {RUN_STATUSES}, not {row['status']!r}")
+    row["transform"] = transform.id
+    parent, project = row.get("parent"), row.get("project")
+    if parent is not None:
+        key = ("parent", parent.id if isinstance(parent, Run) else parent)
+        if key not in found:
+            found[key] = _as_run(parent).id  # type: ignore[union-attr]
+        row["parent"] = found[key]
+    if project:
+        if ("project", project) not in found:
+            found["project", project] = _project(project).id  # type: ignore[union-attr]
+        row["project"] = found["project", project]
+    if row.get("params"):
+        row["params"] = _redact_value(row["params"])
+    for name in ("error", "traceback"):
+        if row.get(name):
+            row[name] = redact_text(row[name])
+    return row
 
 
 def finish_run(run: Run, status: str = "completed", *, error: str | None = None,

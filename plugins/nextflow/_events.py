@@ -15,10 +15,11 @@ from typing import Any
 
 import threadline as tl
 from threadline import adapters
+from threadline.errors import InvalidInput
 
 from ._pipeline import transform_for
-from ._tasks import FLOATS, METRIC_NAMES
-from ._trace import NO_EXIT, split_name
+from ._tasks import FLOATS, METRIC_NAMES, task_features
+from ._trace import FIELD_TYPES, NO_EXIT, split_name
 from ._workdir import task_hash
 
 log = logging.getLogger(__name__)
@@ -193,8 +194,10 @@ class EventHandler:
         run = runs.get(digest)
         if run is not None and RANK[run.status] >= RANK[status]:
             return  # a duplicate or a late event: nothing new
+        values = weblog_features(trace, digest)
         if run is None:  # created in the state the event reports: one INSERT
             run = runs[digest] = self._new_task(workflow, digest, trace, status)
+            values["files_recorded"] = False  # ingest registers its files later
         else:
             run.started_at = java_date(trace.get("start")) or run.started_at
             if RANK[status] < 2:
@@ -203,7 +206,7 @@ class EventHandler:
             else:
                 adapters.finish_run(run, status, **_outcome(trace, status))
         earlier = self._features.get(run.id, (run, {}))[1]
-        self._features[run.id] = (run, {**earlier, **task_features(trace, digest)})
+        self._features[run.id] = (run, _merged(earlier, values))
 
     def _new_task(self, workflow: tl.Run, digest: str, trace: dict[str, Any],
                   status: str) -> tl.Run:
@@ -227,21 +230,35 @@ def _outcome(trace: dict[str, Any], status: str) -> dict[str, Any]:
     return {"error": error, "finished_at": finished}
 
 
-def task_features(trace: dict[str, Any], digest: str) -> dict[str, Any]:
+def weblog_features(trace: dict[str, Any], digest: str) -> dict[str, Any]:
     """The same features ingest records, from a weblog trace (raw numbers already)."""
     exit_status = trace.get("exit")
     name = str(trace.get("name") or "")
-    values: dict[str, Any] = {
-        "process": trace.get("process") or split_name(name)[0],
-        "tag": trace.get("tag") or split_name(name)[1], "task_hash": digest,
-        "task_id": _text(trace.get("task_id")), "native_id": _text(trace.get("native_id")),
-        "exit": None if exit_status == NO_EXIT else exit_status,
-        "attempt": trace.get("attempt"), "workdir": trace.get("workdir")}
+    facts: dict[str, Any] = {
+        "hash": digest, "task_id": _text(trace.get("task_id")),
+        "native_id": _text(trace.get("native_id")), "workdir": trace.get("workdir")}
     for field, name_ in METRIC_NAMES.items():
         value = trace.get(field)
-        if value is not None and not isinstance(value, list | dict):
-            values[name_] = float(value) if name_ in FLOATS else value
-    return {k: v for k, v in values.items() if v is not None}
+        if value is None or isinstance(value, list | dict):
+            continue
+        if FIELD_TYPES.get(field, "str") != "str" and (
+                isinstance(value, bool) or not isinstance(value, int | float)):
+            raise InvalidInput(f"weblog trace field {field!r} ({name_}) is not a number: "
+                               f"{value!r}")
+        facts[name_] = float(value) if name_ in FLOATS else value
+    return task_features(
+        {"process": trace.get("process") or split_name(name)[0],
+         "tag": trace.get("tag") or split_name(name)[1],
+         "exit": None if exit_status == NO_EXIT else exit_status,
+         "attempt": trace.get("attempt")}, facts)
+
+
+def _merged(earlier: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:
+    """Features of two events of one task: the later wins, trace dicts merge by key."""
+    merged = {**earlier, **later}
+    if "trace" in earlier and "trace" in later:
+        merged["trace"] = {**earlier["trace"], **later["trace"]}
+    return merged
 
 
 def _text(value: Any) -> str | None:

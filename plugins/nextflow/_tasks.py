@@ -68,12 +68,25 @@ class Task:
         return split_name(self.name)[1]
 
     def features(self) -> dict[str, Any]:
-        values: dict[str, Any] = {
-            "process": self.process, "tag": self.tag, "task_hash": self.hash,
-            "task_id": self.task_id, "native_id": self.native_id, "exit": self.exit_status,
-            "attempt": self.attempt, "cached": self.cached,
-            "workdir": str(self.workdir.path) if self.workdir else None, **self.metrics}
-        return {k: v for k, v in values.items() if v is not None}
+        return task_features(
+            {"process": self.process, "tag": self.tag, "exit": self.exit_status,
+             "attempt": self.attempt},
+            {"hash": self.hash, "task_id": self.task_id, "native_id": self.native_id,
+             "cached": self.cached,
+             "workdir": str(self.workdir.path) if self.workdir else None, **self.metrics})
+
+
+def task_features(scalars: dict[str, Any], trace: dict[str, Any]) -> dict[str, Any]:
+    """A task run's features: the few that filters use most (process, tag, exit, attempt)
+    as their own values, and the other facts of its trace record (hash, ids, cached, work
+    dir, metrics) in one ``trace`` dict, queried as ``trace__peak_rss__gt=...``: one
+    stored value per task instead of one per metric, which is what lets 100,000 tasks
+    ingest in seconds."""
+    values = {k: v for k, v in scalars.items() if v is not None}
+    facts = {k: v for k, v in trace.items() if v is not None}
+    if facts:
+        values["trace"] = facts
+    return values
 
 
 def from_trace(row: TraceRecord) -> Task:

@@ -10,7 +10,7 @@ the same values: datetimes, milliseconds, bytes and floats.
 import datetime as dt
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,10 @@ _UNITS = {"B": 0, "KB": 1, "MB": 2, "GB": 3, "TB": 4, "PB": 5, "EB": 6, "ZB": 7}
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|d|h|m|s)")
 _MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+_DURATION = re.compile(r"(?:(\d+)d ?)?(?:(\d+)h ?)?(?:(\d+)m ?)?(?:(\d+(?:\.\d+)?)s)?"
+                       r"|(\d+)ms")
+_MISSING = frozenset({"-", ""})
+_DATE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}")
 
 
 class TraceError(ValueError):
@@ -86,6 +90,11 @@ def parse_duration(text: str) -> int:
     text = text.strip()
     if _NUMBER.fullmatch(text):
         return round(float(text))
+    usual = _DURATION.fullmatch(text)  # Duration.toString()'s own layouts, in one match
+    if usual and text:
+        d, h, m, sec, ms = usual.groups()
+        return round(int(d or 0) * 86_400_000 + int(h or 0) * 3_600_000 + int(m or 0) * 60_000
+                     + float(sec or 0) * 1000 + int(ms or 0))
     parts = _DURATION_PART.findall(text.replace(" ", ""))
     if not parts or "".join(n + u for n, u in parts) != text.replace(" ", ""):
         raise TraceError(f"not a Nextflow duration: {text!r}")
@@ -94,10 +103,9 @@ def parse_duration(text: str) -> int:
 
 def parse_memory(text: str) -> int:
     """Bytes from ``468 B``, ``1005.7 KB``, ``1.5 GB``, ``0`` or raw ``1234``."""
-    text = text.strip()
-    if _NUMBER.fullmatch(text):
-        return round(float(text))
-    number, _, unit = text.partition(" ")
+    number, _, unit = text.strip().partition(" ")
+    if not unit and _NUMBER.fullmatch(number):
+        return round(float(number))
     if unit not in _UNITS or not _NUMBER.fullmatch(number):
         raise TraceError(f"not a Nextflow memory size: {text!r}")
     return round(float(number) * (1 << (10 * _UNITS[unit])))
@@ -116,33 +124,43 @@ def parse_date(text: str) -> dt.datetime:
     text = text.strip()
     if _NUMBER.fullmatch(text):
         return dt.datetime.fromtimestamp(int(float(text)) / 1000, dt.UTC).replace(tzinfo=None)
-    try:
-        return dt.datetime.strptime(text, "%Y-%m-%d %H:%M:%S.%f")
-    except ValueError:
-        raise TraceError(f"not a Nextflow date: {text!r}") from None
+    if _DATE.fullmatch(text):  # the one layout Nextflow writes: fromisoformat reads it fast
+        return dt.datetime.fromisoformat(text)
+    raise TraceError(f"not a Nextflow date: {text!r}")
+
+
+def _parse_number(text: str) -> int | float | None:
+    if not _NUMBER.fullmatch(text):
+        raise TraceError(f"not a number: {text!r}")
+    number = float(text)
+    return int(number) if number.is_integer() else number
+
+
+def _parse_exit(text: str) -> int | float | None:
+    number = _parse_number(text)
+    return None if number == NO_EXIT else number
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "time": parse_duration, "mem": parse_memory, "perc": parse_percent,
+    "date": lambda text: None if text == "0" else parse_date(text), "num": _parse_number,
+}
+
+
+def _parser(field: str) -> Callable[[str], Any] | None:
+    """How to read a field's cells (None: kept as text)."""
+    return _parse_exit if field == "exit" else _PARSERS.get(FIELD_TYPES.get(field, "str"))
 
 
 def parse_value(field: str, text: str) -> Any:
     """One cell, by the field's formatter type; ``-`` and ``""`` are None."""
     if text in ("-", ""):
         return None
-    kind = FIELD_TYPES.get(field, "str")
-    if kind == "time":
-        return parse_duration(text)
-    if kind == "mem":
-        return parse_memory(text)
-    if kind == "perc":
-        return parse_percent(text)
-    if kind == "date":
-        return None if text == "0" else parse_date(text)
-    if kind == "num":
-        if not _NUMBER.fullmatch(text):
-            raise TraceError(f"field {field}: not a number: {text!r}")
-        number = float(text)
-        if field == "exit" and number == NO_EXIT:
-            return None
-        return int(number) if number.is_integer() else number
-    return text
+    parse = _parser(field)
+    try:
+        return text if parse is None else parse(text)
+    except TraceError as exc:
+        raise TraceError(f"field {field}: {exc}") from None
 
 
 def iter_trace(path: str | Path, sep: str = "\t") -> Iterator[TraceRecord]:
@@ -151,6 +169,7 @@ def iter_trace(path: str | Path, sep: str = "\t") -> Iterator[TraceRecord]:
         header = handle.readline().rstrip("\r\n").split(sep)
         if "task_id" not in header and "hash" not in header and "name" not in header:
             raise TraceError(f"{path}: not a Nextflow trace file (header {header[:3]})")
+        parsers = [_parser(field) for field in header]
         for number, line in enumerate(handle, start=2):
             cells = line.rstrip("\r\n").split(sep)
             if cells == [""]:
@@ -162,10 +181,29 @@ def iter_trace(path: str | Path, sep: str = "\t") -> Iterator[TraceRecord]:
                 raise TraceError(f"{path}:{number}: {len(cells)} cells, header has "
                                  f"{len(header)}")
             try:
-                yield TraceRecord(tuple((f, parse_value(f, c))
-                                        for f, c in zip(header, cells, strict=True)))
+                yield _record(header, parsers, cells)
             except TraceError as exc:
                 raise TraceError(f"{path}:{number}: {exc}") from None
+
+
+def _record(header: list[str], parsers: list[Callable[[str], Any] | None],
+            cells: list[str]) -> TraceRecord:
+    try:  # the fast way; on a bad cell, again cell by cell to say which field it is
+        return TraceRecord(tuple([
+            (field, None if text in _MISSING else text if parse is None else parse(text))
+            for field, parse, text in zip(header, parsers, cells, strict=True)]))
+    except TraceError:
+        pass
+    values = []
+    for field, parse, text in zip(header, parsers, cells, strict=True):
+        if text in _MISSING:
+            values.append((field, None))
+            continue
+        try:
+            values.append((field, text if parse is None else parse(text)))
+        except TraceError as exc:
+            raise TraceError(f"field {field}: {exc}") from None
+    return TraceRecord(tuple(values))
 
 
 def read_trace(path: str | Path, sep: str = "\t") -> list[TraceRecord]:

@@ -1,5 +1,6 @@
 """The adapters API: transforms, runs, outputs, inputs, run links, child processes."""
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -73,6 +74,44 @@ def test_run_lifecycle_and_statuses(db_instance):
     assert tl.Run.get(uid=aborted.uid).status == "aborted"
     scheduled = adapters.start_run("train", "training", status="scheduled")
     assert tl.Run.get(uid=scheduled.uid).status == "scheduled"
+
+
+def test_start_runs_in_bulk(db_instance):
+    """Many runs in one statement: the same records as start_run, ids read back in order,
+    secrets masked, every item checked before anything is written."""
+    workflow = adapters.start_run("wf", "pipeline")
+    align = adapters.get_transform("wf/align", "process")
+    other = adapters.start_run("other", "pipeline")  # ids of other rows are not mixed in
+    when = dt.datetime(2026, 1, 2, 3, 4, 5, 678000)
+    runs = adapters.start_runs(
+        [{"transform": align, "parent": workflow, "engine": "nextflow", "name": f"align ({n})",
+          "reference": f"ab/cd{n:04d}", "status": "completed", "started_at": when,
+          "finished_at": when, "params": {"n": n, "password": "hunter2"}} for n in range(1200)]
+        + [{"transform": align, "parent": workflow.uid, "status": "errored",
+            "error": "failed: token=abc123secret"}])
+    assert len(runs) == 1201 and len({r.id for r in runs}) == 1201
+    assert other.id not in {r.id for r in runs}
+    for run in (runs[0], runs[777], runs[-1]):
+        stored = tl.Run.get(uid=run.uid)
+        assert (stored.id, stored.name, stored.reference, stored.status) == (
+            run.id, run.name, run.reference, run.status)
+        assert stored.parent.uid == workflow.uid and stored.transform.key == "wf/align"
+    assert tl.Run.get(reference="ab/cd0777").params == {"n": 777, "password": "***"}
+    assert tl.Run.get(reference="ab/cd0777").started_at == when
+    assert "abc123secret" not in tl.Run.get(uid=runs[-1].uid).error
+    assert runs[-1].started_at is not None  # defaults filled in
+    runs[5].features.add_values({"shard": 5}, create_features=True)  # usable records
+    assert tl.Run.get(shard=5).uid == runs[5].uid
+    before = tl.Run.select().count()
+    for bad, message in (({"parent": workflow}, "needs a saved transform"),
+                         ({"transform": align, "status": "done"}, "run status must be"),
+                         ({"transform": align, "colour": "red"}, "unknown or reserved run "
+                                                                 "fields: colour"),
+                         ({"transform": align, "uid": "x"}, "reserved run fields: uid")):
+        with pytest.raises(InvalidInput, match=message):
+            adapters.start_runs([{"transform": align}, bad])
+    assert tl.Run.select().count() == before
+    assert adapters.start_runs([]) == []
 
 
 def test_transaction_is_all_or_nothing(db_instance):

@@ -40,6 +40,15 @@ def test_start_and_finish_run(local_instance, isolated):
     assert job.parent.uid == workflow.uid and job.status == "started"
     assert workflow.params == {"genome": "hg38", "token": "***"}  # secrets redacted
     # -- end adapter-start-run --
+    # -- start adapter-start-runs --
+    align = adapters.get_transform("processes/align", "process")
+    shards = adapters.start_runs(
+        [{"transform": align, "parent": workflow, "engine": "nextflow",
+          "reference": f"shard-{n}", "name": f"align ({n})", "status": "completed"}
+         for n in range(1000)])
+    assert shards[7].name == "align (7)" and shards[7].parent.uid == workflow.uid
+    assert tl.Run.filter(parent=workflow, status="completed").count() == 1000
+    # -- end adapter-start-runs --
     # -- start adapter-finish-run --
     import datetime
 

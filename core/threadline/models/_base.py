@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import peewee
 
 from .. import _context
-from .._db import is_sqlite, unwrap
+from .._db import is_sqlite, unwrap, write_transaction
 from ._query import QueryMixin
 
 
@@ -48,14 +48,20 @@ class _UidSource:
 _uid_source = _UidSource()
 
 
+# random bytes to base62 digits: 0-247 map to one of 62 characters four times over (uniform);
+# 248-255 are dropped, so 8 spare bytes per uid (dropping 9 of 24 bytes is about 1e-9 likely)
+_DIGIT_OF_BYTE = bytes(ord(_ALPHABET[b % 62]) if b < 248 else 0 for b in range(256))
+_UNUSED_BYTES = bytes(range(248, 256))
+
+
 def new_uid(length: int = 16) -> str:
     """A random base62 identifier (16 chars, ~95 bits)."""
-    number = _uid_source.bits(128)  # 128 bits: every digit uniform
-    chars = []
-    for _ in range(length):
-        number, digit = divmod(number, 62)
-        chars.append(_ALPHABET[digit])
-    return "".join(chars)
+    while True:
+        spare = length + 8
+        raw = _uid_source.bits(8 * spare).to_bytes(spare, "big")
+        digits = raw.translate(_DIGIT_OF_BYTE, _UNUSED_BYTES)
+        if len(digits) >= length:
+            return digits[:length].decode()
 
 
 def utcnow() -> dt.datetime:
@@ -64,6 +70,7 @@ def utcnow() -> dt.datetime:
 
 _JSON_SCALARS = frozenset({str, int, float, bool})
 _encode_json = json.JSONEncoder().encode  # what json.dumps(value) uses without options
+_encode_sorted = json.JSONEncoder(sort_keys=True, default=str).encode  # made once, not per call
 
 
 class JSONField(peewee.TextField):
@@ -74,7 +81,7 @@ class JSONField(peewee.TextField):
             return None
         if type(value) in _JSON_SCALARS:  # the common case, on json's fast path
             return _encode_json(value)
-        return json.dumps(value, sort_keys=True, default=str)
+        return _encode_sorted(value)
 
     def python_value(self, value: Any) -> Any:
         return None if value is None else json.loads(value)
@@ -119,15 +126,49 @@ def insert_rows(model: type[BaseModel], rows: list[dict[str, Any]]) -> None:
     For bulk paths (feature values of thousands of records): peewee's ``insert_many``
     rebuilds the statement value by value, which costs more than the database's work.
     """
-    if not rows:
-        return
+    if rows:
+        insert_columns(model, {name: [row[name] for row in rows] for name in rows[0]})
+
+
+def insert_columns(model: type[BaseModel], columns: dict[str, list[Any]]) -> None:
+    """``insert_rows`` for rows given column by column (field name -> values)."""
     db = unwrap(model._meta.database)
-    names = tuple(rows[0])
+    names = tuple(columns)
     sql = _insert_sql(model, names, db.param, True)  # no RETURNING: ids are not needed
-    columns = [_column_values(model._meta.fields[n], [row[n] for row in rows]) for n in names]
-    params = list(zip(*columns, strict=True))
+    values = [_column_values(model._meta.fields[n], columns[n]) for n in names]
+    params = list(zip(*values, strict=True))
+    if not params:
+        return
     with peewee.__exception_wrapper__:  # driver errors as peewee.IntegrityError etc.
         db.cursor().executemany(sql, params)
+
+
+def insert_records(model: type[BaseModel], rows: list[dict[str, Any]]) -> list[Any]:
+    """INSERT many new records (field name -> value; defaults for fields left out or None)
+    with one statement and return them with their ids, in order.
+
+    The ids are read back in one query: every id handed out after the largest one seen
+    before the insert (ids only grow, on SQLite and PostgreSQL alike), matched by uid.
+    """
+    if not rows:
+        return []
+    defaults = model._meta.get_default_dict
+    data = [{**defaults(), **{k: v for k, v in row.items() if v is not None}} for row in rows]
+    names = list(dict.fromkeys(name for row in data for name in row))
+    db = unwrap(model._meta.database)
+    table = model._meta.table_name
+    with write_transaction(db):
+        before = db.execute_sql(f'SELECT MAX("id") FROM "{table}"').fetchone()[0] or 0
+        insert_columns(model, {name: [row.get(name) for row in data] for name in names})
+        ids = dict(db.execute_sql(f'SELECT "uid", "id" FROM "{table}" WHERE "id" > {db.param}',
+                                  [before]).fetchall())
+    records = []
+    for row in data:
+        record = model(__no_default__=1)  # peewee's way to build a record without defaults
+        record.__data__, record._dirty = row, set()
+        record.__data__["id"] = ids[row["uid"]]
+        records.append(record)
+    return records
 
 
 # value types each field stores unchanged (a float column turns ints into floats itself)

@@ -14,7 +14,7 @@ import peewee
 
 from .._db import unwrap, write_transaction
 from ..errors import InvalidFeatureValue, InvalidInput, UnknownFeature
-from ._base import BaseModel, JSONField, insert_rows, utcnow
+from ._base import BaseModel, JSONField, insert_columns, utcnow
 
 DTYPES = ("int", "float", "str", "bool", "date", "datetime", "dict")
 _LIST = re.compile(r"^list\[(\w+|cat\[Label\])\]$")
@@ -137,9 +137,15 @@ ArtifactLabel = _label_table("artifact")
 RunLabel = _label_table("run")
 
 
+# a value of exactly this type is already what its dtype stores (the common case)
+_EXACT = {"str": str, "int": int, "float": float, "bool": bool, "dict": dict}
+
+
 def check_value(feature: Feature, value: Any) -> Any:
     """``value`` as the feature's dtype (coerced when the feature allows), or an error."""
     dtype = feature.dtype
+    if type(value) is _EXACT.get(dtype):
+        return value
     inner = _LIST.match(dtype)
     if inner:
         if not isinstance(value, list | tuple):
@@ -271,14 +277,23 @@ def check_values(values: dict[str, Any], create_features: bool = False,
     known = {} if known is None else known
     checked = []
     for name, value in values.items():
-        feature = known.get(name) or Feature.get_or_none(Feature.name == name)
+        feature = known.get(name)
         if feature is None:
-            if not create_features:
-                raise UnknownFeature(name)
-            feature = Feature(name=name, dtype=infer_dtype(value))
-        known[name] = feature
-        checked.append((feature, check_value(feature, value)))
+            feature = known[name] = _resolve(name, value, create_features)
+        if type(value) is not _EXACT.get(feature.dtype):  # else already as stored
+            value = check_value(feature, value)
+        checked.append((feature, value))
     return checked
+
+
+def _resolve(name: str, value: Any, create_features: bool) -> Feature:
+    """The feature ``name``; an unsaved one inferred from ``value`` if asked."""
+    feature = Feature.get_or_none(Feature.name == name)
+    if feature is None:
+        if not create_features:
+            raise UnknownFeature(name)
+        feature = Feature(name=name, dtype=infer_dtype(value))
+    return feature
 
 
 def _from_json(dtype: str, value: Any) -> Any:
@@ -321,11 +336,25 @@ def _chunks(items: list[Any]) -> list[list[Any]]:
     return [items[i:i + _CHUNK] for i in range(0, len(items), _CHUNK)]
 
 
-def _value_rows(owner: str, record_id: int, feature: Feature, value: Any) -> list[dict[str, Any]]:
-    """One row per element (an empty list is one row that matches no element)."""
-    elements = value if isinstance(value, list) else [value]
-    columns = [columns_for(e) for e in elements] or [{"num": None, "text": None}]
-    return [{owner: record_id, "feature": feature.id, "value": value, **c} for c in columns]
+def _add_rows(columns: dict[str, list[Any]], record_id: int, feature_id: int,
+              value: Any) -> None:
+    """A value's rows, appended column by column: one per element of a list (an empty list
+    is one row that matches no element), with its comparable ``num`` or ``text``."""
+    elements = value if isinstance(value, list) else (value,)
+    for element in elements or (None,):
+        kind = type(element)
+        if kind is str:
+            num, text = None, element[:1024]
+        elif kind in (int, float, bool):
+            num, text = float(element), None
+        else:
+            comparable = columns_for(element)
+            num, text = comparable["num"], comparable["text"]
+        columns["owner"].append(record_id)
+        columns["feature"].append(feature_id)
+        columns["value"].append(value)
+        columns["num"].append(num)
+        columns["text"].append(text)
 
 
 def write_values_many(items: list[tuple[BaseModel, list[tuple[Feature, Any]]]]) -> None:
@@ -345,14 +374,17 @@ def write_values_many(items: list[tuple[BaseModel, list[tuple[Feature, Any]]]]) 
     table, owner = model._feature_table, model._feature_owner
     link = ArtifactLabel if owner == "artifact" else RunLabel
     owners: dict[int, list[int]] = {}
-    rows, labelled = [], []
+    columns: dict[str, list[Any]] = {"owner": [], "feature": [], "value": [], "num": [],
+                                     "text": []}
+    labelled = []
     for record, checked in items:
         for feature, value in checked:
             owners.setdefault(feature.id, []).append(record.id)
-            rows.extend(_value_rows(owner, record.id, feature, value))
+            _add_rows(columns, record.id, feature.id, value)
             if "cat" in feature.dtype:
                 names = value if isinstance(value, list) else [value]
                 labelled.extend((record.id, feature.id, name) for name in names)
+    columns[owner] = columns.pop("owner")
     with write_transaction(table._meta.database):
         annotated = _owners_with_values(table, owner, list({r.id for r, _ in items}))
         for feature_id, all_ids in owners.items():
@@ -360,8 +392,7 @@ def write_values_many(items: list[tuple[BaseModel, list[tuple[Feature, Any]]]]) 
             for chunk in _chunks(ids):
                 _delete_values(table, owner, feature_id, chunk)
                 _delete_values(link, owner, feature_id, chunk)
-        for chunk in _chunks(rows):
-            insert_rows(table, chunk)
+        insert_columns(table, columns)
         _link_labels(link, owner, labelled)
 
 

@@ -35,7 +35,7 @@ def test_ingest_real_launch_dir(instance, launchdir):
     assert [t.name for t in tasks] == ["qc_fastq (1)", "qc_fastq (2)"]
     values = tasks[1].features.get_values()
     assert (values["process"], values["tag"], values["exit"]) == ("qc_fastq", "2", 0)
-    assert values["task_hash"] == "0203efbb340cc762309c4adaf00bcd59"
+    assert values["trace"]["hash"] == "0203efbb340cc762309c4adaf00bcd59"
     assert tasks[1].transform.key == "hello.nf/qc_fastq"
     assert all(t.status == "completed" for t in tasks)
     # the four outputs are empty files: one content, saved once, by the first task
@@ -131,8 +131,10 @@ def test_resume_links_cached_tasks_to_the_earlier_runs(local_instance, tmp_path)
     assert second.workflow != first.workflow and second.cached == 3
     before = {t.reference: t for t in children(first.workflow)}
     for task in children(second.workflow):
-        assert task.features.get_values()["cached"] is True
+        assert task.features.get_values()["trace"]["cached"] is True
         assert [r.uid for r in task.upstream_runs] == [before[task.reference].uid]
+    assert tl.Run.filter(parent__uid=second.workflow, trace__cached=True).count() == 3
+    assert tl.Run.filter(parent__uid=first.workflow, trace__cached=False).count() == 3
 
 
 def lineage_launch(tmp_path: Path) -> Path:

@@ -50,7 +50,7 @@ def test_run_records_the_run_end_to_end(local_instance, fake_nextflow, isolated)
         assert [r.uid for r in upper.upstream_runs] == [split.uid]
         [read] = upper.inputs
         assert read.run.uid == split.uid  # the staged chunk is the split task's output
-    assert split.features.get_values()["duration_ms"] == 182  # from the raw trace
+    assert split.features.get_values()["trace"]["duration_ms"] == 182  # from the raw trace
 
 
 def test_run_passes_the_exit_status_through(local_instance, fake_nextflow, isolated,

@@ -75,9 +75,11 @@ def test_replay_real_capture(instance):
                                        "SPLITLETTERS (1)"]
     assert all(t.status == "completed" and t.finished_at for t in tasks)
     split = tasks[2].features.get_values()
-    assert split["task_hash"] == "c6fb153c4001ac3423bfdd1a582ff1cd" and split["exit"] == 0
-    assert (split["native_id"], split["duration_ms"], split["process"]) == (
+    trace = split["trace"]
+    assert trace["hash"] == "c6fb153c4001ac3423bfdd1a582ff1cd" and split["exit"] == 0
+    assert (trace["native_id"], trace["duration_ms"], split["process"]) == (
         "28560", 182, "SPLITLETTERS")
+    assert tl.Run.get(trace__native_id="28560").uid == tasks[2].uid
     assert tasks[2].started_at == dt.datetime(2023, 6, 22, 22, 25, 53, 721000)
 
 

@@ -55,7 +55,7 @@ def test_synthetic_run_ingests(local_instance, tmp_path, raw):
     assert tl.Run.filter(parent=workflow, status="errored").count() == 1000 // 20
     attempts = sum(1 + (i % 20 == 19) for i in range(1000) if i % 12 == 3)
     assert tl.Run.filter(process="PROCESS_3").count() == attempts == 101
-    assert tl.Run.filter(peak_rss__gt=0).count() > 800
+    assert tl.Run.filter(trace__peak_rss__gt=0).count() > 800
 
 
 def _launch_dir(folder, run_name="big_run"):
@@ -74,7 +74,7 @@ def test_tasks_whose_short_hashes_collide_are_separate_runs(local_instance, tmp_
     (tmp_path / "trace.txt").write_text("\n".join([real[0], *map("\t".join, rows)]) + "\n")
     result = ingest(tmp_path)
     assert result.tasks == len(rows)
-    twins = tl.Run.filter(task_hash=rows[0][1]).order_by("id")
+    twins = tl.Run.filter(trace__hash=rows[0][1]).order_by("id")
     assert [r.name for r in twins] == [rows[0][3], rows[1][3]]
     assert [r.reference for r in twins] == [f"{rows[0][1]}#{rows[0][0]}",
                                             f"{rows[1][1]}#{rows[1][0]}"]

@@ -116,7 +116,7 @@ def test_truncated_last_row_is_skipped_but_bad_rows_fail(tmp_path):
     assert len(read_trace(cut)) == len(read_trace(HLA)) - 1
     bad = tmp_path / "bad.txt"
     bad.write_text(text.replace("4m 19s", "four minutes"))
-    with pytest.raises(TraceError, match=r"bad.txt:2: not a Nextflow duration"):
+    with pytest.raises(TraceError, match=r"bad.txt:2: field duration: not a Nextflow duration"):
         read_trace(bad)
     other = tmp_path / "other.txt"
     other.write_text("a\tb\n1\t2\n")
