@@ -120,8 +120,9 @@ def from_log(line: LoggedTask) -> Task:
 
 def attach(tasks: list[Task], work: Path, store: LineageStore | None) -> None:
     """Add work-dir facts and lineage records to tasks (full hashes where found)."""
+    has_work = work.is_dir()
     for task in tasks:
-        folder = find_workdir(work, task.hash) if work.is_dir() else None
+        folder = find_workdir(work, task.hash) if has_work else None
         if folder is not None:
             task.workdir = read_workdir(folder)
             task.hash = task.workdir.task_hash

@@ -41,13 +41,13 @@ EXTENDED_FIELDS = (
 log = logging.getLogger(__name__)
 NO_EXIT = 2147483647  # Integer.MAX_VALUE: no exit status yet
 _UNITS = {"B": 0, "KB": 1, "MB": 2, "GB": 3, "TB": 4, "PB": 5, "EB": 6, "ZB": 7}
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|d|h|m|s)")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|d|h|m|s)", re.ASCII)
 _MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?", re.ASCII)
 _DURATION = re.compile(r"(?:(\d+)d ?)?(?:(\d+)h ?)?(?:(\d+)m ?)?(?:(\d+(?:\.\d+)?)s)?"
-                       r"|(\d+)ms")
+                       r"|(\d+)ms", re.ASCII)
 _MISSING = frozenset({"-", ""})
-_DATE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}")
+_DATE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}", re.ASCII)
 
 
 class TraceError(ValueError):
@@ -88,7 +88,7 @@ def split_name(name: str | None) -> tuple[str | None, str | None]:
 def parse_duration(text: str) -> int:
     """Milliseconds from ``250ms``, ``3.2s``, ``1m 47s``, ``1d 2h`` or raw ``1234``."""
     text = text.strip()
-    if _NUMBER.fullmatch(text):
+    if text[-1:].isdigit() and _is_number(text):  # raw: plain milliseconds
         return round(float(text))
     usual = _DURATION.fullmatch(text)  # Duration.toString()'s own layouts, in one match
     if usual and text:
@@ -104,9 +104,9 @@ def parse_duration(text: str) -> int:
 def parse_memory(text: str) -> int:
     """Bytes from ``468 B``, ``1005.7 KB``, ``1.5 GB``, ``0`` or raw ``1234``."""
     number, _, unit = text.strip().partition(" ")
-    if not unit and _NUMBER.fullmatch(number):
+    if not unit and _is_number(number):
         return round(float(number))
-    if unit not in _UNITS or not _NUMBER.fullmatch(number):
+    if unit not in _UNITS or not _is_number(number):
         raise TraceError(f"not a Nextflow memory size: {text!r}")
     return round(float(number) * (1 << (10 * _UNITS[unit])))
 
@@ -114,7 +114,7 @@ def parse_memory(text: str) -> int:
 def parse_percent(text: str) -> float:
     """``24.1%`` or raw ``24.1`` -> 24.1."""
     text = text.strip().removesuffix("%")
-    if not _NUMBER.fullmatch(text):
+    if not _is_number(text):
         raise TraceError(f"not a percentage: {text!r}")
     return float(text)
 
@@ -122,15 +122,22 @@ def parse_percent(text: str) -> float:
 def parse_date(text: str) -> dt.datetime:
     """``2021-03-29 19:50:21.822`` (local time, kept naive) or raw epoch ms (UTC, naive)."""
     text = text.strip()
-    if _NUMBER.fullmatch(text):
-        return dt.datetime.fromtimestamp(int(float(text)) / 1000, dt.UTC).replace(tzinfo=None)
     if _DATE.fullmatch(text):  # the one layout Nextflow writes: fromisoformat reads it fast
         return dt.datetime.fromisoformat(text)
+    if _is_number(text):  # raw: epoch milliseconds
+        return dt.datetime.fromtimestamp(int(float(text)) / 1000, dt.UTC).replace(tzinfo=None)
     raise TraceError(f"not a Nextflow date: {text!r}")
 
 
+def _is_number(text: str) -> bool:
+    """A plain decimal number (``12``, ``-3.5``, ``1e6``); unsigned ones, nearly every
+    cell of a trace, without a regular expression."""
+    plain = text.replace(".", "", 1)
+    return (plain.isdigit() and plain.isascii()) or _NUMBER.fullmatch(text) is not None
+
+
 def _parse_number(text: str) -> int | float | None:
-    if not _NUMBER.fullmatch(text):
+    if not _is_number(text):
         raise TraceError(f"not a number: {text!r}")
     number = float(text)
     return int(number) if number.is_integer() else number
