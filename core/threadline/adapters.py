@@ -9,7 +9,8 @@ Everything an adapter needs is here, so that adapters never import private modul
   insert, one transaction), optionally annotated with features;
 - ``link_inputs``: by path (found by content, registered when unknown), hash or artifact;
 - ``transaction``: many of these calls in one database transaction (bulk ingests);
-- ``annotate``, ``link_runs``, ``child_environment``, ``find_by_hash``;
+- ``annotate``, ``link_runs`` (``link_runs_many``), ``child_environment``,
+  ``find_by_hash``, ``check_key``;
 - ``strict``: whether an adapter should re-raise its own failures (tests).
 """
 
@@ -24,6 +25,7 @@ from typing import Any
 from . import _context
 from ._config import ENV_DB, ENV_PARENT_RUN, ENV_STORAGE
 from ._db import write_transaction
+from ._keys import check_key as _check_key
 from ._redact import redact as _redact_value
 from ._redact import redact_text
 from .errors import InvalidInput, NotFound
@@ -302,6 +304,28 @@ def link_runs(upstream: Run, downstream: Run) -> None:
     if upstream.id == downstream.id:
         raise InvalidInput(f"a run cannot be its own upstream ({upstream.uid})")
     RunLink.insert(upstream=upstream.id, downstream=downstream.id).on_conflict_ignore().execute()
+
+
+def link_runs_many(pairs: Iterable[tuple[Run, Run]]) -> None:
+    """``link_runs`` for many (upstream, downstream) pairs in one statement; pairs already
+    linked are left as they are."""
+    rows = []
+    for upstream, downstream in pairs:
+        if upstream.id == downstream.id:
+            raise InvalidInput(f"a run cannot be its own upstream ({upstream.uid})")
+        rows.append({"upstream": upstream.id, "downstream": downstream.id})
+    if not rows:
+        return
+    with write_transaction(RunLink._meta.database):
+        for start in range(0, len(rows), 500):
+            RunLink.insert_many(rows[start:start + 500]).on_conflict_ignore().execute()
+
+
+def check_key(key: str) -> str:
+    """Return ``key`` if it is a valid artifact key (a relative virtual path), else raise
+    ``InvalidKey`` (an ``InvalidInput``) saying what is wrong: the rule ``tl.Artifact``
+    applies, for adapters that take keys from users (storage plugins, key templates)."""
+    return _check_key(key)
 
 
 def strict() -> bool:

@@ -188,8 +188,9 @@ def _record_tasks(workflow: tl.Run, ident: Identity, tasks: list[Task],
         recorded += batch
     done.update(recorded=len(recorded), by_hash=known.by_reference)
     _link_cached(workflow, ident, [(t, r) for t, r in recorded if t.cached])
-    for task, run in recorded:
-        _inputs(run, task, known.by_reference, store)
+    links = [pair for task, run in recorded
+             for pair in _inputs(run, task, known.by_reference, store)]
+    adapters.link_runs_many(links)
     if recorded and store is not None and ident.workflow is not None:
         done["artifacts"] += _published(store, ident.workflow, known.by_reference,
                                         done["missing"])
@@ -311,10 +312,9 @@ def _link_cached(workflow: tl.Run, ident: Identity, cached: list[tuple[Task, tl.
         for run in tl.Run.filter(parent__in=earlier[start:start + BATCH]).order_by("id"):
             if run.reference not in before.by_reference:
                 before.add(run)
-    for task, run in cached:
-        source = before.find(task)
-        if source is not None:
-            adapters.link_runs(source, run)
+    pairs = [(source, run) for task, run in cached
+             if (source := before.find(task)) is not None]
+    adapters.link_runs_many(pairs)
 
 
 def _outputs(run: tl.Run, task: Task, store: LineageStore | None,
@@ -336,8 +336,9 @@ def _outputs(run: tl.Run, task: Task, store: LineageStore | None,
 
 
 def _inputs(run: tl.Run, task: Task, by_hash: dict[str, tl.Run],
-            store: LineageStore | None) -> None:
-    """Link a task to the files it read and the task runs that wrote them."""
+            store: LineageStore | None) -> list[tuple[tl.Run, tl.Run]]:
+    """Link a task to the files it read; returns its links to the task runs that wrote
+    them, as (upstream, task) pairs."""
     paths = list(task.workdir.inputs) if task.workdir else []
     upstream = set()
     if task.lineage is not None:
@@ -351,10 +352,8 @@ def _inputs(run: tl.Run, task: Task, by_hash: dict[str, tl.Run],
     local = [p for p in dict.fromkeys(paths) if os.path.isfile(p) or os.path.isdir(p)]
     if local:
         adapters.link_inputs(run, paths=local)
-    for digest in sorted(upstream):
-        source = by_hash.get(digest)
-        if source is not None and source.id != run.id:
-            adapters.link_runs(source, run)
+    sources = [by_hash.get(digest) for digest in sorted(upstream)]
+    return [(source, run) for source in sources if source is not None and source.id != run.id]
 
 
 def _now() -> dt.datetime:

@@ -203,6 +203,28 @@ def test_link_runs(local_instance, isolated):
     adapters.link_runs(align, call)  # recording an edge twice keeps one
     assert [r.uid for r in call.upstream_runs] == [align.uid]
     # -- end adapter-link-runs --
+    # -- start adapter-link-runs-many --
+    merge = adapters.start_run("rules/merge", "rule", parent=workflow)
+    adapters.link_runs_many([(align, merge), (call, merge), (align, merge)])
+    assert sorted(r.uid for r in merge.upstream_runs) == sorted([align.uid, call.uid])
+    # -- end adapter-link-runs-many --
+    with pytest.raises(tl.errors.InvalidInput, match="its own upstream"):
+        adapters.link_runs_many([(merge, merge)])
+
+
+def test_check_key(local_instance, isolated):
+    # -- start adapter-check-key --
+    from threadline import adapters
+
+    assert adapters.check_key("results/S1/counts.csv") == "results/S1/counts.csv"
+    for bad in ("/abs/path", "a/../b", "a//b", ""):
+        try:
+            adapters.check_key(bad)
+        except tl.errors.InvalidKey as err:
+            print(err)  # e.g. invalid key 'a/../b': has a '..' segment
+        else:
+            raise AssertionError(f"{bad!r} passed")
+    # -- end adapter-check-key --
 
 
 def test_child_environment(local_instance, isolated):
