@@ -225,7 +225,7 @@ class Checkpoint(ModelCheckpoint):
         updates = self._replaced_updates(entry, replaced)
         own = {**self._artifact_values(trainer, entry.score), **(feature_values or {})}
         updates += self._flag_updates()
-        self._write_flags(self._merge(entry, own, updates))
+        self._write_values(entry, own, updates)
         self._write_run_values_once(trainer)
         self._saved("checkpoint", trainer, filepath, artifact)
         return artifact
@@ -276,6 +276,22 @@ class Checkpoint(ModelCheckpoint):
         for item, values in updates:
             merged.setdefault(item.artifact.id, (item, {}))[1].update(values)
         return [(item, values) for item, values in merged.values() if values]
+
+    def _write_values(self, entry: Entry, own: dict[str, Any],
+                      updates: list[tuple[Entry, dict[str, Any]]]) -> None:
+        """The flags and the new checkpoint's own values, in one write as a rule.
+
+        Its own values are the user's (``features=``, ``feature_values``) and settings whose
+        features the user may have made with another dtype; one that does not fit must not
+        cost the flags (one best, one last). Then the flags go alone, and the own values
+        that fit after them, with one log line naming the rest.
+        """
+        try:
+            self._write_flags(self._merge(entry, own, updates))
+        except (tl.errors.InvalidFeatureValue, tl.errors.UnknownFeature):
+            self._write_flags(self._merge(entry, {}, updates))  # checked first: none written
+            entry.written.update(_features.annotate_what_fits(entry.artifact, own,
+                                                              "checkpoint values"))
 
     @staticmethod
     def _write_flags(updates: list[tuple[Entry, dict[str, Any]]]) -> None:
@@ -331,18 +347,24 @@ class Checkpoint(ModelCheckpoint):
         return artifact
 
     def save_config_artifact(self, trainer: Any, config_path: str) -> Any:
-        """Save the CLI config as an input of the active run (not its output)."""
+        """Save the CLI config as an input of the active run (not its output).
+
+        Saving makes an artifact an output of the active run, so it is detached and
+        linked as an input; the three writes are one transaction, so that a failure in
+        between never leaves the config as an output of the run (or a stray one).
+        """
         self._ensure(trainer)
         key = self.resolve_artifact_key(trainer, config_path, "config")
         with tempfile.TemporaryDirectory() as folder:
             local = _features.redacted_copy(config_path, folder)
-            artifact = tl.Artifact(local, key=key, kind="config",
-                                   description=CONFIG_DESCRIPTION).save()
-        if self._run is not None:
-            if artifact.run_id == self._run.id:  # saving made it an output: undo that
-                tl.Artifact.update(run=None).where(tl.Artifact.id == artifact.id).execute()
-                artifact.run = None
-            adapters.link_inputs(self._run, artifacts=[artifact])
+            with adapters.transaction():  # a small file: storing it holds the lock briefly
+                artifact = tl.Artifact(local, key=key, kind="config",
+                                       description=CONFIG_DESCRIPTION).save()
+                if self._run is not None:
+                    if artifact.run_id == self._run.id:  # saving made it an output: undo
+                        artifact.run = None
+                        artifact.save(only=[tl.Artifact.run])
+                    adapters.link_inputs(self._run, artifacts=[artifact])
         self._saved("config", trainer, config_path, artifact)
         return artifact
 

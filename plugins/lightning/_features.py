@@ -3,8 +3,9 @@
 ``save_lightning_features()`` creates the auto-features once per instance; the callback
 writes a value only for features that exist, found with one query at ``setup()`` (together
 with every hyperparameter name that has a feature of its own). Values are gathered here as
-plain dictionaries; the callback writes them (``annotate_what_fits`` for the run's). The
-CLI config is stored with its secrets masked (``redacted_copy``).
+plain dictionaries; the callback writes them (``annotate_what_fits`` for the run's, and
+for a checkpoint's own values when one does not fit, so that it never blocks the flags).
+The CLI config is stored with its secrets masked (``redacted_copy``).
 """
 
 import logging
@@ -158,20 +159,28 @@ def read_at_save(trainer: Any, name: str) -> Any:
     return plain(metric) if metric is not None else None
 
 
-def annotate_what_fits(run: Any, values: dict[str, Any]) -> None:
-    """All values in one write; when one does not fit its feature, the others one by one."""
+def annotate_what_fits(record: Any, values: dict[str, Any],
+                       what: str = "run values") -> dict[str, Any]:
+    """All values in one write; when one does not fit its feature (or names none), the
+    others one by one, and one log line names what was left out. Returns what was written.
+
+    Values are the user's (or hparams): one that does not fit must never cost the rest.
+    """
     try:
-        adapters.annotate(run, values)
-        return
-    except tl.errors.InvalidFeatureValue:
+        adapters.annotate(record, values)
+        return dict(values)
+    except (tl.errors.InvalidFeatureValue, tl.errors.UnknownFeature):
         pass
-    skipped = []
+    written: dict[str, Any] = {}
+    skipped: list[str] = []
     for name, value in values.items():
         try:
-            adapters.annotate(run, {name: value})
-        except tl.errors.InvalidFeatureValue as err:
+            adapters.annotate(record, {name: value})
+            written[name] = value
+        except (tl.errors.InvalidFeatureValue, tl.errors.UnknownFeature) as err:
             skipped.append(str(err))
-    log.warning("threadline: run values left out: %s", "; ".join(skipped))
+    log.warning("threadline: %s left out: %s", what, "; ".join(skipped))
+    return written
 
 
 def redacted_copy(path: str, folder: str) -> str:

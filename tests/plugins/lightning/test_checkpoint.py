@@ -288,3 +288,31 @@ def test_bad_hparam_value_is_left_out(local_instance, isolated, caplog):
     assert run.features.get_values()["hidden"] == 4 and "lr" not in run.features.get_values()
     said = [r.getMessage() for r in caplog.records if r.name == "threadline.lightning"]
     assert "threadline: run values left out: feature 'lr' expects str, got 0.1" in said
+
+
+def test_bad_user_value_never_blocks_the_flags(local_instance, isolated, monkeypatch, caplog):
+    monkeypatch.delenv("THREADLINE_STRICT")  # nothing may be logged as a failure either
+    save_lightning_features()
+    tl.Feature(name="note", dtype=int).save()
+
+    class Noting(Checkpoint):  # the last save (the new best) carries a value that does not fit
+        def save_checkpoint_artifact(self, trainer, filepath, **kwargs):
+            note = "not an int" if trainer.current_epoch == trainer.max_epochs - 1 else 7
+            return super().save_checkpoint_artifact(trainer, filepath,
+                                                    feature_values={"note": note})
+
+    tl.track(key="train.py")
+    checkpoint = Noting(monitor="val_loss", save_top_k=-1)
+    trainer([checkpoint], max_epochs=3).fit(TinyModel(losses=[3.0, 2.0, 1.0]), TinyData())
+    tl.finish()
+    kept = checkpoints()
+    assert [a.uid for a in checkpoints(is_best_model=True)] == [kept[2].uid]
+    assert [a.uid for a in checkpoints(is_last_model=True)] == [kept[2].uid]
+    assert [values(a).get("note") for a in kept] == [7, 7, None]
+    assert [values(a)["model_rank"] for a in kept] == [2, 1, 0]
+    assert values(kept[2])["score"] == 1.0  # the values that fit are written
+    said = [(r.levelno, r.getMessage()) for r in caplog.records
+            if r.name == "threadline.lightning"]
+    assert (logging.WARNING, "threadline: checkpoint values left out: feature 'note' "
+            "expects int, got 'not an int'") in said
+    assert not [m for level, m in said if level >= logging.ERROR]

@@ -61,6 +61,22 @@ def test_cli_config_is_an_input_of_the_run(local_instance, isolated):
     tl.finish()
 
 
+def test_cli_config_is_all_or_nothing(local_instance, isolated, monkeypatch):
+    run = tl.track(key="train.py")
+
+    def lost(*args, **kwargs):
+        raise tl.errors.DatabaseError("connection lost")
+
+    # A mock: the database going away between two writes of one save cannot be caused
+    # on cue; linking the input is the last of the three writes (save, detach, link).
+    monkeypatch.setattr(tl.adapters, "link_inputs", lost)
+    with pytest.raises(tl.errors.DatabaseError, match="connection lost"):
+        run_cli()
+    assert tl.Artifact.filter(kind="config").count() == 0  # neither output nor stray
+    assert list(tl.Run.get(uid=run.uid).inputs) == []
+    tl.finish()
+
+
 def test_cli_refuses_to_overwrite_a_config(local_instance, isolated):
     run_cli("--trainer.logger=false")  # no logger: default_root_dir/config.yaml
     with pytest.raises(RuntimeError, match="to NOT exist"):
