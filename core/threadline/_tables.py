@@ -211,13 +211,19 @@ def open_h5ad(local: str) -> Any:
     return anndata.read_h5ad(local, backed="r")
 
 
-def open_zarr(local: str | None, uri: str | None = None) -> Any:
-    """A read-only zarr group, on local disk or straight from S3."""
+def open_zarr(local: str | None, fs: Any = None, remote: str | None = None) -> Any:
+    """A read-only zarr group, on local disk or straight from the storage's own fsspec
+    filesystem (S3: the endpoint and credentials the instance was connected with).
+
+    zarr reads through an async filesystem; the storage's (synchronous) one is wrapped,
+    not copied, so no second S3 client with its own unclosed session is made.
+    """
     import zarr
 
     if local is not None:
         return zarr.open_group(local, mode="r")
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    options = {"client_kwargs": {"endpoint_url": endpoint}} if endpoint else {}
-    store = zarr.storage.FsspecStore.from_url(uri, storage_options=options, read_only=True)
+    from fsspec.implementations.asyn_wrapper import AsyncFileSystemWrapper
+
+    wrapped = AsyncFileSystemWrapper(fs, asynchronous=True)
+    store = zarr.storage.FsspecStore(wrapped, path=remote or "", read_only=True)
     return zarr.open_group(store, mode="r")

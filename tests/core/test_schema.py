@@ -1,5 +1,6 @@
 """Schemas as database records: built from features, pandera or slots; versions; bad input."""
 
+import hashlib
 import json
 
 import pandas as pd
@@ -111,3 +112,42 @@ def test_plain_record_schemas_still_work(local_instance, isolated):
     record = tl.Schema(name="qc", otype="DataFrame", definition={"columns": {"x": "str"}}).save()
     table = tl.Artifact(isolated / "qc.csv", key="tables/qc.csv", schema=record).save()
     assert record.kind == "record" and table.schema.uid == record.uid
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"var.index": {"glob": "*"}}, r"^var\.index takes one of"),
+    ({"uns": "title"}, "^uns takes a list"),
+    ({"uns": {"title": "text"}}, "^uns key 'title': unsupported feature dtype"),
+    ({"obsm": None}, r"^unknown AnnData slots \['obsm'\]"),
+])
+def test_a_bad_slot_writes_nothing(local_instance, bad, message):
+    tl.Feature(name="cell_type", dtype="cat[Label]").save()
+    obs = tl.Schema(name="pbmc-obs", features=["cell_type"])  # valid, and not saved yet
+    before = tl.Schema.filter().count()
+    with pytest.raises(InvalidInput, match=message) as caught:
+        tl.Schema(name="pbmc", slots={"obs": obs, **bad})
+    assert "\n" not in str(caught.value)
+    assert tl.Schema.filter().count() == before == 0
+
+
+def test_obs_schema_without_a_name_is_refused_before_anything_is_written(local_instance):
+    tl.Feature(name="cell_type", dtype="cat[Label]").save()
+    with pytest.raises(InvalidInput, match=r"^slot obs: its schema needs a name"):
+        tl.Schema(name="pbmc", slots={"obs": tl.Schema(features=["cell_type"])})
+    assert tl.Schema.filter().count() == 0
+
+
+def test_an_existing_obs_schema_is_reused_not_written_again(features):
+    obs = tl.Schema(name="pbmc-obs", features=["cell_type"]).save()
+    first = tl.Schema(name="pbmc", slots={"obs": obs, "uns": ["title"]}).save()
+    again = tl.Schema(name="pbmc", slots={"obs": tl.Schema(name="pbmc-obs",
+                                                           features=["cell_type"]),
+                                          "uns": ["title"]}).save()
+    assert again.uid == first.uid and again.slots["obs"].uid == obs.uid
+    assert tl.Schema.filter(name="pbmc-obs").count() == 1
+
+
+def test_schema_hash_is_the_sha256_of_its_sorted_json(features):
+    schema = tl.Schema(name="cells", features=["cell_type"]).save()
+    text = json.dumps(schema.definition, sort_keys=True, default=str)
+    assert schema.hash == hashlib.sha256(text.encode()).hexdigest()

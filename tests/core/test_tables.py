@@ -109,6 +109,18 @@ def test_open_zarr_gives_a_group(instance, isolated):
     np.testing.assert_array_equal(group["X"][2:4], pbmc().X[2:4])  # two rows read
 
 
+def test_open_zarr_reads_through_the_storage_filesystem(instance, isolated, monkeypatch):
+    """On S3 the group is read with the filesystem the instance connected with: an
+    endpoint changed in the environment afterwards (here one that refuses connections)
+    is not consulted."""
+    tl.Artifact.from_anndata(pbmc(), key="sc/pbmc.zarr").save()
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    group = tl.Artifact.get(key="sc/pbmc.zarr").open()
+    assert group.read_only and sorted(group.group_keys())[:2] == ["layers", "obs"]
+    np.testing.assert_array_equal(group["X"][4:6], pbmc().X[4:6])
+
+
 def test_open_with_a_mode_still_gives_bytes(local_instance, isolated):
     artifact = tl.Artifact.from_dataframe(cells(), key="tables/cells.parquet").save()
     with artifact.open("rb") as handle:

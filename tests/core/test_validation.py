@@ -290,3 +290,25 @@ def test_validate_refuses_what_it_cannot_check(features):
         tl.validate(frame(), record)
     with pytest.raises(InvalidInput, match=r"schema must be a tl\.Schema"):
         tl.validate(frame(), 42)
+
+
+def test_annotations_hold_the_categories_validation_found(features):
+    """The values validation checks against the labels are the ones the artifact gets:
+    unused categories of a categorical column, nulls and empty lists give no value."""
+    tl.Feature(name="tissues", dtype="list[cat[Label]]").save()
+    for name in ("liver", "lung"):
+        tl.Label(name=name).save()
+    kinds = pd.Categorical(["T cell", None, "T cell", "NK cell"],
+                           categories=["B cell", "NK cell", "T cell"])
+    df = frame(cell_type=kinds, tissues=[["lung"], [], None, ["liver", "lung"]])
+    expected = [("cell_type", ["NK cell", "T cell"]), ("tissues", ["liver", "lung"])]
+    by_features = tl.Schema(name="cells", features=[*features, "tissues"])
+    for schema in (by_features, "valid_features"):
+        report = tl.validate(df, schema)
+        assert [(f.name, v) for f, v in report.annotations] == expected
+    adata = ad.AnnData(X=np.ones((4, 1), dtype="float32"),
+                       obs=df.set_axis([f"c{i}" for i in range(4)]))
+    report = tl.validate(adata, tl.Schema(name="pbmc", slots={"obs": by_features}))
+    assert [(f.name, v) for f, v in report.annotations] == expected
+    saved = tl.Artifact.from_dataframe(df, key="tables/t.parquet", schema=by_features).save()
+    assert saved.features.get_values() == dict(expected)

@@ -19,6 +19,11 @@ from .feature import Feature, Label, check_value
 from .schema import VALID_FEATURES, Schema
 
 MAX_LISTED = 20  # offending values shown per problem
+CATEGORICAL = ("cat[Label]", "list[cat[Label]]")
+
+# the distinct values of each categorical column, by (column, feature dtype): found once
+# while validating, then reused to annotate the saved artifact
+Categories = dict[tuple[str, str], list[str]]
 
 
 @dataclass
@@ -83,33 +88,36 @@ def validate(data: Any, schema: Any) -> ValidationReport:
                            f"{type(data).__name__}")
     if record.kind == "anndata":
         raise InvalidInput(f"schema {record.label} is for AnnData, got a DataFrame")
-    frame, problems = validate_frame(data, record.definition, record.name)
-    annotations = frame_annotations(frame, record.definition) if not problems else []
+    frame, problems, categories = validate_frame(data, record.definition, record.name)
+    annotations = [] if problems else frame_annotations(frame, record.definition, categories)
     return ValidationReport(record, problems, frame, annotations)
 
 
 # -- DataFrames --------------------------------------------------------------------------------
 
 def validate_frame(frame: Any, definition: dict[str, Any], name: str,
-                   where: str = "") -> tuple[Any, list[str]]:
-    """(validated frame, problems); problem lines start with ``where`` (``"obs: "``)."""
+                   where: str = "") -> tuple[Any, list[str], Categories]:
+    """(validated frame, problems, categories found); problem lines start with ``where``
+    (``"obs: "``)."""
     import pandera.pandas as pa
 
-    compiled, problems = _compile(frame, definition, name)
+    compiled, problems, categories = _compile(frame, definition, name)
     try:
         frame = compiled.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as exc:
         problems += describe_failures(exc.failure_cases, frame)
-    return frame, [where + p for p in problems]
+    return frame, [where + p for p in problems], categories
 
 
-def _compile(frame: Any, definition: dict[str, Any], name: str) -> tuple[Any, list[str]]:
+def _compile(frame: Any, definition: dict[str, Any],
+             name: str) -> tuple[Any, list[str], Categories]:
     import pandera.pandas as pa
 
     kind = definition.get("type")
     if kind == "pandera":
-        return Schema(definition=definition).pandera, []
+        return Schema(definition=definition).pandera, [], {}
     problems: list[str] = []
+    categories: Categories = {}
     if kind == VALID_FEATURES:
         names = [str(c) for c in frame.columns]
         found = {f.name: f for f in Feature.select().where(Feature.name.in_(names))}
@@ -127,12 +135,17 @@ def _compile(frame: Any, definition: dict[str, Any], name: str) -> tuple[Any, li
         series = frame[column_name] if column_name in frame.columns else None
         may_be_null = nullable if isinstance(nullable, bool) else column_name in nullable
         coerce = bool(definition.get("coerce") or spec.get("coerce"))
+        values = None
+        if series is not None and spec["dtype"] in CATEGORICAL:
+            values = category_values(spec["dtype"], series)
+            categories[(column_name, spec["dtype"])] = values
         columns[column_name] = feature_column(spec["dtype"], series, coerce=coerce,
                                               nullable=may_be_null,
-                                              required=definition.get("minimal_set", True))
+                                              required=definition.get("minimal_set", True),
+                                              categories=values)
     compiled = pa.DataFrameSchema(columns, strict=bool(definition.get("maximal_set")),
                                   ordered=bool(definition.get("ordered")), name=name)
-    return compiled, problems
+    return compiled, problems, categories
 
 
 def _string_dtype() -> Any:
@@ -177,8 +190,9 @@ def _coercion_target(dtype: str, nullable: bool) -> Any:
 
 
 def feature_column(dtype: str, series: Any, *, coerce: bool, nullable: bool,
-                   required: bool) -> Any:
-    """A pandera ``Column`` for one feature, fitted to the column present (``series``)."""
+                   required: bool, categories: list[str] | None = None) -> Any:
+    """A pandera ``Column`` for one feature, fitted to the column present (``series``);
+    ``categories``: the distinct values of a categorical column (``category_values``)."""
     import pandera.pandas as pa
 
     checks = []
@@ -188,11 +202,10 @@ def feature_column(dtype: str, series: Any, *, coerce: bool, nullable: bool,
             _coercion_target(dtype, nullable) if coerce else _canonical(dtype, nullable))
         return pa.Column(target, nullable=nullable, coerce=coerce and not fits,
                          required=required)
+    valid = label_names(categories or []) if dtype in CATEGORICAL else set()
     if dtype == "cat[Label]":
-        valid = known_labels(series) if series is not None else set()
         checks.append(pa.Check(lambda s: s.isin(valid), name="known_label", ignore_na=True))
     elif dtype == "list[cat[Label]]":
-        valid = known_labels(series.explode()) if series is not None else set()
         checks.append(pa.Check(lambda v: isinstance(v, list | tuple) and all(
             x in valid for x in v), element_wise=True, name="known_labels", ignore_na=True))
     else:  # dict and list[...]: one Python value per row, checked as a feature value
@@ -223,9 +236,18 @@ def distinct(series: Any) -> list[str]:
     return sorted({str(v) for v in series.dropna().unique()})
 
 
+def category_values(dtype: str, series: Any) -> list[str]:
+    """A categorical column's distinct values (of a list column: of its elements)."""
+    return distinct(series.explode() if dtype.startswith("list[") else series)
+
+
 def known_labels(series: Any) -> set[Any]:
-    """The values of ``series`` that are names of existing labels (one query per 500)."""
-    values = distinct(series)
+    """The values of ``series`` that are names of existing labels."""
+    return label_names(distinct(series))
+
+
+def label_names(values: list[str]) -> set[Any]:
+    """Those of ``values`` that are names of existing labels (one query per 500)."""
     found: set[Any] = set()
     for start in range(0, len(values), 500):
         chunk = values[start:start + 500]
@@ -307,18 +329,20 @@ def _rows(rows: Any) -> str:
 
 # -- annotations -------------------------------------------------------------------------------
 
-def frame_annotations(frame: Any, definition: dict[str, Any]) -> list[tuple[Feature, list[Any]]]:
-    """For each categorical feature among the columns: its distinct values, sorted."""
+def frame_annotations(frame: Any, definition: dict[str, Any],
+                      categories: Categories | None = None) -> list[tuple[Feature, list[Any]]]:
+    """For each categorical feature among the columns: its distinct values, sorted (taken
+    from ``categories`` where validation already found them)."""
+    categories = categories or {}
     names = [str(c) for c in frame.columns]
     if definition.get("type") == "features":
         names = [f["name"] for f in definition["features"] if f["name"] in frame.columns]
     features = Feature.select().where(Feature.name.in_(names) & Feature.dtype.contains("cat"))
     found = []
     for feature in features.order_by(Feature.name):
-        column = frame[feature.name]
-        if feature.dtype.startswith("list["):
-            column = column.explode()
-        values = distinct(column)
+        values = categories.get((feature.name, feature.dtype))
+        if values is None:
+            values = category_values(feature.dtype, frame[feature.name])
         if values:
             found.append((feature, values))
     return found
@@ -334,8 +358,10 @@ def _validate_anndata(adata: Any, record: Schema) -> ValidationReport:
         "obs": {"name": record.name, "definition": definition}}
     problems: list[str] = []
     obs = adata.obs
+    categories: Categories = {}
     if "obs" in slots:
-        obs, found = validate_frame(adata.obs, slots["obs"]["definition"], record.name, "obs: ")
+        obs, found, categories = validate_frame(adata.obs, slots["obs"]["definition"],
+                                                record.name, "obs: ")
         problems += found
     if "var.index" in slots:
         problems += _check_index(adata.var, slots["var.index"])
@@ -347,7 +373,7 @@ def _validate_anndata(adata: Any, record: Schema) -> ValidationReport:
         adata.obs = obs
     annotations = []
     if "obs" in slots and not problems:
-        annotations = frame_annotations(obs, slots["obs"]["definition"])
+        annotations = frame_annotations(obs, slots["obs"]["definition"], categories)
     return ValidationReport(record, problems, adata, annotations)
 
 

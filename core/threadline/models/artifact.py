@@ -280,10 +280,10 @@ class Artifact(BaseModel):
         backend = self._backend(_context.instance())
         local = backend.local_path(self.path)
         self._record_input()
-        if suffix == ".zarr":
-            return _tables.open_zarr(local, backend.uri(self.path))
-        fs = getattr(backend, "fs", None)
+        fs = getattr(backend, "fs", None)  # remote storage: its own fsspec filesystem
         remote = fs._strip_protocol(backend.uri(self.path)) if fs is not None else None
+        if suffix == ".zarr":
+            return _tables.open_zarr(local, fs, remote)
         return _tables.open_parquet(local, fs, remote)
 
     def load(self) -> Any:

@@ -14,7 +14,6 @@ The same name and definition is the same schema; a changed definition under a na
 next version. Validation itself lives in ``_validation.py``; nothing here imports pandas.
 """
 
-import hashlib
 import json
 import re
 from collections.abc import Iterable
@@ -24,6 +23,7 @@ import peewee
 
 from .._db import write_transaction
 from ..errors import InvalidInput
+from ..hashing import sha256_bytes
 from ._base import BaseModel, JSONField, new_uid, utcnow
 from .feature import Feature, normalize_dtype
 
@@ -67,6 +67,8 @@ class Schema(BaseModel):
         elif slots is not None:
             fields.update(definition=_slots_definition(slots), otype="AnnData")
         super().__init__(**fields)
+        # the obs schema is saved with this one, in save(): a bad slot writes nothing
+        self._obs = slots.get("obs") if slots is not None else None
 
     def save(self, *args: Any, **kwargs: Any) -> "Schema":  # type: ignore[override]
         """Store the schema; same name and definition returns the existing version."""
@@ -75,9 +77,10 @@ class Schema(BaseModel):
             return self
         if not self.name:
             raise InvalidInput("a schema needs a name: tl.Schema(name='qc-table', ...)")
-        text = json.dumps(self.definition, sort_keys=True, default=str)
-        self.hash = hashlib.sha256(text.encode()).hexdigest()
         with write_transaction(Schema._meta.database, lock=f"schema:{self.name}"):
+            self._save_obs()
+            text = json.dumps(self.definition, sort_keys=True, default=str)
+            self.hash = sha256_bytes(text.encode())
             same = Schema.get_or_none((Schema.name == self.name) & (Schema.hash == self.hash))
             if same is not None:
                 self.__data__, self._dirty = dict(same.__data__), set()
@@ -87,6 +90,16 @@ class Schema(BaseModel):
             self.version = (top or 0) + 1
             super().save(force_insert=True)
         return self
+
+    def _save_obs(self) -> None:
+        """Save the pending obs schema of an AnnData schema and record its uid (an obs
+        schema that already exists keeps its own uid, so the hash names the same one)."""
+        obs = getattr(self, "_obs", None)
+        if obs is None:
+            return
+        if obs.id is None:
+            obs.save()
+        self.definition["slots"]["obs"]["uid"] = obs.uid
 
     # -- reading the definition ------------------------------------------------------------
     @property
@@ -185,6 +198,10 @@ def _pandera_definition(schema: Any) -> dict[str, Any]:
 
 
 def _slots_definition(slots: dict[str, Any]) -> dict[str, Any]:
+    """Every slot is checked here and nothing is written: the obs schema is saved along
+    with the AnnData schema (``Schema.save``)."""
+    if not isinstance(slots, dict):
+        raise InvalidInput(f"slots= takes a dictionary of obs, var.index, uns, got {slots!r}")
     unknown = sorted(set(slots) - {"obs", "var.index", "uns"})
     if unknown:
         raise InvalidInput(f"unknown AnnData slots {unknown}: use obs, var.index, uns")
@@ -193,7 +210,8 @@ def _slots_definition(slots: dict[str, Any]) -> dict[str, Any]:
         obs = slots["obs"]
         if not isinstance(obs, Schema) or obs.otype != "DataFrame":
             raise InvalidInput("slot obs takes a DataFrame tl.Schema")
-        obs.save()
+        if not obs.name:
+            raise InvalidInput("slot obs: its schema needs a name: tl.Schema(name=..., ...)")
         found["obs"] = {"uid": obs.uid, "name": obs.name, "definition": obs.definition}
     if "var.index" in slots:
         found["var.index"] = _index_rule(slots["var.index"])
@@ -223,7 +241,16 @@ def _index_rule(rule: Any) -> dict[str, Any]:
 def _uns_rule(rule: Any) -> dict[str, str | None]:
     """Required ``uns`` keys: a list of names, or ``{name: feature dtype}``."""
     if isinstance(rule, dict):
-        return {str(k): (normalize_dtype(v) if v is not None else None) for k, v in rule.items()}
+        return {str(k): _uns_dtype(k, v) for k, v in rule.items()}
     if isinstance(rule, list | tuple):
         return {str(k): None for k in rule}
     raise InvalidInput(f"uns takes a list of keys or {{key: dtype}}, got {rule!r}")
+
+
+def _uns_dtype(key: Any, dtype: Any) -> str | None:
+    if dtype is None:
+        return None
+    try:
+        return normalize_dtype(dtype)
+    except InvalidInput as exc:
+        raise InvalidInput(f"uns key {key!r}: {exc}") from None
