@@ -9,7 +9,8 @@ Everything an adapter needs is here, so that adapters never import private modul
   insert, one transaction), optionally annotated with features;
 - ``link_inputs``: by path (found by content, registered when unknown), hash or artifact;
 - ``transaction``: many of these calls in one database transaction (bulk ingests);
-- ``annotate``, ``link_runs`` (``link_runs_many``), ``child_environment``,
+- ``annotate`` (``check_features`` first, writing nothing), ``link_runs``
+  (``link_runs_many``), ``child_environment``,
   ``find_by_hash``, ``check_key``;
 - ``strict``: whether an adapter should re-raise its own failures (tests).
 """
@@ -297,6 +298,13 @@ def annotate_many(items: Iterable[tuple[Artifact | Run, dict[str, Any]]], *,
     if len(kinds) > 1:
         raise InvalidInput("annotate_many takes artifacts or runs, not both in one call")
     write_values_many(checked)
+
+
+def check_features(values: dict[str, Any], *, create_features: bool = False) -> None:
+    """Raise ``UnknownFeature`` or ``InvalidFeatureValue`` if ``annotate`` would refuse
+    ``values``; writes nothing. For adapters that must know a set of values is good
+    before they store files that will carry them."""
+    check_values(values, create_features)
 
 
 def link_runs(upstream: Run, downstream: Run) -> None:

@@ -192,6 +192,16 @@ def test_annotate(local_instance, isolated):
     with pytest.raises(tl.errors.UnknownFeature):
         adapters.annotate(job, {"memory_mb": 100})
     assert workflow.uid != job.uid
+    # -- start adapter-check-features --
+    adapters.check_features({"threads": 4, "sample": "S2"}, create_features=True)  # fine
+    try:
+        adapters.check_features({"threads": "many"})
+    except tl.errors.InvalidFeatureValue as err:
+        print(err)  # feature 'threads' expects int, got 'many'
+    assert not tl.Feature.filter(name="sample").exists()  # nothing written
+    # -- end adapter-check-features --
+    with pytest.raises(tl.errors.UnknownFeature):
+        adapters.check_features({"memory_mb": 100})
 
 
 def test_link_runs(local_instance, isolated):
