@@ -87,16 +87,18 @@ def _flow_event(hook: Hook, flow: Any, flow_run: Any, state: Any) -> None:
     entry = _registry.forget(flow_run.id)
     if entry is None:
         return
+    problem = None
     try:
         _writer.WRITER.flush()  # the task runs of this flow, closed in the background
         if hook.event == "completion":
-            value = _state_value(state)
             naming = _outputs.Naming(entry.key, flow.name, "", entry.params, entry.workdir)
-            _outputs.save_outputs(entry.run, value, hook.options, naming)
+            problem = _save_outputs(entry, state, hook.options, naming)
         elif hook.event in ("crashed", "cancellation"):
             _abort_open_children(entry.run, flow_run.id)
     finally:
-        _finish(entry, hook.event, state, flow_run.run_count, now=True)
+        _finish(entry, hook.event, state, flow_run.run_count, now=True, problem=problem)
+    if problem is not None:
+        raise problem  # for the guard to report (the run is closed as errored)
     _report.publish(entry.run, flow, flow_run)
 
 
@@ -154,14 +156,18 @@ def _task_event(hook: Hook, task: Any, task_run: Any, state: Any) -> None:
     entry = _registry.forget(task_run.id)
     if entry is None:
         return
+    problem = None
     try:
         if hook.event == "completion":
             flow_name = entry.key.rpartition("/")[0]
             naming = _outputs.Naming(entry.key, flow_name, task.name, entry.params,
                                      entry.workdir)
-            _outputs.save_outputs(entry.run, _state_value(state), hook.options, naming)
+            problem = _save_outputs(entry, state, hook.options, naming)
     finally:
-        _finish(entry, hook.event, state, task_run.run_count, now=entry.write_now)
+        _finish(entry, hook.event, state, task_run.run_count, now=entry.write_now,
+                problem=problem)
+    if problem is not None:
+        raise problem  # for the guard to report (the run is closed as errored)
 
 
 def _start_task(options: TrackOptions, task: Any, task_run: Any) -> None:
@@ -239,23 +245,45 @@ STATUS = {"completion": "completed", "failure": "errored", "crashed": "aborted",
           "cancellation": "aborted"}
 
 
-def _finish(entry: Entry, event: str, state: Any, attempts: int | None, now: bool) -> None:
+def _save_outputs(entry: Entry, state: Any, options: TrackOptions,
+                  naming: _outputs.Naming) -> Exception | None:
+    """Save a completed run's outputs; the failure, if they could not be saved (nothing
+    of them is then stored), for the run to be closed as errored."""
+    try:
+        _outputs.save_outputs(entry.run, _state_value(state), options, naming)
+    except Exception as error:
+        return error
+    return None
+
+
+def _finish(entry: Entry, event: str, state: Any, attempts: int | None, now: bool,
+            problem: Exception | None = None) -> None:
     """Close the run: at once (flows, tasks outside flows or in workers), else in the
-    background, flushed when the flow ends."""
+    background, flushed when the flow ends. A run whose outputs could not be saved
+    (``problem``) is errored, although Prefect's run completed."""
     if entry.activation is not None:
         entry.activation.__exit__(None, None, None)
-    error = trace = None
-    if event != "completion":
+    status, error, trace = STATUS[event], None, None
+    if problem is not None:
+        status, error = "errored", _outputs_failed(problem)
+        trace = "".join(traceback.format_exception(problem)) or None
+    elif event != "completion":
         error, trace = _error_of(state)
     run, finished_at = entry.run, dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
     def write() -> None:
-        adapters.finish_run(run, STATUS[event], error=error, traceback=trace,
+        adapters.finish_run(run, status, error=error, traceback=trace,
                             finished_at=finished_at)
         if attempts and attempts > 1:
             adapters.annotate(run, {"attempt": attempts}, create_features=True)
 
     _writer.later(write, now)
+
+
+def _outputs_failed(problem: Exception) -> str:
+    """One line for the run's error: what kept its outputs from being saved."""
+    lines = str(problem).strip().splitlines() or [""]
+    return f"threadline could not save the outputs: {type(problem).__name__}: {lines[0]}"
 
 
 def _error_of(state: Any) -> tuple[str | None, str | None]:

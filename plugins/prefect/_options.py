@@ -22,7 +22,8 @@ class TrackOptions:
       ``params`` (the call's parameters: ``{params[sample]}``).
     - ``track_inputs``: link argument paths and Artifacts as inputs (``True``), none
       (``False``), or only the arguments named in a list.
-    - ``features``: feature values set on every output artifact (created on demand).
+    - ``features``: feature values set on every output artifact, returned Artifacts
+      included (created on demand).
     """
 
     save_result: bool = False

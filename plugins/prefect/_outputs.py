@@ -1,7 +1,13 @@
-"""Record what a run read and returned: inputs linked, outputs saved under their keys."""
+"""Record what a run read and returned: inputs linked, outputs saved under their keys.
+
+Outputs are all or nothing as far as the user's options go: every key is rendered and
+checked, and the ``features`` values checked, before any output is stored, so a
+``key_template`` that cannot be filled or a bad feature value stores none of a run's
+outputs (the hook then errors the run, see ``_hooks``).
+"""
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import threadline as tl
@@ -23,6 +29,15 @@ class Naming:
     workdir: str
 
 
+@dataclass
+class Plan:
+    """A run's outputs, keyed and checked, not stored yet."""
+
+    artifacts: list[Any] = field(default_factory=list)  # returned tl.Artifacts
+    paths: list[adapters.Output] = field(default_factory=list)
+    tables: list[Any] = field(default_factory=list)  # unsaved DataFrame/AnnData artifacts
+
+
 def link_inputs(run: Any, params: dict[str, Any], options: TrackOptions,
                 workdir: str) -> None:
     """Link the Artifacts and existing paths among the tracked parameters as inputs."""
@@ -38,39 +53,54 @@ def link_inputs(run: Any, params: dict[str, Any], options: TrackOptions,
 def save_outputs(run: Any, value: Any, options: TrackOptions, naming: Naming) -> list[Any]:
     """Save the outputs in ``value`` as ``run``'s artifacts; returns every output."""
     found = _values.find(value, naming.workdir, objects=options.save_result)
+    plan = plan_outputs(run, found, options, naming)
+    features = dict(options.features)
+    if features:  # a value that does not fit stops it here, before anything is stored
+        adapters.check_features(features, create_features=True)
+    return _store(run, plan, features)
+
+
+def plan_outputs(run: Any, found: _values.Found, options: TrackOptions,
+                 naming: Naming) -> Plan:
+    """Key every output (raising on a bad key) without storing anything."""
     count = len(found.paths) + len(found.objects)
     if options.key is not None and count > 1:
         raise InvalidInput(f"key={options.key!r} names one output, but "
                            f"{naming.transform_key} returned {count}; use key_template=")
-    outputs = [_saved(artifact, run) for artifact in found.artifacts]
-    items = [adapters.Output(path, key=_key(path, index, options, naming))
-             for index, path in enumerate(found.paths)]
-    if items:
-        outputs += adapters.register_outputs(run, items, features=options.features or None)
+    plan = Plan(artifacts=list(found.artifacts))
+    plan.paths = [adapters.Output(path, key=output_key(options, naming, index, path=path))
+                  for index, path in enumerate(found.paths)]
     for index, obj in enumerate(found.objects, start=len(found.paths)):
-        outputs.append(_save_table(run, obj, index, options, naming))
-    return outputs
+        plan.tables.append(_table(run, obj, index, options, naming))
+    keys = [o.key for o in plan.paths if o.key] + [t.key for t in plan.tables]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:
+        raise InvalidInput(f"two outputs of {naming.transform_key} would have the key "
+                           f"{twice[0]!r}; use a key_template with {{name}} or {{index}}")
+    return plan
 
 
-def _saved(artifact: Any, run: Any) -> Any:
-    """A returned artifact; one not saved yet is saved now as an output of ``run``."""
-    if artifact.id is None:
-        if artifact.run_id is None:
-            artifact.run = run
-        artifact.save()
-    return artifact
-
-
-def _key(path: str, index: int, options: TrackOptions, naming: Naming) -> str | None:
+def output_key(options: TrackOptions, naming: Naming, index: int, *, path: str | None = None,
+               suffix: str = "") -> str | None:
+    """The key of output number ``index``: a returned ``path``, else an in-memory table
+    stored with ``suffix``. ``key``, else ``key_template``, else the path relative to the
+    working directory (None outside it) or, for a table, ``<transform key>[-index]<suffix>``.
+    """
     if options.key is not None:
-        return options.key
-    relative = _values.relative_key(path, naming.workdir)
+        return adapters.check_key(options.key)
+    if path is not None:
+        name = os.path.basename(os.path.normpath(path))
+        relative = _values.relative_key(path, naming.workdir)
+        default = relative
+    else:
+        numbered = f"-{index}" if index else ""
+        name = relative = f"{naming.task or naming.flow}{numbered}{suffix}"
+        default = f"{naming.transform_key}{numbered}{suffix}"
     if options.key_template is None:
-        return relative
-    name = os.path.basename(os.path.normpath(path))
-    stem, suffix = os.path.splitext(name)
-    return render(options.key_template, naming, name=name, stem=stem, suffix=suffix,
-                  path=relative or name, index=index)
+        return default
+    stem, ext = os.path.splitext(name)
+    return adapters.check_key(render(options.key_template, naming, name=name, stem=stem,
+                                     suffix=ext, path=relative or name, index=index))
 
 
 def render(template: str, naming: Naming, **fields: Any) -> str:
@@ -82,23 +112,35 @@ def render(template: str, naming: Naming, **fields: Any) -> str:
         raise InvalidInput(f"key_template {template!r} cannot be filled: {error!r}") from None
 
 
-def _save_table(run: Any, obj: Any, index: int, options: TrackOptions,
-                naming: Naming) -> Any:
-    """Save a DataFrame (parquet) or AnnData (h5ad) for ``run`` through the core's
-    ``Artifact.from_dataframe``/``from_anndata``."""
+def _table(run: Any, obj: Any, index: int, options: TrackOptions, naming: Naming) -> Any:
+    """An unsaved artifact for a DataFrame (parquet) or AnnData (h5ad), made by the core's
+    ``Artifact.from_dataframe``/``from_anndata`` (which check the key's suffix)."""
     is_frame = _values.table_type(obj) == "DataFrame"
-    suffix = ".parquet" if is_frame else ".h5ad"
-    numbered = f"-{index}" if index else ""
-    name = f"{naming.task or naming.flow}{numbered}{suffix}"
-    if options.key is not None:
-        key = options.key
-    elif options.key_template is not None:
-        key = render(options.key_template, naming, name=name, stem=name[:-len(suffix)],
-                     suffix=suffix, path=name, index=index)
-    else:
-        key = f"{naming.transform_key}{numbered}{suffix}"
+    key = output_key(options, naming, index, suffix=".parquet" if is_frame else ".h5ad")
     make = tl.Artifact.from_dataframe if is_frame else tl.Artifact.from_anndata
-    artifact = make(obj, key=key, run=run).save()
-    if options.features:
-        adapters.annotate(artifact, dict(options.features), create_features=True)
+    return make(obj, key=key, run=run)
+
+
+def _store(run: Any, plan: Plan, features: dict[str, Any]) -> list[Any]:
+    """Store a checked plan: paths first, then tables and returned artifacts, annotated
+    together."""
+    paths = (adapters.register_outputs(run, plan.paths, features=features or None)
+             if plan.paths else [])
+    tables = [artifact.save() for artifact in plan.tables]
+    returned = [_saved(artifact, run) for artifact in plan.artifacts]
+    if features:
+        annotated = {p.id for p in paths}
+        unique = {a.id: a for a in [*tables, *returned] if a.id not in annotated}
+        if unique:
+            adapters.annotate_many([(a, features) for a in unique.values()],
+                                   create_features=True)
+    return [*returned, *paths, *tables]
+
+
+def _saved(artifact: Any, run: Any) -> Any:
+    """A returned artifact; one not saved yet is saved now as an output of ``run``."""
+    if artifact.id is None:
+        if artifact.run_id is None:
+            artifact.run = run
+        artifact.save()
     return artifact

@@ -47,7 +47,8 @@ def test_hook_failure_does_not_fail_prefect(tracked, hook_failures, monkeypatch)
     assert "key_template '{no_such_field}' cannot be filled" in hook_failures[0].getMessage()
     assert hook_failures[0].exc_info is not None
     runs = tl.Run.filter(transform__key="bad-template/write")
-    assert runs.count() == 2 and all(r.status == "completed" for r in runs)
+    assert runs.count() == 2 and all(r.status == "errored" for r in runs)  # not hidden
+    assert all("key_template '{no_such_field}' cannot be filled" in r.error for r in runs)
     assert tl.Run.get(transform__key="bad-template").status == "completed"
     hook_failures.clear()  # expected here; the tracked fixture fails on any other
 
