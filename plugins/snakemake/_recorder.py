@@ -20,17 +20,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import threadline as tl
-from threadline import adapters
+from threadline.errors import InvalidInput
 
 from . import _workflow
 from ._events import JobInfo, WorkflowInfo
 from ._files import output_key
-from ._register import Batch, JobState, Options, register
+from ._register import Batch, Failed, JobState, Options, in_transactions, register
 
 log = logging.getLogger("threadline.snakemake")
 ENGINE = "snakemake"
 BATCH_JOBS = 64  # finished jobs registered together
 BATCH_SECONDS = 2.0  # ... or as soon as the oldest has waited this long
+MAX_TRIES = 2  # batches a job may fail to be recorded in before it is given up
 INTERRUPT = "Terminating processes on user request"
 JOB_EXCEPTIONS = ("RuleException",)  # a job's own failure, reported again as job_error
 KILLED = re.compile(r"died with <Signals\.SIG(INT|TERM|KILL|HUP)")
@@ -105,9 +106,9 @@ class Recorder:
             params=_workflow.config(self.workflow) if self.workflow else None,
             project=self.options.project, hostname=info.host, user=info.user,
             parent=tl.Run.filter(uid=self.parent_uid).first() if self.parent_uid else None)
-        tl.adapters.annotate(self.pipeline, _pipeline_features(info), create_features=True)
         self.batch = Batch(info.workdir, self.options, self.pipeline)
         self._export_environment(self.pipeline)
+        _annotate_pipeline(self.pipeline, _pipeline_features(info))
         return self.pipeline
 
     def _connect(self) -> None:
@@ -201,33 +202,84 @@ class Recorder:
                 self.flush()
 
     def flush(self) -> None:
-        """Write the queued job runs, then register the finished jobs, in one transaction."""
+        """Write the queued job runs (one INSERT), then register the finished jobs.
+
+        Jobs that could not be written are queued again with their runs reset (a
+        rolled-back run is never referred to) and retried by a later flush, at the latest
+        at close; after ``MAX_TRIES`` failed batches a job is given up. The first error
+        is raised for the caller (the handler logs it once, Snakemake goes on)."""
         with self.lock:
             unstarted, self.unstarted = self.unstarted, []
             finished, self.pending = self.pending, []
             if self.batch is None or not (unstarted or finished):
                 return
-            with adapters.transaction():
-                for job in unstarted:
-                    self._start(job)
-                if finished:
-                    register(self.batch, finished)
+            try:
+                failed = self._start(unstarted)
+                waiting = [job for job in finished if job.run is None]  # its start failed
+                failed += register(self.batch, [j for j in finished if j.run is not None])
+            except Exception as exc:  # beyond a job (the database gone): all of them wait
+                failed, waiting = [(job, exc) for job in unstarted + finished], []
+            if failed or waiting:
+                self._retry_later(failed, waiting)
+            if failed:
+                raise failed[0][1]
 
-    def _start(self, job: JobState) -> None:
+    def _start(self, jobs: list[JobState]) -> Failed:
+        """Write the job runs; their transforms first, each committed on its own."""
+        failed: Failed = []
+        ready = []
+        for job in jobs:
+            try:
+                ready.append((job, self._transform(job.info.rule)))
+            except Exception as exc:
+                failed.append((job, exc))
+
+        def write(items: list[tuple[JobState, tl.Transform]]) -> None:
+            runs = tl.adapters.start_runs([self._run_row(job, t) for job, t in items])
+            for (job, _), run in zip(items, runs, strict=True):
+                job.run = run
+
+        def undo(items: list[tuple[JobState, tl.Transform]]) -> None:
+            for job, _ in items:
+                job.run = None  # type: ignore[assignment]  # rolled back: written again
+
+        failed += [(job, exc) for (job, _), exc in in_transactions(ready, write, undo)]
+        return failed
+
+    def _transform(self, rule: str) -> tl.Transform:
         assert self.pipeline is not None
-        key = f"{self.pipeline.transform.key}/{job.info.rule}"
+        key = f"{self.pipeline.transform.key}/{rule}"
         transform = self.transforms.get(key)
         if transform is None:
-            source = _workflow.rule_source(self.workflow, job.info.rule) if self.workflow \
-                else None
+            source = _workflow.rule_source(self.workflow, rule) if self.workflow else None
             transform = tl.adapters.get_transform(key, "rule", source=source or key)
             self.transforms[key] = transform
-        ended = {"finished_at": job.finished_at, "error": tl.adapters.redact(job.error)} \
+        return transform
+
+    def _run_row(self, job: JobState, transform: tl.Transform) -> dict[str, Any]:
+        ended = {"finished_at": job.finished_at, "error": job.error} \
             if job.status != "started" else {}  # finished before its batch: written closed
-        job.run = tl.adapters.start_run(
-            key, "rule", transform=transform, engine=ENGINE, reference=str(job.info.jobid),
-            parent=self.pipeline, name=job.info.name, started_at=job.info.started_at,
-            params=job.params, project=self.options.project, status=job.status, **ended)
+        return {"transform": transform, "engine": ENGINE, "reference": str(job.info.jobid),
+                "parent": self.pipeline, "name": job.info.name,
+                "started_at": job.info.started_at, "params": job.params,
+                "project": self.options.project, "status": job.status, **ended}
+
+    def _retry_later(self, failed: Failed, waiting: list[JobState]) -> None:
+        """Queue the jobs of a failed batch again; give up on those that failed before."""
+        jobs = {id(job): job for job in waiting}
+        for job in {id(job): job for job, _ in failed}.values():
+            job.tries += 1
+            jobs[id(job)] = job
+        for job in jobs.values():
+            if job.tries >= MAX_TRIES:
+                log.warning("threadline: gave up recording Snakemake job %s", job.info.name)
+                job.status = "dropped"  # never written, never settled
+                continue
+            if job.run is None:
+                self.unstarted.append(job)
+            if job.status != "started":
+                self.pending.append(job)
+        self.pending_since = time.monotonic()  # not at once: after BATCH_SECONDS
 
     # -- the end -------------------------------------------------------------------------
     def close(self) -> None:
@@ -236,11 +288,25 @@ class Recorder:
             try:
                 if self._pipeline_run() is None:
                     return
-                self.flush()
+                problem = self._flush_caught()
                 self._settle_unreported()
+                for _ in range(MAX_TRIES):  # the settled jobs, and retries of failed ones
+                    if not (self.pending or self.unstarted):
+                        break
+                    failure = self._flush_caught()
+                    problem = problem or failure
                 self._finish_pipeline()
+                if problem is not None:
+                    raise problem  # logged once by the handler, after the run is closed
             finally:
                 self._restore_environment()
+
+    def _flush_caught(self) -> Exception | None:
+        try:
+            self.flush()
+        except Exception as exc:
+            return exc
+        return None
 
     def _settle_unreported(self) -> None:
         """Jobs with no finished/error event (a bare ``--quiet`` suppresses them, an
@@ -257,7 +323,6 @@ class Recorder:
                 job.status, job.finished_at = "aborted", now
                 job.error = "the job did not report an end before the workflow stopped"
             self.pending.append(job)
-        self.flush()
 
     def _finish_pipeline(self) -> None:
         assert self.pipeline is not None
@@ -269,6 +334,22 @@ class Recorder:
                                    traceback="\n\n".join(self.outcome.errors) or None)
         else:
             tl.adapters.finish_run(self.pipeline, "completed")
+
+
+def _annotate_pipeline(run: tl.Run, values: dict[str, Any]) -> None:
+    """A value that does not fit an existing feature (a feature ``command`` of another
+    dtype) costs that feature, not the recording of the workflow."""
+    try:
+        tl.adapters.annotate(run, values, create_features=True)
+        return
+    except InvalidInput:
+        pass
+    for name, value in values.items():
+        try:
+            tl.adapters.annotate(run, {name: value}, create_features=True)
+        except InvalidInput as exc:
+            log.warning("threadline: feature %r not recorded on the Snakemake pipeline "
+                        "run: %s", name, exc)
 
 
 def _pipeline_features(info: WorkflowInfo) -> dict[str, Any]:

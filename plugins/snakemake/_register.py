@@ -1,10 +1,13 @@
 """Registering finished jobs in bulk: outputs, logs, inputs, features, final status.
 
-A batch of jobs costs a handful of statements: one ``tl.save`` for every file the batch
-wrote (hashed in parallel where it pays, content-addressed, idempotent per key and
-content, so an unchanged output is no new version), one ``annotate_many`` for the
-outputs' wildcard features and one for the job runs' features, then per job an update of
-its run and one insert of its inputs.
+A batch of jobs costs a handful of statements. First the file work, outside any
+transaction: one ``tl.save`` for every file the batch wrote (hashed in parallel where it
+pays, content-addressed, idempotent per key and content, so an unchanged output is no new
+version), one query for the threadline storage files the jobs wrote or read, and per job
+with unknown input files one ``link_inputs`` (hashed, registered by content). Then one
+short transaction: one UPDATE making jobs the creators of what they stored, one
+``annotate_many`` for the outputs' wildcard features and one for the job runs' features,
+per job an update of its run and one insert of its inputs, one insert of the run links.
 """
 
 from __future__ import annotations  # annotations name models: do not load them
@@ -12,14 +15,17 @@ from __future__ import annotations  # annotations name models: do not load them
 import datetime as dt
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import threadline as tl
+from threadline import adapters
 from threadline.errors import InvalidInput
 
 from ._events import JobInfo
-from ._files import Reported, absolute, output_key, split_query
+from ._files import SCHEME, Reported, absolute, output_key, split_query
+from ._lookup import Wanted, find_artifacts
 
 log = logging.getLogger("threadline.snakemake")
 LOG_TAIL = 4000  # characters of a failed job's log kept as its traceback
@@ -43,6 +49,7 @@ class JobState:
     run: tl.Run = None  # type: ignore[assignment]  # written with the first batch after
     params: dict[str, Any] | None = None
     attempt: int = 1
+    tries: int = 0  # batches that failed to record the job (it is retried, then dropped)
     temp_outputs: bool = False  # some outputs are temp(): register them without delay
     status: str = "started"
     finished_at: dt.datetime | None = None
@@ -71,19 +78,114 @@ class _File:
     artifact: tl.Artifact
 
 
-def register(batch: Batch, jobs: list[JobState]) -> None:
+Failed = list[tuple[Any, Exception]]  # what could not be written, and why
+
+
+def register(batch: Batch, jobs: list[JobState]) -> Failed:
+    """Register finished jobs; returns the jobs that could not be recorded (for a retry).
+
+    The file work comes first, outside any transaction (outputs hashed and stored by
+    ``tl.save``, unknown inputs hashed and registered by ``link_inputs``, failed jobs'
+    logs read), so the database's write lock is never held while files are read; then
+    one short transaction writes the rest of the batch.
+    """
+    try:
+        plans, failed = _prepare(batch, jobs)
+    except Exception as exc:  # a batch-wide lookup failed: the whole batch waits
+        return [(job, exc) for job in jobs]
+    failed += [(plan.job, exc) for plan, exc in
+               in_transactions(plans, _record, _reload_runs)]
+    return failed
+
+
+def in_transactions(items: list[Any], write: Callable[[list[Any]], None],
+                    undo: Callable[[list[Any]], None]) -> Failed:
+    """``write`` the items in one transaction; should it fail, each in a transaction of
+    its own, so that one bad item costs only itself. ``undo`` forgets in memory what a
+    rolled-back transaction wrote. Returns the items that failed, with their errors."""
+    if not items:
+        return []
+    try:
+        with adapters.transaction():
+            write(items)
+        return []
+    except Exception as exc:
+        undo(items)
+        if len(items) == 1:
+            return [(items[0], exc)]
+        log.debug("writing a batch failed; writing item by item", exc_info=True)
+    failed = []
+    for item in items:
+        try:
+            with adapters.transaction():
+                write([item])
+        except Exception as exc:
+            undo([item])
+            failed.append((item, exc))
+    return failed
+
+
+@dataclass
+class _Plan:
+    """What the transaction writes for one job, found before it starts."""
+
+    job: JobState
+    outputs: list[tuple[tl.Artifact, dict[str, Any]]] = field(default_factory=list)
+    claims: list[tl.Artifact] = field(default_factory=list)  # stored, no creator yet
+    log: tl.Artifact | None = None
+    traceback: str | None = None
+    inputs: dict[int, tl.Artifact] = field(default_factory=dict)
+    upstream: dict[int, tl.Run] = field(default_factory=dict)
+
+
+def _prepare(batch: Batch, jobs: list[JobState]) -> tuple[list[_Plan], Failed]:
     files = _save_files(batch, jobs)
-    outputs = [(f.artifact, dict(f.job.info.wildcards)) for f in files
-               if f.role != "log" and f.job.info.wildcards and f.artifact.run_id == f.job.run.id]
-    outputs += _claim_storage_outputs(batch, jobs)
+    storage = find_artifacts(_storage_queries(jobs))
+    plans = {id(job): _Plan(job) for job in jobs}
+    for f in files:
+        plan = plans[id(f.job)]
+        if f.role == "log":
+            plan.log = f.artifact if plan.log is None else plan.log  # the first log
+        elif f.job.info.wildcards and f.artifact.run_id == f.job.run.id:
+            plan.outputs.append((f.artifact, dict(f.job.info.wildcards)))
+    for plan in plans.values():
+        _plan_storage_outputs(batch, plan, storage)
+    failed: Failed = []
+    for plan in plans.values():
+        if plan.job.status == "errored":
+            plan.traceback = _log_tail(batch, plan.job)
+        try:
+            _plan_inputs(batch, plan, storage)
+        except Exception as exc:  # a file gone in between, an unreadable one: retried later
+            failed.append((plan.job, exc))
+    done = {id(job) for job, _ in failed}
+    return [p for p in plans.values() if id(p.job) not in done], failed
+
+
+def _record(plans: list[_Plan]) -> None:
+    """The database writes of a batch (inside one transaction)."""
+    _claim([(artifact, plan.job.run) for plan in plans for artifact in plan.claims])
+    outputs = [item for plan in plans for item in plan.outputs]
     if outputs:
         _annotate(outputs)
-    logs = {id(f.job): f.artifact for f in reversed(files) if f.role == "log"}
-    for job in jobs:
-        _finish(batch, job, logs.get(id(job)))
-    _annotate([(job.run, _run_features(job)) for job in jobs])
-    for job in jobs:
-        _link_inputs(batch, job)
+    for plan in plans:
+        _finish(plan)
+    _annotate([(plan.job.run, _run_features(plan.job)) for plan in plans])
+    for plan in plans:
+        if plan.inputs:
+            tl.adapters.link_inputs(plan.job.run, artifacts=list(plan.inputs.values()))
+    pairs = [(run, plan.job.run) for plan in plans for run in plan.upstream.values()]
+    if pairs:
+        tl.adapters.link_runs_many(pairs)
+
+
+def _reload_runs(plans: list[_Plan]) -> None:
+    """After a rollback, the runs as the database has them (not as ``finish_run`` left
+    them in memory), so that a retry writes them again."""
+    ids = [plan.job.run.id for plan in plans]
+    fresh = {run.id: run for run in tl.Run.select().where(tl.Run.id.in_(ids))}
+    for plan in plans:
+        plan.job.run = fresh.get(plan.job.run.id, plan.job.run)
 
 
 def _annotate(items: list[tuple[Any, dict[str, Any]]]) -> None:
@@ -155,48 +257,61 @@ def _save_each(batch: Batch, jobs: list[JobState]) -> list[_File]:
     return saved
 
 
-def _claim_storage_outputs(batch: Batch, jobs: list[JobState]) -> list[tuple[Any, dict[str, Any]]]:
+def _storage_queries(jobs: list[JobState]) -> list[Wanted]:
+    """(key, version) of every threadline storage file the jobs wrote or read."""
+    reported = [o for job in jobs if job.status == "completed" for o in job.info.outputs]
+    reported += [i for job in jobs for i in job.info.inputs]
+    return [split_query(r.name) for r in reported if _is_threadline_storage(r)]
+
+
+def _is_threadline_storage(reported: Reported) -> bool:
+    """``threadline://key``, or a bare key from ``--default-storage-provider
+    threadline``; not another plugin's storage."""
+    return reported.is_storage and ("://" not in reported.name
+                                    or reported.name.startswith(SCHEME))
+
+
+def _plan_storage_outputs(batch: Batch, plan: _Plan,
+                          storage: dict[Wanted, tl.Artifact]) -> None:
     """Outputs the storage plugin saved (``store_object`` knows no job): the job's run
     becomes their creator, unless the content was saved before (no new version)."""
-    claimed = []
-    for job in jobs:
-        if job.status != "completed":
+    job = plan.job
+    if job.status != "completed":
+        return
+    for reported in job.info.outputs:
+        artifact = storage.get(split_query(reported.name)) \
+            if _is_threadline_storage(reported) else None
+        if artifact is None:
             continue
-        for reported in job.info.outputs:
-            artifact = _storage_artifact(reported)
-            if artifact is None:
-                continue
-            if artifact.run_id is None:
-                artifact.run = job.run
-                artifact.save(only=[tl.Artifact.run])
-            batch.produced[f"storage:{artifact.key}"] = (artifact, job.run)
-            if job.info.wildcards and artifact.run_id == job.run.id:
-                claimed.append((artifact, dict(job.info.wildcards)))
-    return claimed
+        if artifact.run_id is None:
+            plan.claims.append(artifact)
+        batch.produced[f"storage:{artifact.key}"] = (artifact, job.run)
+        if job.info.wildcards and artifact.run_id in (None, job.run.id):
+            plan.outputs.append((artifact, dict(job.info.wildcards)))
 
 
-def _storage_artifact(reported: Reported) -> tl.Artifact | None:
-    """The artifact behind a threadline storage file (``threadline://key``, or a bare
-    key from ``--default-storage-provider threadline``); None for other storage."""
-    if not reported.is_storage or ("://" in reported.name
-                                   and not reported.name.startswith("threadline://")):
-        return None
-    key, version = split_query(reported.name)
-    query = tl.Artifact.filter(key=key, visibility__ne="trash")
-    query = query.filter(version=version) if version else query.filter(is_latest=True)
-    return query.first()  # type: ignore[no-any-return]
+def _claim(claims: list[tuple[tl.Artifact, tl.Run]]) -> None:
+    """Make each run the creator of its stored artifacts: one UPDATE for the batch."""
+    if not claims:
+        return
+    import peewee  # the models have loaded it already
+
+    model = tl.Artifact
+    ids = [artifact.id for artifact, _ in claims]
+    creator = peewee.Case(model.id, [(artifact.id, run.id) for artifact, run in claims])
+    model.update(run=creator).where(model.id.in_(ids) & model.run.is_null()).execute()
 
 
-def _finish(batch: Batch, job: JobState, log_artifact: tl.Artifact | None) -> None:
+def _finish(plan: _Plan) -> None:
     """Close the job's run, unless it was written closed and nothing changed since."""
+    job = plan.job
     fields: dict[str, Any] = {}
-    if log_artifact is not None:
-        fields["logs"] = log_artifact
-    traceback = _log_tail(batch, job) if job.status == "errored" else None
-    if job.run.status == job.status and not fields and not traceback \
+    if plan.log is not None:
+        fields["logs"] = plan.log
+    if job.run.status == job.status and not fields and not plan.traceback \
             and job.run.error == job.error:
         return
-    tl.adapters.finish_run(job.run, job.status, error=job.error, traceback=traceback,
+    tl.adapters.finish_run(job.run, job.status, error=job.error, traceback=plan.traceback,
                            finished_at=job.finished_at, **fields)
 
 
@@ -213,17 +328,17 @@ def _log_tail(batch: Batch, job: JobState) -> str | None:
     return "\n".join(tails) or None
 
 
-def _link_inputs(batch: Batch, job: JobState) -> None:
-    """Link the job's inputs: files made in this invocation (and their runs as
-    upstream), threadline storage keys, and other files found by content."""
-    known: dict[int, tl.Artifact] = {}
-    upstream: dict[int, tl.Run] = {}
+def _plan_inputs(batch: Batch, plan: _Plan, storage: dict[Wanted, tl.Artifact]) -> None:
+    """Find the job's inputs: files made in this invocation (and their runs as upstream),
+    threadline storage keys, and other files, which are linked now (found by content,
+    registered when unknown: file work, so before the transaction)."""
+    job = plan.job
     unknown: list[str] = []
     for reported in job.info.inputs:
         if reported.is_storage:
-            key = split_query(reported.name)[0]
-            made = batch.produced.get(f"storage:{key}")
-            artifact = made[0] if made else _storage_artifact(reported)
+            query = split_query(reported.name)
+            made = batch.produced.get(f"storage:{query[0]}")
+            artifact = made[0] if made else storage.get(query)
         else:
             path = absolute(reported.name, batch.workdir)
             made = batch.produced.get(path)
@@ -231,11 +346,9 @@ def _link_inputs(batch: Batch, job: JobState) -> None:
             if made is None and (os.path.isfile(path) or os.path.isdir(path)):
                 unknown.append(path)
         if artifact is not None:
-            known[artifact.id] = artifact
+            plan.inputs[artifact.id] = artifact
         if made is not None and made[1].id != job.run.id:
-            upstream[made[1].id] = made[1]
-    if known or unknown:
-        tl.adapters.link_inputs(job.run, artifacts=list(known.values()), paths=unknown,
+            plan.upstream[made[1].id] = made[1]
+    if unknown:
+        tl.adapters.link_inputs(job.run, paths=unknown,
                                 register_unknown=batch.options.register_unknown_inputs)
-    for run in upstream.values():
-        tl.adapters.link_runs(run, job.run)

@@ -37,9 +37,11 @@ from snakemake_interface_storage_plugins.storage_provider import (
     StorageProviderBase,
     StorageQueryValidationResult,
 )
+from threadline.errors import InvalidInput
 from threadline.hashing import hash_file
 
 from ._files import SCHEME, split_query
+from ._lookup import find_artifact
 
 
 @dataclass
@@ -109,8 +111,10 @@ def _invalid_reason(query: str) -> str | None:
         return "the query names no key"
     if query.removeprefix(SCHEME).startswith("/"):
         return "keys are relative paths; drop the leading '/'"
-    if ".." in key.split("/") or "" in key.split("/") or "\0" in key:
-        return f"invalid key {key!r}: no '..', empty segments or NUL"
+    try:
+        tl.adapters.check_key(key)  # the rule every artifact key follows (loads models)
+    except InvalidInput as exc:
+        return str(exc)
     return None
 
 
@@ -134,10 +138,7 @@ class StorageObject(StorageObjectRead, StorageObjectWrite, StorageObjectGlob):
 
     def _artifact(self) -> "tl.Artifact | None":  # quoted: keeps the models unloaded
         self.provider.connect()  # type: ignore[attr-defined]
-        query = tl.Artifact.filter(key=self.key, visibility__ne="trash")
-        if self.version is not None:
-            return query.filter(version=self.version).first()  # type: ignore[no-any-return]
-        return query.filter(is_latest=True).first()  # type: ignore[no-any-return]
+        return find_artifact(self.key, self.version)
 
     def exists(self) -> bool:
         return self._artifact() is not None

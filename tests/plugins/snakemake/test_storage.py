@@ -56,6 +56,17 @@ def test_queries(tmp_path: Path):
     assert (pinned.key, pinned.version, pinned.local_suffix()) == ("raw/x.csv", 2, "raw/x.csv@2")
 
 
+def test_queries_follow_the_key_rule_of_artifacts():
+    """What ``tl.Artifact`` would refuse as a key is an invalid query, with the reason."""
+    for query, reason in [("threadline://a/./b", "'.' segment"),
+                          ("threadline://a\\b", "not '\\'"),
+                          ("threadline://" + "k" * 2000, "longer than 1024 characters"),
+                          ("c:/data/x.csv@2", "must be relative")]:
+        result = StorageProvider.is_valid_query(query)
+        assert not result and reason in str(result.reason), query
+    assert StorageProvider.is_valid_query("threadline://raw/{sample}/x.csv@2")
+
+
 def test_store_is_idempotent_and_remove_keeps_versions(local_instance, tmp_path: Path):
     obj: StorageObject = provider(tmp_path).object("threadline://tables/t.csv")
     obj.local_path().parent.mkdir(parents=True)
