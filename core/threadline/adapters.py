@@ -37,9 +37,10 @@ from .models._bulk import save_artifacts
 from .models.feature import Feature, check_values, write_values_many
 from .models.run import RUN_STATUSES
 
-__all__ = ["Output", "activate", "annotate", "annotate_many", "child_environment", "find_by_hash",
-           "finish_run", "get_transform", "link_inputs", "link_runs", "redact",
-           "register_outputs", "start_run", "strict", "transaction"]
+__all__ = ["Output", "activate", "annotate", "annotate_many", "check_features", "check_key",
+           "child_environment", "find_by_hash", "finish_run", "get_transform", "link_inputs",
+           "link_runs", "link_runs_many", "redact", "register_outputs", "start_run",
+           "start_runs", "strict", "transaction"]
 
 FINAL_STATUSES = ("completed", "errored", "aborted")
 ENV_STRICT = "THREADLINE_STRICT"
@@ -108,9 +109,17 @@ def start_runs(runs: Iterable[dict[str, Any]]) -> list[Run]:
     ``params``, ``name``, ``project``, ``status``, ``started_at``, ``finished_at``,
     ``error``... Every item is checked before anything is written; returns the runs in
     order."""
-    found: dict[tuple[str, Any], Any] = {}  # parents and projects, looked up once each
+    found: dict[tuple[str, Any], Any] = {}  # parents, looked up once each
     rows = [_run_row(item, found) for item in runs]
-    return insert_records(Run, rows)
+    with write_transaction(Run._meta.database):  # projects made only once all is checked
+        projects: dict[str, int] = {}
+        for row in rows:
+            name = row.get("project")
+            if name:
+                if name not in projects:
+                    projects[name] = _project(name).id  # type: ignore[union-attr]
+                row["project"] = projects[name]
+        return insert_records(Run, rows)
 
 
 _RUN_FIELDS = frozenset(Run._meta.fields) - {"id", "uid"}
@@ -127,16 +136,14 @@ def _run_row(item: dict[str, Any], found: dict[tuple[str, Any], Any]) -> dict[st
     if row.get("status", "started") not in RUN_STATUSES:
         raise InvalidInput(f"run status must be one of {RUN_STATUSES}, not {row['status']!r}")
     row["transform"] = transform.id
-    parent, project = row.get("parent"), row.get("project")
+    parent = row.get("parent")
     if parent is not None:
         key = ("parent", parent.id if isinstance(parent, Run) else parent)
         if key not in found:
             found[key] = _as_run(parent).id  # type: ignore[union-attr]
         row["parent"] = found[key]
-    if project:
-        if ("project", project) not in found:
-            found["project", project] = _project(project).id  # type: ignore[union-attr]
-        row["project"] = found["project", project]
+    if row.get("project") is not None and not isinstance(row["project"], str):
+        raise InvalidInput(f"start_runs: project is a name, not {row['project']!r}")
     if row.get("params"):
         row["params"] = _redact_value(row["params"])
     for name in ("error", "traceback"):

@@ -126,7 +126,10 @@ def parse_date(text: str) -> dt.datetime:
         return dt.datetime.fromisoformat(text)
     if _is_number(text):  # raw: epoch milliseconds
         return dt.datetime.fromtimestamp(int(float(text)) / 1000, dt.UTC).replace(tzinfo=None)
-    raise TraceError(f"not a Nextflow date: {text!r}")
+    try:  # the same layout with fewer fraction digits (written by other tools)
+        return dt.datetime.strptime(text, "%Y-%m-%d %H:%M:%S.%f")
+    except ValueError:
+        raise TraceError(f"not a Nextflow date: {text!r}") from None
 
 
 def _is_number(text: str) -> bool:

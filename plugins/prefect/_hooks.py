@@ -97,9 +97,9 @@ def _flow_event(hook: Hook, flow: Any, flow_run: Any, state: Any) -> None:
             _abort_open_children(entry.run, flow_run.id)
     finally:
         _finish(entry, hook.event, state, flow_run.run_count, now=True, problem=problem)
+    _report.publish(entry.run, flow, flow_run)
     if problem is not None:
         raise problem  # for the guard to report (the run is closed as errored)
-    _report.publish(entry.run, flow, flow_run)
 
 
 def _abort_open_children(run: Any, flow_id: Any) -> None:

@@ -273,13 +273,26 @@ class Recorder:
         for job in jobs.values():
             if job.tries >= MAX_TRIES:
                 log.warning("threadline: gave up recording Snakemake job %s", job.info.name)
-                job.status = "dropped"  # never written, never settled
+                self._abort_given_up(job)
+                job.status = "dropped"  # never settled again
                 continue
             if job.run is None:
                 self.unstarted.append(job)
             if job.status != "started":
                 self.pending.append(job)
         self.pending_since = time.monotonic()  # not at once: after BATCH_SECONDS
+
+    @staticmethod
+    def _abort_given_up(job: JobState) -> None:
+        """A job whose run was written but whose files could not be: its run is closed
+        as aborted rather than left started (if the database lets it)."""
+        if job.run is None or job.run.status not in ("started", "scheduled"):
+            return
+        try:
+            tl.adapters.finish_run(job.run, "aborted", finished_at=job.finished_at,
+                                   error="threadline could not record this job's files")
+        except Exception:  # the database that refused the batch may refuse this too
+            log.warning("threadline: could not close the run of %s", job.info.name)
 
     # -- the end -------------------------------------------------------------------------
     def close(self) -> None:

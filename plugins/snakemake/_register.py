@@ -291,15 +291,18 @@ def _plan_storage_outputs(batch: Batch, plan: _Plan,
 
 
 def _claim(claims: list[tuple[tl.Artifact, tl.Run]]) -> None:
-    """Make each run the creator of its stored artifacts: one UPDATE for the batch."""
+    """Make each run the creator of its stored artifacts: one UPDATE for the batch (per
+    500 artifacts)."""
     if not claims:
         return
     import peewee  # the models have loaded it already
 
     model = tl.Artifact
-    ids = [artifact.id for artifact, _ in claims]
-    creator = peewee.Case(model.id, [(artifact.id, run.id) for artifact, run in claims])
-    model.update(run=creator).where(model.id.in_(ids) & model.run.is_null()).execute()
+    for start in range(0, len(claims), 500):  # 3 parameters a claim: within SQLite's limit
+        chunk = claims[start:start + 500]
+        ids = [artifact.id for artifact, _ in chunk]
+        creator = peewee.Case(model.id, [(artifact.id, run.id) for artifact, run in chunk])
+        model.update(run=creator).where(model.id.in_(ids) & model.run.is_null()).execute()
 
 
 def _finish(plan: _Plan) -> None:

@@ -103,6 +103,13 @@ def test_start_runs_in_bulk(db_instance):
     runs[5].features.add_values({"shard": 5}, create_features=True)  # usable records
     assert tl.Run.get(shard=5).uid == runs[5].uid
     before = tl.Run.select().count()
+    with pytest.raises(InvalidInput, match="run status must be"):  # nothing made, projects
+        adapters.start_runs([{"transform": align, "project": "leak"},
+                             {"transform": align, "status": "done"}])
+    assert not tl.Project.filter(name="leak").exists()
+    made = adapters.start_runs([{"transform": align, "project": "atlas"}] * 2)
+    assert {r.project.name for r in made} == {"atlas"}
+    before = tl.Run.select().count()
     for bad, message in (({"parent": workflow}, "needs a saved transform"),
                          ({"transform": align, "status": "done"}, "run status must be"),
                          ({"transform": align, "colour": "red"}, "unknown or reserved run "

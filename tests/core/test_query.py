@@ -288,6 +288,16 @@ def test_dict_feature_items(db_instance):
     assert uids(tl.Run.filter(trace__cpu__isnull=False)) == uids([a, b])
     assert uids(tl.Run.filter(trace__cpu__isnull=True)) == uids([c, d])
     assert uids(tl.Run.filter(trace__ok=None)) == uids([c, d])  # JSON null counts as none
+    assert tl.Run.filter(trace__cpu__in=[]).count() == 0
+    e = adapters.start_run("align", "process")
+    e.features.add_values({"trace": {"list": [5, 6], "big": 2**40}})
+    assert tl.Run.filter(trace__list__0=5).count() == 0  # keys, not array positions
+    assert uids(tl.Run.filter(trace__big=2**40)) == [e.uid]
+    with pytest.raises(tl.errors.InvalidFeatureValue, match="'trace' expects dict"):
+        e.features.add_values({"trace": {"cpu": float("nan")}})  # JSON holds no NaN
+    with pytest.raises(tl.errors.InvalidFeatureValue, match="'trace' expects dict"):
+        e.features.add_values({"trace": {"deep": [1.0, {"x": float("inf")}]}})
+    assert uids(tl.Run.filter(trace__big__gt=0)) == [e.uid]  # the lookups still work
     with pytest.raises(InvalidInput, match="one kind at a time"):
         tl.Run.filter(trace__cpu__in=[1, "x"])
     with pytest.raises(InvalidInput, match="startswith needs text"):

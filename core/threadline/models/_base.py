@@ -12,6 +12,7 @@ import peewee
 
 from .. import _context
 from .._db import is_sqlite, unwrap, write_transaction
+from ..errors import DatabaseError
 from ._query import QueryMixin
 
 
@@ -167,6 +168,9 @@ def insert_records(model: type[BaseModel], rows: list[dict[str, Any]]) -> list[A
         insert_columns(model, {name: [row.get(name) for row in data] for name in names})
         ids = dict(db.execute_sql(f'SELECT "uid", "id" FROM "{table}" WHERE "id" > {db.param}',
                                   [before]).fetchall())
+        if len(ids) < len(data) or any(row["uid"] not in ids for row in data):
+            raise DatabaseError(f"{table}: the ids of new rows were not above the largest "
+                                "id before them (rows inserted with explicit ids?)")
     records = []
     for row in data:
         record = model(__no_default__=1)  # peewee's way to build a record without defaults

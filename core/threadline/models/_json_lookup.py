@@ -76,12 +76,15 @@ def _sqlite_item(column: Any, path: list[str], kind: str | None) -> Any:
 
 
 def _postgres_item(column: Any, path: list[str], kind: str | None) -> Any:
-    literal = "{" + ",".join(f'"{key}"' for key in path) + "}"  # keys hold no quotes
-    where = peewee.Cast(peewee.Value(literal, converter=False), "text[]")
-    document = peewee.Cast(column, "jsonb")
-    node = peewee.NodeList((document, peewee.SQL("#>"), where))
-    text = peewee.NodeList((document, peewee.SQL("#>>"), where))
-    json_type = peewee.fn.jsonb_typeof(node)
+    # ``-> 'key'`` with a text key reads objects only (as SQLite's path does): no array
+    # indexing by a numeric key
+    node: Any = peewee.Cast(column, "jsonb")
+    for key in path[:-1]:
+        node = peewee.NodeList((node, peewee.SQL("->"), _text(key)))
+    last = _text(path[-1])
+    text = peewee.NodeList((node, peewee.SQL("->>"), last), parens=True)
+    json_type = peewee.fn.jsonb_typeof(peewee.NodeList((node, peewee.SQL("->"), last),
+                                                       parens=True))
     if kind is None:
         return peewee.Case(None, [(json_type != "null", 1)], None)
     value: Any = text
@@ -90,3 +93,7 @@ def _postgres_item(column: Any, path: list[str], kind: str | None) -> Any:
     elif kind == "bool":
         value = peewee.Cast(peewee.Cast(text, "boolean"), "integer")
     return peewee.Case(None, [(json_type == _POSTGRES_TYPES[kind], value)], None)
+
+
+def _text(key: str) -> Any:
+    return peewee.Cast(peewee.Value(key, converter=False), "text")

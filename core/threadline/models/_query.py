@@ -160,6 +160,8 @@ def _dict_item(model: Any, table: Any, feature_id: int, rest: list[str], value: 
     _json_lookup.check_path(lookup, path)
     if value is None and op in ("exact", "ne"):
         op, value = "isnull", op == "exact"
+    if op == "in" and not value:
+        return model.id.in_([])  # nothing is in an empty list
     kind = _json_lookup.kind_of(lookup, op, value)
     column = _json_lookup.item(table.value, path, kind, _is_sqlite())
     owner = getattr(table, model._feature_owner)

@@ -6,6 +6,7 @@ the JSON value plus a number or a text column that queries compare against.
 """
 
 import datetime as dt
+import math
 import numbers
 import re
 from typing import Any
@@ -137,8 +138,21 @@ ArtifactLabel = _label_table("artifact")
 RunLabel = _label_table("run")
 
 
-# a value of exactly this type is already what its dtype stores (the common case)
-_EXACT = {"str": str, "int": int, "float": float, "bool": bool, "dict": dict}
+# a value of exactly this type is already what its dtype stores (the common case; dicts
+# are still scanned for NaN and infinities, which JSON cannot hold)
+_EXACT = {"str": str, "int": int, "float": float, "bool": bool}
+
+
+def _json_safe(value: Any) -> bool:
+    """Whether a dict or list holds no NaN or infinite float at any depth."""
+    items = value.values() if isinstance(value, dict) else value
+    for item in items:
+        kind = type(item)
+        if kind is float and not math.isfinite(item):
+            return False
+        if (kind is dict or kind is list) and not _json_safe(item):
+            return False
+    return True
 
 
 def check_value(feature: Feature, value: Any) -> Any:
@@ -223,7 +237,7 @@ _CHECKS: dict[str, Any] = {
     "float": _check_float,
     "str": lambda v, c: (isinstance(v, str) or (c and v is not None), str(v)),
     "bool": _check_bool,
-    "dict": lambda v, c: (isinstance(v, dict), v),
+    "dict": lambda v, c: (isinstance(v, dict) and _json_safe(v), v),
     "date": _check_temporal(dt.date),
     "datetime": _check_temporal(dt.datetime),
     "cat": lambda v, c: (isinstance(v, str | Label), getattr(v, "name", v)),

@@ -38,6 +38,7 @@ def test_percent_and_dates():
     assert parse_percent("24.1%") == 24.1 and parse_percent("311.9") == 311.9
     assert parse_date("2021-03-29 19:50:21.822") == dt.datetime(2021, 3, 29, 19, 50, 21, 822000)
     assert parse_date("1617047421822") == dt.datetime(2021, 3, 29, 19, 50, 21, 822000)
+    assert parse_date("2021-03-29 19:50:21.8") == dt.datetime(2021, 3, 29, 19, 50, 21, 800000)
 
 
 @pytest.mark.parametrize("parse, text", [

@@ -65,12 +65,12 @@ def test_bad_feature_value_stores_no_output_and_errors_the_run(
 
 def test_feature_values_of_a_flow_are_checked_without_a_trace(
         prefect_api, instance, hook_failures, monkeypatch):
-    """The check that stores nothing (a rolled-back write) on every backend: a bad value
-    errors the flow run, a good one lands on the output only, not on the run."""
+    """The feature check that stores nothing (adapters.check_features) on every backend: a
+    bad value errors the flow run, a good one lands on the output only, not on the run."""
 
     def returning(name: str, features: dict) -> object:  # type: ignore[type-arg]
         @flow(name=name, features=features)
-        def one_artifact() -> tl.Artifact:  # no path returned: the dry run checks
+        def one_artifact() -> tl.Artifact:  # no path returned: check_features checks
             Path("t.txt").write_text(f"{name}\n")
             return tl.Artifact("t.txt", key=f"{name}.txt")
 

@@ -143,6 +143,41 @@ def test_failed_flush_resets_its_runs_and_close_retries_them(local_instance, tmp
     assert tl.Artifact.get(key="out.txt").features.get_values() == {"sample": "A"}
 
 
+def test_a_job_given_up_has_its_run_aborted_not_left_started(local_instance,
+                                                             tmp_path: Path):
+    """A job whose run was written at its start but whose files are refused in two
+    batches is given up: its run is closed as aborted, not left started forever."""
+    from threadline.snakemake._events import JobInfo, WorkflowInfo
+    from threadline.snakemake._files import Reported
+    from threadline.snakemake._recorder import Recorder
+    from threadline.snakemake._register import Options
+
+    now = dt.datetime(2024, 5, 2, 12)
+    (tmp_path / "Snakefile").write_text("rule make:\n    output: 'out.txt'\n")
+    (tmp_path / "out.txt").write_text("made\n")
+    recorder = Recorder(Options())
+    recorder.workflow_started(WorkflowInfo(
+        workflow_id="wf-2", snakefile="Snakefile", workdir=str(tmp_path), cmd="snakemake",
+        host=None, user=None, snakemake_version="9", config_md5=None, started_at=now))
+    recorder.job_info(JobInfo(
+        jobid=1, rule="make", inputs=(), outputs=(Reported("out.txt"),), logs=(),
+        benchmark=None, wildcards=(("sample", "A"),), threads=1, resources=(),
+        shellcmd="echo made > out.txt", reason=None, message=None, started_at=now))
+    recorder.flush()  # the job's run is written, started
+    assert tl.Run.get(name="make (sample=A)").status == "started"
+    table = tl.Run._meta.database  # a real fault: every run feature value is refused
+    table.execute_sql('CREATE TRIGGER refuse BEFORE INSERT ON "run_feature_value" '
+                      "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END")
+    recorder.job_finished(1, now)
+    with pytest.raises(Exception, match="refused by the test"):
+        recorder.flush()
+    with pytest.raises(Exception, match="refused by the test"):
+        recorder.close()  # the second try fails too: given up
+    run = tl.Run.get(name="make (sample=A)")
+    assert run.status == "aborted" and "could not record" in run.error
+    assert run.parent.status == "completed"
+
+
 def test_a_pipeline_feature_that_does_not_fit_costs_only_that_feature(
         three_rules: Path, caplog: pytest.LogCaptureFixture):
     tl.Feature(name="snakemake_version", dtype="int").save()  # the version is a string
