@@ -408,6 +408,34 @@ def test_run_dataframe(db_instance):
     assert sorted(frame["reference"]) == sorted(f"job-{i}" for i in range(25))
 
 
+def test_dataframe_with_features(db_instance):
+    """Feature columns for the matching records only, dict features one column per key,
+    dates as dates, no value as None/NaN, a name shared with a field prefixed."""
+    align = adapters.get_transform("align", "process")
+    runs = adapters.start_runs([{"transform": align, "name": f"r{i}"} for i in range(4)])
+    other = adapters.start_run("other", "process")
+    adapters.annotate_many(
+        [(run, {"process": "align", "exit": i, "day": dt.date(2024, 5, i + 1),
+                "trace": {"rss": 10 * i, "host": f"n{i}"}, "name": "dup"})
+         for i, run in enumerate(runs[:3])] + [(other, {"exit": 9, "colour": "red"})],
+        create_features=True)
+    df = tl.Run.filter(transform__key="align").order_by("id").to_dataframe(features=True)
+    assert list(df["name"]) == ["r0", "r1", "r2", "r3"]  # the field, not the feature
+    assert list(df["features.name"])[:3] == ["dup"] * 3
+    assert list(df["exit"])[:3] == [0, 1, 2] and df["exit"].isna().tolist()[3]
+    assert list(df["day"])[:3] == [dt.date(2024, 5, d) for d in (1, 2, 3)]
+    assert list(df["trace.rss"])[:3] == [0, 10, 20] and list(df["trace.host"])[2] == "n2"
+    assert "colour" not in df.columns  # only features of the matching records
+    some = tl.Run.filter(transform__key="align").order_by("-id").limit(2).df(
+        features=["exit", "trace"])
+    assert list(some.columns[-3:]) == ["exit", "trace.host", "trace.rss"]
+    assert list(some["name"]) == ["r3", "r2"] and list(some["exit"])[1] == 2
+    with pytest.raises(UnknownFeature, match="'nope'"):
+        tl.Run.filter().df(features=["nope"])
+    with pytest.raises(InvalidInput, match="Transform records have no features"):
+        tl.Transform.filter().df(features=True)
+
+
 def test_trash_and_archive_are_hidden_unless_asked(instance, isolated):
     keep = save(isolated, "v/keep.txt")
     trashed = save(isolated, "v/trashed.txt")

@@ -59,6 +59,10 @@ def test_query_tasks(local_instance, isolated):
     trace = tasks.get(process="make_ot_config").features.get_values()["trace"]
     assert (trace["realtime_ms"], trace["peak_rss"], trace["cpu_percent"]) == (
         1800, 3250586, 24.1)  # "1.8s", "3.1 MB", "24.1%" in the trace file
+
+    df = tasks.df(features=True)  # one row per task, a column per metric
+    top = df.sort_values("trace.peak_rss", ascending=False).iloc[0]
+    assert (top["process"], top["trace.peak_rss"]) == ("run_optitype", 1.5 * 2**30)  # "1.5 GB"
     # -- end nextflow-query --
 
 

@@ -123,6 +123,13 @@ def test_dataframe(local_instance, isolated):
     rows = tl.Run.filter(transform__key="align").to_dicts()  # plain dictionaries
     assert sorted(r["params"]["sample"] for r in rows) == ["S1", "S2"]
     # -- end query-dataframe --
+    tl.Feature(name="sample", dtype=str).save()
+    for key, sample in (("aligned/S1.bam", "S1"), ("aligned/S2.bam", "S2")):
+        tl.Artifact.get(key=key).features.add_values({"sample": sample})
+    # -- start query-dataframe-features --
+    df = tl.Artifact.filter(key__startswith="aligned/").order_by("key").df(features=["sample"])
+    assert list(df["sample"]) == ["S1", "S2"]
+    # -- end query-dataframe-features --
 
 
 # -- features ----------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ further parts after a ``dict`` feature are keys inside it (``trace__peak_rss__gt
 Artifacts in the trash or archive are hidden unless ``visibility`` is given.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import peewee
@@ -17,6 +17,7 @@ from .. import _context
 from .._db import is_sqlite, unwrap
 from ..errors import InvalidInput, MultipleFound, NotFound, UnknownFeature
 from . import _json_lookup
+from ._feature_frame import feature_columns
 
 OPERATORS = ("exact", "ne", "in", "gt", "gte", "lt", "lte", "startswith", "endswith",
              "contains", "icontains", "isnull")
@@ -292,11 +293,14 @@ class Query:
         rows = self.select().dicts()
         return list(rows)
 
-    def to_dataframe(self) -> Any:
+    def to_dataframe(self, features: bool | Iterable[str] = False) -> Any:
         """Every matching row (no paging), one column per field; foreign keys as ids.
 
-        Rows come straight from the cursor; only columns whose stored form differs from
-        the Python one (timestamps, booleans, JSON) are converted, a column at a time.
+        ``features=True`` (or a list of names) adds a column per feature, and per key of a
+        ``dict`` feature (``trace.peak_rss``); a name that is also a field's gets the
+        prefix ``features.``. Rows come straight from the cursor; only columns whose stored
+        form differs from the Python one (timestamps, booleans, JSON) are converted, a
+        column at a time.
         """
         import pandas as pd
 
@@ -305,8 +309,21 @@ class Query:
         cursor = unwrap(self.model._meta.database).execute_sql(sql, params)
         rows = cursor.fetchall()
         columns = list(zip(*rows, strict=True)) if rows else [()] * len(fields)
-        return pd.DataFrame({field.name: _column(values, field, pd)
-                             for field, values in zip(fields, columns, strict=True)})
+        frame = pd.DataFrame({field.name: _column(values, field, pd)
+                              for field, values in zip(fields, columns, strict=True)})
+        if features is not False:
+            self._add_features(frame, features, pd)
+        return frame
+
+    def _add_features(self, frame: Any, features: bool | Iterable[str], pd: Any) -> None:
+        if getattr(self.model, "_feature_table", None) is None:
+            raise InvalidInput(f"{self.model.__name__} records have no features")
+        ids = self.select().select(self.model.id)
+        record_ids = list(frame["id"])
+        found = feature_columns(self.model, ids, features)
+        for name, by_id in found.items():
+            column = f"features.{name}" if name in frame.columns else name
+            frame[column] = pd.Series([by_id.get(i) for i in record_ids], index=frame.index)
 
     df = to_dataframe
 
