@@ -293,6 +293,9 @@ def test_dict_feature_items(db_instance):
     e.features.add_values({"trace": {"list": [5, 6], "big": 2**40}})
     assert tl.Run.filter(trace__list__0=5).count() == 0  # keys, not array positions
     assert uids(tl.Run.filter(trace__big=2**40)) == [e.uid]
+    e.features.add_values({"trace": {"big": 2**53, "list": [5, 6]}})
+    assert tl.Run.filter(trace__big=2**53 + 1).count() == 0  # exact, not as doubles
+    assert uids(tl.Run.filter(trace__big__in=[2**53, 1.5])) == [e.uid]
     with pytest.raises(tl.errors.InvalidFeatureValue, match="'trace' expects dict"):
         e.features.add_values({"trace": {"cpu": float("nan")}})  # JSON holds no NaN
     with pytest.raises(tl.errors.InvalidFeatureValue, match="'trace' expects dict"):

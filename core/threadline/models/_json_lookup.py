@@ -46,11 +46,16 @@ def _kind(value: Any) -> str | None:
     return None
 
 
-def operand(value: Any) -> Any:
-    """An operand as the item reads: booleans as 1/0, dates as ISO text."""
+def operand(value: Any, sqlite: bool) -> Any:
+    """An operand as the item reads: booleans as 1/0, dates as ISO text; on PostgreSQL a
+    number as ``numeric``, compared exactly (not as a double: 2**53 + 1 is not 2**53)."""
     if isinstance(value, bool):
         return int(value)
-    return value.isoformat() if isinstance(value, dt.date) else value
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if not sqlite and isinstance(value, int | float):
+        return peewee.Cast(peewee.Value(value), "numeric")
+    return value
 
 
 def check_path(name: str, path: list[str]) -> None:
@@ -89,7 +94,7 @@ def _postgres_item(column: Any, path: list[str], kind: str | None) -> Any:
         return peewee.Case(None, [(json_type != "null", 1)], None)
     value: Any = text
     if kind == "number":
-        value = peewee.Cast(text, "double precision")
+        value = peewee.Cast(text, "numeric")
     elif kind == "bool":
         value = peewee.Cast(peewee.Cast(text, "boolean"), "integer")
     return peewee.Case(None, [(json_type == _POSTGRES_TYPES[kind], value)], None)

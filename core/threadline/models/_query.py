@@ -164,13 +164,14 @@ def _dict_item(model: Any, table: Any, feature_id: int, rest: list[str], value: 
     if op == "in" and not value:
         return model.id.in_([])  # nothing is in an empty list
     kind = _json_lookup.kind_of(lookup, op, value)
-    column = _json_lookup.item(table.value, path, kind, _is_sqlite())
+    sqlite = _is_sqlite()
+    column = _json_lookup.item(table.value, path, kind, sqlite)
     owner = getattr(table, model._feature_owner)
     base = table.select(owner).where(table.feature == feature_id)
     if op == "isnull":
         has = model.id.in_(base.where(column.is_null(False)))
         return ~has if value else has
-    operands = [_json_lookup.operand(v) for v in (value if op == "in" else [value])]
+    operands = [_json_lookup.operand(v, sqlite) for v in (value if op == "in" else [value])]
     return model.id.in_(base.where(compare(column, op, operands if op == "in" else operands[0])))
 
 
