@@ -32,9 +32,10 @@ def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
         return
     with click.progressbar(length=1, label=label, file=sys.stderr) as bar:
 
-        def tick(done: int, total: int) -> None:
-            bar.length = total
-            bar.update(done - bar.pos)
+        def tick(done: int, total: int) -> None:  # drawn every 0.2%, not every task
+            if done == total or done - bar.pos >= max(1, total // 500):
+                bar.length = total
+                bar.update(done - bar.pos)
 
         yield tick
 
