@@ -204,6 +204,33 @@ def test_ls_prefix_versions_limit_json(local_instance, isolated):
     assert cli("ls", "nothing/").stdout == "(no artifacts)\n"
 
 
+def test_runs_filters_newest_first_json(local_instance, isolated):
+    import datetime as dt
+
+    from threadline import adapters
+
+    pipeline = adapters.start_run("wf", "pipeline", engine="nextflow",
+                                  started_at=dt.datetime(2026, 1, 1, 9))
+    align = adapters.get_transform("wf/align", "process")
+    adapters.start_runs([{"transform": align, "parent": pipeline, "engine": "nextflow",
+                          "name": f"align ({n})", "status": "errored" if n == 2 else
+                          "completed", "started_at": dt.datetime(2026, 1, 1, 10, n)}
+                         for n in range(3)])
+    adapters.start_run("train", "training", engine="lightning")
+    lines = cli("runs", "--parent", pipeline.uid).stdout.splitlines()
+    assert [line.split("\t")[4] for line in lines] == ["align (2)", "align (1)", "align (0)"]
+    assert lines[0].split("\t")[1:4] == ["errored", "nextflow", "wf/align"]
+    assert lines[0].endswith("2026-01-01 10:02:00")
+    rows = as_json("runs", "--engine", "nextflow", "--status", "completed", "--limit", "1")
+    assert [(r["name"], r["parent"], r["transform"]) for r in rows] == [
+        ("align (1)", pipeline.uid, "wf/align")]
+    assert len(as_json("runs", "--transform", "train")) == 1
+    assert len(as_json("runs")) == 5
+    assert cli("runs", "--engine", "prefect").stdout == "(no runs)\n"
+    fails("runs", "--parent", "nope", match="no run with uid 'nope'")
+    assert "Invalid value for '--status'" in cli("runs", "--status", "done", code=2).stderr
+
+
 def test_ls_trash(local_instance, isolated):
     write(isolated / "a.txt", "a")
     cli("save", "a.txt", "--key", "t/a.txt")

@@ -18,7 +18,8 @@ import click
 from threadline import errors, export, hashing, lineage, maintenance
 from threadline._context import instance
 from threadline._instance import connect, init
-from threadline.models import Artifact, Run
+from threadline.models import Artifact, Run, Transform
+from threadline.models.run import RUN_STATUSES
 
 EXIT_USER_ERROR = 1
 PROGRESS_BYTES = 64 << 20  # show a hashing progress bar for saves bigger than this
@@ -291,6 +292,50 @@ def _listing(query: Any, limit: int | None, keyless: bool) -> list[Artifact]:
         rest = None if limit is None else limit - len(found)
         found += take(query.filter(key__isnull=True).order_by("created_at"), rest)
     return found
+
+
+@main.command("runs")
+@click.option("--engine", help="Only runs recorded by this engine (prefect, snakemake, ...).")
+@click.option("--status", type=click.Choice(RUN_STATUSES), help="Only runs in this status.")
+@click.option("--parent", "parent_uid", help="Only the child runs of the run with this uid.")
+@click.option("--transform", "transform_key", help="Only runs of the transform with this key.")
+@click.option("--limit", type=click.IntRange(min=0), default=None,
+              help="At most this many rows.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def runs_cmd(ctx: click.Context, engine: str | None, status: str | None,
+             parent_uid: str | None, transform_key: str | None, limit: int | None,
+             as_json: bool) -> None:
+    """List runs, newest first.
+
+    One line per run: uid, status, engine, transform key, name, start time. The same as
+    tl.Run.filter(engine=..., status=..., parent__uid=..., transform__key=...).
+    """
+    _open(ctx)
+    if parent_uid is not None:
+        _find_run(parent_uid)  # an unknown uid is an error, not an empty list
+    lookups = {"engine": engine, "status": status, "parent__uid": parent_uid,
+               "transform__key": transform_key}
+    query = Run.filter(**{k: v for k, v in lookups.items() if v is not None})
+    query = query.order_by("-started_at")
+    rows = _run_rows(list(query.limit(limit) if limit is not None else query))
+    _emit(rows, as_json, lambda: "\n".join(
+        f"{r['uid']}\t{r['status']}\t{r['engine'] or '-'}\t{r['transform']}\t"
+        f"{r['name'] or '-'}\t{r['started_at']:%Y-%m-%d %H:%M:%S}" for r in rows)
+        or "(no runs)")
+
+
+def _run_rows(runs: list[Run]) -> list[dict[str, Any]]:
+    """Runs as plain rows, with transform keys and parent uids read in one query each."""
+    keys = {t.id: t.key for t in Transform.select(Transform.id, Transform.key)
+            .where(Transform.id.in_({r.transform_id for r in runs}))} if runs else {}
+    parent_ids = {r.parent_id for r in runs if r.parent_id is not None}
+    parents = {r.id: r.uid for r in Run.select(Run.id, Run.uid)
+               .where(Run.id.in_(parent_ids))} if parent_ids else {}
+    return [{"uid": r.uid, "status": r.status, "engine": r.engine,
+             "transform": keys[r.transform_id], "name": r.name, "reference": r.reference,
+             "parent": parents.get(r.parent_id), "started_at": r.started_at,
+             "finished_at": r.finished_at, "error": r.error} for r in runs]
 
 
 @main.command("describe")
