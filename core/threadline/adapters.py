@@ -48,12 +48,15 @@ ENV_STRICT = "THREADLINE_STRICT"
 
 @dataclass(frozen=True)
 class Output:
-    """One output file or folder: where it is, its key, and features for it alone."""
+    """One output file or folder: where it is, its key, features for it alone, and the run
+    that made it when that is not the ``register_outputs`` call's own run (the outputs
+    of many jobs registered in one call)."""
 
     path: str
     key: str | None = None
     features: dict[str, Any] = field(default_factory=dict)
     description: str | None = None
+    run: Run | None = None
 
 
 def source_hash(source: str | bytes) -> str:
@@ -200,7 +203,7 @@ def register_outputs(run: Run | None, outputs: Iterable[Output | str | os.PathLi
     checked = [check_values({**(features or {}), **item.features}, create_features, known)
                for item in items]
     artifacts = [Artifact(o.path, key=o.key, description=o.description, kind=kind,
-                          run=run) for o in items]
+                          run=o.run if o.run is not None else run) for o in items]
     save_artifacts(artifacts)
     write_values_many(list(zip(artifacts, checked, strict=True)))
     return artifacts
@@ -316,9 +319,7 @@ def check_features(values: dict[str, Any], *, create_features: bool = False) -> 
 
 def link_runs(upstream: Run, downstream: Run) -> None:
     """Record that ``downstream`` consumed what ``upstream`` produced."""
-    if upstream.id == downstream.id:
-        raise InvalidInput(f"a run cannot be its own upstream ({upstream.uid})")
-    RunLink.insert(upstream=upstream.id, downstream=downstream.id).on_conflict_ignore().execute()
+    link_runs_many([(upstream, downstream)])
 
 
 def link_runs_many(pairs: Iterable[tuple[Run, Run]]) -> None:

@@ -181,9 +181,12 @@ def _record_tasks(workflow: tl.Run, ident: Identity, tasks: list[Task],
     for start in range(0, len(tasks), BATCH):
         batch = _record_batch(workflow, tasks[start:start + BATCH], known, complete,
                               transforms, done)
-        for number, (task, run) in enumerate(batch, start=start + 1):
-            done["artifacts"] += _outputs(run, task, store, done["missing"])
-            if progress is not None:
+        outputs = [out for task, run in batch
+                   for out in _outputs(run, task, store, done["missing"])]
+        if outputs:  # the batch's files in one call: hashed in parallel, one transaction
+            done["artifacts"] += len(adapters.register_outputs(None, outputs))
+        if progress is not None:
+            for number in range(start + 1, start + len(batch) + 1):
                 progress(number, len(tasks))
         recorded += batch
     done.update(recorded=len(recorded), by_hash=known.by_reference)
@@ -318,21 +321,20 @@ def _link_cached(workflow: tl.Run, ident: Identity, cached: list[tuple[Task, tl.
 
 
 def _outputs(run: tl.Run, task: Task, store: LineageStore | None,
-             missing: list[str]) -> int:
-    """Register a task's output files: from its work dir, else its lineage FileOutputs."""
+             missing: list[str]) -> list[adapters.Output]:
+    """A task's output files, from its work dir, else its lineage FileOutputs (those not
+    on disk go to ``missing``)."""
     if task.cached:
-        return 0  # the earlier run registered them
+        return []  # the earlier run registered them
     if task.workdir is not None:
         paths = list(task.workdir.outputs)
     elif store is not None and task.lineage is not None:
         paths = [str(r.spec.get("path")) for r in store.file_outputs_of(task.lineage)]
     else:
-        return 0
-    present = [p for p in paths if os.path.exists(p)]
+        return []
     missing.extend(p for p in paths if not os.path.exists(p))
-    if present:
-        adapters.register_outputs(run, present, features={"process": task.process})
-    return len(present)
+    return [adapters.Output(p, run=run, features={"process": task.process})
+            for p in paths if os.path.exists(p)]
 
 
 def _inputs(run: tl.Run, task: Task, by_hash: dict[str, tl.Run],

@@ -202,18 +202,9 @@ def _record(header: list[str], parsers: list[Callable[[str], Any] | None],
         return TraceRecord(tuple([
             (field, None if text in _MISSING else text if parse is None else parse(text))
             for field, parse, text in zip(header, parsers, cells, strict=True)]))
-    except TraceError:
-        pass
-    values = []
-    for field, parse, text in zip(header, parsers, cells, strict=True):
-        if text in _MISSING:
-            values.append((field, None))
-            continue
-        try:
-            values.append((field, text if parse is None else parse(text)))
-        except TraceError as exc:
-            raise TraceError(f"field {field}: {exc}") from None
-    return TraceRecord(tuple(values))
+    except TraceError:  # parse_value names the field
+        return TraceRecord(tuple((f, parse_value(f, t))
+                                 for f, t in zip(header, cells, strict=True)))
 
 
 def read_trace(path: str | Path, sep: str = "\t") -> list[TraceRecord]:

@@ -226,6 +226,17 @@ def test_register_outputs_in_bulk_with_features(instance, isolated):
     assert made[3].load() == "output 3"
 
 
+def test_register_outputs_of_many_runs_in_one_call(local_instance, isolated):
+    first, second = (adapters.start_run("rules/x", "rule") for _ in range(2))
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (isolated / name).write_text(name)
+    saved = adapters.register_outputs(first, [
+        "a.txt", Output("b.txt", run=second), Output("c.txt", key="c.txt", run=second)],
+        features={"rule": "x"})
+    assert [a.run.uid for a in saved] == [first.uid, second.uid, second.uid]
+    assert all(a.features.get_values() == {"rule": "x"} for a in saved)
+
+
 def test_register_outputs_links_categorical_labels(db_instance, isolated):
     tl.Feature(name="rule", dtype="cat[Label]").save()
     run = adapters.start_run("job", "task")

@@ -121,18 +121,13 @@ class BaseModel(QueryMixin, peewee.Model):
         return ["id"]
 
 
-def insert_rows(model: type[BaseModel], rows: list[dict[str, Any]]) -> None:
-    """INSERT many rows with the same keys through one prepared statement (executemany).
+def insert_columns(model: type[BaseModel], columns: dict[str, list[Any]]) -> None:
+    """INSERT many rows, given column by column (field name -> values), with one prepared
+    statement (SQLite's executemany; psycopg2's execute_values on PostgreSQL).
 
     For bulk paths (feature values of thousands of records): peewee's ``insert_many``
     rebuilds the statement value by value, which costs more than the database's work.
     """
-    if rows:
-        insert_columns(model, {name: [row[name] for row in rows] for name in rows[0]})
-
-
-def insert_columns(model: type[BaseModel], columns: dict[str, list[Any]]) -> None:
-    """``insert_rows`` for rows given column by column (field name -> values)."""
     db = unwrap(model._meta.database)
     names = tuple(columns)
     values = [_column_values(model._meta.fields[n], columns[n]) for n in names]

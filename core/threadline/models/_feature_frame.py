@@ -30,7 +30,7 @@ def feature_columns(model: Any, ids: Any, wanted: bool | Iterable[str]
         rows = rows.where(feature.name.in_(names))
     values: dict[str, dict[int, Any]] = {name: {} for name in names or ()}
     for record_id, name, value in rows.tuples():  # a list's rows all hold the whole list
-        values.setdefault(name, {})[record_id] = _decode(dtypes[name], value)
+        values.setdefault(name, {})[record_id] = typed_value(dtypes[name], value)
     if names is None:  # every feature these records have, by name
         values = dict(sorted(values.items()))
     columns: dict[str, dict[int, Any]] = {}
@@ -53,7 +53,8 @@ def _dtypes(feature: Any, names: list[str] | None) -> dict[str, str]:
     return dtypes
 
 
-def _decode(dtype: str, value: Any) -> Any:
+def typed_value(dtype: str, value: Any) -> Any:
+    """A stored value as the Python type of its dtype (dates come back as dates)."""
     kind = _TEMPORAL.get(dtype.removeprefix("list[").removesuffix("]"))
     if kind is None or value is None:
         return value

@@ -16,6 +16,7 @@ import peewee
 from .._db import unwrap, write_transaction
 from ..errors import InvalidFeatureValue, InvalidInput, UnknownFeature
 from ._base import BaseModel, JSONField, insert_columns, utcnow
+from ._feature_frame import typed_value
 
 DTYPES = ("int", "float", "str", "bool", "date", "datetime", "dict")
 _LIST = re.compile(r"^list\[(\w+|cat\[Label\])\]$")
@@ -310,17 +311,6 @@ def _resolve(name: str, value: Any, create_features: bool) -> Feature:
     return feature
 
 
-def _from_json(dtype: str, value: Any) -> Any:
-    """A stored value as the Python type of its dtype (dates come back as dates)."""
-    base = dtype.removeprefix("list[").removesuffix("]")
-    kind = {"date": dt.date, "datetime": dt.datetime}.get(base)
-    if kind is None or value is None:
-        return value
-    if isinstance(value, list):
-        return [kind.fromisoformat(v) for v in value]
-    return kind.fromisoformat(value)
-
-
 _CHUNK = 500  # rows per statement: well under SQLite's and PostgreSQL's parameter limits
 
 
@@ -450,7 +440,7 @@ class FeatureManager:
         owner = getattr(self._table, self._owner)
         rows = (self._table.select(self._table.value, Feature.name, Feature.dtype)
                 .join(Feature).where(owner == self._record.id).order_by(self._table.id))
-        return {row.feature.name: _from_json(row.feature.dtype, row.value) for row in rows}
+        return {row.feature.name: typed_value(row.feature.dtype, row.value) for row in rows}
 
     def remove_values(self, *names: str) -> None:
         """Remove these features' values (and the labels their categorical values linked)."""
