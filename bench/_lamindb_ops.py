@@ -58,7 +58,7 @@ HERE = Path(__file__).resolve()
 N_SMALL, N_QUERY, N_STEPS, N_HOPS = 200, 2000, 50, 50
 QUERY_CREATE_BUDGET_S = 300
 
-NETGUARD = '''\
+NETGUARD = """\
 import os, socket
 _log = os.environ.get("BENCH_NET_LOG")
 def _refuse(host):
@@ -79,14 +79,14 @@ def connect(self, address):
         raise OSError(101, "benchmark: network disabled")
     return _orig_connect(self, address)
 socket.getaddrinfo, socket.socket.connect = getaddrinfo, connect
-'''
+"""
 
 IMPORT_SNIPPET = (
     "import time, json; t = time.perf_counter(); import lamindb; "
     "print('RESULT ' + json.dumps((time.perf_counter() - t) * 1000))"
 )
 
-TRACKED_SCRIPT = '''\
+TRACKED_SCRIPT = """\
 import json, time
 import lamindb as ln
 ln.setup.settings.instance._is_on_hub = False
@@ -94,7 +94,7 @@ t = time.perf_counter()
 ln.track()
 ln.finish()
 print("RESULT " + json.dumps((time.perf_counter() - t) * 1000))
-'''
+"""
 
 
 # ----------------------------------------------------------------- orchestrator
@@ -102,9 +102,13 @@ def bench_env(workdir: Path) -> dict:
     env = dict(os.environ)
     home = workdir / "home"
     env.update(
-        HOME=str(home), LAMIN_SETTINGS_DIR=str(home), LAMIN_CACHE_DIR=str(workdir / "cache"),
-        XDG_CACHE_HOME=str(workdir / "xdg-cache"), XDG_CONFIG_HOME=str(workdir / "xdg-config"),
-        PYTHONPATH=str(workdir / "guard"), BENCH_NET_LOG=str(workdir / "net_attempts.log"),
+        HOME=str(home),
+        LAMIN_SETTINGS_DIR=str(home),
+        LAMIN_CACHE_DIR=str(workdir / "cache"),
+        XDG_CACHE_HOME=str(workdir / "xdg-cache"),
+        XDG_CONFIG_HOME=str(workdir / "xdg-config"),
+        PYTHONPATH=str(workdir / "guard"),
+        BENCH_NET_LOG=str(workdir / "net_attempts.log"),
         NO_COLOR="1",
     )
     for k in ("LAMIN_API_KEY", "LAMIN_ENV", "LAMIN_CURRENT_INSTANCE", "LAMINDB_INSTANCE_DB"):
@@ -114,20 +118,36 @@ def bench_env(workdir: Path) -> dict:
 
 def run_py(args: list[str], workdir: Path, env: dict, timeout: float = 1200):
     """Run the venv python with args in workdir; return the value of its RESULT line."""
-    p = subprocess.run([sys.executable, *args], cwd=workdir, env=env, capture_output=True,
-                       text=True, timeout=timeout)
+    p = subprocess.run(
+        [sys.executable, *args],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     for line in reversed(p.stdout.splitlines()):
         if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])
+            return json.loads(line[len("RESULT ") :])
     tail = (p.stdout[-1500:] + "\n" + p.stderr[-2500:]).strip()
     raise RuntimeError(f"exit {p.returncode}, no RESULT line:\n{tail}")
 
 
 def orchestrate(workdir: Path) -> dict:
-    out: dict = dict.fromkeys(("import_ms", "track_finish_ms", "save_small_ms",
-                               "save_small_bulk_ms", "query_2k_ms", "query_count",
-                               "step_overhead_ms", "walk_50_ms", "walk_50_manual_ms",
-                               "versions"))
+    out: dict = dict.fromkeys(
+        (
+            "import_ms",
+            "track_finish_ms",
+            "save_small_ms",
+            "save_small_bulk_ms",
+            "query_2k_ms",
+            "query_count",
+            "step_overhead_ms",
+            "walk_50_ms",
+            "walk_50_manual_ms",
+            "versions",
+        )
+    )
     errors: dict = {}
     notes: list[str] = []
     workdir.mkdir(parents=True, exist_ok=True)
@@ -146,29 +166,40 @@ def orchestrate(workdir: Path) -> dict:
     def init():
         lamin = Path(sys.executable).with_name("lamin")
         cmd = [str(lamin)] if lamin.exists() else [sys.executable, "-m", "lamin_cli"]
-        p = subprocess.run([*cmd, "init", "--storage", str(workdir / "store")], cwd=workdir,
-                           env=env, capture_output=True, text=True, timeout=600)
+        p = subprocess.run(
+            [*cmd, "init", "--storage", str(workdir / "store")],
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         if p.returncode != 0:
             raise RuntimeError(f"lamin init failed ({p.returncode}): {p.stderr[-2000:]}")
 
     attempt("init", init)
     if "init" not in errors:
+
         def imports():
             out["import_ms"] = statistics.median(
-                run_py(["-c", IMPORT_SNIPPET], workdir, env) for _ in range(3))
+                run_py(["-c", IMPORT_SNIPPET], workdir, env) for _ in range(3)
+            )
 
         def track():
             out["track_finish_ms"] = statistics.median(
-                run_py([str(workdir / "tracked_script.py")], workdir, env) for _ in range(3))
+                run_py([str(workdir / "tracked_script.py")], workdir, env) for _ in range(3)
+            )
 
         attempt("import_ms", imports)
         attempt("track_finish_ms", track)
         for op in ("versions", "save_small", "query", "step_overhead", "walk"):
+
             def worker(op=op):
                 res = run_py([str(HERE), "--workdir", str(workdir), "--op", op], workdir, env)
                 errors.update(res.pop("errors", {}))
                 notes.extend(res.pop("notes", []))
                 out.update(res)
+
             attempt(op, worker)
 
     log = workdir / "net_attempts.log"
@@ -179,7 +210,8 @@ def orchestrate(workdir: Path) -> dict:
         "artifact.run.input_artifacts recursively. Every run (ln.track, each @ln.step call) "
         "snapshots the environment with a `python -m pip freeze` subprocess (no setting "
         "turns it off); that dominates track_finish_ms and step_overhead_ms. Offline: "
-        "lamin init --storage, _is_on_hub=False, socket guard (see network_attempts).")
+        "lamin init --storage, _is_on_hub=False, socket guard (see network_attempts)."
+    )
     out["errors"] = errors
     out["notes"] = " ".join(notes)
     return out
@@ -196,8 +228,11 @@ def write_files(d: Path, n: int, tag: str) -> list[Path]:
 
 def op_versions(ln, wd: Path) -> dict:
     import lamindb_setup
-    notes = [f"lamindb {ln.__version__}, lamindb_setup {lamindb_setup.__version__}, "
-             f"python {sys.version.split()[0]}."]
+
+    notes = [
+        f"lamindb {ln.__version__}, lamindb_setup {lamindb_setup.__version__}, "
+        f"python {sys.version.split()[0]}."
+    ]
     return {"versions": ln.__version__, "notes": notes}
 
 
@@ -221,7 +256,7 @@ def op_query(ln, wd: Path) -> dict:
     paths = write_files(wd / "data" / "q", N_QUERY, "q")
     t0, count, chunk = time.perf_counter(), 0, 250
     while count < N_QUERY and time.perf_counter() - t0 < QUERY_CREATE_BUDGET_S:
-        batch = paths[count:count + chunk]
+        batch = paths[count : count + chunk]
         ln.save([ln.Artifact(p, key=f"q/{count + i}.txt") for i, p in enumerate(batch)])
         count += len(batch)
     ln.finish()
@@ -329,8 +364,13 @@ def worker(op: str, wd: Path) -> dict:
     import lamindb as ln
 
     ln.setup.settings.instance._is_on_hub = False
-    fn = {"versions": op_versions, "save_small": op_save_small, "query": op_query,
-          "step_overhead": op_step_overhead, "walk": op_walk}[op]
+    fn = {
+        "versions": op_versions,
+        "save_small": op_save_small,
+        "query": op_query,
+        "step_overhead": op_step_overhead,
+        "walk": op_walk,
+    }[op]
     try:
         return fn(ln, wd)
     except Exception:

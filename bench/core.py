@@ -22,8 +22,12 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 TARGETS = {  # threadline / LaminDB must be at most this ratio
-    "import_ms": 1 / 20, "track_finish_ms": 1 / 50, "save_small_ms": 1 / 15,
-    "query_2k_ms": 1 / 15, "step_overhead_ms": 1 / 300, "walk_50_ms": 1 / 20,
+    "import_ms": 1 / 20,
+    "track_finish_ms": 1 / 50,
+    "save_small_ms": 1 / 15,
+    "query_2k_ms": 1 / 15,
+    "step_overhead_ms": 1 / 300,
+    "walk_50_ms": 1 / 20,
 }
 
 
@@ -40,19 +44,26 @@ def in_subprocess(code: str, env: dict[str, str], repeat: int = 5) -> float:
     """Median of a number printed by ``code`` run in fresh interpreters."""
     values = []
     for _ in range(repeat):
-        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                             text=True, check=True).stdout.split()
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        ).stdout.split()
         values.append(float(out[-1]))
     return statistics.median(values)
 
 
 def bench_import(env: dict[str, str]) -> dict[str, float]:
-    plain = ("import time; t = time.perf_counter(); import threadline; "
-             "print((time.perf_counter() - t) * 1000)")
-    used = ("import time; t = time.perf_counter(); import threadline as tl; "
-            "tl.Artifact.filter().count(); print((time.perf_counter() - t) * 1000)")
-    return {"import_ms": in_subprocess(plain, env),
-            "import_and_connect_ms": in_subprocess(used, env)}
+    plain = (
+        "import time; t = time.perf_counter(); import threadline; "
+        "print((time.perf_counter() - t) * 1000)"
+    )
+    used = (
+        "import time; t = time.perf_counter(); import threadline as tl; "
+        "tl.Artifact.filter().count(); print((time.perf_counter() - t) * 1000)"
+    )
+    return {
+        "import_ms": in_subprocess(plain, env),
+        "import_and_connect_ms": in_subprocess(used, env),
+    }
 
 
 TRACK_SCRIPT = """
@@ -69,9 +80,14 @@ def bench_track(env: dict[str, str], work: Path) -> float:
     script = work / "tracked_script.py"
     script.write_text(TRACK_SCRIPT)
     subprocess.run([sys.executable, str(script)], env=env, check=True, capture_output=True)
-    values = [float(subprocess.run([sys.executable, str(script)], env=env, check=True,
-                                   capture_output=True, text=True).stdout.split()[-1])
-              for _ in range(5)]
+    values = [
+        float(
+            subprocess.run(
+                [sys.executable, str(script)], env=env, check=True, capture_output=True, text=True
+            ).stdout.split()[-1]
+        )
+        for _ in range(5)
+    ]
     return statistics.median(values)
 
 
@@ -125,27 +141,45 @@ def bench_queries(tl: object, n_large: int) -> dict[str, float]:
     storage = Storage.select().first()
     rows = [_fake_row(storage.id, f"q/{i}.txt", i) for i in range(2000)]
     for chunk in range(0, len(rows), 2000):
-        Artifact.insert_many(rows[chunk:chunk + 2000]).execute()
+        Artifact.insert_many(rows[chunk : chunk + 2000]).execute()
     small = ms(lambda: tl.Artifact.filter(key__startswith="q/").to_dataframe())  # type: ignore[attr-defined]
     db = Artifact._meta.database
     for start in range(0, n_large, 20000):
         with db.atomic():
             for chunk in range(start, min(start + 20000, n_large), 2000):
-                Artifact.insert_many([_fake_row(storage.id, f"p{i % 1000}/f{i}", i + 10**7)
-                                      for i in range(chunk, min(chunk + 2000, n_large))]
-                                     ).execute()
+                Artifact.insert_many(
+                    [
+                        _fake_row(storage.id, f"p{i % 1000}/f{i}", i + 10**7)
+                        for i in range(chunk, min(chunk + 2000, n_large))
+                    ]
+                ).execute()
     large = ms(lambda: tl.Artifact.filter(key__startswith="p7/").to_dataframe())  # type: ignore[attr-defined]
     count = tl.Artifact.filter(key__startswith="p7/").count()  # type: ignore[attr-defined]
-    return {"query_2k_ms": small, "query_large_ms": large, "query_large_rows": count,
-            "query_large_table": n_large + 2000}
+    return {
+        "query_2k_ms": small,
+        "query_large_ms": large,
+        "query_large_rows": count,
+        "query_large_table": n_large + 2000,
+    }
 
 
 def _fake_row(storage_id: int, key: str, i: int) -> dict[str, object]:
     """A record only (no object): the query benchmark measures the database side."""
-    return {"uid": f"{i:016d}", "key": key, "hash": f"{i:064x}", "storage": storage_id,
-            "path": f"objects/{i}", "size": 1024, "suffix": ".txt", "version": 1,
-            "is_latest": True, "visibility": "main", "hash_type": "sha256",
-            "in_place": False, "created_at": "2026-11-30 00:00:00"}
+    return {
+        "uid": f"{i:016d}",
+        "key": key,
+        "hash": f"{i:064x}",
+        "storage": storage_id,
+        "path": f"objects/{i}",
+        "size": 1024,
+        "suffix": ".txt",
+        "version": 1,
+        "is_latest": True,
+        "visibility": "main",
+        "hash_type": "sha256",
+        "in_place": False,
+        "created_at": "2026-11-30 00:00:00",
+    }
 
 
 def bench_steps(tl: object, n: int = 200) -> float:
@@ -180,11 +214,13 @@ def bench_walks(tl: object, work: Path) -> dict[str, float]:
                 adapters.link_inputs(run, artifacts=[prev])
             path = folder / f"{i}.txt"
             path.write_text(f"hop {i}")
-            prev = adapters.register_outputs(run, [adapters.Output(str(path),
-                                                                   key=f"chain{hops}/{i}")])[0]
+            prev = adapters.register_outputs(
+                run, [adapters.Output(str(path), key=f"chain{hops}/{i}")]
+            )[0]
         last = prev
         results[f"walk_{50 if hops == 50 else '10k'}_ms"] = ms(
-            lambda a=last: tl.lineage.upstream(a))  # type: ignore[attr-defined]
+            lambda a=last: tl.lineage.upstream(a)
+        )  # type: ignore[attr-defined]
         assert len(tl.lineage.upstream(last).artifacts) == hops - 1  # type: ignore[attr-defined]
     return results
 
@@ -209,8 +245,11 @@ def byte_compile() -> None:
 def run_threadline(quick: bool) -> dict[str, float]:
     byte_compile()
     work = Path(tempfile.mkdtemp(prefix="tl-bench-"))
-    env = {**os.environ, "THREADLINE_HOME": str(work / "home"),
-           "THREADLINE_CACHE_DIR": str(work / "cache")}
+    env = {
+        **os.environ,
+        "THREADLINE_HOME": str(work / "home"),
+        "THREADLINE_CACHE_DIR": str(work / "cache"),
+    }
     for name in ("THREADLINE_DB", "THREADLINE_STORAGE", "THREADLINE_PARENT_RUN"):
         env.pop(name, None)
     os.environ.clear()
@@ -230,14 +269,16 @@ def run_threadline(quick: bool) -> dict[str, float]:
 
 def run_lamindb(python: str | None) -> dict[str, object]:
     if python is None:
-        setup = subprocess.run(["bash", str(HERE / "lamindb_setup.sh")], capture_output=True,
-                               text=True)
+        setup = subprocess.run(
+            ["bash", str(HERE / "lamindb_setup.sh")], capture_output=True, text=True
+        )
         if setup.returncode != 0:
             return {"errors": {"setup": setup.stderr.strip()[-300:]}}
         python = setup.stdout.strip().splitlines()[-1]
     work = tempfile.mkdtemp(prefix="lamin-bench-")
-    done = subprocess.run([python, str(HERE / "_lamindb_ops.py"), "--workdir", work],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [python, str(HERE / "_lamindb_ops.py"), "--workdir", work], capture_output=True, text=True
+    )
     shutil.rmtree(work, ignore_errors=True)
     try:
         return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]

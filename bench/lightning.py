@@ -42,8 +42,7 @@ def build(epochs: int, hparams: int):
 
     def fit(callback: ModelCheckpoint) -> float:
         started = time.perf_counter()
-        trainer([callback], max_epochs=epochs).fit(TinyModel(losses=losses, **values),
-                                                   TinyData())
+        trainer([callback], max_epochs=epochs).fit(TinyModel(losses=losses, **values), TinyData())
         return time.perf_counter() - started
 
     class Timed(Checkpoint):
@@ -92,12 +91,12 @@ def main() -> None:
         tl.track(key="bench/lightning.py")
         plain, tracked = [], []
         for index in range(args.repeat):
-            plain.append(fit(ModelCheckpoint(dirpath=f"plain{index}", monitor="val_loss",
-                                             save_top_k=3)))
+            plain.append(
+                fit(ModelCheckpoint(dirpath=f"plain{index}", monitor="val_loss", save_top_k=3))
+            )
             timed.saves.clear()
             timed.removals.clear()
-            tracked.append(fit(timed(dirpath=f"tracked{index}", monitor="val_loss",
-                                     save_top_k=3)))
+            tracked.append(fit(timed(dirpath=f"tracked{index}", monitor="val_loss", save_top_k=3)))
         tl.finish()
         report(args, min(plain), min(tracked), timed.saves, timed.removals)
 
@@ -105,18 +104,26 @@ def main() -> None:
 def report(args, plain_s, tracked_s, saves, removals) -> None:
     n = len(saves)
     inside = (sum(t for t, _ in saves) + sum(t for t, _ in removals)) / n
-    print(f"fit, {args.epochs} epochs, {args.hparams} hparams, save_top_k=3: "
-          f"{n} checkpoints saved, {len(removals)} evicted")
+    print(
+        f"fit, {args.epochs} epochs, {args.hparams} hparams, save_top_k=3: "
+        f"{n} checkpoints saved, {len(removals)} evicted"
+    )
     print(f"  ModelCheckpoint  {plain_s * 1000:8.1f} ms (best of {args.repeat})")
     print(f"  Checkpoint       {tracked_s * 1000:8.1f} ms (best of {args.repeat})")
-    print(f"  added per checkpoint (wall clock)        {(tracked_s - plain_s) * 1000 / n:6.1f} ms"
-          "  (target <= 25 ms)")
-    print(f"  inside threadline per checkpoint         {inside * 1000:6.1f} ms"
-          f"  (save median {statistics.median(t for t, _ in saves) * 1000:.1f} ms)")
+    print(
+        f"  added per checkpoint (wall clock)        {(tracked_s - plain_s) * 1000 / n:6.1f} ms"
+        "  (target <= 25 ms)"
+    )
+    print(
+        f"  inside threadline per checkpoint         {inside * 1000:6.1f} ms"
+        f"  (save median {statistics.median(t for t, _ in saves) * 1000:.1f} ms)"
+    )
     later = [q for _, q in saves[1:]]
-    print(f"  statements per checkpoint save: first {saves[0][1]} (run features), then "
-          f"{min(later)}..{max(later)}; per eviction "
-          f"{min(q for _, q in removals)}..{max(q for _, q in removals)}")
+    print(
+        f"  statements per checkpoint save: first {saves[0][1]} (run features), then "
+        f"{min(later)}..{max(later)}; per eviction "
+        f"{min(q for _, q in removals)}..{max(q for _, q in removals)}"
+    )
 
 
 if __name__ == "__main__":

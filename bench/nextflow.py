@@ -26,15 +26,23 @@ from threadline.nextflow import Receiver, ingest, read_trace
 from threadline.nextflow._synthetic import write_synthetic_trace
 
 ROOT = Path(__file__).resolve().parents[1]
-CAPTURE = (ROOT / "tests" / "plugins" / "nextflow" / "fixtures" / "weblog" /
-           "nf-executor_nf23.04.2_mock_hello_full_run.json")
+CAPTURE = (
+    ROOT
+    / "tests"
+    / "plugins"
+    / "nextflow"
+    / "fixtures"
+    / "weblog"
+    / "nf-executor_nf23.04.2_mock_hello_full_run.json"
+)
 
 
 def bench_ingest(folder: Path, tasks: int) -> dict[str, float]:
     (folder / ".nextflow").mkdir()
     (folder / ".nextflow" / "history").write_text(
         "2026-01-01 09:00:00\t1h\tbench_run\tOK\t56503691ebd13d4b795bdaa317807c02\t"
-        "s-bench\tnextflow run bench.nf\n")
+        "s-bench\tnextflow run bench.nf\n"
+    )
     rows = write_synthetic_trace(folder / "trace.txt", tasks)
     started = time.perf_counter()
     read_trace(folder / "trace.txt")
@@ -43,8 +51,7 @@ def bench_ingest(folder: Path, tasks: int) -> dict[str, float]:
     result = ingest(folder)
     ingest_s = time.perf_counter() - started
     assert result.tasks == rows
-    return {"rows": rows, "parse_s": parse_s, "ingest_s": ingest_s,
-            "tasks_per_s": rows / ingest_s}
+    return {"rows": rows, "parse_s": parse_s, "ingest_s": ingest_s, "tasks_per_s": rows / ingest_s}
 
 
 def events(count: int) -> list[dict]:
@@ -73,16 +80,22 @@ def bench_receiver(count: int) -> dict[str, float]:
     receiver.drain()
     applied_s = time.perf_counter() - started
     receiver.stop()
-    return {"events": count, "answered_per_s": count / answered_s,
-            "applied_per_s": count / applied_s}
+    return {
+        "events": count,
+        "answered_per_s": count / answered_s,
+        "applied_per_s": count / applied_s,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=5_000)
-    parser.add_argument("--db", help="database URL (default: SQLite in a temporary folder); "
-                        "an empty PostgreSQL database measures the server")
+    parser.add_argument(
+        "--db",
+        help="database URL (default: SQLite in a temporary folder); "
+        "an empty PostgreSQL database measures the server",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tl.connect(db=args.db or f"sqlite:///{tmp}/db.sqlite", storage=f"{tmp}/storage")
@@ -90,12 +103,16 @@ def main() -> None:
         launch.mkdir()
         found = bench_ingest(launch, args.tasks)
         print(f"parse   {found['rows']:>8,} rows  {found['parse_s']:8.2f} s")
-        print(f"ingest  {found['rows']:>8,} rows  {found['ingest_s']:8.2f} s  "
-              f"({found['tasks_per_s']:,.0f} tasks/s; target 100,000 in 10 s)")
+        print(
+            f"ingest  {found['rows']:>8,} rows  {found['ingest_s']:8.2f} s  "
+            f"({found['tasks_per_s']:,.0f} tasks/s; target 100,000 in 10 s)"
+        )
         served = bench_receiver(args.events)
-        print(f"receiver {served['events']:>7,} events  answered "
-              f"{served['answered_per_s']:,.0f}/s, applied {served['applied_per_s']:,.0f}/s "
-              "(target 2,000/s)")
+        print(
+            f"receiver {served['events']:>7,} events  answered "
+            f"{served['answered_per_s']:,.0f}/s, applied {served['applied_per_s']:,.0f}/s "
+            "(target 2,000/s)"
+        )
         tl.disconnect()
 
 

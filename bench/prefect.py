@@ -25,8 +25,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 # this file is named prefect.py: its folder must not shadow the prefect package
-sys.path[:] = [str(ROOT)] + [p for p in sys.path
-                             if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path[:] = [str(ROOT)] + [
+    p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
+]
 
 
 def make_flows(n: int, mode: str) -> tuple[Callable[[], Any], Callable[[], Any]]:
@@ -86,16 +87,22 @@ def main() -> None:
     report(args, times, runs)
 
 
-def report(args: argparse.Namespace, times: dict[str, list[tuple[float, float]]],
-           runs: int) -> None:
-    print(f"{args.tasks} tasks ({args.mode}), median of {args.rounds} rounds; "
-          f"{runs} task runs recorded")
+def report(
+    args: argparse.Namespace, times: dict[str, list[tuple[float, float]]], runs: int
+) -> None:
+    print(
+        f"{args.tasks} tasks ({args.mode}), median of {args.rounds} rounds; "
+        f"{runs} task runs recorded"
+    )
     for index, label in ((0, "whole flow"), (1, "tasks only")):
-        plain, tracked = (statistics.median(t[index] for t in times[k])
-                          for k in ("plain", "threadline"))
-        print(f"{label}: plain prefect {plain:.3f} s, threadline.prefect {tracked:.3f} s, "
-              f"ratio {tracked / plain:.3f}x (target <= 1.10x), overhead per task "
-              f"{(tracked - plain) / args.tasks * 1000:.2f} ms")
+        plain, tracked = (
+            statistics.median(t[index] for t in times[k]) for k in ("plain", "threadline")
+        )
+        print(
+            f"{label}: plain prefect {plain:.3f} s, threadline.prefect {tracked:.3f} s, "
+            f"ratio {tracked / plain:.3f}x (target <= 1.10x), overhead per task "
+            f"{(tracked - plain) / args.tasks * 1000:.2f} ms"
+        )
         for key in ("plain", "threadline"):
             print(f"  {key:<10} {[round(t[index], 3) for t in times[key]]}")
 

@@ -40,17 +40,26 @@ rule make:
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
 
 
-def run_once(base: Path, name: str, jobs: int, cores: int,
-             logged: bool) -> tuple[float, float]:
+def run_once(base: Path, name: str, jobs: int, cores: int, logged: bool) -> tuple[float, float]:
     """(wall seconds, CPU seconds of snakemake and its job processes)."""
     folder = base / name
     folder.mkdir()
     (folder / "Snakefile").write_text(SNAKEFILE)
-    env = {**os.environ, "THREADLINE_DB": f"sqlite:///{folder / 'tl' / 'threadline.db'}",
-           "THREADLINE_STORAGE": str(folder / "tl" / "storage"),
-           "THREADLINE_CACHE_DIR": str(folder / "tl" / "cache")}
-    args = [str(SNAKEMAKE), "--cores", str(cores), "--config", f"jobs={jobs}",
-            "--workflow-profile", "none"]
+    env = {
+        **os.environ,
+        "THREADLINE_DB": f"sqlite:///{folder / 'tl' / 'threadline.db'}",
+        "THREADLINE_STORAGE": str(folder / "tl" / "storage"),
+        "THREADLINE_CACHE_DIR": str(folder / "tl" / "cache"),
+    }
+    args = [
+        str(SNAKEMAKE),
+        "--cores",
+        str(cores),
+        "--config",
+        f"jobs={jobs}",
+        "--workflow-profile",
+        "none",
+    ]
     if logged:
         args += ["--logger", "threadline"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -65,10 +74,13 @@ def run_once(base: Path, name: str, jobs: int, cores: int,
 
 
 def check_recorded(env: dict[str, str], expected: int) -> None:
-    code = ("import threadline as tl; p = tl.Run.get(engine='snakemake', parent=None); "
-            "print(p.status, p.children.count(), tl.Artifact.filter().count())")
-    done = subprocess.run([sys.executable, "-c", code], env=env, check=True,
-                          capture_output=True, text=True)
+    code = (
+        "import threadline as tl; p = tl.Run.get(engine='snakemake', parent=None); "
+        "print(p.status, p.children.count(), tl.Artifact.filter().count())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True
+    )
     status, children, artifacts = done.stdout.split()
     if status != "completed" or int(children) != expected:
         raise SystemExit(f"logged run incomplete: {status}, {children}/{expected} job runs")
@@ -85,10 +97,12 @@ def main() -> None:
     logged: list[tuple[float, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for index in range(args.repeats):
-            for label, runs, with_logger in (("plain ", plain, False),
-                                             ("logger", logged, True)):
-                runs.append(run_once(Path(tmp), f"{label.strip()}{index}", args.jobs,
-                                     args.cores, with_logger))
+            for label, runs, with_logger in (("plain ", plain, False), ("logger", logged, True)):
+                runs.append(
+                    run_once(
+                        Path(tmp), f"{label.strip()}{index}", args.jobs, args.cores, with_logger
+                    )
+                )
                 print(f"{label} #{index + 1}: {runs[-1][0]:.2f} s wall, {runs[-1][1]:.2f} s CPU")
     print(f"jobs: {args.jobs} (+1 target), cores: {args.cores}, load: {os.getloadavg()[0]:.1f}")
     for what, column in (("wall", 0), ("CPU", 1)):
@@ -96,8 +110,10 @@ def main() -> None:
             base = pick(r[column] for r in plain)
             with_logger = pick(r[column] for r in logged)
             per_job = (with_logger - base) / (args.jobs + 1) * 1000
-            print(f"{what:4s} {stat:6s}: with/without --logger threadline "
-                  f"{with_logger / base:.3f}x (target <= 1.10x), {per_job:+.1f} ms per job")
+            print(
+                f"{what:4s} {stat:6s}: with/without --logger threadline "
+                f"{with_logger / base:.3f}x (target <= 1.10x), {per_job:+.1f} ms per job"
+            )
 
 
 if __name__ == "__main__":

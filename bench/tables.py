@@ -33,22 +33,28 @@ CELL_TYPES = ["T cell", "B cell", "NK cell", "monocyte", "dendritic cell"]
 
 def make_frame(rows: int) -> pd.DataFrame:
     rng = np.random.default_rng(0)
-    return pd.DataFrame({
-        "cell_type": pd.Categorical.from_codes(rng.integers(0, len(CELL_TYPES), rows),
-                                               CELL_TYPES),
-        "n_genes": rng.integers(200, 5000, rows),
-        "score": rng.random(rows),
-        "donor": rng.choice(["D1", "D2", "D3", "D4"], rows),
-    })
+    return pd.DataFrame(
+        {
+            "cell_type": pd.Categorical.from_codes(
+                rng.integers(0, len(CELL_TYPES), rows), CELL_TYPES
+            ),
+            "n_genes": rng.integers(200, 5000, rows),
+            "score": rng.random(rows),
+            "donor": rng.choice(["D1", "D2", "D3", "D4"], rows),
+        }
+    )
 
 
 def pandera_equivalent() -> pa.DataFrameSchema:
-    return pa.DataFrameSchema({
-        "cell_type": pa.Column(None, pa.Check.isin(CELL_TYPES)),
-        "n_genes": pa.Column("int64"),
-        "score": pa.Column("float64"),
-        "donor": pa.Column(pd.Series([], dtype="str").dtype),
-    }, strict=True)
+    return pa.DataFrameSchema(
+        {
+            "cell_type": pa.Column(None, pa.Check.isin(CELL_TYPES)),
+            "n_genes": pa.Column("int64"),
+            "score": pa.Column("float64"),
+            "donor": pa.Column(pd.Series([], dtype="str").dtype),
+        },
+        strict=True,
+    )
 
 
 def setup_instance() -> tl.Schema:
@@ -58,8 +64,9 @@ def setup_instance() -> tl.Schema:
     tl.Feature(name="n_genes", dtype=int).save()
     tl.Feature(name="score", dtype=float).save()
     tl.Feature(name="donor", dtype=str).save()
-    return tl.Schema(name="cells", features=["cell_type", "n_genes", "score", "donor"],
-                     maximal_set=True).save()
+    return tl.Schema(
+        name="cells", features=["cell_type", "n_genes", "score", "donor"], maximal_set=True
+    ).save()
 
 
 def timed(action) -> float:  # type: ignore[no-untyped-def]
@@ -75,9 +82,11 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        os.environ.update(THREADLINE_DB=f"sqlite:///{root / 'db' / 'threadline.db'}",
-                          THREADLINE_STORAGE=str(root / "storage"),
-                          THREADLINE_CACHE_DIR=str(root / "cache"))
+        os.environ.update(
+            THREADLINE_DB=f"sqlite:///{root / 'db' / 'threadline.db'}",
+            THREADLINE_STORAGE=str(root / "storage"),
+            THREADLINE_CACHE_DIR=str(root / "cache"),
+        )
         tl.connect()
         schema = setup_instance()
         checks = pandera_equivalent()
@@ -91,8 +100,13 @@ def main() -> None:
                 checks.validate(df, lazy=True)
 
             theirs.append(timed(plain))
-            ours.append(timed(lambda: tl.Artifact.from_dataframe(
-                df, key="bench/cells.parquet", schema=schema).save()))
+            ours.append(
+                timed(
+                    lambda: tl.Artifact.from_dataframe(
+                        df, key="bench/cells.parquet", schema=schema
+                    ).save()
+                )
+            )
         tl.disconnect()
     mine, base = statistics.median(ours), statistics.median(theirs)
     print(f"rows: {args.rows:,}   repeats: {args.repeat}")

@@ -45,8 +45,10 @@ def main() -> None:
     tl.finish()
 
     print(f"run {run.uid}: params stored as {run.params}")
-    print(f"demo/reads.txt versions: {[v.version for v in raw.versions]} "
-          f"(v{raw_v1.version} hash {raw_v1.hash[:12]}, v{raw.version} hash {raw.hash[:12]})")
+    print(
+        f"demo/reads.txt versions: {[v.version for v in raw.versions]} "
+        f"(v{raw_v1.version} hash {raw_v1.hash[:12]}, v{raw.version} hash {raw.hash[:12]})"
+    )
     print(f"report content: {report.load()}")
     print()
     report.describe()

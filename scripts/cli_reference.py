@@ -58,8 +58,13 @@ def commands(group: click.Group, path: tuple[str, ...] = ()) -> Iterator[tuple[s
 def help_text(path: tuple[str, ...]) -> str:
     from threadline.cli import main
 
-    result = CliRunner().invoke(main, [*path, "--help"], prog_name="threadline",
-                                terminal_width=WIDTH, catch_exceptions=False)
+    result = CliRunner().invoke(
+        main,
+        [*path, "--help"],
+        prog_name="threadline",
+        terminal_width=WIDTH,
+        catch_exceptions=False,
+    )
     if result.exit_code != 0:
         raise SystemExit(f"threadline {' '.join(path)} --help failed: {result.output}")
     return result.stdout.rstrip() + "\n"
@@ -87,8 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         current = PAGE.read_text() if PAGE.exists() else ""
         if current != text:
-            print(f"{_shown(PAGE)} is stale: run python scripts/cli_reference.py",
-                  file=sys.stderr)
+            print(f"{_shown(PAGE)} is stale: run python scripts/cli_reference.py", file=sys.stderr)
             return 1
         return 0
     PAGE.parent.mkdir(parents=True, exist_ok=True)

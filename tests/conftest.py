@@ -19,8 +19,9 @@ BACKENDS = ("sqlite-local", "sqlite-s3", "postgres-s3")
 
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
-    os.environ.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-                      AWS_DEFAULT_REGION="us-east-1")
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1"
+    )
     with harness.s3_server() as endpoint:
         os.environ["AWS_ENDPOINT_URL"] = endpoint
         yield endpoint
@@ -63,8 +64,9 @@ def _settings(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> tupl
     return db, storage
 
 
-def _connect(kind: str, tmp_path: Path, request: pytest.FixtureRequest,
-             monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+def _connect(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[object]:
     import threadline as tl
 
     db, storage = _settings(kind, tmp_path, request)
@@ -76,21 +78,24 @@ def _connect(kind: str, tmp_path: Path, request: pytest.FixtureRequest,
 
 
 @pytest.fixture(params=BACKENDS)
-def instance(request: pytest.FixtureRequest, isolated: Path, tmp_path: Path,
-             monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+def instance(
+    request: pytest.FixtureRequest, isolated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[object]:
     """The active instance, on each backend in turn."""
     yield from _connect(request.param, tmp_path, request, monkeypatch)
 
 
 @pytest.fixture(params=("sqlite", "postgres"))
-def db_instance(request: pytest.FixtureRequest, isolated: Path, tmp_path: Path,
-                monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+def db_instance(
+    request: pytest.FixtureRequest, isolated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[object]:
     """SQLite and PostgreSQL, each with local storage: for database behaviour."""
     kind = "sqlite-local" if request.param == "sqlite" else "postgres-local"
     yield from _connect(kind, tmp_path, request, monkeypatch)
 
 
 @pytest.fixture
-def local_instance(request: pytest.FixtureRequest, isolated: Path, tmp_path: Path,
-                   monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+def local_instance(
+    request: pytest.FixtureRequest, isolated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[object]:
     yield from _connect("sqlite-local", tmp_path, request, monkeypatch)

@@ -27,8 +27,9 @@ def free_port() -> int:
 
 def postgres_bindir() -> str | None:
     try:
-        out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
-                             check=True).stdout.strip()
+        out = subprocess.run(
+            ["pg_config", "--bindir"], capture_output=True, text=True, check=True
+        ).stdout.strip()
         if os.path.exists(os.path.join(out, "initdb")):
             return out
     except (OSError, subprocess.CalledProcessError):
@@ -51,10 +52,26 @@ class Postgres:
         return ["runuser", "-u", self.as_user, "--", *args] if self.as_user else list(args)
 
     def psql(self, sql: str) -> None:
-        subprocess.run(self._cmd(os.path.join(self.bindir, "psql"), "-h", "127.0.0.1", "-p",
-                                 str(self.port), "-U", "postgres", "-d", "postgres", "-q",
-                                 "-v", "ON_ERROR_STOP=1", "-c", sql),
-                       check=True, capture_output=True)
+        subprocess.run(
+            self._cmd(
+                os.path.join(self.bindir, "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ),
+            check=True,
+            capture_output=True,
+        )
 
     def create_database(self, name: str) -> str:
         self.psql(f'CREATE DATABASE "{name}"')
@@ -72,19 +89,50 @@ def postgres_server() -> Iterator[Postgres]:
         shutil.chown(datadir, user=as_user)
     server = Postgres(bindir, os.path.join(datadir, "data"), free_port(), as_user)
     run = server._cmd
-    subprocess.run(run(os.path.join(bindir, "initdb"), "-D", server.datadir, "-U", "postgres",
-                       "-A", "trust", "-E", "UTF8", "--no-sync"),
-                   check=True, capture_output=True)
-    options = (f"-p {server.port} -c listen_addresses=127.0.0.1 -k {datadir} "
-               "-c fsync=off -c max_connections=200")
-    subprocess.run(run(os.path.join(bindir, "pg_ctl"), "-D", server.datadir, "-o", options,
-                       "-l", os.path.join(datadir, "log"), "-w", "-t", "60", "start"),
-                   check=True, capture_output=True)
+    subprocess.run(
+        run(
+            os.path.join(bindir, "initdb"),
+            "-D",
+            server.datadir,
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ),
+        check=True,
+        capture_output=True,
+    )
+    options = (
+        f"-p {server.port} -c listen_addresses=127.0.0.1 -k {datadir} "
+        "-c fsync=off -c max_connections=200"
+    )
+    subprocess.run(
+        run(
+            os.path.join(bindir, "pg_ctl"),
+            "-D",
+            server.datadir,
+            "-o",
+            options,
+            "-l",
+            os.path.join(datadir, "log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        ),
+        check=True,
+        capture_output=True,
+    )
     try:
         yield server
     finally:
-        subprocess.run(run(os.path.join(bindir, "pg_ctl"), "-D", server.datadir, "-m",
-                           "immediate", "stop"), capture_output=True)
+        subprocess.run(
+            run(os.path.join(bindir, "pg_ctl"), "-D", server.datadir, "-m", "immediate", "stop"),
+            capture_output=True,
+        )
         shutil.rmtree(datadir, ignore_errors=True)
 
 
@@ -110,6 +158,11 @@ def s3_server() -> Iterator[str]:
 def make_bucket(endpoint: str, name: str) -> None:
     import boto3
 
-    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     client.create_bucket(Bucket=name)

@@ -12,10 +12,31 @@ CORE = ROOT / "core" / "threadline"
 PLUGINS = ROOT / "plugins"
 
 PUBLIC = [
-    "Artifact", "Collection", "Feature", "Label", "Project", "Run", "Schema", "Storage",
-    "Transform", "adapters", "connect", "context", "disconnect", "errors", "export", "finish",
+    "Artifact",
+    "Collection",
+    "Feature",
+    "Label",
+    "Project",
+    "Run",
+    "Schema",
+    "Storage",
+    "Transform",
+    "adapters",
+    "connect",
+    "context",
+    "disconnect",
+    "errors",
+    "export",
+    "finish",
     "flow",
-    "init", "instance", "lineage", "maintenance", "register_loader", "save", "step", "track",
+    "init",
+    "instance",
+    "lineage",
+    "maintenance",
+    "register_loader",
+    "save",
+    "step",
+    "track",
     "validate",
 ]
 
@@ -32,10 +53,16 @@ def test_public_surface_is_pinned_and_sorted():
 
 
 def test_module_sizes():
-    too_big = [f"{p.relative_to(ROOT)}: {n}" for p in sources(CORE)
-               if (n := len(p.read_text().splitlines())) > 800]
-    too_big += [f"{p.relative_to(ROOT)}: {n}" for p in sources(PLUGINS)
-                if (n := len(p.read_text().splitlines())) > 400]
+    too_big = [
+        f"{p.relative_to(ROOT)}: {n}"
+        for p in sources(CORE)
+        if (n := len(p.read_text().splitlines())) > 800
+    ]
+    too_big += [
+        f"{p.relative_to(ROOT)}: {n}"
+        for p in sources(PLUGINS)
+        if (n := len(p.read_text().splitlines())) > 400
+    ]
     assert too_big == []
 
 
@@ -57,10 +84,12 @@ def _call_time_imports(path: Path) -> list[str]:
             continue
         for inner in ast.walk(node):
             if isinstance(inner, ast.ImportFrom) and (
-                    inner.level > 0 or (inner.module or "").startswith("threadline")):
+                inner.level > 0 or (inner.module or "").startswith("threadline")
+            ):
                 found.append(f"{path.relative_to(ROOT)}:{inner.lineno}")
             if isinstance(inner, ast.Import) and any(
-                    a.name.startswith("threadline") for a in inner.names):
+                a.name.startswith("threadline") for a in inner.names
+            ):
                 found.append(f"{path.relative_to(ROOT)}:{inner.lineno}")
     return found
 
@@ -79,29 +108,48 @@ def test_plugins_use_public_api_only():
                 names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
             elif isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
-            offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names
-                          if n.startswith("threadline") and any(
-                              part.startswith("_") for part in n.split(".")[1:])]
+            offenders += [
+                f"{path.relative_to(ROOT)}: {n}"
+                for n in names
+                if n.startswith("threadline")
+                and any(part.startswith("_") for part in n.split(".")[1:])
+            ]
     assert offenders == []
 
 
 def modules_loaded_by(statement: str, candidates: list[str]) -> list[str]:
     """Which of ``candidates`` a fresh interpreter has imported after ``statement``."""
     code = f"import sys; {statement}; print([m for m in {candidates!r} if m in sys.modules])"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return ast.literal_eval(done.stdout.strip())  # type: ignore[no-any-return]
 
 
 def test_import_is_cheap():
-    heavy = ["peewee", "pandas", "fsspec", "s3fs", "click", "yaml", "pyarrow", "anndata",
-             "pandera", "rich", "prefect", "snakemake", "torch", "lightning", "mlflow",
-             "sqlite3"]
+    heavy = [
+        "peewee",
+        "pandas",
+        "fsspec",
+        "s3fs",
+        "click",
+        "yaml",
+        "pyarrow",
+        "anndata",
+        "pandera",
+        "rich",
+        "prefect",
+        "snakemake",
+        "torch",
+        "lightning",
+        "mlflow",
+        "sqlite3",
+    ]
     assert modules_loaded_by("import threadline", heavy) == []
 
 
 def test_plugin_homes_import_without_their_engines():
-    statement = ("import threadline.prefect, threadline.snakemake, threadline.lightning, "
-                 "threadline.mlflow, threadline.nextflow")
+    statement = (
+        "import threadline.prefect, threadline.snakemake, threadline.lightning, "
+        "threadline.mlflow, threadline.nextflow"
+    )
     engines = ["prefect", "snakemake", "torch", "mlflow"]
     assert modules_loaded_by(statement, engines) == []

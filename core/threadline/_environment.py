@@ -115,8 +115,13 @@ def git_info(start: Path) -> GitInfo | None:
 
 def _dirty(root: Path, out: list[bool | None]) -> None:
     try:
-        done = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                              cwd=root, capture_output=True, timeout=10, check=False)
+        done = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
         out[0] = bool(done.stdout.strip()) if done.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
         out[0] = None

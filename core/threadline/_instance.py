@@ -45,8 +45,12 @@ class Instance:
         return self.backend if root == self.backend.root else open_backend(root)
 
     def describe(self) -> dict[str, Any]:
-        return {"db": redact_url(self.settings.db), "storage": self.settings.storage,
-                "cache_dir": self.settings.cache_dir, "source": self.settings.source}
+        return {
+            "db": redact_url(self.settings.db),
+            "storage": self.settings.storage,
+            "cache_dir": self.settings.cache_dir,
+            "source": self.settings.source,
+        }
 
 
 def connect(db: str | None = None, storage: str | None = None) -> Instance:
@@ -81,7 +85,7 @@ def init(storage: str, db: str | None = None, folder: str | None = None) -> Inst
 
 def _open(settings: Settings) -> Instance:
     if settings.db.startswith("sqlite:///"):
-        os.makedirs(os.path.dirname(settings.db[len("sqlite:///"):]), exist_ok=True)
+        os.makedirs(os.path.dirname(settings.db[len("sqlite:///") :]), exist_ok=True)
     backend = open_backend(settings.storage)
     backend.check_reachable()
     db = open_database(settings.db)

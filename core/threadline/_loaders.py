@@ -32,10 +32,19 @@ def _yaml(path: str) -> Any:
 
 
 LOADERS: dict[str, Loader] = {
-    ".txt": _text, ".md": _text, ".log": _text, ".fasta": _text, ".fa": _text,
-    ".json": _json, ".yaml": _yaml, ".yml": _yaml,
-    ".parquet": _tables.load_parquet, ".csv": _tables.load_csv, ".tsv": _tables.load_tsv,
-    ".h5ad": _tables.load_h5ad, ".zarr": _tables.load_zarr,
+    ".txt": _text,
+    ".md": _text,
+    ".log": _text,
+    ".fasta": _text,
+    ".fa": _text,
+    ".json": _json,
+    ".yaml": _yaml,
+    ".yml": _yaml,
+    ".parquet": _tables.load_parquet,
+    ".csv": _tables.load_csv,
+    ".tsv": _tables.load_tsv,
+    ".h5ad": _tables.load_h5ad,
+    ".zarr": _tables.load_zarr,
 }
 
 
@@ -50,6 +59,8 @@ def load_path(path: str, suffix: str) -> Any:
     loader = LOADERS.get(suffix.lower())
     if loader is None:
         known = ", ".join(sorted(LOADERS))
-        raise InvalidInput(f"no loader for suffix {suffix!r} (known: {known}); "
-                           "use .cache() for a local path or .open() for a file object")
+        raise InvalidInput(
+            f"no loader for suffix {suffix!r} (known: {known}); "
+            "use .cache() for a local path or .open() for a file object"
+        )
     return loader(path)

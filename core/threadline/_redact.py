@@ -6,16 +6,20 @@ from typing import Any
 MASK = "***"
 _SECRET_NAME = re.compile(
     r"(pass(word|wd)?|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential"
-    r"|auth|session[_-]?key|signature)", re.IGNORECASE)
+    r"|auth|session[_-]?key|signature)",
+    re.IGNORECASE,
+)
 _URL_CREDS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]+):[^@/\s]+@")
 _TOKENS = re.compile(
     r"\b(AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,}|xox[abpr]-[A-Za-z0-9-]{10,}"
-    r"|sk-[A-Za-z0-9]{20,}|eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]+)\b")
+    r"|sk-[A-Za-z0-9]{20,}|eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]+)\b"
+)
 _ASSIGN = re.compile(
     r"(?P<name>(--?)?[\w.-]*(pass(word|wd)?|secret|token|api[_-]?key|access[_-]?key"
     r"|private[_-]?key|credential)[\w.-]*[\"']?)(?P<sep>\s*[=:]\s*|\s+)"
     r"(?P<value>\"[^\"]*\"|'[^']*'|[^\s,}\])]+)",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 
 
 def is_secret_name(name: str) -> bool:

@@ -18,8 +18,13 @@ from typing import Any
 
 from .errors import InvalidInput
 
-OTYPES = {".parquet": "DataFrame", ".csv": "DataFrame", ".tsv": "DataFrame",
-          ".h5ad": "AnnData", ".zarr": "AnnData"}
+OTYPES = {
+    ".parquet": "DataFrame",
+    ".csv": "DataFrame",
+    ".tsv": "DataFrame",
+    ".h5ad": "AnnData",
+    ".zarr": "AnnData",
+}
 ANNDATA_FORMATS = ("h5ad", "zarr")
 
 
@@ -75,10 +80,12 @@ def _plain_strings(frame: Any) -> Any:
         dtype = frame[name].dtype
         if isinstance(dtype, pd.StringDtype):
             frame[name] = frame[name].astype(object)
-        elif isinstance(dtype, pd.CategoricalDtype) and isinstance(dtype.categories.dtype,
-                                                                   pd.StringDtype):
+        elif isinstance(dtype, pd.CategoricalDtype) and isinstance(
+            dtype.categories.dtype, pd.StringDtype
+        ):
             frame[name] = frame[name].astype(
-                pd.CategoricalDtype(plain(dtype.categories), ordered=dtype.ordered))
+                pd.CategoricalDtype(plain(dtype.categories), ordered=dtype.ordered)
+            )
     return frame
 
 
@@ -93,6 +100,7 @@ def anndata_format(fmt: str | None, key: str | None) -> str:
 
 
 # -- what a file is ----------------------------------------------------------------------------
+
 
 def describe_file(path: str, suffix: str) -> tuple[str | None, int | None]:
     """(otype, n_observations) from the suffix and cheap metadata; never raises.
@@ -141,6 +149,7 @@ def _json(path: Path) -> Any:
 
 
 # -- loading (a local path) --------------------------------------------------------------------
+
 
 def load_parquet(path: str) -> Any:
     import pandas as pd

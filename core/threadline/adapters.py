@@ -37,10 +37,27 @@ from .models._bulk import save_artifacts
 from .models.feature import Feature, check_values, write_values_many
 from .models.run import RUN_STATUSES
 
-__all__ = ["Output", "activate", "annotate", "annotate_many", "check_features", "check_key",
-           "child_environment", "find_by_hash", "finish_run", "get_transform", "link_inputs",
-           "link_runs", "link_runs_many", "redact", "register_outputs", "start_run",
-           "start_runs", "strict", "transaction"]
+__all__ = [
+    "Output",
+    "activate",
+    "annotate",
+    "annotate_many",
+    "check_features",
+    "check_key",
+    "child_environment",
+    "find_by_hash",
+    "finish_run",
+    "get_transform",
+    "link_inputs",
+    "link_runs",
+    "link_runs_many",
+    "redact",
+    "register_outputs",
+    "start_run",
+    "start_runs",
+    "strict",
+    "transaction",
+]
 
 FINAL_STATUSES = ("completed", "errored", "aborted")
 ENV_STRICT = "THREADLINE_STRICT"
@@ -64,8 +81,15 @@ def source_hash(source: str | bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def get_transform(key: str, kind: str, *, source: str | None = None, hash: str | None = None,
-                  reference: str | None = None, description: str | None = None) -> Transform:
+def get_transform(
+    key: str,
+    kind: str,
+    *,
+    source: str | None = None,
+    hash: str | None = None,
+    reference: str | None = None,
+    description: str | None = None,
+) -> Transform:
     """The transform for ``key`` with this source; new source under a key is a new version."""
     if not key:
         raise InvalidInput("a transform needs a non-empty key")
@@ -77,28 +101,56 @@ def get_transform(key: str, kind: str, *, source: str | None = None, hash: str |
         found = Transform.get_or_none((Transform.key == key) & (Transform.hash == digest))
         if found is not None:
             return found  # type: ignore[no-any-return]
-        top = Transform.select(Transform.version).where(Transform.key == key).order_by(
-            Transform.version.desc()).scalar()
+        top = (
+            Transform.select(Transform.version)
+            .where(Transform.key == key)
+            .order_by(Transform.version.desc())
+            .scalar()
+        )
         return Transform.create(  # type: ignore[no-any-return]
-            key=key, kind=kind, hash=digest, version=(top or 0) + 1, reference=reference,
+            key=key,
+            kind=kind,
+            hash=digest,
+            version=(top or 0) + 1,
+            reference=reference,
             source=redact_text(source) if source is not None else None,
-            description=description)
+            description=description,
+        )
 
 
-def start_run(key: str, kind: str, *, source: str | None = None, hash: str | None = None,
-              engine: str | None = None, reference: str | None = None,
-              parent: Run | str | None = None, params: dict[str, Any] | None = None,
-              name: str | None = None, project: str | None = None, status: str = "started",
-              started_at: dt.datetime | None = None, transform: Transform | None = None,
-              **fields: Any) -> Run:
+def start_run(
+    key: str,
+    kind: str,
+    *,
+    source: str | None = None,
+    hash: str | None = None,
+    engine: str | None = None,
+    reference: str | None = None,
+    parent: Run | str | None = None,
+    params: dict[str, Any] | None = None,
+    name: str | None = None,
+    project: str | None = None,
+    status: str = "started",
+    started_at: dt.datetime | None = None,
+    transform: Transform | None = None,
+    **fields: Any,
+) -> Run:
     """Create a run of the transform ``key``/``kind``; ``parent`` is a Run or its uid."""
     transform = transform or get_transform(key, kind, source=source, hash=hash)
     for text in ("error", "traceback"):
         if fields.get(text):
             fields[text] = redact_text(fields[text])
-    run = Run(transform=transform, engine=engine, reference=reference, name=name,
-              parent=_as_run(parent), params=_redact_value(params) if params else None,
-              status=status, project=_project(project), **fields)
+    run = Run(
+        transform=transform,
+        engine=engine,
+        reference=reference,
+        name=name,
+        parent=_as_run(parent),
+        params=_redact_value(params) if params else None,
+        status=status,
+        project=_project(project),
+        **fields,
+    )
     if started_at is not None:
         run.started_at = started_at
     run.insert_now()
@@ -155,9 +207,15 @@ def _run_row(item: dict[str, Any], found: dict[tuple[str, Any], Any]) -> dict[st
     return row
 
 
-def finish_run(run: Run, status: str = "completed", *, error: str | None = None,
-               traceback: str | None = None, finished_at: dt.datetime | None = None,
-               **fields: Any) -> Run:
+def finish_run(
+    run: Run,
+    status: str = "completed",
+    *,
+    error: str | None = None,
+    traceback: str | None = None,
+    finished_at: dt.datetime | None = None,
+    **fields: Any,
+) -> Run:
     """Close ``run`` with a final status; errors and tracebacks are stored redacted."""
     if status not in FINAL_STATUSES:
         raise InvalidInput(f"final status must be one of {FINAL_STATUSES}, not {status!r}")
@@ -190,9 +248,14 @@ def transaction() -> Iterator[None]:
         yield
 
 
-def register_outputs(run: Run | None, outputs: Iterable[Output | str | os.PathLike[str]], *,
-                     features: dict[str, Any] | None = None, kind: str | None = None,
-                     create_features: bool = True) -> list[Artifact]:
+def register_outputs(
+    run: Run | None,
+    outputs: Iterable[Output | str | os.PathLike[str]],
+    *,
+    features: dict[str, Any] | None = None,
+    kind: str | None = None,
+    create_features: bool = True,
+) -> list[Artifact]:
     """Save many outputs of ``run`` at once; returns their artifacts in input order.
 
     ``features`` annotate every output, ``Output.features`` one output (and win). Every
@@ -200,10 +263,20 @@ def register_outputs(run: Run | None, outputs: Iterable[Output | str | os.PathLi
     """
     items = [o if isinstance(o, Output) else Output(os.fspath(o)) for o in outputs]
     known: dict[str, Feature] = {}
-    checked = [check_values({**(features or {}), **item.features}, create_features, known)
-               for item in items]
-    artifacts = [Artifact(o.path, key=o.key, description=o.description, kind=kind,
-                          run=o.run if o.run is not None else run) for o in items]
+    checked = [
+        check_values({**(features or {}), **item.features}, create_features, known)
+        for item in items
+    ]
+    artifacts = [
+        Artifact(
+            o.path,
+            key=o.key,
+            description=o.description,
+            kind=kind,
+            run=o.run if o.run is not None else run,
+        )
+        for o in items
+    ]
     save_artifacts(artifacts)
     write_values_many(list(zip(artifacts, checked, strict=True)))
     return artifacts
@@ -211,13 +284,22 @@ def register_outputs(run: Run | None, outputs: Iterable[Output | str | os.PathLi
 
 def find_by_hash(hash_: str) -> Artifact | None:
     """The most recent visible artifact with this content hash."""
-    return (Artifact.select().where((Artifact.hash == hash_) & (Artifact.visibility != "trash"))
-            .order_by(Artifact.is_latest.desc(), Artifact.id.desc()).first())
+    return (
+        Artifact.select()
+        .where((Artifact.hash == hash_) & (Artifact.visibility != "trash"))
+        .order_by(Artifact.is_latest.desc(), Artifact.id.desc())
+        .first()
+    )
 
 
-def link_inputs(run: Run, *, paths: Iterable[str | os.PathLike[str]] = (),
-                hashes: Iterable[str] = (), artifacts: Iterable[Artifact] = (),
-                register_unknown: bool = True) -> list[Artifact]:
+def link_inputs(
+    run: Run,
+    *,
+    paths: Iterable[str | os.PathLike[str]] = (),
+    hashes: Iterable[str] = (),
+    artifacts: Iterable[Artifact] = (),
+    register_unknown: bool = True,
+) -> list[Artifact]:
     """Record inputs of ``run``; paths are matched by content, unknown ones registered."""
     linked = list(artifacts)
     if any(a.id is None for a in linked):
@@ -244,8 +326,9 @@ def _artifacts_for_paths(paths: list[str], register_unknown: bool) -> list[Artif
     if missing:
         raise InvalidInput(f"input path not found: {missing[0]}")
     local = [p for p in paths if "://" not in p]
-    digest_of: dict[str, str | None] = dict(zip(
-        local, (h.hash for h in hash_paths(local, inst.stat_cache)), strict=True))
+    digest_of: dict[str, str | None] = dict(
+        zip(local, (h.hash for h in hash_paths(local, inst.stat_cache)), strict=True)
+    )
     for path in paths:
         if "://" in path:
             digest_of[path] = _remote_hash(inst.backend, path)
@@ -273,10 +356,13 @@ def _find_many(digests: list[str]) -> dict[str, Artifact]:
     """``find_by_hash`` for many hashes, a query per 500."""
     found: dict[str, Artifact] = {}
     for start in range(0, len(digests), 500):
-        query = (Artifact.select()
-                 .where(Artifact.hash.in_(digests[start:start + 500])
-                        & (Artifact.visibility != "trash"))
-                 .order_by(Artifact.is_latest.desc(), Artifact.id.desc()))
+        query = (
+            Artifact.select()
+            .where(
+                Artifact.hash.in_(digests[start : start + 500]) & (Artifact.visibility != "trash")
+            )
+            .order_by(Artifact.is_latest.desc(), Artifact.id.desc())
+        )
         for artifact in query:
             found.setdefault(artifact.hash, artifact)
     return found
@@ -291,19 +377,20 @@ def _remote_hash(backend: Any, uri: str) -> str | None:
     return backend.sha256(rel)  # type: ignore[no-any-return]
 
 
-def annotate(record: Artifact | Run, values: dict[str, Any], *,
-             create_features: bool = False) -> None:
+def annotate(
+    record: Artifact | Run, values: dict[str, Any], *, create_features: bool = False
+) -> None:
     """Set feature values on an artifact or a run (features made on demand if asked)."""
     record.features.add_values(values, create_features=create_features)
 
 
-def annotate_many(items: Iterable[tuple[Artifact | Run, dict[str, Any]]], *,
-                  create_features: bool = False) -> None:
+def annotate_many(
+    items: Iterable[tuple[Artifact | Run, dict[str, Any]]], *, create_features: bool = False
+) -> None:
     """``annotate`` for many records of one kind in one transaction; every value is
     checked before anything is written."""
     known: dict[str, Feature] = {}
-    checked = [(record, check_values(values, create_features, known))
-               for record, values in items]
+    checked = [(record, check_values(values, create_features, known)) for record, values in items]
     kinds = {type(record) for record, _ in checked}
     if len(kinds) > 1:
         raise InvalidInput("annotate_many takes artifacts or runs, not both in one call")
@@ -334,7 +421,7 @@ def link_runs_many(pairs: Iterable[tuple[Run, Run]]) -> None:
         return
     with write_transaction(RunLink._meta.database):
         for start in range(0, len(rows), 500):
-            RunLink.insert_many(rows[start:start + 500]).on_conflict_ignore().execute()
+            RunLink.insert_many(rows[start : start + 500]).on_conflict_ignore().execute()
 
 
 def check_key(key: str) -> str:

@@ -21,8 +21,9 @@ PRODUCER = f"https://pypi.org/project/threadline/{__version__}"
 SPEC = "https://openlineage.io/spec"
 RUN_EVENT = f"{SPEC}/2-0-2/OpenLineage.json#/$defs/RunEvent"
 PARENT_FACET = f"{SPEC}/facets/1-0-1/ParentRunFacet.json#/$defs/ParentRunFacet"
-VERSION_FACET = (f"{SPEC}/facets/1-0-1/DatasetVersionDatasetFacet.json"
-                 "#/$defs/DatasetVersionDatasetFacet")
+VERSION_FACET = (
+    f"{SPEC}/facets/1-0-1/DatasetVersionDatasetFacet.json#/$defs/DatasetVersionDatasetFacet"
+)
 JOB_TYPE_FACET = f"{SPEC}/facets/2-0-3/JobTypeJobFacet.json#/$defs/JobTypeJobFacet"
 NAMESPACE = "threadline"
 END_EVENTS = {"completed": "COMPLETE", "errored": "FAIL", "aborted": "ABORT"}
@@ -35,8 +36,9 @@ def run_id(uid: str) -> str:
     return str(uuid.uuid5(_IDS, uid))
 
 
-def openlineage_events(runs: Iterable[Run] | None = None, *,
-                       since: dt.datetime | None = None) -> list[dict[str, Any]]:
+def openlineage_events(
+    runs: Iterable[Run] | None = None, *, since: dt.datetime | None = None
+) -> list[dict[str, Any]]:
     """OpenLineage run events for ``runs`` (default: every run), oldest run first;
     ``since`` keeps the runs started at or after it (naive datetimes are UTC)."""
     chosen = list(runs) if runs is not None else None
@@ -49,7 +51,7 @@ def openlineage_events(runs: Iterable[Run] | None = None, *,
         chosen = [r for r in chosen if r.started_at >= _naive_utc(since)]
     events: list[dict[str, Any]] = []
     for start in range(0, len(chosen), _CHUNK):
-        events += _events_of(chosen[start:start + _CHUNK])
+        events += _events_of(chosen[start : start + _CHUNK])
     return events
 
 
@@ -57,11 +59,14 @@ def _events_of(runs: list[Run]) -> Iterator[dict[str, Any]]:
     ids = [r.id for r in runs]
     roots = {s.id: s.root for s in Storage.select()}
     outputs = _by_run((a.run_id, a) for a in Artifact.select().where(Artifact.run.in_(ids)))
-    inputs = _by_run((link.run_id, link.artifact) for link in
-                     RunInput.select(RunInput, Artifact).join(Artifact)
-                     .where(RunInput.run.in_(ids)))
-    parents = {p.id: p for p in
-               Run.select().where(Run.id.in_(sorted({r.parent_id for r in runs if r.parent_id})))}
+    inputs = _by_run(
+        (link.run_id, link.artifact)
+        for link in RunInput.select(RunInput, Artifact).join(Artifact).where(RunInput.run.in_(ids))
+    )
+    parents = {
+        p.id: p
+        for p in Run.select().where(Run.id.in_(sorted({r.parent_id for r in runs if r.parent_id})))
+    }
     transforms = _transforms({r.transform_id for r in [*runs, *parents.values()]})
     for run in runs:
         parent = parents.get(run.parent_id)
@@ -69,8 +74,15 @@ def _events_of(runs: list[Run]) -> Iterator[dict[str, Any]]:
         made = [_dataset(a, roots) for a in outputs.get(run.id, [])]
         yield _event("START", run.started_at, run, parent, transforms, reads, [])
         if run.status in END_EVENTS:
-            yield _event(END_EVENTS[run.status], run.finished_at or run.started_at, run,
-                         parent, transforms, reads, made)
+            yield _event(
+                END_EVENTS[run.status],
+                run.finished_at or run.started_at,
+                run,
+                parent,
+                transforms,
+                reads,
+                made,
+            )
 
 
 def _by_run(pairs: Iterable[tuple[int, Artifact]]) -> dict[int, list[Artifact]]:
@@ -84,32 +96,54 @@ def _transforms(ids: set[int]) -> dict[int, Transform]:
     return {t.id: t for t in Transform.select().where(Transform.id.in_(sorted(ids)))}
 
 
-def _event(kind: str, at: dt.datetime, run: Run, parent: Run | None,
-           transforms: dict[int, Transform], inputs: list[dict[str, Any]],
-           outputs: list[dict[str, Any]]) -> dict[str, Any]:
+def _event(
+    kind: str,
+    at: dt.datetime,
+    run: Run,
+    parent: Run | None,
+    transforms: dict[int, Transform],
+    inputs: list[dict[str, Any]],
+    outputs: list[dict[str, Any]],
+) -> dict[str, Any]:
     transform = transforms[run.transform_id]
     run_facets: dict[str, Any] = {}
     if parent is not None:
         run_facets["parent"] = {
-            **_facet(PARENT_FACET), "run": {"runId": run_id(parent.uid)},
-            "job": {"namespace": NAMESPACE, "name": transforms[parent.transform_id].key}}
+            **_facet(PARENT_FACET),
+            "run": {"runId": run_id(parent.uid)},
+            "job": {"namespace": NAMESPACE, "name": transforms[parent.transform_id].key},
+        }
     return {
-        "eventType": kind, "eventTime": _iso(at), "producer": PRODUCER, "schemaURL": RUN_EVENT,
+        "eventType": kind,
+        "eventTime": _iso(at),
+        "producer": PRODUCER,
+        "schemaURL": RUN_EVENT,
         "run": {"runId": run_id(run.uid), "facets": run_facets},
-        "job": {"namespace": NAMESPACE, "name": transform.key, "facets": {
-            "jobType": {**_facet(JOB_TYPE_FACET), "processingType": "BATCH",
-                        "integration": (run.engine or "threadline").upper(),
-                        "jobType": transform.kind.upper()}}},
-        "inputs": inputs, "outputs": outputs,
+        "job": {
+            "namespace": NAMESPACE,
+            "name": transform.key,
+            "facets": {
+                "jobType": {
+                    **_facet(JOB_TYPE_FACET),
+                    "processingType": "BATCH",
+                    "integration": (run.engine or "threadline").upper(),
+                    "jobType": transform.kind.upper(),
+                }
+            },
+        },
+        "inputs": inputs,
+        "outputs": outputs,
     }
 
 
 def _dataset(artifact: Artifact, roots: dict[int, str]) -> dict[str, Any]:
     root = roots.get(artifact.storage_id, "")
     namespace = root if "://" in root else f"file://{root}"
-    return {"namespace": namespace, "name": artifact.key or f"sha256:{artifact.hash}",
-            "facets": {"version": {**_facet(VERSION_FACET),
-                                   "datasetVersion": str(artifact.version)}}}
+    return {
+        "namespace": namespace,
+        "name": artifact.key or f"sha256:{artifact.hash}",
+        "facets": {"version": {**_facet(VERSION_FACET), "datasetVersion": str(artifact.version)}},
+    }
 
 
 def _facet(schema: str) -> dict[str, str]:

@@ -98,8 +98,7 @@ class StatCache:
                 if not self._ready:
                     self._setup(path)
                     self._ready = True
-            conn = sqlite3.connect(path, timeout=30, isolation_level=None,
-                                   check_same_thread=False)
+            conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA synchronous=off")  # a cache: losing it costs speed only
         except (OSError, sqlite3.Error):
             if not self._ready:
@@ -153,8 +152,7 @@ class _NoCache(StatCache):
 _NO_CACHE = _NoCache()
 
 
-def hash_file(path: str, cache: StatCache = _NO_CACHE,
-              progress: Progress | None = None) -> Hashed:
+def hash_file(path: str, cache: StatCache = _NO_CACHE, progress: Progress | None = None) -> Hashed:
     """Hash one file; served from ``cache`` when its stat key is known.
 
     ``progress`` (optional) is called with byte counts as the file is read.
@@ -188,8 +186,12 @@ def list_files(folder: str) -> list[str]:
     return sorted(found)
 
 
-def hash_folder(path: str, cache: StatCache = _NO_CACHE, workers: int | None = None,
-                progress: Progress | None = None) -> Hashed:
+def hash_folder(
+    path: str,
+    cache: StatCache = _NO_CACHE,
+    workers: int | None = None,
+    progress: Progress | None = None,
+) -> Hashed:
     """Hash a folder's files in threads; ``progress`` gets byte counts (thread-safe)."""
     files = list_files(path)
     hashed = _map_files([os.path.join(path, rel) for rel in files], cache, workers, progress)
@@ -198,8 +200,7 @@ def hash_folder(path: str, cache: StatCache = _NO_CACHE, workers: int | None = N
     return Hashed(path, manifest_hash(entries), size, len(files), tuple(files))
 
 
-def hash_path(path: str, cache: StatCache = _NO_CACHE,
-              progress: Progress | None = None) -> Hashed:
+def hash_path(path: str, cache: StatCache = _NO_CACHE, progress: Progress | None = None) -> Hashed:
     if os.path.isdir(path):
         return hash_folder(path, cache, progress=progress)
     return hash_file(path, cache, progress)
@@ -216,8 +217,9 @@ def _serialised(report: Progress) -> Progress:
     return locked
 
 
-def _map_files(paths: list[str], cache: StatCache, workers: int | None,
-               progress: Progress | None = None) -> list[Hashed]:
+def _map_files(
+    paths: list[str], cache: StatCache, workers: int | None, progress: Progress | None = None
+) -> list[Hashed]:
     if progress is not None:
         progress = _serialised(progress)
     if len(paths) < 2:

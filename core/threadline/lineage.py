@@ -54,11 +54,20 @@ class Lineage:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "artifacts": [{"uid": a.uid, "key": a.key, "version": a.version,
-                           "hash": a.hash, "run": a.run.uid if a.run_id else None}
-                          for a in self.artifacts],
-            "runs": [{"uid": r.uid, "transform": r.transform.key, "status": r.status,
-                      "engine": r.engine} for r in self.runs],
+            "artifacts": [
+                {
+                    "uid": a.uid,
+                    "key": a.key,
+                    "version": a.version,
+                    "hash": a.hash,
+                    "run": a.run.uid if a.run_id else None,
+                }
+                for a in self.artifacts
+            ],
+            "runs": [
+                {"uid": r.uid, "transform": r.transform.key, "status": r.status, "engine": r.engine}
+                for r in self.runs
+            ],
         }
 
 
@@ -76,7 +85,7 @@ def _artifacts(walk: peewee.SQL, *exclude: Any) -> list[Artifact]:
 
 def _runs(condition: Any, artifacts: list[Artifact]) -> list[Run]:
     """Runs matching ``condition`` with their transforms; outputs' ``run`` attached."""
-    query = (Run.select(Run, Transform).join(Transform).where(condition).order_by(Run.id))
+    query = Run.select(Run, Transform).join(Transform).where(condition).order_by(Run.id)
     runs = list(query)
     by_id = {run.id: run for run in runs}
     for artifact in artifacts:
@@ -144,14 +153,16 @@ def mermaid(record: Artifact | Run, direction: str = "upstream") -> str:
     if direction not in ("upstream", "downstream"):
         raise InvalidInput(f"direction must be 'upstream' or 'downstream', not {direction!r}")
     walk = upstream(record) if direction == "upstream" else downstream(record)
-    artifacts = {a.id: a for a in [*walk.artifacts, *([record] if isinstance(record, Artifact)
-                                                     else [])]}
+    artifacts = {
+        a.id: a for a in [*walk.artifacts, *([record] if isinstance(record, Artifact) else [])]
+    }
     runs = {r.id: r for r in [*walk.runs, *([record] if isinstance(record, Run) else [])]}
     lines = ["flowchart LR"]
     lines += [f'  a{a.id}["{_label(a.key or a.uid)} v{a.version}"]' for a in artifacts.values()]
     lines += [f'  r{r.id}("{_label(r.transform.key)} ({r.status})")' for r in runs.values()]
-    reads = RunInput.select().where(RunInput.run.in_(list(runs)) &
-                                    RunInput.artifact.in_(list(artifacts)))
+    reads = RunInput.select().where(
+        RunInput.run.in_(list(runs)) & RunInput.artifact.in_(list(artifacts))
+    )
     lines += sorted(f"  a{link.artifact_id} --> r{link.run_id}" for link in reads)
     lines += sorted(f"  r{a.run_id} --> a{a.id}" for a in artifacts.values() if a.run_id in runs)
     return "\n".join(lines)

@@ -92,8 +92,12 @@ def gc(keep_trash: bool = False, min_age_s: float = 3600) -> dict[str, int]:
     purged = 0 if keep_trash else empty_trash()
     removed = 0
     storage = Storage.get(Storage.root == inst.backend.root)
-    referenced = {a.path for a in Artifact.select(Artifact.path)
-                  .where((Artifact.storage == storage) & (Artifact.in_place == False))}  # noqa: E712
+    referenced = {
+        a.path
+        for a in Artifact.select(Artifact.path).where(
+            (Artifact.storage == storage) & (Artifact.in_place == False)
+        )
+    }  # noqa: E712
     now = time.time()
     for top in _object_roots(inst.backend):
         if top in referenced:
@@ -123,7 +127,7 @@ def _object_roots(backend: Backend) -> list[str]:
     """Each stored object once: a file, or a folder object's top directory."""
     roots = set()
     for path in backend.list(OBJECTS):
-        rest = path[len(OBJECTS) + 1:].split("/")
+        rest = path[len(OBJECTS) + 1 :].split("/")
         if len(rest) >= 2:
             roots.add(f"{OBJECTS}/{rest[0]}/{rest[1]}")
     return sorted(roots)

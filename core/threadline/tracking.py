@@ -80,14 +80,20 @@ def _environment() -> Environment:
     digest = environment_hash(packages)
     found = Environment.get_or_none(Environment.hash == digest)
     if found is None:
-        Environment.insert(hash=digest, python=python_version(),
-                           packages=list(packages)).on_conflict_ignore().execute()
+        Environment.insert(
+            hash=digest, python=python_version(), packages=list(packages)
+        ).on_conflict_ignore().execute()
         found = Environment.get(Environment.hash == digest)
     return found  # type: ignore[no-any-return]
 
 
-def track(params: dict[str, Any] | None = None, project: str | None = None, *,
-          key: str | None = None, description: str | None = None) -> Run:
+def track(
+    params: dict[str, Any] | None = None,
+    project: str | None = None,
+    *,
+    key: str | None = None,
+    description: str | None = None,
+) -> Run:
     """Start a run of the current script (or ``key``); returns it."""
     if _global["run"] is not None:
         raise TrackingError(f"already tracking run {_global['run'].uid}; call tl.finish() first")
@@ -96,16 +102,31 @@ def track(params: dict[str, Any] | None = None, project: str | None = None, *,
     kind = "notebook" if path is not None and path.suffix == ".ipynb" else "script"
     transform = get_transform(key or auto_key, kind, source=source, description=description)
     parent = os.environ.get(ENV_PARENT_RUN) or None
-    run = start_run(transform.key, kind, transform=transform, params=params, project=project,
-                    parent=Run.get_or_none(Run.uid == parent) if parent else None,
-                    engine="python", hostname=socket.gethostname(), user=_user(),
-                    python_version=python_version(), environment=_environment(),
-                    git_repo=git.repo if git else None, git_commit=git.commit if git else None)
-    _global.update(run=run, token=_context.enter_run(run), git=git,
-                   env={k: os.environ.get(k) for k in (ENV_DB, ENV_STORAGE, ENV_PARENT_RUN)})
+    run = start_run(
+        transform.key,
+        kind,
+        transform=transform,
+        params=params,
+        project=project,
+        parent=Run.get_or_none(Run.uid == parent) if parent else None,
+        engine="python",
+        hostname=socket.gethostname(),
+        user=_user(),
+        python_version=python_version(),
+        environment=_environment(),
+        git_repo=git.repo if git else None,
+        git_commit=git.commit if git else None,
+    )
+    _global.update(
+        run=run,
+        token=_context.enter_run(run),
+        git=git,
+        env={k: os.environ.get(k) for k in (ENV_DB, ENV_STORAGE, ENV_PARENT_RUN)},
+    )
     inst = _context.instance()
-    os.environ.update({ENV_DB: inst.settings.db, ENV_STORAGE: inst.settings.storage,
-                       ENV_PARENT_RUN: run.uid})
+    os.environ.update(
+        {ENV_DB: inst.settings.db, ENV_STORAGE: inst.settings.storage, ENV_PARENT_RUN: run.uid}
+    )
     return run
 
 
@@ -138,13 +159,15 @@ def _finish_at_exit() -> None:
     if _global["run"] is not None:
         try:
             failed = getattr(sys, "last_value", None) is not None
-            finish("errored" if failed else "completed", error=repr(sys.last_value)
-                   if failed else None)
+            finish(
+                "errored" if failed else "completed", error=repr(sys.last_value) if failed else None
+            )
         except Exception:
             pass
 
 
 # -- decorators ---------------------------------------------------------------------------
+
 
 @functools.cache
 def _function_source(fn: Callable[..., Any]) -> tuple[str, str]:
@@ -155,8 +178,9 @@ def _function_source(fn: Callable[..., Any]) -> tuple[str, str]:
     return source, hashlib.sha256(source.encode()).hexdigest()
 
 
-def _bind(signature: inspect.Signature, args: tuple[Any, ...],
-          kwargs: dict[str, Any]) -> dict[str, Any]:
+def _bind(
+    signature: inspect.Signature, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> dict[str, Any]:
     try:
         bound = signature.bind(*args, **kwargs)
     except TypeError:
@@ -168,8 +192,11 @@ def _bind(signature: inspect.Signature, args: tuple[Any, ...],
 def _artifact_args(values: dict[str, Any]) -> list[Artifact]:
     found = []
     for value in values.values():
-        items = value.values() if isinstance(value, dict) else (
-            value if isinstance(value, list | tuple | set) else [value])
+        items = (
+            value.values()
+            if isinstance(value, dict)
+            else (value if isinstance(value, list | tuple | set) else [value])
+        )
         found.extend(v for v in items if isinstance(v, Artifact) and v.id is not None)
     return found
 
@@ -203,12 +230,19 @@ class _Tracked:
         values = _bind(self.signature, args, kwargs)
         params = {k: redact(v, k) for k, v in values.items() if k not in ("self", "cls")}
         parent = _context.current_run()
-        run = start_run(self.key, self.kind, transform=self.transform(), params=params,
-                        parent=parent, engine="python")
+        run = start_run(
+            self.key,
+            self.kind,
+            transform=self.transform(),
+            params=params,
+            parent=parent,
+            engine="python",
+        )
         inputs = _artifact_args(values)
         if inputs:
-            RunInput.insert_many([{"run": run.id, "artifact": a.id} for a in inputs]
-                                 ).on_conflict_ignore().execute()
+            RunInput.insert_many(
+                [{"run": run.id, "artifact": a.id} for a in inputs]
+            ).on_conflict_ignore().execute()
         return run, _context.enter_run(run)
 
     def end(self, run: Run, token: Any, error: BaseException | None) -> None:
@@ -225,6 +259,7 @@ class _Tracked:
 def _decorate(fn: F, key: str | None, kind: str) -> F:
     tracked = _Tracked(fn, key, kind)
     if inspect.iscoroutinefunction(fn):
+
         @functools.wraps(fn)
         async def run_async(*args: Any, **kwargs: Any) -> Any:
             run, token = tracked.begin(args, kwargs)

@@ -11,8 +11,14 @@ not import torch or Lightning: the names load on first use. See docs/lightning.m
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["ArtifactObserver", "ArtifactRemovedEvent", "ArtifactSavedEvent", "Checkpoint",
-           "SaveConfigCallback", "save_lightning_features"]
+__all__ = [
+    "ArtifactObserver",
+    "ArtifactRemovedEvent",
+    "ArtifactSavedEvent",
+    "Checkpoint",
+    "SaveConfigCallback",
+    "save_lightning_features",
+]
 
 _LAZY = {
     "ArtifactObserver": "._events",

@@ -43,28 +43,47 @@ class Checkpoint(ModelCheckpoint):
     of a key saved again instead of keeping it.
     """
 
-    def __init__(self, dirpath: str | Path | None = None, *,
-                 filename: str | None = None,
-                 features: dict[str, dict[str, Any]] | None = None,
-                 monitor: str | None = None, verbose: bool = False,
-                 save_last: bool | Literal["link"] | None = None, save_top_k: int = 1,
-                 save_on_exception: bool = False, save_weights_only: bool = False,
-                 mode: str = "min", auto_insert_metric_name: bool = True,
-                 every_n_train_steps: int | None = None,
-                 train_time_interval: timedelta | None = None,
-                 every_n_epochs: int | None = None, save_on_train_epoch_end: bool | None = None,
-                 enable_version_counter: bool = True, run_uid_is_version: bool = True,
-                 artifact_observers: list[Any] | None = None,
-                 keep_versions: bool = True) -> None:
+    def __init__(
+        self,
+        dirpath: str | Path | None = None,
+        *,
+        filename: str | None = None,
+        features: dict[str, dict[str, Any]] | None = None,
+        monitor: str | None = None,
+        verbose: bool = False,
+        save_last: bool | Literal["link"] | None = None,
+        save_top_k: int = 1,
+        save_on_exception: bool = False,
+        save_weights_only: bool = False,
+        mode: str = "min",
+        auto_insert_metric_name: bool = True,
+        every_n_train_steps: int | None = None,
+        train_time_interval: timedelta | None = None,
+        every_n_epochs: int | None = None,
+        save_on_train_epoch_end: bool | None = None,
+        enable_version_counter: bool = True,
+        run_uid_is_version: bool = True,
+        artifact_observers: list[Any] | None = None,
+        keep_versions: bool = True,
+    ) -> None:
         self._user_features = _features.UserFeatures.parse(features)
         super().__init__(
-            dirpath=dirpath, filename=filename, monitor=monitor, verbose=verbose,
-            save_last=save_last, save_top_k=save_top_k, save_on_exception=save_on_exception,
-            save_weights_only=save_weights_only, mode=mode,
+            dirpath=dirpath,
+            filename=filename,
+            monitor=monitor,
+            verbose=verbose,
+            save_last=save_last,
+            save_top_k=save_top_k,
+            save_on_exception=save_on_exception,
+            save_weights_only=save_weights_only,
+            mode=mode,
             auto_insert_metric_name=auto_insert_metric_name,
-            every_n_train_steps=every_n_train_steps, train_time_interval=train_time_interval,
-            every_n_epochs=every_n_epochs, save_on_train_epoch_end=save_on_train_epoch_end,
-            enable_version_counter=enable_version_counter)
+            every_n_train_steps=every_n_train_steps,
+            train_time_interval=train_time_interval,
+            every_n_epochs=every_n_epochs,
+            save_on_train_epoch_end=save_on_train_epoch_end,
+            enable_version_counter=enable_version_counter,
+        )
         self._given_dirpath = os.fspath(dirpath) if dirpath is not None else None
         self.run_uid_is_version = run_uid_is_version
         self.keep_versions = keep_versions
@@ -93,9 +112,12 @@ class Checkpoint(ModelCheckpoint):
         if self._base is not None and getattr(run, "id", None) != getattr(self._run, "id", None):
             self._start_over()  # the same callback in a new run: nothing carries over
         self._run = run
-        self._base = _keys.base_prefix(trainer, self._given_dirpath,
-                                       self._run.uid if self._run else None,
-                                       self.run_uid_is_version)
+        self._base = _keys.base_prefix(
+            trainer,
+            self._given_dirpath,
+            self._run.uid if self._run else None,
+            self.run_uid_is_version,
+        )
         try:
             self._existing = _features.discover(trainer, pl_module, self._user_features)
         except ValueError:
@@ -106,12 +128,16 @@ class Checkpoint(ModelCheckpoint):
                 raise
         if self._run is None and not self._warned_no_run:
             self._warned_no_run = True
-            log.warning("threadline: no active run; checkpoints are saved under %r without "
-                        "a run (call tl.track() or use @tl.flow to record one)",
-                        self.checkpoint_key_prefix)
+            log.warning(
+                "threadline: no active run; checkpoints are saved under %r without "
+                "a run (call tl.track() or use @tl.flow to record one)",
+                self.checkpoint_key_prefix,
+            )
         if self.save_last is True:
-            log.warning("threadline: save_last=True is redundant: the latest checkpoint is "
-                        "queryable as is_last_model=True")
+            log.warning(
+                "threadline: save_last=True is redundant: the latest checkpoint is "
+                "queryable as is_last_model=True"
+            )
         if self._run is not None:
             with guarded("run features", self._reported):
                 if self._user_features.run:
@@ -173,15 +199,19 @@ class Checkpoint(ModelCheckpoint):
 
     def _emit(self, event: ArtifactSavedEvent | ArtifactRemovedEvent) -> None:
         self._last_event = event
-        hook = (self.on_artifact_saved if isinstance(event, ArtifactSavedEvent)
-                else self.on_artifact_removed)
+        hook = (
+            self.on_artifact_saved
+            if isinstance(event, ArtifactSavedEvent)
+            else self.on_artifact_removed
+        )
         with guarded(f"{type(self).__name__}.{hook.__name__}", self._reported):
             hook(event)  # type: ignore[arg-type]
         notify(self._observers, event, self._reported)
 
     # -- keys and storage --------------------------------------------------------------
-    def resolve_artifact_key(self, trainer: Any, filepath: str | os.PathLike[str],
-                             kind: ArtifactKind) -> str:
+    def resolve_artifact_key(
+        self, trainer: Any, filepath: str | os.PathLike[str], kind: ArtifactKind
+    ) -> str:
         """The key for a file: config under the base prefix, the rest under checkpoints."""
         name = os.path.basename(os.fspath(filepath))
         if kind == "config":
@@ -194,9 +224,16 @@ class Checkpoint(ModelCheckpoint):
 
     def _saved(self, kind: ArtifactKind, trainer: Any, path: str, artifact: Any) -> None:
         self._last[kind] = artifact
-        self._emit(ArtifactSavedEvent(kind=kind, key=artifact.key, local_path=Path(path),
-                                      trainer=trainer, artifact=artifact,
-                                      storage_uri=self.resolve_artifact_storage_uri(artifact)))
+        self._emit(
+            ArtifactSavedEvent(
+                kind=kind,
+                key=artifact.key,
+                local_path=Path(path),
+                trainer=trainer,
+                artifact=artifact,
+                storage_uri=self.resolve_artifact_storage_uri(artifact),
+            )
+        )
 
     # -- Lightning's save and remove ---------------------------------------------------
     def _save_checkpoint(self, trainer: Any, filepath: str) -> None:
@@ -211,15 +248,19 @@ class Checkpoint(ModelCheckpoint):
             with guarded("removing the checkpoint artifact", self._reported):
                 self._checkpoint_removed(trainer, filepath)
 
-    def save_checkpoint_artifact(self, trainer: Any, filepath: str, *,
-                                 feature_values: dict[str, Any] | None = None) -> Any:
+    def save_checkpoint_artifact(
+        self, trainer: Any, filepath: str, *, feature_values: dict[str, Any] | None = None
+    ) -> Any:
         """Save one checkpoint file as an artifact, annotate it and move the flags."""
         self._ensure(trainer)
         self._save_hparams_once(trainer)
         key = self.resolve_artifact_key(trainer, filepath, "checkpoint")
         (artifact,) = adapters.register_outputs(
-            self._run, [adapters.Output(filepath, key=key, description=CHECKPOINT_DESCRIPTION)],
-            kind="model", create_features=False)
+            self._run,
+            [adapters.Output(filepath, key=key, description=CHECKPOINT_DESCRIPTION)],
+            kind="model",
+            create_features=False,
+        )
         entry = Entry(filepath, artifact, self._score_for(filepath))
         replaced = self._ledger.add(entry)
         updates = self._replaced_updates(entry, replaced)
@@ -236,8 +277,12 @@ class Checkpoint(ModelCheckpoint):
         return _features.score_of(self.best_k_models[filepath])
 
     def _artifact_values(self, trainer: Any, score: float | None) -> dict[str, Any]:
-        auto = {"save_weights_only": self.save_weights_only, "monitor": self.monitor,
-                "mode": self.mode, "score": score}
+        auto = {
+            "save_weights_only": self.save_weights_only,
+            "monitor": self.monitor,
+            "mode": self.mode,
+            "score": score,
+        }
         values = {k: v for k, v in auto.items() if k in self._existing and v is not None}
         for name, value in self._user_features.artifact.items():
             given = _features.read_at_save(trainer, name) if value is None else value
@@ -250,8 +295,9 @@ class Checkpoint(ModelCheckpoint):
         wanted = self._ledger.wanted(self.best_model_path, ranked, self.mode)
         return self._ledger.changes(wanted, self._existing)
 
-    def _replaced_updates(self, entry: Entry,
-                          replaced: Entry | None) -> list[tuple[Entry, dict[str, Any]]]:
+    def _replaced_updates(
+        self, entry: Entry, replaced: Entry | None
+    ) -> list[tuple[Entry, dict[str, Any]]]:
         """A file saved again: its earlier version keeps no best/last flag (or goes)."""
         if replaced is None:
             return []
@@ -263,22 +309,24 @@ class Checkpoint(ModelCheckpoint):
             return []
         if replaced.written.get("model_rank") is not None:
             replaced.artifact.features.remove_values("model_rank")
-        flags: dict[str, Any] = {k: False for k in ("is_best_model", "is_last_model")
-                                 if k in self._existing}
+        flags: dict[str, Any] = {
+            k: False for k in ("is_best_model", "is_last_model") if k in self._existing
+        }
         return [(replaced, flags)] if flags else []
 
     @staticmethod
-    def _merge(entry: Entry, own: dict[str, Any],
-               updates: list[tuple[Entry, dict[str, Any]]]) -> list[tuple[Entry, dict[str, Any]]]:
+    def _merge(
+        entry: Entry, own: dict[str, Any], updates: list[tuple[Entry, dict[str, Any]]]
+    ) -> list[tuple[Entry, dict[str, Any]]]:
         """One ``(artifact, values)`` pair per artifact, the new checkpoint's first."""
-        merged: dict[int, tuple[Any, dict[str, Any]]] = {
-            entry.artifact.id: (entry, dict(own))}
+        merged: dict[int, tuple[Any, dict[str, Any]]] = {entry.artifact.id: (entry, dict(own))}
         for item, values in updates:
             merged.setdefault(item.artifact.id, (item, {}))[1].update(values)
         return [(item, values) for item, values in merged.values() if values]
 
-    def _write_values(self, entry: Entry, own: dict[str, Any],
-                      updates: list[tuple[Entry, dict[str, Any]]]) -> None:
+    def _write_values(
+        self, entry: Entry, own: dict[str, Any], updates: list[tuple[Entry, dict[str, Any]]]
+    ) -> None:
         """The flags and the new checkpoint's own values, in one write as a rule.
 
         Its own values are the user's (``features=``, ``feature_values``) and settings whose
@@ -290,8 +338,9 @@ class Checkpoint(ModelCheckpoint):
             self._write_flags(self._merge(entry, own, updates))
         except (tl.errors.InvalidFeatureValue, tl.errors.UnknownFeature):
             self._write_flags(self._merge(entry, {}, updates))  # checked first: none written
-            entry.written.update(_features.annotate_what_fits(entry.artifact, own,
-                                                              "checkpoint values"))
+            entry.written.update(
+                _features.annotate_what_fits(entry.artifact, own, "checkpoint values")
+            )
 
     @staticmethod
     def _write_flags(updates: list[tuple[Entry, dict[str, Any]]]) -> None:
@@ -308,11 +357,22 @@ class Checkpoint(ModelCheckpoint):
         if artifact is not None:
             artifact.delete()  # to the trash: restorable until `threadline gc`
             self._write_flags(self._flag_updates())
-        key = (artifact.key if artifact is not None
-               else self.resolve_artifact_key(trainer, filepath, "checkpoint"))
+        key = (
+            artifact.key
+            if artifact is not None
+            else self.resolve_artifact_key(trainer, filepath, "checkpoint")
+        )
         uri = self.resolve_artifact_storage_uri(artifact) if artifact is not None else None
-        self._emit(ArtifactRemovedEvent(kind="checkpoint", key=key, local_path=Path(filepath),
-                                        trainer=trainer, artifact=artifact, storage_uri=uri))
+        self._emit(
+            ArtifactRemovedEvent(
+                kind="checkpoint",
+                key=key,
+                local_path=Path(filepath),
+                trainer=trainer,
+                artifact=artifact,
+                storage_uri=uri,
+            )
+        )
 
     # -- run features, hparams and config ----------------------------------------------
     def _write_run_values_once(self, trainer: Any) -> None:
@@ -320,8 +380,9 @@ class Checkpoint(ModelCheckpoint):
             return
         self._run_values_written = True
         with guarded("run features", self._reported):  # a bad hparam value: log, go on
-            values = _features.run_values(trainer, trainer.lightning_module, self.monitor,
-                                          self.mode, self._existing)
+            values = _features.run_values(
+                trainer, trainer.lightning_module, self.monitor, self.mode, self._existing
+            )
             if values:
                 _features.annotate_what_fits(self._run, values)
 
@@ -341,8 +402,10 @@ class Checkpoint(ModelCheckpoint):
         with tempfile.TemporaryDirectory() as folder:  # stored with secrets masked
             local = _features.redacted_copy(hparams_path, folder)
             (artifact,) = adapters.register_outputs(
-                self._run, [adapters.Output(local, key=key, description=HPARAMS_DESCRIPTION)],
-                create_features=False)
+                self._run,
+                [adapters.Output(local, key=key, description=HPARAMS_DESCRIPTION)],
+                create_features=False,
+            )
         self._saved("hparams", trainer, hparams_path, artifact)
         return artifact
 
@@ -358,8 +421,9 @@ class Checkpoint(ModelCheckpoint):
         with tempfile.TemporaryDirectory() as folder:
             local = _features.redacted_copy(config_path, folder)
             with adapters.transaction():  # a small file: storing it holds the lock briefly
-                artifact = tl.Artifact(local, key=key, kind="config",
-                                       description=CONFIG_DESCRIPTION).save()
+                artifact = tl.Artifact(
+                    local, key=key, kind="config", description=CONFIG_DESCRIPTION
+                ).save()
                 if self._run is not None:
                     if artifact.run_id == self._run.id:  # saving made it an output: undo
                         artifact.run = None
@@ -367,4 +431,3 @@ class Checkpoint(ModelCheckpoint):
                     adapters.link_inputs(self._run, artifacts=[artifact])
         self._saved("config", trainer, config_path, artifact)
         return artifact
-

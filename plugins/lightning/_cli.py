@@ -22,8 +22,9 @@ class SaveConfigCallback(LightningSaveConfigCallback):
             return
         reported: set[str] = self.__dict__.setdefault("_threadline_reported", set())
         config_path = os.path.join(trainer.log_dir, self.config_filename)
-        publisher = next((cb for cb in trainer.callbacks
-                          if hasattr(cb, "save_config_artifact")), None)
+        publisher = next(
+            (cb for cb in trainer.callbacks if hasattr(cb, "save_config_artifact")), None
+        )
         if publisher is None or not os.path.isfile(config_path):
             return
         with guarded("saving the CLI config artifact", reported):

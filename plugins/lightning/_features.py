@@ -22,13 +22,24 @@ from threadline import adapters
 log = logging.getLogger("threadline.lightning")
 GROUP = "lightning"  # the description prefix that marks these features as the adapter's
 RUN_FEATURES: dict[str, type] = {
-    "logger_name": str, "logger_version": str, "max_epochs": int, "max_steps": int,
-    "precision": str, "accumulate_grad_batches": int, "gradient_clip_val": float,
-    "monitor": str, "mode": str,
+    "logger_name": str,
+    "logger_version": str,
+    "max_epochs": int,
+    "max_steps": int,
+    "precision": str,
+    "accumulate_grad_batches": int,
+    "gradient_clip_val": float,
+    "monitor": str,
+    "mode": str,
 }
 ARTIFACT_FEATURES: dict[str, type] = {
-    "is_best_model": bool, "is_last_model": bool, "score": float, "model_rank": int,
-    "save_weights_only": bool, "monitor": str, "mode": str,
+    "is_best_model": bool,
+    "is_last_model": bool,
+    "score": float,
+    "model_rank": int,
+    "save_weights_only": bool,
+    "monitor": str,
+    "mode": str,
 }
 _DESCRIPTIONS = {
     "is_best_model": "the checkpoint is the best one so far",
@@ -61,10 +72,13 @@ def save_lightning_features() -> list[Any]:
     if clash:
         raise tl.errors.InvalidInput(
             f"feature {clash[0]!r} exists with dtype {existing[clash[0]].dtype}, not "
-            f"{dtypes[clash[0]]}: rename it to use threadline.lightning's auto-features")
-    return [existing.get(name) or tl.Feature(
-        name=name, dtype=kind, description=f"{GROUP}: {_DESCRIPTIONS[name]}").save()
-        for name, kind in wanted.items()]
+            f"{dtypes[clash[0]]}: rename it to use threadline.lightning's auto-features"
+        )
+    return [
+        existing.get(name)
+        or tl.Feature(name=name, dtype=kind, description=f"{GROUP}: {_DESCRIPTIONS[name]}").save()
+        for name, kind in wanted.items()
+    ]
 
 
 @dataclass
@@ -79,8 +93,9 @@ class UserFeatures:
         given = dict(features or {})
         wrong = sorted(set(given) - {"run", "artifact"})
         if wrong:
-            raise ValueError(f"features has key(s) {', '.join(map(repr, wrong))}: use "
-                             "'run' and/or 'artifact'")
+            raise ValueError(
+                f"features has key(s) {', '.join(map(repr, wrong))}: use 'run' and/or 'artifact'"
+            )
         return cls(run=dict(given.get("run") or {}), artifact=dict(given.get("artifact") or {}))
 
     def names(self) -> set[str]:
@@ -107,8 +122,10 @@ def discover(trainer: Any, pl_module: Any, user: UserFeatures) -> set[str]:
     found = {row["name"] for row in tl.Feature.filter(name__in=sorted(wanted)).to_dicts()}
     missing = sorted(user.names() - found)
     if missing:
-        raise ValueError(f"feature(s) {', '.join(missing)} do not exist: create them first "
-                         "with tl.Feature(name=..., dtype=...).save()")
+        raise ValueError(
+            f"feature(s) {', '.join(missing)} do not exist: create them first "
+            "with tl.Feature(name=..., dtype=...).save()"
+        )
     return found
 
 
@@ -119,17 +136,23 @@ def logger_version(logger: Any) -> str | None:
     return version if isinstance(version, str) else f"version_{version}"
 
 
-def run_values(trainer: Any, pl_module: Any, monitor: str | None, mode: str,
-               existing: set[str]) -> dict[str, Any]:
+def run_values(
+    trainer: Any, pl_module: Any, monitor: str | None, mode: str, existing: set[str]
+) -> dict[str, Any]:
     """Run-level values: trainer settings, logger, and hparams that have features."""
     values: dict[str, Any] = {}
     if trainer.loggers:
         values["logger_name"] = trainer.loggers[0].name
         values["logger_version"] = logger_version(trainer.loggers[0])
-    values.update(max_epochs=trainer.max_epochs, max_steps=trainer.max_steps,
-                  precision=str(trainer.precision),
-                  accumulate_grad_batches=trainer.accumulate_grad_batches,
-                  gradient_clip_val=trainer.gradient_clip_val, monitor=monitor, mode=mode)
+    values.update(
+        max_epochs=trainer.max_epochs,
+        max_steps=trainer.max_steps,
+        precision=str(trainer.precision),
+        accumulate_grad_batches=trainer.accumulate_grad_batches,
+        gradient_clip_val=trainer.gradient_clip_val,
+        monitor=monitor,
+        mode=mode,
+    )
     values = {k: v for k, v in values.items() if k in RUN_FEATURES and k in existing}
     for source in hparam_sources(trainer, pl_module):
         values.update({k: plain(v) for k, v in source.items() if k in existing})
@@ -159,8 +182,9 @@ def read_at_save(trainer: Any, name: str) -> Any:
     return plain(metric) if metric is not None else None
 
 
-def annotate_what_fits(record: Any, values: dict[str, Any],
-                       what: str = "run values") -> dict[str, Any]:
+def annotate_what_fits(
+    record: Any, values: dict[str, Any], what: str = "run values"
+) -> dict[str, Any]:
     """All values in one write; when one does not fit its feature (or names none), the
     others one by one, and one log line names what was left out. Returns what was written.
 
@@ -194,6 +218,7 @@ def redacted_copy(path: str, folder: str) -> str:
     if masked == data:
         return path
     copy = os.path.join(folder, os.path.basename(path))
-    Path(copy).write_text(masked if isinstance(masked, str) else
-                          yaml.safe_dump(masked, sort_keys=False))
+    Path(copy).write_text(
+        masked if isinstance(masked, str) else yaml.safe_dump(masked, sort_keys=False)
+    )
     return copy

@@ -25,5 +25,4 @@ def guarded(where: str, reported: set[str]) -> Iterator[None]:
             raise
         if where not in reported:
             reported.add(where)
-            log.error("threadline: %s failed; training continues without it", where,
-                      exc_info=True)
+            log.error("threadline: %s failed; training continues without it", where, exc_info=True)

@@ -32,8 +32,9 @@ def dirpath_segments(dirpath: str) -> list[str]:
     return segments(path)
 
 
-def base_prefix(trainer: Any, dirpath: str | None, run_uid: str | None,
-                run_uid_is_version: bool) -> str:
+def base_prefix(
+    trainer: Any, dirpath: str | None, run_uid: str | None, run_uid_is_version: bool
+) -> str:
     """The base prefix for this trainer, as described in the module docstring."""
     use_uid = run_uid if run_uid_is_version else None
     if dirpath is not None:

@@ -40,32 +40,42 @@ class Ledger:
             self.last_path = None
         return entry
 
-    def wanted(self, best_path: str, ranked_paths: set[str] | None,
-               mode: str) -> dict[str, dict[str, Any]]:
+    def wanted(
+        self, best_path: str, ranked_paths: set[str] | None, mode: str
+    ) -> dict[str, dict[str, Any]]:
         """The flags each kept checkpoint should carry now.
 
         ``ranked_paths`` are the files Lightning still ranks (its best-k); ``None`` means
         every scored checkpoint is ranked.
         """
         sign = 1.0 if mode == "min" else -1.0
-        scored = sorted((sign * e.score, index, e.path)
-                        for index, e in enumerate(self.entries.values())
-                        if e.score is not None
-                        and (ranked_paths is None or e.path in ranked_paths))
+        scored = sorted(
+            (sign * e.score, index, e.path)
+            for index, e in enumerate(self.entries.values())
+            if e.score is not None and (ranked_paths is None or e.path in ranked_paths)
+        )
         ranks = {path: rank for rank, (_, _, path) in enumerate(scored)}
-        return {path: {"is_best_model": path == best_path,
-                       "is_last_model": path == self.last_path,
-                       "model_rank": ranks.get(path)}
-                for path in self.entries}
+        return {
+            path: {
+                "is_best_model": path == best_path,
+                "is_last_model": path == self.last_path,
+                "model_rank": ranks.get(path),
+            }
+            for path in self.entries
+        }
 
-    def changes(self, wanted: dict[str, dict[str, Any]],
-                existing: set[str]) -> list[tuple[Entry, dict[str, Any]]]:
+    def changes(
+        self, wanted: dict[str, dict[str, Any]], existing: set[str]
+    ) -> list[tuple[Entry, dict[str, Any]]]:
         """``(entry, values)`` for values that differ from what was written (and exist)."""
         updates = []
         for path, flags in wanted.items():
             entry = self.entries[path]
-            values = {k: v for k, v in flags.items()
-                      if k in existing and v is not None and entry.written.get(k) != v}
+            values = {
+                k: v
+                for k, v in flags.items()
+                if k in existing and v is not None and entry.written.get(k) != v
+            }
             if values:
                 updates.append((entry, values))
         return updates

@@ -26,8 +26,9 @@ class MLflowLink:
     tracking_uri: str
 
 
-def link(run: Any = None, *, mlflow_run_id: str | None = None,
-         tracking_uri: str | None = None) -> MLflowLink:
+def link(
+    run: Any = None, *, mlflow_run_id: str | None = None, tracking_uri: str | None = None
+) -> MLflowLink:
     """Link ``run`` (default: the current run) and an MLflow run (default: the active one).
 
     Linking again is harmless: the same values are written again.
@@ -36,29 +37,38 @@ def link(run: Any = None, *, mlflow_run_id: str | None = None,
 
     run = run if run is not None else tl.context.run
     if run is None:
-        raise tl.errors.TrackingError("no threadline run to link: call tl.track() first or "
-                                      "pass run=")
+        raise tl.errors.TrackingError(
+            "no threadline run to link: call tl.track() first or pass run="
+        )
     if mlflow_run_id is None:
         active = mlflow.active_run()
         if active is None:
-            raise tl.errors.InvalidInput("no MLflow run to link: start one with "
-                                         "mlflow.start_run() or pass mlflow_run_id=")
+            raise tl.errors.InvalidInput(
+                "no MLflow run to link: start one with mlflow.start_run() or pass mlflow_run_id="
+            )
         mlflow_run_id = active.info.run_id
     uri = tracking_uri or mlflow.get_tracking_uri()
     client = mlflow.MlflowClient(uri)
     info = client.get_run(mlflow_run_id).info
     stored_uri = adapters.redact(uri)
-    adapters.annotate(run, {"mlflow_run_id": mlflow_run_id,
-                            "mlflow_experiment_id": info.experiment_id,
-                            "mlflow_tracking_uri": stored_uri}, create_features=True)
+    adapters.annotate(
+        run,
+        {
+            "mlflow_run_id": mlflow_run_id,
+            "mlflow_experiment_id": info.experiment_id,
+            "mlflow_tracking_uri": stored_uri,
+        },
+        create_features=True,
+    )
     client.set_tag(mlflow_run_id, RUN_UID_TAG, run.uid)  # after ours: no one-way link
     return MLflowLink(run.uid, mlflow_run_id, info.experiment_id, stored_uri)
 
 
 def mlflow_logger(trainer: Any) -> Any:
     """The trainer's first ``MLFlowLogger``, or None."""
-    return next((lg for lg in getattr(trainer, "loggers", ())
-                 if type(lg).__name__ == "MLFlowLogger"), None)
+    return next(
+        (lg for lg in getattr(trainer, "loggers", ()) if type(lg).__name__ == "MLFlowLogger"), None
+    )
 
 
 def link_trainer(trainer: Any, run: Any = None) -> MLflowLink | None:
@@ -69,8 +79,7 @@ def link_trainer(trainer: Any, run: Any = None) -> MLflowLink | None:
     """
     logger = mlflow_logger(trainer)
     if logger is not None:
-        return link(run, mlflow_run_id=logger.run_id,
-                    tracking_uri=logger.experiment.tracking_uri)
+        return link(run, mlflow_run_id=logger.run_id, tracking_uri=logger.experiment.tracking_uri)
     module = sys.modules.get("mlflow")
     if module is not None and module.active_run() is not None:
         return link(run)

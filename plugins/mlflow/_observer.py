@@ -28,16 +28,24 @@ def tag_name(key: str) -> str:
 def is_best(event: Any) -> bool:
     """Whether a checkpoint callback on the trainer holds this file as its best."""
     path = os.path.abspath(event.local_path)
-    return any(os.path.abspath(cb.best_model_path or "") == path
-               for cb in getattr(event.trainer, "checkpoint_callbacks", ())
-               if getattr(cb, "best_model_path", None))
+    return any(
+        os.path.abspath(cb.best_model_path or "") == path
+        for cb in getattr(event.trainer, "checkpoint_callbacks", ())
+        if getattr(cb, "best_model_path", None)
+    )
 
 
 class MLflowObserver:
     """Report checkpoint artifacts to an MLflow run and register the best as a model."""
 
-    def __init__(self, *, run_id: str | None = None, tracking_uri: str | None = None,
-                 register_model: str | None = None, alias: str = "best") -> None:
+    def __init__(
+        self,
+        *,
+        run_id: str | None = None,
+        tracking_uri: str | None = None,
+        register_model: str | None = None,
+        alias: str = "best",
+    ) -> None:
         self.run_id, self.tracking_uri = run_id, tracking_uri
         self.register_model, self.alias = register_model, alias
         self.registered: list[Any] = []  # model versions created, oldest first
@@ -91,8 +99,11 @@ class MLflowObserver:
         except MlflowException:
             client.create_registered_model(name)
         version = client.create_model_version(
-            name, source=storage_uri, run_id=run_id,
-            tags={"threadline.artifact_uid": artifact.uid, "threadline.key": artifact.key})
+            name,
+            source=storage_uri,
+            run_id=run_id,
+            tags={"threadline.artifact_uid": artifact.uid, "threadline.key": artifact.key},
+        )
         if self.alias:
             client.set_registered_model_alias(name, self.alias, version.version)
         self._registered_uid = artifact.uid

@@ -24,11 +24,23 @@ from ._workdir import task_hash
 
 log = logging.getLogger(__name__)
 ENGINE = "nextflow"
-EVENTS = ("started", "process_submitted", "process_started", "process_completed", "error",
-          "completed")
-TASK_STATUS = {"NEW": "scheduled", "SUBMITTED": "scheduled", "RUNNING": "started",
-               "COMPLETED": "completed", "CACHED": "completed", "FAILED": "errored",
-               "ABORTED": "aborted"}
+EVENTS = (
+    "started",
+    "process_submitted",
+    "process_started",
+    "process_completed",
+    "error",
+    "completed",
+)
+TASK_STATUS = {
+    "NEW": "scheduled",
+    "SUBMITTED": "scheduled",
+    "RUNNING": "started",
+    "COMPLETED": "completed",
+    "CACHED": "completed",
+    "FAILED": "errored",
+    "ABORTED": "aborted",
+}
 RANK = {"scheduled": 0, "started": 1, "completed": 2, "errored": 2, "aborted": 2}
 MAX_PENDING = 100_000
 FINAL = ("completed", "errored", "aborted")
@@ -62,10 +74,16 @@ def java_date(value: Any) -> dt.datetime | None:
         parsed = dt.datetime.fromisoformat(value)
     elif isinstance(value, dict) and "year" in value:
         offset = (value.get("offset") or {}).get("totalSeconds") or 0
-        parsed = dt.datetime(value["year"], value["monthValue"], value["dayOfMonth"],
-                             value["hour"], value["minute"], value["second"],
-                             (value.get("nano") or 0) // 1000,
-                             dt.timezone(dt.timedelta(seconds=offset)))
+        parsed = dt.datetime(
+            value["year"],
+            value["monthValue"],
+            value["dayOfMonth"],
+            value["hour"],
+            value["minute"],
+            value["second"],
+            (value.get("nano") or 0) // 1000,
+            dt.timezone(dt.timedelta(seconds=offset)),
+        )
     else:
         raise EventError(f"not a date: {str(value)[:40]}")
     return parsed.astimezone(dt.UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
@@ -158,21 +176,33 @@ class EventHandler:
         meta = event.get("metadata") or {}
         info = meta.get("workflow") or {}
         manifest = info.get("manifest") or {}
-        found = {"repository": info.get("repository"), "commit": info.get("commitId"),
-                 "revision": info.get("revision"), "script_id": info.get("scriptId"),
-                 "project": manifest.get("name") or info.get("projectName")}
+        found = {
+            "repository": info.get("repository"),
+            "commit": info.get("commitId"),
+            "revision": info.get("revision"),
+            "script_id": info.get("scriptId"),
+            "project": manifest.get("name") or info.get("projectName"),
+        }
         transform = transform_for(found, info.get("commandLine"))
         run = adapters.start_run(
-            transform.key, "pipeline", transform=transform, engine=ENGINE,
-            reference=reference, name=event["runName"],
-            params=meta.get("parameters") or None, started_at=java_date(info.get("start")),
-            user=info.get("userName"))
-        values = {"session_id": event["runId"], "script_id": info.get("scriptId"),
-                  "revision": info.get("revision"),
-                  "nextflow_version": (info.get("nextflow") or {}).get("version"),
-                  "command_line": adapters.redact(info.get("commandLine") or "") or None}
-        adapters.annotate(run, {k: v for k, v in values.items() if v},
-                          create_features=True)
+            transform.key,
+            "pipeline",
+            transform=transform,
+            engine=ENGINE,
+            reference=reference,
+            name=event["runName"],
+            params=meta.get("parameters") or None,
+            started_at=java_date(info.get("start")),
+            user=info.get("userName"),
+        )
+        values = {
+            "session_id": event["runId"],
+            "script_id": info.get("scriptId"),
+            "revision": info.get("revision"),
+            "nextflow_version": (info.get("nextflow") or {}).get("version"),
+            "command_line": adapters.redact(info.get("commandLine") or "") or None,
+        }
+        adapters.annotate(run, {k: v for k, v in values.items() if v}, create_features=True)
         return run
 
     def _completed(self, workflow: tl.Run, meta: dict[str, Any]) -> None:
@@ -183,8 +213,12 @@ class EventHandler:
             workflow.params = adapters.redact(meta["parameters"])
             workflow.save(only=[tl.Run.params])
         status = "completed" if info.get("success") else "errored"
-        adapters.finish_run(workflow, status, error=info.get("errorMessage") or None,
-                            finished_at=java_date(info.get("complete")))
+        adapters.finish_run(
+            workflow,
+            status,
+            error=info.get("errorMessage") or None,
+            finished_at=java_date(info.get("complete")),
+        )
 
     def _task(self, workflow: tl.Run, trace: dict[str, Any]) -> None:
         workdir = trace.get("workdir")
@@ -208,19 +242,26 @@ class EventHandler:
         earlier = self._features.get(run.id, (run, {}))[1]
         self._features[run.id] = (run, _merged(earlier, values))
 
-    def _new_task(self, workflow: tl.Run, digest: str, trace: dict[str, Any],
-                  status: str) -> tl.Run:
+    def _new_task(
+        self, workflow: tl.Run, digest: str, trace: dict[str, Any], status: str
+    ) -> tl.Run:
         name = str(trace.get("name") or trace.get("process") or digest)
         process = trace.get("process") or split_name(name)[0] or name
         key = f"{workflow.transform.key}/{process}"
         if key not in self._transforms:
             self._transforms[key] = adapters.get_transform(key, "process")
-        return adapters.start_run(key, "process", transform=self._transforms[key],
-                                  engine=ENGINE, reference=digest,
-                                  parent=workflow, name=name, status=status,
-                                  started_at=java_date(trace.get("start")) or
-                                  java_date(trace.get("submit")),
-                                  **(_outcome(trace, status) if RANK[status] >= 2 else {}))
+        return adapters.start_run(
+            key,
+            "process",
+            transform=self._transforms[key],
+            engine=ENGINE,
+            reference=digest,
+            parent=workflow,
+            name=name,
+            status=status,
+            started_at=java_date(trace.get("start")) or java_date(trace.get("submit")),
+            **(_outcome(trace, status) if RANK[status] >= 2 else {}),
+        )
 
 
 def _outcome(trace: dict[str, Any], status: str) -> dict[str, Any]:
@@ -235,22 +276,29 @@ def weblog_features(trace: dict[str, Any], digest: str) -> dict[str, Any]:
     exit_status = trace.get("exit")
     name = str(trace.get("name") or "")
     facts: dict[str, Any] = {
-        "hash": digest, "task_id": _text(trace.get("task_id")),
-        "native_id": _text(trace.get("native_id")), "workdir": trace.get("workdir")}
+        "hash": digest,
+        "task_id": _text(trace.get("task_id")),
+        "native_id": _text(trace.get("native_id")),
+        "workdir": trace.get("workdir"),
+    }
     for field, name_ in METRIC_NAMES.items():
         value = trace.get(field)
         if value is None or isinstance(value, list | dict):
             continue
         if FIELD_TYPES.get(field, "str") != "str" and (
-                isinstance(value, bool) or not isinstance(value, int | float)):
-            raise InvalidInput(f"weblog trace field {field!r} ({name_}) is not a number: "
-                               f"{value!r}")
+            isinstance(value, bool) or not isinstance(value, int | float)
+        ):
+            raise InvalidInput(f"weblog trace field {field!r} ({name_}) is not a number: {value!r}")
         facts[name_] = float(value) if name_ in FLOATS else value
     return task_features(
-        {"process": trace.get("process") or split_name(name)[0],
-         "tag": trace.get("tag") or split_name(name)[1],
-         "exit": None if exit_status == NO_EXIT else exit_status,
-         "attempt": trace.get("attempt")}, facts)
+        {
+            "process": trace.get("process") or split_name(name)[0],
+            "tag": trace.get("tag") or split_name(name)[1],
+            "exit": None if exit_status == NO_EXIT else exit_status,
+            "attempt": trace.get("attempt"),
+        },
+        facts,
+    )
 
 
 def _merged(earlier: dict[str, Any], later: dict[str, Any]) -> dict[str, Any]:

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 STATUS = {"OK": "completed", "ERR": "errored"}
-_TASK = re.compile(r"Task completed > TaskHandler\[id: (?P<id>\d+); name: (?P<name>.*?); "
-                   r"status: (?P<status>\w+); exit: (?P<exit>-?\w+);.*workDir: (?P<dir>[^\]]+)\]")
+_TASK = re.compile(
+    r"Task completed > TaskHandler\[id: (?P<id>\d+); name: (?P<name>.*?); "
+    r"status: (?P<status>\w+); exit: (?P<exit>-?\w+);.*workDir: (?P<dir>[^\]]+)\]"
+)
 _RUN_NAME = re.compile(r"Run name: (?P<name>\S+)")
 
 
@@ -53,9 +55,17 @@ def read_history(path: str | Path) -> list[HistoryRun]:
             started = dt.datetime.strptime(cells[0], "%Y-%m-%d %H:%M:%S")
         except ValueError:
             started = None
-        runs.append(HistoryRun(started, None if cells[1] == "-" else cells[1], cells[2],
-                               STATUS.get(cells[3]), cells[4], cells[5],
-                               "\t".join(cells[6:])))
+        runs.append(
+            HistoryRun(
+                started,
+                None if cells[1] == "-" else cells[1],
+                cells[2],
+                STATUS.get(cells[3]),
+                cells[4],
+                cells[5],
+                "\t".join(cells[6:]),
+            )
+        )
     return runs
 
 
@@ -72,6 +82,13 @@ def logged_tasks(path: str | Path, run_name: str) -> list[LoggedTask]:
     named = _RUN_NAME.search(text)
     if named is None or named["name"] != run_name:
         return []
-    return [LoggedTask(m["id"], m["name"], m["status"],
-                       int(m["exit"]) if m["exit"].lstrip("-").isdigit() else None,
-                       m["dir"].strip()) for m in _TASK.finditer(text)]
+    return [
+        LoggedTask(
+            m["id"],
+            m["name"],
+            m["status"],
+            int(m["exit"]) if m["exit"].lstrip("-").isdigit() else None,
+            m["dir"].strip(),
+        )
+        for m in _TASK.finditer(text)
+    ]

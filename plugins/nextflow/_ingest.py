@@ -50,10 +50,15 @@ class IngestResult:
         return asdict(self)
 
 
-def ingest(launch_dir: str | os.PathLike[str], trace: str | os.PathLike[str] | None = None,
-           lineage: str | os.PathLike[str] | None = None, run_name: str | None = None, *,
-           published: Sequence[str | os.PathLike[str]] = (),
-           progress: Callable[[int, int], None] | None = None) -> IngestResult:
+def ingest(
+    launch_dir: str | os.PathLike[str],
+    trace: str | os.PathLike[str] | None = None,
+    lineage: str | os.PathLike[str] | None = None,
+    run_name: str | None = None,
+    *,
+    published: Sequence[str | os.PathLike[str]] = (),
+    progress: Callable[[int, int], None] | None = None,
+) -> IngestResult:
     """Record the run ``run_name`` (default: the latest) of the launch dir ``launch_dir``.
 
     ``trace`` is the trace file (default: the newest ``trace*.txt`` in the launch dir),
@@ -75,21 +80,33 @@ def ingest(launch_dir: str | os.PathLike[str], trace: str | os.PathLike[str] | N
     if ident is None:
         if run_name is not None:
             raise NotFound(f"no Nextflow run named {run_name!r} in {launch}")
-        raise InvalidInput(f"no Nextflow run found in {launch}: it has neither "
-                           ".nextflow/history nor a lineage store")
+        raise InvalidInput(
+            f"no Nextflow run found in {launch}: it has neither "
+            ".nextflow/history nor a lineage store"
+        )
     with _collector_paused():
         tasks = _collect_tasks(launch, trace, store, ident)
         workflow, created = _workflow_run(ident, find_run(history, ident.run_name))
         if not tasks:  # only the receiver saw the tasks: find their work dirs
-            tasks = [Task(name=r.name or r.reference, hash=r.reference)
-                     for r in tl.Run.filter(parent=workflow).order_by("id")]
+            tasks = [
+                Task(name=r.name or r.reference, hash=r.reference)
+                for r in tl.Run.filter(parent=workflow).order_by("id")
+            ]
         attach(tasks, _work_dir(launch, ident.workflow), store)
         done = _record_tasks(workflow, ident, tasks, store, progress)
     if outdirs and done["recorded"]:
         done["artifacts"] += _publish.scan(outdirs, launch, workflow, done["by_hash"])
-    return IngestResult(workflow.uid, ident.run_name, ident.session_id, created,
-                        done["tasks"], done["skipped"], done["cached"], done["artifacts"],
-                        tuple(done["missing"]))
+    return IngestResult(
+        workflow.uid,
+        ident.run_name,
+        ident.session_id,
+        created,
+        done["tasks"],
+        done["skipped"],
+        done["cached"],
+        done["artifacts"],
+        tuple(done["missing"]),
+    )
 
 
 @contextlib.contextmanager
@@ -115,13 +132,21 @@ def _store(launch: Path, lineage: str | os.PathLike[str] | None) -> LineageStore
 
 def find_trace(launch: Path) -> Path | None:
     """The newest trace file Nextflow writes by default in a launch dir, if any."""
-    found = [p for p in (*launch.glob("trace*.txt"), *launch.glob("threadline-trace.txt"),
-                         *launch.glob("*/pipeline_info/execution_trace*.txt")) if p.is_file()]
+    found = [
+        p
+        for p in (
+            *launch.glob("trace*.txt"),
+            *launch.glob("threadline-trace.txt"),
+            *launch.glob("*/pipeline_info/execution_trace*.txt"),
+        )
+        if p.is_file()
+    ]
     return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 
-def _collect_tasks(launch: Path, trace: str | os.PathLike[str] | None,
-                   store: LineageStore | None, ident: Identity) -> list[Task]:
+def _collect_tasks(
+    launch: Path, trace: str | os.PathLike[str] | None, store: LineageStore | None, ident: Identity
+) -> list[Task]:
     if trace is not None and not Path(trace).is_file():
         raise InvalidInput(f"trace file not found: {trace}")
     trace_path = Path(trace) if trace is not None else find_trace(launch)
@@ -151,10 +176,16 @@ def _workflow_run(ident: Identity, history: HistoryRun | None) -> tuple[tl.Run, 
         return existing, False
     transform = pipeline_transform(ident, history)
     run = adapters.start_run(
-        transform.key, "pipeline", transform=transform, engine=ENGINE,
-        reference=ident.reference, name=ident.run_name, params=ident.params or None,
+        transform.key,
+        "pipeline",
+        transform=transform,
+        engine=ENGINE,
+        reference=ident.reference,
+        name=ident.run_name,
+        params=ident.params or None,
         started_at=ident.started_at or (history.started_at if history else None),
-        user=ident.user)
+        user=ident.user,
+    )
     adapters.annotate(run, workflow_features(ident, history), create_features=True)
     status = history.status if history else None
     if status is None and ident.completed:
@@ -164,25 +195,33 @@ def _workflow_run(ident: Identity, history: HistoryRun | None) -> tuple[tl.Run, 
     return run, True
 
 
-def _record_tasks(workflow: tl.Run, ident: Identity, tasks: list[Task],
-                  store: LineageStore | None,
-                  progress: Callable[[int, int], None] | None) -> dict[str, Any]:
+def _record_tasks(
+    workflow: tl.Run,
+    ident: Identity,
+    tasks: list[Task],
+    store: LineageStore | None,
+    progress: Callable[[int, int], None] | None,
+) -> dict[str, Any]:
     """Create the task runs not yet recorded; add files to those the receiver recorded."""
     runs = list(tl.Run.filter(parent=workflow))
     known = _KnownRuns(runs)
     # the receiver marks the runs it creates files_recorded=False; ingest records their files
-    waiting = {r.id for r in tl.Run.filter(parent=workflow, files_recorded=False)
-               } if runs and tl.Feature.filter(name="files_recorded").exists() else set()
+    waiting = (
+        {r.id for r in tl.Run.filter(parent=workflow, files_recorded=False)}
+        if runs and tl.Feature.filter(name="files_recorded").exists()
+        else set()
+    )
     complete = {r.id for r in runs} - waiting
-    done: dict[str, Any] = {"tasks": 0, "skipped": 0, "cached": 0, "artifacts": 0,
-                            "missing": []}
+    done: dict[str, Any] = {"tasks": 0, "skipped": 0, "cached": 0, "artifacts": 0, "missing": []}
     transforms: dict[str, tl.Transform] = {}
     recorded: list[tuple[Task, tl.Run]] = []
     for start in range(0, len(tasks), BATCH):
-        batch = _record_batch(workflow, tasks[start:start + BATCH], known, complete,
-                              transforms, done)
-        outputs = [out for task, run in batch
-                   for out in _outputs(run, task, store, done["missing"])]
+        batch = _record_batch(
+            workflow, tasks[start : start + BATCH], known, complete, transforms, done
+        )
+        outputs = [
+            out for task, run in batch for out in _outputs(run, task, store, done["missing"])
+        ]
         if outputs:  # the batch's files in one call: hashed in parallel, one transaction
             done["artifacts"] += len(adapters.register_outputs(None, outputs))
         if progress is not None:
@@ -191,12 +230,12 @@ def _record_tasks(workflow: tl.Run, ident: Identity, tasks: list[Task],
         recorded += batch
     done.update(recorded=len(recorded), by_hash=known.by_reference)
     _link_cached(workflow, ident, [(t, r) for t, r in recorded if t.cached])
-    links = [pair for task, run in recorded
-             for pair in _inputs(run, task, known.by_reference, store)]
+    links = [
+        pair for task, run in recorded for pair in _inputs(run, task, known.by_reference, store)
+    ]
     adapters.link_runs_many(links)
     if recorded and store is not None and ident.workflow is not None:
-        done["artifacts"] += _published(store, ident.workflow, known.by_reference,
-                                        done["missing"])
+        done["artifacts"] += _published(store, ident.workflow, known.by_reference, done["missing"])
     return done
 
 
@@ -224,9 +263,14 @@ class _KnownRuns:
         return same[0] if len(same) == 1 else None
 
 
-def _record_batch(workflow: tl.Run, batch: list[Task], known: _KnownRuns, complete: set[int],
-                  transforms: dict[str, tl.Transform],
-                  done: dict[str, Any]) -> list[tuple[Task, tl.Run]]:
+def _record_batch(
+    workflow: tl.Run,
+    batch: list[Task],
+    known: _KnownRuns,
+    complete: set[int],
+    transforms: dict[str, tl.Transform],
+    done: dict[str, Any],
+) -> list[tuple[Task, tl.Run]]:
     """One transaction: the batch's new task runs (one INSERT for all) and their features.
     Tasks already complete are skipped; runs the receiver recorded get their files now."""
     slots: list[tuple[Task, tl.Run | None]] = []
@@ -241,8 +285,11 @@ def _record_batch(workflow: tl.Run, batch: list[Task], known: _KnownRuns, comple
         slots.append((task, run))
     recorded, features = [], []
     with adapters.transaction():
-        created = iter(adapters.start_runs(
-            [_task_run(workflow, task, transforms) for task, run in slots if run is None]))
+        created = iter(
+            adapters.start_runs(
+                [_task_run(workflow, task, transforms) for task, run in slots if run is None]
+            )
+        )
         for task, run in slots:
             if run is None:
                 run = next(created)
@@ -259,8 +306,9 @@ def _record_batch(workflow: tl.Run, batch: list[Task], known: _KnownRuns, comple
     return recorded
 
 
-def _published(store: LineageStore, workflow: Record, by_hash: dict[str, tl.Run],
-               missing: list[str]) -> int:
+def _published(
+    store: LineageStore, workflow: Record, by_hash: dict[str, tl.Run], missing: list[str]
+) -> int:
     """Published files (lineage FileOutputs of the run): artifacts keyed by their path
     under the output dir, outputs of the task run whose file they were copied from.
     Files under the storage root (an S3 output dir included) are registered in place."""
@@ -274,9 +322,11 @@ def _published(store: LineageStore, workflow: Record, by_hash: dict[str, tl.Run]
         key = record.key.split("/", 1)[1]  # <runHash>/<path under the output dir>
         labels = record.spec.get("labels")
         try:
-            adapters.register_outputs(source, [adapters.Output(path, key=key)],
-                                      features={"published": True,
-                                                **({"labels": labels} if labels else {})})
+            adapters.register_outputs(
+                source,
+                [adapters.Output(path, key=key)],
+                features={"published": True, **({"labels": labels} if labels else {})},
+            )
         except InvalidInput as exc:  # a remote file gone, or outside the storage root
             log.warning("nextflow: published file not recorded: %s", exc)
             missing.append(path)
@@ -285,8 +335,7 @@ def _published(store: LineageStore, workflow: Record, by_hash: dict[str, tl.Run]
     return count
 
 
-def _task_run(workflow: tl.Run, task: Task, transforms: dict[str, tl.Transform]
-              ) -> dict[str, Any]:
+def _task_run(workflow: tl.Run, task: Task, transforms: dict[str, tl.Transform]) -> dict[str, Any]:
     """The fields of a new task run, for ``adapters.start_runs``."""
     key = f"{workflow.transform.key}/{task.process}"
     transform = transforms.get(key)
@@ -295,10 +344,17 @@ def _task_run(workflow: tl.Run, task: Task, transforms: dict[str, tl.Transform]
         transform = adapters.get_transform(key, "process", hash=code.get("value"))
         transforms[key] = transform
     error = f"exit status {task.exit_status}" if task.status == "errored" else None
-    return {"transform": transform, "engine": ENGINE, "reference": task.reference,
-            "parent": workflow, "name": task.name, "status": task.status,
-            "started_at": task.started_at,
-            "finished_at": task.finished_at or task.started_at or _now(), "error": error}
+    return {
+        "transform": transform,
+        "engine": ENGINE,
+        "reference": task.reference,
+        "parent": workflow,
+        "name": task.name,
+        "status": task.status,
+        "started_at": task.started_at,
+        "finished_at": task.finished_at or task.started_at or _now(),
+        "error": error,
+    }
 
 
 def _link_cached(workflow: tl.Run, ident: Identity, cached: list[tuple[Task, tl.Run]]) -> None:
@@ -306,22 +362,27 @@ def _link_cached(workflow: tl.Run, ident: Identity, cached: list[tuple[Task, tl.
     this session (``-resume`` keeps the session id and the task hashes)."""
     if not cached:
         return
-    earlier = [r.id for r in tl.Run.filter(reference__startswith=f"{ident.session_id}/",
-                                           engine=ENGINE, parent=None) if r.id != workflow.id]
+    earlier = [
+        r.id
+        for r in tl.Run.filter(
+            reference__startswith=f"{ident.session_id}/", engine=ENGINE, parent=None
+        )
+        if r.id != workflow.id
+    ]
     if not earlier:
         return
     before = _KnownRuns([])
     for start in range(0, len(earlier), BATCH):
-        for run in tl.Run.filter(parent__in=earlier[start:start + BATCH]).order_by("id"):
+        for run in tl.Run.filter(parent__in=earlier[start : start + BATCH]).order_by("id"):
             if run.reference not in before.by_reference:
                 before.add(run)
-    pairs = [(source, run) for task, run in cached
-             if (source := before.find(task)) is not None]
+    pairs = [(source, run) for task, run in cached if (source := before.find(task)) is not None]
     adapters.link_runs_many(pairs)
 
 
-def _outputs(run: tl.Run, task: Task, store: LineageStore | None,
-             missing: list[str]) -> list[adapters.Output]:
+def _outputs(
+    run: tl.Run, task: Task, store: LineageStore | None, missing: list[str]
+) -> list[adapters.Output]:
     """A task's output files, from its work dir, else its lineage FileOutputs (those not
     on disk go to ``missing``)."""
     if task.cached:
@@ -333,12 +394,16 @@ def _outputs(run: tl.Run, task: Task, store: LineageStore | None,
     else:
         return []
     missing.extend(p for p in paths if not os.path.exists(p))
-    return [adapters.Output(p, run=run, features={"process": task.process})
-            for p in paths if os.path.exists(p)]
+    return [
+        adapters.Output(p, run=run, features={"process": task.process})
+        for p in paths
+        if os.path.exists(p)
+    ]
 
 
-def _inputs(run: tl.Run, task: Task, by_hash: dict[str, tl.Run],
-            store: LineageStore | None) -> list[tuple[tl.Run, tl.Run]]:
+def _inputs(
+    run: tl.Run, task: Task, by_hash: dict[str, tl.Run], store: LineageStore | None
+) -> list[tuple[tl.Run, tl.Run]]:
     """Link a task to the files it read; returns its links to the task runs that wrote
     them, as (upstream, task) pairs."""
     paths = list(task.workdir.inputs) if task.workdir else []

@@ -52,7 +52,7 @@ class LineageStore:
         """The record a LID names, or None (not a LID, or dangling)."""
         if not lid or not lid.startswith(LID):
             return None
-        return self.records.get(lid[len(LID):])
+        return self.records.get(lid[len(LID) :])
 
     def of_kind(self, kind: str) -> list[Record]:
         return [r for r in self.records.values() if r.kind == kind]
@@ -64,26 +64,47 @@ class LineageStore:
                 found = self.get(entry.lid)
                 if found is not None:
                     return found
-        runs = [r for r in self.of_kind("WorkflowRun")
-                if run_name is None or r.spec.get("name") == run_name]
+        runs = [
+            r
+            for r in self.of_kind("WorkflowRun")
+            if run_name is None or r.spec.get("name") == run_name
+        ]
         return runs[-1] if runs else None
 
     def tasks_of(self, workflow: Record) -> list[Record]:
         """The TaskRuns (and AgentRuns) recorded for one workflow run, by key."""
-        return sorted((r for r in self.records.values()
-                       if r.kind in ("TaskRun", "AgentRun")
-                       and r.spec.get("workflowRun") == workflow.lid), key=lambda r: r.key)
+        return sorted(
+            (
+                r
+                for r in self.records.values()
+                if r.kind in ("TaskRun", "AgentRun") and r.spec.get("workflowRun") == workflow.lid
+            ),
+            key=lambda r: r.key,
+        )
 
     def file_outputs_of(self, task: Record) -> list[Record]:
         """The FileOutputs a task wrote (``taskRun`` is the task's LID)."""
-        return sorted((r for r in self.records.values() if r.kind == "FileOutput"
-                       and r.spec.get("taskRun") == task.lid), key=lambda r: r.key)
+        return sorted(
+            (
+                r
+                for r in self.records.values()
+                if r.kind == "FileOutput" and r.spec.get("taskRun") == task.lid
+            ),
+            key=lambda r: r.key,
+        )
 
     def published_of(self, workflow: Record) -> list[Record]:
         """Published files: FileOutputs of the run that no task wrote itself."""
-        return sorted((r for r in self.records.values() if r.kind == "FileOutput"
-                       and r.spec.get("workflowRun") == workflow.lid
-                       and not r.spec.get("taskRun")), key=lambda r: r.key)
+        return sorted(
+            (
+                r
+                for r in self.records.values()
+                if r.kind == "FileOutput"
+                and r.spec.get("workflowRun") == workflow.lid
+                and not r.spec.get("taskRun")
+            ),
+            key=lambda r: r.key,
+        )
 
 
 def parse_record(key: str, text: str) -> Record:
@@ -156,4 +177,4 @@ def input_refs(task: Record) -> tuple[list[str], list[str]]:
 
 def task_hash_of_lid(lid: str) -> str:
     """``lid://<taskHash>/<file>`` -> ``<taskHash>``."""
-    return lid[len(LID):].split("/", 1)[0].split("#", 1)[0]
+    return lid[len(LID) :].split("/", 1)[0].split("#", 1)[0]

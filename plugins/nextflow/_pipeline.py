@@ -57,22 +57,25 @@ class Identity:
         workflow = (self.workflow.spec.get("workflow") or {}) if self.workflow else {}
         scripts = workflow.get("scriptFiles") or [{}]
         meta = self.metadata
-        return {"repository": meta.get("repository") or workflow.get("repository"),
-                "commit": meta.get("commitId") or workflow.get("commitId"),
-                "revision": meta.get("revision"),
-                "script_id": meta.get("scriptId") or (scripts[0].get("checksum") or {}
-                                                      ).get("value"),
-                "project": meta.get("projectName")}
+        return {
+            "repository": meta.get("repository") or workflow.get("repository"),
+            "commit": meta.get("commitId") or workflow.get("commitId"),
+            "revision": meta.get("revision"),
+            "script_id": meta.get("scriptId") or (scripts[0].get("checksum") or {}).get("value"),
+            "project": meta.get("projectName"),
+        }
 
 
-def resolve_identity(run_name: str | None, history: HistoryRun | None,
-                     store: LineageStore | None) -> Identity | None:
+def resolve_identity(
+    run_name: str | None, history: HistoryRun | None, store: LineageStore | None
+) -> Identity | None:
     """The run named ``run_name`` (else the latest in the history, else in the store)."""
     wanted = run_name or (history.run_name if history else None)
     workflow = store.workflow_run(wanted) if store is not None else None
     name = wanted or (workflow.spec.get("name") if workflow else None)
-    session = history.session_id if history else (
-        workflow.spec.get("sessionId") if workflow else None)
+    session = (
+        history.session_id if history else (workflow.spec.get("sessionId") if workflow else None)
+    )
     if not name or not session:
         return None
     completed = bool(workflow and store and f"{workflow.key}#output" in store.records)
@@ -98,10 +101,14 @@ def transform_for(found: dict[str, Any], command: str | None = None) -> tl.Trans
     ``found`` has ``repository``, ``commit``, ``revision``, ``script_id``, ``project``.
     """
     version = found.get("commit") or found.get("script_id")
-    reference = (f"{found['repository']}@{found['commit']}" if found.get("repository") and
-                 found.get("commit") else found.get("revision") or found.get("script_id"))
-    return adapters.get_transform(pipeline_key(found, command), "pipeline", hash=version,
-                                  reference=reference)
+    reference = (
+        f"{found['repository']}@{found['commit']}"
+        if found.get("repository") and found.get("commit")
+        else found.get("revision") or found.get("script_id")
+    )
+    return adapters.get_transform(
+        pipeline_key(found, command), "pipeline", hash=version, reference=reference
+    )
 
 
 def pipeline_transform(ident: Identity, history: HistoryRun | None) -> tl.Transform:
@@ -114,10 +121,13 @@ def pipeline_transform(ident: Identity, history: HistoryRun | None) -> tl.Transf
 def workflow_features(ident: Identity, history: HistoryRun | None) -> dict[str, Any]:
     found = ident.pipeline()
     nextflow = ident.metadata.get("nextflow") or {}
-    values = {"session_id": ident.session_id,
-              "script_id": found["script_id"] or (history.script_id if history else None),
-              "revision": found["revision"], "nextflow_version": nextflow.get("version"),
-              "lineage_lid": ident.workflow.lid if ident.workflow else None}
+    values = {
+        "session_id": ident.session_id,
+        "script_id": found["script_id"] or (history.script_id if history else None),
+        "revision": found["revision"],
+        "nextflow_version": nextflow.get("version"),
+        "lineage_lid": ident.workflow.lid if ident.workflow else None,
+    }
     return {k: v for k, v in values.items() if v}
 
 

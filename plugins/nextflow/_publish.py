@@ -18,8 +18,7 @@ from threadline.hashing import hash_paths
 _WORK_PARTS = re.compile(r"^[0-9a-f]{2}$"), re.compile(r"^[0-9a-f]{30}$")
 
 
-def scan(folders: list[Path], launch: Path, workflow: tl.Run,
-         by_hash: dict[str, tl.Run]) -> int:
+def scan(folders: list[Path], launch: Path, workflow: tl.Run, by_hash: dict[str, tl.Run]) -> int:
     """Register every file under ``folders``; returns how many were recorded."""
     files = [path for folder in folders for path in _files(folder)]
     if not files:
@@ -30,7 +29,8 @@ def scan(folders: list[Path], launch: Path, workflow: tl.Run,
     for path, source in zip(files, sources, strict=True):
         runs[source.id if source else None] = source
         groups.setdefault(source.id if source else None, []).append(
-            adapters.Output(str(path), key=_key(path, launch)))
+            adapters.Output(str(path), key=_key(path, launch))
+        )
     for run_id, outputs in groups.items():
         adapters.register_outputs(runs[run_id], outputs, features={"published": True})
     return len(files)
@@ -51,15 +51,17 @@ def _key(path: Path, launch: Path) -> str:
     return "/".join(absolute.parts[-2:])
 
 
-def _sources(files: list[Path], workflow: tl.Run,
-             by_hash: dict[str, tl.Run]) -> list[tl.Run | None]:
+def _sources(
+    files: list[Path], workflow: tl.Run, by_hash: dict[str, tl.Run]
+) -> list[tl.Run | None]:
     """The task run behind each file: by symlink target, else by identical content
     (the unmatched files hashed together, against the run's outputs looked up once)."""
     found = [by_hash.get(_task_hash(p.resolve())) if p.is_symlink() else None for p in files]
     unmatched = [i for i, source in enumerate(found) if source is None]
     if unmatched:
-        by_content = {a.hash: a.run for a in
-                      tl.Artifact.filter(run__parent=workflow).order_by("id")}
+        by_content = {
+            a.hash: a.run for a in tl.Artifact.filter(run__parent=workflow).order_by("id")
+        }
         hashed = hash_paths([str(files[i]) for i in unmatched], tl.instance().stat_cache)
         for i, digest in zip(unmatched, hashed, strict=True):
             found[i] = by_content.get(digest.hash)

@@ -38,16 +38,19 @@ class RunResult:
 def find_nextflow() -> str:
     found = shutil.which("nextflow")
     if found is None:
-        raise ConfigError("nextflow is not on PATH: install Nextflow (https://nextflow.io) "
-                          "or add its folder to PATH")
+        raise ConfigError(
+            "nextflow is not on PATH: install Nextflow (https://nextflow.io) "
+            "or add its folder to PATH"
+        )
     return found
 
 
 def nextflow_version(executable: str) -> tuple[int, int] | None:
     """(major, minor) from ``nextflow -version``; None when it cannot be told."""
     try:
-        done = subprocess.run([executable, "-version"], capture_output=True, text=True,
-                              timeout=120, check=False)
+        done = subprocess.run(
+            [executable, "-version"], capture_output=True, text=True, timeout=120, check=False
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     match = _VERSION.search(done.stdout + done.stderr)
@@ -68,8 +71,9 @@ def with_config(args: Sequence[str], config: str) -> list[str]:
     return [*args[:position], "-c", config, *args[position:]]
 
 
-def run_nextflow(args: Sequence[str], *, launch_dir: str | os.PathLike[str] = ".",
-                 lineage: bool | None = None) -> RunResult:
+def run_nextflow(
+    args: Sequence[str], *, launch_dir: str | os.PathLike[str] = ".", lineage: bool | None = None
+) -> RunResult:
     """Run nextflow with threadline's config, then ingest the run; see the module doc."""
     executable = find_nextflow()
     if lineage is None:
@@ -79,16 +83,21 @@ def run_nextflow(args: Sequence[str], *, launch_dir: str | os.PathLike[str] = ".
     with tempfile.TemporaryDirectory(prefix="threadline-nextflow-") as state:
         trace = Path(state) / "trace.txt"
         config = Path(state) / "threadline.config"
-        config.write_text(config_text(receiver.url, token=token, trace_file=str(trace),
-                                      lineage=lineage))
+        config.write_text(
+            config_text(receiver.url, token=token, trace_file=str(trace), lineage=lineage)
+        )
         try:
-            returncode = subprocess.run([executable, *with_config(args, str(config))],
-                                        cwd=launch_dir, check=False).returncode
+            returncode = subprocess.run(
+                [executable, *with_config(args, str(config))], cwd=launch_dir, check=False
+            ).returncode
         finally:
             receiver.stop()
         names = receiver.handler.run_names
         result = None
         if names or (Path(launch_dir) / ".nextflow" / "history").is_file():
-            result = ingest(launch_dir, trace=trace if trace.is_file() else None,
-                            run_name=names[-1] if names else None)
+            result = ingest(
+                launch_dir,
+                trace=trace if trace.is_file() else None,
+                run_name=names[-1] if names else None,
+            )
     return RunResult(returncode, result, receiver.received)

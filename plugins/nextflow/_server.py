@@ -112,8 +112,11 @@ class Receiver:
                     self.handler.apply(event)
                 except Exception:  # never stop receiving
                     self.failed += 1
-                    log.exception("weblog: could not record %s event of %s",
-                                  event.get("event"), event.get("runName"))
+                    log.exception(
+                        "weblog: could not record %s event of %s",
+                        event.get("event"),
+                        event.get("runName"),
+                    )
 
 
 def _make_handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
@@ -132,8 +135,7 @@ def _make_handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                 return
             problem = receiver.accept(self.rfile.read(length))
             if problem is not None:
-                log.warning("weblog: rejected a body from %s: %s", self.client_address[0],
-                            problem)
+                log.warning("weblog: rejected a body from %s: %s", self.client_address[0], problem)
                 self._answer(400, f"not a Nextflow weblog event: {problem}")
             else:
                 self._answer(200, "ok")

@@ -9,8 +9,22 @@ import datetime as dt
 import random
 from pathlib import Path
 
-DEFAULT_FIELDS = ("task_id", "hash", "native_id", "name", "status", "exit", "submit",
-                  "duration", "realtime", "%cpu", "peak_rss", "peak_vmem", "rchar", "wchar")
+DEFAULT_FIELDS = (
+    "task_id",
+    "hash",
+    "native_id",
+    "name",
+    "status",
+    "exit",
+    "submit",
+    "duration",
+    "realtime",
+    "%cpu",
+    "peak_rss",
+    "peak_vmem",
+    "rchar",
+    "wchar",
+)
 _UNITS = ("B", "KB", "MB", "GB", "TB", "PB", "EB", "ZB")
 
 
@@ -42,33 +56,49 @@ def format_memory(size: int) -> str:
     return f"{text} {_UNITS[power]}"
 
 
-def _row(task_id: int, name: str, status: str, rng: random.Random, raw: bool,
-         submit: dt.datetime) -> dict[str, str]:
+def _row(
+    task_id: int, name: str, status: str, rng: random.Random, raw: bool, submit: dt.datetime
+) -> dict[str, str]:
     failed = status == "FAILED"
-    ms, rss = rng.randint(5, 5_000_000), rng.randint(0, 8 * 1024 ** 3)
+    ms, rss = rng.randint(5, 5_000_000), rng.randint(0, 8 * 1024**3)
     digest = f"{rng.getrandbits(128):032x}"
-    values = {"task_id": str(task_id), "hash": f"{digest[:2]}/{digest[2:8]}",
-              "native_id": str(10_000 + task_id), "name": name, "status": status,
-              "exit": "1" if failed else "0"}
+    values = {
+        "task_id": str(task_id),
+        "hash": f"{digest[:2]}/{digest[2:8]}",
+        "native_id": str(10_000 + task_id),
+        "name": name,
+        "status": status,
+        "exit": "1" if failed else "0",
+    }
     if raw:
-        values |= {"submit": str(int(submit.timestamp() * 1000)), "duration": str(ms + 50),
-                   "realtime": str(ms), "%cpu": f"{rng.uniform(0, 800):.1f}",
-                   "peak_rss": str(rss), "peak_vmem": str(rss * 2),
-                   "rchar": str(rss // 3), "wchar": str(rss // 5)}
+        values |= {
+            "submit": str(int(submit.timestamp() * 1000)),
+            "duration": str(ms + 50),
+            "realtime": str(ms),
+            "%cpu": f"{rng.uniform(0, 800):.1f}",
+            "peak_rss": str(rss),
+            "peak_vmem": str(rss * 2),
+            "rchar": str(rss // 3),
+            "wchar": str(rss // 5),
+        }
     else:
-        values |= {"submit": submit.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
-                   "duration": format_duration(ms + 50), "realtime": format_duration(ms),
-                   "%cpu": f"{rng.uniform(0, 800):.1f}%", "peak_rss": format_memory(rss),
-                   "peak_vmem": format_memory(rss * 2), "rchar": format_memory(rss // 3),
-                   "wchar": format_memory(rss // 5)}
+        values |= {
+            "submit": submit.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
+            "duration": format_duration(ms + 50),
+            "realtime": format_duration(ms),
+            "%cpu": f"{rng.uniform(0, 800):.1f}%",
+            "peak_rss": format_memory(rss),
+            "peak_vmem": format_memory(rss * 2),
+            "rchar": format_memory(rss // 3),
+            "wchar": format_memory(rss // 5),
+        }
     if failed:
         for field in ("%cpu", "peak_rss", "peak_vmem", "rchar", "wchar"):
             values[field] = "-"
     return values
 
 
-def write_synthetic_trace(path: str | Path, tasks: int, *, raw: bool = False,
-                          seed: int = 0) -> int:
+def write_synthetic_trace(path: str | Path, tasks: int, *, raw: bool = False, seed: int = 0) -> int:
     """Write a trace of ``tasks`` tasks (plus retries) to ``path``; returns the row count."""
     rng = random.Random(seed)
     start = dt.datetime(2026, 1, 1, 9, 0, 0)
@@ -77,7 +107,8 @@ def write_synthetic_trace(path: str | Path, tasks: int, *, raw: bool = False,
     for index in range(tasks):
         name = f"PROCESS_{index % 12} (sample_{index})"
         statuses = (["FAILED"] if index % 20 == 19 else []) + [
-            "CACHED" if index % 7 == 6 else "COMPLETED"]
+            "CACHED" if index % 7 == 6 else "COMPLETED"
+        ]
         for status in statuses:
             task_id += 1
             submit = start + dt.timedelta(milliseconds=task_id * 37)

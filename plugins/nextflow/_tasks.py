@@ -16,19 +16,43 @@ from ._lineage import LineageStore, Record
 from ._trace import TraceRecord, split_name
 from ._workdir import WorkDir, find_workdir, read_workdir, task_hash
 
-STATUS = {"COMPLETED": "completed", "CACHED": "completed", "FAILED": "errored",
-          "ABORTED": "aborted"}
+STATUS = {
+    "COMPLETED": "completed",
+    "CACHED": "completed",
+    "FAILED": "errored",
+    "ABORTED": "aborted",
+}
 # trace fields that become run features, under these names
 METRIC_NAMES = {
-    "realtime": "realtime_ms", "duration": "duration_ms", "%cpu": "cpu_percent",
-    "%mem": "mem_percent", "rss": "rss", "vmem": "vmem", "peak_rss": "peak_rss",
-    "peak_vmem": "peak_vmem", "rchar": "rchar", "wchar": "wchar", "syscr": "syscr",
-    "syscw": "syscw", "read_bytes": "read_bytes", "write_bytes": "write_bytes",
-    "vol_ctxt": "vol_ctxt", "inv_ctxt": "inv_ctxt", "cpus": "cpus", "memory": "memory",
-    "disk": "disk", "time": "time_ms", "queue": "queue", "container": "container",
-    "hostname": "hostname", "cpu_model": "cpu_model", "module": "module",
-    "error_action": "error_action", "accelerator": "accelerator",
-    "accelerator_type": "accelerator_type", "scratch": "scratch",
+    "realtime": "realtime_ms",
+    "duration": "duration_ms",
+    "%cpu": "cpu_percent",
+    "%mem": "mem_percent",
+    "rss": "rss",
+    "vmem": "vmem",
+    "peak_rss": "peak_rss",
+    "peak_vmem": "peak_vmem",
+    "rchar": "rchar",
+    "wchar": "wchar",
+    "syscr": "syscr",
+    "syscw": "syscw",
+    "read_bytes": "read_bytes",
+    "write_bytes": "write_bytes",
+    "vol_ctxt": "vol_ctxt",
+    "inv_ctxt": "inv_ctxt",
+    "cpus": "cpus",
+    "memory": "memory",
+    "disk": "disk",
+    "time": "time_ms",
+    "queue": "queue",
+    "container": "container",
+    "hostname": "hostname",
+    "cpu_model": "cpu_model",
+    "module": "module",
+    "error_action": "error_action",
+    "accelerator": "accelerator",
+    "accelerator_type": "accelerator_type",
+    "scratch": "scratch",
 }
 FLOATS = ("cpu_percent", "mem_percent")
 
@@ -69,11 +93,21 @@ class Task:
 
     def features(self) -> dict[str, Any]:
         return task_features(
-            {"process": self.process, "tag": self.tag, "exit": self.exit_status,
-             "attempt": self.attempt},
-            {"hash": self.hash, "task_id": self.task_id, "native_id": self.native_id,
-             "cached": self.cached,
-             "workdir": str(self.workdir.path) if self.workdir else None, **self.metrics})
+            {
+                "process": self.process,
+                "tag": self.tag,
+                "exit": self.exit_status,
+                "attempt": self.attempt,
+            },
+            {
+                "hash": self.hash,
+                "task_id": self.task_id,
+                "native_id": self.native_id,
+                "cached": self.cached,
+                "workdir": str(self.workdir.path) if self.workdir else None,
+                **self.metrics,
+            },
+        )
 
 
 def task_features(scalars: dict[str, Any], trace: dict[str, Any]) -> dict[str, Any]:
@@ -93,29 +127,38 @@ def from_trace(row: TraceRecord) -> Task:
     values = row.fields
     status = str(values.get("status") or "COMPLETED")
     workdir = values.get("workdir")
-    metrics = {METRIC_NAMES[k]: v for k, v in values.items() if k in METRIC_NAMES and
-               v is not None}
+    metrics = {METRIC_NAMES[k]: v for k, v in values.items() if k in METRIC_NAMES and v is not None}
     for name in FLOATS:
         if name in metrics:
             metrics[name] = float(metrics[name])
     name = values.get("name") or _name(values.get("process"), values.get("tag"))
     return Task(
-        name=str(name), hash=task_hash(workdir) if workdir else str(values.get("hash")),
-        task_id=_text(values.get("task_id")), native_id=_text(values.get("native_id")),
-        status=STATUS.get(status, "errored"), exit_status=values.get("exit"),
-        attempt=values.get("attempt"), cached=status == "CACHED",
+        name=str(name),
+        hash=task_hash(workdir) if workdir else str(values.get("hash")),
+        task_id=_text(values.get("task_id")),
+        native_id=_text(values.get("native_id")),
+        status=STATUS.get(status, "errored"),
+        exit_status=values.get("exit"),
+        attempt=values.get("attempt"),
+        cached=status == "CACHED",
         started_at=values.get("start") or values.get("submit"),
-        finished_at=values.get("complete"), metrics=metrics)
+        finished_at=values.get("complete"),
+        metrics=metrics,
+    )
 
 
 def from_lineage(record: Record) -> Task:
-    return Task(name=str(record.spec.get("name") or record.key), hash=record.key,
-                lineage=record)
+    return Task(name=str(record.spec.get("name") or record.key), hash=record.key, lineage=record)
 
 
 def from_log(line: LoggedTask) -> Task:
-    return Task(name=line.name, hash=task_hash(line.workdir), task_id=line.task_id,
-                status=STATUS.get(line.status, "errored"), exit_status=line.exit_status)
+    return Task(
+        name=line.name,
+        hash=task_hash(line.workdir),
+        task_id=line.task_id,
+        status=STATUS.get(line.status, "errored"),
+        exit_status=line.exit_status,
+    )
 
 
 def attach(tasks: list[Task], work: Path, store: LineageStore | None) -> None:

@@ -17,25 +17,94 @@ from typing import Any
 
 # formatter type of every TraceRecord field (Nextflow's TraceRecord.FIELDS)
 FIELD_TYPES: dict[str, str] = {
-    "task_id": "str", "hash": "str", "native_id": "str", "process": "str", "module": "str",
-    "container": "str", "tag": "str", "name": "str", "status": "str", "exit": "num",
-    "submit": "date", "start": "date", "complete": "date", "duration": "time",
-    "realtime": "time", "%cpu": "perc", "%mem": "perc", "rss": "mem", "vmem": "mem",
-    "peak_rss": "mem", "peak_vmem": "mem", "rchar": "mem", "wchar": "mem", "syscr": "num",
-    "syscw": "num", "read_bytes": "mem", "write_bytes": "mem", "attempt": "num",
-    "workdir": "str", "script": "str", "scratch": "str", "queue": "str", "cpus": "num",
-    "memory": "mem", "disk": "mem", "time": "time", "env": "str", "error_action": "str",
-    "vol_ctxt": "num", "inv_ctxt": "num", "hostname": "str", "cpu_model": "str",
-    "accelerator": "num", "accelerator_type": "str",
+    "task_id": "str",
+    "hash": "str",
+    "native_id": "str",
+    "process": "str",
+    "module": "str",
+    "container": "str",
+    "tag": "str",
+    "name": "str",
+    "status": "str",
+    "exit": "num",
+    "submit": "date",
+    "start": "date",
+    "complete": "date",
+    "duration": "time",
+    "realtime": "time",
+    "%cpu": "perc",
+    "%mem": "perc",
+    "rss": "mem",
+    "vmem": "mem",
+    "peak_rss": "mem",
+    "peak_vmem": "mem",
+    "rchar": "mem",
+    "wchar": "mem",
+    "syscr": "num",
+    "syscw": "num",
+    "read_bytes": "mem",
+    "write_bytes": "mem",
+    "attempt": "num",
+    "workdir": "str",
+    "script": "str",
+    "scratch": "str",
+    "queue": "str",
+    "cpus": "num",
+    "memory": "mem",
+    "disk": "mem",
+    "time": "time",
+    "env": "str",
+    "error_action": "str",
+    "vol_ctxt": "num",
+    "inv_ctxt": "num",
+    "hostname": "str",
+    "cpu_model": "str",
+    "accelerator": "num",
+    "accelerator_type": "str",
 }
 
 # the fields threadline asks for in the config it writes (every metric a task has)
 EXTENDED_FIELDS = (
-    "task_id", "hash", "native_id", "process", "tag", "name", "status", "exit", "module",
-    "container", "cpus", "time", "disk", "memory", "attempt", "submit", "start", "complete",
-    "duration", "realtime", "queue", "%cpu", "%mem", "rss", "vmem", "peak_rss", "peak_vmem",
-    "rchar", "wchar", "syscr", "syscw", "read_bytes", "write_bytes", "vol_ctxt", "inv_ctxt",
-    "workdir", "scratch", "error_action", "hostname", "cpu_model",
+    "task_id",
+    "hash",
+    "native_id",
+    "process",
+    "tag",
+    "name",
+    "status",
+    "exit",
+    "module",
+    "container",
+    "cpus",
+    "time",
+    "disk",
+    "memory",
+    "attempt",
+    "submit",
+    "start",
+    "complete",
+    "duration",
+    "realtime",
+    "queue",
+    "%cpu",
+    "%mem",
+    "rss",
+    "vmem",
+    "peak_rss",
+    "peak_vmem",
+    "rchar",
+    "wchar",
+    "syscr",
+    "syscw",
+    "read_bytes",
+    "write_bytes",
+    "vol_ctxt",
+    "inv_ctxt",
+    "workdir",
+    "scratch",
+    "error_action",
+    "hostname",
+    "cpu_model",
 )
 
 log = logging.getLogger(__name__)
@@ -44,8 +113,11 @@ _UNITS = {"B": 0, "KB": 1, "MB": 2, "GB": 3, "TB": 4, "PB": 5, "EB": 6, "ZB": 7}
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|d|h|m|s)", re.ASCII)
 _MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?", re.ASCII)
-_DURATION = re.compile(r"(?:(\d+)d ?)?(?:(\d+)h ?)?(?:(\d+)m ?)?(?:(\d+(?:\.\d+)?)s)?"
-                       r"|(\d+)ms", re.ASCII)
+_DURATION = re.compile(
+    r"(?:(\d+)d ?)?(?:(\d+)h ?)?(?:(\d+)m ?)?(?:(\d+(?:\.\d+)?)s)?"
+    r"|(\d+)ms",
+    re.ASCII,
+)
 _MISSING = frozenset({"-", ""})
 _DATE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}", re.ASCII)
 
@@ -93,8 +165,13 @@ def parse_duration(text: str) -> int:
     usual = _DURATION.fullmatch(text)  # Duration.toString()'s own layouts, in one match
     if usual and text:
         d, h, m, sec, ms = usual.groups()
-        return round(int(d or 0) * 86_400_000 + int(h or 0) * 3_600_000 + int(m or 0) * 60_000
-                     + float(sec or 0) * 1000 + int(ms or 0))
+        return round(
+            int(d or 0) * 86_400_000
+            + int(h or 0) * 3_600_000
+            + int(m or 0) * 60_000
+            + float(sec or 0) * 1000
+            + int(ms or 0)
+        )
     parts = _DURATION_PART.findall(text.replace(" ", ""))
     if not parts or "".join(n + u for n, u in parts) != text.replace(" ", ""):
         raise TraceError(f"not a Nextflow duration: {text!r}")
@@ -152,8 +229,11 @@ def _parse_exit(text: str) -> int | float | None:
 
 
 _PARSERS: dict[str, Callable[[str], Any]] = {
-    "time": parse_duration, "mem": parse_memory, "perc": parse_percent,
-    "date": lambda text: None if text == "0" else parse_date(text), "num": _parse_number,
+    "time": parse_duration,
+    "mem": parse_memory,
+    "perc": parse_percent,
+    "date": lambda text: None if text == "0" else parse_date(text),
+    "num": _parse_number,
 }
 
 
@@ -188,23 +268,29 @@ def iter_trace(path: str | Path, sep: str = "\t") -> Iterator[TraceRecord]:
                 log.warning("%s:%d: skipped a truncated last row", path, number)
                 return  # the row Nextflow was writing when it stopped
             if len(cells) != len(header):
-                raise TraceError(f"{path}:{number}: {len(cells)} cells, header has "
-                                 f"{len(header)}")
+                raise TraceError(f"{path}:{number}: {len(cells)} cells, header has {len(header)}")
             try:
                 yield _record(header, parsers, cells)
             except TraceError as exc:
                 raise TraceError(f"{path}:{number}: {exc}") from None
 
 
-def _record(header: list[str], parsers: list[Callable[[str], Any] | None],
-            cells: list[str]) -> TraceRecord:
+def _record(
+    header: list[str], parsers: list[Callable[[str], Any] | None], cells: list[str]
+) -> TraceRecord:
     try:  # the fast way; on a bad cell, again cell by cell to say which field it is
-        return TraceRecord(tuple([
-            (field, None if text in _MISSING else text if parse is None else parse(text))
-            for field, parse, text in zip(header, parsers, cells, strict=True)]))
+        return TraceRecord(
+            tuple(
+                [
+                    (field, None if text in _MISSING else text if parse is None else parse(text))
+                    for field, parse, text in zip(header, parsers, cells, strict=True)
+                ]
+            )
+        )
     except TraceError:  # parse_value names the field
-        return TraceRecord(tuple((f, parse_value(f, t))
-                                 for f, t in zip(header, cells, strict=True)))
+        return TraceRecord(
+            tuple((f, parse_value(f, t)) for f, t in zip(header, cells, strict=True))
+        )
 
 
 def read_trace(path: str | Path, sep: str = "\t") -> list[TraceRecord]:

@@ -92,8 +92,13 @@ def parse_command_trace(text: str) -> dict[str, Any]:
             metrics[key] = value
         elif value.strip().lstrip("-").isdigit():
             number = int(value)
-            metrics[key] = (number / 10 if key in ("%cpu", "%mem")
-                            else number * 1024 if key in _KB_FIELDS else number)
+            metrics[key] = (
+                number / 10
+                if key in ("%cpu", "%mem")
+                else number * 1024
+                if key in _KB_FIELDS
+                else number
+            )
     return metrics
 
 
@@ -116,9 +121,15 @@ def read_workdir(folder: str | Path) -> WorkDir:
         if entry.name not in staged_names:
             outputs.append(str(entry))
     trace = _read(folder / ".command.trace")
-    return WorkDir(folder, task_hash(folder), name_match["name"] if name_match else None,
-                   read_exitcode(folder), tuple(dict.fromkeys(inputs)), tuple(outputs),
-                   tuple(parse_command_trace(trace).items()))
+    return WorkDir(
+        folder,
+        task_hash(folder),
+        name_match["name"] if name_match else None,
+        read_exitcode(folder),
+        tuple(dict.fromkeys(inputs)),
+        tuple(outputs),
+        tuple(parse_command_trace(trace).items()),
+    )
 
 
 def _read(path: Path) -> str:

@@ -42,8 +42,10 @@ def _progress(label: str) -> Iterator[Callable[[int, int], None] | None]:
 
 def _summary(result: IngestResult) -> str:
     state = "recorded" if result.created else "already recorded"
-    text = (f"{state}: run {result.run_name} ({result.workflow}), {result.tasks} new tasks "
-            f"({result.cached} cached), {result.skipped} known, {result.artifacts} outputs")
+    text = (
+        f"{state}: run {result.run_name} ({result.workflow}), {result.tasks} new tasks "
+        f"({result.cached} cached), {result.skipped} known, {result.artifacts} outputs"
+    )
     if result.missing:
         text += f"; {len(result.missing)} output files not found on disk"
     return text
@@ -56,18 +58,37 @@ def group() -> None:
 
 @group.command("ingest")
 @click.argument("launch_dir", type=click.Path(file_okay=False))
-@click.option("--trace", "trace", type=click.Path(dir_okay=False),
-              help="Trace file (default: the newest trace*.txt in LAUNCH_DIR).")
-@click.option("--lineage", "lineage", type=click.Path(file_okay=False),
-              help="Lineage store (default: LAUNCH_DIR/.lineage when present).")
+@click.option(
+    "--trace",
+    "trace",
+    type=click.Path(dir_okay=False),
+    help="Trace file (default: the newest trace*.txt in LAUNCH_DIR).",
+)
+@click.option(
+    "--lineage",
+    "lineage",
+    type=click.Path(file_okay=False),
+    help="Lineage store (default: LAUNCH_DIR/.lineage when present).",
+)
 @click.option("--run", "run_name", help="Run name (default: the latest run).")
-@click.option("--published", "published", multiple=True, type=click.Path(file_okay=False),
-              help="Output dir to scan for published files (runs without a lineage "
-                   "store); repeatable.")
+@click.option(
+    "--published",
+    "published",
+    multiple=True,
+    type=click.Path(file_okay=False),
+    help="Output dir to scan for published files (runs without a lineage store); repeatable.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def ingest_cmd(ctx: click.Context, launch_dir: str, trace: str | None, lineage: str | None,
-               run_name: str | None, published: tuple[str, ...], as_json: bool) -> None:
+def ingest_cmd(
+    ctx: click.Context,
+    launch_dir: str,
+    trace: str | None,
+    lineage: str | None,
+    run_name: str | None,
+    published: tuple[str, ...],
+    as_json: bool,
+) -> None:
     """Record a Nextflow run from its launch directory.
 
     Same as threadline.nextflow.ingest(): reads .nextflow/history, the trace file, the
@@ -77,22 +98,32 @@ def ingest_cmd(ctx: click.Context, launch_dir: str, trace: str | None, lineage: 
     """
     _connect(ctx)
     with _progress("ingesting tasks") as tick:
-        result = ingest(launch_dir, trace=trace, lineage=lineage, run_name=run_name,
-                        published=published, progress=tick)
+        result = ingest(
+            launch_dir,
+            trace=trace,
+            lineage=lineage,
+            run_name=run_name,
+            published=published,
+            progress=tick,
+        )
     _emit(result.to_dict(), as_json, lambda: _summary(result))
 
 
 @group.command("config")
-@click.option("--port", type=int, default=DEFAULT_PORT, show_default=True,
-              help="Port of the weblog receiver (threadline nextflow serve).")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Host of the weblog receiver.")
+@click.option(
+    "--port",
+    type=int,
+    default=DEFAULT_PORT,
+    show_default=True,
+    help="Port of the weblog receiver (threadline nextflow serve).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Host of the weblog receiver.")
 @click.option("--token", help="Basic-auth user:password the receiver expects.")
 @click.option("--no-weblog", is_flag=True, help="Leave out the weblog block.")
-@click.option("--no-lineage", is_flag=True,
-              help="Leave out the lineage block (Nextflow before 25.04).")
-def config_cmd(port: int, host: str, token: str | None, no_weblog: bool,
-               no_lineage: bool) -> None:
+@click.option(
+    "--no-lineage", is_flag=True, help="Leave out the lineage block (Nextflow before 25.04)."
+)
+def config_cmd(port: int, host: str, token: str | None, no_weblog: bool, no_lineage: bool) -> None:
     """Print the Nextflow config threadline needs.
 
     A weblog block pointing at the receiver, a raw trace with the extended field list,
@@ -104,13 +135,25 @@ def config_cmd(port: int, host: str, token: str | None, no_weblog: bool,
 
 
 @group.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on (loopback by default).")
-@click.option("--port", type=int, default=DEFAULT_PORT, show_default=True,
-              help="Port to listen on (0: a free one, printed).")
-@click.option("--token", envvar="THREADLINE_NEXTFLOW_TOKEN",
-              help="Require basic auth user:password, as weblog.basicToken sends "
-                   "(env THREADLINE_NEXTFLOW_TOKEN).")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on (loopback by default).",
+)
+@click.option(
+    "--port",
+    type=int,
+    default=DEFAULT_PORT,
+    show_default=True,
+    help="Port to listen on (0: a free one, printed).",
+)
+@click.option(
+    "--token",
+    envvar="THREADLINE_NEXTFLOW_TOKEN",
+    help="Require basic auth user:password, as weblog.basicToken sends "
+    "(env THREADLINE_NEXTFLOW_TOKEN).",
+)
 @click.pass_context
 def serve_cmd(ctx: click.Context, host: str, port: int, token: str | None) -> None:
     """Receive Nextflow weblog events and record runs live.
@@ -129,18 +172,23 @@ def serve_cmd(ctx: click.Context, host: str, port: int, token: str | None) -> No
         pass
     finally:
         receiver.stop()
-        click.echo(f"received {receiver.received} events, rejected {receiver.rejected}, "
-                   f"failed {receiver.failed}", err=True)
+        click.echo(
+            f"received {receiver.received} events, rejected {receiver.rejected}, "
+            f"failed {receiver.failed}",
+            err=True,
+        )
 
 
 @group.command("run", context_settings={"ignore_unknown_options": True})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-@click.option("--lineage/--no-lineage", default=None,
-              help="Turn on Nextflow's lineage store (default: on for Nextflow 25.04+).")
+@click.option(
+    "--lineage/--no-lineage",
+    default=None,
+    help="Turn on Nextflow's lineage store (default: on for Nextflow 25.04+).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def run_cmd(ctx: click.Context, args: tuple[str, ...], lineage: bool | None,
-            as_json: bool) -> None:
+def run_cmd(ctx: click.Context, args: tuple[str, ...], lineage: bool | None, as_json: bool) -> None:
     """Run nextflow and record the run: threadline nextflow run -- run main.nf ...
 
     Starts a weblog receiver on a free loopback port, adds a -c config (weblog, raw trace,
@@ -151,8 +199,11 @@ def run_cmd(ctx: click.Context, args: tuple[str, ...], lineage: bool | None,
     result = run_nextflow(args, lineage=lineage)
     ingested = result.ingest
     if ingested is not None:
-        _emit({"returncode": result.returncode, "events": result.events,
-               **ingested.to_dict()}, as_json, lambda: _summary(ingested))
+        _emit(
+            {"returncode": result.returncode, "events": result.events, **ingested.to_dict()},
+            as_json,
+            lambda: _summary(ingested),
+        )
     ctx.exit(result.returncode)
 
 

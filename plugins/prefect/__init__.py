@@ -9,8 +9,15 @@ first use. See docs/prefect.md.
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["TrackOptions", "TrackedFlow", "TrackedMaterializingTask", "TrackedTask", "flow",
-           "instrument", "task"]
+__all__ = [
+    "TrackOptions",
+    "TrackedFlow",
+    "TrackedMaterializingTask",
+    "TrackedTask",
+    "flow",
+    "instrument",
+    "task",
+]
 
 _LAZY = {
     "TrackOptions": "threadline.prefect._options",

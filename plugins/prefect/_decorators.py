@@ -21,9 +21,13 @@ from ._options import TrackOptions, split_options
 P = ParamSpec("P")
 R = TypeVar("R")
 
-HOOK_LISTS = {"running": "on_running_hooks", "completion": "on_completion_hooks",
-              "failure": "on_failure_hooks", "crashed": "on_crashed_hooks",
-              "cancellation": "on_cancellation_hooks"}
+HOOK_LISTS = {
+    "running": "on_running_hooks",
+    "completion": "on_completion_hooks",
+    "failure": "on_failure_hooks",
+    "crashed": "on_crashed_hooks",
+    "cancellation": "on_cancellation_hooks",
+}
 
 
 class TrackedFlow(Flow[Any, Any]):

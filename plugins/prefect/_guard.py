@@ -40,9 +40,13 @@ def report(where: str, error: BaseException) -> None:
         first = kind not in _seen
         _seen.add(kind)
     if first:
-        log.error("threadline could not record %s (the Prefect run is not affected; "
-                  "later failures of this kind are logged at DEBUG): %s", where, error,
-                  exc_info=error)
+        log.error(
+            "threadline could not record %s (the Prefect run is not affected; "
+            "later failures of this kind are logged at DEBUG): %s",
+            where,
+            error,
+            exc_info=error,
+        )
     else:
         log.debug("threadline could not record %s: %s", where, error, exc_info=error)
 
@@ -50,6 +54,7 @@ def report(where: str, error: BaseException) -> None:
 def guarded(where: str) -> Callable[[F], F]:
     """Decorate a hook body so that its failures are reported, never raised (unless
     strict)."""
+
     def wrap(fn: F) -> F:
         @functools.wraps(fn)
         def run(*args: Any, **kwargs: Any) -> Any:
@@ -60,5 +65,7 @@ def guarded(where: str) -> Callable[[F], F]:
                 if strict():
                     raise
                 return None
+
         return run  # type: ignore[return-value]
+
     return wrap

@@ -33,8 +33,11 @@ class Hook:
         self._origin: int | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_instance": _registry.settings_for_workers(),
-                "_origin": os.getpid()}
+        return {
+            **self.__dict__,
+            "_instance": _registry.settings_for_workers(),
+            "_origin": os.getpid(),
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -65,7 +68,8 @@ class _OwnHookChatter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.msg if isinstance(record.msg, str) else ""
         return record.levelno != logging.INFO or not text.startswith(
-            ("Running hook 'threadline_", "Hook 'threadline_"))
+            ("Running hook 'threadline_", "Hook 'threadline_")
+        )
 
 
 def quiet_own_hooks() -> None:
@@ -77,6 +81,7 @@ def quiet_own_hooks() -> None:
 
 
 # -- flows --------------------------------------------------------------------------------
+
 
 @_guard.guarded("a Prefect flow run")
 def _flow_event(hook: Hook, flow: Any, flow_run: Any, state: Any) -> None:
@@ -109,8 +114,11 @@ def _abort_open_children(run: Any, flow_id: Any) -> None:
         if task_entry.activation is not None:
             task_entry.activation.__exit__(None, None, None)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    (tl.Run.update(status="aborted", finished_at=now)
-     .where((tl.Run.parent == run.id) & (tl.Run.status == "started")).execute())
+    (
+        tl.Run.update(status="aborted", finished_at=now)
+        .where((tl.Run.parent == run.id) & (tl.Run.status == "started"))
+        .execute()
+    )
 
 
 def _start_flow(options: TrackOptions, flow: Any, flow_run: Any) -> None:
@@ -121,8 +129,16 @@ def _start_flow(options: TrackOptions, flow: Any, flow_run: Any) -> None:
     parent = _flow_parent(flow_run)
     transform = _registry.transform(flow.name, "flow", flow.fn, reference=flow.version)
     run = adapters.start_run(
-        flow.name, "flow", transform=transform, engine=ENGINE, reference=str(flow_run.id),
-        name=flow_run.name, parent=parent, params=params, **MACHINE.fields())
+        flow.name,
+        "flow",
+        transform=transform,
+        engine=ENGINE,
+        reference=str(flow_run.id),
+        name=flow_run.name,
+        parent=parent,
+        params=params,
+        **MACHINE.fields(),
+    )
     entry = Entry(run, flow.name, params=params)
     _outputs.link_inputs(run, params, options, entry.workdir)
     _activate(entry)
@@ -146,6 +162,7 @@ def _flow_parent(flow_run: Any) -> Any:
 
 # -- tasks --------------------------------------------------------------------------------
 
+
 @_guard.guarded("a Prefect task run")
 def _task_event(hook: Hook, task: Any, task_run: Any, state: Any) -> None:
     _registry.use_instance(hook._instance, hook._origin)  # in a worker: the flow's instance
@@ -160,12 +177,10 @@ def _task_event(hook: Hook, task: Any, task_run: Any, state: Any) -> None:
     try:
         if hook.event == "completion":
             flow_name = entry.key.rpartition("/")[0]
-            naming = _outputs.Naming(entry.key, flow_name, task.name, entry.params,
-                                     entry.workdir)
+            naming = _outputs.Naming(entry.key, flow_name, task.name, entry.params, entry.workdir)
             problem = _save_outputs(entry, state, hook.options, naming)
     finally:
-        _finish(entry, hook.event, state, task_run.run_count, now=entry.write_now,
-                problem=problem)
+        _finish(entry, hook.event, state, task_run.run_count, now=entry.write_now, problem=problem)
     if problem is not None:
         raise problem  # for the guard to report (the run is closed as errored)
 
@@ -173,8 +188,9 @@ def _task_event(hook: Hook, task: Any, task_run: Any, state: Any) -> None:
 def _start_task(options: TrackOptions, task: Any, task_run: Any) -> None:
     flow_entry = _registry.entry(task_run.flow_run_id)
     flow_run = flow_entry.run if flow_entry else _registry.run_of(task_run.flow_run_id)
-    flow_key = flow_entry.key if flow_entry else (
-        flow_run.transform.key if flow_run is not None else None)
+    flow_key = (
+        flow_entry.key if flow_entry else (flow_run.transform.key if flow_run is not None else None)
+    )
     key = f"{flow_key}/{task.name}" if flow_key else task.name
     upstream = _upstream_runs(task_run.task_inputs or {})
     parent = upstream.pop("__parents__", None) or flow_run or tl.context.run
@@ -182,14 +198,27 @@ def _start_task(options: TrackOptions, task: Any, task_run: Any) -> None:
     transform = _registry.transform(key, "task", task.fn)
     with _writer.WRITES:
         run = adapters.start_run(
-            key, "task", transform=transform, engine=ENGINE, reference=str(task_run.id),
-            name=task_run.name, parent=parent, params=params,
-            **MACHINE.fields())
-    entry = Entry(run, key, workdir=flow_entry.workdir if flow_entry else os.getcwd(),
-                  write_now=flow_entry is None, params=params,
-                  flow_id=str(task_run.flow_run_id))
+            key,
+            "task",
+            transform=transform,
+            engine=ENGINE,
+            reference=str(task_run.id),
+            name=task_run.name,
+            parent=parent,
+            params=params,
+            **MACHINE.fields(),
+        )
+    entry = Entry(
+        run,
+        key,
+        workdir=flow_entry.workdir if flow_entry else os.getcwd(),
+        write_now=flow_entry is None,
+        params=params,
+        flow_id=str(task_run.flow_run_id),
+    )
     edges = list({r.id: r for r in upstream.values() if r.id != run.id}.values())
     if edges:
+
         def link() -> None:
             for before in edges:
                 adapters.link_runs(before, run)
@@ -214,10 +243,17 @@ def _task_params() -> dict[str, Any]:
     params = dict(ctx.parameters or {}) if ctx is not None else {}
     if not any(isinstance(v, PrefectFuture | State) for v in _values.walk(params)):
         return params
-    return {name: visit_collection(value, visit_fn=resolve_to_final_result, return_data=True,
-                                   max_depth=-1, remove_annotations=True,
-                                   context={"parameter_name": name})
-            for name, value in params.items()}
+    return {
+        name: visit_collection(
+            value,
+            visit_fn=resolve_to_final_result,
+            return_data=True,
+            max_depth=-1,
+            remove_annotations=True,
+            context={"parameter_name": name},
+        )
+        for name, value in params.items()
+    }
 
 
 def _upstream_runs(task_inputs: dict[str, Any]) -> dict[str, Any]:
@@ -235,18 +271,24 @@ def _upstream_runs(task_inputs: dict[str, Any]) -> dict[str, Any]:
 
 # -- both ---------------------------------------------------------------------------------
 
+
 def _activate(entry: Entry) -> None:
     """Make the run current in the flow or task body: artifacts saved there are its."""
     entry.activation = adapters.activate(entry.run)
     entry.activation.__enter__()
 
 
-STATUS = {"completion": "completed", "failure": "errored", "crashed": "aborted",
-          "cancellation": "aborted"}
+STATUS = {
+    "completion": "completed",
+    "failure": "errored",
+    "crashed": "aborted",
+    "cancellation": "aborted",
+}
 
 
-def _save_outputs(entry: Entry, state: Any, options: TrackOptions,
-                  naming: _outputs.Naming) -> Exception | None:
+def _save_outputs(
+    entry: Entry, state: Any, options: TrackOptions, naming: _outputs.Naming
+) -> Exception | None:
     """Save a completed run's outputs; the failure, if they could not be saved (nothing
     of them is then stored), for the run to be closed as errored."""
     try:
@@ -256,8 +298,14 @@ def _save_outputs(entry: Entry, state: Any, options: TrackOptions,
     return None
 
 
-def _finish(entry: Entry, event: str, state: Any, attempts: int | None, now: bool,
-            problem: Exception | None = None) -> None:
+def _finish(
+    entry: Entry,
+    event: str,
+    state: Any,
+    attempts: int | None,
+    now: bool,
+    problem: Exception | None = None,
+) -> None:
     """Close the run: at once (flows, tasks outside flows or in workers), else in the
     background, flushed when the flow ends. A run whose outputs could not be saved
     (``problem``) is errored, although Prefect's run completed."""
@@ -272,8 +320,7 @@ def _finish(entry: Entry, event: str, state: Any, attempts: int | None, now: boo
     run, finished_at = entry.run, dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
     def write() -> None:
-        adapters.finish_run(run, status, error=error, traceback=trace,
-                            finished_at=finished_at)
+        adapters.finish_run(run, status, error=error, traceback=trace, finished_at=finished_at)
         if attempts and attempts > 1:
             adapters.annotate(run, {"attempt": attempts}, create_features=True)
 
@@ -289,8 +336,10 @@ def _outputs_failed(problem: Exception) -> str:
 def _error_of(state: Any) -> tuple[str | None, str | None]:
     value = _state_value(state)
     if isinstance(value, BaseException):
-        return (f"{type(value).__name__}: {value}",
-                "".join(traceback.format_exception(value)) or None)
+        return (
+            f"{type(value).__name__}: {value}",
+            "".join(traceback.format_exception(value)) or None,
+        )
     return (state.message or state.name), None
 
 

@@ -38,8 +38,7 @@ class Plan:
     tables: list[Any] = field(default_factory=list)  # unsaved DataFrame/AnnData artifacts
 
 
-def link_inputs(run: Any, params: dict[str, Any], options: TrackOptions,
-                workdir: str) -> None:
+def link_inputs(run: Any, params: dict[str, Any], options: TrackOptions, workdir: str) -> None:
     """Link the Artifacts and existing paths among the tracked parameters as inputs."""
     chosen = {k: v for k, v in params.items() if options.tracks_input(k)}
     if not chosen:
@@ -60,28 +59,34 @@ def save_outputs(run: Any, value: Any, options: TrackOptions, naming: Naming) ->
     return _store(run, plan, features)
 
 
-def plan_outputs(run: Any, found: _values.Found, options: TrackOptions,
-                 naming: Naming) -> Plan:
+def plan_outputs(run: Any, found: _values.Found, options: TrackOptions, naming: Naming) -> Plan:
     """Key every output (raising on a bad key) without storing anything."""
     count = len(found.paths) + len(found.objects)
     if options.key is not None and count > 1:
-        raise InvalidInput(f"key={options.key!r} names one output, but "
-                           f"{naming.transform_key} returned {count}; use key_template=")
+        raise InvalidInput(
+            f"key={options.key!r} names one output, but "
+            f"{naming.transform_key} returned {count}; use key_template="
+        )
     plan = Plan(artifacts=list(found.artifacts))
-    plan.paths = [adapters.Output(path, key=output_key(options, naming, index, path=path))
-                  for index, path in enumerate(found.paths)]
+    plan.paths = [
+        adapters.Output(path, key=output_key(options, naming, index, path=path))
+        for index, path in enumerate(found.paths)
+    ]
     for index, obj in enumerate(found.objects, start=len(found.paths)):
         plan.tables.append(_table(run, obj, index, options, naming))
     keys = [o.key for o in plan.paths if o.key] + [t.key for t in plan.tables]
     twice = sorted({k for k in keys if keys.count(k) > 1})
     if twice:
-        raise InvalidInput(f"two outputs of {naming.transform_key} would have the key "
-                           f"{twice[0]!r}; use a key_template with {{name}} or {{index}}")
+        raise InvalidInput(
+            f"two outputs of {naming.transform_key} would have the key "
+            f"{twice[0]!r}; use a key_template with {{name}} or {{index}}"
+        )
     return plan
 
 
-def output_key(options: TrackOptions, naming: Naming, index: int, *, path: str | None = None,
-               suffix: str = "") -> str | None:
+def output_key(
+    options: TrackOptions, naming: Naming, index: int, *, path: str | None = None, suffix: str = ""
+) -> str | None:
     """The key of output number ``index``: a returned ``path``, else an in-memory table
     stored with ``suffix``. ``key``, else ``key_template``, else the path relative to the
     working directory (None outside it) or, for a table, ``<transform key>[-index]<suffix>``.
@@ -99,15 +104,23 @@ def output_key(options: TrackOptions, naming: Naming, index: int, *, path: str |
     if options.key_template is None:
         return default
     stem, ext = os.path.splitext(name)
-    return adapters.check_key(render(options.key_template, naming, name=name, stem=stem,
-                                     suffix=ext, path=relative or name, index=index))
+    return adapters.check_key(
+        render(
+            options.key_template,
+            naming,
+            name=name,
+            stem=stem,
+            suffix=ext,
+            path=relative or name,
+            index=index,
+        )
+    )
 
 
 def render(template: str, naming: Naming, **fields: Any) -> str:
     """``template`` with the naming fields filled in; a bad template is bad input."""
     try:
-        return template.format(flow=naming.flow, task=naming.task, params=naming.params,
-                               **fields)
+        return template.format(flow=naming.flow, task=naming.task, params=naming.params, **fields)
     except (KeyError, IndexError, AttributeError, ValueError) as error:
         raise InvalidInput(f"key_template {template!r} cannot be filled: {error!r}") from None
 
@@ -124,16 +137,16 @@ def _table(run: Any, obj: Any, index: int, options: TrackOptions, naming: Naming
 def _store(run: Any, plan: Plan, features: dict[str, Any]) -> list[Any]:
     """Store a checked plan: paths first, then tables and returned artifacts, annotated
     together."""
-    paths = (adapters.register_outputs(run, plan.paths, features=features or None)
-             if plan.paths else [])
+    paths = (
+        adapters.register_outputs(run, plan.paths, features=features or None) if plan.paths else []
+    )
     tables = [artifact.save() for artifact in plan.tables]
     returned = [_saved(artifact, run) for artifact in plan.artifacts]
     if features:
         annotated = {p.id for p in paths}
         unique = {a.id: a for a in [*tables, *returned] if a.id not in annotated}
         if unique:
-            adapters.annotate_many([(a, features) for a in unique.values()],
-                                   create_features=True)
+            adapters.annotate_many([(a, features) for a in unique.values()], create_features=True)
     return [*returned, *paths, *tables]
 
 

@@ -85,8 +85,7 @@ def run_of(prefect_id: Any) -> Any:
     return _found[key]
 
 
-def transform(key: str, kind: str, fn: Callable[..., Any],
-              reference: str | None = None) -> Any:
+def transform(key: str, kind: str, fn: Callable[..., Any], reference: str | None = None) -> Any:
     """The transform of ``fn`` under ``key``, looked up once per instance and source."""
     source, digest = function_source(fn)
     instance = tl.instance()
@@ -121,8 +120,7 @@ class Machine:
     python_version: str = platform.python_version()
 
     def fields(self) -> dict[str, Any]:
-        return {"hostname": self.hostname, "user": self.user,
-                "python_version": self.python_version}
+        return {"hostname": self.hostname, "user": self.user, "python_version": self.python_version}
 
 
 def _user() -> str | None:
@@ -136,6 +134,7 @@ MACHINE = Machine(user=_user())
 
 
 # -- worker processes ---------------------------------------------------------------------
+
 
 def note_instance() -> None:
     """Remember the instance a flow writes into, for tasks pickled to worker processes."""

@@ -27,8 +27,13 @@ def descendants(run: Any) -> list[int]:
 def outputs_of(run: Any) -> list[Any]:
     """The outputs, each with its run loaded in the same query (the table shows its uid)."""
     ids = descendants(run)
-    return list(tl.Artifact.select(tl.Artifact, tl.Run).join(tl.Run)
-                .where(tl.Artifact.run.in_(ids)).order_by(tl.Artifact.id).limit(MAX_ROWS + 1))
+    return list(
+        tl.Artifact.select(tl.Artifact, tl.Run)
+        .join(tl.Run)
+        .where(tl.Artifact.run.in_(ids))
+        .order_by(tl.Artifact.id)
+        .limit(MAX_ROWS + 1)
+    )
 
 
 def markdown(run: Any, outputs: list[Any]) -> str:
@@ -38,7 +43,7 @@ def markdown(run: Any, outputs: list[Any]) -> str:
         f"Run `{run.uid}` of flow `{run.transform.key}` (transform version "
         f"{run.transform.version}), status **{run.status}**.",
         "",
-        f"In Python: `tl.Run.get(uid=\"{run.uid}\")`.",
+        f'In Python: `tl.Run.get(uid="{run.uid}")`.',
         "",
     ]
     if not outputs:
@@ -46,8 +51,9 @@ def markdown(run: Any, outputs: list[Any]) -> str:
     lines += ["| key | version | hash | run |", "|---|---|---|---|"]
     for artifact in outputs[:MAX_ROWS]:
         key = artifact.key or f"(no key, uid {artifact.uid})"
-        lines.append(f"| `{key}` | {artifact.version} | `{artifact.hash[:12]}` | "
-                     f"`{artifact.run.uid}` |")
+        lines.append(
+            f"| `{key}` | {artifact.version} | `{artifact.hash[:12]}` | `{artifact.run.uid}` |"
+        )
     if len(outputs) > MAX_ROWS:
         lines.append(f"\n(first {MAX_ROWS} outputs shown)")
     return "\n".join(lines)
@@ -66,8 +72,12 @@ def publish(run: Any, flow: Any, flow_run: Any) -> None:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import ArtifactCreate
 
-    request = ArtifactCreate(type="markdown", key=artifact_key(flow.name),
-                             description=f"threadline run {run.uid}", flow_run_id=flow_run.id,
-                             data=markdown(run, outputs_of(run)))
+    request = ArtifactCreate(
+        type="markdown",
+        key=artifact_key(flow.name),
+        description=f"threadline run {run.uid}",
+        flow_run_id=flow_run.id,
+        data=markdown(run, outputs_of(run)),
+    )
     with get_client(sync_client=True) as client:
         client.create_artifact(artifact=request)

@@ -46,8 +46,12 @@ def as_path(value: Any, workdir: str) -> str | None:
     """``value`` as the path of an existing file or folder, or None."""
     if isinstance(value, os.PathLike):
         text = os.fspath(value)
-    elif isinstance(value, str) and 0 < len(value) < 1024 and "\n" not in value and (
-            "/" in value or os.sep in value or os.path.splitext(value)[1]):
+    elif (
+        isinstance(value, str)
+        and 0 < len(value) < 1024
+        and "\n" not in value
+        and ("/" in value or os.sep in value or os.path.splitext(value)[1])
+    ):
         text = value
     else:
         return None

@@ -41,8 +41,9 @@ class Writer:
         if self._thread is None:
             with self._lock:
                 if self._thread is None:
-                    self._thread = threading.Thread(target=self._loop, daemon=True,
-                                                    name="threadline-prefect-writer")
+                    self._thread = threading.Thread(
+                        target=self._loop, daemon=True, name="threadline-prefect-writer"
+                    )
                     self._thread.start()
         self._queue.put(job)
 

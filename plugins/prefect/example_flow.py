@@ -23,8 +23,9 @@ def simulate(sample: str, reads: int) -> Path:
     rng = random.Random(sample)  # the same sample gives the same bytes: no new version
     path = Path("data") / f"{sample}.tsv"
     path.parent.mkdir(exist_ok=True)
-    path.write_text("read\tlength\n" + "".join(
-        f"r{i}\t{rng.randint(50, 150)}\n" for i in range(reads)))
+    path.write_text(
+        "read\tlength\n" + "".join(f"r{i}\t{rng.randint(50, 150)}\n" for i in range(reads))
+    )
     return path
 
 

@@ -15,8 +15,15 @@ Importing this package loads nothing from Snakemake; each name loads on first us
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["LogHandler", "LogHandlerSettings", "StorageObject", "StorageProvider",
-           "StorageProviderSettings", "parse_reported", "split_query"]
+__all__ = [
+    "LogHandler",
+    "LogHandlerSettings",
+    "StorageObject",
+    "StorageProvider",
+    "StorageProviderSettings",
+    "parse_reported",
+    "split_query",
+]
 
 _LAZY = {
     "LogHandler": "threadline.snakemake._logger",

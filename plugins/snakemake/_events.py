@@ -59,8 +59,11 @@ class JobInfo:
     def features(self) -> dict[str, Any]:
         """What the job run is annotated with (wildcards under their own names); the rule
         and the job id are the run's transform and reference already."""
-        values: dict[str, Any] = {"threads": self.threads, "shellcmd": self.shellcmd,
-                                  "reason": self.reason}
+        values: dict[str, Any] = {
+            "threads": self.threads,
+            "shellcmd": self.shellcmd,
+            "reason": self.reason,
+        }
         if self.resources:
             values["resources"] = dict(self.resources)
         values.update(self.wildcards)
@@ -82,9 +85,13 @@ def parse_workflow(record: logging.LogRecord) -> WorkflowInfo:
         workflow_id=str(attrs.get("workflow_id") or ""),
         snakefile=str(attrs.get("snakefile_main") or attrs.get("snakefile") or "Snakefile"),
         workdir=str(attrs.get("cwd") or attrs.get("rundir") or "."),
-        cmd=str(attrs.get("cmd") or ""), host=_text(attrs.get("host")),
-        user=_text(attrs.get("user")), snakemake_version=_text(attrs.get("snakemake_version")),
-        config_md5=_text(attrs.get("config_md5")), started_at=created(record))
+        cmd=str(attrs.get("cmd") or ""),
+        host=_text(attrs.get("host")),
+        user=_text(attrs.get("user")),
+        snakemake_version=_text(attrs.get("snakemake_version")),
+        config_md5=_text(attrs.get("config_md5")),
+        started_at=created(record),
+    )
 
 
 def parse_job(record: logging.LogRecord) -> JobInfo:
@@ -94,15 +101,20 @@ def parse_job(record: logging.LogRecord) -> JobInfo:
         benchmark = benchmark[0] if benchmark else None
     threads = attrs.get("threads")
     return JobInfo(
-        jobid=int(attrs["jobid"]), rule=str(attrs.get("rule_name") or "?"),
-        inputs=_files(attrs.get("input")), outputs=_files(attrs.get("output")),
+        jobid=int(attrs["jobid"]),
+        rule=str(attrs.get("rule_name") or "?"),
+        inputs=_files(attrs.get("input")),
+        outputs=_files(attrs.get("output")),
         logs=_files(attrs.get("log")),
         benchmark=parse_reported(str(benchmark)) if benchmark else None,
         wildcards=tuple((str(k), str(v)) for k, v in dict(attrs.get("wildcards") or {}).items()),
         threads=int(threads) if isinstance(threads, int) else None,
-        resources=_resources(attrs.get("resources")), shellcmd=_text(attrs.get("shellcmd")),
-        reason=_text(attrs.get("reason")), message=_text(attrs.get("rule_msg")),
-        started_at=created(record))
+        resources=_resources(attrs.get("resources")),
+        shellcmd=_text(attrs.get("shellcmd")),
+        reason=_text(attrs.get("reason")),
+        message=_text(attrs.get("rule_msg")),
+        started_at=created(record),
+    )
 
 
 def _files(values: Any) -> tuple[Reported, ...]:

@@ -12,8 +12,18 @@ from dataclasses import dataclass
 
 SCHEME = "threadline://"
 # what ``snakemake.io.fmt.fmt_iofile`` appends, alone or comma-joined: "(pipe, send to storage)"
-LABELS = ("retrieve from storage", "send to storage", "only provide storage uri", "in storage",
-          "pipe", "service", "nodelocal", "update", "before update", "cached")
+LABELS = (
+    "retrieve from storage",
+    "send to storage",
+    "only provide storage uri",
+    "in storage",
+    "pipe",
+    "service",
+    "nodelocal",
+    "update",
+    "before update",
+    "cached",
+)
 _TRAILER = re.compile(r"^(?P<name>.*) \((?P<labels>[^()]*)\)$", re.DOTALL)
 _VERSION = re.compile(r"^(?P<key>.+)@(?P<version>\d+)$")
 
@@ -27,8 +37,10 @@ class Reported:
 
     @property
     def is_storage(self) -> bool:
-        return any(label.endswith("storage") or label == "only provide storage uri"
-                   for label in self.labels)
+        return any(
+            label.endswith("storage") or label == "only provide storage uri"
+            for label in self.labels
+        )
 
     @property
     def is_special(self) -> bool:

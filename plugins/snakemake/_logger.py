@@ -33,38 +33,70 @@ class LogHandlerSettings(LogHandlerSettingsBase):
     ``typing.Optional``.
     """
 
-    db: Optional[str] = field(default=None, metadata={  # noqa: UP045
-        "help": "Database URL of the threadline instance (sqlite:////abs/path.db or "
-                "postgresql://...); default: THREADLINE_DB, the nearest threadline.toml, "
-                "or the embedded default.", "env_var": False})
-    storage: Optional[str] = field(default=None, metadata={  # noqa: UP045
-        "help": "Storage root of the threadline instance (a folder or s3://bucket/prefix); "
-                "give it together with --logger-threadline-db.", "env_var": False})
-    key_prefix: Optional[str] = field(default=None, metadata={  # noqa: UP045
-        "help": "Key of the pipeline transform and prefix of every output artifact key "
-                "(default: the Snakefile's path; output keys are paths under the "
-                "working directory).", "env_var": False})
-    project: Optional[str] = field(default=None, metadata={  # noqa: UP045
-        "help": "Project name the pipeline and job runs are filed under.",
-        "env_var": False})
-    skip_unknown_inputs: bool = field(default=False, metadata={
-        "help": "Link only inputs threadline already knows; do not register unknown "
-                "input files as new artifacts.", "env_var": False})
-    skip_logs: bool = field(default=False, metadata={
-        "help": "Do not save jobs' log files as artifacts.", "env_var": False})
+    db: Optional[str] = field(
+        default=None,
+        metadata={  # noqa: UP045
+            "help": "Database URL of the threadline instance (sqlite:////abs/path.db or "
+            "postgresql://...); default: THREADLINE_DB, the nearest threadline.toml, "
+            "or the embedded default.",
+            "env_var": False,
+        },
+    )
+    storage: Optional[str] = field(
+        default=None,
+        metadata={  # noqa: UP045
+            "help": "Storage root of the threadline instance (a folder or s3://bucket/prefix); "
+            "give it together with --logger-threadline-db.",
+            "env_var": False,
+        },
+    )
+    key_prefix: Optional[str] = field(
+        default=None,
+        metadata={  # noqa: UP045
+            "help": "Key of the pipeline transform and prefix of every output artifact key "
+            "(default: the Snakefile's path; output keys are paths under the "
+            "working directory).",
+            "env_var": False,
+        },
+    )
+    project: Optional[str] = field(
+        default=None,
+        metadata={  # noqa: UP045
+            "help": "Project name the pipeline and job runs are filed under.",
+            "env_var": False,
+        },
+    )
+    skip_unknown_inputs: bool = field(
+        default=False,
+        metadata={
+            "help": "Link only inputs threadline already knows; do not register unknown "
+            "input files as new artifacts.",
+            "env_var": False,
+        },
+    )
+    skip_logs: bool = field(
+        default=False,
+        metadata={"help": "Do not save jobs' log files as artifacts.", "env_var": False},
+    )
 
     def options(self) -> Options:
-        return Options(db=self.db, storage=self.storage, key_prefix=self.key_prefix,
-                       project=self.project, register_unknown_inputs=not self.skip_unknown_inputs,
-                       capture_logs=not self.skip_logs)
+        return Options(
+            db=self.db,
+            storage=self.storage,
+            key_prefix=self.key_prefix,
+            project=self.project,
+            register_unknown_inputs=not self.skip_unknown_inputs,
+            capture_logs=not self.skip_logs,
+        )
 
 
 class LogHandler(LogHandlerBase):
     """Records the workflow invocation in threadline (see the module docstring)."""
 
     def __post_init__(self) -> None:
-        settings = self.settings if isinstance(self.settings, LogHandlerSettings) \
-            else LogHandlerSettings()
+        settings = (
+            self.settings if isinstance(self.settings, LogHandlerSettings) else LogHandlerSettings()
+        )
         self.recorder = Recorder(settings.options())
         self.failures: list[str] = []
         self.disabled = bool(getattr(self.common_settings, "dryrun", False))
@@ -108,8 +140,7 @@ class LogHandler(LogHandlerBase):
         elif event == "job_finished":
             recorder.job_finished(int(record.__dict__["job_id"]), created(record))
         elif event == "job_error":
-            recorder.job_error(int(record.__dict__["jobid"]), record.getMessage(),
-                               created(record))
+            recorder.job_error(int(record.__dict__["jobid"]), record.getMessage(), created(record))
         elif event == "error":
             recorder.error(record.getMessage(), record.__dict__.get("exception"))
         elif event is None:
@@ -129,8 +160,13 @@ class LogHandler(LogHandlerBase):
         """Log a threadline failure once per kind; Snakemake carries on."""
         kind = f"{where}: {type(exc).__name__}"
         if kind not in self.failures:
-            log.error("threadline could not record Snakemake's %s event (the workflow is "
-                      "not affected): %s", where, exc, exc_info=True)
+            log.error(
+                "threadline could not record Snakemake's %s event (the workflow is "
+                "not affected): %s",
+                where,
+                exc,
+                exc_info=True,
+            )
         self.failures.append(kind)
         if where == "workflow_started":  # no instance or no pipeline run: stop trying
             self.disabled = True

@@ -26,8 +26,9 @@ def find_artifacts(wanted: Iterable[Wanted]) -> dict[Wanted, tl.Artifact]:
         which = which | model.version.in_(versions)
     found: dict[Wanted, tl.Artifact] = {}
     for start in range(0, len(keys), CHUNK):
-        query = model.select().where(model.key.in_(keys[start:start + CHUNK])
-                                     & (model.visibility != "trash") & which)
+        query = model.select().where(
+            model.key.in_(keys[start : start + CHUNK]) & (model.visibility != "trash") & which
+        )
         for artifact in query:
             for ident in ((artifact.key, artifact.version), (artifact.key, None)):
                 if ident in asked and (ident[1] is not None or artifact.is_latest):

@@ -97,15 +97,26 @@ class Recorder:
             return None
         info = self.info
         snakefile = os.path.abspath(os.path.join(info.workdir, info.snakefile))
-        key = self.options.key_prefix or output_key(snakefile, info.workdir, None) \
+        key = (
+            self.options.key_prefix
+            or output_key(snakefile, info.workdir, None)
             or os.path.basename(snakefile)
+        )
         source = _workflow.pipeline_source(self.workflow, snakefile)
         self.pipeline = tl.adapters.start_run(
-            key, "pipeline", source=source, engine=ENGINE, reference=info.workflow_id,
-            name=os.path.basename(snakefile), started_at=info.started_at,
+            key,
+            "pipeline",
+            source=source,
+            engine=ENGINE,
+            reference=info.workflow_id,
+            name=os.path.basename(snakefile),
+            started_at=info.started_at,
             params=_workflow.config(self.workflow) if self.workflow else None,
-            project=self.options.project, hostname=info.host, user=info.user,
-            parent=tl.Run.filter(uid=self.parent_uid).first() if self.parent_uid else None)
+            project=self.options.project,
+            hostname=info.host,
+            user=info.user,
+            parent=tl.Run.filter(uid=self.parent_uid).first() if self.parent_uid else None,
+        )
         self.batch = Batch(info.workdir, self.options, self.pipeline)
         self._export_environment(self.pipeline)
         _annotate_pipeline(self.pipeline, _pipeline_features(info))
@@ -144,8 +155,12 @@ class Recorder:
             if pipeline is None or (earlier is not None and earlier.status == "started"):
                 return
             attempt = earlier.attempt + 1 if earlier is not None else 1  # --retries
-            job = JobState(info, params=self.index.params(info.jobid), attempt=attempt,
-                           temp_outputs=self.index.has_temp_outputs(info.jobid))
+            job = JobState(
+                info,
+                params=self.index.params(info.jobid),
+                attempt=attempt,
+                temp_outputs=self.index.has_temp_outputs(info.jobid),
+            )
             self.jobs[info.jobid] = job
             self._queue(self.unstarted, job)
 
@@ -176,7 +191,8 @@ class Recorder:
             if job is None or job.status != "started":
                 return
             killed = self.outcome.interrupted or any(
-                KILLED.search(error) for error in self.outcome.errors[-2:])
+                KILLED.search(error) for error in self.outcome.errors[-2:]
+            )
             job.status = "aborted" if killed else "errored"
             job.finished_at, job.error = when, message
             self._queue(self.pending, job)
@@ -197,8 +213,9 @@ class Recorder:
     def tick(self) -> None:
         """Called on every event: register a batch that has waited long enough."""
         with self.lock:
-            if (self.pending or self.unstarted) \
-                    and time.monotonic() - self.pending_since >= BATCH_SECONDS:
+            if (
+                self.pending or self.unstarted
+            ) and time.monotonic() - self.pending_since >= BATCH_SECONDS:
                 self.flush()
 
     def flush(self) -> None:
@@ -257,12 +274,21 @@ class Recorder:
         return transform
 
     def _run_row(self, job: JobState, transform: tl.Transform) -> dict[str, Any]:
-        ended = {"finished_at": job.finished_at, "error": job.error} \
-            if job.status != "started" else {}  # finished before its batch: written closed
-        return {"transform": transform, "engine": ENGINE, "reference": str(job.info.jobid),
-                "parent": self.pipeline, "name": job.info.name,
-                "started_at": job.info.started_at, "params": job.params,
-                "project": self.options.project, "status": job.status, **ended}
+        ended = (
+            {"finished_at": job.finished_at, "error": job.error} if job.status != "started" else {}
+        )  # finished before its batch: written closed
+        return {
+            "transform": transform,
+            "engine": ENGINE,
+            "reference": str(job.info.jobid),
+            "parent": self.pipeline,
+            "name": job.info.name,
+            "started_at": job.info.started_at,
+            "params": job.params,
+            "project": self.options.project,
+            "status": job.status,
+            **ended,
+        }
 
     def _retry_later(self, failed: Failed, waiting: list[JobState]) -> None:
         """Queue the jobs of a failed batch again; give up on those that failed before."""
@@ -289,8 +315,12 @@ class Recorder:
         if job.run is None or job.run.status not in ("started", "scheduled"):
             return
         try:
-            tl.adapters.finish_run(job.run, "aborted", finished_at=job.finished_at,
-                                   error="threadline could not record this job's files")
+            tl.adapters.finish_run(
+                job.run,
+                "aborted",
+                finished_at=job.finished_at,
+                error="threadline could not record this job's files",
+            )
         except Exception:  # the database that refused the batch may refuse this too
             log.warning("threadline: could not close the run of %s", job.info.name)
 
@@ -340,11 +370,16 @@ class Recorder:
     def _finish_pipeline(self) -> None:
         assert self.pipeline is not None
         if self.outcome.interrupted:
-            tl.adapters.finish_run(self.pipeline, "aborted",
-                                   error="interrupted (Ctrl-C or a termination signal)")
+            tl.adapters.finish_run(
+                self.pipeline, "aborted", error="interrupted (Ctrl-C or a termination signal)"
+            )
         elif self.outcome.failed:
-            tl.adapters.finish_run(self.pipeline, "errored", error=self.outcome.summary(),
-                                   traceback="\n\n".join(self.outcome.errors) or None)
+            tl.adapters.finish_run(
+                self.pipeline,
+                "errored",
+                error=self.outcome.summary(),
+                traceback="\n\n".join(self.outcome.errors) or None,
+            )
         else:
             tl.adapters.finish_run(self.pipeline, "completed")
 
@@ -361,14 +396,18 @@ def _annotate_pipeline(run: tl.Run, values: dict[str, Any]) -> None:
         try:
             tl.adapters.annotate(run, {name: value}, create_features=True)
         except InvalidInput as exc:
-            log.warning("threadline: feature %r not recorded on the Snakemake pipeline "
-                        "run: %s", name, exc)
+            log.warning(
+                "threadline: feature %r not recorded on the Snakemake pipeline run: %s", name, exc
+            )
 
 
 def _pipeline_features(info: WorkflowInfo) -> dict[str, Any]:
-    values = {"snakemake_version": info.snakemake_version, "config_md5": info.config_md5,
-              "command": tl.adapters.redact(info.cmd) if info.cmd else None,
-              "workdir": info.workdir}
+    values = {
+        "snakemake_version": info.snakemake_version,
+        "config_md5": info.config_md5,
+        "command": tl.adapters.redact(info.cmd) if info.cmd else None,
+        "workdir": info.workdir,
+    }
     return {k: v for k, v in values.items() if v}
 
 

@@ -93,13 +93,13 @@ def register(batch: Batch, jobs: list[JobState]) -> Failed:
         plans, failed = _prepare(batch, jobs)
     except Exception as exc:  # a batch-wide lookup failed: the whole batch waits
         return [(job, exc) for job in jobs]
-    failed += [(plan.job, exc) for plan, exc in
-               in_transactions(plans, _record, _reload_runs)]
+    failed += [(plan.job, exc) for plan, exc in in_transactions(plans, _record, _reload_runs)]
     return failed
 
 
-def in_transactions(items: list[Any], write: Callable[[list[Any]], None],
-                    undo: Callable[[list[Any]], None]) -> Failed:
+def in_transactions(
+    items: list[Any], write: Callable[[list[Any]], None], undo: Callable[[list[Any]], None]
+) -> Failed:
     """``write`` the items in one transaction; should it fail, each in a transaction of
     its own, so that one bad item costs only itself. ``undo`` forgets in memory what a
     rolled-back transaction wrote. Returns the items that failed, with their errors."""
@@ -194,8 +194,7 @@ def _annotate(items: list[tuple[Any, dict[str, Any]]]) -> None:
     try:
         tl.adapters.annotate_many(items, create_features=True)
     except InvalidInput as exc:
-        log.warning("threadline: features not recorded for a batch of Snakemake jobs: %s",
-                    exc)
+        log.warning("threadline: features not recorded for a batch of Snakemake jobs: %s", exc)
 
 
 def _run_features(job: JobState) -> dict[str, Any]:
@@ -227,8 +226,11 @@ def _local_files(batch: Batch, job: JobState) -> list[tuple[str, str, str | None
 
 
 def _save_files(batch: Batch, jobs: list[JobState]) -> list[_File]:
-    files = [_File(job, role, path, tl.Artifact(path, key=key, run=job.run))
-             for job in jobs for role, path, key in _local_files(batch, job)]
+    files = [
+        _File(job, role, path, tl.Artifact(path, key=key, run=job.run))
+        for job in jobs
+        for role, path, key in _local_files(batch, job)
+    ]
     if not files:
         return []
     try:
@@ -245,8 +247,10 @@ def _save_files(batch: Batch, jobs: list[JobState]) -> list[_File]:
 def _save_each(batch: Batch, jobs: list[JobState]) -> list[_File]:
     saved = []
     for job in jobs:
-        files = [_File(job, role, path, tl.Artifact(path, key=key, run=job.run))
-                 for role, path, key in _local_files(batch, job)]
+        files = [
+            _File(job, role, path, tl.Artifact(path, key=key, run=job.run))
+            for role, path, key in _local_files(batch, job)
+        ]
         try:
             tl.save([f.artifact for f in files])
         except Exception as exc:  # recorded on the run instead
@@ -267,20 +271,19 @@ def _storage_queries(jobs: list[JobState]) -> list[Wanted]:
 def _is_threadline_storage(reported: Reported) -> bool:
     """``threadline://key``, or a bare key from ``--default-storage-provider
     threadline``; not another plugin's storage."""
-    return reported.is_storage and ("://" not in reported.name
-                                    or reported.name.startswith(SCHEME))
+    return reported.is_storage and ("://" not in reported.name or reported.name.startswith(SCHEME))
 
 
-def _plan_storage_outputs(batch: Batch, plan: _Plan,
-                          storage: dict[Wanted, tl.Artifact]) -> None:
+def _plan_storage_outputs(batch: Batch, plan: _Plan, storage: dict[Wanted, tl.Artifact]) -> None:
     """Outputs the storage plugin saved (``store_object`` knows no job): the job's run
     becomes their creator, unless the content was saved before (no new version)."""
     job = plan.job
     if job.status != "completed":
         return
     for reported in job.info.outputs:
-        artifact = storage.get(split_query(reported.name)) \
-            if _is_threadline_storage(reported) else None
+        artifact = (
+            storage.get(split_query(reported.name)) if _is_threadline_storage(reported) else None
+        )
         if artifact is None:
             continue
         if artifact.run_id is None:
@@ -299,7 +302,7 @@ def _claim(claims: list[tuple[tl.Artifact, tl.Run]]) -> None:
 
     model = tl.Artifact
     for start in range(0, len(claims), 500):  # 3 parameters a claim: within SQLite's limit
-        chunk = claims[start:start + 500]
+        chunk = claims[start : start + 500]
         ids = [artifact.id for artifact, _ in chunk]
         creator = peewee.Case(model.id, [(artifact.id, run.id) for artifact, run in chunk])
         model.update(run=creator).where(model.id.in_(ids) & model.run.is_null()).execute()
@@ -311,11 +314,21 @@ def _finish(plan: _Plan) -> None:
     fields: dict[str, Any] = {}
     if plan.log is not None:
         fields["logs"] = plan.log
-    if job.run.status == job.status and not fields and not plan.traceback \
-            and job.run.error == job.error:
+    if (
+        job.run.status == job.status
+        and not fields
+        and not plan.traceback
+        and job.run.error == job.error
+    ):
         return
-    tl.adapters.finish_run(job.run, job.status, error=job.error, traceback=plan.traceback,
-                           finished_at=job.finished_at, **fields)
+    tl.adapters.finish_run(
+        job.run,
+        job.status,
+        error=job.error,
+        traceback=plan.traceback,
+        finished_at=job.finished_at,
+        **fields,
+    )
 
 
 def _log_tail(batch: Batch, job: JobState) -> str | None:
@@ -353,5 +366,6 @@ def _plan_inputs(batch: Batch, plan: _Plan, storage: dict[Wanted, tl.Artifact]) 
         if made is not None and made[1].id != job.run.id:
             plan.upstream[made[1].id] = made[1]
     if unknown:
-        tl.adapters.link_inputs(job.run, paths=unknown,
-                                register_unknown=batch.options.register_unknown_inputs)
+        tl.adapters.link_inputs(
+            job.run, paths=unknown, register_unknown=batch.options.register_unknown_inputs
+        )

@@ -52,12 +52,22 @@ class StorageProviderSettings(StorageProviderSettingsBase):
     ``typing.Optional``.
     """
 
-    db: Optional[str] = field(default=None, metadata={  # noqa: UP045
-        "help": "Database URL of the threadline instance; default: THREADLINE_DB, the "
-                "nearest threadline.toml, or the embedded default.", "env_var": False})
-    storage: Optional[str] = field(default=None, metadata={  # noqa: UP045
-        "help": "Storage root of the threadline instance (a folder or s3://bucket/prefix); "
-                "give it together with --storage-threadline-db.", "env_var": False})
+    db: Optional[str] = field(
+        default=None,
+        metadata={  # noqa: UP045
+            "help": "Database URL of the threadline instance; default: THREADLINE_DB, the "
+            "nearest threadline.toml, or the embedded default.",
+            "env_var": False,
+        },
+    )
+    storage: Optional[str] = field(
+        default=None,
+        metadata={  # noqa: UP045
+            "help": "Storage root of the threadline instance (a folder or s3://bucket/prefix); "
+            "give it together with --storage-threadline-db.",
+            "env_var": False,
+        },
+    )
 
 
 class StorageProvider(StorageProviderBase):
@@ -80,11 +90,17 @@ class StorageProvider(StorageProviderBase):
     @classmethod
     def example_queries(cls) -> list[ExampleQuery]:
         return [
-            ExampleQuery(query="threadline://raw/counts.csv", type=QueryType.ANY,
-                         description="The latest version of the artifact with key "
-                                     "raw/counts.csv; as an output, its next version."),
-            ExampleQuery(query="threadline://raw/counts.csv@2", type=QueryType.INPUT,
-                         description="Version 2 of that artifact (read-only)."),
+            ExampleQuery(
+                query="threadline://raw/counts.csv",
+                type=QueryType.ANY,
+                description="The latest version of the artifact with key "
+                "raw/counts.csv; as an output, its next version.",
+            ),
+            ExampleQuery(
+                query="threadline://raw/counts.csv@2",
+                type=QueryType.INPUT,
+                description="Version 2 of that artifact (read-only).",
+            ),
         ]
 
     def rate_limiter_key(self, query: str, operation: Operation) -> Any:
@@ -190,8 +206,7 @@ class StorageObject(StorageObjectRead, StorageObjectWrite, StorageObjectGlob):
         self.provider.connect()  # type: ignore[attr-defined]
         prefix = split_query(get_constant_prefix(self.query))[0]
         scheme = SCHEME if self.query.startswith(SCHEME) else ""
-        keys = tl.Artifact.filter(key__startswith=prefix, is_latest=True,
-                                  visibility__ne="trash")
+        keys = tl.Artifact.filter(key__startswith=prefix, is_latest=True, visibility__ne="trash")
         return [f"{scheme}{artifact.key}" for artifact in keys.order_by("key")]
 
 
@@ -199,8 +214,11 @@ def _restore_if_same(key: str, path: Path) -> bool:
     """Undo a ``remove()`` that preceded this store (Snakemake removes outputs before it
     reruns their job): the trashed latest version comes back, and if the new bytes are
     the same, nothing else happens (True); otherwise they become the next version."""
-    top = tl.Artifact.filter(key=key, visibility__in=("main", "archive", "trash")) \
-        .order_by("-version").first()
+    top = (
+        tl.Artifact.filter(key=key, visibility__in=("main", "archive", "trash"))
+        .order_by("-version")
+        .first()
+    )
     if top is None or top.visibility != "trash":
         return False
     top.restore()

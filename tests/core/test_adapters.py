@@ -30,6 +30,7 @@ def stored_objects() -> list[str]:
 
 # -- transforms and runs --------------------------------------------------------------------
 
+
 def test_transform_versions_follow_the_source(db_instance):
     first = adapters.get_transform("qc", "task", source="def qc(): return 1")
     same = adapters.get_transform("qc", "task", source="def qc(): return 1")
@@ -58,14 +59,22 @@ def test_transform_source_is_stored_redacted(db_instance):
 def test_run_lifecycle_and_statuses(db_instance):
     run = adapters.start_run("train", "training", engine="lightning", reference="v3")
     assert (run.status, run.finished_at, run.engine, run.reference) == (
-        "started", None, "lightning", "v3")
+        "started",
+        None,
+        "lightning",
+        "v3",
+    )
     assert run.transform.key == "train" and run.transform.kind == "training"
     adapters.finish_run(run)
     stored = tl.Run.get(uid=run.uid)
     assert stored.status == "completed" and stored.finished_at >= stored.started_at
     failed = adapters.start_run("train", "training")
-    adapters.finish_run(failed, "errored", error="ValueError: token=sk-abcdefghijklmnopqrstuv",
-                        traceback="Traceback...\n  password='hunter2'\n")
+    adapters.finish_run(
+        failed,
+        "errored",
+        error="ValueError: token=sk-abcdefghijklmnopqrstuv",
+        traceback="Traceback...\n  password='hunter2'\n",
+    )
     stored = tl.Run.get(uid=failed.uid)
     assert stored.status == "errored" and stored.error.startswith("ValueError: token=")
     assert "sk-abcdefghijklmnopqrstuv" not in stored.error
@@ -84,17 +93,39 @@ def test_start_runs_in_bulk(db_instance):
     other = adapters.start_run("other", "pipeline")  # ids of other rows are not mixed in
     when = dt.datetime(2026, 1, 2, 3, 4, 5, 678000)
     runs = adapters.start_runs(
-        [{"transform": align, "parent": workflow, "engine": "nextflow", "name": f"align ({n})",
-          "reference": f"ab/cd{n:04d}", "status": "completed", "started_at": when,
-          "finished_at": when, "params": {"n": n, "password": "hunter2"}} for n in range(1200)]
-        + [{"transform": align, "parent": workflow.uid, "status": "errored",
-            "error": "failed: token=abc123secret"}])
+        [
+            {
+                "transform": align,
+                "parent": workflow,
+                "engine": "nextflow",
+                "name": f"align ({n})",
+                "reference": f"ab/cd{n:04d}",
+                "status": "completed",
+                "started_at": when,
+                "finished_at": when,
+                "params": {"n": n, "password": "hunter2"},
+            }
+            for n in range(1200)
+        ]
+        + [
+            {
+                "transform": align,
+                "parent": workflow.uid,
+                "status": "errored",
+                "error": "failed: token=abc123secret",
+            }
+        ]
+    )
     assert len(runs) == 1201 and len({r.id for r in runs}) == 1201
     assert other.id not in {r.id for r in runs}
     for run in (runs[0], runs[777], runs[-1]):
         stored = tl.Run.get(uid=run.uid)
         assert (stored.id, stored.name, stored.reference, stored.status) == (
-            run.id, run.name, run.reference, run.status)
+            run.id,
+            run.name,
+            run.reference,
+            run.status,
+        )
         assert stored.parent.uid == workflow.uid and stored.transform.key == "wf/align"
     assert tl.Run.get(reference="ab/cd0777").params == {"n": 777, "password": "***"}
     assert tl.Run.get(reference="ab/cd0777").started_at == when
@@ -104,17 +135,19 @@ def test_start_runs_in_bulk(db_instance):
     assert tl.Run.get(shard=5).uid == runs[5].uid
     before = tl.Run.select().count()
     with pytest.raises(InvalidInput, match="run status must be"):  # nothing made, projects
-        adapters.start_runs([{"transform": align, "project": "leak"},
-                             {"transform": align, "status": "done"}])
+        adapters.start_runs(
+            [{"transform": align, "project": "leak"}, {"transform": align, "status": "done"}]
+        )
     assert not tl.Project.filter(name="leak").exists()
     made = adapters.start_runs([{"transform": align, "project": "atlas"}] * 2)
     assert {r.project.name for r in made} == {"atlas"}
     before = tl.Run.select().count()
-    for bad, message in (({"parent": workflow}, "needs a saved transform"),
-                         ({"transform": align, "status": "done"}, "run status must be"),
-                         ({"transform": align, "colour": "red"}, "unknown or reserved run "
-                                                                 "fields: colour"),
-                         ({"transform": align, "uid": "x"}, "reserved run fields: uid")):
+    for bad, message in (
+        ({"parent": workflow}, "needs a saved transform"),
+        ({"transform": align, "status": "done"}, "run status must be"),
+        ({"transform": align, "colour": "red"}, "unknown or reserved run fields: colour"),
+        ({"transform": align, "uid": "x"}, "reserved run fields: uid"),
+    ):
         with pytest.raises(InvalidInput, match=message):
             adapters.start_runs([{"transform": align}, bad])
     assert tl.Run.select().count() == before
@@ -164,8 +197,14 @@ def test_parent_by_run_or_uid(db_instance):
 
 def test_params_are_stored_with_secrets_redacted(db_instance):
     params = {
-        "lr": 0.1, "epochs": 3, "name": "baseline", "flags": [True, None],
-        "password": "hunter2", "db_password": "pw", "api_key": "k-123", "token": "t-456",
+        "lr": 0.1,
+        "epochs": 3,
+        "name": "baseline",
+        "flags": [True, None],
+        "password": "hunter2",
+        "db_password": "pw",
+        "api_key": "k-123",
+        "token": "t-456",
         "AWS_SECRET_ACCESS_KEY": "aws-secret",
         "nested": {"github_token": "ghp_x", "path": "/data/in.csv"},
         "db_url": "postgresql://alice:s3cr3t@db.example:5432/prod",
@@ -179,10 +218,16 @@ def test_params_are_stored_with_secrets_redacted(db_instance):
     assert stored["db_url"] == "postgresql://alice:***@db.example:5432/prod"
     assert stored["mirrors"] == ["https://bob:***@mirror.example/x", "https://mirror.example/y"]
     assert (stored["lr"], stored["epochs"], stored["name"], stored["flags"]) == (
-        0.1, 3, "baseline", [True, None])
+        0.1,
+        3,
+        "baseline",
+        [True, None],
+    )
     text = repr(stored)
-    assert all(secret not in text for secret in ("hunter2", "k-123", "t-456", "s3cr3t", "pa55",
-                                                 "aws-secret", "ghp_x"))
+    assert all(
+        secret not in text
+        for secret in ("hunter2", "k-123", "t-456", "s3cr3t", "pa55", "aws-secret", "ghp_x")
+    )
 
 
 def test_activate_makes_saved_artifacts_belong_to_the_run(local_instance, isolated):
@@ -210,13 +255,16 @@ def test_activate_restores_on_error(local_instance):
 
 # -- outputs --------------------------------------------------------------------------------
 
+
 def test_register_outputs_in_bulk_with_features(instance, isolated):
     run = adapters.start_run("job", "task")
     files = [write(isolated / "out" / f"{i}.txt", f"output {i}") for i in range(60)]
-    outputs = [Output(str(p), key=f"results/{i}.txt", features={"index": i})
-               for i, p in enumerate(files)]
-    made = adapters.register_outputs(run, outputs, features={"batch": "b1", "index": -1},
-                                     kind="dataset")
+    outputs = [
+        Output(str(p), key=f"results/{i}.txt", features={"index": i}) for i, p in enumerate(files)
+    ]
+    made = adapters.register_outputs(
+        run, outputs, features={"batch": "b1", "index": -1}, kind="dataset"
+    )
     assert [a.key for a in made] == [f"results/{i}.txt" for i in range(60)]
     assert all(a.run_id == run.id and a.kind == "dataset" and a.version == 1 for a in made)
     assert made[7].features.get_values() == {"batch": "b1", "index": 7}  # own values win
@@ -230,9 +278,11 @@ def test_register_outputs_of_many_runs_in_one_call(local_instance, isolated):
     first, second = (adapters.start_run("rules/x", "rule") for _ in range(2))
     for name in ("a.txt", "b.txt", "c.txt"):
         (isolated / name).write_text(name)
-    saved = adapters.register_outputs(first, [
-        "a.txt", Output("b.txt", run=second), Output("c.txt", key="c.txt", run=second)],
-        features={"rule": "x"})
+    saved = adapters.register_outputs(
+        first,
+        ["a.txt", Output("b.txt", run=second), Output("c.txt", key="c.txt", run=second)],
+        features={"rule": "x"},
+    )
     assert [a.run.uid for a in saved] == [first.uid, second.uid, second.uid]
     assert all(a.features.get_values() == {"rule": "x"} for a in saved)
 
@@ -241,9 +291,11 @@ def test_register_outputs_links_categorical_labels(db_instance, isolated):
     tl.Feature(name="rule", dtype="cat[Label]").save()
     run = adapters.start_run("job", "task")
     files = [write(isolated / f"{i}.bam", f"bam {i}") for i in range(4)]
-    made = adapters.register_outputs(run, [Output(str(p), features={"rule": f"r{i % 2}"})
-                                           for i, p in enumerate(files)],
-                                     features={"tags": ["x", "y"]})
+    made = adapters.register_outputs(
+        run,
+        [Output(str(p), features={"rule": f"r{i % 2}"}) for i, p in enumerate(files)],
+        features={"tags": ["x", "y"]},
+    )
     assert [[lb.name for lb in a.labels.all()] for a in made] == [["r0"], ["r1"], ["r0"], ["r1"]]
     assert sorted(lb.name for lb in tl.Label.filter()) == ["r0", "r1"]
     assert tl.Artifact.filter(labels="r1").count() == 2
@@ -253,16 +305,19 @@ def test_register_outputs_links_categorical_labels(db_instance, isolated):
 def test_register_outputs_again_is_idempotent_and_new_content_versions(instance, isolated):
     run = adapters.start_run("job", "task")
     files = [write(isolated / f"{i}.txt", f"v1 {i}") for i in range(5)]
-    first = adapters.register_outputs(run, [Output(str(p), key=f"r/{i}.txt")
-                                            for i, p in enumerate(files)])
-    again = adapters.register_outputs(run, [Output(str(p), key=f"r/{i}.txt")
-                                            for i, p in enumerate(files)])
+    first = adapters.register_outputs(
+        run, [Output(str(p), key=f"r/{i}.txt") for i, p in enumerate(files)]
+    )
+    again = adapters.register_outputs(
+        run, [Output(str(p), key=f"r/{i}.txt") for i, p in enumerate(files)]
+    )
     assert [a.uid for a in again] == [a.uid for a in first]
     assert tl.Artifact.filter(key__startswith="r/").count() == 5
     write(files[2], "v2 2")
     rerun = adapters.start_run("job", "task")
-    third = adapters.register_outputs(rerun, [Output(str(p), key=f"r/{i}.txt")
-                                              for i, p in enumerate(files)])
+    third = adapters.register_outputs(
+        rerun, [Output(str(p), key=f"r/{i}.txt") for i, p in enumerate(files)]
+    )
     assert [a.version for a in third] == [1, 1, 2, 1, 1]
     assert third[2].run_id == rerun.id and third[0].uid == first[0].uid
     assert tl.Artifact.get(key="r/2.txt").uid == third[2].uid
@@ -282,14 +337,18 @@ def test_register_outputs_checks_features_before_storing(instance, isolated):
     tl.Feature(name="index", dtype=int).save()
     run = adapters.start_run("job", "task")
     files = [write(isolated / f"{i}.txt", f"out {i}") for i in range(3)]
-    outputs = [Output(str(files[0]), key="a.txt", features={"index": 0}),
-               Output(str(files[1]), key="b.txt", features={"index": "one"}),
-               Output(str(files[2]), key="c.txt", features={"index": 2})]
+    outputs = [
+        Output(str(files[0]), key="a.txt", features={"index": 0}),
+        Output(str(files[1]), key="b.txt", features={"index": "one"}),
+        Output(str(files[2]), key="c.txt", features={"index": 2}),
+    ]
     with pytest.raises(InvalidFeatureValue, match="'index' expects int, got 'one'"):
         adapters.register_outputs(run, outputs)
     # inferred from the first output, then refused for the second: still nothing written
-    mixed = [Output(str(files[0]), key="a.txt", features={"score": 1}),
-             Output(str(files[1]), key="b.txt", features={"score": "high"})]
+    mixed = [
+        Output(str(files[0]), key="a.txt", features={"score": 1}),
+        Output(str(files[1]), key="b.txt", features={"score": "high"}),
+    ]
     with pytest.raises(InvalidFeatureValue, match="'score' expects int"):
         adapters.register_outputs(run, mixed)
     assert tl.Artifact.filter().count() == 0
@@ -298,6 +357,7 @@ def test_register_outputs_checks_features_before_storing(instance, isolated):
 
 
 # -- inputs ---------------------------------------------------------------------------------
+
 
 def test_link_inputs_by_path_finds_same_content_under_another_key(instance, isolated):
     known = tl.Artifact(write(isolated / "reads.fq", "@r1\nACGT\n"), key="raw/reads.fq").save()
@@ -328,8 +388,9 @@ def test_link_inputs_registers_unknown_paths_with_no_creating_run(instance, isol
 
 def test_link_inputs_can_skip_unknown_paths(local_instance, isolated):
     run = adapters.start_run("align", "task")
-    linked = adapters.link_inputs(run, paths=[write(isolated / "x.txt", "x")],
-                                  register_unknown=False)
+    linked = adapters.link_inputs(
+        run, paths=[write(isolated / "x.txt", "x")], register_unknown=False
+    )
     assert linked == [] and tl.Artifact.filter().count() == 0
     assert input_keys(run) == []
 
@@ -373,8 +434,9 @@ def test_link_inputs_by_hash(instance, isolated):
 def test_link_inputs_by_artifact_is_idempotent_and_skips_own_outputs(db_instance, isolated):
     raw = tl.Artifact(write(isolated / "raw.txt", "raw"), key="raw.txt").save()
     run = adapters.start_run("job", "task")
-    (own,) = adapters.register_outputs(run, [Output(str(write(isolated / "o.txt", "o")),
-                                                    key="o.txt")])
+    (own,) = adapters.register_outputs(
+        run, [Output(str(write(isolated / "o.txt", "o")), key="o.txt")]
+    )
     adapters.link_inputs(run, artifacts=[raw, own])
     adapters.link_inputs(run, artifacts=[raw])
     assert input_keys(run) == ["raw.txt"]
@@ -389,8 +451,9 @@ def test_link_inputs_from_a_worker_thread_does_not_claim_inputs(local_instance, 
     path = write(isolated / "seen-in-thread.txt", "thread input")
     result: list[tl.Artifact] = []
     with adapters.activate(run):
-        worker = threading.Thread(target=lambda: result.extend(
-            adapters.link_inputs(run, paths=[path])))
+        worker = threading.Thread(
+            target=lambda: result.extend(adapters.link_inputs(run, paths=[path]))
+        )
         worker.start()
         worker.join()
     assert result[0].run_id is None
@@ -398,6 +461,7 @@ def test_link_inputs_from_a_worker_thread_does_not_claim_inputs(local_instance, 
 
 
 # -- run links, annotations, child processes ------------------------------------------------
+
 
 def test_link_runs_and_upstream_runs(db_instance):
     fetch = adapters.start_run("fetch", "task")
@@ -423,8 +487,10 @@ def test_annotate_runs_and_artifacts(db_instance, isolated):
 
 def test_child_environment_names_instance_and_run(db_instance):
     inst = tl.instance()
-    assert adapters.child_environment() == {"THREADLINE_DB": inst.settings.db,
-                                            "THREADLINE_STORAGE": inst.settings.storage}
+    assert adapters.child_environment() == {
+        "THREADLINE_DB": inst.settings.db,
+        "THREADLINE_STORAGE": inst.settings.storage,
+    }
     run = adapters.start_run("flow", "flow")
     env = adapters.child_environment(run)
     assert env["THREADLINE_PARENT_RUN"] == run.uid
@@ -434,16 +500,27 @@ def test_child_environment_names_instance_and_run(db_instance):
 
 def test_child_process_writes_under_the_parent_run(db_instance, isolated):
     run = adapters.start_run("flow", "flow")
-    script = write(isolated / "child.py", "\n".join([
-        "import threadline as tl",
-        "tl.track(params={'job': 1})",
-        "open('made.txt', 'w').write('from the child')",
-        "tl.Artifact('made.txt', key='child/made.txt').save()",
-        "tl.finish()",
-    ]))
+    script = write(
+        isolated / "child.py",
+        "\n".join(
+            [
+                "import threadline as tl",
+                "tl.track(params={'job': 1})",
+                "open('made.txt', 'w').write('from the child')",
+                "tl.Artifact('made.txt', key='child/made.txt').save()",
+                "tl.finish()",
+            ]
+        ),
+    )
     env = {**os.environ, **adapters.child_environment(run)}
-    done = subprocess.run([sys.executable, str(script)], cwd=isolated, env=env,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=isolated,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     child = tl.Run.get(parent=run)
     assert child.status == "completed" and child.params == {"job": 1}

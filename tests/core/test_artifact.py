@@ -114,10 +114,18 @@ def test_permanent_delete_keeps_shared_object(instance, isolated):
     assert two.load() == "shared"
 
 
-@pytest.mark.parametrize("key, reason", [
-    ("../a", "'..' segment"), ("/abs/a", "absolute"), ("a//b", "empty segment"),
-    ("a/", "empty segment"), ("", "empty"), ("a\x00b", "NUL"), ("x" * 1025, "longer than"),
-])
+@pytest.mark.parametrize(
+    "key, reason",
+    [
+        ("../a", "'..' segment"),
+        ("/abs/a", "absolute"),
+        ("a//b", "empty segment"),
+        ("a/", "empty segment"),
+        ("", "empty"),
+        ("a\x00b", "NUL"),
+        ("x" * 1025, "longer than"),
+    ],
+)
 def test_invalid_keys_write_nothing(instance, isolated, key, reason):
     path = write(isolated / "a.txt", "x")
     with pytest.raises(InvalidKey, match=reason):

@@ -49,6 +49,7 @@ def installed_cli() -> str:
 
 # -- init and info ---------------------------------------------------------------------
 
+
 def test_init_writes_project_file_and_later_commands_use_it(isolated):
     result = cli("init", "--storage", "store")
     assert result.stdout.startswith("initialized: storage ")
@@ -99,6 +100,7 @@ def test_info_human_output(local_instance, isolated):
 
 # -- save --------------------------------------------------------------------------------
 
+
 def test_save_file_human_and_json(local_instance, isolated):
     write(isolated / "reads.fasta", ">r1\nACGT\n")
     out = cli("save", "reads.fasta", "--key", "raw/reads.fasta").stdout
@@ -123,9 +125,14 @@ def test_save_folder_and_without_key(local_instance, isolated):
     assert tl.Artifact.filter(key=None).count() == 1
 
 
-@pytest.mark.parametrize("key, reason", [
-    ("../up.txt", "'..' segment"), ("/abs.txt", "absolute"), ("a//b", "empty segment"),
-])
+@pytest.mark.parametrize(
+    "key, reason",
+    [
+        ("../up.txt", "'..' segment"),
+        ("/abs.txt", "absolute"),
+        ("a//b", "empty segment"),
+    ],
+)
 def test_save_bad_key_is_one_line_error(local_instance, isolated, key, reason):
     write(isolated / "a.txt", "a")
     fails("save", "a.txt", "--key", key, match=reason)
@@ -140,6 +147,7 @@ def test_save_missing_path_is_one_line_error(local_instance, isolated):
 
 # -- load ----------------------------------------------------------------------------------
 
+
 def test_load_prints_local_path_and_versions(local_instance, isolated):
     src = write(isolated / "a.txt", "one")
     cli("save", "a.txt", "--key", "k/a.txt")
@@ -151,8 +159,10 @@ def test_load_prints_local_path_and_versions(local_instance, isolated):
     assert first.read_text() == "one"
     uid = tl.Artifact.get(key="k/a.txt", version=1).uid
     assert Path(cli("load", uid).stdout.strip()) == first
-    assert as_json("load", "k/a.txt@2") == {"uid": tl.Artifact.get(key="k/a.txt").uid,
-                                           "path": str(latest)}
+    assert as_json("load", "k/a.txt@2") == {
+        "uid": tl.Artifact.get(key="k/a.txt").uid,
+        "path": str(latest),
+    }
 
 
 def test_load_to_copies_file_and_folder(local_instance, isolated):
@@ -177,12 +187,18 @@ def test_load_errors(local_instance, isolated):
     fails("load", "no/such.txt", match="no artifact with uid or key 'no/such.txt'")
     fails("load", "k/a.txt@7", match="no version 7 of key 'k/a.txt'")
     fails("load", "k/a.txt@x", match="KEY@VERSION")
-    fails("load", "k/a.txt", "--to", str(isolated / "missing" / "dir" / "a.txt"),
-          match="cannot copy k/a.txt")
+    fails(
+        "load",
+        "k/a.txt",
+        "--to",
+        str(isolated / "missing" / "dir" / "a.txt"),
+        match="cannot copy k/a.txt",
+    )
     assert not (isolated / "missing").exists()  # a failed copy leaves nothing behind
 
 
 # -- ls --------------------------------------------------------------------------------------
+
 
 def test_ls_prefix_versions_limit_json(local_instance, isolated):
     src = isolated / "a.txt"
@@ -193,12 +209,17 @@ def test_ls_prefix_versions_limit_json(local_instance, isolated):
     cli("save", "b.txt", "--key", "raw/b.txt")
     cli("save", "b.txt", "--key", "other/b.txt")
     lines = cli("ls", "raw/").stdout.splitlines()
-    assert [line.split("\t")[:3] for line in lines] == [["raw/a.txt", "v2", "2"],
-                                                        ["raw/b.txt", "v1", "1"]]
+    assert [line.split("\t")[:3] for line in lines] == [
+        ["raw/a.txt", "v2", "2"],
+        ["raw/b.txt", "v1", "1"],
+    ]
     assert len(cli("ls").stdout.splitlines()) == 3
     rows = as_json("ls", "raw/", "--all-versions")
-    assert [(r["key"], r["version"]) for r in rows] == [("raw/a.txt", 1), ("raw/a.txt", 2),
-                                                         ("raw/b.txt", 1)]
+    assert [(r["key"], r["version"]) for r in rows] == [
+        ("raw/a.txt", 1),
+        ("raw/a.txt", 2),
+        ("raw/b.txt", 1),
+    ]
     assert len(as_json("ls", "--limit", "1")) == 1
     assert as_json("ls", "--limit", "0") == []
     assert cli("ls", "nothing/").stdout == "(no artifacts)\n"
@@ -209,13 +230,23 @@ def test_runs_filters_newest_first_json(local_instance, isolated):
 
     from threadline import adapters
 
-    pipeline = adapters.start_run("wf", "pipeline", engine="nextflow",
-                                  started_at=dt.datetime(2026, 1, 1, 9))
+    pipeline = adapters.start_run(
+        "wf", "pipeline", engine="nextflow", started_at=dt.datetime(2026, 1, 1, 9)
+    )
     align = adapters.get_transform("wf/align", "process")
-    adapters.start_runs([{"transform": align, "parent": pipeline, "engine": "nextflow",
-                          "name": f"align ({n})", "status": "errored" if n == 2 else
-                          "completed", "started_at": dt.datetime(2026, 1, 1, 10, n)}
-                         for n in range(3)])
+    adapters.start_runs(
+        [
+            {
+                "transform": align,
+                "parent": pipeline,
+                "engine": "nextflow",
+                "name": f"align ({n})",
+                "status": "errored" if n == 2 else "completed",
+                "started_at": dt.datetime(2026, 1, 1, 10, n),
+            }
+            for n in range(3)
+        ]
+    )
     adapters.start_run("train", "training", engine="lightning")
     lines = cli("runs", "--parent", pipeline.uid).stdout.splitlines()
     assert [line.split("\t")[4] for line in lines] == ["align (2)", "align (1)", "align (0)"]
@@ -223,7 +254,8 @@ def test_runs_filters_newest_first_json(local_instance, isolated):
     assert lines[0].endswith("2026-01-01 10:02:00")
     rows = as_json("runs", "--engine", "nextflow", "--status", "completed", "--limit", "1")
     assert [(r["name"], r["parent"], r["transform"]) for r in rows] == [
-        ("align (1)", pipeline.uid, "wf/align")]
+        ("align (1)", pipeline.uid, "wf/align")
+    ]
     assert len(as_json("runs", "--transform", "train")) == 1
     assert len(as_json("runs")) == 5
     assert cli("runs", "--engine", "prefect").stdout == "(no runs)\n"
@@ -242,6 +274,7 @@ def test_ls_trash(local_instance, isolated):
 
 # -- on every backend ------------------------------------------------------------------------
 
+
 def test_save_load_ls_on_each_backend(instance, isolated):
     write(isolated / "data" / "x.csv", "a,b\n1,2\n")
     write(isolated / "data" / "sub" / "y.csv", "c\n3\n")
@@ -255,8 +288,10 @@ def test_save_load_ls_on_each_backend(instance, isolated):
     cli("load", "tables/all", "--to", "restored")
     assert (isolated / "restored" / "x.csv").read_text() == "a,b\n1,2\n"
     rows = as_json("ls", "tables/")
-    assert [(r["key"], r["uid"]) for r in rows] == [("tables/all", folder_art["uid"]),
-                                                    ("tables/x.csv", file_art["uid"])]
+    assert [(r["key"], r["uid"]) for r in rows] == [
+        ("tables/all", folder_art["uid"]),
+        ("tables/x.csv", file_art["uid"]),
+    ]
     assert cli("check").stdout == "ok: all objects intact\n"
 
 
@@ -299,6 +334,7 @@ def test_explicit_db_and_storage_options(isolated):
 
 
 # -- describe and lineage ---------------------------------------------------------------------
+
 
 def _pipeline(isolated: Path) -> tuple[tl.Artifact, tl.Artifact, tl.Artifact]:
     """raw -> step clean -> clean; flow reads clean -> report (a tracked run's outputs)."""
@@ -358,6 +394,7 @@ def test_describe(local_instance, isolated):
 
 # -- delete, restore, check, gc ----------------------------------------------------------------
 
+
 def test_delete_restore_permanent(local_instance, isolated):
     src = write(isolated / "a.txt", "v1")
     cli("save", "a.txt", "--key", "d/a.txt")
@@ -395,8 +432,9 @@ def test_check_clean_then_corrupted(local_instance, isolated):
     assert result.stderr == "error: 1 of 2 artifacts failed the check\n"
     stored.unlink()
     problems = json.loads(cli("check", "--json", code=1).stdout)
-    assert problems == [{"uid": artifact.uid, "key": "c/a.txt", "path": artifact.uri,
-                         "issue": "missing"}]
+    assert problems == [
+        {"uid": artifact.uid, "key": "c/a.txt", "path": artifact.uri, "issue": "missing"}
+    ]
 
 
 def test_gc_purges_trash_and_orphans(local_instance, isolated):
@@ -421,12 +459,16 @@ def test_gc_purges_trash_and_orphans(local_instance, isolated):
 
 # -- usage errors ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("args, message", [
-    (["frobnicate"], "No such command 'frobnicate'"),
-    (["ls", "--bogus"], "No such option '--bogus'"),
-    (["ls", "--limit", "-1"], "Invalid value for '--limit'"),
-    (["load"], "Missing argument 'REF'"),
-])
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["frobnicate"], "No such command 'frobnicate'"),
+        (["ls", "--bogus"], "No such option '--bogus'"),
+        (["ls", "--limit", "-1"], "Invalid value for '--limit'"),
+        (["load"], "Missing argument 'REF'"),
+    ],
+)
 def test_usage_errors_exit_2(isolated, args, message):
     result = cli(*args, code=2)
     assert message in result.stderr and result.stderr.startswith("Usage: threadline")
@@ -442,14 +484,22 @@ def test_every_command_has_help(isolated):
 
 # -- the installed entry point ---------------------------------------------------------------------
 
+
 def test_installed_entry_point_end_to_end(local_instance, isolated):
     exe = installed_cli()
     env = {**os.environ}
     write(isolated / "s.fasta", ">s\nAC\n")
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([exe, *args], capture_output=True, text=True, env=env,
-                              cwd=isolated, timeout=120, check=False)
+        return subprocess.run(
+            [exe, *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=isolated,
+            timeout=120,
+            check=False,
+        )
 
     saved = run("save", "s.fasta", "--key", "raw/s.fasta", "--json")
     assert saved.returncode == 0, saved.stderr
@@ -474,9 +524,13 @@ def test_save_shows_progress_on_a_terminal_only(local_instance, isolated):
         handle.truncate(80 << 20)  # above the 64 MiB progress threshold
     command = f"{sys.executable} -m threadline.cli save {big} --key big/b.bin"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    on_tty = subprocess.run(["script", "-qec", command, "/dev/null"], env=env,
-                            capture_output=True, text=True, check=True).stdout
+    on_tty = subprocess.run(
+        ["script", "-qec", command, "/dev/null"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "hashing" in on_tty and "100%" in on_tty and "saved big/b.bin v1" in on_tty
-    piped = subprocess.run(command.split(), env=env, capture_output=True, text=True,
-                           check=True)
+    piped = subprocess.run(command.split(), env=env, capture_output=True, text=True, check=True)
     assert "hashing" not in piped.stderr and "saved big/b.bin v1" in piped.stdout

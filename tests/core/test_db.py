@@ -19,6 +19,7 @@ def closed_port_url(password: str = "s3cr3t-pw") -> str:
 
 # -- database errors ------------------------------------------------------------------------
 
+
 def test_unreachable_postgres_is_a_one_line_database_error(isolated):
     url = closed_port_url()
     with pytest.raises(DatabaseError) as caught:
@@ -42,32 +43,41 @@ def test_a_failed_connect_leaves_no_half_open_instance(isolated):
         tl.disconnect()
 
 
-@pytest.mark.parametrize("url", ["mysql://bob:hunter2@db/x", "redis://localhost", "just-a-path",
-                                 "sqlite:/x.db"])
+@pytest.mark.parametrize(
+    "url", ["mysql://bob:hunter2@db/x", "redis://localhost", "just-a-path", "sqlite:/x.db"]
+)
 def test_unsupported_database_urls_are_config_errors(isolated, url):
     with pytest.raises(ConfigError, match="unsupported database URL") as caught:
         tl.connect(db=url, storage=str(isolated / "storage"))
     assert "hunter2" not in str(caught.value) and "\n" not in str(caught.value)
 
 
-@pytest.mark.parametrize("url, problem", [
-    ("postgresql://bob:hunter2@db.example:5432/", "names no database"),
-    ("postgresql://bob:hunter2@db.example:port/x", "invalid port"),
-])
+@pytest.mark.parametrize(
+    "url, problem",
+    [
+        ("postgresql://bob:hunter2@db.example:5432/", "names no database"),
+        ("postgresql://bob:hunter2@db.example:port/x", "invalid port"),
+    ],
+)
 def test_malformed_postgres_urls_are_config_errors(url, problem):
     with pytest.raises(ConfigError, match=problem) as caught:
         open_database(url)
     assert "hunter2" not in str(caught.value)
 
 
-@pytest.mark.parametrize("url, shown", [
-    ("postgresql://u:secret@h:5432/db", "postgresql://u:***@h:5432/db"),
-    ("postgresql://u:p@ss@h/db", "postgresql://u:***@h/db"),
-    ("postgresql://u@h/db?password=secret&sslmode=require",
-     "postgresql://u@h/db?password=***&sslmode=require"),
-    ("postgresql://u@h/db", "postgresql://u@h/db"),
-    ("sqlite:////tmp/x.db", "sqlite:////tmp/x.db"),
-])
+@pytest.mark.parametrize(
+    "url, shown",
+    [
+        ("postgresql://u:secret@h:5432/db", "postgresql://u:***@h:5432/db"),
+        ("postgresql://u:p@ss@h/db", "postgresql://u:***@h/db"),
+        (
+            "postgresql://u@h/db?password=secret&sslmode=require",
+            "postgresql://u@h/db?password=***&sslmode=require",
+        ),
+        ("postgresql://u@h/db", "postgresql://u@h/db"),
+        ("sqlite:////tmp/x.db", "sqlite:////tmp/x.db"),
+    ],
+)
 def test_redact_url(url, shown):
     assert redact_url(url) == shown
 
@@ -76,8 +86,10 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(local_instance):
     db = tl.instance().db
 
     def pragmas() -> dict[str, object]:
-        return {name: db.execute_sql(f"PRAGMA {name}").fetchone()[0]
-                for name in ("journal_mode", "busy_timeout", "foreign_keys")}
+        return {
+            name: db.execute_sql(f"PRAGMA {name}").fetchone()[0]
+            for name in ("journal_mode", "busy_timeout", "foreign_keys")
+        }
 
     expected = {"journal_mode": "wal", "busy_timeout": 120_000, "foreign_keys": 1}
     assert pragmas() == expected
@@ -89,6 +101,7 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(local_instance):
 
 
 # -- resolution order -----------------------------------------------------------------------
+
 
 def project_file(folder: Path, storage: str, db: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
@@ -156,12 +169,15 @@ def test_arguments_beat_the_environment(isolated, monkeypatch):
         tl.disconnect()
 
 
-@pytest.mark.parametrize("present, missing", [("THREADLINE_DB", "THREADLINE_STORAGE"),
-                                              ("THREADLINE_STORAGE", "THREADLINE_DB")])
-def test_one_environment_variable_alone_is_a_config_error(isolated, monkeypatch, present,
-                                                          missing):
-    monkeypatch.setenv(present, f"sqlite:///{isolated / 'x.db'}" if present.endswith("DB")
-                       else str(isolated / "st"))
+@pytest.mark.parametrize(
+    "present, missing",
+    [("THREADLINE_DB", "THREADLINE_STORAGE"), ("THREADLINE_STORAGE", "THREADLINE_DB")],
+)
+def test_one_environment_variable_alone_is_a_config_error(isolated, monkeypatch, present, missing):
+    monkeypatch.setenv(
+        present,
+        f"sqlite:///{isolated / 'x.db'}" if present.endswith("DB") else str(isolated / "st"),
+    )
     with pytest.raises(ConfigError, match=f"{missing} must be set together") as caught:
         resolve()
     assert "\n" not in str(caught.value)
@@ -187,12 +203,15 @@ def test_unsupported_storage_is_a_config_error(isolated):
 
 # -- init -----------------------------------------------------------------------------------
 
+
 def test_init_writes_the_project_file_after_opening(isolated, monkeypatch):
     inst = tl.init(storage="data")
     try:
         text = (isolated / "threadline.toml").read_text()
         assert _config.read_project_file(isolated / "threadline.toml") == (
-            inst.settings.db, inst.settings.storage)
+            inst.settings.db,
+            inst.settings.storage,
+        )
         assert inst.settings.storage == str((isolated / "data").resolve())
         assert inst.settings.db.endswith("/.threadline/threadline.db") and "storage" in text
         path = isolated / "a.txt"

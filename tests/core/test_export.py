@@ -36,16 +36,21 @@ def test_a_flow_and_its_step_become_start_and_complete_events(db_instance, isola
     flow_run, step_run = two_step_flow()
     events = openlineage_events()
     assert [(e["eventType"], e["job"]["name"].rsplit(".", 1)[-1]) for e in events] == [
-        ("START", "pipeline"), ("COMPLETE", "pipeline"), ("START", "clean"),
-        ("COMPLETE", "clean")]
+        ("START", "pipeline"),
+        ("COMPLETE", "pipeline"),
+        ("START", "clean"),
+        ("COMPLETE", "clean"),
+    ]
     start, done = events[2], events[3]
     assert done["run"]["runId"] == run_id(step_run.uid) == str(uuid.UUID(done["run"]["runId"]))
     parent = done["run"]["facets"]["parent"]
     assert parent["run"]["runId"] == run_id(flow_run.uid)
     assert parent["job"] == {"namespace": "threadline", "name": flow_run.transform.key}
     root = db_instance.settings.storage
-    assert [(d["namespace"], d["name"], d["facets"]["version"]["datasetVersion"])
-            for d in done["inputs"]] == [(f"file://{root}", "raw/reads.txt", "1")]
+    assert [
+        (d["namespace"], d["name"], d["facets"]["version"]["datasetVersion"])
+        for d in done["inputs"]
+    ] == [(f"file://{root}", "raw/reads.txt", "1")]
     assert [d["name"] for d in done["outputs"]] == ["clean/reads.txt"]
     assert start["outputs"] == [] and start["inputs"] == done["inputs"]
     assert start["eventTime"].endswith("Z") and done["eventTime"] >= start["eventTime"]
@@ -57,8 +62,11 @@ def test_errored_open_and_filtered_runs(db_instance, isolated):
     adapters.finish_run(failed, "errored", error="exit status 1")
     running = adapters.start_run("align", "process", engine="nextflow")
     kinds = [(e["eventType"], e["run"]["runId"]) for e in openlineage_events()]
-    assert kinds == [("START", run_id(failed.uid)), ("FAIL", run_id(failed.uid)),
-                     ("START", run_id(running.uid))]
+    assert kinds == [
+        ("START", run_id(failed.uid)),
+        ("FAIL", run_id(failed.uid)),
+        ("START", run_id(running.uid)),
+    ]
     assert openlineage_events()[0]["job"]["facets"]["jobType"]["integration"] == "NEXTFLOW"
     later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
     assert openlineage_events(since=later) == []

@@ -23,19 +23,34 @@ def feature(name: str, dtype, **kwargs) -> tl.Feature:
 
 # -- dtypes ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("dtype, spelled", [
-    (int, "int"), ("int", "int"), (float, "float"), (str, "str"), (bool, "bool"),
-    (dt.date, "date"), (dt.datetime, "datetime"), (dict, "dict"), (list[int], "list[int]"),
-    ("list[str]", "list[str]"), (list[dt.date], "list[date]"), ("cat", "cat[Label]"),
-    ("cat[Label]", "cat[Label]"), ("list[cat[Label]]", "list[cat[Label]]"),
-    ("list[cat]", "list[cat[Label]]"),
-])
+
+@pytest.mark.parametrize(
+    "dtype, spelled",
+    [
+        (int, "int"),
+        ("int", "int"),
+        (float, "float"),
+        (str, "str"),
+        (bool, "bool"),
+        (dt.date, "date"),
+        (dt.datetime, "datetime"),
+        (dict, "dict"),
+        (list[int], "list[int]"),
+        ("list[str]", "list[str]"),
+        (list[dt.date], "list[date]"),
+        ("cat", "cat[Label]"),
+        ("cat[Label]", "cat[Label]"),
+        ("list[cat[Label]]", "list[cat[Label]]"),
+        ("list[cat]", "list[cat[Label]]"),
+    ],
+)
 def test_dtype_spellings_normalize(dtype, spelled):
     assert normalize_dtype(dtype) == spelled
 
 
-@pytest.mark.parametrize("dtype", ["complex", "list[list[int]]", "list[]", set, "cat[Thing]",
-                                   "list[int"])
+@pytest.mark.parametrize(
+    "dtype", ["complex", "list[list[int]]", "list[]", set, "cat[Thing]", "list[int"]
+)
 def test_unsupported_dtypes_are_refused(local_instance, dtype):
     with pytest.raises(InvalidInput, match="unsupported feature dtype"):
         tl.Feature(name="f", dtype=dtype)
@@ -43,15 +58,24 @@ def test_unsupported_dtypes_are_refused(local_instance, dtype):
 
 
 ACCEPTED = [
-    (int, 3, 3), (int, -(2**40), -(2**40)), (float, 0.5, 0.5), (float, 2, 2.0),
-    (str, "S1", "S1"), (str, "", ""), (bool, True, True), (bool, False, False),
+    (int, 3, 3),
+    (int, -(2**40), -(2**40)),
+    (float, 0.5, 0.5),
+    (float, 2, 2.0),
+    (str, "S1", "S1"),
+    (str, "", ""),
+    (bool, True, True),
+    (bool, False, False),
     (dt.date, dt.date(2024, 2, 29), dt.date(2024, 2, 29)),
     (dt.datetime, dt.datetime(2024, 2, 29, 13, 5, 7, 12), dt.datetime(2024, 2, 29, 13, 5, 7, 12)),
     (dict, {"a": [1, 2], "b": {"c": None}}, {"a": [1, 2], "b": {"c": None}}),
-    (list[int], [3, 1, 2], [3, 1, 2]), (list[str], ["a", "b"], ["a", "b"]), (list[str], [], []),
+    (list[int], [3, 1, 2], [3, 1, 2]),
+    (list[str], ["a", "b"], ["a", "b"]),
+    (list[str], [], []),
     (list[float], (1, 2.5), [1.0, 2.5]),
     (list[dt.date], [dt.date(2024, 1, 1)], [dt.date(2024, 1, 1)]),
-    ("cat[Label]", "T cell", "T cell"), ("list[cat[Label]]", ["T", "B"], ["T", "B"]),
+    ("cat[Label]", "T cell", "T cell"),
+    ("list[cat[Label]]", ["T", "B"], ["T", "B"]),
 ]
 
 
@@ -66,11 +90,26 @@ def test_accepted_values_round_trip(db_instance, isolated, dtype, value, back):
 
 
 REJECTED = [
-    (int, "3"), (int, True), (int, 3.5), (int, None), (float, "0.5"), (float, False),
-    (str, 3), (str, None), (bool, 1), (bool, "true"), (dt.date, "2024-01-01"),
-    (dt.date, dt.datetime(2024, 1, 1, 5)), (dt.datetime, dt.date(2024, 1, 1)),
-    (dt.datetime, "2024-01-01T00:00:00"), (dict, [1]), (list[int], 3), (list[int], [1, "x"]),
-    (list[str], "abc"), ("cat[Label]", 3), ("list[cat[Label]]", "T"),
+    (int, "3"),
+    (int, True),
+    (int, 3.5),
+    (int, None),
+    (float, "0.5"),
+    (float, False),
+    (str, 3),
+    (str, None),
+    (bool, 1),
+    (bool, "true"),
+    (dt.date, "2024-01-01"),
+    (dt.date, dt.datetime(2024, 1, 1, 5)),
+    (dt.datetime, dt.date(2024, 1, 1)),
+    (dt.datetime, "2024-01-01T00:00:00"),
+    (dict, [1]),
+    (list[int], 3),
+    (list[int], [1, "x"]),
+    (list[str], "abc"),
+    ("cat[Label]", 3),
+    ("list[cat[Label]]", "T"),
 ]
 
 
@@ -96,12 +135,22 @@ def test_long_values_are_shortened_in_messages(local_instance, isolated):
     assert len(str(caught.value)) < 150 and str(caught.value).endswith("...")
 
 
-@pytest.mark.parametrize("dtype, value, back", [
-    (int, "3", 3), (int, "3.0", 3), (int, 4.0, 4), (float, "0.25", 0.25), (str, 12, "12"),
-    (bool, "yes", True), (bool, "0", False), (dt.date, "2024-01-02", dt.date(2024, 1, 2)),
-    (dt.datetime, "2024-01-02T03:04:05", dt.datetime(2024, 1, 2, 3, 4, 5)),
-    (dt.datetime, "2024-01-02", dt.datetime(2024, 1, 2)), (list[int], ["1", 2], [1, 2]),
-])
+@pytest.mark.parametrize(
+    "dtype, value, back",
+    [
+        (int, "3", 3),
+        (int, "3.0", 3),
+        (int, 4.0, 4),
+        (float, "0.25", 0.25),
+        (str, 12, "12"),
+        (bool, "yes", True),
+        (bool, "0", False),
+        (dt.date, "2024-01-02", dt.date(2024, 1, 2)),
+        (dt.datetime, "2024-01-02T03:04:05", dt.datetime(2024, 1, 2, 3, 4, 5)),
+        (dt.datetime, "2024-01-02", dt.datetime(2024, 1, 2)),
+        (list[int], ["1", 2], [1, 2]),
+    ],
+)
 def test_coerce_converts_compatible_values(local_instance, isolated, dtype, value, back):
     artifact = saved(isolated)
     feature("f", dtype, coerce=True)
@@ -109,10 +158,20 @@ def test_coerce_converts_compatible_values(local_instance, isolated, dtype, valu
     assert artifact.features.get_values() == {"f": back}
 
 
-@pytest.mark.parametrize("dtype, value", [
-    (int, "3.5"), (int, "abc"), (int, "inf"), (int, "nan"), (float, "x"), (bool, "maybe"),
-    (dt.date, "2024-13-01"), (dt.date, "yesterday"), (list[int], ["1", "b"]),
-])
+@pytest.mark.parametrize(
+    "dtype, value",
+    [
+        (int, "3.5"),
+        (int, "abc"),
+        (int, "inf"),
+        (int, "nan"),
+        (float, "x"),
+        (bool, "maybe"),
+        (dt.date, "2024-13-01"),
+        (dt.date, "yesterday"),
+        (list[int], ["1", "b"]),
+    ],
+)
 def test_coerce_still_rejects_what_cannot_convert(local_instance, isolated, dtype, value):
     artifact = saved(isolated)
     feature("f", dtype, coerce=True)
@@ -127,13 +186,15 @@ def test_numpy_scalars_are_numbers(local_instance, isolated):
     feature("epochs", int)
     feature("loss", float)
     feature("best", bool)
-    artifact.features.add_values({"epochs": np.int64(7), "loss": np.float32(0.5),
-                                  "best": np.bool_(True)})
+    artifact.features.add_values(
+        {"epochs": np.int64(7), "loss": np.float32(0.5), "best": np.bool_(True)}
+    )
     assert artifact.features.get_values() == {"epochs": 7, "loss": 0.5, "best": True}
     assert tl.Artifact.filter(epochs=7, best=True).count() == 1
 
 
 # -- creating features ----------------------------------------------------------------------
+
 
 def test_creating_a_feature_twice(db_instance):
     first = feature("sample", str)
@@ -170,14 +231,34 @@ def test_unknown_feature_is_a_clear_error(local_instance, isolated):
 
 def test_create_features_infers_dtypes(db_instance, isolated):
     artifact = saved(isolated)
-    values = {"n": 3, "x": 0.5, "s": "a", "b": True, "d": dt.date(2024, 1, 1),
-              "t": dt.datetime(2024, 1, 1, 12), "l": [1, 2.5], "tags": ["a", "b"],
-              "m": {"k": 1}, "none": [], "cell": tl.Label(name="T")}
+    values = {
+        "n": 3,
+        "x": 0.5,
+        "s": "a",
+        "b": True,
+        "d": dt.date(2024, 1, 1),
+        "t": dt.datetime(2024, 1, 1, 12),
+        "l": [1, 2.5],
+        "tags": ["a", "b"],
+        "m": {"k": 1},
+        "none": [],
+        "cell": tl.Label(name="T"),
+    }
     artifact.features.add_values(values, create_features=True)
     dtypes = {f.name: f.dtype for f in tl.Feature.filter()}
-    assert dtypes == {"n": "int", "x": "float", "s": "str", "b": "bool", "d": "date",
-                      "t": "datetime", "l": "list[float]", "tags": "list[str]", "m": "dict",
-                      "none": "list[str]", "cell": "cat[Label]"}
+    assert dtypes == {
+        "n": "int",
+        "x": "float",
+        "s": "str",
+        "b": "bool",
+        "d": "date",
+        "t": "datetime",
+        "l": "list[float]",
+        "tags": "list[str]",
+        "m": "dict",
+        "none": "list[str]",
+        "cell": "cat[Label]",
+    }
     got = artifact.features.get_values()
     assert got["l"] == [1.0, 2.5] and got["none"] == [] and got["cell"] == "T"
     assert [lb.name for lb in artifact.labels.all()] == ["T"]
@@ -200,8 +281,9 @@ def test_one_bad_value_writes_nothing(db_instance, isolated):
     feature("cell", "cat[Label]")
     artifact.features.add_values({"n": 1, "sample": "S1", "cell": "T"})
     with pytest.raises(InvalidFeatureValue, match="'sample' expects str, got 5"):
-        artifact.features.add_values({"n": 2, "cell": "B", "brand_new": 1.5, "sample": 5},
-                                     create_features=True)
+        artifact.features.add_values(
+            {"n": 2, "cell": "B", "brand_new": 1.5, "sample": 5}, create_features=True
+        )
     assert artifact.features.get_values() == {"n": 1, "sample": "S1", "cell": "T"}
     assert tl.Feature.get_or_none(name="brand_new") is None
     assert tl.Label.get_or_none(name="B") is None
@@ -217,6 +299,7 @@ def test_annotating_an_unsaved_artifact_is_refused(local_instance, isolated):
 
 
 # -- values ---------------------------------------------------------------------------------
+
 
 def test_new_value_replaces_the_old_one(db_instance, isolated):
     artifact = saved(isolated)
@@ -243,15 +326,22 @@ def test_values_belong_to_their_record(db_instance, isolated):
 def test_run_features_round_trip(db_instance):
     run = adapters.start_run("train", "training")
     other = adapters.start_run("train", "training")
-    run.features.add_values({"lr": 0.01, "epochs": 3, "optimizer": "adam",
-                             "when": dt.date(2024, 5, 1)}, create_features=True)
+    run.features.add_values(
+        {"lr": 0.01, "epochs": 3, "optimizer": "adam", "when": dt.date(2024, 5, 1)},
+        create_features=True,
+    )
     assert tl.Run.get(uid=run.uid).features.get_values() == {
-        "lr": 0.01, "epochs": 3, "optimizer": "adam", "when": dt.date(2024, 5, 1)}
+        "lr": 0.01,
+        "epochs": 3,
+        "optimizer": "adam",
+        "when": dt.date(2024, 5, 1),
+    }
     assert other.features.get_values() == {}
     assert [r.uid for r in tl.Run.filter(optimizer="adam")] == [run.uid]
 
 
 # -- labels ---------------------------------------------------------------------------------
+
 
 def test_cat_values_create_and_link_labels(db_instance, isolated):
     artifact = saved(isolated)
@@ -289,7 +379,9 @@ def test_labels_add_remove_all(db_instance, isolated):
     other.labels.add("draft")
     assert [lb.name for lb in artifact.labels.all()] == ["qc-passed", "reviewed"]
     assert len(artifact.labels) == 2 and [lb.name for lb in artifact.labels] == [
-        "qc-passed", "reviewed"]
+        "qc-passed",
+        "reviewed",
+    ]
     assert tl.Label.get(name="reviewed").description == "checked by a person"
     artifact.labels.remove("qc-passed")
     assert [lb.name for lb in artifact.labels.all()] == ["reviewed"]

@@ -30,13 +30,15 @@ class Graph:
     def source(self, key: str) -> tl.Artifact:
         return tl.Artifact(write(self.folder / key, f"source {key}"), key=key).save()
 
-    def run(self, name: str, inputs: list[tl.Artifact], outputs: list[str],
-            parent: tl.Run | None = None) -> tuple[tl.Run, list[tl.Artifact]]:
+    def run(
+        self, name: str, inputs: list[tl.Artifact], outputs: list[str], parent: tl.Run | None = None
+    ) -> tuple[tl.Run, list[tl.Artifact]]:
         run = adapters.start_run(name, "task", parent=parent)
         adapters.link_inputs(run, artifacts=inputs)
         paths = [write(self.folder / "out" / key, f"{name} made {key}") for key in outputs]
-        made = adapters.register_outputs(run, [adapters.Output(str(p), key=key)
-                                               for p, key in zip(paths, outputs, strict=True)])
+        made = adapters.register_outputs(
+            run, [adapters.Output(str(p), key=key) for p, key in zip(paths, outputs, strict=True)]
+        )
         adapters.finish_run(run)
         return run, made
 
@@ -46,22 +48,23 @@ def graph(db_instance, isolated) -> Graph:
     return Graph(isolated)
 
 
-
-
 # -- shapes ---------------------------------------------------------------------------------
+
 
 def test_chain_built_with_flow_and_steps(db_instance, isolated):
     raw = tl.Artifact(write(isolated / "raw.txt", "ACGT"), key="raw/reads.txt").save()
 
     @tl.step()
     def clean(reads: tl.Artifact) -> tl.Artifact:
-        return tl.Artifact(write(isolated / "clean.txt", reads.load().lower()),
-                           key="clean/reads.txt").save()
+        return tl.Artifact(
+            write(isolated / "clean.txt", reads.load().lower()), key="clean/reads.txt"
+        ).save()
 
     @tl.step()
     def count(reads: tl.Artifact) -> tl.Artifact:
-        return tl.Artifact(write(isolated / "n.txt", str(len(reads.load()))),
-                           key="stats/n.txt").save()
+        return tl.Artifact(
+            write(isolated / "n.txt", str(len(reads.load()))), key="stats/n.txt"
+        ).save()
 
     @tl.flow()
     def pipeline(reads: tl.Artifact) -> tl.Artifact:
@@ -111,8 +114,7 @@ def test_branches_do_not_leak_into_each_other(graph):
     assert [r.uid for r in up.runs] == [split.uid, use_x.uid]
     assert keys(tl.lineage.downstream(x).artifacts) == ["z.txt"]
     assert keys(tl.lineage.downstream(raw).artifacts) == ["w.txt", "x.txt", "y.txt", "z.txt"]
-    assert [r.uid for r in tl.lineage.downstream(raw).runs] == [
-        split.uid, use_x.uid, use_y.uid]
+    assert [r.uid for r in tl.lineage.downstream(raw).runs] == [split.uid, use_x.uid, use_y.uid]
 
 
 def test_results_exclude_the_start_record(graph):
@@ -167,10 +169,10 @@ def test_to_dict(graph):
     run, (out,) = graph.run("step", [raw], ["out.txt"])
     data = tl.lineage.upstream(out).to_dict()
     assert data == {
-        "artifacts": [{"uid": raw.uid, "key": "raw.txt", "version": 1, "hash": raw.hash,
-                       "run": None}],
-        "runs": [{"uid": run.uid, "transform": "step", "status": "completed",
-                  "engine": None}],
+        "artifacts": [
+            {"uid": raw.uid, "key": "raw.txt", "version": 1, "hash": raw.hash, "run": None}
+        ],
+        "runs": [{"uid": run.uid, "transform": "step", "status": "completed", "engine": None}],
     }
 
 
@@ -203,16 +205,20 @@ def test_walks_refuse_other_objects(db_instance):
 
 # -- depth ----------------------------------------------------------------------------------
 
+
 def build_chain(folder: Path, hops: int, tag: str = "chain") -> tuple[tl.Artifact, list]:
     """source -> run 1 -> out 1 -> run 2 -> ... -> out ``hops``, with the adapters API."""
     transform = adapters.get_transform(f"{tag}-hop", "task")
     first = tl.Artifact(write(folder / tag / "0.txt", f"{tag} 0"), key=f"{tag}/0.txt").save()
-    runs = [adapters.start_run(transform.key, "task", transform=transform)
-            for _ in range(hops)]
+    runs = [adapters.start_run(transform.key, "task", transform=transform) for _ in range(hops)]
     paths = [write(folder / tag / f"{i}.txt", f"{tag} {i}") for i in range(1, hops + 1)]
     # one bulk save for every output, each under its own run
-    outputs = tl.save([tl.Artifact(p, key=f"{tag}/{i}.txt", run=run)
-                       for i, (p, run) in enumerate(zip(paths, runs, strict=True), start=1)])
+    outputs = tl.save(
+        [
+            tl.Artifact(p, key=f"{tag}/{i}.txt", run=run)
+            for i, (p, run) in enumerate(zip(paths, runs, strict=True), start=1)
+        ]
+    )
     for run, consumed in zip(runs, [first, *outputs[:-1]], strict=True):
         adapters.link_inputs(run, artifacts=[consumed])
     return first, outputs
@@ -227,7 +233,8 @@ def test_thousand_hop_chain(db_instance, isolated):
     walked = time.perf_counter()
     assert len(up.artifacts) == 1000 and len(up.runs) == 1000
     assert [a.key for a in up.artifacts] == ["chain/0.txt"] + [
-        f"chain/{i}.txt" for i in range(1, 1000)]
+        f"chain/{i}.txt" for i in range(1, 1000)
+    ]
     assert len(down.artifacts) == 1000 and len(down.runs) == 1000
     assert down.artifacts[-1].uid == outputs[-1].uid
     middle = tl.lineage.upstream(outputs[499])
@@ -274,7 +281,8 @@ def test_mermaid_draws_every_read_and_write(db_instance, isolated):
     assert f'  a{b.id}["out/#quot;b#quot;.txt v1"]' in chart  # quotes cannot break out
     assert f'  r{run.id}("make #lt;b#gt; (completed)")' in chart
     assert sorted(line for line in chart if "-->" in line) == sorted(
-        [f"  a{a.id} --> r{run.id}", f"  r{run.id} --> a{b.id}"])
+        [f"  a{a.id} --> r{run.id}", f"  r{run.id} --> a{b.id}"]
+    )
     down = tl.lineage.mermaid(run, "downstream").splitlines()
     assert f"  r{run.id} --> a{b.id}" in down
     with pytest.raises(tl.errors.InvalidInput, match="direction"):

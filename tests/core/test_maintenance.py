@@ -42,6 +42,7 @@ def objects() -> list[str]:
 
 # -- check ----------------------------------------------------------------------------------
 
+
 def test_check_is_clean_on_a_healthy_instance(instance, isolated):
     tl.Artifact(write(isolated / "a.txt", "a"), key="a.txt").save()
     write(isolated / "folder" / "x.txt", "x")
@@ -59,8 +60,12 @@ def test_check_reports_missing_objects(instance, isolated):
     lost = tl.Artifact(write(isolated / "b.txt", "b"), key="b.txt").save()
     backend().remove(lost.path)
     assert check() == [Problem(lost.uid, "b.txt", lost.uri, "missing")]
-    assert check()[0].to_dict() == {"uid": lost.uid, "key": "b.txt", "path": lost.uri,
-                                    "issue": "missing"}
+    assert check()[0].to_dict() == {
+        "uid": lost.uid,
+        "key": "b.txt",
+        "path": lost.uri,
+        "issue": "missing",
+    }
     assert kept.load() == "a"
 
 
@@ -106,6 +111,7 @@ def test_check_reports_unreadable_objects(local_instance, isolated):
 
 
 # -- gc -------------------------------------------------------------------------------------
+
 
 def put_orphan(scratch: Path, name: str = "ff/orphan.txt") -> str:
     path = f"{OBJECTS}/{name}"
@@ -182,16 +188,23 @@ def save_in_place_of_death(folder: Path, size: int, attempt: int) -> int:
     inst = tl.instance()
     source = big_file(folder / f"big-{attempt}.bin", size, f"attempt {attempt}".encode())
     cache = folder / f"child-cache-{attempt}"
-    env = {**os.environ, "THREADLINE_DB": inst.settings.db,
-           "THREADLINE_STORAGE": inst.settings.storage, "THREADLINE_CACHE_DIR": str(cache)}
-    child = subprocess.Popen([sys.executable, "-c", SAVER, str(source)], env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "THREADLINE_DB": inst.settings.db,
+        "THREADLINE_STORAGE": inst.settings.storage,
+        "THREADLINE_CACHE_DIR": str(cache),
+    }
+    child = subprocess.Popen(
+        [sys.executable, "-c", SAVER, str(source)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     local = inst.backend.local_path(OBJECTS)
     deadline = time.time() + 120
     while child.poll() is None and time.time() < deadline:
         if local is not None:  # local storage: the object's temporary file is being written
-            if any(".tmp-" in name for _, dirs, files in os.walk(local)
-                   for name in dirs + files):
+            if any(".tmp-" in name for _, dirs, files in os.walk(local) for name in dirs + files):
                 break
         elif _hashed(cache):  # remote storage: hashing is over, the upload has begun
             time.sleep(0.2)

@@ -14,8 +14,12 @@ from threadline.models import LATEST, TABLES
 
 from tests.sql_log import recorded_sql
 
-V2_INDEXES = ["artifact_feature_value_feature_id_text", "artifact_feature_value_feature_id_num",
-              "run_feature_value_feature_id_text", "run_feature_value_feature_id_num"]
+V2_INDEXES = [
+    "artifact_feature_value_feature_id_text",
+    "artifact_feature_value_feature_id_num",
+    "run_feature_value_feature_id_text",
+    "run_feature_value_feature_id_num",
+]
 
 
 def sql(statement: str, params: tuple = ()) -> list[tuple]:
@@ -46,8 +50,6 @@ def reopen() -> None:
     tl.connect()
 
 
-
-
 def writes(seen: list[str]) -> list[str]:
     verbs = ("CREATE", "ALTER", "DROP", "INSERT", "UPDATE", "DELETE")
     return [s for s in seen if s.lstrip().upper().startswith(verbs)]
@@ -58,8 +60,11 @@ def make_v1(folder: Path) -> dict[str, str]:
     path = folder / "data.txt"
     path.write_text("v1 data")
     run = adapters.start_run("old", "task", params={"n": 1})
-    (artifact,) = adapters.register_outputs(run, [adapters.Output(str(path), key="v1/data.txt")],
-                                            features={"sample": "S1", "score": 0.5})
+    (artifact,) = adapters.register_outputs(
+        run,
+        [adapters.Output(str(path), key="v1/data.txt")],
+        features={"sample": "S1", "score": 0.5},
+    )
     other = adapters.start_run("older", "task")
     sql("DROP TABLE run_link")
     for name in V2_INDEXES + pg_only_indexes():
@@ -110,8 +115,10 @@ def test_opening_a_current_database_changes_nothing(db_instance):
 
 def test_a_newer_database_is_refused_not_restamped(db_instance, isolated):
     db_url = tl.instance().settings.db
-    sql("UPDATE threadline_schema_version SET version = ?".replace("?", tl.instance().db.param),
-        (LATEST + 1,))
+    sql(
+        "UPDATE threadline_schema_version SET version = ?".replace("?", tl.instance().db.param),
+        (LATEST + 1,),
+    )
     tl.disconnect()
     with pytest.raises(DatabaseError) as caught:
         tl.connect()
@@ -140,12 +147,22 @@ print(tl.Run.filter().count())
 def test_processes_opening_a_v1_database_together_upgrade_it_once(db_instance, isolated):
     make_v1(isolated)
     inst = tl.instance()
-    env = {**os.environ, "THREADLINE_DB": inst.settings.db,
-           "THREADLINE_STORAGE": inst.settings.storage}
+    env = {
+        **os.environ,
+        "THREADLINE_DB": inst.settings.db,
+        "THREADLINE_STORAGE": inst.settings.storage,
+    }
     tl.disconnect()
-    children = [subprocess.Popen([sys.executable, "-c", UPGRADE], env=env, text=True,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-                for _ in range(4)]
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", UPGRADE],
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(4)
+    ]
     results = [child.communicate(timeout=120) for child in children]
     assert [c.returncode for c in children] == [0] * 4, [err for _, err in results]
     assert [out.strip() for out, _ in results] == ["2"] * 4

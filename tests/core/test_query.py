@@ -28,6 +28,7 @@ def keys(query) -> list:
 
 # -- fields ---------------------------------------------------------------------------------
 
+
 def test_exact_ne_in_and_none(instance, isolated):
     save(isolated, "a.txt")
     save(isolated, "b.txt")
@@ -69,10 +70,17 @@ def test_startswith_endswith_contains_are_case_sensitive(instance, isolated):
     assert keys(tl.Artifact.filter(key__startswith="Raw/")) == ["Raw/b.TXT"]
     assert keys(tl.Artifact.filter(key__endswith=".TXT")) == ["Raw/b.TXT"]
     assert keys(tl.Artifact.filter(key__endswith=".txt")) == [
-        "RAW/c.txt", "raw/a.txt", "tables/raw/d.txt"]
+        "RAW/c.txt",
+        "raw/a.txt",
+        "tables/raw/d.txt",
+    ]
     assert keys(tl.Artifact.filter(key__contains="raw/")) == ["raw/a.txt", "tables/raw/d.txt"]
     assert keys(tl.Artifact.filter(key__icontains="RAW/")) == [
-        "RAW/c.txt", "Raw/b.TXT", "raw/a.txt", "tables/raw/d.txt"]
+        "RAW/c.txt",
+        "Raw/b.TXT",
+        "raw/a.txt",
+        "tables/raw/d.txt",
+    ]
 
 
 @pytest.mark.parametrize("char", ["%", "_", "*", "?", "[", "]", "\\", "!", "'"])
@@ -82,8 +90,12 @@ def test_wildcard_characters_in_values_are_literal(instance, isolated, char):
     for i, other in enumerate(("aXb tail", "ab tail", "a\\b tail" if char != "\\" else "a/b")):
         save(isolated, f"other{i}.txt", description=other)
     expected = [literal.uid]
-    for lookup, value in (("startswith", f"a{char}"), ("endswith", f"{char}b tail"),
-                          ("contains", f"{char}b"), ("icontains", f"A{char}B")):
+    for lookup, value in (
+        ("startswith", f"a{char}"),
+        ("endswith", f"{char}b tail"),
+        ("contains", f"{char}b"),
+        ("icontains", f"A{char}B"),
+    ):
         found = [a.uid for a in tl.Artifact.filter(**{f"description__{lookup}": value})]
         assert found == expected, (lookup, value)
 
@@ -111,6 +123,7 @@ def test_isnull(instance, isolated):
 
 # -- relations ------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def pipeline(db_instance, isolated):
     """raw.txt -> qc run (completed) -> qc.txt -> align run (errored, child of the flow)."""
@@ -128,8 +141,14 @@ def pipeline(db_instance, isolated):
     adapters.finish_run(align, "errored", error="boom")
     qc_out.labels.add("qc-passed")
     aligned.labels.add("draft")
-    return {"flow": flow, "qc": qc, "align": align, "raw": raw, "qc_out": qc_out,
-            "aligned": aligned}
+    return {
+        "flow": flow,
+        "qc": qc,
+        "align": align,
+        "raw": raw,
+        "qc_out": qc_out,
+        "aligned": aligned,
+    }
 
 
 def test_foreign_key_chains(pipeline):
@@ -138,11 +157,12 @@ def test_foreign_key_chains(pipeline):
     assert keys(tl.Artifact.filter(run__transform__key__startswith="al")) == ["align/a.bam"]
     assert keys(tl.Artifact.filter(run=pipeline["qc"])) == ["qc/a.txt"]
     assert keys(tl.Artifact.filter(run__parent__transform__key="pipeline")) == [
-        "align/a.bam", "qc/a.txt"]
+        "align/a.bam",
+        "qc/a.txt",
+    ]
     # an output's transform is its run's transform
     assert keys(tl.Artifact.filter(transform__key="align")) == ["align/a.bam"]
-    assert keys(tl.Artifact.filter(transform__kind="task", run__status="completed")) == [
-        "qc/a.txt"]
+    assert keys(tl.Artifact.filter(transform__kind="task", run__status="completed")) == ["qc/a.txt"]
 
 
 def test_backrefs(pipeline):
@@ -151,18 +171,20 @@ def test_backrefs(pipeline):
     assert [r.uid for r in tl.Run.filter(children__status="errored")] == [pipeline["flow"].uid]
     # Run -> its transform -> every run of that transform
     assert [r.uid for r in tl.Run.filter(transform__runs__status="completed")] == [
-        pipeline["qc"].uid]
+        pipeline["qc"].uid
+    ]
     assert keys(tl.Artifact.filter(transform__runs__status="errored")) == ["align/a.bam"]
 
 
 def test_link_tables(pipeline):
     assert [r.uid for r in tl.Run.filter(inputs__key="raw/a.txt")] == [pipeline["qc"].uid]
-    assert [r.uid for r in tl.Run.filter(inputs__key__startswith="qc/")] == [
-        pipeline["align"].uid]
+    assert [r.uid for r in tl.Run.filter(inputs__key__startswith="qc/")] == [pipeline["align"].uid]
     assert keys(tl.Artifact.filter(labels__name="qc-passed")) == ["qc/a.txt"]
     assert keys(tl.Artifact.filter(labels="draft")) == ["align/a.bam"]
     assert keys(tl.Artifact.filter(labels__in=["draft", "qc-passed"])) == [
-        "align/a.bam", "qc/a.txt"]
+        "align/a.bam",
+        "qc/a.txt",
+    ]
     label = tl.Label.get(name="draft")
     assert keys(tl.Artifact.filter(labels=label)) == ["align/a.bam"]
     assert keys(tl.Artifact.filter(labels__name__startswith="qc")) == ["qc/a.txt"]
@@ -181,22 +203,52 @@ def test_other_models(pipeline):
 
 # -- features -------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def annotated(instance, isolated):
-    features = {"score": float, "n": int, "sample": str, "passed": bool, "day": dt.date,
-                "when": dt.datetime, "tags": list[str], "cell": "cat[Label]"}
+    features = {
+        "score": float,
+        "n": int,
+        "sample": str,
+        "passed": bool,
+        "day": dt.date,
+        "when": dt.datetime,
+        "tags": list[str],
+        "cell": "cat[Label]",
+    }
     for name, dtype in features.items():
         tl.Feature(name=name, dtype=dtype).save()
     values = {
-        "one.txt": {"score": 0.2, "n": 1, "sample": "S1", "passed": False,
-                    "day": dt.date(2024, 1, 1), "when": dt.datetime(2024, 1, 1, 9, 30),
-                    "tags": ["a", "b"], "cell": "T"},
-        "two.txt": {"score": 0.7, "n": 2, "sample": "S2", "passed": True,
-                    "day": dt.date(2024, 2, 1), "when": dt.datetime(2024, 2, 1, 12, 0),
-                    "tags": ["b", "c"], "cell": "B"},
-        "three.txt": {"score": 0.9, "n": 3, "sample": "s1", "passed": True,
-                      "day": dt.date(2024, 3, 1), "when": dt.datetime(2024, 3, 1, 8, 0),
-                      "tags": ["c"], "cell": "T"},
+        "one.txt": {
+            "score": 0.2,
+            "n": 1,
+            "sample": "S1",
+            "passed": False,
+            "day": dt.date(2024, 1, 1),
+            "when": dt.datetime(2024, 1, 1, 9, 30),
+            "tags": ["a", "b"],
+            "cell": "T",
+        },
+        "two.txt": {
+            "score": 0.7,
+            "n": 2,
+            "sample": "S2",
+            "passed": True,
+            "day": dt.date(2024, 2, 1),
+            "when": dt.datetime(2024, 2, 1, 12, 0),
+            "tags": ["b", "c"],
+            "cell": "B",
+        },
+        "three.txt": {
+            "score": 0.9,
+            "n": 3,
+            "sample": "s1",
+            "passed": True,
+            "day": dt.date(2024, 3, 1),
+            "when": dt.datetime(2024, 3, 1, 8, 0),
+            "tags": ["c"],
+            "cell": "T",
+        },
     }
     for key, vals in values.items():
         save(isolated, key).features.add_values(vals)
@@ -230,7 +282,9 @@ def test_feature_bools_and_dates(annotated):
     assert keys(tl.Artifact.filter(day=dt.date(2024, 2, 1))) == ["two.txt"]
     assert keys(tl.Artifact.filter(day__gte=dt.date(2024, 2, 1))) == ["three.txt", "two.txt"]
     assert keys(tl.Artifact.filter(day__in=[dt.date(2024, 1, 1), dt.date(2024, 3, 1)])) == [
-        "one.txt", "three.txt"]
+        "one.txt",
+        "three.txt",
+    ]
     assert keys(tl.Artifact.filter(when__lt=dt.datetime(2024, 2, 1, 12, 0))) == ["one.txt"]
     assert keys(tl.Artifact.filter(when__gt=dt.date(2024, 2, 1))) == ["three.txt", "two.txt"]
 
@@ -266,13 +320,36 @@ def uids(query) -> list[str]:
 def test_dict_feature_items(db_instance):
     """Keys inside a dict feature, by the operand's type: numbers, text, booleans, nested."""
     a, b, c, d = (adapters.start_run("align", "process") for _ in range(4))
-    adapters.annotate_many([
-        (a, {"trace": {"peak_rss": 2048, "cpu": 95.5, "host": "n1", "ok": True,
-                       "opt": {"lr": 0.1}}}),
-        (b, {"trace": {"peak_rss": 512, "cpu": 12.0, "host": "n2", "ok": False,
-                       "opt": {"lr": 0.001}}}),
-        (c, {"trace": {"peak_rss": "unknown", "host": "n10", "ok": None}}),
-    ], create_features=True)
+    adapters.annotate_many(
+        [
+            (
+                a,
+                {
+                    "trace": {
+                        "peak_rss": 2048,
+                        "cpu": 95.5,
+                        "host": "n1",
+                        "ok": True,
+                        "opt": {"lr": 0.1},
+                    }
+                },
+            ),
+            (
+                b,
+                {
+                    "trace": {
+                        "peak_rss": 512,
+                        "cpu": 12.0,
+                        "host": "n2",
+                        "ok": False,
+                        "opt": {"lr": 0.001},
+                    }
+                },
+            ),
+            (c, {"trace": {"peak_rss": "unknown", "host": "n10", "ok": None}}),
+        ],
+        create_features=True,
+    )
     assert uids(tl.Run.filter(trace__peak_rss__gt=1000)) == [a.uid]
     assert uids(tl.Run.filter(trace__peak_rss__lte=2048)) == uids([a, b])
     assert uids(tl.Run.filter(trace__peak_rss=512)) == [b.uid]
@@ -331,13 +408,17 @@ def test_unknown_field_or_feature_is_one_line_naming_it(local_instance, isolated
 
 # -- ordering, paging, results --------------------------------------------------------------
 
+
 def test_order_by_and_first(instance, isolated):
     made = [save(isolated, f"o/{name}.txt") for name in ("b", "a", "c")]
     newest_first = [a.uid for a in tl.Artifact.filter().order_by("-created_at")]
     assert newest_first == [a.uid for a in reversed(made)]
     assert keys(tl.Artifact.filter().order_by("key")) == ["o/a.txt", "o/b.txt", "o/c.txt"]
     assert [a.key for a in tl.Artifact.filter().order_by("-key")] == [
-        "o/c.txt", "o/b.txt", "o/a.txt"]
+        "o/c.txt",
+        "o/b.txt",
+        "o/a.txt",
+    ]
     assert tl.Artifact.filter().order_by("-created_at").first().uid == made[-1].uid
     assert tl.Artifact.filter(key__startswith="o/").order_by("key").first().key == "o/a.txt"
     assert tl.Artifact.filter(key="none").first() is None
@@ -347,7 +428,8 @@ def test_ties_in_order_are_broken_by_id(local_instance, isolated):
     made = [save(isolated, f"t{i}.txt", "x" * 3 + str(i)) for i in range(5)]
     assert [a.uid for a in tl.Artifact.filter().order_by("size")] == [a.uid for a in made]
     assert [a.uid for a in tl.Artifact.filter().order_by("-size")] == [
-        a.uid for a in reversed(made)]
+        a.uid for a in reversed(made)
+    ]
 
 
 def test_get_errors_name_the_lookups(instance, isolated):
@@ -359,8 +441,9 @@ def test_get_errors_name_the_lookups(instance, isolated):
     assert str(none.value) == "no Artifact matches key='g/zzz.txt'"
     with pytest.raises(MultipleFound) as several:
         tl.Artifact.get(key__startswith="g/")
-    assert str(several.value) == ("several Artifact records match key__startswith='g/'; "
-                                  "add lookups or use filter()")
+    assert str(several.value) == (
+        "several Artifact records match key__startswith='g/'; add lookups or use filter()"
+    )
     with pytest.raises(MultipleFound, match="key__startswith='g/', size__gt=0"):
         tl.Artifact.filter(key__startswith="g/").get(size__gt=0)
     assert isinstance(none.value, LookupError) and isinstance(several.value, LookupError)
@@ -418,10 +501,22 @@ def test_dataframe_with_features(db_instance):
     runs = adapters.start_runs([{"transform": align, "name": f"r{i}"} for i in range(4)])
     other = adapters.start_run("other", "process")
     adapters.annotate_many(
-        [(run, {"process": "align", "exit": i, "day": dt.date(2024, 5, i + 1),
-                "trace": {"rss": 10 * i, "host": f"n{i}"}, "name": "dup"})
-         for i, run in enumerate(runs[:3])] + [(other, {"exit": 9, "colour": "red"})],
-        create_features=True)
+        [
+            (
+                run,
+                {
+                    "process": "align",
+                    "exit": i,
+                    "day": dt.date(2024, 5, i + 1),
+                    "trace": {"rss": 10 * i, "host": f"n{i}"},
+                    "name": "dup",
+                },
+            )
+            for i, run in enumerate(runs[:3])
+        ]
+        + [(other, {"exit": 9, "colour": "red"})],
+        create_features=True,
+    )
     df = tl.Run.filter(transform__key="align").order_by("id").to_dataframe(features=True)
     assert list(df["name"]) == ["r0", "r1", "r2", "r3"]  # the field, not the feature
     assert list(df["features.name"])[:3] == ["dup"] * 3
@@ -429,8 +524,12 @@ def test_dataframe_with_features(db_instance):
     assert list(df["day"])[:3] == [dt.date(2024, 5, d) for d in (1, 2, 3)]
     assert list(df["trace.rss"])[:3] == [0, 10, 20] and list(df["trace.host"])[2] == "n2"
     assert "colour" not in df.columns  # only features of the matching records
-    some = tl.Run.filter(transform__key="align").order_by("-id").limit(2).df(
-        features=["exit", "trace"])
+    some = (
+        tl.Run.filter(transform__key="align")
+        .order_by("-id")
+        .limit(2)
+        .df(features=["exit", "trace"])
+    )
     assert list(some.columns[-3:]) == ["exit", "trace.host", "trace.rss"]
     assert list(some["name"]) == ["r3", "r2"] and list(some["exit"])[1] == 2
     with pytest.raises(UnknownFeature, match="'nope'"):

@@ -66,7 +66,8 @@ def test_folders_list_move_remove(backend, tmp_path):
 def test_sha256_streams_content(backend, tmp_path):
     backend.put_file(source(tmp_path, "h", b"hello"), "h")
     assert backend.sha256("h") == (
-        "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")
+        "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+    )
 
 
 def test_relative_uri(backend):

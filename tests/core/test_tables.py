@@ -15,10 +15,14 @@ from threadline.errors import InvalidInput, InvalidKey
 
 def cells(n: int = 6) -> pd.DataFrame:
     kinds = ["T cell", "B cell", "NK cell"]
-    return pd.DataFrame({"cell_type": [kinds[i % 3] for i in range(n)],
-                         "n_genes": np.arange(n, dtype="int64") * 10,
-                         "donor": [f"D{i % 2}" for i in range(n)]},
-                        index=[f"cell{i}" for i in range(n)])
+    return pd.DataFrame(
+        {
+            "cell_type": [kinds[i % 3] for i in range(n)],
+            "n_genes": np.arange(n, dtype="int64") * 10,
+            "donor": [f"D{i % 2}" for i in range(n)],
+        },
+        index=[f"cell{i}" for i in range(n)],
+    )
 
 
 def pbmc(n_obs: int = 6, n_vars: int = 4) -> ad.AnnData:
@@ -29,10 +33,14 @@ def pbmc(n_obs: int = 6, n_vars: int = 4) -> ad.AnnData:
 
 def test_dataframe_round_trip(instance, isolated):
     df = cells()
-    artifact = tl.Artifact.from_dataframe(df, key="tables/cells.parquet",
-                                          description="six cells").save()
-    assert (artifact.otype, artifact.n_observations, artifact.suffix) == ("DataFrame", 6,
-                                                                          ".parquet")
+    artifact = tl.Artifact.from_dataframe(
+        df, key="tables/cells.parquet", description="six cells"
+    ).save()
+    assert (artifact.otype, artifact.n_observations, artifact.suffix) == (
+        "DataFrame",
+        6,
+        ".parquet",
+    )
     assert (artifact.kind, artifact.description, artifact.version) == ("dataset", "six cells", 1)
     loaded = tl.Artifact.get(key="tables/cells.parquet").load()
     pd.testing.assert_frame_equal(loaded, df)
@@ -51,7 +59,11 @@ def test_anndata_round_trip_in_both_formats(instance, isolated):
     h5ad = tl.Artifact.from_anndata(adata, key="sc/pbmc.h5ad").save()
     zarr = tl.Artifact.from_anndata(adata, key="sc/pbmc.zarr").save()
     assert (h5ad.otype, h5ad.n_observations, h5ad.suffix, h5ad.n_files) == (
-        "AnnData", 6, ".h5ad", None)
+        "AnnData",
+        6,
+        ".h5ad",
+        None,
+    )
     assert (zarr.otype, zarr.n_observations, zarr.suffix) == ("AnnData", 6, ".zarr")
     assert zarr.n_files > 1  # a folder
     for artifact in (h5ad, zarr):
@@ -74,8 +86,7 @@ def test_format_argument_and_view(local_instance, isolated):
 
 def bytes_read() -> int:
     """Bytes this process has read so far (files and sockets), from the kernel."""
-    line = next(x for x in Path("/proc/self/io").read_text().splitlines()
-                if x.startswith("rchar:"))
+    line = next(x for x in Path("/proc/self/io").read_text().splitlines() if x.startswith("rchar:"))
     return int(line.split()[1])
 
 
@@ -194,18 +205,22 @@ def test_million_rows_saved_and_validated(local_instance, isolated):
     tl.Feature(name="cell_type", dtype="cat[Label]").save()
     tl.Feature(name="n_genes", dtype=int).save()
     tl.Feature(name="score", dtype=float).save()
-    df = pd.DataFrame({
-        "cell_type": pd.Categorical.from_codes(np.arange(n) % 3, ["T cell", "B cell", "NK cell"]),
-        "n_genes": np.arange(n, dtype="int64"),
-        "score": np.linspace(0, 1, n)})
+    df = pd.DataFrame(
+        {
+            "cell_type": pd.Categorical.from_codes(
+                np.arange(n) % 3, ["T cell", "B cell", "NK cell"]
+            ),
+            "n_genes": np.arange(n, dtype="int64"),
+            "score": np.linspace(0, 1, n),
+        }
+    )
     schema = tl.Schema(name="big", features=["cell_type", "n_genes", "score"], maximal_set=True)
     artifact = tl.Artifact.from_dataframe(df, key="tables/big.parquet", schema=schema).save()
     assert artifact.n_observations == n and artifact.schema.name == "big"
     assert sorted(artifact.features.get_values()["cell_type"]) == ["B cell", "NK cell", "T cell"]
     assert artifact.open().count_rows() == n
     df.loc[5, "n_genes"] = -1  # still an int: valid; now break it for real
-    broken = df.assign(cell_type=df["cell_type"].cat.rename_categories(
-        {"NK cell": "NK"}))
+    broken = df.assign(cell_type=df["cell_type"].cat.rename_categories({"NK cell": "NK"}))
     with pytest.raises(tl.errors.ValidationError, match=r"'NK' \(333333\)"):
         tl.Artifact.from_dataframe(broken, key="tables/big.parquet", schema=schema)
 

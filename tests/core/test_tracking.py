@@ -57,12 +57,21 @@ def test_params_are_json_safe_and_secrets_redacted(local_instance, isolated):
     def etl(path: Path, db_url: str, api_token: str, options: dict, tags: set) -> None:
         return None
 
-    etl(Path("/data/in.csv"), "postgresql://bob:hunter2@db:5432/x", "abc123",
-        {"password": "pw", "depth": 2}, {"b", "a"})
+    etl(
+        Path("/data/in.csv"),
+        "postgresql://bob:hunter2@db:5432/x",
+        "abc123",
+        {"password": "pw", "depth": 2},
+        {"b", "a"},
+    )
     params = tl.Run.get(transform__key="etl").params
-    assert params == {"path": "/data/in.csv", "db_url": "postgresql://bob:***@db:5432/x",
-                      "api_token": "***", "options": {"password": "***", "depth": 2},
-                      "tags": ["a", "b"]}
+    assert params == {
+        "path": "/data/in.csv",
+        "db_url": "postgresql://bob:***@db:5432/x",
+        "api_token": "***",
+        "options": {"password": "***", "depth": 2},
+        "tags": ["a", "b"],
+    }
 
 
 def test_artifact_arguments_and_loads_are_inputs(local_instance, isolated):
@@ -193,12 +202,26 @@ def test_script_run_with_child_process_and_git(local_instance, isolated, tmp_pat
     script = repo / "analysis.py"
     script.write_text(SCRIPT)
     subprocess.run(["git", "-C", str(repo), "add", "."], check=True)
-    subprocess.run(["git", "-C", str(repo), "-c", "user.email=t@t", "-c", "user.name=t",
-                    "commit", "-qm", "init"], check=True)
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(repo),
+            "-c",
+            "user.email=t@t",
+            "-c",
+            "user.name=t",
+            "commit",
+            "-qm",
+            "init",
+        ],
+        check=True,
+    )
     (repo / "analysis.py").write_text(SCRIPT + "\n# edited\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    done = subprocess.run([sys.executable, str(script)], cwd=repo, env=env, check=True,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=repo, env=env, check=True, capture_output=True, text=True
+    )
     parent_uid, child_uid = done.stdout.split()
     parent = tl.Run.get(uid=parent_uid)
     child = tl.Run.get(uid=child_uid)
@@ -210,18 +233,24 @@ def test_script_run_with_child_process_and_git(local_instance, isolated, tmp_pat
     assert parent.git_dirty is True
 
 
-
 def test_notebook_is_found_through_jupyter_session_name(local_instance, isolated):
     notebook = isolated / "explore.ipynb"
     notebook.write_text('{"cells": [], "nbformat": 4}')
-    code = ("import sys, threadline as tl; del sys.modules['__main__'].__file__; "
-            "r = tl.track(); tl.finish(); print(r.uid)")
+    code = (
+        "import sys, threadline as tl; del sys.modules['__main__'].__file__; "
+        "r = tl.track(); tl.finish(); print(r.uid)"
+    )
     script = isolated / "as_kernel.py"
     script.write_text(code)
-    env = {**os.environ, "JPY_SESSION_NAME": str(notebook),
-           "PYTHONPATH": os.pathsep.join(sys.path)}
-    done = subprocess.run([sys.executable, str(script)], cwd=isolated, env=env, check=True,
-                          capture_output=True, text=True)
+    env = {**os.environ, "JPY_SESSION_NAME": str(notebook), "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=isolated,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     run = tl.Run.get(uid=done.stdout.strip())
     assert run.transform.kind == "notebook"
     assert run.transform.key.endswith("explore.ipynb")

@@ -56,8 +56,11 @@ def pages() -> list[Path]:
 
 def doc_examples() -> list[tuple[str, str, str]]:
     """(page, NAME, code) for every example block in the docs."""
-    return [(page.name, m["name"], m["code"]) for page in pages()
-            for m in BLOCK.finditer(page.read_text())]
+    return [
+        (page.name, m["name"], m["code"])
+        for page in pages()
+        for m in BLOCK.finditer(page.read_text())
+    ]
 
 
 def all_docs_text() -> str:
@@ -66,21 +69,34 @@ def all_docs_text() -> str:
 
 # -- examples -----------------------------------------------------------------------------------
 
+
 def test_docs_exist():
     names = {p.name for p in pages()}
-    assert {"index.md", "configuration.md", "artifacts.md", "tracking.md", "query.md",
-            "features.md", "lineage.md", "errors.md", "adapters.md", "cli.md",
-            "engines.md"} <= names
+    assert {
+        "index.md",
+        "configuration.md",
+        "artifacts.md",
+        "tracking.md",
+        "query.md",
+        "features.md",
+        "lineage.md",
+        "errors.md",
+        "adapters.md",
+        "cli.md",
+        "engines.md",
+    } <= names
 
 
-@pytest.mark.parametrize("page, name, code", doc_examples(),
-                         ids=[f"{p}:{n}" for p, n, _ in doc_examples()])
+@pytest.mark.parametrize(
+    "page, name, code", doc_examples(), ids=[f"{p}:{n}" for p, n, _ in doc_examples()]
+)
 def test_example_block_matches_tested_code(page, name, code):
     regions = example_regions()
     assert name in regions, f"{page}: example {name!r} has no region in tests/docs"
     assert code == regions[name], (
         f"{page}: example {name!r} differs from tests/docs; "
-        "run python tests/docs/test_docs.py --fix")
+        "run python tests/docs/test_docs.py --fix"
+    )
 
 
 def test_every_python_block_is_a_tested_example():
@@ -89,10 +105,11 @@ def test_every_python_block_is_a_tested_example():
         for match in FENCE.finditer(text):
             if match["lang"] != "python":
                 continue
-            before = text[:match.start()].rstrip("\n").rsplit("\n", 1)[-1]
+            before = text[: match.start()].rstrip("\n").rsplit("\n", 1)[-1]
             assert before.startswith("<!-- example: "), (
                 f"{page.name}: a python block without <!-- example: NAME --> "
-                f"at line {text[:match.start()].count(chr(10)) + 1}")
+                f"at line {text[: match.start()].count(chr(10)) + 1}"
+            )
 
 
 def test_every_example_region_is_used():
@@ -118,6 +135,7 @@ def test_no_placeholders():
 
 
 # -- the CLI ------------------------------------------------------------------------------------
+
 
 def cli_commands() -> list[tuple[str, click.Command]]:
     from threadline.cli import main
@@ -147,8 +165,12 @@ def test_cli_command_documented_with_help(path):
 
 
 def test_cli_reference_is_current():
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "cli_reference.py"),
-                           "--check"], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "cli_reference.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -156,8 +178,9 @@ def test_cli_reference_check_detects_staleness(tmp_path):
     """``--check`` really compares: a page with one changed character is stale."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("cli_reference",
-                                                  ROOT / "scripts" / "cli_reference.py")
+    spec = importlib.util.spec_from_file_location(
+        "cli_reference", ROOT / "scripts" / "cli_reference.py"
+    )
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(module)  # type: ignore[union-attr]
     page = tmp_path / "cli.md"
@@ -168,6 +191,7 @@ def test_cli_reference_check_detects_staleness(tmp_path):
 
 
 # -- public names -------------------------------------------------------------------------------
+
 
 def test_every_public_name_is_documented():
     import threadline
@@ -180,9 +204,10 @@ def test_every_public_name_is_documented():
 def signature_text(function: object) -> str:
     """``name(a, b=None, *, c=1)``: the signature without annotations."""
     sig = inspect.signature(function)  # type: ignore[arg-type]
-    bare = sig.replace(parameters=[p.replace(annotation=inspect.Parameter.empty)
-                                   for p in sig.parameters.values()],
-                       return_annotation=inspect.Signature.empty)
+    bare = sig.replace(
+        parameters=[p.replace(annotation=inspect.Parameter.empty) for p in sig.parameters.values()],
+        return_annotation=inspect.Signature.empty,
+    )
     return f"{function.__name__}{bare}"  # type: ignore[attr-defined]
 
 
@@ -216,13 +241,18 @@ def test_every_error_class_on_errors_page():
 
 # -- fixing -------------------------------------------------------------------------------------
 
+
 def fix() -> None:
     """Rewrite every example block in docs/ from its region in tests/docs."""
     regions = example_regions()
     for page in pages():
         text = page.read_text()
-        new = BLOCK.sub(lambda m: f"<!-- example: {m['name']} -->\n```python\n"
-                                  f"{regions.get(m['name'], m['code'])}```", text)
+        new = BLOCK.sub(
+            lambda m: (
+                f"<!-- example: {m['name']} -->\n```python\n{regions.get(m['name'], m['code'])}```"
+            ),
+            text,
+        )
         if new != text:
             page.write_text(new)
             print(f"updated {page.relative_to(ROOT)}")

@@ -19,10 +19,17 @@ def write(path: str | Path, text: str) -> Path:
 
 
 def workflow_and_job() -> tuple[tl.Run, tl.Run]:
-    workflow = adapters.start_run("pipelines/rnaseq", "pipeline", source="rule all: ...",
-                                  engine="snakemake", reference="wf-1")
-    job = adapters.start_run("rules/align", "rule", source="shell: bwa mem",
-                             engine="snakemake", reference="job-7", parent=workflow)
+    workflow = adapters.start_run(
+        "pipelines/rnaseq", "pipeline", source="rule all: ...", engine="snakemake", reference="wf-1"
+    )
+    job = adapters.start_run(
+        "rules/align",
+        "rule",
+        source="shell: bwa mem",
+        engine="snakemake",
+        reference="job-7",
+        parent=workflow,
+    )
     return workflow, job
 
 
@@ -31,11 +38,21 @@ def test_start_and_finish_run(local_instance, isolated):
     from threadline import adapters
 
     workflow = adapters.start_run(
-        "pipelines/rnaseq", "pipeline", source="rule all:\n    input: ...",
-        engine="snakemake", reference="2f1c9e0a", params={"genome": "hg38", "token": "t0k"})
+        "pipelines/rnaseq",
+        "pipeline",
+        source="rule all:\n    input: ...",
+        engine="snakemake",
+        reference="2f1c9e0a",
+        params={"genome": "hg38", "token": "t0k"},
+    )
     job = adapters.start_run(
-        "rules/align", "rule", source="shell: 'bwa mem {input} > {output}'",
-        engine="snakemake", reference="job-7", parent=workflow.uid)
+        "rules/align",
+        "rule",
+        source="shell: 'bwa mem {input} > {output}'",
+        engine="snakemake",
+        reference="job-7",
+        parent=workflow.uid,
+    )
 
     assert job.parent.uid == workflow.uid and job.status == "started"
     assert workflow.params == {"genome": "hg38", "token": "***"}  # secrets redacted
@@ -43,9 +60,18 @@ def test_start_and_finish_run(local_instance, isolated):
     # -- start adapter-start-runs --
     align = adapters.get_transform("processes/align", "process")
     shards = adapters.start_runs(
-        [{"transform": align, "parent": workflow, "engine": "nextflow",
-          "reference": f"shard-{n}", "name": f"align ({n})", "status": "completed"}
-         for n in range(1000)])
+        [
+            {
+                "transform": align,
+                "parent": workflow,
+                "engine": "nextflow",
+                "reference": f"shard-{n}",
+                "name": f"align ({n})",
+                "status": "completed",
+            }
+            for n in range(1000)
+        ]
+    )
     assert shards[7].name == "align (7)" and shards[7].parent.uid == workflow.uid
     assert tl.Run.filter(parent=workflow, status="completed").count() == 1000
     # -- end adapter-start-runs --
@@ -57,8 +83,7 @@ def test_start_and_finish_run(local_instance, isolated):
     assert workflow.status == "completed" and workflow.finished_at.hour == 12
     # -- end adapter-finish-run --
     job = tl.Run.get(uid=job.uid)
-    assert (job.status, job.error, job.traceback) == ("errored", "exit status 1",
-                                                       "bwa: no index")
+    assert (job.status, job.error, job.traceback) == ("errored", "exit status 1", "bwa: no index")
     assert job.finished_at is not None and job.engine == "snakemake"
     assert tl.Run.get(reference="2f1c9e0a").transform.kind == "pipeline"
     with pytest.raises(tl.errors.InvalidInput, match="final status"):
@@ -89,19 +114,24 @@ def test_register_outputs(local_instance, isolated):
     write("results/S2.bam", "bam two")
     write("results/align.log", "done")
     # -- start adapter-register-outputs --
-    outputs = adapters.register_outputs(job, [
-        adapters.Output("results/S1.bam", key="aligned/S1.bam", features={"sample": "S1"}),
-        adapters.Output("results/S2.bam", key="aligned/S2.bam", features={"sample": "S2"}),
-        "results/align.log",  # a plain path: no key, no features of its own
-    ], features={"rule": "align"})
+    outputs = adapters.register_outputs(
+        job,
+        [
+            adapters.Output("results/S1.bam", key="aligned/S1.bam", features={"sample": "S1"}),
+            adapters.Output("results/S2.bam", key="aligned/S2.bam", features={"sample": "S2"}),
+            "results/align.log",  # a plain path: no key, no features of its own
+        ],
+        features={"rule": "align"},
+    )
 
     assert [a.key for a in outputs] == ["aligned/S1.bam", "aligned/S2.bam", None]
     assert all(a.run.uid == job.uid for a in outputs)
     assert outputs[0].features.get_values() == {"rule": "align", "sample": "S1"}
     # -- end adapter-register-outputs --
     assert tl.Feature.get(name="sample").dtype == "str"  # created on demand
-    again = adapters.register_outputs(job, [adapters.Output("results/S1.bam",
-                                                            key="aligned/S1.bam")])
+    again = adapters.register_outputs(
+        job, [adapters.Output("results/S1.bam", key="aligned/S1.bam")]
+    )
     assert again[0].uid == outputs[0].uid  # idempotent per key and content
     assert workflow.uid != job.uid
 
@@ -110,22 +140,28 @@ def test_transaction(local_instance, isolated):
     workflow, _ = workflow_and_job()
     # -- start adapter-transaction --
     with adapters.transaction():
-        shards = [adapters.start_run("align", "process", parent=workflow, reference=f"shard-{n}")
-                  for n in range(3)]
-        adapters.annotate_many([(run, {"shard": n}) for n, run in enumerate(shards)],
-                               create_features=True)
+        shards = [
+            adapters.start_run("align", "process", parent=workflow, reference=f"shard-{n}")
+            for n in range(3)
+        ]
+        adapters.annotate_many(
+            [(run, {"shard": n}) for n, run in enumerate(shards)], create_features=True
+        )
 
     assert tl.Run.filter(parent=workflow, shard__gte=1).count() == 2
     # -- end adapter-transaction --
 
 
-
 def test_output(local_instance, isolated):
     # -- start adapter-output --
-    out = adapters.Output("results/S1.bam", key="aligned/S1.bam",
-                          features={"sample": "S1"}, description="sorted BAM")
-    assert (out.path, out.key, out.description) == ("results/S1.bam", "aligned/S1.bam",
-                                                     "sorted BAM")
+    out = adapters.Output(
+        "results/S1.bam", key="aligned/S1.bam", features={"sample": "S1"}, description="sorted BAM"
+    )
+    assert (out.path, out.key, out.description) == (
+        "results/S1.bam",
+        "aligned/S1.bam",
+        "sorted BAM",
+    )
     # -- end adapter-output --
     with pytest.raises(AttributeError):
         out.key = "other"  # type: ignore[misc]
@@ -144,7 +180,10 @@ def test_link_inputs(local_instance, isolated):
 
     adapters.link_inputs(job, artifacts=[reference], hashes=[known.hash])
     assert {a.key for a in tl.Run.get(uid=job.uid).inputs} == {
-        "genomes/hg38.fa", "raw/S1.fastq", None}
+        "genomes/hg38.fa",
+        "raw/S1.fastq",
+        None,
+    }
     # -- end adapter-link-inputs --
     new = next(a for a in linked if a.key is None)
     assert new.run is None and new.load() == "AGATCGGAAGAGC\n"
@@ -184,8 +223,7 @@ def test_activate(local_instance, isolated):
 def test_annotate(local_instance, isolated):
     workflow, job = workflow_and_job()
     # -- start adapter-annotate --
-    adapters.annotate(job, {"threads": 8, "wildcards": {"sample": "S1"}},
-                      create_features=True)
+    adapters.annotate(job, {"threads": 8, "wildcards": {"sample": "S1"}}, create_features=True)
     assert job.features.get_values() == {"threads": 8, "wildcards": {"sample": "S1"}}
     assert tl.Run.filter(threads__gte=4).count() == 1
     # -- end adapter-annotate --
@@ -207,8 +245,7 @@ def test_annotate(local_instance, isolated):
 def test_link_runs(local_instance, isolated):
     workflow, align = workflow_and_job()
     # -- start adapter-link-runs --
-    call = adapters.start_run("rules/call", "rule", source="shell: bcftools call",
-                              parent=workflow)
+    call = adapters.start_run("rules/call", "rule", source="shell: bcftools call", parent=workflow)
     adapters.link_runs(align, call)  # call consumed what align produced
     adapters.link_runs(align, call)  # recording an edge twice keeps one
     assert [r.uid for r in call.upstream_runs] == [align.uid]
@@ -239,13 +276,15 @@ def test_check_key(local_instance, isolated):
 
 def test_child_environment(local_instance, isolated):
     workflow, job = workflow_and_job()
-    write("job.py", "import threadline as tl\nrun = tl.track()\nprint(run.parent.uid)\n"
-                    "tl.finish()\n")
+    write(
+        "job.py", "import threadline as tl\nrun = tl.track()\nprint(run.parent.uid)\ntl.finish()\n"
+    )
     # -- start adapter-child-environment --
     env = {**os.environ, **adapters.child_environment(job)}
     assert env["THREADLINE_PARENT_RUN"] == job.uid  # with THREADLINE_DB, THREADLINE_STORAGE
-    done = subprocess.run([sys.executable, "job.py"], env=env, capture_output=True,
-                          text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "job.py"], env=env, capture_output=True, text=True, check=True
+    )
     assert done.stdout.strip() == job.uid  # the child's tl.track() ran under the job
     # -- end adapter-child-environment --
     plain = adapters.child_environment()
@@ -258,24 +297,32 @@ def test_redact():
     # -- start adapter-redact --
     command = "nextflow run main.nf --api_token s3cr3t -with-weblog http://u:pw@host:8000/"
     assert adapters.redact(command) == (
-        "nextflow run main.nf --api_token *** -with-weblog http://u:***@host:8000/")
+        "nextflow run main.nf --api_token *** -with-weblog http://u:***@host:8000/"
+    )
     assert adapters.redact({"genome": "hg38", "aws": {"secret_key": "k"}}) == {
-        "genome": "hg38", "aws": {"secret_key": "***"}}
+        "genome": "hg38",
+        "aws": {"secret_key": "***"},
+    }
     # -- end adapter-redact --
 
 
 def test_annotate_many(local_instance, isolated):
     workflow, _ = workflow_and_job()
     # -- start adapter-annotate-many --
-    jobs = [adapters.start_run("rules/call", "rule", parent=workflow, reference=f"job-{i}")
-            for i in range(3)]
-    adapters.annotate_many([(job, {"exit": 0, "realtime_ms": 120 * i})
-                            for i, job in enumerate(jobs)], create_features=True)
+    jobs = [
+        adapters.start_run("rules/call", "rule", parent=workflow, reference=f"job-{i}")
+        for i in range(3)
+    ]
+    adapters.annotate_many(
+        [(job, {"exit": 0, "realtime_ms": 120 * i}) for i, job in enumerate(jobs)],
+        create_features=True,
+    )
     assert tl.Run.filter(realtime_ms__gte=120).count() == 2
     # -- end adapter-annotate-many --
     with pytest.raises(tl.errors.InvalidInput, match="not both"):
-        adapters.annotate_many([(jobs[0], {"exit": 1}),
-                                (tl.Artifact.filter().first() or _artifact(), {"exit": 1})])
+        adapters.annotate_many(
+            [(jobs[0], {"exit": 1}), (tl.Artifact.filter().first() or _artifact(), {"exit": 1})]
+        )
     assert jobs[0].features.get_values() == {"exit": 0, "realtime_ms": 0}
 
 

@@ -56,8 +56,9 @@ def test_save(local_instance, isolated):
     # -- start artifact-save --
     import threadline as tl
 
-    reads = tl.Artifact("reads.fasta", key="raw/reads.fasta",
-                        description="sample S1, lane 1").save()
+    reads = tl.Artifact(
+        "reads.fasta", key="raw/reads.fasta", description="sample S1, lane 1"
+    ).save()
     assert (reads.key, reads.version, reads.suffix) == ("raw/reads.fasta", 1, ".fasta")
     assert reads.size == 13 and len(reads.hash) == 64  # bytes; full-content SHA-256
     print(reads.uid)  # 16 characters, e.g. 'Xq3vP0aL9sT2mNc8': names this version
@@ -184,7 +185,10 @@ def test_bulk_save(local_instance, isolated):
     lanes = sorted(Path("fastq").glob("*.fastq"))
     saved = tl.save([tl.Artifact(p, key=f"raw/fastq/{p.name}") for p in lanes])
     assert [a.key for a in saved] == [
-        "raw/fastq/S1_L001.fastq", "raw/fastq/S1_L002.fastq", "raw/fastq/S1_L003.fastq"]
+        "raw/fastq/S1_L001.fastq",
+        "raw/fastq/S1_L002.fastq",
+        "raw/fastq/S1_L003.fastq",
+    ]
     # -- end artifact-bulk --
     again = tl.save([tl.Artifact(p, key=f"raw/fastq/{p.name}") for p in lanes])
     assert [a.uid for a in again] == [a.uid for a in saved]

@@ -92,6 +92,8 @@ def test_new_storage_root_keeps_old_artifacts_readable(isolated):
     assert tl.Artifact.get(key="a.txt").load() == "in a"
     assert old.uri.startswith(str(isolated / "store-a"))
     assert new.uri.startswith(str(isolated / "store-b"))
-    assert sorted(s.root for s in tl.Storage.filter()) == [str(isolated / "store-a"),
-                                                           str(isolated / "store-b")]
+    assert sorted(s.root for s in tl.Storage.filter()) == [
+        str(isolated / "store-a"),
+        str(isolated / "store-b"),
+    ]
     tl.disconnect()

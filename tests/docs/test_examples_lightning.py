@@ -35,10 +35,18 @@ def loader() -> DataLoader:
 
 
 def make_trainer(callbacks, max_epochs=3, **kwargs) -> L.Trainer:
-    return L.Trainer(max_epochs=max_epochs, callbacks=callbacks, accelerator="cpu",
-                     devices=1, logger=False, enable_progress_bar=False,
-                     enable_model_summary=False, num_sanity_val_steps=0,
-                     log_every_n_steps=1, **kwargs)
+    return L.Trainer(
+        max_epochs=max_epochs,
+        callbacks=callbacks,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        log_every_n_steps=1,
+        **kwargs,
+    )
 
 
 def fit(trainer: L.Trainer, model: L.LightningModule | None = None) -> None:
@@ -80,21 +88,38 @@ def test_features(local_instance, isolated, monkeypatch):
     tl.Feature(name="val_loss", dtype=float).save()
 
     tl.track()
-    checkpoint = Checkpoint(monitor="val_loss", features={
-        "run": {"dataset": "synthetic-v1"},
-        "artifact": {"val_loss": None},  # None: read at save time from the logged metrics
-    })
+    checkpoint = Checkpoint(
+        monitor="val_loss",
+        features={
+            "run": {"dataset": "synthetic-v1"},
+            "artifact": {"val_loss": None},  # None: read at save time from the logged metrics
+        },
+    )
     fit(make_trainer([checkpoint], max_epochs=2, gradient_clip_val=1.0))
     run = tl.finish()
 
     assert run.features.get_values() == {
-        "dataset": "synthetic-v1", "max_epochs": 2, "max_steps": -1,
-        "precision": "32-true", "accumulate_grad_batches": 1, "gradient_clip_val": 1.0,
-        "monitor": "val_loss", "mode": "min", "lr": 0.05}
+        "dataset": "synthetic-v1",
+        "max_epochs": 2,
+        "max_steps": -1,
+        "precision": "32-true",
+        "accumulate_grad_batches": 1,
+        "gradient_clip_val": 1.0,
+        "monitor": "val_loss",
+        "mode": "min",
+        "lr": 0.05,
+    }
     best = tl.Artifact.get(is_best_model=True)
     assert best.features.get_values() == {
-        "save_weights_only": False, "monitor": "val_loss", "mode": "min", "score": 1.0,
-        "val_loss": 1.0, "is_best_model": True, "is_last_model": True, "model_rank": 0}
+        "save_weights_only": False,
+        "monitor": "val_loss",
+        "mode": "min",
+        "score": 1.0,
+        "val_loss": 1.0,
+        "is_best_model": True,
+        "is_last_model": True,
+        "model_rank": 0,
+    }
     # -- end lightning-features --
 
 
@@ -165,10 +190,18 @@ def test_cli(local_instance, isolated, monkeypatch):
     from threadline.lightning import Checkpoint, SaveConfigCallback
 
     run = tl.track()
-    LightningCLI(Regressor, DataModule, save_config_callback=SaveConfigCallback,
-                 seed_everything_default=0,
-                 trainer_defaults={"callbacks": [Checkpoint()], "logger": False,
-                                   "enable_progress_bar": False, "log_every_n_steps": 1})
+    LightningCLI(
+        Regressor,
+        DataModule,
+        save_config_callback=SaveConfigCallback,
+        seed_everything_default=0,
+        trainer_defaults={
+            "callbacks": [Checkpoint()],
+            "logger": False,
+            "enable_progress_bar": False,
+            "log_every_n_steps": 1,
+        },
+    )
     tl.finish()
 
     config = tl.Artifact.get(kind="config")  # the resolved config: an input of the run

@@ -22,8 +22,11 @@ def tracking(store, tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("THREADLINE_STRICT", "1")
     mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment(experiment_id=mlflow.MlflowClient().create_experiment(
-        tmp_path.name, artifact_location=(tmp_path / "mlartifacts").as_uri()))
+    mlflow.set_experiment(
+        experiment_id=mlflow.MlflowClient().create_experiment(
+            tmp_path.name, artifact_location=(tmp_path / "mlartifacts").as_uri()
+        )
+    )
     yield uri
     while mlflow.active_run() is not None:
         mlflow.end_run()
@@ -44,8 +47,13 @@ def test_logger_and_registry(local_instance, isolated, tracking):
     logger = MLFlowLogger(experiment_name="regression", tracking_uri=tracking_uri)
     observer = MLflowObserver(register_model="regressor", alias="champion")
     checkpoint = Checkpoint(monitor="val_loss", artifact_observers=[observer])
-    trainer = L.Trainer(max_epochs=3, logger=logger, callbacks=[checkpoint],
-                        enable_progress_bar=False, log_every_n_steps=1)
+    trainer = L.Trainer(
+        max_epochs=3,
+        logger=logger,
+        callbacks=[checkpoint],
+        enable_progress_bar=False,
+        log_every_n_steps=1,
+    )
     trainer.fit(Regressor(losses=(3.0, 1.0, 2.0)), loader(), loader())
     tl.finish()
 

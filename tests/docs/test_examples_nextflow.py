@@ -36,12 +36,15 @@ def hlatyping_launch_dir() -> None:
     """A launch dir holding the real trace of an nf-core/hlatyping 1.2.0 run."""
     info = Path("hlatyping/results/pipeline_info")
     info.mkdir(parents=True)
-    shutil.copy(FIXTURES / "trace" / "wfcommons_nf-core-hlatyping-1.2.0_nf20.10.0" /
-                "execution_trace.txt", info)
+    shutil.copy(
+        FIXTURES / "trace" / "wfcommons_nf-core-hlatyping-1.2.0_nf20.10.0" / "execution_trace.txt",
+        info,
+    )
     Path("hlatyping/.nextflow").mkdir()
     Path("hlatyping/.nextflow/history").write_text(
         "2021-03-29 19:50:20\t1h\tcheeky_hopper\tOK\t56503691ebd13d4b795bdaa317807c02\t"
-        "s-hla\tnextflow run nf-core/hlatyping -r 1.2.0\n")
+        "s-hla\tnextflow run nf-core/hlatyping -r 1.2.0\n"
+    )
 
 
 def test_query_tasks(local_instance, isolated):
@@ -53,12 +56,19 @@ def test_query_tasks(local_instance, isolated):
     tasks = tl.Run.filter(parent__uid=result.workflow)
     heavy = tasks.filter(trace__peak_rss__gt=40 * 2**20)  # more than 40 MiB resident
     assert sorted(t.name for t in heavy) == [
-        "get_software_versions", "multiqc (1)", "remap_to_hla (1)", "run_optitype (1)"]
+        "get_software_versions",
+        "multiqc (1)",
+        "remap_to_hla (1)",
+        "run_optitype (1)",
+    ]
     assert tasks.filter(exit__ne=0).count() == 0
 
     trace = tasks.get(process="make_ot_config").features.get_values()["trace"]
     assert (trace["realtime_ms"], trace["peak_rss"], trace["cpu_percent"]) == (
-        1800, 3250586, 24.1)  # "1.8s", "3.1 MB", "24.1%" in the trace file
+        1800,
+        3250586,
+        24.1,
+    )  # "1.8s", "3.1 MB", "24.1%" in the trace file
 
     df = tasks.df(features=True)  # one row per task, a column per metric
     top = df.sort_values("trace.peak_rss", ascending=False).iloc[0]

@@ -48,7 +48,9 @@ def test_quickstart(tracked):
 
     flow_run = tl.Run.get(transform__key="qc")
     assert flow_run.status == "completed" and flow_run.params == {
-        "sample": "S1", "api_token": "***"}
+        "sample": "S1",
+        "api_token": "***",
+    }
     download_run, count_run = sorted(flow_run.children, key=lambda r: r.started_at)
     assert download_run.transform.key == "qc/download"
     assert tl.Artifact.get(key="raw/S1.fastq").run.uid == download_run.uid
@@ -222,9 +224,14 @@ def test_dask(tracked):
         Path(f"part-{i}.txt").write_text(f"{i} from {os.getpid()}\n")
         return f"part-{i}.txt"
 
-    runner = DaskTaskRunner(cluster_kwargs={"n_workers": 2, "processes": True,
-                                            "threads_per_worker": 1,
-                                            "dashboard_address": None})
+    runner = DaskTaskRunner(
+        cluster_kwargs={
+            "n_workers": 2,
+            "processes": True,
+            "threads_per_worker": 1,
+            "dashboard_address": None,
+        }
+    )
 
     @flow(name="parts", task_runner=runner)
     def parts(n: int) -> list[str]:
@@ -233,5 +240,6 @@ def test_dask(tracked):
     assert parts(3) == ["part-0.txt", "part-1.txt", "part-2.txt"]
     flow_run = tl.Run.get(transform__key="parts")
     assert [a.run.parent.uid for a in tl.Artifact.filter(key__startswith="part-")] == [
-        flow_run.uid] * 3
+        flow_run.uid
+    ] * 3
     # -- end prefect-dask --

@@ -134,6 +134,7 @@ def test_dataframe(local_instance, isolated):
 
 # -- features ----------------------------------------------------------------------------------
 
+
 def test_feature_define(local_instance, isolated):
     # -- start feature-define --
     import datetime
@@ -150,8 +151,15 @@ def test_feature_define(local_instance, isolated):
     # -- end feature-define --
     assert datetime.date.today()
     dtypes = {f.name: f.dtype for f in tl.Feature.filter()}
-    assert dtypes == {"sample": "str", "n_reads": "int", "depth": "float", "paired": "bool",
-                      "collected": "date", "tags": "list[str]", "tissue": "cat[Label]"}
+    assert dtypes == {
+        "sample": "str",
+        "n_reads": "int",
+        "depth": "float",
+        "paired": "bool",
+        "collected": "date",
+        "tags": "list[str]",
+        "tissue": "cat[Label]",
+    }
     assert tl.Feature(name="sample", dtype="str").save().id is not None  # idempotent
     with pytest.raises(tl.errors.InvalidInput, match="exists with dtype str"):
         tl.Feature(name="sample", dtype=int).save()
@@ -164,10 +172,17 @@ def test_feature_values(local_instance, isolated):
     tl.Artifact(write("S1.bam", "BAM"), key="aligned/S1.bam").save()
     # -- start feature-values --
     bam = tl.Artifact.get(key="aligned/S1.bam")
-    bam.features.add_values({
-        "sample": "S1", "n_reads": 1200, "depth": "31.5", "paired": True,
-        "collected": datetime.date(2024, 5, 2), "tags": ["hg38", "dedup"], "tissue": "liver",
-    })
+    bam.features.add_values(
+        {
+            "sample": "S1",
+            "n_reads": 1200,
+            "depth": "31.5",
+            "paired": True,
+            "collected": datetime.date(2024, 5, 2),
+            "tags": ["hg38", "dedup"],
+            "tissue": "liver",
+        }
+    )
     values = bam.features.get_values()
     assert values["depth"] == 31.5  # coerced: the feature was made with coerce=True
     assert values["collected"] == datetime.date(2024, 5, 2)
@@ -179,10 +194,14 @@ def test_feature_values(local_instance, isolated):
     bam.features.remove_values("tags")
     assert "tags" not in bam.features.get_values()
     # -- end feature-values --
-    assert bam.features.get_values() == {"sample": "S1", "n_reads": 1200, "depth": 31.5,
-                                         "paired": True,
-                                         "collected": datetime.date(2024, 5, 2),
-                                         "tissue": "liver"}
+    assert bam.features.get_values() == {
+        "sample": "S1",
+        "n_reads": 1200,
+        "depth": 31.5,
+        "paired": True,
+        "collected": datetime.date(2024, 5, 2),
+        "tissue": "liver",
+    }
     bam.features.add_values({"n_reads": 5})  # replaces the earlier value
     assert bam.features.get_values()["n_reads"] == 5
 
@@ -242,9 +261,10 @@ def test_dict_items(local_instance, isolated):
 
     for rss, host in ((3 * 2**30, "node-1"), (2**28, "node-2")):
         run = adapters.start_run("align", "process")
-        run.features.add_values({"trace": {"peak_rss": rss, "host": host,
-                                           "retry": {"attempt": 1}}},
-                                create_features=True)
+        run.features.add_values(
+            {"trace": {"peak_rss": rss, "host": host, "retry": {"attempt": 1}}},
+            create_features=True,
+        )
     assert tl.Run.get(trace__peak_rss__gt=2**30).features.get_values()["trace"]["host"] == "node-1"
     assert tl.Run.filter(trace__host__startswith="node-").count() == 2
     assert tl.Run.filter(trace__retry__attempt=1).count() == 2
@@ -253,6 +273,7 @@ def test_dict_items(local_instance, isolated):
 
 
 # -- lineage -----------------------------------------------------------------------------------
+
 
 def test_lineage(local_instance, isolated):
     make_samples()
@@ -268,7 +289,11 @@ def test_lineage(local_instance, isolated):
 
     up = tl.lineage.upstream(merged)  # any depth, the start excluded
     assert [a.key for a in up.artifacts] == [
-        "raw/S1.fastq", "raw/S2.fastq", "aligned/S1.bam", "aligned/S2.bam"]
+        "raw/S1.fastq",
+        "raw/S2.fastq",
+        "aligned/S1.bam",
+        "aligned/S2.bam",
+    ]
     assert [r.transform.key for r in up.runs] == ["align", "align", "merge"]
 
     down = tl.lineage.downstream(tl.Artifact.get(key="raw/S1.fastq"))
@@ -288,8 +313,12 @@ def test_lineage(local_instance, isolated):
     # -- end lineage-mermaid --
     data = up.to_dict()
     assert [a["key"] for a in data["artifacts"]][-1] == "aligned/S2.bam"
-    assert data["runs"][-1] == {"uid": merged.run.uid, "transform": "merge",
-                                "status": "completed", "engine": "python"}
+    assert data["runs"][-1] == {
+        "uid": merged.run.uid,
+        "transform": "merge",
+        "status": "completed",
+        "engine": "python",
+    }
     run_up = tl.lineage.upstream(merged.run)  # a run's upstream includes its inputs
     assert [a.key for a in run_up.artifacts] == [a.key for a in up.artifacts]
     assert merged.run.uid not in [r.uid for r in run_up.runs]
@@ -334,13 +363,28 @@ def test_documented_dtypes_and_coercion(local_instance, isolated):
     """The dtype table and the coerce rules on docs/features.md."""
     cells = tl.Feature(name="cell_types", dtype="list[cat[Label]]").save()
     assert tl.Feature(name="grade", dtype="cat").save().dtype == "cat[Label]"
-    for name, dtype in (("i", int), ("f", float), ("b", bool), ("d", datetime.date),
-                        ("t", datetime.datetime), ("s", str)):
+    for name, dtype in (
+        ("i", int),
+        ("f", float),
+        ("b", bool),
+        ("d", datetime.date),
+        ("t", datetime.datetime),
+        ("s", str),
+    ):
         tl.Feature(name=name, dtype=dtype, coerce=True).save()
     art = tl.Artifact(write("x.txt", "x"), key="x.txt").save()
-    art.features.add_values({"cell_types": ["T cell", "B cell"], "grade": tl.Label(name="G2"),
-                             "i": "12", "f": "31.5", "b": "yes", "d": "2024-05-02",
-                             "t": "2024-05-02T10:30:00", "s": 7})
+    art.features.add_values(
+        {
+            "cell_types": ["T cell", "B cell"],
+            "grade": tl.Label(name="G2"),
+            "i": "12",
+            "f": "31.5",
+            "b": "yes",
+            "d": "2024-05-02",
+            "t": "2024-05-02T10:30:00",
+            "s": 7,
+        }
+    )
     values = art.features.get_values()
     assert (values["i"], values["f"], values["b"], values["s"]) == (12, 31.5, True, "7")
     assert values["d"] == datetime.date(2024, 5, 2)
@@ -349,24 +393,31 @@ def test_documented_dtypes_and_coercion(local_instance, isolated):
     assert cells.dtype == "list[cat[Label]]"
     with pytest.raises(tl.errors.InvalidFeatureValue):
         art.features.add_values({"i": "12.5"})
-    art.features.add_values({"when": datetime.date(2024, 1, 1), "on": False, "n": 3,
-                             "names": ["a", "b"]}, create_features=True)
-    inferred = {f.name: f.dtype for f in tl.Feature.filter(name__in=["when", "on", "n",
-                                                                      "names"])}
+    art.features.add_values(
+        {"when": datetime.date(2024, 1, 1), "on": False, "n": 3, "names": ["a", "b"]},
+        create_features=True,
+    )
+    inferred = {f.name: f.dtype for f in tl.Feature.filter(name__in=["when", "on", "n", "names"])}
     assert inferred == {"when": "date", "on": "bool", "n": "int", "names": "list[str]"}
 
 
 def test_schemas(local_instance, isolated):
     write("qc.csv", "sample,n_reads\nS1,1200\n")
     # -- start schemas --
-    qc_table = tl.Schema(name="qc-table", otype="DataFrame",
-                         definition={"columns": {"sample": "str", "n_reads": "int"}}).save()
+    qc_table = tl.Schema(
+        name="qc-table",
+        otype="DataFrame",
+        definition={"columns": {"sample": "str", "n_reads": "int"}},
+    ).save()
     table = tl.Artifact("qc.csv", key="tables/qc.csv", schema=qc_table).save()
     assert tl.Artifact.filter(schema__name="qc-table").count() == 1
 
     changed = tl.Schema(name="qc-table", definition={"columns": {"sample": "str"}}).save()
     assert (qc_table.version, changed.version) == (1, 2)
     # -- end schemas --
-    same = tl.Schema(name="qc-table", otype="DataFrame",
-                     definition={"columns": {"sample": "str", "n_reads": "int"}}).save()
+    same = tl.Schema(
+        name="qc-table",
+        otype="DataFrame",
+        definition={"columns": {"sample": "str", "n_reads": "int"}},
+    ).save()
     assert same.uid == qc_table.uid and table.schema.uid == qc_table.uid

@@ -21,9 +21,11 @@ def run_example() -> tl.Run:
 
     output = OutputSettings(log_handler_settings={"threadline": LogHandlerSettings()})
     with SnakemakeApi(output) as api:  # the same as `snakemake --logger threadline`
-        workflow = api.workflow(resource_settings=ResourceSettings(cores=2),
-                                snakefile=Path("example/Snakefile"),
-                                workdir=Path("example").resolve())
+        workflow = api.workflow(
+            resource_settings=ResourceSettings(cores=2),
+            snakefile=Path("example/Snakefile"),
+            workdir=Path("example").resolve(),
+        )
         workflow.dag(dag_settings=DAGSettings()).execute_workflow()
 
     pipeline = tl.Run.get(engine="snakemake", parent=None)
@@ -38,7 +40,12 @@ def test_api_and_queries(local_instance, isolated):
     # -- start snakemake-query --
     jobs = tl.Run.filter(parent=pipeline)
     assert sorted(job.name for job in jobs) == [
-        "all", "clean (sample=A)", "clean (sample=B)", "count", "report"]
+        "all",
+        "clean (sample=A)",
+        "clean (sample=B)",
+        "count",
+        "report",
+    ]
 
     clean = tl.Run.get(name="clean (sample=A)")
     assert clean.transform.key == "Snakefile/clean" and clean.transform.kind == "rule"
@@ -51,12 +58,17 @@ def test_api_and_queries(local_instance, isolated):
     assert report.load() == "A: 3 rows\nB: 1 rows\n"
     up = tl.lineage.upstream(report)
     assert {a.key for a in up.artifacts} == {
-        "results/A.clean.csv", "results/B.clean.csv", "results/counts.json", None}
+        "results/A.clean.csv",
+        "results/B.clean.csv",
+        "results/counts.json",
+        None,
+    }
     # -- end snakemake-query --
 
 
 def test_flow_reads_snakemake_output(local_instance, isolated):
     run_example()
+
     # -- start snakemake-flow --
     @tl.flow("publish")
     def publish(report: tl.Artifact) -> tl.Artifact:
@@ -82,9 +94,11 @@ def test_storage(local_instance, isolated):
     def run(folder: str) -> None:  # with the logger too: it makes the jobs the creators
         output = OutputSettings(log_handler_settings={"threadline": LogHandlerSettings()})
         with SnakemakeApi(output) as api:
-            workflow = api.workflow(resource_settings=ResourceSettings(cores=2),
-                                    snakefile=Path(folder, "Snakefile"),
-                                    workdir=Path(folder).resolve())
+            workflow = api.workflow(
+                resource_settings=ResourceSettings(cores=2),
+                snakefile=Path(folder, "Snakefile"),
+                workdir=Path(folder).resolve(),
+            )
             workflow.dag(dag_settings=DAGSettings()).execute_workflow()
 
     run("storage-example")

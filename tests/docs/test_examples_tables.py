@@ -12,15 +12,21 @@ import threadline as tl
 
 
 def cells_frame() -> pd.DataFrame:
-    return pd.DataFrame({"cell_type": ["T cell", "B cell", "T cell"],
-                         "n_genes": [1200, 950, 1410], "donor": ["D1", "D1", "D2"]},
-                        index=["c1", "c2", "c3"])
+    return pd.DataFrame(
+        {
+            "cell_type": ["T cell", "B cell", "T cell"],
+            "n_genes": [1200, 950, 1410],
+            "donor": ["D1", "D1", "D2"],
+        },
+        index=["c1", "c2", "c3"],
+    )
 
 
 def pbmc() -> ad.AnnData:
     var = pd.DataFrame(index=["ENSG00000141510", "ENSG00000146648"])
-    return ad.AnnData(X=np.ones((3, 2), dtype="float32"), obs=cells_frame(), var=var,
-                      uns={"title": "PBMC pilot"})
+    return ad.AnnData(
+        X=np.ones((3, 2), dtype="float32"), obs=cells_frame(), var=var, uns={"title": "PBMC pilot"}
+    )
 
 
 def define_features() -> None:
@@ -36,13 +42,21 @@ def test_save_dataframe(local_instance, isolated):
     import pandas as pd
     import threadline as tl
 
-    df = pd.DataFrame({"cell_type": ["T cell", "B cell", "T cell"],
-                       "n_genes": [1200, 950, 1410], "donor": ["D1", "D1", "D2"]},
-                      index=["c1", "c2", "c3"])
-    qc = tl.Artifact.from_dataframe(df, key="tables/qc.parquet",
-                                    description="per-cell QC").save()
+    df = pd.DataFrame(
+        {
+            "cell_type": ["T cell", "B cell", "T cell"],
+            "n_genes": [1200, 950, 1410],
+            "donor": ["D1", "D1", "D2"],
+        },
+        index=["c1", "c2", "c3"],
+    )
+    qc = tl.Artifact.from_dataframe(df, key="tables/qc.parquet", description="per-cell QC").save()
     assert (qc.otype, qc.suffix, qc.n_observations, qc.kind) == (
-        "DataFrame", ".parquet", 3, "dataset")
+        "DataFrame",
+        ".parquet",
+        3,
+        "dataset",
+    )
 
     loaded = tl.Artifact.get(key="tables/qc.parquet").load()  # a DataFrame again
     assert loaded.equals(df)
@@ -111,8 +125,9 @@ def test_schema_from_features(local_instance, isolated):
     tl.Feature(name="n_genes", dtype=int, coerce=True).save()  # "1200" becomes 1200
     tl.Feature(name="donor", dtype=str).save()
 
-    cells = tl.Schema(name="cells", features=["cell_type", "n_genes", "donor"],
-                      maximal_set=True, nullable=False).save()
+    cells = tl.Schema(
+        name="cells", features=["cell_type", "n_genes", "donor"], maximal_set=True, nullable=False
+    ).save()
     qc = tl.Artifact.from_dataframe(df, key="tables/qc.parquet", schema=cells).save()
     assert qc.schema.name == "cells"
     assert qc.features.get_values() == {"cell_type": ["B cell", "T cell"]}
@@ -121,11 +136,17 @@ def test_schema_from_features(local_instance, isolated):
 
 def test_validation_errors(local_instance, isolated):
     define_features()
-    tl.Schema(name="cells", features=["cell_type", "n_genes", "donor"], maximal_set=True,
-              nullable=False).save()
+    tl.Schema(
+        name="cells", features=["cell_type", "n_genes", "donor"], maximal_set=True, nullable=False
+    ).save()
     # -- start tables-validation-error --
-    bad = pd.DataFrame({"cell_type": ["T cell", "Tcell", "Tcell"],
-                        "n_genes": ["1200", "many", None], "batch": [1, 1, 2]})
+    bad = pd.DataFrame(
+        {
+            "cell_type": ["T cell", "Tcell", "Tcell"],
+            "n_genes": ["1200", "many", None],
+            "batch": [1, 1, 2],
+        }
+    )
     try:
         tl.Artifact.from_dataframe(bad, key="tables/bad.parquet", schema="cells").save()
     except tl.errors.ValidationError as err:
@@ -142,7 +163,8 @@ def test_validation_errors(local_instance, isolated):
         "column 'n_genes': 1 values cannot be converted to Int64: 'many' (1)",
         "column 'cell_type': 2 values are not labels: 'Tcell' (2); create them with "
         "tl.Label(name=...).save()",
-        "column 'n_genes' has 1 null values (rows 2)"]
+        "column 'n_genes' has 1 null values (rows 2)",
+    ]
 
 
 def test_validate_report(local_instance, isolated):
@@ -167,16 +189,20 @@ def test_pandera_schema(local_instance, isolated):
     # -- start tables-pandera --
     import pandera.pandas as pa
 
-    qc_rules = pa.DataFrameSchema({
-        "n_genes": pa.Column(int, pa.Check.ge(500)),
-        "donor": pa.Column(str, pa.Check.str_matches(r"^D\d+$")),
-    }, name="qc-rules")
+    qc_rules = pa.DataFrameSchema(
+        {
+            "n_genes": pa.Column(int, pa.Check.ge(500)),
+            "donor": pa.Column(str, pa.Check.str_matches(r"^D\d+$")),
+        },
+        name="qc-rules",
+    )
     schema = tl.Schema(qc_rules).save()  # kept in pandera's serialized form
     assert tl.Schema.get(name="qc-rules").pandera.to_json() == qc_rules.to_json()
 
     report = tl.validate(df.assign(n_genes=[1200, 12, 1410]), schema)
     assert report.problems == [
-        "column 'n_genes' fails greater_than_or_equal_to(500) in 1 rows: 12 (1)"]
+        "column 'n_genes' fails greater_than_or_equal_to(500) in 1 rows: 12 (1)"
+    ]
     # -- end tables-pandera --
 
 
@@ -185,12 +211,15 @@ def test_anndata_schema(local_instance, isolated):
     adata = pbmc()
     # -- start tables-anndata-schema --
     obs = tl.Schema(name="pbmc-obs", features=["cell_type", "n_genes"])
-    pbmc_schema = tl.Schema(name="pbmc", slots={
-        "obs": obs,                                     # a DataFrame schema
-        "var.index": {"regex": r"ENSG\d{11}"},         # or {"values": [...]},
-                                                        # or {"registry": "Label"}
-        "uns": {"title": str},                         # required keys (and dtypes)
-    }).save()
+    pbmc_schema = tl.Schema(
+        name="pbmc",
+        slots={
+            "obs": obs,  # a DataFrame schema
+            "var.index": {"regex": r"ENSG\d{11}"},  # or {"values": [...]},
+            # or {"registry": "Label"}
+            "uns": {"title": str},  # required keys (and dtypes)
+        },
+    ).save()
     saved = tl.Artifact.from_anndata(adata, key="sc/pbmc.h5ad", schema=pbmc_schema).save()
     assert saved.schema.otype == "AnnData"
 
@@ -207,10 +236,11 @@ def test_valid_features(local_instance, isolated):
     df = cells_frame()
     # -- start tables-valid-features --
     report = tl.validate(df.assign(batch=[1, 1, 2]), "valid_features")
-    assert report.problems == ["columns that are not features: 'batch'; create them with "
-                               "tl.Feature(name=..., dtype=...).save()"]
-    table = tl.Artifact.from_dataframe(df, key="tables/qc.parquet",
-                                       schema="valid_features").save()
+    assert report.problems == [
+        "columns that are not features: 'batch'; create them with "
+        "tl.Feature(name=..., dtype=...).save()"
+    ]
+    table = tl.Artifact.from_dataframe(df, key="tables/qc.parquet", schema="valid_features").save()
     assert table.schema.name == "valid_features"
     # -- end tables-valid-features --
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import threadline as tl
 
-TRACK_SCRIPT = r'''
+TRACK_SCRIPT = r"""
 # -- start track-script --
 from pathlib import Path
 
@@ -24,9 +24,9 @@ tl.Artifact("counts.txt", key="qc/counts.txt").save()  # an output of the run
 
 tl.finish()
 # -- end track-script --
-'''
+"""
 
-CHILD_SCRIPT = r'''
+CHILD_SCRIPT = r"""
 # -- start child-script --
 import sys
 from pathlib import Path
@@ -38,7 +38,7 @@ Path(f"{sys.argv[1]}.txt").write_text("assembled\n")
 tl.Artifact(f"{sys.argv[1]}.txt", key=f"assemblies/{sys.argv[1]}.txt").save()
 tl.finish()
 # -- end child-script --
-'''
+"""
 
 
 def write(path: str | Path, text: str) -> Path:
@@ -49,8 +49,12 @@ def write(path: str | Path, text: str) -> Path:
 
 
 def git(*args: str) -> str:
-    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.org",
-                           *args], check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
@@ -60,8 +64,9 @@ def test_track_script(local_instance, isolated):
     git("init", "-q", ".")
     git("add", "qc.py")
     git("commit", "-q", "-m", "qc script")
-    done = subprocess.run([sys.executable, "qc.py"], capture_output=True, text=True,
-                          timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "qc.py"], capture_output=True, text=True, timeout=120, check=False
+    )
     assert done.returncode == 0, done.stderr
     run = tl.Run.get(transform__key="qc.py")
     assert run.status == "completed" and run.finished_at is not None
@@ -151,8 +156,11 @@ def test_params_and_secrets(local_instance, isolated):
     download("https://alice:s3cret@data.example.org/reads.fastq", api_key="abc123")
 
     run = tl.Run.filter(transform__key="download").first()
-    assert run.params == {"url": "https://alice:***@data.example.org/reads.fastq",
-                          "api_key": "***", "retries": 3}
+    assert run.params == {
+        "url": "https://alice:***@data.example.org/reads.fastq",
+        "api_key": "***",
+        "retries": 3,
+    }
     # -- end flow-secrets --
 
 

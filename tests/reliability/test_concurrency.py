@@ -39,9 +39,17 @@ def test_eight_processes_save_under_shared_keys(db_instance, isolated):
     script.write_text(WORKER)
     go = isolated / "go"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    procs = [subprocess.Popen([sys.executable, str(script), str(n), str(go)], cwd=isolated,
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for n in range(8)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(n), str(go)],
+            cwd=isolated,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(8)
+    ]
     time.sleep(1.0)
     go.write_text("go")
     results = [p.communicate(timeout=300) for p in procs]
@@ -86,5 +94,3 @@ def test_sqlite_is_in_wal_mode(local_instance):
     db = tl.instance().db
     assert db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute_sql("PRAGMA busy_timeout").fetchone()[0] >= 60000
-
-

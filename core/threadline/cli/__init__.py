@@ -84,7 +84,8 @@ def find_artifact(ref: str, version: int | None = None) -> Artifact:
         head, _, text = ref.rpartition("@")
         if not text.isdigit():
             raise errors.InvalidInput(
-                f"cannot read {ref!r}: use KEY@VERSION with a version number, e.g. {head}@1")
+                f"cannot read {ref!r}: use KEY@VERSION with a version number, e.g. {head}@1"
+            )
         ref, version = head, int(text)
     anywhere = ("main", "archive", "trash")
     by_uid = Artifact.filter(uid=ref, visibility__in=anywhere).first()
@@ -106,8 +107,10 @@ def find_artifact(ref: str, version: int | None = None) -> Artifact:
 def find_trashed(ref: str) -> Artifact:
     """What ``restore REF`` brings back: a uid or ``key@version`` as given, a bare key's
     newest version in the trash."""
-    if "@" not in ref and Artifact.filter(uid=ref, visibility__in=("main", "archive", "trash")
-                                          ).first() is None:
+    if (
+        "@" not in ref
+        and Artifact.filter(uid=ref, visibility__in=("main", "archive", "trash")).first() is None
+    ):
         trashed = Artifact.filter(key=ref, visibility="trash").order_by("-version").first()
         if trashed is not None:
             return trashed  # type: ignore[no-any-return]
@@ -150,12 +153,14 @@ def _open(ctx: click.Context) -> None:
 
 @main.command("init")
 @click.option("--storage", "storage_root", help="A local folder or s3://bucket/prefix.")
-@click.option("--db", "db_url",
-              help="postgresql://user@host:port/db (default: SQLite in .threadline/ here).")
+@click.option(
+    "--db", "db_url", help="postgresql://user@host:port/db (default: SQLite in .threadline/ here)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def init_cmd(ctx: click.Context, storage_root: str | None, db_url: str | None,
-             as_json: bool) -> None:
+def init_cmd(
+    ctx: click.Context, storage_root: str | None, db_url: str | None, as_json: bool
+) -> None:
     """Create an instance and write threadline.toml here.
 
     Opens the database and the storage first (tl.init), so nothing is written when
@@ -175,8 +180,11 @@ def init_cmd(ctx: click.Context, storage_root: str | None, db_url: str | None,
 def info_cmd(ctx: click.Context, as_json: bool) -> None:
     """Show the active instance and how many artifacts and runs it holds."""
     _open(ctx)
-    data = {**instance().describe(), "artifacts": maintenance.count_artifacts(),
-            "runs": Run.select().count()}
+    data = {
+        **instance().describe(),
+        "artifacts": maintenance.count_artifacts(),
+        "runs": Run.select().count(),
+    }
     _emit(data, as_json, lambda: "\n".join(f"{k}: {v}" for k, v in data.items()))
 
 
@@ -201,8 +209,9 @@ def _hash_with_progress(path: str) -> None:
 @click.option("--description", help="Free text stored with the artifact.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def save_cmd(ctx: click.Context, path: str, key: str | None, description: str | None,
-             as_json: bool) -> None:
+def save_cmd(
+    ctx: click.Context, path: str, key: str | None, description: str | None, as_json: bool
+) -> None:
     """Save a file or folder as an artifact.
 
     Same as tl.Artifact(PATH, key=KEY).save(): saving the same content under the same key
@@ -212,15 +221,19 @@ def save_cmd(ctx: click.Context, path: str, key: str | None, description: str | 
     _open(ctx)
     _hash_with_progress(path)
     artifact = Artifact(path, key=key, description=description).save()
-    _emit(artifact.to_dict(), as_json,
-          lambda: f"saved {artifact.key or '(no key)'} v{artifact.version} "
-                  f"sha256:{artifact.hash[:12]} ({artifact.uid})")
+    _emit(
+        artifact.to_dict(),
+        as_json,
+        lambda: (
+            f"saved {artifact.key or '(no key)'} v{artifact.version} "
+            f"sha256:{artifact.hash[:12]} ({artifact.uid})"
+        ),
+    )
 
 
 @main.command("load")
 @click.argument("ref")
-@click.option("--to", "dest",
-              help="Copy the content to this path (into it, if it is a folder).")
+@click.option("--to", "dest", help="Copy the content to this path (into it, if it is a folder).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def load_cmd(ctx: click.Context, ref: str, dest: str | None, as_json: bool) -> None:
@@ -249,21 +262,27 @@ def _copy_out(artifact: Artifact, local: str, dest: str) -> str:
             dest = os.path.join(dest, name)
         shutil.copyfile(local, dest)
     except OSError as exc:
-        raise UserError(f"cannot copy {artifact.key or artifact.uid} to {dest}: "
-                        f"{exc.strerror or exc}") from exc
+        raise UserError(
+            f"cannot copy {artifact.key or artifact.uid} to {dest}: {exc.strerror or exc}"
+        ) from exc
     return dest
 
 
 @main.command("ls")
 @click.argument("prefix", default="")
-@click.option("--limit", type=click.IntRange(min=0), default=None,
-              help="At most this many rows.")
+@click.option("--limit", type=click.IntRange(min=0), default=None, help="At most this many rows.")
 @click.option("--all-versions", is_flag=True, help="Every version, not only the latest.")
 @click.option("--trash", is_flag=True, help="List artifacts in the trash instead.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def ls_cmd(ctx: click.Context, prefix: str, limit: int | None, all_versions: bool,
-           trash: bool, as_json: bool) -> None:
+def ls_cmd(
+    ctx: click.Context,
+    prefix: str,
+    limit: int | None,
+    all_versions: bool,
+    trash: bool,
+    as_json: bool,
+) -> None:
     """List artifacts whose key starts with PREFIX.
 
     One line per artifact: key, version, size in bytes, hash prefix, uid. Latest versions
@@ -276,14 +295,23 @@ def ls_cmd(ctx: click.Context, prefix: str, limit: int | None, all_versions: boo
     elif not all_versions:
         query = query.filter(is_latest=True)
     rows = [a.to_dict() for a in _listing(query, limit, keyless=not prefix)]
-    _emit(rows, as_json, lambda: "\n".join(
-        f"{r['key'] or '(no key)'}\tv{r['version']}\t{r['size']}\t{r['hash'][:12]}\t{r['uid']}"
-        for r in rows) or "(no artifacts)")
+    _emit(
+        rows,
+        as_json,
+        lambda: (
+            "\n".join(
+                f"{r['key'] or '(no key)'}\tv{r['version']}\t{r['size']}\t{r['hash'][:12]}\t{r['uid']}"
+                for r in rows
+            )
+            or "(no artifacts)"
+        ),
+    )
 
 
 def _listing(query: Any, limit: int | None, keyless: bool) -> list[Artifact]:
     """Keyed artifacts by key and version, then (if asked) key-less ones, oldest first:
     the same order on SQLite and PostgreSQL, which sort NULL keys differently."""
+
     def take(q: Any, n: int | None) -> list[Artifact]:
         return list(q.limit(n) if n is not None else q)
 
@@ -299,13 +327,18 @@ def _listing(query: Any, limit: int | None, keyless: bool) -> list[Artifact]:
 @click.option("--status", type=click.Choice(RUN_STATUSES), help="Only runs in this status.")
 @click.option("--parent", "parent_uid", help="Only the child runs of the run with this uid.")
 @click.option("--transform", "transform_key", help="Only runs of the transform with this key.")
-@click.option("--limit", type=click.IntRange(min=0), default=None,
-              help="At most this many rows.")
+@click.option("--limit", type=click.IntRange(min=0), default=None, help="At most this many rows.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def runs_cmd(ctx: click.Context, engine: str | None, status: str | None,
-             parent_uid: str | None, transform_key: str | None, limit: int | None,
-             as_json: bool) -> None:
+def runs_cmd(
+    ctx: click.Context,
+    engine: str | None,
+    status: str | None,
+    parent_uid: str | None,
+    transform_key: str | None,
+    limit: int | None,
+    as_json: bool,
+) -> None:
     """List runs, newest first.
 
     One line per run: uid, status, engine, transform key, name, start time. The same as
@@ -314,28 +347,62 @@ def runs_cmd(ctx: click.Context, engine: str | None, status: str | None,
     _open(ctx)
     if parent_uid is not None:
         _find_run(parent_uid)  # an unknown uid is an error, not an empty list
-    lookups = {"engine": engine, "status": status, "parent__uid": parent_uid,
-               "transform__key": transform_key}
+    lookups = {
+        "engine": engine,
+        "status": status,
+        "parent__uid": parent_uid,
+        "transform__key": transform_key,
+    }
     query = Run.filter(**{k: v for k, v in lookups.items() if v is not None})
     query = query.order_by("-started_at")
     rows = _run_rows(list(query.limit(limit) if limit is not None else query))
-    _emit(rows, as_json, lambda: "\n".join(
-        f"{r['uid']}\t{r['status']}\t{r['engine'] or '-'}\t{r['transform']}\t"
-        f"{r['name'] or '-'}\t{r['started_at']:%Y-%m-%d %H:%M:%S}" for r in rows)
-        or "(no runs)")
+    _emit(
+        rows,
+        as_json,
+        lambda: (
+            "\n".join(
+                f"{r['uid']}\t{r['status']}\t{r['engine'] or '-'}\t{r['transform']}\t"
+                f"{r['name'] or '-'}\t{r['started_at']:%Y-%m-%d %H:%M:%S}"
+                for r in rows
+            )
+            or "(no runs)"
+        ),
+    )
 
 
 def _run_rows(runs: list[Run]) -> list[dict[str, Any]]:
     """Runs as plain rows, with transform keys and parent uids read in one query each."""
-    keys = {t.id: t.key for t in Transform.select(Transform.id, Transform.key)
-            .where(Transform.id.in_({r.transform_id for r in runs}))} if runs else {}
+    keys = (
+        {
+            t.id: t.key
+            for t in Transform.select(Transform.id, Transform.key).where(
+                Transform.id.in_({r.transform_id for r in runs})
+            )
+        }
+        if runs
+        else {}
+    )
     parent_ids = {r.parent_id for r in runs if r.parent_id is not None}
-    parents = {r.id: r.uid for r in Run.select(Run.id, Run.uid)
-               .where(Run.id.in_(parent_ids))} if parent_ids else {}
-    return [{"uid": r.uid, "status": r.status, "engine": r.engine,
-             "transform": keys[r.transform_id], "name": r.name, "reference": r.reference,
-             "parent": parents.get(r.parent_id), "started_at": r.started_at,
-             "finished_at": r.finished_at, "error": r.error} for r in runs]
+    parents = (
+        {r.id: r.uid for r in Run.select(Run.id, Run.uid).where(Run.id.in_(parent_ids))}
+        if parent_ids
+        else {}
+    )
+    return [
+        {
+            "uid": r.uid,
+            "status": r.status,
+            "engine": r.engine,
+            "transform": keys[r.transform_id],
+            "name": r.name,
+            "reference": r.reference,
+            "parent": parents.get(r.parent_id),
+            "started_at": r.started_at,
+            "finished_at": r.finished_at,
+            "error": r.error,
+        }
+        for r in runs
+    ]
 
 
 @main.command("describe")
@@ -350,9 +417,12 @@ def describe_cmd(ctx: click.Context, ref: str, as_json: bool) -> None:
     """
     _open(ctx)
     artifact = find_artifact(ref)
-    data = {**artifact.to_dict(), "features": artifact.features.get_values(),
-            "labels": [label.name for label in artifact.labels.all()],
-            "inputs": [a.uid for a in artifact.run.inputs] if artifact.run_id else []}
+    data = {
+        **artifact.to_dict(),
+        "features": artifact.features.get_values(),
+        "labels": [label.name for label in artifact.labels.all()],
+        "inputs": [a.uid for a in artifact.run.inputs] if artifact.run_id else [],
+    }
     _emit(data, as_json, lambda: str(artifact.describe(as_text=True)))
 
 
@@ -385,14 +455,23 @@ def export_group() -> None:
 
 
 @export_group.command("openlineage")
-@click.option("--since", type=click.DateTime(), default=None,
-              help="Only runs started at or after this time (UTC), e.g. 2026-11-30T09:00.")
+@click.option(
+    "--since",
+    type=click.DateTime(),
+    default=None,
+    help="Only runs started at or after this time (UTC), e.g. 2026-11-30T09:00.",
+)
 @click.option("--run", "run_uids", multiple=True, help="Only this run (uid); repeatable.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True),
-              help="Write to this file instead of standard output.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write to this file instead of standard output.",
+)
 @click.pass_context
-def openlineage_cmd(ctx: click.Context, since: Any, run_uids: tuple[str, ...],
-                    output: str | None) -> None:
+def openlineage_cmd(
+    ctx: click.Context, since: Any, run_uids: tuple[str, ...], output: str | None
+) -> None:
     """Print OpenLineage run events, one JSON object per line.
 
     Same as threadline.export.openlineage_events(): a START event per run and, for runs
@@ -402,8 +481,10 @@ def openlineage_cmd(ctx: click.Context, since: Any, run_uids: tuple[str, ...],
     """
     _open(ctx)
     runs = [_find_run(uid) for uid in run_uids] if run_uids else None
-    lines = "".join(json.dumps(event, sort_keys=True) + "\n"
-                    for event in export.openlineage_events(runs, since=since))
+    lines = "".join(
+        json.dumps(event, sort_keys=True) + "\n"
+        for event in export.openlineage_events(runs, since=since)
+    )
     if output is None:
         click.echo(lines, nl=False)
     else:
@@ -426,8 +507,11 @@ def delete_cmd(ctx: click.Context, ref: str, permanent: bool, as_json: bool) -> 
     artifact = find_artifact(ref)
     artifact.delete(permanent=permanent)
     where = "deleted permanently" if permanent else "moved to trash"
-    _emit({"uid": artifact.uid, "permanent": permanent}, as_json,
-          lambda: f"{artifact.key or artifact.uid} v{artifact.version} {where}")
+    _emit(
+        {"uid": artifact.uid, "permanent": permanent},
+        as_json,
+        lambda: f"{artifact.key or artifact.uid} v{artifact.version} {where}",
+    )
 
 
 @main.command("restore")
@@ -442,8 +526,11 @@ def restore_cmd(ctx: click.Context, ref: str, as_json: bool) -> None:
     _open(ctx)
     artifact = find_trashed(ref)
     artifact.restore()
-    _emit({"uid": artifact.uid, "visibility": artifact.visibility}, as_json,
-          lambda: f"{artifact.key or artifact.uid} v{artifact.version} restored")
+    _emit(
+        {"uid": artifact.uid, "visibility": artifact.visibility},
+        as_json,
+        lambda: f"{artifact.key or artifact.uid} v{artifact.version} restored",
+    )
 
 
 @main.command("check")
@@ -459,8 +546,14 @@ def check_cmd(ctx: click.Context, as_json: bool) -> None:
     total = maintenance.count_artifacts()
     with _progress(total, "checking") as tick:
         problems = maintenance.check(progress=tick)
-    _emit([p.to_dict() for p in problems], as_json, lambda: "\n".join(
-        f"{p.issue}: {p.key or p.uid} ({p.path})" for p in problems) or "ok: all objects intact")
+    _emit(
+        [p.to_dict() for p in problems],
+        as_json,
+        lambda: (
+            "\n".join(f"{p.issue}: {p.key or p.uid} ({p.path})" for p in problems)
+            or "ok: all objects intact"
+        ),
+    )
     if problems:
         click.echo(f"error: {len(problems)} of {total} artifacts failed the check", err=True)
         ctx.exit(EXIT_USER_ERROR)
@@ -468,8 +561,13 @@ def check_cmd(ctx: click.Context, as_json: bool) -> None:
 
 @main.command("gc")
 @click.option("--keep-trash", is_flag=True, help="Do not purge the trash.")
-@click.option("--min-age", type=float, default=3600.0, show_default=True,
-              help="Keep unreferenced objects younger than this many seconds.")
+@click.option(
+    "--min-age",
+    type=float,
+    default=3600.0,
+    show_default=True,
+    help="Keep unreferenced objects younger than this many seconds.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 def gc_cmd(ctx: click.Context, keep_trash: bool, min_age: float, as_json: bool) -> None:
@@ -480,5 +578,11 @@ def gc_cmd(ctx: click.Context, keep_trash: bool, min_age: float, as_json: bool) 
     """
     _open(ctx)
     result = maintenance.gc(keep_trash=keep_trash, min_age_s=min_age)
-    _emit(result, as_json, lambda: f"purged {result['trash_purged']} from trash, "
-                                   f"removed {result['objects_removed']} objects")
+    _emit(
+        result,
+        as_json,
+        lambda: (
+            f"purged {result['trash_purged']} from trash, "
+            f"removed {result['objects_removed']} objects"
+        ),
+    )

@@ -105,8 +105,7 @@ class BaseModel(QueryMixin, peewee.Model):
         through peewee's query builder on every call.
         """
         db = unwrap(self._meta.database)
-        names = tuple(n for n in self._meta.sorted_field_names
-                      if n != "id" and n in self.__data__)
+        names = tuple(n for n in self._meta.sorted_field_names if n != "id" and n in self.__data__)
         sql = _insert_sql(type(self), names, db.param, is_sqlite(db))
         fields = self._meta.fields
         cursor = db.execute_sql(sql, [fields[n].db_value(self.__data__[n]) for n in names])
@@ -140,8 +139,12 @@ def insert_columns(model: type[BaseModel], columns: dict[str, list[Any]]) -> Non
         else:  # psycopg2's executemany is a round trip per row; many rows per statement
             from psycopg2.extras import execute_values
 
-            execute_values(db.cursor(), _insert_sql(model, names, "%s", True, many=True),
-                           params, page_size=1000)
+            execute_values(
+                db.cursor(),
+                _insert_sql(model, names, "%s", True, many=True),
+                params,
+                page_size=1000,
+            )
 
 
 def insert_records(model: type[BaseModel], rows: list[dict[str, Any]]) -> list[Any]:
@@ -161,11 +164,16 @@ def insert_records(model: type[BaseModel], rows: list[dict[str, Any]]) -> list[A
     with write_transaction(db):
         before = db.execute_sql(f'SELECT MAX("id") FROM "{table}"').fetchone()[0] or 0
         insert_columns(model, {name: [row.get(name) for row in data] for name in names})
-        ids = dict(db.execute_sql(f'SELECT "uid", "id" FROM "{table}" WHERE "id" > {db.param}',
-                                  [before]).fetchall())
+        ids = dict(
+            db.execute_sql(
+                f'SELECT "uid", "id" FROM "{table}" WHERE "id" > {db.param}', [before]
+            ).fetchall()
+        )
         if len(ids) < len(data) or any(row["uid"] not in ids for row in data):
-            raise DatabaseError(f"{table}: the ids of new rows were not above the largest "
-                                "id before them (rows inserted with explicit ids?)")
+            raise DatabaseError(
+                f"{table}: the ids of new rows were not above the largest "
+                "id before them (rows inserted with explicit ids?)"
+            )
     records = []
     for row in data:
         record = model(__no_default__=1)  # peewee's way to build a record without defaults
@@ -176,14 +184,16 @@ def insert_records(model: type[BaseModel], rows: list[dict[str, Any]]) -> list[A
 
 
 # value types each field stores unchanged (a float column turns ints into floats itself)
-_PLAIN_VALUES = {peewee.IntegerField: frozenset({type(None), int}),
-                 peewee.BigIntegerField: frozenset({type(None), int}),
-                 peewee.ForeignKeyField: frozenset({type(None), int}),
-                 peewee.DoubleField: frozenset({type(None), int, float}),
-                 peewee.FloatField: frozenset({type(None), int, float}),
-                 peewee.CharField: frozenset({type(None), str}),
-                 peewee.TextField: frozenset({type(None), str}),
-                 peewee.BooleanField: frozenset({type(None), bool})}
+_PLAIN_VALUES = {
+    peewee.IntegerField: frozenset({type(None), int}),
+    peewee.BigIntegerField: frozenset({type(None), int}),
+    peewee.ForeignKeyField: frozenset({type(None), int}),
+    peewee.DoubleField: frozenset({type(None), int, float}),
+    peewee.FloatField: frozenset({type(None), int, float}),
+    peewee.CharField: frozenset({type(None), str}),
+    peewee.TextField: frozenset({type(None), str}),
+    peewee.BooleanField: frozenset({type(None), bool}),
+}
 
 
 def _column_values(field: peewee.Field, values: list[Any]) -> list[Any]:
@@ -196,8 +206,9 @@ def _column_values(field: peewee.Field, values: list[Any]) -> list[Any]:
 
 
 @functools.cache
-def _insert_sql(model: type[BaseModel], names: tuple[str, ...], param: str,
-                without_id: bool, many: bool = False) -> str:
+def _insert_sql(
+    model: type[BaseModel], names: tuple[str, ...], param: str, without_id: bool, many: bool = False
+) -> str:
     """The INSERT statement; ``without_id`` leaves out PostgreSQL's ``RETURNING id``
     (SQLite reports the id as ``lastrowid``, and bulk inserts need no ids); ``many``:
     ``VALUES %s``, which psycopg2's ``execute_values`` fills with many rows."""

@@ -39,8 +39,9 @@ def save_artifacts(artifacts: Sequence[Artifact], workers: int = 8) -> list[Arti
     inst = _context.instance()
 
     def prep(a: Artifact) -> Prepared:
-        return prepare(a._source, inst.backend, inst.stat_cache,
-                       a.suffix or suffix_of(a.key or str(a._source)))
+        return prepare(
+            a._source, inst.backend, inst.stat_cache, a.suffix or suffix_of(a.key or str(a._source))
+        )
 
     def prep_and_store(a: Artifact) -> Prepared:
         prepared = prep(a)
@@ -104,9 +105,13 @@ def _write_all(pending: list[Artifact], prepared: list[Prepared], storage: Any) 
         if bumped:
             Artifact.update(is_latest=False).where(Artifact.key.in_(sorted(bumped))).execute()
         for start in range(0, len(rows), 500):
-            Artifact.insert_many(rows[start:start + 500]).execute()
-        ids = {a.uid: a.id for a in Artifact.select(Artifact.uid, Artifact.id)
-               .where(Artifact.uid.in_([a.uid for a in fresh]))}
+            Artifact.insert_many(rows[start : start + 500]).execute()
+        ids = {
+            a.uid: a.id
+            for a in Artifact.select(Artifact.uid, Artifact.id).where(
+                Artifact.uid.in_([a.uid for a in fresh])
+            )
+        }
     for artifact in fresh:
         artifact.id, artifact._dirty, artifact._source = ids[artifact.uid], set(), None
     for twin, original in twins:
@@ -126,9 +131,8 @@ def _existing(keys: list[str], hashes: list[str]) -> dict[tuple[str | None, str]
     found: dict[tuple[str | None, str], Artifact] = {}
     unique = sorted(set(hashes))
     for start in range(0, len(unique), 500):
-        chunk = unique[start:start + 500]
-        query = Artifact.select().where(Artifact.hash.in_(chunk)
-                                        & (Artifact.visibility != "trash"))
+        chunk = unique[start : start + 500]
+        query = Artifact.select().where(Artifact.hash.in_(chunk) & (Artifact.visibility != "trash"))
         for artifact in query.order_by(Artifact.version):
             if artifact.key is None or artifact.key in keys:
                 found[(artifact.key, artifact.hash)] = artifact
@@ -138,8 +142,11 @@ def _existing(keys: list[str], hashes: list[str]) -> dict[tuple[str | None, str]
 def _top_versions(keys: list[str]) -> dict[str, int]:
     tops: dict[str, int] = {}
     for start in range(0, len(keys), 500):
-        chunk = keys[start:start + 500]
-        query = (Artifact.select(Artifact.key, peewee.fn.MAX(Artifact.version).alias("top"))
-                 .where(Artifact.key.in_(chunk)).group_by(Artifact.key))
+        chunk = keys[start : start + 500]
+        query = (
+            Artifact.select(Artifact.key, peewee.fn.MAX(Artifact.version).alias("top"))
+            .where(Artifact.key.in_(chunk))
+            .group_by(Artifact.key)
+        )
         tops.update({row.key: row.top for row in query})
     return tops

@@ -15,8 +15,10 @@ def _size(n: int | None) -> str:
 
 
 def describe_artifact(artifact: Any) -> str:
-    lines = [f"Artifact {artifact.key or '(no key)'}  v{artifact.version}"
-             f"{'  (latest)' if artifact.is_latest else ''}"]
+    lines = [
+        f"Artifact {artifact.key or '(no key)'}  v{artifact.version}"
+        f"{'  (latest)' if artifact.is_latest else ''}"
+    ]
     lines.append(f"├── uid: {artifact.uid}   hash: sha256:{artifact.hash[:16]}...")
     kind = f"{artifact.kind}" + (f", {artifact.n_files} files" if artifact.n_files else "")
     lines.append(f"├── size: {_size(artifact.size)}   kind: {kind}   suffix: {artifact.suffix}")
@@ -32,8 +34,10 @@ def describe_artifact(artifact: Any) -> str:
     run = artifact.run if artifact.run_id is not None else None
     if run is not None:
         lines.append(f"├── run: {run.uid} ({run.status}, {run.engine or 'python'})")
-        lines.append(f"│   └── transform: {run.transform.key} v{run.transform.version} "
-                     f"({run.transform.kind})")
+        lines.append(
+            f"│   └── transform: {run.transform.key} v{run.transform.version} "
+            f"({run.transform.kind})"
+        )
         inputs = list(run.inputs)
         lines.append(f"├── inputs of that run: {len(inputs)}")
         for item in inputs[:20]:

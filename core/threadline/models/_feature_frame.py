@@ -15,8 +15,9 @@ from ..errors import UnknownFeature
 _TEMPORAL = {"date": dt.date, "datetime": dt.datetime}
 
 
-def feature_columns(model: Any, ids: Any, wanted: bool | Iterable[str]
-                    ) -> dict[str, dict[int, Any]]:
+def feature_columns(
+    model: Any, ids: Any, wanted: bool | Iterable[str]
+) -> dict[str, dict[int, Any]]:
     """Column name -> {record id: value} for the features of the records in ``ids`` (a
     subquery of their ids): every feature they have with ``wanted=True``, else the ones
     named (a column each, even with no value)."""
@@ -66,5 +67,7 @@ def typed_value(dtype: str, value: Any) -> Any:
 def _expanded(name: str, by_id: dict[int, Any]) -> dict[str, dict[int, Any]]:
     """A dict feature as one column per key, ``name.key``, keys in sorted order."""
     keys = sorted({key for value in by_id.values() if isinstance(value, dict) for key in value})
-    return {f"{name}.{key}": {i: v[key] for i, v in by_id.items()
-                              if isinstance(v, dict) and key in v} for key in keys}
+    return {
+        f"{name}.{key}": {i: v[key] for i, v in by_id.items() if isinstance(v, dict) and key in v}
+        for key in keys
+    }

@@ -28,8 +28,10 @@ def kind_of(name: str, op: str, value: Any) -> str | None:
     values = list(value) if op == "in" else [value]
     kinds = {_kind(v) for v in values}
     if len(kinds) != 1 or None in kinds:
-        raise InvalidInput(f"{name}: compare a dict item with numbers, text or booleans "
-                           f"(one kind at a time), not {value!r}")
+        raise InvalidInput(
+            f"{name}: compare a dict item with numbers, text or booleans "
+            f"(one kind at a time), not {value!r}"
+        )
     kind = kinds.pop()
     if op in _TEXT_ONLY and kind != "text":
         raise InvalidInput(f"{name}: {op} needs text, not {value!r}")
@@ -61,8 +63,10 @@ def operand(value: Any, sqlite: bool) -> Any:
 def check_path(name: str, path: list[str]) -> None:
     for key in path:
         if not key or '"' in key or "\\" in key:
-            raise InvalidInput(f"{name}: dict keys in lookups cannot be empty or hold "
-                               f"quotes or backslashes: {key!r}")
+            raise InvalidInput(
+                f"{name}: dict keys in lookups cannot be empty or hold "
+                f"quotes or backslashes: {key!r}"
+            )
 
 
 def item(column: Any, path: list[str], kind: str | None, sqlite: bool) -> Any:
@@ -88,8 +92,7 @@ def _postgres_item(column: Any, path: list[str], kind: str | None) -> Any:
         node = peewee.NodeList((node, peewee.SQL("->"), _text(key)))
     last = _text(path[-1])
     text = peewee.NodeList((node, peewee.SQL("->>"), last), parens=True)
-    json_type = peewee.fn.jsonb_typeof(peewee.NodeList((node, peewee.SQL("->"), last),
-                                                       parens=True))
+    json_type = peewee.fn.jsonb_typeof(peewee.NodeList((node, peewee.SQL("->"), last), parens=True))
     if kind is None:
         return peewee.Case(None, [(json_type != "null", 1)], None)
     value: Any = text

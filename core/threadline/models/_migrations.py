@@ -30,16 +30,19 @@ def _v2_run_links_and_feature_indexes(db: peewee.Database, tables: list[type[Bas
     db.create_tables([run_link], safe=True)
     for table in ("artifact_feature_value", "run_feature_value"):
         for column in ("text", "num"):
-            db.execute_sql(f"CREATE INDEX IF NOT EXISTS {table}_feature_id_{column} "
-                           f"ON {table} (feature_id, {column})")
+            db.execute_sql(
+                f"CREATE INDEX IF NOT EXISTS {table}_feature_id_{column} "
+                f"ON {table} (feature_id, {column})"
+            )
     _pattern_index(db)
 
 
 def _pattern_index(db: peewee.Database) -> None:
     """PostgreSQL: an index that serves case-sensitive ``LIKE 'prefix%'`` on keys."""
     if not is_sqlite(db):
-        db.execute_sql("CREATE INDEX IF NOT EXISTS artifact_key_pattern "
-                       "ON artifact (key varchar_pattern_ops)")
+        db.execute_sql(
+            "CREATE INDEX IF NOT EXISTS artifact_key_pattern ON artifact (key varchar_pattern_ops)"
+        )
 
 
 STEPS: list[tuple[int, Callable[[peewee.Database, list[type[BaseModel]]], None]]] = [
@@ -56,8 +59,10 @@ def _current(db: peewee.Database) -> int | None:
 
 def _refuse_newer(version: int | None) -> None:
     if version is not None and version > LATEST:
-        raise DatabaseError(f"database schema version {version} is newer than this threadline "
-                            f"understands ({LATEST}); upgrade threadline to open it")
+        raise DatabaseError(
+            f"database schema version {version} is newer than this threadline "
+            f"understands ({LATEST}); upgrade threadline to open it"
+        )
 
 
 def ensure_schema(db: peewee.Database, tables: list[type[BaseModel]]) -> int:

@@ -42,13 +42,15 @@ def _in_place_remote(backend: Backend, rel: str, suffix: str) -> Prepared:
         raise InvalidInput(f"path not found: {backend.uri(rel)}")
     otype = OTYPES.get(suffix.lower())
     if info["type"] != "directory":
-        return Prepared(rel, backend.sha256(rel), info["size"], None, (), suffix, rel, True,
-                        otype=otype)
-    files = [f[len(rel) + 1:] for f in backend.list(rel)]
+        return Prepared(
+            rel, backend.sha256(rel), info["size"], None, (), suffix, rel, True, otype=otype
+        )
+    files = [f[len(rel) + 1 :] for f in backend.list(rel)]
     entries = [(f, backend.sha256(f"{rel}/{f}")) for f in files]
     size = sum((backend.info(f"{rel}/{f}") or {"size": 0})["size"] for f in files)
-    return Prepared(rel, manifest_hash(entries), size, len(files), tuple(files), suffix, rel,
-                    True, otype=otype)
+    return Prepared(
+        rel, manifest_hash(entries), size, len(files), tuple(files), suffix, rel, True, otype=otype
+    )
 
 
 def prepare(path: Any, backend: Backend, cache: StatCache, suffix: str) -> Prepared:
@@ -57,8 +59,10 @@ def prepare(path: Any, backend: Backend, cache: StatCache, suffix: str) -> Prepa
     if "://" in text and not text.startswith("file://"):
         rel = backend.relative(text)
         if rel is None:
-            raise InvalidInput(f"{text} is not under the storage root {backend.root}; "
-                               "copy it locally or use that root")
+            raise InvalidInput(
+                f"{text} is not under the storage root {backend.root}; "
+                "copy it locally or use that root"
+            )
         return _in_place_remote(backend, rel, suffix)
     local = os.path.abspath(os.path.expanduser(text.removeprefix("file://")))
     if not os.path.exists(local):
@@ -69,14 +73,28 @@ def prepare(path: Any, backend: Backend, cache: StatCache, suffix: str) -> Prepa
     in_place = rel is not None and not rel.startswith(".threadline/")
     try:
         data = None if in_place else _small_file(local)
-        hashed: Hashed = (Hashed(local, sha256_bytes(data), len(data), None) if data is not None
-                          else hash_path(local, cache))
+        hashed: Hashed = (
+            Hashed(local, sha256_bytes(data), len(data), None)
+            if data is not None
+            else hash_path(local, cache)
+        )
     except OSError as exc:
         raise InvalidInput(f"cannot read {local}: {exc}") from exc
     where = rel if in_place else object_path(hashed.hash, suffix)
     otype, n_observations = describe_file(local, suffix)
-    return Prepared(local, hashed.hash, hashed.size, hashed.n_files, hashed.files, suffix,
-                    where, in_place, data, otype, n_observations)  # type: ignore[arg-type]
+    return Prepared(
+        local,
+        hashed.hash,
+        hashed.size,
+        hashed.n_files,
+        hashed.files,
+        suffix,
+        where,
+        in_place,
+        data,
+        otype,
+        n_observations,
+    )  # type: ignore[arg-type]
 
 
 def _small_file(path: str) -> bytes | None:
@@ -137,7 +155,7 @@ def fetch(backend: Backend, path: str, cache_dir: str, is_folder: bool) -> str:
     protocol, _, base = backend.root.partition("://")
     target = Path(cache_dir) / protocol / base / path
     if is_folder:
-        files = [f[len(path) + 1:] for f in backend.list(path)]
+        files = [f[len(path) + 1 :] for f in backend.list(path)]
         for rel in files:
             _fetch_file(backend, f"{path}/{rel}", target / rel)
         target.mkdir(parents=True, exist_ok=True)

@@ -19,8 +19,20 @@ from ..errors import InvalidInput, MultipleFound, NotFound, UnknownFeature
 from . import _json_lookup
 from ._feature_frame import feature_columns
 
-OPERATORS = ("exact", "ne", "in", "gt", "gte", "lt", "lte", "startswith", "endswith",
-             "contains", "icontains", "isnull")
+OPERATORS = (
+    "exact",
+    "ne",
+    "in",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "startswith",
+    "endswith",
+    "contains",
+    "icontains",
+    "isnull",
+)
 
 
 def _is_sqlite() -> bool:
@@ -42,15 +54,21 @@ def _pattern(column: Any, value: str, where: str, case: bool = True) -> Any:
     like = {"start": f"{escaped}%", "end": f"%{escaped}", "any": f"%{escaped}%"}[where]
     op = "LIKE" if case or _is_sqlite() else "ILIKE"
     # a NodeList, not Expression(column, "LIKE", ...): peewee renders that as GLOB on SQLite
-    return peewee.NodeList((column, peewee.SQL(op), peewee.Value(like, converter=False),
-                            peewee.SQL("ESCAPE"), peewee.Value("\\", converter=False)),
-                           parens=True)
+    return peewee.NodeList(
+        (
+            column,
+            peewee.SQL(op),
+            peewee.Value(like, converter=False),
+            peewee.SQL("ESCAPE"),
+            peewee.Value("\\", converter=False),
+        ),
+        parens=True,
+    )
 
 
 def compare(column: Any, op: str, value: Any) -> Any:
     """``column <op> value`` as a peewee expression (``ne`` also matches NULL)."""
-    simple = {"exact": "__eq__", "gt": "__gt__", "gte": "__ge__", "lt": "__lt__",
-              "lte": "__le__"}
+    simple = {"exact": "__eq__", "gt": "__gt__", "gte": "__ge__", "lt": "__lt__", "lte": "__le__"}
     if op == "exact" and value is None:
         return column.is_null()
     if op == "ne":
@@ -90,8 +108,10 @@ def _resolve(model: Any, parts: list[str], value: Any, lookup: str) -> Any:
             rel = field.rel_model
             return field.in_(rel.select(rel.id).where(_resolve(rel, rest, value, lookup)))
         if rest and (rest[0] not in OPERATORS or len(rest) > 1):
-            raise InvalidInput(f"unknown lookup {'__'.join(rest)!r} on {model.__name__}.{head} "
-                               f"({lookup}); operators: {', '.join(OPERATORS)}")
+            raise InvalidInput(
+                f"unknown lookup {'__'.join(rest)!r} on {model.__name__}.{head} "
+                f"({lookup}); operators: {', '.join(OPERATORS)}"
+            )
         return compare(field, rest[0] if rest else "exact", value)
     if head in model._links:
         through, own, other = model._links[head]
@@ -129,14 +149,17 @@ def _feature(model: Any, name: str, rest: list[str], value: Any, lookup: str) ->
     feature_model = table.feature.rel_model
     feature = feature_model.get_or_none(feature_model.name == name)
     if feature is None:
-        raise UnknownFeature(name, f"{model.__name__} has no field {name!r} and no feature "
-                                   f"{name!r} ({lookup})")
+        raise UnknownFeature(
+            name, f"{model.__name__} has no field {name!r} and no feature {name!r} ({lookup})"
+        )
     if feature.dtype == "dict" and rest and (rest[-1] not in OPERATORS or len(rest) > 1):
         return _dict_item(model, table, feature.id, rest, value, lookup)
     op = rest[0] if rest else "exact"
     if len(rest) > 1 or op not in OPERATORS:
-        raise InvalidInput(f"unknown lookup {'__'.join(rest)!r} on feature {name!r} ({lookup}); "
-                           f"operators: {', '.join(OPERATORS)}")
+        raise InvalidInput(
+            f"unknown lookup {'__'.join(rest)!r} on feature {name!r} ({lookup}); "
+            f"operators: {', '.join(OPERATORS)}"
+        )
     owner = getattr(table, model._feature_owner)
     base = table.select(owner).where(table.feature == feature.id)
     if op == "isnull":
@@ -145,15 +168,18 @@ def _feature(model: Any, name: str, rest: list[str], value: Any, lookup: str) ->
     if numeric and op in ("startswith", "endswith", "contains", "icontains"):
         raise InvalidInput(f"feature {name!r} is {feature.dtype}: {op} needs a text feature")
     column = table.num if numeric else table.text
-    as_column = [_feature_operand(name, feature.dtype, v, numeric) for v in (
-        value if op == "in" else [value])]
+    as_column = [
+        _feature_operand(name, feature.dtype, v, numeric)
+        for v in (value if op == "in" else [value])
+    ]
     if op == "ne":
         return model.id.in_(base) & ~model.id.in_(base.where(column == as_column[0]))
     return model.id.in_(base.where(compare(column, op, as_column if op == "in" else as_column[0])))
 
 
-def _dict_item(model: Any, table: Any, feature_id: int, rest: list[str], value: Any,
-               lookup: str) -> Any:
+def _dict_item(
+    model: Any, table: Any, feature_id: int, rest: list[str], value: Any, lookup: str
+) -> Any:
     """Records whose dict feature holds ``value`` at the key path ``rest`` (then an
     optional operator): see ``_json_lookup``."""
     op = rest[-1] if rest[-1] in OPERATORS else "exact"
@@ -183,8 +209,9 @@ def _feature_operand(name: str, dtype: str, value: Any, numeric: bool) -> Any:
         try:
             return float(value)
         except (TypeError, ValueError):
-            raise InvalidInput(f"feature {name!r} is {dtype}: cannot compare it with "
-                               f"{value!r}") from None
+            raise InvalidInput(
+                f"feature {name!r} is {dtype}: cannot compare it with {value!r}"
+            ) from None
     if hasattr(value, "isoformat"):
         return value.isoformat()
     if isinstance(value, peewee.Model) and hasattr(value, "name"):
@@ -195,15 +222,27 @@ def _feature_operand(name: str, dtype: str, value: Any, numeric: bool) -> Any:
 class Query:
     """A lazy, chainable query over one model; nothing runs until it is iterated."""
 
-    def __init__(self, model: Any, where: tuple[Any, ...] = (), order: tuple[str, ...] = (),
-                 limit: int | None = None, hidden: bool = False,
-                 described: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        model: Any,
+        where: tuple[Any, ...] = (),
+        order: tuple[str, ...] = (),
+        limit: int | None = None,
+        hidden: bool = False,
+        described: tuple[str, ...] = (),
+    ) -> None:
         self.model, self._where, self._order = model, where, order
         self._limit, self._hidden, self._described = limit, hidden, described
 
     def _clone(self, **changes: Any) -> "Query":
-        state = {"where": self._where, "order": self._order, "limit": self._limit,
-                 "hidden": self._hidden, "described": self._described, **changes}
+        state = {
+            "where": self._where,
+            "order": self._order,
+            "limit": self._limit,
+            "hidden": self._hidden,
+            "described": self._described,
+            **changes,
+        }
         return Query(self.model, **state)
 
     def filter(self, *expressions: Any, **lookups: Any) -> "Query":
@@ -213,7 +252,8 @@ class Query:
         added = list(expressions) + [resolve(self.model, k, v) for k, v in lookups.items()]
         hidden = self._hidden or any(k.split("__")[0] == "visibility" for k in lookups)
         described = self._described + (
-            tuple(_describe_one(k, v) for k, v in lookups.items()) if shown else ())
+            tuple(_describe_one(k, v) for k, v in lookups.items()) if shown else ()
+        )
         return self._clone(where=self._where + tuple(added), hidden=hidden, described=described)
 
     def order_by(self, *names: str) -> "Query":
@@ -286,8 +326,9 @@ class Query:
         if not found:
             raise NotFound(f"no {name} matches {shown}")
         if len(found) > 1:
-            raise MultipleFound(f"several {name} records match {shown}; "
-                                "add lookups or use filter()")
+            raise MultipleFound(
+                f"several {name} records match {shown}; add lookups or use filter()"
+            )
         return found[0]
 
     def to_dicts(self) -> list[dict[str, Any]]:
@@ -310,8 +351,12 @@ class Query:
         cursor = unwrap(self.model._meta.database).execute_sql(sql, params)
         rows = cursor.fetchall()
         columns = list(zip(*rows, strict=True)) if rows else [()] * len(fields)
-        frame = pd.DataFrame({field.name: _column(values, field, pd)
-                              for field, values in zip(fields, columns, strict=True)})
+        frame = pd.DataFrame(
+            {
+                field.name: _column(values, field, pd)
+                for field, values in zip(fields, columns, strict=True)
+            }
+        )
         if features is not False:
             self._add_features(frame, features, pd)
         return frame

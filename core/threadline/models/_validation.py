@@ -66,8 +66,10 @@ def as_schema(schema: Any) -> Schema:
         return found  # type: ignore[no-any-return]
     if type(schema).__name__ == "DataFrameSchema":
         return Schema(schema, name=schema.name or "pandera")
-    raise InvalidInput(f"schema must be a tl.Schema, a schema name or a pandera "
-                       f"DataFrameSchema, not {type(schema).__name__}")
+    raise InvalidInput(
+        f"schema must be a tl.Schema, a schema name or a pandera "
+        f"DataFrameSchema, not {type(schema).__name__}"
+    )
 
 
 def is_anndata(data: Any) -> bool:
@@ -79,13 +81,16 @@ def validate(data: Any, schema: Any) -> ValidationReport:
     for bad data: the report lists the problems (``report.raise_for_problems()``)."""
     record = as_schema(schema)
     if record.kind == "record":
-        raise InvalidInput(f"schema {record.label} is a plain record with no rules; build it "
-                           "from features=, a pandera schema or slots=")
+        raise InvalidInput(
+            f"schema {record.label} is a plain record with no rules; build it "
+            "from features=, a pandera schema or slots="
+        )
     if is_anndata(data):
         return _validate_anndata(data, record)
     if type(data).__name__ != "DataFrame" or not hasattr(data, "columns"):
-        raise InvalidInput(f"can validate a pandas DataFrame or an AnnData, not "
-                           f"{type(data).__name__}")
+        raise InvalidInput(
+            f"can validate a pandas DataFrame or an AnnData, not {type(data).__name__}"
+        )
     if record.kind == "anndata":
         raise InvalidInput(f"schema {record.label} is for AnnData, got a DataFrame")
     frame, problems, categories = validate_frame(data, record.definition, record.name)
@@ -95,8 +100,10 @@ def validate(data: Any, schema: Any) -> ValidationReport:
 
 # -- DataFrames --------------------------------------------------------------------------------
 
-def validate_frame(frame: Any, definition: dict[str, Any], name: str,
-                   where: str = "") -> tuple[Any, list[str], Categories]:
+
+def validate_frame(
+    frame: Any, definition: dict[str, Any], name: str, where: str = ""
+) -> tuple[Any, list[str], Categories]:
     """(validated frame, problems, categories found); problem lines start with ``where``
     (``"obs: "``)."""
     import pandera.pandas as pa
@@ -109,8 +116,9 @@ def validate_frame(frame: Any, definition: dict[str, Any], name: str,
     return frame, [where + p for p in problems], categories
 
 
-def _compile(frame: Any, definition: dict[str, Any],
-             name: str) -> tuple[Any, list[str], Categories]:
+def _compile(
+    frame: Any, definition: dict[str, Any], name: str
+) -> tuple[Any, list[str], Categories]:
     import pandera.pandas as pa
 
     kind = definition.get("type")
@@ -123,10 +131,15 @@ def _compile(frame: Any, definition: dict[str, Any],
         found = {f.name: f for f in Feature.select().where(Feature.name.in_(names))}
         unknown = [n for n in names if n not in found]
         if unknown:
-            problems.append(f"columns that are not features: {', '.join(map(repr, unknown))}; "
-                            "create them with tl.Feature(name=..., dtype=...).save()")
-        specs = [{"name": n, "dtype": found[n].dtype, "coerce": found[n].coerce}
-                 for n in names if n in found]
+            problems.append(
+                f"columns that are not features: {', '.join(map(repr, unknown))}; "
+                "create them with tl.Feature(name=..., dtype=...).save()"
+            )
+        specs = [
+            {"name": n, "dtype": found[n].dtype, "coerce": found[n].coerce}
+            for n in names
+            if n in found
+        ]
         definition = {"features": specs, "nullable": True, "minimal_set": True}
     nullable = definition.get("nullable", True)
     columns = {}
@@ -139,12 +152,20 @@ def _compile(frame: Any, definition: dict[str, Any],
         if series is not None and spec["dtype"] in CATEGORICAL:
             values = category_values(spec["dtype"], series)
             categories[(column_name, spec["dtype"])] = values
-        columns[column_name] = feature_column(spec["dtype"], series, coerce=coerce,
-                                              nullable=may_be_null,
-                                              required=definition.get("minimal_set", True),
-                                              categories=values)
-    compiled = pa.DataFrameSchema(columns, strict=bool(definition.get("maximal_set")),
-                                  ordered=bool(definition.get("ordered")), name=name)
+        columns[column_name] = feature_column(
+            spec["dtype"],
+            series,
+            coerce=coerce,
+            nullable=may_be_null,
+            required=definition.get("minimal_set", True),
+            categories=values,
+        )
+    compiled = pa.DataFrameSchema(
+        columns,
+        strict=bool(definition.get("maximal_set")),
+        ordered=bool(definition.get("ordered")),
+        name=name,
+    )
     return compiled, problems, categories
 
 
@@ -179,9 +200,13 @@ def _canonical(dtype: str, nullable: bool) -> Any:
     """The dtype a column of the wrong family is checked (or coerced) against."""
     if dtype == "str":
         return _string_dtype()
-    return {"int": "Int64" if nullable else "int64", "float": "float64",
-            "bool": "boolean" if nullable else "bool", "date": "datetime64[ns]",
-            "datetime": "datetime64[ns]"}[dtype]
+    return {
+        "int": "Int64" if nullable else "int64",
+        "float": "float64",
+        "bool": "boolean" if nullable else "bool",
+        "date": "datetime64[ns]",
+        "datetime": "datetime64[ns]",
+    }[dtype]
 
 
 def _coercion_target(dtype: str, nullable: bool) -> Any:
@@ -189,8 +214,15 @@ def _coercion_target(dtype: str, nullable: bool) -> Any:
     return _canonical(dtype, True) if dtype in ("int", "bool") else _canonical(dtype, nullable)
 
 
-def feature_column(dtype: str, series: Any, *, coerce: bool, nullable: bool,
-                   required: bool, categories: list[str] | None = None) -> Any:
+def feature_column(
+    dtype: str,
+    series: Any,
+    *,
+    coerce: bool,
+    nullable: bool,
+    required: bool,
+    categories: list[str] | None = None,
+) -> Any:
     """A pandera ``Column`` for one feature, fitted to the column present (``series``);
     ``categories``: the distinct values of a categorical column (``category_values``)."""
     import pandera.pandas as pa
@@ -198,20 +230,31 @@ def feature_column(dtype: str, series: Any, *, coerce: bool, nullable: bool,
     checks = []
     if dtype in ("int", "float", "bool", "str", "date", "datetime"):
         fits = series is not None and _family_match(dtype, series)
-        target = series.dtype if fits else (
-            _coercion_target(dtype, nullable) if coerce else _canonical(dtype, nullable))
-        return pa.Column(target, nullable=nullable, coerce=coerce and not fits,
-                         required=required)
+        target = (
+            series.dtype
+            if fits
+            else (_coercion_target(dtype, nullable) if coerce else _canonical(dtype, nullable))
+        )
+        return pa.Column(target, nullable=nullable, coerce=coerce and not fits, required=required)
     valid = label_names(categories or []) if dtype in CATEGORICAL else set()
     if dtype == "cat[Label]":
         checks.append(pa.Check(lambda s: s.isin(valid), name="known_label", ignore_na=True))
     elif dtype == "list[cat[Label]]":
-        checks.append(pa.Check(lambda v: isinstance(v, list | tuple) and all(
-            x in valid for x in v), element_wise=True, name="known_labels", ignore_na=True))
+        checks.append(
+            pa.Check(
+                lambda v: isinstance(v, list | tuple) and all(x in valid for x in v),
+                element_wise=True,
+                name="known_labels",
+                ignore_na=True,
+            )
+        )
     else:  # dict and list[...]: one Python value per row, checked as a feature value
         probe = Feature(name="value", dtype=dtype)
-        checks.append(pa.Check(lambda v: _fits(probe, v), element_wise=True,
-                               name=f"is_{dtype}", ignore_na=True))
+        checks.append(
+            pa.Check(
+                lambda v: _fits(probe, v), element_wise=True, name=f"is_{dtype}", ignore_na=True
+            )
+        )
     return pa.Column(None, checks, nullable=nullable, required=required)
 
 
@@ -250,19 +293,19 @@ def label_names(values: list[str]) -> set[Any]:
     """Those of ``values`` that are names of existing labels (one query per 500)."""
     found: set[Any] = set()
     for start in range(0, len(values), 500):
-        chunk = values[start:start + 500]
+        chunk = values[start : start + 500]
         found.update(row.name for row in Label.select(Label.name).where(Label.name.in_(chunk)))
     return found
 
 
 # -- turning pandera's failure cases into lines ------------------------------------------------
 
+
 def describe_failures(cases: Any, frame: Any = None) -> list[str]:
     """One line per (column, check) in pandera's ``failure_cases`` table; ``frame`` (the
     data validated) supplies the actual dtype of columns of the wrong type."""
     cases = cases.astype({"column": object, "check": object})
-    coerced = set(cases.loc[cases["check"].astype(str).str.startswith("coerce_dtype"),
-                            "column"])
+    coerced = set(cases.loc[cases["check"].astype(str).str.startswith("coerce_dtype"), "column"])
     problems = []
     for (column, check), rows in cases.groupby(["column", "check"], dropna=False, sort=False):
         check = str(check)
@@ -306,17 +349,19 @@ def _describe(column: Any, check: str, rows: Any, actual: Any = None) -> str:
     if check == "column_ordered":
         return f"columns out of order: {', '.join(repr(c) for c in rows['failure_case'])}"
     if check.startswith("dtype("):
-        expected = _dtype_name(check[len("dtype("):-1].strip("'"))
+        expected = _dtype_name(check[len("dtype(") : -1].strip("'"))
         shown = _dtype_name(actual if actual is not None else first)
         return f"column {name} has dtype {shown}, expected {expected}"
     if check.startswith("coerce_dtype("):
-        target = check[len("coerce_dtype("):-1].strip("'")
+        target = check[len("coerce_dtype(") : -1].strip("'")
         return f"column {name}: {n} values cannot be converted to {target}: {_values(rows)}"
     if check == "not_nullable":
         return f"column {name} has {n} null values (rows {_rows(rows)})"
     if check in ("known_label", "known_labels"):
-        return (f"column {name}: {n} values are not labels: {_values(rows)}; create them "
-                "with tl.Label(name=...).save()")
+        return (
+            f"column {name}: {n} values are not labels: {_values(rows)}; create them "
+            "with tl.Label(name=...).save()"
+        )
     if rows["schema_context"].iloc[0] == "Index":
         return f"var.index: {n} invalid values ({check}): {_values(rows)}"
     return f"column {name} fails {check} in {n} rows: {_values(rows)}"
@@ -329,8 +374,10 @@ def _rows(rows: Any) -> str:
 
 # -- annotations -------------------------------------------------------------------------------
 
-def frame_annotations(frame: Any, definition: dict[str, Any],
-                      categories: Categories | None = None) -> list[tuple[Feature, list[Any]]]:
+
+def frame_annotations(
+    frame: Any, definition: dict[str, Any], categories: Categories | None = None
+) -> list[tuple[Feature, list[Any]]]:
     """For each categorical feature among the columns: its distinct values, sorted (taken
     from ``categories`` where validation already found them)."""
     categories = categories or {}
@@ -350,18 +397,23 @@ def frame_annotations(frame: Any, definition: dict[str, Any],
 
 # -- AnnData -----------------------------------------------------------------------------------
 
+
 def _validate_anndata(adata: Any, record: Schema) -> ValidationReport:
     """obs against its DataFrame schema, then ``var.index`` and ``uns``; DataFrame schemas
     given for an AnnData apply to its ``obs``."""
     definition = record.definition
-    slots = definition["slots"] if record.kind == "anndata" else {
-        "obs": {"name": record.name, "definition": definition}}
+    slots = (
+        definition["slots"]
+        if record.kind == "anndata"
+        else {"obs": {"name": record.name, "definition": definition}}
+    )
     problems: list[str] = []
     obs = adata.obs
     categories: Categories = {}
     if "obs" in slots:
-        obs, found, categories = validate_frame(adata.obs, slots["obs"]["definition"],
-                                                record.name, "obs: ")
+        obs, found, categories = validate_frame(
+            adata.obs, slots["obs"]["definition"], record.name, "obs: "
+        )
         problems += found
     if "var.index" in slots:
         problems += _check_index(adata.var, slots["var.index"])
@@ -380,7 +432,7 @@ def _validate_anndata(adata: Any, record: Schema) -> ValidationReport:
 def _check_index(var: Any, rule: dict[str, Any]) -> list[str]:
     import pandera.pandas as pa
 
-    (kind, value), = rule.items()
+    ((kind, value),) = rule.items()
     if kind == "regex":
         check = pa.Check(lambda s: s.astype(str).str.fullmatch(value), name=f"regex {value!r}")
     else:

@@ -92,8 +92,15 @@ class Artifact(BaseModel):
 
     # -- in-memory objects -------------------------------------------------------------
     @classmethod
-    def from_dataframe(cls, df: Any, *, key: str | None = None, schema: Any = None,
-                       description: str | None = None, **fields: Any) -> "Artifact":
+    def from_dataframe(
+        cls,
+        df: Any,
+        *,
+        key: str | None = None,
+        schema: Any = None,
+        description: str | None = None,
+        **fields: Any,
+    ) -> "Artifact":
         """An unsaved artifact for a pandas DataFrame, stored as parquet on ``save()``.
 
         With ``schema`` the frame is validated now: a ``ValidationError`` lists every
@@ -102,37 +109,55 @@ class Artifact(BaseModel):
         """
         if _tables.object_type(df) != "DataFrame":
             raise InvalidInput(f"from_dataframe() takes a DataFrame, not {type(df).__name__}")
-        return cls._from_object(df, "parquet", key, schema, description=description,
-                                n_observations=len(df), **fields)
+        return cls._from_object(
+            df, "parquet", key, schema, description=description, n_observations=len(df), **fields
+        )
 
     @classmethod
-    def from_anndata(cls, adata: Any, *, key: str | None = None, schema: Any = None,
-                     format: str | None = None, description: str | None = None,
-                     **fields: Any) -> "Artifact":
+    def from_anndata(
+        cls,
+        adata: Any,
+        *,
+        key: str | None = None,
+        schema: Any = None,
+        format: str | None = None,
+        description: str | None = None,
+        **fields: Any,
+    ) -> "Artifact":
         """An unsaved artifact for an AnnData, stored as ``.h5ad`` (default) or ``.zarr``."""
         if _tables.object_type(adata) != "AnnData":
             raise InvalidInput(f"from_anndata() takes an AnnData, not {type(adata).__name__}")
         fmt = _tables.anndata_format(format, key)
-        return cls._from_object(adata, fmt, key, schema, description=description,
-                                n_observations=int(adata.n_obs), **fields)
+        return cls._from_object(
+            adata,
+            fmt,
+            key,
+            schema,
+            description=description,
+            n_observations=int(adata.n_obs),
+            **fields,
+        )
 
     @classmethod
-    def _from_object(cls, data: Any, fmt: str, key: str | None, schema: Any,
-                     **fields: Any) -> "Artifact":
+    def _from_object(
+        cls, data: Any, fmt: str, key: str | None, schema: Any, **fields: Any
+    ) -> "Artifact":
         suffix = f".{fmt}"
         if key is not None:
             check_key(key)
             if suffix_of(key) not in ("", suffix):
-                raise InvalidKey(key, f"ends in {suffix_of(key)} but the object is stored "
-                                      f"as {suffix}")
+                raise InvalidKey(
+                    key, f"ends in {suffix_of(key)} but the object is stored as {suffix}"
+                )
         report = None
         if schema is not None:
             report = validate(data, schema)
             report.raise_for_problems()
             data = report.data
         otype = _tables.object_type(data)
-        artifact = cls(None, key=key, suffix=suffix, otype=otype,
-                       kind=fields.pop("kind", "dataset"), **fields)
+        artifact = cls(
+            None, key=key, suffix=suffix, otype=otype, kind=fields.pop("kind", "dataset"), **fields
+        )
         artifact._pending, artifact._report = (data, fmt), report
         return artifact
 
@@ -164,8 +189,9 @@ class Artifact(BaseModel):
         suffix = self.suffix or suffix_of(self.key or str(self._source))
         if not scratch and self.schema_id is not None:
             self._validate_file(suffix)
-        prepared = prepare(self._source, inst.backend, NO_CACHE if scratch else inst.stat_cache,
-                           suffix)
+        prepared = prepare(
+            self._source, inst.backend, NO_CACHE if scratch else inst.stat_cache, suffix
+        )
         store(prepared, inst.backend, move=scratch)
         saved = self._write(prepared, inst.storage)
         self.__data__, self._dirty, self._source = dict(saved.__data__), set(), None
@@ -178,10 +204,13 @@ class Artifact(BaseModel):
         if schema.kind == "record":
             return  # a plain record describes the file, it has no rules
         source = str(self._source)
-        if suffix.lower() not in _tables.OTYPES or ("://" in source
-                                                    and not source.startswith("file://")):
-            raise InvalidInput(f"schema {schema.label} validates local DataFrame and AnnData "
-                               f"files ({', '.join(_tables.OTYPES)}), not {source}")
+        if suffix.lower() not in _tables.OTYPES or (
+            "://" in source and not source.startswith("file://")
+        ):
+            raise InvalidInput(
+                f"schema {schema.label} validates local DataFrame and AnnData "
+                f"files ({', '.join(_tables.OTYPES)}), not {source}"
+            )
         local = source.removeprefix("file://")
         if not os.path.exists(local):
             raise InvalidInput(f"path not found: {os.path.abspath(local)}")
@@ -256,8 +285,9 @@ class Artifact(BaseModel):
     def cache(self) -> str:
         """A local path to the content (downloaded into the cache for remote storage)."""
         inst = _context.instance()
-        local = fetch(self._backend(inst), self.path, inst.settings.cache_dir,
-                      self.n_files is not None)
+        local = fetch(
+            self._backend(inst), self.path, inst.settings.cache_dir, self.n_files is not None
+        )
         self._record_input()
         return local
 
@@ -306,9 +336,11 @@ class Artifact(BaseModel):
     def versions(self) -> list["Artifact"]:
         if self.key is None:
             return [self]
-        return list(Artifact.select().where((Artifact.key == self.key)
-                                            & (Artifact.visibility != "trash"))
-                    .order_by(Artifact.version))
+        return list(
+            Artifact.select()
+            .where((Artifact.key == self.key) & (Artifact.visibility != "trash"))
+            .order_by(Artifact.version)
+        )
 
     @property
     def transform(self) -> Transform | None:
@@ -338,8 +370,11 @@ class Artifact(BaseModel):
             Run.update(logs=None).where(Run.logs == self.id).execute()
             # ``delete`` is this instance method here, so build peewee's query directly
             peewee.ModelDelete(Artifact).where(Artifact.id == self.id).execute()
-            shared = Artifact.select().where((Artifact.path == self.path)
-                                             & (Artifact.storage == self.storage_id)).exists()
+            shared = (
+                Artifact.select()
+                .where((Artifact.path == self.path) & (Artifact.storage == self.storage_id))
+                .exists()
+            )
             if self.key is not None:
                 _refresh_latest(self.key)
         if not shared and not self.in_place:
@@ -369,9 +404,25 @@ class Artifact(BaseModel):
         return None
 
     def to_dict(self) -> dict[str, Any]:
-        data = {name: getattr(self, name) for name in (
-            "uid", "key", "version", "is_latest", "hash", "size", "suffix", "kind", "otype",
-            "n_files", "n_observations", "visibility", "description", "path")}
+        data = {
+            name: getattr(self, name)
+            for name in (
+                "uid",
+                "key",
+                "version",
+                "is_latest",
+                "hash",
+                "size",
+                "suffix",
+                "kind",
+                "otype",
+                "n_files",
+                "n_observations",
+                "visibility",
+                "description",
+                "path",
+            )
+        }
         data["created_at"] = self.created_at.isoformat() if self.created_at else None
         data["storage"] = self.storage.root if self.storage_id else None
         data["run"] = self.run.uid if self.run_id else None
@@ -409,10 +460,13 @@ RunInputThrough.set_model(RunInput)
 
 
 # The save path runs these for every artifact; they are plain SQL, written once.
-_STATE_KEYED = ("SELECT MAX(version), MAX(CASE WHEN hash = ? AND visibility <> 'trash' "
-                "THEN id END) FROM artifact WHERE key = ?")
-_STATE_KEYLESS = ("SELECT 0, MAX(id) FROM artifact WHERE hash = ? AND key IS NULL "
-                  "AND visibility <> 'trash'")
+_STATE_KEYED = (
+    "SELECT MAX(version), MAX(CASE WHEN hash = ? AND visibility <> 'trash' "
+    "THEN id END) FROM artifact WHERE key = ?"
+)
+_STATE_KEYLESS = (
+    "SELECT 0, MAX(id) FROM artifact WHERE hash = ? AND key IS NULL AND visibility <> 'trash'"
+)
 _UNSET_LATEST = "UPDATE artifact SET is_latest = ? WHERE key = ? AND is_latest = ?"
 
 
@@ -432,7 +486,11 @@ def _version_state(key: str | None, hash_: str) -> tuple[int, int | None]:
 
 def _refresh_latest(key: str) -> None:
     """``is_latest`` marks the highest version that is not in the trash."""
-    top = (Artifact.select(peewee.fn.MAX(Artifact.version))
-           .where((Artifact.key == key) & (Artifact.visibility != "trash")).scalar())
+    top = (
+        Artifact.select(peewee.fn.MAX(Artifact.version))
+        .where((Artifact.key == key) & (Artifact.visibility != "trash"))
+        .scalar()
+    )
     Artifact.update(is_latest=(Artifact.version == top) if top else False).where(
-        Artifact.key == key).execute()
+        Artifact.key == key
+    ).execute()

@@ -46,27 +46,37 @@ class Collection(BaseModel):
             raise InvalidInput("save every artifact before adding it to a collection")
         self.hash = hashlib.sha256("\n".join(a.hash for a in self._members).encode()).hexdigest()
         with write_transaction(Collection._meta.database, lock=f"collection:{self.key}"):
-            same = Collection.get_or_none((Collection.key == self.key)
-                                          & (Collection.hash == self.hash))
+            same = Collection.get_or_none(
+                (Collection.key == self.key) & (Collection.hash == self.hash)
+            )
             if same is not None:
                 self.__data__, self._dirty = dict(same.__data__), set()
                 return self
-            top = Collection.select(peewee.fn.MAX(Collection.version)).where(
-                Collection.key == self.key).scalar()
+            top = (
+                Collection.select(peewee.fn.MAX(Collection.version))
+                .where(Collection.key == self.key)
+                .scalar()
+            )
             self.version = (top or 0) + 1
             self.run = self.run or _context.current_run()
             Collection.update(is_latest=False).where(Collection.key == self.key).execute()
             super().save(force_insert=True)
             CollectionArtifact.insert_many(
-                [{"collection": self.id, "artifact": a.id, "position": i}
-                 for i, a in enumerate(self._members)]).execute()
+                [
+                    {"collection": self.id, "artifact": a.id, "position": i}
+                    for i, a in enumerate(self._members)
+                ]
+            ).execute()
         return self
 
     @property
     def artifacts(self) -> list[Artifact]:
-        return list(Artifact.select().join(CollectionArtifact)
-                    .where(CollectionArtifact.collection == self.id)
-                    .order_by(CollectionArtifact.position))
+        return list(
+            Artifact.select()
+            .join(CollectionArtifact)
+            .where(CollectionArtifact.collection == self.id)
+            .order_by(CollectionArtifact.position)
+        )
 
     def _repr_fields(self) -> list[str]:
         return ["uid", "key", "version"]

@@ -21,8 +21,15 @@ from ._feature_frame import typed_value
 DTYPES = ("int", "float", "str", "bool", "date", "datetime", "dict")
 _LIST = re.compile(r"^list\[(\w+|cat\[Label\])\]$")
 _CAT = re.compile(r"^cat(\[Label\])?$")
-_PY_DTYPES = {int: "int", float: "float", str: "str", bool: "bool", dict: "dict",
-              dt.date: "date", dt.datetime: "datetime"}
+_PY_DTYPES = {
+    int: "int",
+    float: "float",
+    str: "str",
+    bool: "bool",
+    dict: "dict",
+    dt.date: "date",
+    dt.datetime: "datetime",
+}
 
 
 def normalize_dtype(dtype: Any) -> str:
@@ -39,8 +46,10 @@ def normalize_dtype(dtype: Any) -> str:
     inner = _LIST.match(text) or re.match(r"^list\[(cat)\]$", text)
     if inner and (inner.group(1) in DTYPES or _CAT.match(inner.group(1))):
         return "list[cat[Label]]" if inner.group(1).startswith("cat") else text
-    raise InvalidInput(f"unsupported feature dtype {dtype!r}: use one of {', '.join(DTYPES)}, "
-                       "list[...] or cat[Label]")
+    raise InvalidInput(
+        f"unsupported feature dtype {dtype!r}: use one of {', '.join(DTYPES)}, "
+        "list[...] or cat[Label]"
+    )
 
 
 class Feature(BaseModel):
@@ -61,16 +70,18 @@ class Feature(BaseModel):
             super().save(*args, **kwargs)
             return self
         if not self.name or not self.dtype:
-            raise InvalidInput("a feature needs a name and a dtype: "
-                               "tl.Feature(name='sample', dtype=str)")
+            raise InvalidInput(
+                "a feature needs a name and a dtype: tl.Feature(name='sample', dtype=str)"
+            )
         existing = Feature.get_or_none(Feature.name == self.name)
         if existing is None:  # ON CONFLICT: a concurrent creator wins, checked below
             data = {k: v for k, v in self.__data__.items() if k != "id"}
             Feature.insert(data).on_conflict_ignore().execute()
             existing = Feature.get(Feature.name == self.name)
         if existing.dtype != self.dtype:
-            raise InvalidInput(f"feature {self.name!r} exists with dtype {existing.dtype}, "
-                               f"not {self.dtype}")
+            raise InvalidInput(
+                f"feature {self.name!r} exists with dtype {existing.dtype}, not {self.dtype}"
+            )
         self.__data__ = dict(existing.__data__)
         self._dirty = set()
         return self
@@ -89,8 +100,9 @@ class Label(BaseModel):
         if self.id is None:
             if not self.name:
                 raise InvalidInput("a label needs a non-empty name")
-            Label.insert(name=self.name, description=self.description,
-                         created_at=self.created_at or utcnow()).on_conflict_ignore().execute()
+            Label.insert(
+                name=self.name, description=self.description, created_at=self.created_at or utcnow()
+            ).on_conflict_ignore().execute()
             self.__data__ = dict(Label.get(Label.name == self.name).__data__)
             self._dirty = set()
             return self
@@ -106,8 +118,9 @@ def _value_table(owner: str) -> type[BaseModel]:
         indexes = ((("feature", "text"), False), (("feature", "num"), False))
 
     attrs = {
-        owner: peewee.DeferredForeignKey(owner.capitalize(), on_delete="CASCADE", index=True,
-                                         backref="feature_values"),
+        owner: peewee.DeferredForeignKey(
+            owner.capitalize(), on_delete="CASCADE", index=True, backref="feature_values"
+        ),
         "feature": peewee.ForeignKeyField(Feature, on_delete="CASCADE"),
         "value": JSONField(),
         "num": peewee.DoubleField(null=True),
@@ -123,8 +136,9 @@ def _label_table(owner: str) -> type[BaseModel]:
         indexes = (((owner, "label"), True),)
 
     attrs = {
-        owner: peewee.DeferredForeignKey(owner.capitalize(), on_delete="CASCADE", index=True,
-                                         backref="label_links"),
+        owner: peewee.DeferredForeignKey(
+            owner.capitalize(), on_delete="CASCADE", index=True, backref="label_links"
+        ),
         "label": peewee.ForeignKeyField(Label, on_delete="CASCADE", index=True),
         "feature": peewee.ForeignKeyField(Feature, null=True, on_delete="SET NULL"),
         "Meta": Meta,
@@ -263,8 +277,10 @@ def infer_dtype(value: Any) -> str:
         if inner == {"int", "float"}:
             inner = {"float"}
         if len(inner) != 1 or next(iter(inner)).startswith("list"):
-            raise InvalidInput(f"cannot infer a feature dtype for {value!r}: mixed element "
-                               "types; create the feature with an explicit dtype")
+            raise InvalidInput(
+                f"cannot infer a feature dtype for {value!r}: mixed element "
+                "types; create the feature with an explicit dtype"
+            )
         return f"list[{inner.pop()}]"
     if isinstance(value, Label):
         return "cat[Label]"
@@ -280,8 +296,9 @@ def infer_dtype(value: Any) -> str:
     raise InvalidInput(f"cannot infer a feature dtype for {value!r}")
 
 
-def check_values(values: dict[str, Any], create_features: bool = False,
-                 known: dict[str, Feature] | None = None) -> list[tuple[Feature, Any]]:
+def check_values(
+    values: dict[str, Any], create_features: bool = False, known: dict[str, Feature] | None = None
+) -> list[tuple[Feature, Any]]:
     """Resolve each feature and check its value; nothing is written.
 
     With ``create_features``, a missing feature comes back unsaved (``id is None``) with
@@ -319,8 +336,11 @@ def _delete_values(table: type[BaseModel], owner: str, feature_id: int, ids: lis
     db = unwrap(table._meta.database)
     marks = ", ".join([db.param] * len(ids))
     column = getattr(table, owner).column_name
-    db.execute_sql(f'DELETE FROM "{table._meta.table_name}" WHERE "feature_id" = {db.param} '
-                   f'AND "{column}" IN ({marks})', [feature_id, *ids])
+    db.execute_sql(
+        f'DELETE FROM "{table._meta.table_name}" WHERE "feature_id" = {db.param} '
+        f'AND "{column}" IN ({marks})',
+        [feature_id, *ids],
+    )
 
 
 def _owners_with_values(table: type[BaseModel], owner: str, ids: list[int]) -> set[int]:
@@ -330,18 +350,20 @@ def _owners_with_values(table: type[BaseModel], owner: str, ids: list[int]) -> s
     found: set[int] = set()
     for chunk in _chunks(ids):
         marks = ", ".join([db.param] * len(chunk))
-        cursor = db.execute_sql(f'SELECT DISTINCT "{column}" FROM "{table._meta.table_name}" '
-                                f'WHERE "{column}" IN ({marks})', chunk)
+        cursor = db.execute_sql(
+            f'SELECT DISTINCT "{column}" FROM "{table._meta.table_name}" '
+            f'WHERE "{column}" IN ({marks})',
+            chunk,
+        )
         found.update(row[0] for row in cursor.fetchall())
     return found
 
 
 def _chunks(items: list[Any]) -> list[list[Any]]:
-    return [items[i:i + _CHUNK] for i in range(0, len(items), _CHUNK)]
+    return [items[i : i + _CHUNK] for i in range(0, len(items), _CHUNK)]
 
 
-def _add_rows(columns: dict[str, list[Any]], record_id: int, feature_id: int,
-              value: Any) -> None:
+def _add_rows(columns: dict[str, list[Any]], record_id: int, feature_id: int, value: Any) -> None:
     """A value's rows, appended column by column: one per element of a list (an empty list
     is one row that matches no element), with its comparable ``num`` or ``text``."""
     elements = value if isinstance(value, list) else (value,)
@@ -378,8 +400,7 @@ def write_values_many(items: list[tuple[BaseModel, list[tuple[Feature, Any]]]]) 
     table, owner = model._feature_table, model._feature_owner
     link = ArtifactLabel if owner == "artifact" else RunLabel
     owners: dict[int, list[int]] = {}
-    columns: dict[str, list[Any]] = {"owner": [], "feature": [], "value": [], "num": [],
-                                     "text": []}
+    columns: dict[str, list[Any]] = {"owner": [], "feature": [], "value": [], "num": [], "text": []}
     labelled = []
     for record, checked in items:
         for feature, value in checked:
@@ -403,14 +424,21 @@ def write_values_many(items: list[tuple[BaseModel, list[tuple[Feature, Any]]]]) 
 def _link_labels(link: type[BaseModel], owner: str, labelled: list[tuple[int, int, str]]) -> None:
     names = sorted({name for _, _, name in labelled})
     for chunk in _chunks(names):
-        Label.insert_many([{"name": n, "created_at": utcnow()} for n in chunk]
-                          ).on_conflict_ignore().execute()
+        Label.insert_many(
+            [{"name": n, "created_at": utcnow()} for n in chunk]
+        ).on_conflict_ignore().execute()
     ids: dict[str, int] = {}
     for chunk in _chunks(names):
-        ids.update({lb.name: lb.id for lb in Label.select(Label.id, Label.name)
-                    .where(Label.name.in_(chunk))})
-    rows = [{owner: record_id, "label": ids[name], "feature": feature_id}
-            for record_id, feature_id, name in labelled]
+        ids.update(
+            {
+                lb.name: lb.id
+                for lb in Label.select(Label.id, Label.name).where(Label.name.in_(chunk))
+            }
+        )
+    rows = [
+        {owner: record_id, "label": ids[name], "feature": feature_id}
+        for record_id, feature_id, name in labelled
+    ]
     for chunk in _chunks(rows):
         link.insert_many(chunk).on_conflict_ignore().execute()
 
@@ -438,8 +466,12 @@ class FeatureManager:
     def get_values(self) -> dict[str, Any]:
         """``{feature name: value}``, values as their dtype (dates as ``datetime.date``)."""
         owner = getattr(self._table, self._owner)
-        rows = (self._table.select(self._table.value, Feature.name, Feature.dtype)
-                .join(Feature).where(owner == self._record.id).order_by(self._table.id))
+        rows = (
+            self._table.select(self._table.value, Feature.name, Feature.dtype)
+            .join(Feature)
+            .where(owner == self._record.id)
+            .order_by(self._table.id)
+        )
         return {row.feature.name: typed_value(row.feature.dtype, row.value) for row in rows}
 
     def remove_values(self, *names: str) -> None:
@@ -448,10 +480,12 @@ class FeatureManager:
         ids = Feature.select(Feature.id).where(Feature.name.in_(names))
         link = ArtifactLabel if self._owner == "artifact" else RunLabel
         with write_transaction(self._table._meta.database):
-            self._table.delete().where((owner == self._record.id)
-                                       & self._table.feature.in_(ids)).execute()
-            link.delete().where((getattr(link, self._owner) == self._record.id)
-                                & link.feature.in_(ids)).execute()
+            self._table.delete().where(
+                (owner == self._record.id) & self._table.feature.in_(ids)
+            ).execute()
+            link.delete().where(
+                (getattr(link, self._owner) == self._record.id) & link.feature.in_(ids)
+            ).execute()
 
     def __repr__(self) -> str:
         return f"Features({self.get_values()!r})"
@@ -468,15 +502,17 @@ class LabelManager:
             label = item if isinstance(item, Label) else Label(name=item).save()
             if label.id is None:
                 label.save()
-            self._table.insert({self._owner: self._record.id, "label": label.id}
-                               ).on_conflict_ignore().execute()
+            self._table.insert(
+                {self._owner: self._record.id, "label": label.id}
+            ).on_conflict_ignore().execute()
 
     def remove(self, *labels: "Label | str") -> None:
         names = [getattr(x, "name", x) for x in labels]
         ids = Label.select(Label.id).where(Label.name.in_(names))
         owner = getattr(self._table, self._owner)
-        self._table.delete().where((owner == self._record.id)
-                                   & self._table.label.in_(ids)).execute()
+        self._table.delete().where(
+            (owner == self._record.id) & self._table.label.in_(ids)
+        ).execute()
 
     def all(self) -> list[Label]:
         owner = getattr(self._table, self._owner)

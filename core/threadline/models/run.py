@@ -29,8 +29,7 @@ class Transform(BaseModel):
 
     @property
     def versions(self) -> list["Transform"]:
-        return list(Transform.select().where(Transform.key == self.key)
-                    .order_by(Transform.version))
+        return list(Transform.select().where(Transform.key == self.key).order_by(Transform.version))
 
     def _repr_fields(self) -> list[str]:
         return ["uid", "key", "version", "kind"]

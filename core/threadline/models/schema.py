@@ -47,22 +47,37 @@ class Schema(BaseModel):
     class Meta:
         indexes = ((("name", "hash"), True), (("name", "version"), True))
 
-    def __init__(self, pandera: Any = None, *, features: Iterable[Any] | None = None,
-                 slots: dict[str, Any] | None = None, coerce: bool = False,
-                 ordered: bool = False, maximal_set: bool = False, minimal_set: bool = True,
-                 nullable: bool | Iterable[str] = True, **fields: Any) -> None:
+    def __init__(
+        self,
+        pandera: Any = None,
+        *,
+        features: Iterable[Any] | None = None,
+        slots: dict[str, Any] | None = None,
+        coerce: bool = False,
+        ordered: bool = False,
+        maximal_set: bool = False,
+        minimal_set: bool = True,
+        nullable: bool | Iterable[str] = True,
+        **fields: Any,
+    ) -> None:
         """From features, from a pandera ``DataFrameSchema`` (``pandera``), or AnnData
         ``slots``; a bare ``definition=`` makes a plain record (see the module docstring)."""
         chosen = [x is not None for x in (pandera, features, slots)]
         if sum(chosen) > 1:
-            raise InvalidInput("a schema is built from one of features=, a pandera schema "
-                               "or slots=, not several")
+            raise InvalidInput(
+                "a schema is built from one of features=, a pandera schema or slots=, not several"
+            )
         if pandera is not None:
             fields = {"name": getattr(pandera, "name", None), **fields}
             fields.update(definition=_pandera_definition(pandera), otype="DataFrame")
         elif features is not None:
-            options = {"coerce": coerce, "ordered": ordered, "maximal_set": maximal_set,
-                       "minimal_set": minimal_set, "nullable": _nullable(nullable)}
+            options = {
+                "coerce": coerce,
+                "ordered": ordered,
+                "maximal_set": maximal_set,
+                "minimal_set": minimal_set,
+                "nullable": _nullable(nullable),
+            }
             fields.update(definition=_features_definition(features, options), otype="DataFrame")
         elif slots is not None:
             fields.update(definition=_slots_definition(slots), otype="AnnData")
@@ -85,8 +100,11 @@ class Schema(BaseModel):
             if same is not None:
                 self.__data__, self._dirty = dict(same.__data__), set()
                 return self
-            top = Schema.select(peewee.fn.MAX(Schema.version)).where(
-                Schema.name == self.name).scalar()
+            top = (
+                Schema.select(peewee.fn.MAX(Schema.version))
+                .where(Schema.name == self.name)
+                .scalar()
+            )
             self.version = (top or 0) + 1
             super().save(force_insert=True)
         return self
@@ -136,7 +154,8 @@ class Schema(BaseModel):
         if "obs" in found:
             obs = found["obs"]
             found["obs"] = Schema.get_or_none(uid=obs["uid"]) or Schema(
-                name=obs["name"], definition=obs["definition"])
+                name=obs["name"], definition=obs["definition"]
+            )
         return found
 
     @property
@@ -147,8 +166,12 @@ class Schema(BaseModel):
     @classmethod
     def valid_features(cls) -> "Schema":
         """The built-in schema: every column is a known feature of the right dtype."""
-        return cls(name=VALID_FEATURES, otype="DataFrame", definition={"type": VALID_FEATURES},
-                   description="every column is a known feature of its dtype").save()
+        return cls(
+            name=VALID_FEATURES,
+            otype="DataFrame",
+            definition={"type": VALID_FEATURES},
+            description="every column is a known feature of its dtype",
+        ).save()
 
     def _repr_fields(self) -> list[str]:
         return ["name", "version", "otype"]
@@ -175,12 +198,15 @@ def _features_definition(features: Iterable[Any], options: dict[str, Any]) -> di
     found = {f.name: f for f in Feature.select().where(Feature.name.in_(names))}
     unknown = [n for n in names if n not in found]
     if unknown:
-        raise InvalidInput(f"unknown features {unknown}: create them with "
-                           f"tl.Feature(name=..., dtype=...).save() first")
+        raise InvalidInput(
+            f"unknown features {unknown}: create them with "
+            f"tl.Feature(name=..., dtype=...).save() first"
+        )
     nullable = options["nullable"]
     if isinstance(nullable, list) and set(nullable) - set(names):
-        raise InvalidInput(f"nullable names columns the schema lacks: "
-                           f"{sorted(set(nullable) - set(names))}")
+        raise InvalidInput(
+            f"nullable names columns the schema lacks: {sorted(set(nullable) - set(names))}"
+        )
     columns = [{"name": n, "dtype": found[n].dtype, "coerce": found[n].coerce} for n in names]
     return {"type": "features", "features": columns, **options}
 
@@ -192,8 +218,10 @@ def _pandera_definition(schema: Any) -> dict[str, Any]:
     try:
         text = schema.to_json()
     except Exception as exc:  # pandera raises several kinds for custom checks
-        raise InvalidInput(f"pandera schema {schema.name!r} cannot be serialized: {exc}; "
-                           "use pandera's built-in checks") from exc
+        raise InvalidInput(
+            f"pandera schema {schema.name!r} cannot be serialized: {exc}; "
+            "use pandera's built-in checks"
+        ) from exc
     return {"type": "pandera", "pandera": text}  # text: JSON objects would lose column order
 
 
@@ -223,9 +251,11 @@ def _slots_definition(slots: dict[str, Any]) -> dict[str, Any]:
 def _index_rule(rule: Any) -> dict[str, Any]:
     """``{"regex": ...}``, ``{"values": [...]}`` or ``{"registry": "Label"|"Feature"}``."""
     if not isinstance(rule, dict) or len(rule) != 1 or next(iter(rule)) not in INDEX_RULES:
-        raise InvalidInput(f"var.index takes one of {{'regex': ...}}, {{'values': [...]}} or "
-                           f"{{'registry': 'Label'|'Feature'}}, got {rule!r}")
-    (kind, value), = rule.items()
+        raise InvalidInput(
+            f"var.index takes one of {{'regex': ...}}, {{'values': [...]}} or "
+            f"{{'registry': 'Label'|'Feature'}}, got {rule!r}"
+        )
+    ((kind, value),) = rule.items()
     if kind == "registry" and value not in REGISTRIES:
         raise InvalidInput(f"var.index registry must be one of {REGISTRIES}, not {value!r}")
     if kind == "values":

@@ -4,8 +4,15 @@ from ._base import OBJECTS, TRASH, Backend, object_path
 from .fsspec import FsspecBackend
 from .local import LocalBackend
 
-__all__ = ["OBJECTS", "TRASH", "Backend", "FsspecBackend", "LocalBackend", "object_path",
-           "open_backend"]
+__all__ = [
+    "OBJECTS",
+    "TRASH",
+    "Backend",
+    "FsspecBackend",
+    "LocalBackend",
+    "object_path",
+    "open_backend",
+]
 
 
 def open_backend(root: str) -> Backend:

@@ -28,16 +28,13 @@ class Backend(abc.ABC):
 
     # -- primitives ---------------------------------------------------------------------
     @abc.abstractmethod
-    def _put(self, local_path: str, path: str) -> None:
-        ...
+    def _put(self, local_path: str, path: str) -> None: ...
 
     @abc.abstractmethod
-    def _get(self, path: str, local_path: str) -> None:
-        ...
+    def _get(self, path: str, local_path: str) -> None: ...
 
     @abc.abstractmethod
-    def open(self, path: str, mode: str = "rb") -> IO[Any]:
-        ...
+    def open(self, path: str, mode: str = "rb") -> IO[Any]: ...
 
     @abc.abstractmethod
     def info(self, path: str) -> dict[str, Any] | None:
@@ -50,12 +47,10 @@ class Backend(abc.ABC):
         ...
 
     @abc.abstractmethod
-    def _remove(self, path: str) -> None:
-        ...
+    def _remove(self, path: str) -> None: ...
 
     @abc.abstractmethod
-    def _move(self, src: str, dst: str) -> None:
-        ...
+    def _move(self, src: str, dst: str) -> None: ...
 
     # -- derived operations -------------------------------------------------------------
     def uri(self, path: str) -> str:
@@ -75,8 +70,7 @@ class Backend(abc.ABC):
             raise StorageError(f"cannot store {local_path} at {self.uri(path)}: {exc}") from exc
 
     @abc.abstractmethod
-    def _put_bytes(self, data: bytes, path: str) -> None:
-        ...
+    def _put_bytes(self, data: bytes, path: str) -> None: ...
 
     def put_bytes(self, data: bytes, path: str) -> None:
         """Store ``data`` as the object at ``path`` (atomically, like ``put_file``)."""
@@ -133,7 +127,7 @@ class Backend(abc.ABC):
         """``uri`` relative to this root when it lies under it, else None."""
         root = self.root.rstrip("/") + "/"
         uri = str(uri)
-        return uri[len(root):] if uri.startswith(root) else None
+        return uri[len(root) :] if uri.startswith(root) else None
 
     @abc.abstractmethod
     def check_reachable(self) -> None:

@@ -27,8 +27,9 @@ def _filesystem(protocol: str) -> Any:
         raise StorageError("S3 storage needs s3fs: pip install 'threadline[s3]'") from exc
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     client_kwargs = {"endpoint_url": endpoint} if endpoint else {}
-    return s3fs.S3FileSystem(client_kwargs=client_kwargs, skip_instance_cache=True,
-                             use_listings_cache=False)
+    return s3fs.S3FileSystem(
+        client_kwargs=client_kwargs, skip_instance_cache=True, use_listings_cache=False
+    )
 
 
 class FsspecBackend(Backend):
@@ -73,7 +74,7 @@ class FsspecBackend(Backend):
             return
         base = self._base.rstrip("/") + "/"
         for found in self.fs.find(full):
-            yield found[len(base):] if found.startswith(base) else found
+            yield found[len(base) :] if found.startswith(base) else found
 
     def _remove(self, path: str) -> None:
         full = self._full(path)
@@ -86,7 +87,7 @@ class FsspecBackend(Backend):
         full = self._full(src)
         if self.fs.isdir(full):
             for rel in list(self._list(src)):
-                self.fs.mv(self._full(rel), self._full(dst + rel[len(src):]))
+                self.fs.mv(self._full(rel), self._full(dst + rel[len(src) :]))
         else:
             self.fs.mv(full, self._full(dst))
 

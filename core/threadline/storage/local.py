@@ -119,7 +119,7 @@ class LocalBackend(Backend):
             return None
         real = os.path.realpath(path)
         root = self.root + os.sep
-        return real[len(root):] if real.startswith(root) else None
+        return real[len(root) :] if real.startswith(root) else None
 
     def create_root(self) -> None:
         try:

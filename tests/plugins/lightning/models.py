@@ -10,8 +10,9 @@ from torch.utils.data import DataLoader, TensorDataset
 class TinyModel(pl.LightningModule):
     """Linear regression; ``val_loss`` follows ``losses`` when given (to steer best/rank)."""
 
-    def __init__(self, lr: float = 0.05, hidden: int = 4, losses: list[float] | None = None,
-                 **extra: Any) -> None:
+    def __init__(
+        self, lr: float = 0.05, hidden: int = 4, losses: list[float] | None = None, **extra: Any
+    ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["losses"])
         self.losses = losses
@@ -52,11 +53,21 @@ class TinyData(pl.LightningDataModule):
         return self._loader()
 
 
-def trainer(callbacks: list[Any], max_epochs: int = 2, logger: Any = False, devices: int = 1,
-            **kwargs: Any) -> pl.Trainer:
+def trainer(
+    callbacks: list[Any], max_epochs: int = 2, logger: Any = False, devices: int = 1, **kwargs: Any
+) -> pl.Trainer:
     """A quiet CPU trainer: no progress bar, no summary, two batches an epoch."""
-    return pl.Trainer(max_epochs=max_epochs, accelerator="cpu", devices=devices, logger=logger,
-                      callbacks=callbacks, enable_progress_bar=False,
-                      enable_model_summary=False, limit_train_batches=2,
-                      limit_val_batches=1, num_sanity_val_steps=0, log_every_n_steps=1,
-                      **kwargs)
+    return pl.Trainer(
+        max_epochs=max_epochs,
+        accelerator="cpu",
+        devices=devices,
+        logger=logger,
+        callbacks=callbacks,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_train_batches=2,
+        limit_val_batches=1,
+        num_sanity_val_steps=0,
+        log_every_n_steps=1,
+        **kwargs,
+    )

@@ -42,24 +42,48 @@ def test_save_lightning_features_names_a_clash(local_instance):
 
 def test_features_auto_user_hparams_and_trainer(local_instance, isolated):
     save_lightning_features()
-    for name, dtype in [("lr", float), ("batch_size", int), ("dataset", str),
-                        ("val_loss", float), ("stage", str)]:
+    for name, dtype in [
+        ("lr", float),
+        ("batch_size", int),
+        ("dataset", str),
+        ("val_loss", float),
+        ("stage", str),
+    ]:
         tl.Feature(name=name, dtype=dtype).save()
     run = tl.track(key="train.py")
-    checkpoint = Checkpoint(monitor="val_loss", features={
-        "run": {"dataset": "synthetic"}, "artifact": {"stage": "dev", "val_loss": None}})
-    trainer([checkpoint], max_epochs=2, logger=CSVLogger("logs", name="tiny"),
-            gradient_clip_val=0.5).fit(TinyModel(lr=0.01, losses=[2.0, 1.0]), TinyData())
+    checkpoint = Checkpoint(
+        monitor="val_loss",
+        features={"run": {"dataset": "synthetic"}, "artifact": {"stage": "dev", "val_loss": None}},
+    )
+    trainer(
+        [checkpoint], max_epochs=2, logger=CSVLogger("logs", name="tiny"), gradient_clip_val=0.5
+    ).fit(TinyModel(lr=0.01, losses=[2.0, 1.0]), TinyData())
     assert tl.Run.get(uid=run.uid).features.get_values() == {
-        "dataset": "synthetic", "logger_name": "tiny", "logger_version": "version_0",
-        "max_epochs": 2, "max_steps": -1, "precision": "32-true",
-        "accumulate_grad_batches": 1, "gradient_clip_val": 0.5, "monitor": "val_loss",
-        "mode": "min", "lr": 0.01, "batch_size": 8}  # module and datamodule hparams
+        "dataset": "synthetic",
+        "logger_name": "tiny",
+        "logger_version": "version_0",
+        "max_epochs": 2,
+        "max_steps": -1,
+        "precision": "32-true",
+        "accumulate_grad_batches": 1,
+        "gradient_clip_val": 0.5,
+        "monitor": "val_loss",
+        "mode": "min",
+        "lr": 0.01,
+        "batch_size": 8,
+    }  # module and datamodule hparams
     best = checkpoints()[-1]
     assert values(best) == {
-        "save_weights_only": False, "monitor": "val_loss", "mode": "min", "score": 1.0,
-        "stage": "dev", "val_loss": 1.0, "is_best_model": True, "is_last_model": True,
-        "model_rank": 0}
+        "save_weights_only": False,
+        "monitor": "val_loss",
+        "mode": "min",
+        "score": 1.0,
+        "stage": "dev",
+        "val_loss": 1.0,
+        "is_best_model": True,
+        "is_last_model": True,
+        "model_rank": 0,
+    }
     assert best.kind == "model" and best.run.uid == run.uid
     tl.finish()
 
@@ -97,8 +121,10 @@ def test_eviction_moves_to_trash_and_restores(local_instance, isolated):
     trainer([checkpoint], max_epochs=3).fit(TinyModel(losses=[3.0, 2.0, 1.0]), TinyData())
     assert [a.key for a in checkpoints()] == ["checkpoints/epoch=2-step=6.ckpt"]
     trashed = checkpoints(visibility="trash")
-    assert [a.key for a in trashed] == ["checkpoints/epoch=0-step=2.ckpt",
-                                        "checkpoints/epoch=1-step=4.ckpt"]
+    assert [a.key for a in trashed] == [
+        "checkpoints/epoch=0-step=2.ckpt",
+        "checkpoints/epoch=1-step=4.ckpt",
+    ]
     assert [e.key for e in removed] == [a.key for a in trashed]
     assert all(isinstance(e, ArtifactRemovedEvent) and e.storage_uri for e in removed)
     trashed[0].restore()  # restorable until `threadline gc`
@@ -129,8 +155,9 @@ def test_same_key_in_a_new_fit_is_the_next_version(local_instance, isolated):
     checkpoint = Checkpoint(dirpath="ckpts", enable_version_counter=False)
     with pytest.warns(UserWarning, match="exists and is not empty"):  # Lightning's own
         trainer([checkpoint], max_epochs=1).fit(TinyModel(), TinyData())
-    assert [a.version for a in tl.Artifact.get(
-        key="ckpts/checkpoints/epoch=0-step=2.ckpt").versions] == [1, 2]
+    assert [
+        a.version for a in tl.Artifact.get(key="ckpts/checkpoints/epoch=0-step=2.ckpt").versions
+    ] == [1, 2]
 
 
 def test_subclass_hook_runs_before_observers(local_instance, isolated):
@@ -183,8 +210,7 @@ def test_save_on_exception_passes_through(local_instance, isolated):
     assert [a.key for a in checkpoints()] == ["checkpoints/epoch=1-step=2.ckpt"]
 
 
-def test_checkpoint_failure_does_not_fail_lightning(local_instance, isolated, monkeypatch,
-                                                    caplog):
+def test_checkpoint_failure_does_not_fail_lightning(local_instance, isolated, monkeypatch, caplog):
     monkeypatch.delenv("THREADLINE_STRICT")
 
     class Broken:
@@ -194,8 +220,9 @@ def test_checkpoint_failure_does_not_fail_lightning(local_instance, isolated, mo
     checkpoint = Checkpoint(save_top_k=-1, artifact_observers=[Broken()])
     trainer([checkpoint], max_epochs=2).fit(TinyModel(), TinyData())
     assert len(checkpoints()) == 2  # training and the artifacts went on
-    errors = [r for r in caplog.records if r.name == "threadline.lightning"
-              and r.levelno == logging.ERROR]
+    errors = [
+        r for r in caplog.records if r.name == "threadline.lightning" and r.levelno == logging.ERROR
+    ]
     assert len(errors) == 1 and "Broken.on_artifact_saved" in errors[0].getMessage()
 
 
@@ -217,8 +244,9 @@ def queries_per_checkpoint(n_hparams: int, epochs: int) -> list[int]:
     with tl.adapters.activate(tl.adapters.start_run("train", "training")):
         checkpoint = Counting(monitor="val_loss", save_top_k=3, dirpath=f"c{n_hparams}")
         losses = [float(epochs - i) for i in range(epochs)]  # every epoch a new best
-        trainer([checkpoint], max_epochs=epochs).fit(TinyModel(losses=losses, **hparams),
-                                                     TinyData())
+        trainer([checkpoint], max_epochs=epochs).fit(
+            TinyModel(losses=losses, **hparams), TinyData()
+        )
     return counts[1:]
 
 
@@ -238,7 +266,8 @@ def test_flags_and_trash_on_every_backend(instance, isolated):
     kept = checkpoints()
     assert [values(a)["model_rank"] for a in kept] == [0, 1]
     assert [a.key.rsplit("/", 1)[1] for a in checkpoints(visibility="trash")] == [
-        "epoch=0-step=2.ckpt"]
+        "epoch=0-step=2.ckpt"
+    ]
     event = checkpoint.last_artifact_event  # epoch 0 left the top 2 after epoch 2 saved
     assert isinstance(event, ArtifactRemovedEvent) and event.key.endswith("epoch=0-step=2.ckpt")
     assert event.storage_uri == event.artifact.uri and event.artifact.run.uid == run.uid
@@ -252,8 +281,10 @@ def test_one_callback_in_two_runs_starts_over(local_instance, isolated):
     checkpoint = Checkpoint(dirpath="ckpts", monitor="val_loss", save_top_k=-1)
     with tl.adapters.activate(tl.adapters.start_run("train", "training")):
         trainer([checkpoint], max_epochs=1).fit(TinyModel(losses=[2.0]), TinyData())
-    with tl.adapters.activate(tl.adapters.start_run("train", "training")), pytest.warns(
-            UserWarning, match="exists and is not empty"):  # Lightning's own warning
+    with (
+        tl.adapters.activate(tl.adapters.start_run("train", "training")),
+        pytest.warns(UserWarning, match="exists and is not empty"),
+    ):  # Lightning's own warning
         # Lightning skips a save at the step it saved last: the second fit saves at step 4
         trainer([checkpoint], max_epochs=2).fit(TinyModel(losses=[1.0]), TinyData())
     first, second = checkpoints()
@@ -262,8 +293,7 @@ def test_one_callback_in_two_runs_starts_over(local_instance, isolated):
     assert second.run.features.get_values()["max_epochs"] == 2  # written again
 
 
-def test_storage_failure_does_not_fail_lightning(local_instance, isolated, monkeypatch,
-                                                 caplog):
+def test_storage_failure_does_not_fail_lightning(local_instance, isolated, monkeypatch, caplog):
     monkeypatch.delenv("THREADLINE_STRICT")
     storage = tl.instance().settings.storage
     shutil.rmtree(storage, ignore_errors=True)
@@ -272,8 +302,9 @@ def test_storage_failure_does_not_fail_lightning(local_instance, isolated, monke
     trainer([checkpoint], max_epochs=2).fit(TinyModel(), TinyData())
     assert len(list(Path("ckpts").rglob("*.ckpt"))) == 2  # Lightning's files are there
     assert tl.Artifact.filter().count() == 0  # nothing half-written
-    errors = [r for r in caplog.records if r.name == "threadline.lightning"
-              and r.levelno == logging.ERROR]
+    errors = [
+        r for r in caplog.records if r.name == "threadline.lightning" and r.levelno == logging.ERROR
+    ]
     assert len(errors) == 1 and "saving the checkpoint artifact" in errors[0].getMessage()
 
 
@@ -298,8 +329,9 @@ def test_bad_user_value_never_blocks_the_flags(local_instance, isolated, monkeyp
     class Noting(Checkpoint):  # the last save (the new best) carries a value that does not fit
         def save_checkpoint_artifact(self, trainer, filepath, **kwargs):
             note = "not an int" if trainer.current_epoch == trainer.max_epochs - 1 else 7
-            return super().save_checkpoint_artifact(trainer, filepath,
-                                                    feature_values={"note": note})
+            return super().save_checkpoint_artifact(
+                trainer, filepath, feature_values={"note": note}
+            )
 
     tl.track(key="train.py")
     checkpoint = Noting(monitor="val_loss", save_top_k=-1)
@@ -311,8 +343,9 @@ def test_bad_user_value_never_blocks_the_flags(local_instance, isolated, monkeyp
     assert [values(a).get("note") for a in kept] == [7, 7, None]
     assert [values(a)["model_rank"] for a in kept] == [2, 1, 0]
     assert values(kept[2])["score"] == 1.0  # the values that fit are written
-    said = [(r.levelno, r.getMessage()) for r in caplog.records
-            if r.name == "threadline.lightning"]
-    assert (logging.WARNING, "threadline: checkpoint values left out: feature 'note' "
-            "expects int, got 'not an int'") in said
+    said = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "threadline.lightning"]
+    assert (
+        logging.WARNING,
+        "threadline: checkpoint values left out: feature 'note' expects int, got 'not an int'",
+    ) in said
     assert not [m for level, m in said if level >= logging.ERROR]

@@ -16,8 +16,7 @@ class CliModel(TinyModel):
         super().__init__(lr=lr, hidden=hidden)
 
 
-CSV_LOGGER = {"class_path": "lightning.pytorch.loggers.CSVLogger",
-              "init_args": {"save_dir": "out"}}
+CSV_LOGGER = {"class_path": "lightning.pytorch.loggers.CSVLogger", "init_args": {"save_dir": "out"}}
 
 
 @pytest.fixture(autouse=True)
@@ -30,14 +29,25 @@ def quiet_jsonargparse(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def run_cli(*args: str, overwrite: bool = False) -> LightningCLI:
     return LightningCLI(
-        CliModel, TinyData, save_config_callback=SaveConfigCallback,
-        save_config_kwargs={"overwrite": overwrite}, seed_everything_default=0,
-        trainer_defaults={"callbacks": [Checkpoint()], "logger": CSV_LOGGER,
-                          "enable_progress_bar": False,
-                          "enable_model_summary": False, "limit_train_batches": 2,
-                          "limit_val_batches": 1, "num_sanity_val_steps": 0,
-                          "log_every_n_steps": 1, "accelerator": "cpu", "devices": 1},
-        args=["fit", "--trainer.max_epochs=1", *args])
+        CliModel,
+        TinyData,
+        save_config_callback=SaveConfigCallback,
+        save_config_kwargs={"overwrite": overwrite},
+        seed_everything_default=0,
+        trainer_defaults={
+            "callbacks": [Checkpoint()],
+            "logger": CSV_LOGGER,
+            "enable_progress_bar": False,
+            "enable_model_summary": False,
+            "limit_train_batches": 2,
+            "limit_val_batches": 1,
+            "num_sanity_val_steps": 0,
+            "log_every_n_steps": 1,
+            "accelerator": "cpu",
+            "devices": 1,
+        },
+        args=["fit", "--trainer.max_epochs=1", *args],
+    )
 
 
 def test_cli_config_is_an_input_of_the_run(local_instance, isolated):
@@ -50,8 +60,7 @@ def test_cli_config_is_an_input_of_the_run(local_instance, isolated):
     assert config.load()["model"]["lr"] == 0.02
     assert config.load()["model"]["api_token"] == "***"  # secrets masked in the artifact
     assert "s3cr3t" in (isolated / "out/lightning_logs/version_0/config.yaml").read_text()
-    assert config.run is None and [a.uid for a in tl.Run.get(uid=run.uid).inputs] == [
-        config.uid]
+    assert config.run is None and [a.uid for a in tl.Run.get(uid=run.uid).inputs] == [config.uid]
     checkpoint = cli.trainer.checkpoint_callback
     assert checkpoint.last_config_artifact.uid == config.uid
     hparams = checkpoint.last_hparams_artifact  # hparams.yaml holds the same secret

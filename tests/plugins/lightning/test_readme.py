@@ -15,8 +15,9 @@ def test_readme_training_script_runs(local_instance, isolated):
     script = re.search(r"```python\n(.*?)```", README.read_text(), re.S).group(1)
     Path("train.py").write_text(script)
     env = {**os.environ, "THREADLINE_STRICT": "1", "PYTHONWARNINGS": "ignore"}
-    done = subprocess.run([sys.executable, "train.py"], env=env, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "train.py"], env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     best = tl.Artifact.get(is_best_model=True)
     assert f"best {best.key} score=" in done.stdout

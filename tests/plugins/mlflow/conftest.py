@@ -29,8 +29,11 @@ def mlflow_uri(tracking_store: str, tmp_path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_store)
     mlflow.set_tracking_uri(tracking_store)
     name = f"exp-{tmp_path.name}"
-    mlflow.set_experiment(experiment_id=mlflow.MlflowClient().create_experiment(
-        name, artifact_location=(tmp_path / "mlartifacts").as_uri()))
+    mlflow.set_experiment(
+        experiment_id=mlflow.MlflowClient().create_experiment(
+            name, artifact_location=(tmp_path / "mlartifacts").as_uri()
+        )
+    )
     yield tracking_store
     while mlflow.active_run() is not None:
         mlflow.end_run()

@@ -16,9 +16,15 @@ import sys
 import urllib.request
 from pathlib import Path
 
-CAPTURE = Path(os.environ.get("FAKE_NEXTFLOW_CAPTURE") or (
-    Path(__file__).resolve().parent / "fixtures" / "weblog" /
-    "nf-executor_nf23.04.2_mock_hello_full_run.json"))
+CAPTURE = Path(
+    os.environ.get("FAKE_NEXTFLOW_CAPTURE")
+    or (
+        Path(__file__).resolve().parent
+        / "fixtures"
+        / "weblog"
+        / "nf-executor_nf23.04.2_mock_hello_full_run.json"
+    )
+)
 
 
 def setting(config: str, name: str) -> str | None:
@@ -49,7 +55,8 @@ def work_dirs(completed: list[dict]) -> None:
         (folder / chunk).symlink_to(split_dir / chunk)
         (folder / ".command.run").write_text(
             f"#!/bin/bash\n# NEXTFLOW TASK: {trace['name']}\nnxf_stage() {{\n"
-            f"    true\n    rm -f {chunk}\n    ln -s {split_dir / chunk} {chunk}\n}}\n")
+            f"    true\n    rm -f {chunk}\n    ln -s {split_dir / chunk} {chunk}\n}}\n"
+        )
         (folder / ".exitcode").write_text("0")
         (folder / f"upper_{chunk}").write_text((split_dir / chunk).read_text().upper())
 
@@ -82,8 +89,10 @@ def main(args: list[str]) -> int:
     work_dirs(completed)
     (launch / ".nextflow").mkdir(exist_ok=True)
     with open(launch / ".nextflow" / "history", "a") as history:
-        history.write(f"2023-06-22 18:25:52\t1.7s\t{name}\tOK\t6952659b41c8949cc330bf873454905a"
-                      f"\t{events[0]['runId']}\tnextflow {' '.join(args)}\n")
+        history.write(
+            f"2023-06-22 18:25:52\t1.7s\t{name}\tOK\t6952659b41c8949cc330bf873454905a"
+            f"\t{events[0]['runId']}\tnextflow {' '.join(args)}\n"
+        )
     write_trace(setting(config, "file"), setting(config, "fields").split(","), completed)
     for event in events:
         post(setting(config, "url"), setting(config, "basicToken"), event)

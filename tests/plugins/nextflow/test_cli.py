@@ -46,8 +46,10 @@ def test_config_command():
 
 
 def test_group_is_loaded_lazily():
-    code = ("import sys, threadline.cli as c; assert 'threadline.nextflow' not in sys.modules;"
-            "c.main.get_command(None, 'nextflow'); assert 'threadline.nextflow' in sys.modules")
+    code = (
+        "import sys, threadline.cli as c; assert 'threadline.nextflow' not in sys.modules;"
+        "c.main.get_command(None, 'nextflow'); assert 'threadline.nextflow' in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
     assert PLUGIN_GROUPS["nextflow"] == "threadline.nextflow.cli:group"
     assert "nextflow" in invoke("--help").stdout

@@ -23,11 +23,17 @@ def children(workflow_uid: str) -> list[tl.Run]:
 def test_ingest_real_launch_dir(instance, launchdir):
     result = ingest(launchdir)
     assert (result.run_name, result.session_id, result.created) == (
-        "nostalgic_shockley", SESSION, True)
+        "nostalgic_shockley",
+        SESSION,
+        True,
+    )
     assert (result.tasks, result.artifacts, result.missing) == (2, 4, ())
     workflow = tl.Run.get(uid=result.workflow)
     assert (workflow.status, workflow.engine, workflow.reference) == (
-        "completed", "nextflow", f"{SESSION}/nostalgic_shockley")
+        "completed",
+        "nextflow",
+        f"{SESSION}/nostalgic_shockley",
+    )
     assert workflow.transform.key == "hello.nf" and workflow.transform.kind == "pipeline"
     assert workflow.transform.reference == "82e528da80f50419c0b641f0a154bb61"
     assert workflow.features.get_values()["session_id"] == SESSION
@@ -44,13 +50,19 @@ def test_ingest_real_launch_dir(instance, launchdir):
 
 def test_reingest_is_a_noop(local_instance, launchdir):
     first = ingest(launchdir)
-    counts = (tl.Run.filter().count(), tl.Artifact.filter().count(),
-              tl.Transform.filter().count())
+    counts = (tl.Run.filter().count(), tl.Artifact.filter().count(), tl.Transform.filter().count())
     again = ingest(launchdir)
     assert (again.workflow, again.created, again.tasks, again.skipped) == (
-        first.workflow, False, 0, 2)
-    assert (tl.Run.filter().count(), tl.Artifact.filter().count(),
-            tl.Transform.filter().count()) == counts
+        first.workflow,
+        False,
+        0,
+        2,
+    )
+    assert (
+        tl.Run.filter().count(),
+        tl.Artifact.filter().count(),
+        tl.Transform.filter().count(),
+    ) == counts
 
 
 def test_older_run_by_name(local_instance, launchdir):
@@ -60,7 +72,9 @@ def test_older_run_by_name(local_instance, launchdir):
     # its tasks come from .nextflow.log.1; their work dirs were not kept: no outputs
     assert (result.tasks, result.artifacts) == (2, 0)
     assert sorted(t.reference for t in children(result.workflow)) == [
-        "1dfdf00b0dc9c132e9a8fcd828e42b02", "3eb9e90c85fcdddead1f334c2520493b"]
+        "1dfdf00b0dc9c132e9a8fcd828e42b02",
+        "3eb9e90c85fcdddead1f334c2520493b",
+    ]
     with pytest.raises(tl.errors.NotFound, match="no Nextflow run named 'nope'"):
         ingest(launchdir, run_name="nope")
 
@@ -75,16 +89,21 @@ def test_bad_arguments(local_instance, launchdir, tmp_path):
     with pytest.raises(tl.errors.InvalidInput, match="lineage store not found"):
         ingest(launchdir, lineage=tmp_path / "nope")
     bad = tmp_path / "bad.txt"
-    bad.write_text((TRACES / "nf-executor" / "job-success-no-retries.txt").read_text()
-                   .replace("237ms", "237 lightyears"))
+    bad.write_text(
+        (TRACES / "nf-executor" / "job-success-no-retries.txt")
+        .read_text()
+        .replace("237ms", "237 lightyears")
+    )
     with pytest.raises(tl.errors.InvalidInput, match="not a Nextflow duration"):
         ingest(launchdir, trace=bad)
     assert tl.Run.filter().count() == 0  # nothing half-recorded
 
 
 def history_line(run_name: str, session: str, status: str = "OK") -> str:
-    return (f"2023-11-01 11:53:38\t1.2s\t{run_name}\t{status}\t"
-            f"56503691ebd13d4b795bdaa317807c02\t{session}\tnextflow run hello.nf\n")
+    return (
+        f"2023-11-01 11:53:38\t1.2s\t{run_name}\t{status}\t"
+        f"56503691ebd13d4b795bdaa317807c02\t{session}\tnextflow run hello.nf\n"
+    )
 
 
 def test_retries_are_separate_attempts(local_instance, tmp_path):
@@ -104,8 +123,9 @@ def test_retries_are_separate_attempts(local_instance, tmp_path):
 def test_aborted_tasks(local_instance, tmp_path):
     (tmp_path / ".nextflow").mkdir()
     (tmp_path / ".nextflow" / "history").write_text(history_line("r1", "s-2", "ERR"))
-    result = ingest(tmp_path, trace=TRACES / "nf-executor" /
-                    "job-fail-task2-retries-and-aborts.txt")
+    result = ingest(
+        tmp_path, trace=TRACES / "nf-executor" / "job-fail-task2-retries-and-aborts.txt"
+    )
     statuses = {t.status for t in children(result.workflow)}
     assert statuses == {"completed", "errored", "aborted"}
     assert tl.Run.get(uid=result.workflow).status == "errored"
@@ -114,8 +134,7 @@ def test_aborted_tasks(local_instance, tmp_path):
 def resumed_trace(source: Path, target: Path, cached: bool) -> Path:
     """The real trace rewritten as a ``-resume`` run writes it: every row CACHED."""
     lines = source.read_text().splitlines()
-    rows = [line.replace("\tCOMPLETED\t", "\tCACHED\t") if cached else line
-            for line in lines[1:]]
+    rows = [line.replace("\tCOMPLETED\t", "\tCACHED\t") if cached else line for line in lines[1:]]
     target.write_text("\n".join([lines[0], *rows]) + "\n")
     return target
 
@@ -146,7 +165,9 @@ def lineage_launch(tmp_path: Path) -> Path:
 def test_ingest_real_lineage_store(instance, tmp_path):
     result = ingest(lineage_launch(tmp_path))
     assert (result.run_name, result.session_id) == (
-        "elegant_davinci", "3a535bd4-dda0-49d7-b77a-e8ade8f9fab9")
+        "elegant_davinci",
+        "3a535bd4-dda0-49d7-b77a-e8ade8f9fab9",
+    )
     assert result.tasks == 8 and result.artifacts == 0 and len(result.missing) == 8
     workflow = tl.Run.get(uid=result.workflow)
     assert workflow.params == {"input": "data/greetings.csv"}
@@ -165,7 +186,8 @@ def test_lineage_outputs_on_disk_become_artifacts(local_instance, tmp_path):
     launch = lineage_launch(tmp_path)
     for data in (launch / ".lineage").rglob(".data.json"):
         text = data.read_text().replace(
-            "/Users/luisa.santus/Desktop/projects/training/side-quests/lineage", str(launch))
+            "/Users/luisa.santus/Desktop/projects/training/side-quests/lineage", str(launch)
+        )
         data.write_text(text)
     for record in tl.nextflow.read_store(launch / ".lineage").of_kind("FileOutput"):
         path = Path(record.spec["path"])
@@ -193,8 +215,7 @@ def test_ingest_after_serve_adds_files_to_live_runs(local_instance, tmp_path):
             (folder / ".exitcode").write_text("0")
             (folder / f"chunk_{event['trace']['task_id']}").write_text(event["trace"]["name"])
     result = ingest(tmp_path)
-    assert (result.created, result.tasks, result.skipped, result.artifacts) == (
-        False, 0, 3, 3)
+    assert (result.created, result.tasks, result.skipped, result.artifacts) == (False, 0, 3, 3)
     workflow = tl.Run.get(reference=f"{session}/{name}")
     tasks = list(tl.Run.filter(parent=workflow))
     assert len(tasks) == 3 and all(len(t.outputs) == 1 for t in tasks)
@@ -211,8 +232,11 @@ def publish(launch: Path, place: Callable[[str, str], str]) -> None:
     ``place(name, text)`` stores a published copy and returns its path or URI."""
     store = launch / ".lineage"
     for data in store.rglob(".data.json"):
-        data.write_text(data.read_text().replace(
-            "/Users/luisa.santus/Desktop/projects/training/side-quests/lineage", str(launch)))
+        data.write_text(
+            data.read_text().replace(
+                "/Users/luisa.santus/Desktop/projects/training/side-quests/lineage", str(launch)
+            )
+        )
     refs = json.loads((store / f"{RUN_HASH}#output" / ".data.json").read_text())
     for record in tl.nextflow.read_store(store).of_kind("FileOutput"):
         task_file = Path(record.spec["path"])
@@ -220,12 +244,17 @@ def publish(launch: Path, place: Callable[[str, str], str]) -> None:
         task_file.write_text(task_file.name.upper())
         if f"lid://{RUN_HASH}/results/{task_file.name}" not in refs["spec"]["output"][0]["value"]:
             continue
-        spec = {**record.spec, "path": place(task_file.name, task_file.name.upper()),
-                "taskRun": None, "source": f"{record.spec['taskRun']}/{task_file.name}"}
+        spec = {
+            **record.spec,
+            "path": place(task_file.name, task_file.name.upper()),
+            "taskRun": None,
+            "source": f"{record.spec['taskRun']}/{task_file.name}",
+        }
         folder = store / RUN_HASH / "results" / task_file.name
         folder.mkdir(parents=True)
-        (folder / ".data.json").write_text(json.dumps(
-            {"version": "lineage/v1beta1", "kind": "FileOutput", "spec": spec}))
+        (folder / ".data.json").write_text(
+            json.dumps({"version": "lineage/v1beta1", "kind": "FileOutput", "spec": spec})
+        )
 
 
 def test_published_files_become_keyed_artifacts_of_their_task(local_instance, tmp_path):
@@ -242,8 +271,9 @@ def test_published_files_become_keyed_artifacts_of_their_task(local_instance, tm
     report = tl.Artifact.get(key="results/UPPER-Bonjour-output.txt")
     assert report.run.reference == "d10752af16523c3c4fad3c9a0bc0c0c0"
     assert report.features.get_values() == {"published": True}
-    assert report.hash == tl.Run.get(reference="d10752af16523c3c4fad3c9a0bc0c0c0"
-                                     ).outputs[0].hash  # the same content as the task file
+    assert (
+        report.hash == tl.Run.get(reference="d10752af16523c3c4fad3c9a0bc0c0c0").outputs[0].hash
+    )  # the same content as the task file
     assert not report.in_place  # results/ is outside the storage root: stored as a copy
     assert ingest(launch).artifacts == 0
 
@@ -257,8 +287,9 @@ def test_published_files_under_the_storage_root_are_registered_in_place(instance
     def place(name: str, text: str) -> str:
         if root.startswith("s3://"):
             bucket, _, prefix = root.removeprefix("s3://").partition("/")
-            s3_client().put_object(Bucket=bucket, Key=f"{prefix}/results/{name}",
-                                   Body=text.encode())
+            s3_client().put_object(
+                Bucket=bucket, Key=f"{prefix}/results/{name}", Body=text.encode()
+            )
             return f"{root}/results/{name}"
         (Path(root) / "results").mkdir(parents=True, exist_ok=True)
         (Path(root) / "results" / name).write_text(text)
@@ -269,8 +300,7 @@ def test_published_files_under_the_storage_root_are_registered_in_place(instance
     assert (result.artifacts, result.missing) == (12, ())
     report = tl.Artifact.get(key="results/UPPER-Bonjour-output.txt")
     assert report.in_place and report.uri == f"{root}/results/UPPER-Bonjour-output.txt"
-    assert report.hash == tl.Run.get(reference="d10752af16523c3c4fad3c9a0bc0c0c0"
-                                     ).outputs[0].hash
+    assert report.hash == tl.Run.get(reference="d10752af16523c3c4fad3c9a0bc0c0c0").outputs[0].hash
     assert Path(report.cache()).read_text() == "UPPER-BONJOUR-OUTPUT.TXT"
 
 
@@ -283,8 +313,10 @@ def s3_client():
 def test_published_dirs_are_scanned_without_a_lineage_store(local_instance, launchdir):
     """Before 25.04 nothing lists published files: ``published=`` scans the output dir and
     finds each file's task by its symlink into a work dir, or else by its content."""
-    first, second = (launchdir / "work" / "02" / "03efbb340cc762309c4adaf00bcd59",
-                     launchdir / "work" / "f5" / "52e5e8882ec9f04ac05f95b4442823")
+    first, second = (
+        launchdir / "work" / "02" / "03efbb340cc762309c4adaf00bcd59",
+        launchdir / "work" / "f5" / "52e5e8882ec9f04ac05f95b4442823",
+    )
     for number, folder in enumerate((first, second)):
         for name in ("output_1.fastq.gz", "output_2.fastq.gz"):
             (folder / name).write_text(f"{folder.name} {name} {number}")
@@ -305,8 +337,7 @@ def test_published_dirs_are_scanned_without_a_lineage_store(local_instance, laun
     assert ingest(launchdir, published=[results]).artifacts == 0
 
 
-def test_a_missing_published_dir_is_refused_before_anything_is_written(local_instance,
-                                                                       launchdir):
+def test_a_missing_published_dir_is_refused_before_anything_is_written(local_instance, launchdir):
     with pytest.raises(tl.errors.InvalidInput, match="published output dir not found"):
         ingest(launchdir, published=[launchdir / "results"])
     assert tl.Run.filter().count() == 0

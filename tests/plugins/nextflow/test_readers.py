@@ -50,9 +50,14 @@ def test_task_inputs_and_outputs():
     assert out.spec["size"] == 8 and out.spec["path"].endswith("UPPER-Bonjour-output.txt")
 
 
-@pytest.mark.parametrize("name, kind", [
-    ("TaskRun_MULTIQC.json", "TaskRun"), ("FileOutput_task_multiqc_report.json", "FileOutput"),
-    ("FileOutput_published_multiqc_report.json", "FileOutput")])
+@pytest.mark.parametrize(
+    "name, kind",
+    [
+        ("TaskRun_MULTIQC.json", "TaskRun"),
+        ("FileOutput_task_multiqc_report.json", "FileOutput"),
+        ("FileOutput_published_multiqc_report.json", "FileOutput"),
+    ],
+)
 def test_flat_25_04_0_records(name, kind):
     record = parse_record("k", (FLAT / name).read_text())
     assert record.kind == kind and "type" not in record.spec
@@ -82,8 +87,10 @@ def test_work_dirs_of_the_real_launch_dir(launchdir):
     found = read_workdir(folder)
     assert found.task_hash == "0203efbb340cc762309c4adaf00bcd59"
     assert found.exit_status == 0 and found.name is None  # .command.run was not committed
-    assert [p.rsplit("/", 1)[1] for p in found.outputs] == ["output_1.fastq.gz",
-                                                            "output_2.fastq.gz"]
+    assert [p.rsplit("/", 1)[1] for p in found.outputs] == [
+        "output_1.fastq.gz",
+        "output_2.fastq.gz",
+    ]
     assert find_workdir(launchdir / "work", "99/999999") is None
 
 
@@ -94,18 +101,22 @@ def test_work_dir_staging_and_symlinks(launchdir, tmp_path):
     for name in ("sampleB_1.fastq.gz", "sampleB_2.fastq.gz"):
         (source / name).write_text(name)
     folder = launchdir / "work" / "02" / "03efbb340cc762309c4adaf00bcd59"
-    stage = "".join(f"    rm -f {n}\n    ln -s {source / n} {n}\n"
-                    for n in ("sampleB_1.fastq.gz", "sampleB_2.fastq.gz"))
+    stage = "".join(
+        f"    rm -f {n}\n    ln -s {source / n} {n}\n"
+        for n in ("sampleB_1.fastq.gz", "sampleB_2.fastq.gz")
+    )
     (folder / ".command.run").write_text(
-        f"#!/bin/bash\n# NEXTFLOW TASK: qc_fastq (2)\nnxf_stage() {{\n    true\n{stage}}}\n")
+        f"#!/bin/bash\n# NEXTFLOW TASK: qc_fastq (2)\nnxf_stage() {{\n    true\n{stage}}}\n"
+    )
     for name in ("sampleB_1.fastq.gz", "sampleB_2.fastq.gz"):
         (folder / name).symlink_to(source / name)
     found = read_workdir(folder)
     assert found.name == "qc_fastq (2)"
     assert found.inputs == (str(source / "sampleB_1.fastq.gz"), str(source / "sampleB_2.fastq.gz"))
     assert len(found.outputs) == 2
-    assert staged_inputs("nxf_stage() {\n    cp -fRL /a/b.txt b.txt\n}\n") == [("/a/b.txt",
-                                                                              "b.txt")]
+    assert staged_inputs("nxf_stage() {\n    cp -fRL /a/b.txt b.txt\n}\n") == [
+        ("/a/b.txt", "b.txt")
+    ]
 
 
 def test_command_trace_formats():
@@ -122,10 +133,15 @@ def test_history_and_log(launchdir):
     assert len(runs) == 19 and runs[0].status is None and runs[0].duration is None
     last = find_run(runs, None)
     assert (last.run_name, last.status, last.script_id) == (
-        "nostalgic_shockley", "completed", "82e528da80f50419c0b641f0a154bb61")
+        "nostalgic_shockley",
+        "completed",
+        "82e528da80f50419c0b641f0a154bb61",
+    )
     assert find_run(runs, "thirsty_lamport").status == "errored"
     assert find_run(runs, "nope") is None
     tasks = logged_tasks(launchdir / ".nextflow.log", "nostalgic_shockley")
     assert [(t.name, t.status, t.exit_status) for t in tasks] == [
-        ("qc_fastq (1)", "COMPLETED", 0), ("qc_fastq (2)", "COMPLETED", 0)]
+        ("qc_fastq (1)", "COMPLETED", 0),
+        ("qc_fastq (2)", "COMPLETED", 0),
+    ]
     assert logged_tasks(launchdir / ".nextflow.log", "thirsty_lamport") == []

@@ -23,8 +23,9 @@ def fake_nextflow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     script = folder / "nextflow"
     script.write_text(f"#!{sys.executable}\n" + FAKE.read_text())
     script.chmod(0o755)
-    monkeypatch.setenv("FAKE_NEXTFLOW_CAPTURE", str(WEBLOG / (
-        "nf-executor_nf23.04.2_mock_hello_full_run.json")))
+    monkeypatch.setenv(
+        "FAKE_NEXTFLOW_CAPTURE", str(WEBLOG / ("nf-executor_nf23.04.2_mock_hello_full_run.json"))
+    )
     monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
     return script
 
@@ -38,7 +39,10 @@ def test_run_records_the_run_end_to_end(local_instance, fake_nextflow, isolated)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert (summary["returncode"], summary["events"], summary["run_name"]) == (
-        0, 11, "happy_turing")
+        0,
+        11,
+        "happy_turing",
+    )
     workflow = tl.Run.get(uid=summary["workflow"])
     assert workflow.status == "completed" and workflow.params == {"greeting": "Hello world!"}
     tasks = {t.name: t for t in tl.Run.filter(parent=workflow)}
@@ -53,8 +57,7 @@ def test_run_records_the_run_end_to_end(local_instance, fake_nextflow, isolated)
     assert split.features.get_values()["trace"]["duration_ms"] == 182  # from the raw trace
 
 
-def test_run_passes_the_exit_status_through(local_instance, fake_nextflow, isolated,
-                                            monkeypatch):
+def test_run_passes_the_exit_status_through(local_instance, fake_nextflow, isolated, monkeypatch):
     monkeypatch.setenv("FAKE_NEXTFLOW_EXIT", "3")
     result = invoke("run", "--", "run", "hello.nf", "-name", "sad_turing")
     assert result.exit_code == 3
@@ -62,16 +65,27 @@ def test_run_passes_the_exit_status_through(local_instance, fake_nextflow, isola
 
 
 def test_run_without_nextflow_on_path(local_instance, isolated, monkeypatch):
-    monkeypatch.setenv("FAKE_NEXTFLOW_CAPTURE", str(WEBLOG / (
-        "nf-executor_nf23.04.2_mock_hello_full_run.json")))
+    monkeypatch.setenv(
+        "FAKE_NEXTFLOW_CAPTURE", str(WEBLOG / ("nf-executor_nf23.04.2_mock_hello_full_run.json"))
+    )
     monkeypatch.setenv("PATH", str(isolated))
     result = CliRunner().invoke(main, ["nextflow", "run", "--", "run", "hello.nf"])
     assert result.exit_code == 1
-    assert result.stderr == ("error: nextflow is not on PATH: install Nextflow "
-                             "(https://nextflow.io) or add its folder to PATH\n")
+    assert result.stderr == (
+        "error: nextflow is not on PATH: install Nextflow "
+        "(https://nextflow.io) or add its folder to PATH\n"
+    )
 
 
 def test_our_config_comes_after_the_users():
     assert with_config(["run", "x.nf"], "t.config") == ["-c", "t.config", "run", "x.nf"]
     assert with_config(["-c", "mine.config", "run", "x.nf", "-c", "late"], "t") == [
-        "-c", "mine.config", "-c", "t", "run", "x.nf", "-c", "late"]
+        "-c",
+        "mine.config",
+        "-c",
+        "t",
+        "run",
+        "x.nf",
+        "-c",
+        "late",
+    ]

@@ -53,9 +53,17 @@ def replay(events: list[dict], token: str | None = None) -> Receiver:
 
 
 def snapshot() -> list[tuple]:
-    return sorted((r.name, r.status, r.reference, r.started_at, r.finished_at,
-                   json.dumps(r.features.get_values(), sort_keys=True, default=str))
-                  for r in tl.Run.filter(engine="nextflow"))
+    return sorted(
+        (
+            r.name,
+            r.status,
+            r.reference,
+            r.started_at,
+            r.finished_at,
+            json.dumps(r.features.get_values(), sort_keys=True, default=str),
+        )
+        for r in tl.Run.filter(engine="nextflow")
+    )
 
 
 def test_replay_real_capture(instance):
@@ -63,7 +71,10 @@ def test_replay_real_capture(instance):
     assert (receiver.received, receiver.rejected, receiver.failed) == (11, 0, 0)
     workflow = tl.Run.get(reference=f"{SESSION}/insert_id_here")
     assert (workflow.status, workflow.name, workflow.user) == (
-        "completed", "insert_id_here", "abought")
+        "completed",
+        "insert_id_here",
+        "abought",
+    )
     assert workflow.params == {"greeting": "Hello world!"}  # empty at started, full at end
     assert workflow.started_at == dt.datetime(2023, 6, 22, 22, 25, 52, 500948)  # the bean
     assert workflow.transform.key == "hello.nf"
@@ -71,14 +82,20 @@ def test_replay_real_capture(instance):
     values = workflow.features.get_values()
     assert values["nextflow_version"] == "23.04.2" and "-with-weblog" in values["command_line"]
     tasks = sorted(tl.Run.filter(parent=workflow), key=lambda r: r.name)
-    assert [t.name for t in tasks] == ["CONVERTTOUPPER (1)", "CONVERTTOUPPER (2)",
-                                       "SPLITLETTERS (1)"]
+    assert [t.name for t in tasks] == [
+        "CONVERTTOUPPER (1)",
+        "CONVERTTOUPPER (2)",
+        "SPLITLETTERS (1)",
+    ]
     assert all(t.status == "completed" and t.finished_at for t in tasks)
     split = tasks[2].features.get_values()
     trace = split["trace"]
     assert trace["hash"] == "c6fb153c4001ac3423bfdd1a582ff1cd" and split["exit"] == 0
     assert (trace["native_id"], trace["duration_ms"], split["process"]) == (
-        "28560", 182, "SPLITLETTERS")
+        "28560",
+        182,
+        "SPLITLETTERS",
+    )
     assert tl.Run.get(trace__native_id="28560").uid == tasks[2].uid
     assert tasks[2].started_at == dt.datetime(2023, 6, 22, 22, 25, 53, 721000)
 
@@ -126,11 +143,16 @@ def test_submitted_before_started_waits_for_the_run(local_instance):
     assert len(receiver.handler.pending) == 1  # held until the run's metadata arrives
 
 
-@pytest.mark.parametrize("body, reason", [
-    (b"{not json", "Expecting property name"), (b"[1, 2]", "not a JSON object"),
-    (b'{"event": "started", "runName": "x"}', "no 'runId'"),
-    (b'{"event": "exploded", "runName": "x", "runId": "s"}', "unknown event"),
-    (b'{"event": "process_started", "runName": "x", "runId": "s"}', "without a trace")])
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        (b"{not json", "Expecting property name"),
+        (b"[1, 2]", "not a JSON object"),
+        (b'{"event": "started", "runName": "x"}', "no 'runId'"),
+        (b'{"event": "exploded", "runName": "x", "runId": "s"}', "unknown event"),
+        (b'{"event": "process_started", "runName": "x", "runId": "s"}', "without a trace"),
+    ],
+)
 def test_malformed_bodies_get_400_and_a_log_line(local_instance, caplog, body, reason):
     receiver = Receiver().start()
     try:
@@ -177,9 +199,18 @@ def test_java_dates():
 
 def test_serve_command(local_instance):
     server = subprocess.Popen(
-        [sys.executable, "-c", "from threadline.cli import main; main()", "nextflow", "serve",
-         "--port", "0"],
-        stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "from threadline.cli import main; main()",
+            "nextflow",
+            "serve",
+            "--port",
+            "0",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         url = server.stderr.readline().split()[-1]
         assert url.startswith("http://127.0.0.1:")

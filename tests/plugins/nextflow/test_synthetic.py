@@ -13,15 +13,25 @@ from threadline.nextflow._synthetic import (
 from .conftest import TRACES
 
 
-@pytest.mark.parametrize("ms, text", [(213, "213ms"), (1800, "1.8s"), (14000, "14s"),
-                                      (259000, "4m 19s"), (16879000, "4h 41m 19s"),
-                                      (180000, "3m"), (93600000, "1d 2h")])
+@pytest.mark.parametrize(
+    "ms, text",
+    [
+        (213, "213ms"),
+        (1800, "1.8s"),
+        (14000, "14s"),
+        (259000, "4m 19s"),
+        (16879000, "4h 41m 19s"),
+        (180000, "3m"),
+        (93600000, "1d 2h"),
+    ],
+)
 def test_duration_format_matches_the_real_files(ms, text):
     assert format_duration(ms) == text and parse_duration(text) == ms
 
 
-@pytest.mark.parametrize("size, text", [(0, "0"), (468, "468 B"), (103 * 1024 ** 2, "103 MB"),
-                                        (3250586, "3.1 MB")])
+@pytest.mark.parametrize(
+    "size, text", [(0, "0"), (468, "468 B"), (103 * 1024**2, "103 MB"), (3250586, "3.1 MB")]
+)
 def test_memory_format_matches_the_real_files(size, text):
     assert format_memory(size) == text
     assert abs(parse_memory(text) - size) <= size * 0.05
@@ -45,7 +55,8 @@ def test_synthetic_run_ingests(local_instance, tmp_path, raw):
     (tmp_path / ".nextflow").mkdir()
     (tmp_path / ".nextflow" / "history").write_text(
         "2026-01-01 09:00:00\t1h\tbig_run\tOK\t56503691ebd13d4b795bdaa317807c02\t"
-        "s-big\tnextflow run big.nf\n")
+        "s-big\tnextflow run big.nf\n"
+    )
     rows = write_synthetic_trace(tmp_path / "trace.txt", 1000, raw=raw)
     ticks: list[tuple[int, int]] = []
     result = ingest(tmp_path, progress=lambda done, total: ticks.append((done, total)))
@@ -62,7 +73,8 @@ def _launch_dir(folder, run_name="big_run"):
     (folder / ".nextflow").mkdir()
     (folder / ".nextflow" / "history").write_text(
         f"2026-01-01 09:00:00\t1h\t{run_name}\tOK\t56503691ebd13d4b795bdaa317807c02\t"
-        "s-big\tnextflow run big.nf\n")
+        "s-big\tnextflow run big.nf\n"
+    )
 
 
 def test_tasks_whose_short_hashes_collide_are_separate_runs(local_instance, tmp_path):
@@ -76,8 +88,10 @@ def test_tasks_whose_short_hashes_collide_are_separate_runs(local_instance, tmp_
     assert result.tasks == len(rows)
     twins = tl.Run.filter(trace__hash=rows[0][1]).order_by("id")
     assert [r.name for r in twins] == [rows[0][3], rows[1][3]]
-    assert [r.reference for r in twins] == [f"{rows[0][1]}#{rows[0][0]}",
-                                            f"{rows[1][1]}#{rows[1][0]}"]
+    assert [r.reference for r in twins] == [
+        f"{rows[0][1]}#{rows[0][0]}",
+        f"{rows[1][1]}#{rows[1][0]}",
+    ]
     assert ingest(tmp_path).tasks == 0  # and each is found again on a second ingest
 
 

@@ -19,17 +19,38 @@ from .conftest import TRACES
 HLA = TRACES / "wfcommons_nf-core-hlatyping-1.2.0_nf20.10.0" / "execution_trace.txt"
 
 
-@pytest.mark.parametrize("text, ms", [
-    ("0ms", 0), ("213ms", 213), ("1.8s", 1800), ("14s", 14000), ("54.8s", 54800),
-    ("4m 19s", 259000), ("1m 47s", 107000), ("4h 41m 19s", 16879000), ("3m", 180000),
-    ("1d 2h", 93600000), ("1234", 1234)])
+@pytest.mark.parametrize(
+    "text, ms",
+    [
+        ("0ms", 0),
+        ("213ms", 213),
+        ("1.8s", 1800),
+        ("14s", 14000),
+        ("54.8s", 54800),
+        ("4m 19s", 259000),
+        ("1m 47s", 107000),
+        ("4h 41m 19s", 16879000),
+        ("3m", 180000),
+        ("1d 2h", 93600000),
+        ("1234", 1234),
+    ],
+)
 def test_durations(text, ms):
     assert parse_duration(text) == ms
 
 
-@pytest.mark.parametrize("text, size", [
-    ("0", 0), ("468 B", 468), ("1.8 KB", round(1.8 * 1024)), ("3.1 MB", round(3.1 * 1024 ** 2)),
-    ("103 MB", 103 * 1024 ** 2), ("1.5 GB", round(1.5 * 1024 ** 3)), ("2048", 2048)])
+@pytest.mark.parametrize(
+    "text, size",
+    [
+        ("0", 0),
+        ("468 B", 468),
+        ("1.8 KB", round(1.8 * 1024)),
+        ("3.1 MB", round(3.1 * 1024**2)),
+        ("103 MB", 103 * 1024**2),
+        ("1.5 GB", round(1.5 * 1024**3)),
+        ("2048", 2048),
+    ],
+)
 def test_sizes(text, size):
     assert parse_memory(text) == size
 
@@ -41,9 +62,15 @@ def test_percent_and_dates():
     assert parse_date("2021-03-29 19:50:21.8") == dt.datetime(2021, 3, 29, 19, 50, 21, 800000)
 
 
-@pytest.mark.parametrize("parse, text", [
-    (parse_duration, "4 minutes"), (parse_memory, "3.1 MiB"), (parse_percent, "high"),
-    (parse_date, "29/03/2021")])
+@pytest.mark.parametrize(
+    "parse, text",
+    [
+        (parse_duration, "4 minutes"),
+        (parse_memory, "3.1 MiB"),
+        (parse_percent, "high"),
+        (parse_date, "29/03/2021"),
+    ],
+)
 def test_bad_values_raise(parse, text):
     with pytest.raises(TraceError, match="not a"):
         parse(text)
@@ -63,7 +90,7 @@ def test_default_format_real_file():
     assert first["task_id"] == "1" and first["hash"] == "a9/0da8f1"
     assert first["submit"] == dt.datetime(2021, 3, 29, 19, 50, 21, 822000)
     assert (first["duration"], first["realtime"], first["%cpu"]) == (259000, 1800, 24.1)
-    assert first["peak_rss"] == round(3.1 * 1024 ** 2) and first["exit"] == 0
+    assert first["peak_rss"] == round(3.1 * 1024**2) and first["exit"] == 0
     assert rows[3].process == "remap_to_hla" and rows[3].tag == "1"
     assert rows[0].process == "make_ot_config" and rows[0].tag is None
 
@@ -83,8 +110,11 @@ def test_aborted_row_has_no_exit():
     assert aborted and all(r.get("exit") is None for r in aborted)
 
 
-@pytest.mark.parametrize("path", sorted(TRACES.rglob("*trace*.txt")) + sorted(
-    (TRACES / "nf-executor").glob("*.txt")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path",
+    sorted(TRACES.rglob("*trace*.txt")) + sorted((TRACES / "nf-executor").glob("*.txt")),
+    ids=lambda p: p.name,
+)
 def test_every_real_trace_parses(path):
     rows = read_trace(path)
     assert rows and all(r.get("task_id") and r.get("status") for r in rows)
@@ -95,12 +125,53 @@ def raw_row(fields: dict[str, str]) -> str:
 
 
 def test_raw_format_and_cached_rows(tmp_path):
-    header = ["task_id", "hash", "process", "tag", "name", "status", "exit", "attempt",
-              "submit", "realtime", "%cpu", "peak_rss", "workdir"]
-    rows = [["1", "ec/9a4ecd", "SPLIT", "a", "SPLIT (a)", "CACHED", "0", "1",
-             "1698839948786", "120", "98.5", "3250176", "/w/ec/9a4ecd00"],
-            ["2", "7a/b0b837", "UP", "-", "UP", "COMPLETED", "0", "2", "1698839949116",
-             "0", "0.0", "0", "/w/7a/b0b83700"]]
+    header = [
+        "task_id",
+        "hash",
+        "process",
+        "tag",
+        "name",
+        "status",
+        "exit",
+        "attempt",
+        "submit",
+        "realtime",
+        "%cpu",
+        "peak_rss",
+        "workdir",
+    ]
+    rows = [
+        [
+            "1",
+            "ec/9a4ecd",
+            "SPLIT",
+            "a",
+            "SPLIT (a)",
+            "CACHED",
+            "0",
+            "1",
+            "1698839948786",
+            "120",
+            "98.5",
+            "3250176",
+            "/w/ec/9a4ecd00",
+        ],
+        [
+            "2",
+            "7a/b0b837",
+            "UP",
+            "-",
+            "UP",
+            "COMPLETED",
+            "0",
+            "2",
+            "1698839949116",
+            "0",
+            "0.0",
+            "0",
+            "/w/7a/b0b83700",
+        ],
+    ]
     path = tmp_path / "trace.txt"
     path.write_text("\n".join("\t".join(r) for r in [header, *rows]) + "\n")
     first, second = read_trace(path)
@@ -113,7 +184,7 @@ def test_raw_format_and_cached_rows(tmp_path):
 def test_truncated_last_row_is_skipped_but_bad_rows_fail(tmp_path):
     text = HLA.read_text()
     cut = tmp_path / "cut.txt"
-    cut.write_text(text[:text.rindex("\t")])  # the row being written when Nextflow stopped
+    cut.write_text(text[: text.rindex("\t")])  # the row being written when Nextflow stopped
     assert len(read_trace(cut)) == len(read_trace(HLA)) - 1
     bad = tmp_path / "bad.txt"
     bad.write_text(text.replace("4m 19s", "four minutes"))

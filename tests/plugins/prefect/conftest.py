@@ -13,8 +13,9 @@ import pytest
 
 from tests.plugins.prefect.server import prefect_server
 
-if importlib.util.find_spec("prefect") is None or importlib.util.find_spec(
-        "prefect_dask") is None:  # the extra is not installed: nothing here can run
+if (
+    importlib.util.find_spec("prefect") is None or importlib.util.find_spec("prefect_dask") is None
+):  # the extra is not installed: nothing here can run
     collect_ignore_glob = ["test_*.py", "flows_*.py"]
 
 
@@ -46,8 +47,12 @@ def hook_failures() -> Iterator[list[logging.LogRecord]]:
 
 
 @pytest.fixture
-def tracked(prefect_api: None, local_instance: object, hook_failures: list[logging.LogRecord],
-            monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+def tracked(
+    prefect_api: None,
+    local_instance: object,
+    hook_failures: list[logging.LogRecord],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[object]:
     """A fresh instance, strict hooks, and no hook failure logged (a test about
     failures empties ``hook_failures`` once it has checked them)."""
     monkeypatch.setenv("THREADLINE_STRICT", "1")

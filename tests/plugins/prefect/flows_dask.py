@@ -17,8 +17,14 @@ def save_part(i: int) -> str:
     return f"saved-{i}.txt"
 
 
-RUNNER = DaskTaskRunner(cluster_kwargs={"n_workers": 2, "threads_per_worker": 1,
-                                        "processes": True, "dashboard_address": None})
+RUNNER = DaskTaskRunner(
+    cluster_kwargs={
+        "n_workers": 2,
+        "threads_per_worker": 1,
+        "processes": True,
+        "dashboard_address": None,
+    }
+)
 
 
 @flow(name="on-dask", task_runner=RUNNER)

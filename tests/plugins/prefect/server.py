@@ -61,8 +61,10 @@ def _start(stack: contextlib.ExitStack) -> None:
     import prefect.settings
     from prefect.testing.utilities import prefect_test_harness
 
-    updates: dict[Any, Any] = {getattr(prefect.settings, name): value
-                               for name, value in {**SETTINGS, "PREFECT_HOME": home}.items()}
+    updates: dict[Any, Any] = {
+        getattr(prefect.settings, name): value
+        for name, value in {**SETTINGS, "PREFECT_HOME": home}.items()
+    }
     stack.enter_context(prefect.settings.temporary_settings(updates=updates))
     stack.enter_context(prefect_test_harness(server_startup_timeout=120))
 

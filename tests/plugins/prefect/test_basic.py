@@ -27,9 +27,11 @@ def test_three_task_flow(tracked):
     assert doubled.run.uid == tasks["three-steps/double"].uid
     assert [a.key for a in tasks["three-steps/total"].inputs] == ["data/s1-doubled.csv"]
     assert [r.uid for r in tasks["three-steps/total"].upstream_runs] == [
-        tasks["three-steps/double"].uid]
+        tasks["three-steps/double"].uid
+    ]
     assert [r.uid for r in tasks["three-steps/double"].upstream_runs] == [
-        tasks["three-steps/write_raw"].uid]
+        tasks["three-steps/write_raw"].uid
+    ]
 
 
 def test_rerun_makes_new_runs_but_no_new_versions(tracked):
@@ -49,7 +51,9 @@ def test_file_from_one_flow_read_by_another_links_them(tracked):
 
     artifact = tl.Artifact.get(key="summary.txt")
     assert str(summary) == "summary.txt" and artifact.run.params == {
-        "table": "data/s2-doubled.csv", "password": "***"}
+        "table": "data/s2-doubled.csv",
+        "password": "***",
+    }
     upstream = tl.lineage.upstream(artifact)
     assert "three-steps/double" in [r.transform.key for r in upstream.runs]
     assert "data/s2-doubled.csv" in [a.key for a in upstream.artifacts]
@@ -77,8 +81,9 @@ def test_flow_run_gets_a_markdown_artifact_in_prefect(tracked):
 
     flow_run = tl.Run.get(transform__key="three-steps")
     with get_client(sync_client=True) as client:
-        found = client.read_artifacts(artifact_filter=ArtifactFilter(
-            key=ArtifactFilterKey(any_=["threadline-three-steps"])))
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["threadline-three-steps"]))
+        )
     mine = [a for a in found if str(a.flow_run_id) == flow_run.reference]
     assert len(mine) == 1 and mine[0].type == "markdown"
     assert flow_run.uid in mine[0].data

@@ -39,7 +39,9 @@ def test_prefect_arguments_pass_through_and_user_hooks_are_kept(tracked):
     assert calls == [("task", "Completed"), ("task", "Completed"), ("flow", "Completed")]
     flow_run = tl.Run.get(transform__key="args-flow")
     assert sorted(r.transform.key for r in flow_run.children) == [
-        "args-flow/renamed", "args-flow/two"]
+        "args-flow/renamed",
+        "args-flow/two",
+    ]
     assert flow_run.transform.reference == "v7"  # Prefect's version is kept for reference
 
 
@@ -62,7 +64,9 @@ def test_with_options_copies_stay_tracked(tracked):
 
     flow_run = tl.Run.get(transform__key="copies-variant")
     assert sorted(r.transform.key for r in flow_run.children) == [
-        "copies-variant/base", "copies-variant/other"]
+        "copies-variant/base",
+        "copies-variant/other",
+    ]
 
 
 def test_instrument_tracks_objects_decorated_elsewhere(tracked):

@@ -9,7 +9,10 @@ def test_example_flow_runs_and_is_recorded(tracked, capsys):
 
     assert run.transform.key == "example-qc" and run.status == "completed"
     assert sorted(r.transform.key for r in run.children) == [
-        "example-qc/simulate", "example-qc/simulate", "example-qc/summarize"]
+        "example-qc/simulate",
+        "example-qc/simulate",
+        "example-qc/summarize",
+    ]
     summary = tl.Artifact.get(key="results/summary.tsv")
     assert sorted(a.key for a in summary.run.inputs) == ["data/S1.tsv", "data/S2.tsv"]
     assert run.uid in capsys.readouterr().out

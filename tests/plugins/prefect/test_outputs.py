@@ -16,8 +16,11 @@ def _outputs_flow(name: str, **options):  # type: ignore[no-untyped-def]
     def produce(sample: str) -> tuple[tl.Artifact, Path, pd.DataFrame]:
         Path("notes.txt").write_text(f"{sample} notes\n")
         Path(f"{sample}.csv").write_text("x\n1\n")
-        return (tl.Artifact("notes.txt", key=f"notes/{sample}.txt"), Path(f"{sample}.csv"),
-                pd.DataFrame({"reads": [1200]}))
+        return (
+            tl.Artifact("notes.txt", key=f"notes/{sample}.txt"),
+            Path(f"{sample}.csv"),
+            pd.DataFrame({"reads": [1200]}),
+        )
 
     @flow(name=name)
     def outputs(sample: str) -> str:
@@ -27,12 +30,16 @@ def _outputs_flow(name: str, **options):  # type: ignore[no-untyped-def]
     return outputs
 
 
-@pytest.mark.parametrize(("template", "problem"), [
-    ("{params[lane]}/{name}", "key_template '{params[lane]}/{name}' cannot be filled"),
-    ("results/{stem}.csv", "ends in .csv but the object is stored as .parquet"),
-])
+@pytest.mark.parametrize(
+    ("template", "problem"),
+    [
+        ("{params[lane]}/{name}", "key_template '{params[lane]}/{name}' cannot be filled"),
+        ("results/{stem}.csv", "ends in .csv but the object is stored as .parquet"),
+    ],
+)
 def test_bad_key_template_stores_no_output_and_errors_the_run(
-        tracked, hook_failures, monkeypatch, template, problem):
+    tracked, hook_failures, monkeypatch, template, problem
+):
     monkeypatch.delenv("THREADLINE_STRICT")  # as in production: the flow goes on
     assert _outputs_flow("bad-keys", key_template=template)("S1") == "done"
 
@@ -46,8 +53,7 @@ def test_bad_key_template_stores_no_output_and_errors_the_run(
     hook_failures.clear()  # expected here; the tracked fixture fails on any other
 
 
-def test_bad_feature_value_stores_no_output_and_errors_the_run(
-        tracked, hook_failures, monkeypatch):
+def test_bad_feature_value_stores_no_output_and_errors_the_run(tracked, hook_failures, monkeypatch):
     monkeypatch.delenv("THREADLINE_STRICT")
     tl.Feature(name="reads", dtype=int).save()
     assert _outputs_flow("bad-features", features={"reads": "many"})("S1") == "done"
@@ -55,8 +61,10 @@ def test_bad_feature_value_stores_no_output_and_errors_the_run(
     assert tl.Artifact.filter().count() == 0
     task_run = tl.Run.get(transform__key="bad-features/produce")
     assert task_run.status == "errored"
-    assert task_run.error == ("threadline could not save the outputs: InvalidFeatureValue: "
-                              "feature 'reads' expects int, got 'many'")
+    assert task_run.error == (
+        "threadline could not save the outputs: InvalidFeatureValue: "
+        "feature 'reads' expects int, got 'many'"
+    )
     assert task_run.features.get_values() == {}  # the check wrote nothing on the run
     assert tl.Run.get(transform__key="bad-features").status == "completed"
     assert len(hook_failures) == 1
@@ -64,7 +72,8 @@ def test_bad_feature_value_stores_no_output_and_errors_the_run(
 
 
 def test_feature_values_of_a_flow_are_checked_without_a_trace(
-        prefect_api, instance, hook_failures, monkeypatch):
+    prefect_api, instance, hook_failures, monkeypatch
+):
     """The feature check that stores nothing (adapters.check_features) on every backend: a
     bad value errors the flow run, a good one lands on the output only, not on the run."""
 
@@ -110,8 +119,9 @@ def test_features_are_set_on_returned_artifacts(tracked):
 
 
 def test_good_template_and_features_reach_every_kind_of_output(tracked):
-    flow_ = _outputs_flow("good-keys", key_template="out/{params[sample]}/{name}",
-                          features={"stage": "qc"})
+    flow_ = _outputs_flow(
+        "good-keys", key_template="out/{params[sample]}/{name}", features={"stage": "qc"}
+    )
     assert flow_("S1") == "done"
 
     keys = sorted(a.key for a in tl.Artifact.filter())

@@ -33,10 +33,19 @@ def three_rules(local_instance: Any, tmp_path: Path) -> Path:
     return copy_workflow("three_rules", tmp_path)
 
 
-def run_snakemake(workdir: Path, *, cores: int = 2, executor: str = "local",
-                  settings: Any = None, quiet: Any = None, config: dict[str, Any] | None = None,
-                  forceall: bool = False, storage: Any = None,
-                  executor_settings: Any = None, nodes: int | None = None) -> list[Any]:
+def run_snakemake(
+    workdir: Path,
+    *,
+    cores: int = 2,
+    executor: str = "local",
+    settings: Any = None,
+    quiet: Any = None,
+    config: dict[str, Any] | None = None,
+    forceall: bool = False,
+    storage: Any = None,
+    executor_settings: Any = None,
+    nodes: int | None = None,
+) -> list[Any]:
     """Run the workflow in ``workdir`` in this process with ``--logger threadline``;
     returns the live log handlers (each has ``failures``)."""
     from snakemake.api import SnakemakeApi
@@ -50,30 +59,42 @@ def run_snakemake(workdir: Path, *, cores: int = 2, executor: str = "local",
     )
     from threadline.snakemake import LogHandlerSettings
 
-    output = OutputSettings(log_handler_settings={"threadline": settings or LogHandlerSettings()},
-                            quiet=quiet)
+    output = OutputSettings(
+        log_handler_settings={"threadline": settings or LogHandlerSettings()}, quiet=quiet
+    )
     with SnakemakeApi(output) as api:
         workflow = api.workflow(
             resource_settings=ResourceSettings(cores=cores, nodes=nodes),
-            snakefile=workdir / "Snakefile", workdir=workdir,
-            config_settings=ConfigSettings(config=config or {}), storage_settings=storage)
+            snakefile=workdir / "Snakefile",
+            workdir=workdir,
+            config_settings=ConfigSettings(config=config or {}),
+            storage_settings=storage,
+        )
         dag = workflow.dag(dag_settings=DAGSettings(forceall=forceall))
         try:
             dag.execute_workflow(
-                executor=executor, execution_settings=ExecutionSettings(),
+                executor=executor,
+                execution_settings=ExecutionSettings(),
                 executor_settings=executor_settings,
-                remote_execution_settings=RemoteExecutionSettings(
-                    seconds_between_status_checks=1))
+                remote_execution_settings=RemoteExecutionSettings(seconds_between_status_checks=1),
+            )
         finally:
             handlers = api.get_log_handlers()
     return handlers
 
 
-def cli(args: list[str], cwd: Path, env: dict[str, str] | None = None,
-        check: bool = True) -> subprocess.CompletedProcess[str]:
+def cli(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     """The ``snakemake`` command of this environment, as users run it."""
-    done = subprocess.run([str(SNAKEMAKE), *args], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=300)
+    done = subprocess.run(
+        [str(SNAKEMAKE), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
     if check and done.returncode != 0:
         raise AssertionError(f"snakemake failed ({done.returncode}):\n{done.stderr[-3000:]}")
     return done

@@ -28,9 +28,14 @@ def test_workflow_profile_activates_the_logger(local_instance, tmp_path: Path):
 
 def test_help_lists_the_plugins_and_their_options(tmp_path: Path):
     text = cli(["--help"], cwd=tmp_path).stdout
-    for option in ("--logger-threadline-db", "--logger-threadline-key-prefix",
-                   "--logger-threadline-skip-unknown-inputs", "--logger-threadline-skip-logs",
-                   "--storage-threadline-db", "--storage-threadline-storage"):
+    for option in (
+        "--logger-threadline-db",
+        "--logger-threadline-key-prefix",
+        "--logger-threadline-skip-unknown-inputs",
+        "--logger-threadline-skip-logs",
+        "--storage-threadline-db",
+        "--storage-threadline-storage",
+    ):
         assert option in text
     assert "{threadline}" in text  # a choice of --logger
 
@@ -38,17 +43,28 @@ def test_help_lists_the_plugins_and_their_options(tmp_path: Path):
 def test_cluster_generic_executor_runs_jobs_out_of_process(three_rules: Path):
     from snakemake_executor_plugin_cluster_generic import ExecutorSettings
 
-    handlers = run_snakemake(three_rules, executor="cluster-generic", nodes=2,
-                             executor_settings=ExecutorSettings(
-                                 submit_cmd=str(HERE / "submit.sh")))
+    handlers = run_snakemake(
+        three_rules,
+        executor="cluster-generic",
+        nodes=2,
+        executor_settings=ExecutorSettings(submit_cmd=str(HERE / "submit.sh")),
+    )
     assert handlers[0].failures == []
     pipeline = tl.Run.get(engine="snakemake", parent=None)
     assert pipeline.status == "completed"
     assert sorted(r.name for r in pipeline.children) == [
-        "all", "combine", "make (sample=A)", "make (sample=B)", "summarize"]
+        "all",
+        "combine",
+        "make (sample=A)",
+        "make (sample=B)",
+        "summarize",
+    ]
     combined = tl.Artifact.get(key="results/combined.txt")
     assert {a.key for a in tl.lineage.upstream(combined).artifacts} == {
-        "results/A.txt", "results/B.txt", None}
+        "results/A.txt",
+        "results/B.txt",
+        None,
+    }
 
 
 def test_interrupted_workflow_is_aborted(local_instance, tmp_path: Path):
@@ -62,9 +78,15 @@ def test_interrupted_workflow_is_aborted(local_instance, tmp_path: Path):
     from .conftest import SNAKEMAKE
 
     folder = copy_workflow("slow", tmp_path)
-    process = subprocess.Popen([str(SNAKEMAKE), "--cores", "1", "--logger", "threadline"],
-                               cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               text=True, env=dict(os.environ), start_new_session=True)
+    process = subprocess.Popen(
+        [str(SNAKEMAKE), "--cores", "1", "--logger", "threadline"],
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 120
     while not (folder / "started.flag").exists() and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -5,16 +5,27 @@ from threadline.snakemake import parse_reported, split_query
 from threadline.snakemake._files import output_key
 
 
-@pytest.mark.parametrize(("text", "name", "labels", "storage"), [
-    ("results/A.txt", "results/A.txt", (), False),
-    ("threadline://raw/x.csv (retrieve from storage)", "threadline://raw/x.csv",
-     ("retrieve from storage",), True),
-    ("results/B.csv (send to storage)", "results/B.csv", ("send to storage",), True),
-    ("data.fifo (pipe)", "data.fifo", ("pipe",), False),
-    ("big.bam (access: sequential, send to storage)", "big.bam",
-     ("access: sequential", "send to storage"), True),
-    ("plot (1).png", "plot (1).png", (), False),  # parentheses that are no annotation
-])
+@pytest.mark.parametrize(
+    ("text", "name", "labels", "storage"),
+    [
+        ("results/A.txt", "results/A.txt", (), False),
+        (
+            "threadline://raw/x.csv (retrieve from storage)",
+            "threadline://raw/x.csv",
+            ("retrieve from storage",),
+            True,
+        ),
+        ("results/B.csv (send to storage)", "results/B.csv", ("send to storage",), True),
+        ("data.fifo (pipe)", "data.fifo", ("pipe",), False),
+        (
+            "big.bam (access: sequential, send to storage)",
+            "big.bam",
+            ("access: sequential", "send to storage"),
+            True,
+        ),
+        ("plot (1).png", "plot (1).png", (), False),  # parentheses that are no annotation
+    ],
+)
 def test_parse_reported(text, name, labels, storage):
     reported = parse_reported(text)
     assert (reported.name, reported.labels, reported.is_storage) == (name, labels, storage)

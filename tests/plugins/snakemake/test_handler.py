@@ -43,13 +43,15 @@ class TestThreadlineLogHandler(TestLogHandlerBase):
         assert handler.failures == [] and tl.Run.filter().count() == 0
 
 
-def test_logger_failure_does_not_fail_snakemake(three_rules: Path, monkeypatch,
-                                                caplog: pytest.LogCaptureFixture):
+def test_logger_failure_does_not_fail_snakemake(
+    three_rules: Path, monkeypatch, caplog: pytest.LogCaptureFixture
+):
     """An unusable database (a real one: nothing listens on port 1) costs the record,
     not the workflow: Snakemake finishes and the failure is logged once, loudly."""
     monkeypatch.delenv("THREADLINE_STRICT")
-    settings = LogHandlerSettings(db="postgresql://nobody@127.0.0.1:1/none",
-                                  storage=str(three_rules / "store"))
+    settings = LogHandlerSettings(
+        db="postgresql://nobody@127.0.0.1:1/none", storage=str(three_rules / "store")
+    )
     with caplog.at_level(logging.ERROR, logger="threadline.snakemake"):
         handlers = run_snakemake(three_rules, settings=settings)
     assert (three_rules / "results" / "combined.txt").read_text() == "ALPHA\nBETA\nGAMMA\n"
@@ -70,16 +72,19 @@ def test_snakemake_outputs_feed_a_threadline_flow(three_rules: Path):
 
     report = shout(tl.Artifact.get(key="results/combined.txt"))
     up = tl.lineage.upstream(report)
-    assert {a.key for a in up.artifacts} >= {"results/combined.txt", "results/A.txt",
-                                             "results/B.txt"}
-    assert {r.transform.key for r in up.runs} >= {"shout", "Snakefile/combine",
-                                                  "Snakefile/make"}
+    assert {a.key for a in up.artifacts} >= {
+        "results/combined.txt",
+        "results/A.txt",
+        "results/B.txt",
+    }
+    assert {r.transform.key for r in up.runs} >= {"shout", "Snakefile/combine", "Snakefile/make"}
     raw = next(a for a in up.artifacts if a.key is None)
     assert report.uid in {a.uid for a in tl.lineage.downstream(raw).artifacts}
 
 
-def test_a_clashing_feature_costs_the_annotation_not_the_record(three_rules: Path,
-                                                                caplog: pytest.LogCaptureFixture):
+def test_a_clashing_feature_costs_the_annotation_not_the_record(
+    three_rules: Path, caplog: pytest.LogCaptureFixture
+):
     tl.Feature(name="sample", dtype="int").save()  # the wildcard's values are strings
     with caplog.at_level(logging.WARNING, logger="threadline.snakemake"):
         handlers = run_snakemake(three_rules)

@@ -26,14 +26,14 @@ def test_workflow_becomes_pipeline_run_with_job_runs(three_rules: Path):
     assert "rule summarize:" in pipeline.transform.source  # the Snakefile, hashed...
     assert "rule combine:" in pipeline.transform.source  # ...with what it includes
     jobs = jobs_of(pipeline)
-    assert sorted(jobs) == ["all", "combine", "make (sample=A)", "make (sample=B)",
-                            "summarize"]
+    assert sorted(jobs) == ["all", "combine", "make (sample=A)", "make (sample=B)", "summarize"]
     assert all(run.status == "completed" for run in jobs.values())
 
     make = jobs["make (sample=A)"]
     assert make.transform.key == "Snakefile/make" and make.transform.kind == "rule"
     assert make.transform.source == (
-        "shell: tr a-z A-Z < {input} > {output}; echo made {params.label} > {log}")
+        "shell: tr a-z A-Z < {input} > {output}; echo made {params.label} > {log}"
+    )
     assert make.params == {"factor": 2, "label": "sample-A"}  # harvested: not in events
     values = make.features.get_values()
     assert values["sample"] == "A" and values["threads"] == 2
@@ -128,8 +128,9 @@ def test_quiet_run_settles_jobs_at_close(three_rules: Path):
 def test_key_prefix_and_project(three_rules: Path):
     from threadline.snakemake import LogHandlerSettings
 
-    run_snakemake(three_rules, settings=LogHandlerSettings(key_prefix="demo", project="p1",
-                                                           skip_logs=True))
+    run_snakemake(
+        three_rules, settings=LogHandlerSettings(key_prefix="demo", project="p1", skip_logs=True)
+    )
     (pipeline,) = pipeline_runs()
     assert pipeline.transform.key == "demo" and pipeline.project.name == "p1"
     assert tl.Artifact.get(key="demo/results/A.txt").run.transform.key == "demo/make"
@@ -148,13 +149,15 @@ def test_retried_job_records_each_attempt(local_instance, tmp_path: Path):
     assert tl.Artifact.get(key="flaky.txt").run.uid == attempts[1].uid
 
 
-def test_secrets_are_masked_and_a_tracked_parent_is_the_parent(local_instance, tmp_path: Path,
-                                                               monkeypatch):
+def test_secrets_are_masked_and_a_tracked_parent_is_the_parent(
+    local_instance, tmp_path: Path, monkeypatch
+):
     folder = tmp_path / "secret"
     folder.mkdir()
     (folder / "Snakefile").write_text(
         'rule call:\n    output: "out.txt"\n    params: password="hunter2"\n'
-        '    shell: "echo calling --token s3cr3t > {output}"\n')
+        '    shell: "echo calling --token s3cr3t > {output}"\n'
+    )
     parent = tl.adapters.start_run("driver.py", "script")  # as tl.track() in a driver script
     monkeypatch.setenv("THREADLINE_PARENT_RUN", parent.uid)
 

@@ -22,8 +22,11 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
     if event != "open" or _OPENED_IN_TRANSACTION is None:
         return
     path = args[0]
-    if isinstance(path, str) and path.startswith(_WATCHED_ROOT) \
-            and tl.Run._meta.database.in_transaction():
+    if (
+        isinstance(path, str)
+        and path.startswith(_WATCHED_ROOT)
+        and tl.Run._meta.database.in_transaction()
+    ):
         _OPENED_IN_TRANSACTION.append(path)
 
 
@@ -35,11 +38,13 @@ def refuse_runs(name: str) -> None:
     ``name`` (nothing in threadline is replaced or mocked)."""
     tl.Run._meta.database.execute_sql(
         f'CREATE TRIGGER refuse BEFORE INSERT ON "{tl.Run._meta.table_name}" '
-        f"WHEN NEW.name = '{name}' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END")
+        f"WHEN NEW.name = '{name}' BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+    )
 
 
-def test_files_are_hashed_and_stored_outside_the_write_transaction(three_rules: Path,
-                                                                  tmp_path: Path):
+def test_files_are_hashed_and_stored_outside_the_write_transaction(
+    three_rules: Path, tmp_path: Path
+):
     global _OPENED_IN_TRANSACTION, _WATCHED_ROOT
     if not _HOOKED:  # once: audit hooks cannot be removed (idle unless a test watches)
         sys.addaudithook(_audit)
@@ -55,8 +60,9 @@ def test_files_are_hashed_and_stored_outside_the_write_transaction(three_rules: 
     assert opened == []
 
 
-def test_a_batch_costs_a_few_statements(local_instance, tmp_path: Path, monkeypatch,
-                                        caplog: pytest.LogCaptureFixture):
+def test_a_batch_costs_a_few_statements(
+    local_instance, tmp_path: Path, monkeypatch, caplog: pytest.LogCaptureFixture
+):
     """Four jobs store through the storage plugin and a fifth reads their outputs, all in
     one batch: one lookup of the storage artifacts, one UPDATE claiming them for their
     jobs, one INSERT of the run links."""
@@ -68,9 +74,10 @@ def test_a_batch_costs_a_few_statements(local_instance, tmp_path: Path, monkeypa
         'rule all:\n    input: "report.txt"\n'
         'rule norm:\n    output: storage.threadline("threadline://fan/{s}.txt")\n'
         '    shell: "echo {wildcards.s} > {output}"\n'
-        'rule report:\n'
+        "rule report:\n"
         '    input: storage.threadline(expand("threadline://fan/{s}.txt", s=S))\n'
-        '    output: "report.txt"\n    shell: "cat {input} > {output}"\n')
+        '    output: "report.txt"\n    shell: "cat {input} > {output}"\n'
+    )
     with caplog.at_level(logging.DEBUG, logger="peewee"):
         assert run_snakemake(folder)[0].failures == []
     report = tl.Run.get(name="report")
@@ -85,8 +92,9 @@ def test_a_batch_costs_a_few_statements(local_instance, tmp_path: Path, monkeypa
     assert sum('"key" IN (?, ?, ?, ?)' in q for q in sql) == 1  # the batch's 4 keys
 
 
-def test_a_refused_job_costs_itself_not_the_batch(three_rules: Path, monkeypatch,
-                                                  caplog: pytest.LogCaptureFixture):
+def test_a_refused_job_costs_itself_not_the_batch(
+    three_rules: Path, monkeypatch, caplog: pytest.LogCaptureFixture
+):
     """The database refuses one job's run: the other jobs of its batch are recorded, no
     record refers to a run that was rolled back, Snakemake finishes, and the failure is
     logged once."""
@@ -121,13 +129,36 @@ def test_failed_flush_resets_its_runs_and_close_retries_them(local_instance, tmp
     (tmp_path / "Snakefile").write_text("rule make:\n    output: 'out.txt'\n")
     (tmp_path / "out.txt").write_text("made\n")
     recorder = Recorder(Options())
-    recorder.workflow_started(WorkflowInfo(
-        workflow_id="wf-1", snakefile="Snakefile", workdir=str(tmp_path), cmd="snakemake",
-        host=None, user=None, snakemake_version="9", config_md5=None, started_at=now))
-    recorder.job_info(JobInfo(
-        jobid=1, rule="make", inputs=(), outputs=(Reported("out.txt"),), logs=(),
-        benchmark=None, wildcards=(("sample", "A"),), threads=1, resources=(),
-        shellcmd="echo made > out.txt", reason=None, message=None, started_at=now))
+    recorder.workflow_started(
+        WorkflowInfo(
+            workflow_id="wf-1",
+            snakefile="Snakefile",
+            workdir=str(tmp_path),
+            cmd="snakemake",
+            host=None,
+            user=None,
+            snakemake_version="9",
+            config_md5=None,
+            started_at=now,
+        )
+    )
+    recorder.job_info(
+        JobInfo(
+            jobid=1,
+            rule="make",
+            inputs=(),
+            outputs=(Reported("out.txt"),),
+            logs=(),
+            benchmark=None,
+            wildcards=(("sample", "A"),),
+            threads=1,
+            resources=(),
+            shellcmd="echo made > out.txt",
+            reason=None,
+            message=None,
+            started_at=now,
+        )
+    )
     recorder.job_finished(1, now)
     refuse_runs("make (sample=A)")
     with pytest.raises(Exception, match="refused by the test"):
@@ -143,8 +174,7 @@ def test_failed_flush_resets_its_runs_and_close_retries_them(local_instance, tmp
     assert tl.Artifact.get(key="out.txt").features.get_values() == {"sample": "A"}
 
 
-def test_a_job_given_up_has_its_run_aborted_not_left_started(local_instance,
-                                                             tmp_path: Path):
+def test_a_job_given_up_has_its_run_aborted_not_left_started(local_instance, tmp_path: Path):
     """A job whose run was written at its start but whose files are refused in two
     batches is given up: its run is closed as aborted, not left started forever."""
     from threadline.snakemake._events import JobInfo, WorkflowInfo
@@ -156,18 +186,43 @@ def test_a_job_given_up_has_its_run_aborted_not_left_started(local_instance,
     (tmp_path / "Snakefile").write_text("rule make:\n    output: 'out.txt'\n")
     (tmp_path / "out.txt").write_text("made\n")
     recorder = Recorder(Options())
-    recorder.workflow_started(WorkflowInfo(
-        workflow_id="wf-2", snakefile="Snakefile", workdir=str(tmp_path), cmd="snakemake",
-        host=None, user=None, snakemake_version="9", config_md5=None, started_at=now))
-    recorder.job_info(JobInfo(
-        jobid=1, rule="make", inputs=(), outputs=(Reported("out.txt"),), logs=(),
-        benchmark=None, wildcards=(("sample", "A"),), threads=1, resources=(),
-        shellcmd="echo made > out.txt", reason=None, message=None, started_at=now))
+    recorder.workflow_started(
+        WorkflowInfo(
+            workflow_id="wf-2",
+            snakefile="Snakefile",
+            workdir=str(tmp_path),
+            cmd="snakemake",
+            host=None,
+            user=None,
+            snakemake_version="9",
+            config_md5=None,
+            started_at=now,
+        )
+    )
+    recorder.job_info(
+        JobInfo(
+            jobid=1,
+            rule="make",
+            inputs=(),
+            outputs=(Reported("out.txt"),),
+            logs=(),
+            benchmark=None,
+            wildcards=(("sample", "A"),),
+            threads=1,
+            resources=(),
+            shellcmd="echo made > out.txt",
+            reason=None,
+            message=None,
+            started_at=now,
+        )
+    )
     recorder.flush()  # the job's run is written, started
     assert tl.Run.get(name="make (sample=A)").status == "started"
     table = tl.Run._meta.database  # a real fault: every run feature value is refused
-    table.execute_sql('CREATE TRIGGER refuse BEFORE INSERT ON "run_feature_value" '
-                      "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END")
+    table.execute_sql(
+        'CREATE TRIGGER refuse BEFORE INSERT ON "run_feature_value" '
+        "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+    )
     recorder.job_finished(1, now)
     with pytest.raises(Exception, match="refused by the test"):
         recorder.flush()
@@ -179,7 +234,8 @@ def test_a_job_given_up_has_its_run_aborted_not_left_started(local_instance,
 
 
 def test_a_pipeline_feature_that_does_not_fit_costs_only_that_feature(
-        three_rules: Path, caplog: pytest.LogCaptureFixture):
+    three_rules: Path, caplog: pytest.LogCaptureFixture
+):
     tl.Feature(name="snakemake_version", dtype="int").save()  # the version is a string
     with caplog.at_level(logging.WARNING, logger="threadline.snakemake"):
         handlers = run_snakemake(three_rules)

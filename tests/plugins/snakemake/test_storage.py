@@ -39,17 +39,22 @@ class TestThreadlineStorage(TestStorageBase):
 def provider(tmp_path: Path) -> StorageProvider:
     import logging
 
-    return StorageProvider(local_prefix=tmp_path / "local", logger=logging.getLogger("t"),
-                           settings=StorageProviderSettings())
+    return StorageProvider(
+        local_prefix=tmp_path / "local",
+        logger=logging.getLogger("t"),
+        settings=StorageProviderSettings(),
+    )
 
 
 def test_queries(tmp_path: Path):
     valid = ["threadline://raw/x.csv", "raw/x.csv", "raw/{sample}.csv", "raw/x.csv@2"]
     assert all(StorageProvider.is_valid_query(q) for q in valid)
-    for query, reason in [("s3://bucket/x", "not a threadline query"),
-                          ("threadline://", "names no key"),
-                          ("threadline:///abs/x", "relative paths"),
-                          ("threadline://a/../b", "invalid key")]:
+    for query, reason in [
+        ("s3://bucket/x", "not a threadline query"),
+        ("threadline://", "names no key"),
+        ("threadline:///abs/x", "relative paths"),
+        ("threadline://a/../b", "invalid key"),
+    ]:
         result = StorageProvider.is_valid_query(query)
         assert not result and reason in str(result.reason)
     pinned = provider(tmp_path).object("threadline://raw/x.csv@2")
@@ -58,10 +63,12 @@ def test_queries(tmp_path: Path):
 
 def test_queries_follow_the_key_rule_of_artifacts():
     """What ``tl.Artifact`` would refuse as a key is an invalid query, with the reason."""
-    for query, reason in [("threadline://a/./b", "'.' segment"),
-                          ("threadline://a\\b", "not '\\'"),
-                          ("threadline://" + "k" * 2000, "longer than 1024 characters"),
-                          ("c:/data/x.csv@2", "must be relative")]:
+    for query, reason in [
+        ("threadline://a/./b", "'.' segment"),
+        ("threadline://a\\b", "not '\\'"),
+        ("threadline://" + "k" * 2000, "longer than 1024 characters"),
+        ("c:/data/x.csv@2", "must be relative"),
+    ]:
         result = StorageProvider.is_valid_query(query)
         assert not result and reason in str(result.reason), query
     assert StorageProvider.is_valid_query("threadline://raw/{sample}/x.csv@2")
@@ -93,8 +100,9 @@ def test_store_is_idempotent_and_remove_keeps_versions(local_instance, tmp_path:
     assert old.local_path().read_text() == "a\n" and old.mtime() < obj.mtime()
     old.remove()  # pinned versions are read-only
     assert old.exists()
-    assert list(provider(tmp_path).object("threadline://tables/{name}.csv")
-                .list_candidate_matches()) == ["threadline://tables/t.csv"]
+    assert list(
+        provider(tmp_path).object("threadline://tables/{name}.csv").list_candidate_matches()
+    ) == ["threadline://tables/t.csv"]
 
 
 def text(artifact: tl.Artifact) -> str:
@@ -135,8 +143,9 @@ def test_default_storage_provider_with_unmodified_snakefile(local_instance, tmp_
     folder = copy_workflow("three_rules", tmp_path)
     for name in ("A", "B"):
         tl.Artifact(folder / "raw" / f"{name}.txt", key=f"proj/raw/{name}.txt").save()
-    storage = StorageSettings(default_storage_provider="threadline",
-                              default_storage_prefix="threadline://proj")
+    storage = StorageSettings(
+        default_storage_provider="threadline", default_storage_prefix="threadline://proj"
+    )
     assert run_snakemake(folder, storage=storage)[0].failures == []
 
     combined = tl.Artifact.get(key="proj/results/combined.txt")
@@ -155,9 +164,12 @@ def test_cluster_jobs_store_once_per_content(local_instance, tmp_path: Path):
 
     folder = copy_workflow("storage", tmp_path)
     seed_counts(tmp_path)
-    handlers = run_snakemake(folder, executor="cluster-generic", nodes=2,
-                             executor_settings=ExecutorSettings(
-                                 submit_cmd=str(HERE / "submit.sh")))
+    handlers = run_snakemake(
+        folder,
+        executor="cluster-generic",
+        nodes=2,
+        executor_settings=ExecutorSettings(submit_cmd=str(HERE / "submit.sh")),
+    )
     assert handlers[0].failures == []
     for sample in ("A", "B"):
         published = tl.Artifact.get(key=f"results/{sample}.csv")
