@@ -16,8 +16,8 @@ from .. import _context
 from .._db import write_transaction
 from .._keys import check_key, suffix_of
 from ..errors import InvalidInput
+from ..storage._objects import Prepared, prepare, store
 from ._base import new_uid, utcnow
-from ._objects import Prepared, prepare, store
 from .artifact import Artifact
 
 PARALLEL_BYTES = 32 << 20  # below this much local data, hash and copy in one thread

@@ -26,9 +26,9 @@ from .._keys import check_key, suffix_of
 from .._loaders import load_path
 from ..errors import InvalidInput, InvalidKey
 from ..hashing import StatCache
+from ..storage._objects import Prepared, fetch, prepare, store
 from ._base import BaseModel, new_uid, utcnow
 from ._describe import describe_artifact
-from ._objects import Prepared, fetch, prepare, store
 from ._validation import ValidationReport, validate
 from .feature import (
     ArtifactFeatureValue,

@@ -14,7 +14,7 @@ from typing import Any
 from .._tables import OTYPES, describe_file
 from ..errors import InvalidInput, StorageError
 from ..hashing import Hashed, StatCache, hash_path, manifest_hash, sha256_bytes
-from ..storage import Backend, object_path
+from ._base import Backend, object_path
 
 SMALL_FILE = 256 << 10
 
