@@ -28,7 +28,7 @@ from ..errors import InvalidInput, InvalidKey
 from ..hashing import StatCache
 from ..storage._objects import Prepared, fetch, prepare, store
 from ._base import BaseModel, new_uid, utcnow
-from ._describe import describe_artifact
+from .._describe import describe_artifact
 from ._validation import ValidationReport, validate
 from .feature import (
     ArtifactFeatureValue,
