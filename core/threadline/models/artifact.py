@@ -22,13 +22,13 @@ import threadline
 
 from .. import _context, _tables
 from .._db import unwrap, write_transaction
+from .._describe import describe_artifact
 from .._keys import check_key, suffix_of
 from .._loaders import load_path
 from ..errors import InvalidInput, InvalidKey
 from ..hashing import StatCache
 from ..storage._objects import Prepared, fetch, prepare, store
 from ._base import BaseModel, new_uid, utcnow
-from .._describe import describe_artifact
 from ._validation import ValidationReport, validate
 from .feature import (
     ArtifactFeatureValue,
