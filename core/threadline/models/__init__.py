@@ -16,7 +16,7 @@ from .feature import (
     infer_dtype,
     normalize_dtype,
 )
-from .run import Environment, Project, Run, RunLink, Transform
+from .run import CacheEntry, Environment, Project, Run, RunLink, Transform
 
 TABLES: list[type[BaseModel]] = [
     Storage,
@@ -36,6 +36,7 @@ TABLES: list[type[BaseModel]] = [
     RunLabel,
     Collection,
     CollectionArtifact,
+    CacheEntry,
 ]
 
 Artifact._links = {
@@ -51,6 +52,7 @@ __all__ = [
     "ArtifactFeatureValue",
     "ArtifactLabel",
     "BaseModel",
+    "CacheEntry",
     "Collection",
     "CollectionArtifact",
     "Environment",

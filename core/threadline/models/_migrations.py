@@ -14,7 +14,7 @@ from .._db import is_sqlite, write_transaction
 from ..errors import DatabaseError
 from ._base import BaseModel
 
-LATEST = 2
+LATEST = 3
 
 
 class SchemaVersion(BaseModel):
@@ -45,8 +45,26 @@ def _pattern_index(db: peewee.Database) -> None:
         )
 
 
+def _v3_caching_and_liveness(db: peewee.Database, tables: list[type[BaseModel]]) -> None:
+    """v3: the ``cached`` status's columns (cached_from, cache_note), the process of a run
+    (pid, process_start) and the cache_entry table."""
+    double = "REAL" if is_sqlite(db) else "DOUBLE PRECISION"
+    present = {column.name for column in db.get_columns("run")}
+    for column, sql_type in (
+        ("cached_from_id", "INTEGER REFERENCES run (id) ON DELETE SET NULL"),
+        ("cache_note", "TEXT"),
+        ("pid", "INTEGER"),
+        ("process_start", double),
+    ):
+        if column not in present:
+            db.execute_sql(f"ALTER TABLE run ADD COLUMN {column} {sql_type}")
+    entry = next(t for t in tables if t.__name__ == "CacheEntry")
+    db.create_tables([entry], safe=True)
+
+
 STEPS: list[tuple[int, Callable[[peewee.Database, list[type[BaseModel]]], None]]] = [
     (2, _v2_run_links_and_feature_indexes),
+    (3, _v3_caching_and_liveness),
 ]
 
 

@@ -8,7 +8,7 @@ from ..errors import InvalidInput
 from ._base import BaseModel, JSONField, new_uid, utcnow
 from .feature import FeatureManager, LabelManager, RunFeatureValue, RunLabel
 
-RUN_STATUSES = ("scheduled", "started", "completed", "errored", "aborted")
+RUN_STATUSES = ("scheduled", "started", "completed", "errored", "aborted", "cached")
 
 
 class Transform(BaseModel):
@@ -80,6 +80,14 @@ class Run(BaseModel):
     logs = peewee.DeferredForeignKey("Artifact", null=True, on_delete="SET NULL")
     error = peewee.TextField(null=True)
     traceback = peewee.TextField(null=True)
+    # caching (v3): the run a ``cached`` run reuses; why a cached step ran (the miss reason)
+    cached_from = peewee.ForeignKeyField(
+        "self", null=True, backref="reused_by", on_delete="SET NULL"
+    )
+    cache_note = peewee.TextField(null=True)
+    # liveness (v3): the process that runs it, to recognise a run whose process is gone
+    pid = peewee.IntegerField(null=True)
+    process_start = peewee.DoubleField(null=True)  # seconds since the epoch
 
     _feature_table, _feature_owner = RunFeatureValue, "run"
 
@@ -114,3 +122,21 @@ class RunLink(BaseModel):
 
     class Meta:
         indexes = ((("upstream", "downstream"), True),)
+
+
+class CacheEntry(BaseModel):
+    """A completed run whose outputs a later call with the same cache key may reuse.
+
+    ``key`` covers code, parameters and argument inputs plus the inputs the body read
+    (``reads``: checked again at lookup); ``base`` is the part known before the body runs.
+    ``parts`` keeps each component's hash, to say why a later call missed.
+    """
+
+    key = peewee.CharField(max_length=64, unique=True)
+    base = peewee.CharField(max_length=64, index=True)
+    transform_key = peewee.CharField(max_length=1024, index=True)
+    run = peewee.ForeignKeyField(Run, on_delete="CASCADE")
+    parts = JSONField()
+    reads = JSONField()
+    result = JSONField(null=True)
+    created_at = peewee.DateTimeField(default=utcnow)
