@@ -4,7 +4,9 @@
     ├── InvalidInput (ValueError)          bad argument: a key, a path, a feature value
     │   ├── InvalidKey                     key with '..', absolute, empty segments, NUL, too long
     │   ├── InvalidFeatureValue            a value that does not fit the feature's dtype
-    │   └── ValidationError                a DataFrame or AnnData that breaks its schema
+    │   ├── ValidationError                a DataFrame or AnnData that breaks its schema
+    │   ├── TraceError                     a Nextflow trace file or value that cannot be read
+    │   └── EventError                     a Nextflow weblog body that is not a Nextflow event
     ├── NotFound (LookupError)             get() matched nothing
     │   └── UnknownFeature                 a feature name that does not exist
     ├── MultipleFound (LookupError)        get() matched several records
@@ -20,6 +22,7 @@ SQLite and PostgreSQL driver errors are mapped to ``DatabaseError`` in ``_db.py`
 __all__ = [
     "ConfigError",
     "DatabaseError",
+    "EventError",
     "InvalidFeatureValue",
     "InvalidInput",
     "InvalidKey",
@@ -27,6 +30,7 @@ __all__ = [
     "NotFound",
     "StorageError",
     "ThreadlineError",
+    "TraceError",
     "TrackingError",
     "UnknownFeature",
     "ValidationError",
@@ -65,6 +69,14 @@ class ValidationError(InvalidInput):
         self.schema, self.problems, self.report = schema, problems, report
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
         super().__init__(f"data does not match schema {schema}: {count}: " + "; ".join(problems))
+
+
+class TraceError(InvalidInput):
+    """A Nextflow trace file, or a value in one, that cannot be read."""
+
+
+class EventError(InvalidInput):
+    """A Nextflow weblog body that is not a Nextflow event (answered with 400)."""
 
 
 class NotFound(ThreadlineError, LookupError):
