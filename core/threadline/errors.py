@@ -4,6 +4,7 @@
     ├── InvalidInput (ValueError)          bad argument: a key, a path, a feature value
     │   ├── InvalidKey                     key with '..', absolute, empty segments, NUL, too long
     │   ├── InvalidFeatureValue            a value that does not fit the feature's dtype
+    │   ├── SourceChanged                  a file changed while it was being saved
     │   ├── ValidationError                a DataFrame or AnnData that breaks its schema
     │   ├── TraceError                     a Nextflow trace file or value that cannot be read
     │   └── EventError                     a Nextflow weblog body that is not a Nextflow event
@@ -28,6 +29,7 @@ __all__ = [
     "InvalidKey",
     "MultipleFound",
     "NotFound",
+    "SourceChanged",
     "StorageError",
     "ThreadlineError",
     "TraceError",
@@ -108,3 +110,13 @@ class ConfigError(ThreadlineError):
 
 class TrackingError(ThreadlineError):
     """track()/finish()/flow/step used in a way that cannot work."""
+
+
+class SourceChanged(InvalidInput):
+    """A file changed while it was being hashed or copied; nothing was recorded."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(
+            f"{path} changed while it was being saved; save it again once nothing writes to it"
+        )

@@ -2,8 +2,12 @@
 
 - A file's hash is SHA-256 over every byte, read in large chunks (never head+tail).
 - A folder's hash is SHA-256 over the sorted lines ``<relative path>\\t<file hash>\\n``.
-- ``StatCache`` remembers hashes by (device, inode, size, mtime_ns) in a small SQLite file
-  in the cache folder, so a file that did not change is never read twice.
+- ``StatCache`` remembers hashes by (device, inode, size, mtime_ns, ctime_ns) in a small
+  SQLite file in the cache folder, so a file that did not change is never read twice, and
+  a file replaced by one of the same size and mtime (``cp -p``, ``rsync -t``, ``unzip``)
+  is read again: the replacement changed its ctime (and usually its inode).
+- Only regular files are read (a FIFO would block, ``/dev/zero`` never ends); a file that
+  changes while it is read is refused (``SourceChanged``), never hashed half old, half new.
 - ``hash_paths`` hashes many files in threads (hashlib releases the GIL on big buffers).
 """
 
@@ -11,10 +15,13 @@ import contextlib
 import hashlib
 import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+
+from .errors import InvalidInput, SourceChanged
 
 CHUNK = 8 << 20  # 8 MiB reads
 SMALL = 1 << 20  # files below this are read in one call
@@ -29,6 +36,49 @@ class Hashed:
     size: int
     n_files: int | None  # None for a file
     files: tuple[str, ...] = ()  # relative paths, for a folder
+    hashes: tuple[str, ...] = ()  # each file's hash, in ``files`` order (folders)
+    sizes: tuple[int, ...] = ()  # each file's size, in ``files`` order (folders)
+    stamps: tuple["Stamp", ...] = ()  # each file's stamp as hashed (one for a file)
+
+
+Stamp = tuple[int, int, int, int, int]  # (device, inode, size, mtime_ns, ctime_ns)
+
+
+def stamp_of(st: os.stat_result) -> Stamp:
+    """What changes when a file's content may have: a rewrite in place changes size or
+    mtime_ns; ``cp -p`` or ``touch -r`` over it changes ctime_ns; a replacement, the inode."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def regular_stat(path: str) -> os.stat_result:
+    """``os.stat(path)``, refusing what is not a regular file (FIFOs, devices, sockets)."""
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise InvalidInput(f"cannot save {path}: {_kind(st.st_mode)}, not a regular file")
+    return st
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISDIR, "a folder"),
+    ):
+        if test(mode):
+            return name
+    return "a special file"
+
+
+def check_unchanged(path: str, before: Stamp) -> None:
+    """Raise ``SourceChanged`` unless ``path`` still has the stamp it had when hashed."""
+    try:
+        now = stamp_of(os.stat(path))
+    except OSError:
+        now = None
+    if now != before:
+        raise SourceChanged(path)
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -64,13 +114,13 @@ def manifest_hash(entries: Iterable[tuple[str, str]]) -> str:
 
 
 class StatCache:
-    """Hashes keyed by (st_dev, st_ino, st_size, st_mtime_ns), persisted in SQLite."""
+    """Hashes keyed by ``stamp_of`` (device, inode, size, mtime_ns, ctime_ns), in SQLite."""
 
     MEMORY_LIMIT = 200_000  # entries kept in this process before the dict starts over
 
     def __init__(self, path: str | None) -> None:
         self._path = path
-        self._memory: dict[tuple[int, int, int, int], str] = {}
+        self._memory: dict[Stamp, str] = {}
         self._local = threading.local()
         self._lock = threading.Lock()
         self._ready = False
@@ -81,8 +131,9 @@ class StatCache:
         with sqlite3.connect(path, timeout=30, isolation_level=None) as conn:
             conn.execute("PRAGMA journal_mode=wal")
             conn.execute(
-                "CREATE TABLE IF NOT EXISTS stat (dev INT, ino INT, size INT, mtime INT,"
-                " hash TEXT, PRIMARY KEY (dev, ino, size, mtime)) WITHOUT ROWID"
+                "CREATE TABLE IF NOT EXISTS stat2 (dev INT, ino INT, size INT, mtime INT,"
+                " ctime INT, hash TEXT, PRIMARY KEY (dev, ino, size, mtime, ctime))"
+                " WITHOUT ROWID"
             )
         conn.close()
 
@@ -108,7 +159,7 @@ class StatCache:
         return conn
 
     def get(self, st: os.stat_result) -> str | None:
-        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        key = stamp_of(st)
         if key in self._memory:
             return self._memory[key]
         conn = self._conn()
@@ -116,7 +167,8 @@ class StatCache:
             return None
         try:
             row = conn.execute(
-                "SELECT hash FROM stat WHERE dev=? AND ino=? AND size=? AND mtime=?", key
+                "SELECT hash FROM stat2 WHERE dev=? AND ino=? AND size=? AND mtime=? AND ctime=?",
+                key,
             ).fetchone()
         except sqlite3.Error:
             return None
@@ -125,7 +177,7 @@ class StatCache:
         return row[0] if row else None
 
     def put(self, st: os.stat_result, hash_: str) -> None:
-        key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        key = stamp_of(st)
         if len(self._memory) >= self.MEMORY_LIMIT:
             self._memory.clear()
         self._memory[key] = hash_
@@ -133,7 +185,7 @@ class StatCache:
         if conn is None:
             return
         with contextlib.suppress(sqlite3.Error):  # a cache write that fails costs speed only
-            conn.execute("INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?, ?)", (*key, hash_))
+            conn.execute("INSERT OR REPLACE INTO stat2 VALUES (?, ?, ?, ?, ?, ?)", (*key, hash_))
 
 
 class _NoCache(StatCache):
@@ -157,22 +209,22 @@ def hash_file(path: str, cache: StatCache = _NO_CACHE, progress: Progress | None
 
     ``progress`` (optional) is called with byte counts as the file is read.
     """
-    st = os.stat(path)
+    st = regular_stat(path)
+    before = stamp_of(st)
     cached = cache.get(st)
     if cached is not None:
         if progress is not None:
             progress(st.st_size)
-        return Hashed(path, cached, st.st_size, None)
+        return Hashed(path, cached, st.st_size, None, stamps=(before,))
     if st.st_size < SMALL:
         file_hash = _sha256_small(path)
         if progress is not None:
             progress(st.st_size)
     else:
         file_hash = _sha256_file(path, progress)
-    after = os.stat(path)
-    if (after.st_size, after.st_mtime_ns) == (st.st_size, st.st_mtime_ns):
-        cache.put(st, file_hash)  # only a file that held still while read
-    return Hashed(path, file_hash, st.st_size, None)
+    check_unchanged(path, before)  # a file rewritten while read has no single hash
+    cache.put(st, file_hash)
+    return Hashed(path, file_hash, st.st_size, None, stamps=(before,))
 
 
 def list_files(folder: str) -> list[str]:
@@ -195,9 +247,18 @@ def hash_folder(
     """Hash a folder's files in threads; ``progress`` gets byte counts (thread-safe)."""
     files = list_files(path)
     hashed = _map_files([os.path.join(path, rel) for rel in files], cache, workers, progress)
-    entries = [(rel, h.hash) for rel, h in zip(files, hashed, strict=True)]
-    size = sum(h.size for h in hashed)
-    return Hashed(path, manifest_hash(entries), size, len(files), tuple(files))
+    hashes = tuple(h.hash for h in hashed)
+    sizes = tuple(h.size for h in hashed)
+    return Hashed(
+        path,
+        manifest_hash(zip(files, hashes, strict=True)),
+        sum(sizes),
+        len(files),
+        tuple(files),
+        hashes,
+        sizes,
+        tuple(h.stamps[0] for h in hashed),
+    )
 
 
 def hash_path(path: str, cache: StatCache = _NO_CACHE, progress: Progress | None = None) -> Hashed:

@@ -2,7 +2,10 @@
 
 import hashlib
 import os
+import subprocess
 
+import pytest
+from threadline.errors import InvalidInput
 from threadline.hashing import StatCache, hash_file, hash_folder, hash_paths, manifest_hash
 
 
@@ -42,21 +45,69 @@ def test_folder_hash_depends_on_names(tmp_path):
     assert hash_folder(str(tmp_path / "one")).hash != hash_folder(str(tmp_path / "two")).hash
 
 
-def test_stat_cache_skips_rehash_of_unchanged_file(tmp_path):
+def test_stat_cache_serves_an_unchanged_file(tmp_path):
     cache = StatCache(str(tmp_path / "cache.sqlite"))
     path = tmp_path / "f.txt"
     path.write_text("original")
-    first = hash_file(str(path), cache).hash
+    cache.put(path.stat(), "f" * 64)  # a planted entry: only a cache hit returns it
+    assert hash_file(str(path), cache).hash == "f" * 64
+    # A fresh cache object reads the persisted entry too.
+    assert hash_file(str(path), StatCache(str(tmp_path / "cache.sqlite"))).hash == "f" * 64
+    # A real modification (new content, new mtime) is re-hashed.
+    path.write_text("changed!")
+    assert hash_file(str(path), cache).hash == sha(b"changed!")
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_same_size_same_mtime_rewrite_in_place_is_rehashed(tmp_path):
+    """os.utime puts the old mtime back (what ``touch -r`` or a build tool does); the
+    ctime moved, so the cache must not answer."""
+    cache = StatCache(str(tmp_path / "cache.sqlite"))
+    path = tmp_path / "f.txt"
+    path.write_text("original")
+    assert hash_file(str(path), cache).hash == sha(b"original")
     st = path.stat()
-    # Same size and mtime, different bytes: only a cache hit can return the old hash.
     path.write_text("ORIGINAL")
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
-    assert hash_file(str(path), cache).hash == first
-    # A fresh cache object reads the persisted entry too.
-    assert hash_file(str(path), StatCache(str(tmp_path / "cache.sqlite"))).hash == first
-    # A real modification (new mtime) is re-hashed.
-    path.write_text("changed!")
-    assert hash_file(str(path), cache).hash == hashlib.sha256(b"changed!").hexdigest()
+    assert path.stat().st_mtime_ns == st.st_mtime_ns and path.stat().st_ino == st.st_ino
+    assert hash_file(str(path), cache).hash == sha(b"ORIGINAL")
+
+
+def test_cp_p_over_the_file_is_rehashed(tmp_path):
+    """``cp -p new old``: same inode, same size, the source's mtime copied over."""
+    cache = StatCache(str(tmp_path / "cache.sqlite"))
+    path, other = tmp_path / "f.txt", tmp_path / "g.txt"
+    path.write_text("version-1")
+    other.write_text("version-2")
+    os.utime(other, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns))
+    assert hash_file(str(path), cache).hash == sha(b"version-1")
+    subprocess.run(["cp", "-p", str(other), str(path)], check=True)
+    assert path.stat().st_mtime_ns == other.stat().st_mtime_ns
+    assert hash_file(str(path), cache).hash == sha(b"version-2")
+
+
+def test_replacement_by_rename_with_same_size_and_mtime_is_rehashed(tmp_path):
+    """What ``unzip`` and ``rsync -t`` do: a new file, same size and mtime, renamed over."""
+    cache = StatCache(str(tmp_path / "cache.sqlite"))
+    path, new = tmp_path / "f.txt", tmp_path / "f.new"
+    path.write_text("aaaa")
+    st = path.stat()
+    assert hash_file(str(path), cache).hash == sha(b"aaaa")
+    new.write_text("bbbb")
+    os.utime(new, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.replace(new, path)
+    assert hash_file(str(path), cache).hash == sha(b"bbbb")
+
+
+def test_special_files_are_refused_not_read(tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for special in (str(fifo), "/dev/zero", "/dev/null"):
+        with pytest.raises(InvalidInput, match="not a regular file"):
+            hash_file(special)  # a FIFO would block and /dev/zero never end
 
 
 def test_unusable_cache_location_only_costs_speed(tmp_path):

@@ -4,20 +4,70 @@ A backend implements ``_put``, ``_get``, ``open``, ``info``, ``_list`` and ``_re
 base derives folder uploads, existence checks, streaming hashes and cached local copies.
 Writes are atomic from the database's point of view: an object is complete before any
 record points at it (local files are written under a temporary name and renamed; an S3
-PUT is atomic per object).
+PUT is atomic per object; a folder counts only once its manifest is written, last).
+
+Every path a backend touches goes through ``inside()`` first, whatever it came from (a
+key, a suffix, a database row, a bucket listing): one containment check for all.
 """
 
 import abc
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from ..errors import StorageError
 
 OBJECTS = ".threadline/objects/sha256"
+MANIFESTS = ".threadline/manifests/sha256"
 TRASH = ".threadline/trash"
+
+Check = Callable[[], None]  # raises when the source moved while it was being copied
+
+
+def inside(path: str, root: str = "") -> str:
+    """``path`` (relative) joined to ``root``, refused when it could leave that root.
+
+    Refused: an absolute path, a ``..`` segment, a NUL character. ``root`` names where
+    the result must stay, for the message and the join ("" returns ``path`` itself).
+    """
+    text = str(path)
+    bad = (
+        "is absolute"
+        if text.startswith(("/", "\\")) or (len(text) > 1 and text[1] == ":")
+        else "has a '..' segment"
+        if ".." in text.replace("\\", "/").split("/")
+        else "contains a NUL character"
+        if "\x00" in text
+        else None
+    )
+    if bad is not None:
+        where = root or "the storage root"
+        raise StorageError(f"refusing path {text!r}: it {bad} and could leave {where}")
+    if not root:
+        return text
+    return f"{root.rstrip('/')}/{text}" if text else root
+
+
+def read_only_mode() -> int:
+    """0o444 less the process umask: stored objects are read-only, and no more readable
+    than the umask allows (``umask 077`` gives 0o400)."""
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return 0o444 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # no /proc: read it the racy way, once per call
+    os.umask(mask)
+    return 0o444 & ~mask
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class Backend(abc.ABC):
@@ -28,7 +78,7 @@ class Backend(abc.ABC):
 
     # -- primitives ---------------------------------------------------------------------
     @abc.abstractmethod
-    def _put(self, local_path: str, path: str) -> None: ...
+    def _put(self, local_path: str, path: str, check: Check | None = None) -> None: ...
 
     @abc.abstractmethod
     def _get(self, path: str, local_path: str) -> None: ...
@@ -54,7 +104,7 @@ class Backend(abc.ABC):
 
     # -- derived operations -------------------------------------------------------------
     def uri(self, path: str) -> str:
-        return f"{self.root.rstrip('/')}/{path}"
+        return inside(path, self.root)
 
     def local_path(self, path: str) -> str | None:
         """A local filesystem path for the object, if it lives on this machine."""
@@ -63,11 +113,16 @@ class Backend(abc.ABC):
     def exists(self, path: str) -> bool:
         return self.info(path) is not None
 
-    def put_file(self, local_path: str, path: str) -> None:
+    def put_file(self, local_path: str, path: str, check: Check | None = None) -> None:
+        """Store a local file at ``path``; ``check`` runs after the copy and before the
+        object becomes visible (raising there leaves no object behind)."""
         try:
-            self._put(local_path, path)
+            self._put(local_path, path, check)
+        except StorageError:
+            raise
         except OSError as exc:
-            raise StorageError(f"cannot store {local_path} at {self.uri(path)}: {exc}") from exc
+            where = self.uri(path)
+            raise StorageError(f"cannot store {local_path} at {where}: {_first_line(exc)}") from exc
 
     @abc.abstractmethod
     def _put_bytes(self, data: bytes, path: str) -> None: ...
@@ -76,21 +131,39 @@ class Backend(abc.ABC):
         """Store ``data`` as the object at ``path`` (atomically, like ``put_file``)."""
         try:
             self._put_bytes(data, path)
+        except StorageError:
+            raise
         except OSError as exc:
             where = self.uri(path)
-            raise StorageError(f"cannot store {len(data)} bytes at {where}: {exc}") from exc
+            raise StorageError(
+                f"cannot store {len(data)} bytes at {where}: {_first_line(exc)}"
+            ) from exc
 
-    def put_folder(self, local_dir: str, path: str, files: list[str]) -> None:
-        """Upload a folder's ``files`` (relative paths) under ``path``."""
+    def put_folder(
+        self, local_dir: str, path: str, files: list[str], check: Check | None = None
+    ) -> None:
+        """Upload a folder's ``files`` (relative paths) under ``path``, replacing what an
+        interrupted upload left there; ``check`` runs once everything is copied."""
         for rel in files:
-            self.put_file(os.path.join(local_dir, rel), f"{path}/{rel}")
+            self.put_file(os.path.join(local_dir, rel), inside(rel, path))
+        wanted = {inside(rel, path) for rel in files}
+        for extra in set(self.list(path)) - wanted:
+            self.remove(extra)
+        if check is not None:
+            try:
+                check()
+            except BaseException:
+                self.remove(path)
+                raise
 
     def get_file(self, path: str, local_path: str) -> None:
         Path(local_path).parent.mkdir(parents=True, exist_ok=True)
         try:
             self._get(path, local_path)
-        except (OSError, FileNotFoundError) as exc:
-            raise StorageError(f"cannot fetch {self.uri(path)}: {exc}") from exc
+        except StorageError:
+            raise
+        except OSError as exc:
+            raise StorageError(f"cannot fetch {self.uri(path)}: {_first_line(exc)}") from exc
 
     def list(self, prefix: str = "") -> list[str]:
         try:
@@ -99,18 +172,29 @@ class Backend(abc.ABC):
             return []
 
     def remove(self, path: str) -> None:
+        """Remove an object (its manifest first: a half-removed folder never counts)."""
+        if path.startswith(OBJECTS + "/"):
+            self._remove_quietly(manifest_path(path))
+        self._remove_quietly(path)
+
+    def _remove_quietly(self, path: str) -> None:
         try:
             self._remove(path)
         except FileNotFoundError:
             pass
+        except StorageError:
+            raise
         except OSError as exc:
-            raise StorageError(f"cannot remove {self.uri(path)}: {exc}") from exc
+            raise StorageError(f"cannot remove {self.uri(path)}: {_first_line(exc)}") from exc
 
     def move(self, src: str, dst: str) -> None:
         try:
             self._move(src, dst)
+        except StorageError:
+            raise
         except OSError as exc:
-            raise StorageError(f"cannot move {self.uri(src)} to {dst}: {exc}") from exc
+            where = f"{self.uri(src)} to {dst}"
+            raise StorageError(f"cannot move {where}: {_first_line(exc)}") from exc
 
     def sha256(self, path: str, chunk: int = 8 << 20) -> str:
         """Stream the object through SHA-256 (used for in-place objects and checks)."""
@@ -119,15 +203,19 @@ class Backend(abc.ABC):
             with self.open(path) as handle:
                 while block := handle.read(chunk):
                     digest.update(block)
+        except StorageError:
+            raise
         except OSError as exc:
-            raise StorageError(f"cannot read {self.uri(path)}: {exc}") from exc
+            raise StorageError(f"cannot read {self.uri(path)}: {_first_line(exc)}") from exc
         return digest.hexdigest()
 
     def relative(self, uri: str) -> str | None:
         """``uri`` relative to this root when it lies under it, else None."""
         root = self.root.rstrip("/") + "/"
         uri = str(uri)
-        return uri[len(root) :] if uri.startswith(root) else None
+        if not uri.startswith(root):
+            return None
+        return inside(uri[len(root) :])
 
     @abc.abstractmethod
     def check_reachable(self) -> None:
@@ -140,4 +228,10 @@ class Backend(abc.ABC):
 
 def object_path(hash_: str, suffix: str) -> str:
     """Where content-addressed content lives: ``objects/sha256/ab/cdef...<suffix>``."""
-    return f"{OBJECTS}/{hash_[:2]}/{hash_[2:]}{suffix}"
+    return inside(f"{OBJECTS}/{hash_[:2]}/{hash_[2:]}{suffix}")
+
+
+def manifest_path(path: str) -> str:
+    """Where a folder object's manifest lives (outside the folder, so that the folder
+    holds exactly the files saved): ``manifests/sha256/ab/cdef...<suffix>.json``."""
+    return inside(MANIFESTS + path[len(OBJECTS) :] + ".json")

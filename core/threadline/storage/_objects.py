@@ -2,8 +2,12 @@
 
 ``prepare`` hashes a local path (or an object already under the storage root) and says
 where its object lives; ``store`` uploads a managed object unless identical content is
-already there; ``fetch`` gives a local copy of a stored object (cached for remote roots).
-No database access happens here.
+already there, complete; ``fetch`` gives a local copy of a stored object (cached for
+remote roots). No database access happens here.
+
+Guarantees: a file that changes between hashing and the end of its copy is refused
+(``SourceChanged``) and leaves no object; a folder object counts only once its manifest
+is written, last (``_manifest``); only regular files and folders are read.
 """
 
 import os
@@ -12,11 +16,24 @@ from pathlib import Path
 from typing import Any
 
 from .._tables import OTYPES, describe_file
-from ..errors import InvalidInput, StorageError
-from ..hashing import Hashed, StatCache, hash_path, manifest_hash, sha256_bytes
-from ._base import Backend, object_path
+from ..errors import InvalidInput, SourceChanged, StorageError
+from ..hashing import (
+    Hashed,
+    Stamp,
+    StatCache,
+    check_unchanged,
+    hash_path,
+    list_files,
+    manifest_hash,
+    regular_stat,
+    sha256_bytes,
+    stamp_of,
+)
+from . import _manifest
+from ._base import Backend, Check, inside, object_path, read_only_mode
 
 SMALL_FILE = 256 << 10
+MAX_SUFFIX = 64
 
 
 @dataclass(frozen=True)
@@ -34,6 +51,23 @@ class Prepared:
     data: bytes | None = None  # the content itself, for small files (read exactly once)
     otype: str | None = None  # DataFrame, AnnData: what the suffix says the content is
     n_observations: int | None = None  # rows, where the format's metadata tells cheaply
+    entries: tuple[_manifest.Entry, ...] = ()  # folders: (path, size, sha256) per file
+    stamps: tuple[Stamp, ...] = ()  # local sources: each file's stamp when it was hashed
+
+
+def check_suffix(suffix: str) -> str:
+    """A suffix is ``''`` or ``.ext`` (``.fastq.gz``): never a path of its own."""
+    if suffix and (
+        not suffix.startswith(".")
+        or len(suffix) > MAX_SUFFIX
+        or any(c in suffix for c in "/\\\x00\n\r\t")
+        or ".." in suffix
+    ):
+        raise InvalidInput(
+            f"invalid suffix {suffix!r}: use '' or a file extension such as '.csv' "
+            f"(no '/', no '..', at most {MAX_SUFFIX} characters)"
+        )
+    return suffix
 
 
 def _in_place_remote(backend: Backend, rel: str, suffix: str) -> Prepared:
@@ -46,8 +80,8 @@ def _in_place_remote(backend: Backend, rel: str, suffix: str) -> Prepared:
             rel, backend.sha256(rel), info["size"], None, (), suffix, rel, True, otype=otype
         )
     files = [f[len(rel) + 1 :] for f in backend.list(rel)]
-    entries = [(f, backend.sha256(f"{rel}/{f}")) for f in files]
-    size = sum((backend.info(f"{rel}/{f}") or {"size": 0})["size"] for f in files)
+    entries = [(f, backend.sha256(inside(f, rel))) for f in files]
+    size = sum((backend.info(inside(f, rel)) or {"size": 0})["size"] for f in files)
     return Prepared(
         rel, manifest_hash(entries), size, len(files), tuple(files), suffix, rel, True, otype=otype
     )
@@ -55,6 +89,7 @@ def _in_place_remote(backend: Backend, rel: str, suffix: str) -> Prepared:
 
 def prepare(path: Any, backend: Backend, cache: StatCache, suffix: str) -> Prepared:
     """Hash ``path``; register it in place when it already lies under the storage root."""
+    check_suffix(suffix)
     text = str(path)
     if "://" in text and not text.startswith("file://"):
         rel = backend.relative(text)
@@ -64,11 +99,7 @@ def prepare(path: Any, backend: Backend, cache: StatCache, suffix: str) -> Prepa
                 "copy it locally or use that root"
             )
         return _in_place_remote(backend, rel, suffix)
-    local = os.path.abspath(os.path.expanduser(text.removeprefix("file://")))
-    if not os.path.exists(local):
-        raise InvalidInput(f"path not found: {local}")
-    if not os.access(local, os.R_OK):
-        raise InvalidInput(f"path not readable: {local}")
+    local = _readable(text)
     rel = backend.relative(local) if backend.is_local else None
     in_place = rel is not None and not rel.startswith(".threadline/")
     try:
@@ -78,53 +109,104 @@ def prepare(path: Any, backend: Backend, cache: StatCache, suffix: str) -> Prepa
             if data is not None
             else hash_path(local, cache)
         )
+    except (InvalidInput, StorageError):
+        raise
     except OSError as exc:
-        raise InvalidInput(f"cannot read {local}: {exc}") from exc
-    where = rel if in_place else object_path(hashed.hash, suffix)
+        raise InvalidInput(f"cannot read {local}: {exc.strerror or exc}") from exc
     otype, n_observations = describe_file(local, suffix)
+    entries = zip(hashed.files, hashed.sizes, hashed.hashes, strict=True)
     return Prepared(
-        local,
-        hashed.hash,
-        hashed.size,
-        hashed.n_files,
-        hashed.files,
-        suffix,
-        where,
-        in_place,
-        data,
-        otype,
-        n_observations,
-    )  # type: ignore[arg-type]
+        source=local,
+        hash=hashed.hash,
+        size=hashed.size,
+        n_files=hashed.n_files,
+        files=hashed.files,
+        suffix=suffix,
+        object_path=rel if in_place and rel is not None else object_path(hashed.hash, suffix),
+        in_place=in_place,
+        data=data,
+        otype=otype,
+        n_observations=n_observations,
+        entries=tuple(entries),
+        stamps=hashed.stamps,
+    )
+
+
+def _readable(text: str) -> str:
+    """The absolute local path, refused unless it is a readable regular file or folder."""
+    local = os.path.abspath(os.path.expanduser(text.removeprefix("file://")))
+    if "\x00" in local:
+        raise InvalidInput(f"invalid path {text!r}: contains a NUL character")
+    try:
+        os.stat(local)
+    except FileNotFoundError:
+        raise InvalidInput(f"path not found: {local}") from None
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {local}: {exc.strerror or exc}") from exc
+    if not os.path.isdir(local):
+        regular_stat(local)  # a FIFO would block, /dev/zero never end
+    if not os.access(local, os.R_OK) or (os.path.isdir(local) and not os.access(local, os.X_OK)):
+        raise InvalidInput(f"path not readable: {local}")
+    return local
 
 
 def _small_file(path: str) -> bytes | None:
     """The bytes of a small regular file: hashed and stored from one read, so the stored
     object is exactly what was hashed. Bigger files are streamed (and stat-cached)."""
-    if os.path.isdir(path) or os.path.getsize(path) >= SMALL_FILE:
+    if os.path.isdir(path):
+        return None
+    st = regular_stat(path)
+    if st.st_size >= SMALL_FILE:
         return None
     with open(path, "rb") as handle:
-        return handle.read()
+        data = handle.read(SMALL_FILE)
+    check_unchanged(path, stamp_of(st))
+    return data
+
+
+def _unchanged(prepared: Prepared) -> Check | None:
+    """A check that the local source still is what was hashed (run after the copy)."""
+    if not prepared.stamps:
+        return None
+
+    def check() -> None:
+        if prepared.n_files is None:
+            check_unchanged(prepared.source, prepared.stamps[0])
+            return
+        for rel, stamp in zip(prepared.files, prepared.stamps, strict=True):
+            check_unchanged(os.path.join(prepared.source, rel), stamp)
+        if tuple(list_files(prepared.source)) != prepared.files:
+            raise SourceChanged(prepared.source)
+
+    return check
 
 
 def store(prepared: Prepared, backend: Backend, move: bool = False) -> None:
-    """Upload a managed object unless the same content is already stored.
+    """Upload a managed object unless the same content is already stored, complete.
 
     ``move``: the source is a scratch file threadline wrote itself (``from_dataframe``);
-    on local storage it is renamed into place instead of copied.
+    on local storage it is renamed into place instead of copied. A folder's manifest is
+    written last; an upload interrupted before it is redone here.
     """
     if prepared.in_place:
         return
-    info = backend.info(prepared.object_path)
-    if info is not None and (prepared.n_files is not None or info["size"] == prepared.size):
+    where = prepared.object_path
+    if prepared.n_files is not None:
+        if _manifest.complete(backend, where, prepared.hash):
+            return
+        if not (move and _move_into(prepared, backend)):
+            backend.put_folder(prepared.source, where, list(prepared.files), _unchanged(prepared))
+        _manifest.write(backend, where, prepared.hash, list(prepared.entries))
+        return
+    info = backend.info(where)
+    if info is not None and info["size"] == prepared.size:
         return
     if move and prepared.data is None and _move_into(prepared, backend):
         return
     if prepared.data is not None:
-        backend.put_bytes(prepared.data, prepared.object_path)
-    elif prepared.n_files is None:
-        backend.put_file(prepared.source, prepared.object_path)
+        backend.put_bytes(prepared.data, where)
     else:
-        backend.put_folder(prepared.source, prepared.object_path, list(prepared.files))
+        backend.put_file(prepared.source, where, _unchanged(prepared))
 
 
 def _move_into(prepared: Prepared, backend: Backend) -> bool:
@@ -132,32 +214,41 @@ def _move_into(prepared: Prepared, backend: Backend) -> bool:
     target = backend.local_path(prepared.object_path)
     if target is None:
         return False
+    mode = read_only_mode()
     try:
         os.makedirs(os.path.dirname(target), exist_ok=True)
         for folder, _, files in os.walk(prepared.source):
             for name in files:
-                os.chmod(os.path.join(folder, name), 0o444)
+                os.chmod(os.path.join(folder, name), mode)
         if os.path.isfile(prepared.source):
-            os.chmod(prepared.source, 0o444)
+            os.chmod(prepared.source, mode)
         os.replace(prepared.source, target)
-    except OSError:  # another device, or an identical folder won the race: copy instead
-        return os.path.isdir(target)
+    except OSError:  # another device, or a folder is already there: copy instead
+        return False
     return True
 
 
 def fetch(backend: Backend, path: str, cache_dir: str, is_folder: bool) -> str:
-    """A local path for the object: itself on local storage, a cached copy otherwise."""
+    """A local path for the object: itself on local storage, a cached copy otherwise.
+
+    Every file written into the cache is checked to stay inside it, whatever the bucket
+    listing or the manifest says.
+    """
     local = backend.local_path(path)
     if local is not None:
         if not os.path.exists(local):
             raise StorageError(f"object missing from storage: {local}")
         return local
     protocol, _, base = backend.root.partition("://")
-    target = Path(cache_dir) / protocol / base / path
+    target = Path(inside(path, os.path.join(cache_dir, protocol, base)))
     if is_folder:
-        files = [f[len(path) + 1 :] for f in backend.list(path)]
+        entries = _manifest.read(backend, path)
+        if entries is not None:
+            files = [rel for rel, _, _ in entries]
+        else:
+            files = [f[len(path) + 1 :] for f in backend.list(path)]
         for rel in files:
-            _fetch_file(backend, f"{path}/{rel}", target / rel)
+            _fetch_file(backend, inside(rel, path), Path(inside(rel, str(target))))
         target.mkdir(parents=True, exist_ok=True)
     else:
         _fetch_file(backend, path, target)

@@ -3,18 +3,30 @@
 fsspec and s3fs are imported when a backend is created, never by ``import threadline``.
 S3 credentials and the endpoint come from the usual AWS environment variables
 (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL``); they are never
-stored in the database.
+stored in the database. Timeouts and retries come from ``Transport`` (the instance
+config's ``[s3]`` table); any transport failure becomes one ``StorageError`` line.
 """
 
+import contextlib
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import IO, Any
 
-from ..errors import StorageError
-from ._base import Backend
+from ..errors import StorageError, ThreadlineError
+from ._base import Backend, Check, _first_line, inside
 
 
-def _filesystem(protocol: str) -> Any:
+@dataclass(frozen=True)
+class Transport:
+    """How long to wait for remote storage, and how often to try again."""
+
+    connect_timeout: float = 10.0  # seconds to open a connection
+    read_timeout: float = 30.0  # seconds without an answer on an open connection
+    retries: int = 2  # further attempts after a failed request (0: try once)
+
+
+def _filesystem(protocol: str, transport: Transport) -> Any:
     try:
         import fsspec
     except ImportError as exc:  # pragma: no cover - depends on the install
@@ -27,42 +39,77 @@ def _filesystem(protocol: str) -> Any:
         raise StorageError("S3 storage needs s3fs: pip install 'threadline[s3]'") from exc
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     client_kwargs = {"endpoint_url": endpoint} if endpoint else {}
-    return s3fs.S3FileSystem(
-        client_kwargs=client_kwargs, skip_instance_cache=True, use_listings_cache=False
+    config = {
+        "connect_timeout": transport.connect_timeout,
+        "read_timeout": transport.read_timeout,
+        "retries": {"max_attempts": transport.retries + 1, "mode": "standard"},
+    }
+    fs = s3fs.S3FileSystem(
+        client_kwargs=client_kwargs,
+        config_kwargs=config,
+        skip_instance_cache=True,
+        use_listings_cache=False,
     )
+    fs.retries = 1  # botocore retries (above); s3fs's own loop would multiply them
+    return fs
 
 
 class FsspecBackend(Backend):
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, transport: Transport | None = None) -> None:
         self.root = root.rstrip("/")
         self.protocol = self.root.partition("://")[0]
-        self.fs = _filesystem(self.protocol)
+        self.transport = transport or Transport()
+        self.fs = _filesystem(self.protocol, self.transport)
         self._base = self.fs._strip_protocol(self.root)  # how fs spells paths under root
 
     def _full(self, path: str) -> str:
-        return f"{self._base}/{path}" if path else self._base
+        return inside(path, self._base)
 
-    def _put(self, local_path: str, path: str) -> None:
-        self.fs.put_file(local_path, self._full(path))
+    @contextlib.contextmanager
+    def _transport(self, action: str, path: str) -> Iterator[None]:
+        """Any failure below (botocore, aiohttp, timeouts) as one ``StorageError`` line;
+        ``FileNotFoundError`` passes through for the callers that expect it."""
+        try:
+            yield
+        except (FileNotFoundError, ThreadlineError):
+            raise
+        except Exception as exc:
+            raise StorageError(f"cannot {action} {self.uri(path)}: {_first_line(exc)}") from exc
+
+    def _put(self, local_path: str, path: str, check: Check | None = None) -> None:
+        with self._transport("store", path):
+            self.fs.put_file(local_path, self._full(path))
+        if check is not None:
+            try:
+                check()
+            except BaseException:
+                self.remove(path)
+                raise
 
     def _put_bytes(self, data: bytes, path: str) -> None:
-        self.fs.pipe_file(self._full(path), data)
+        with self._transport("store", path):
+            self.fs.pipe_file(self._full(path), data)
 
     def _get(self, path: str, local_path: str) -> None:
         tmp = f"{local_path}.part"
-        self.fs.get_file(self._full(path), tmp)
+        with self._transport("fetch", path):
+            self.fs.get_file(self._full(path), tmp)
         os.replace(tmp, local_path)
 
     def open(self, path: str, mode: str = "rb") -> IO[Any]:
-        try:
-            return self.fs.open(self._full(path), mode)  # type: ignore[no-any-return]
-        except (OSError, FileNotFoundError) as exc:
-            raise StorageError(f"cannot open {self.uri(path)}: {exc}") from exc
+        full = self._full(path)
+        with self._transport("open", path):
+            try:
+                return self.fs.open(full, mode)  # type: ignore[no-any-return]
+            except FileNotFoundError as exc:
+                raise StorageError(f"cannot open {self.uri(path)}: not found") from exc
 
     def info(self, path: str) -> dict[str, Any] | None:
+        full = self._full(path)
         try:
-            raw = self.fs.info(self._full(path))
-        except (FileNotFoundError, OSError):
+            with self._transport("reach", path):
+                raw = self.fs.info(full)
+        except FileNotFoundError:
             return None
         mtime = raw.get("LastModified") or raw.get("mtime") or raw.get("created")
         stamp = mtime.timestamp() if hasattr(mtime, "timestamp") else mtime
@@ -70,31 +117,34 @@ class FsspecBackend(Backend):
 
     def _list(self, prefix: str) -> Iterator[str]:
         full = self._full(prefix)
-        if not self.fs.exists(full):
-            return
+        with self._transport("list", prefix):
+            if not self.fs.exists(full):
+                return
+            found_all = self.fs.find(full)
         base = self._base.rstrip("/") + "/"
-        for found in self.fs.find(full):
+        for found in found_all:
             yield found[len(base) :] if found.startswith(base) else found
 
     def _remove(self, path: str) -> None:
         full = self._full(path)
-        if self.fs.isdir(full):
-            self.fs.rm(full, recursive=True)
-        else:
-            self.fs.rm_file(full)
+        with self._transport("remove", path):
+            if self.fs.isdir(full):
+                self.fs.rm(full, recursive=True)
+            else:
+                self.fs.rm_file(full)
 
     def _move(self, src: str, dst: str) -> None:
         full = self._full(src)
-        if self.fs.isdir(full):
-            for rel in list(self._list(src)):
-                self.fs.mv(self._full(rel), self._full(dst + rel[len(src) :]))
-        else:
-            self.fs.mv(full, self._full(dst))
+        with self._transport("move", src):
+            if self.fs.isdir(full):
+                for rel in list(self._list(src)):
+                    self.fs.mv(self._full(rel), self._full(dst + rel[len(src) :]))
+            else:
+                self.fs.mv(full, self._full(dst))
 
     def check_reachable(self) -> None:
         bucket = self._base.split("/", 1)[0]
         try:
             self.fs.ls(bucket)
         except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise StorageError(f"storage {self.root} is not reachable: {first}") from exc
+            raise StorageError(f"storage {self.root} is not reachable: {_first_line(exc)}") from exc

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import StorageError
-from ._base import Backend
+from ._base import Backend, Check, inside, read_only_mode
 
 
 class LocalBackend(Backend):
@@ -17,6 +17,7 @@ class LocalBackend(Backend):
     def __init__(self, root: str) -> None:
         self.root = str(Path(root).resolve())
         self._folders: set[str] = set()  # folders known to exist: no mkdir per object
+        self._mode = read_only_mode()
 
     def _ensure_folder(self, folder: str) -> None:
         if folder not in self._folders:
@@ -24,18 +25,26 @@ class LocalBackend(Backend):
             self._folders.add(folder)
 
     def _abs(self, path: str) -> str:
-        return os.path.join(self.root, path)
+        """The absolute path, refused unless it stays inside the root (symlinks
+        resolved: a link inside the root that points out of it does not count)."""
+        joined = inside(path, self.root)
+        real = os.path.realpath(joined)
+        if real != self.root and not real.startswith(self.root + os.sep):
+            raise StorageError(f"refusing path {path!r}: it resolves outside {self.root}")
+        return joined
 
     def local_path(self, path: str) -> str:
         return self._abs(path)
 
-    def _put(self, local_path: str, path: str) -> None:
+    def _put(self, local_path: str, path: str, check: Check | None = None) -> None:
         target = self._abs(path)
         self._ensure_folder(os.path.dirname(target))
         tmp = f"{target}.tmp-{uuid.uuid4().hex}"
         try:
             shutil.copyfile(local_path, tmp)
-            os.chmod(tmp, 0o444)  # stored content is immutable; cache() hands out this path
+            os.chmod(tmp, self._mode)  # immutable content; cache() hands out this path
+            if check is not None:
+                check()
             os.replace(tmp, target)
         finally:
             if os.path.exists(tmp):
@@ -54,42 +63,66 @@ class LocalBackend(Backend):
             if os.path.exists(tmp):
                 os.unlink(tmp)
 
-    def put_folder(self, local_dir: str, path: str, files: list[str]) -> None:
-        """Copy into a temporary folder, then rename it into place in one step."""
+    def put_folder(
+        self, local_dir: str, path: str, files: list[str], check: Check | None = None
+    ) -> None:
+        """Copy into a temporary folder, then rename it into place in one step.
+
+        A folder already at ``path`` (a rename is atomic, so it is whole unless it was
+        half removed or tampered with) is kept when it holds exactly ``files`` with the
+        same sizes, and replaced otherwise.
+        """
         target = self._abs(path)
         tmp = f"{target}.tmp-{uuid.uuid4().hex}"
         try:
+            os.makedirs(tmp)
             for rel in files:
-                dst = os.path.join(tmp, rel)
+                dst = inside(rel, tmp)
                 os.makedirs(os.path.dirname(dst), exist_ok=True)
                 shutil.copyfile(os.path.join(local_dir, rel), dst)
-                os.chmod(dst, 0o444)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            try:
-                os.rename(tmp, target)
-            except OSError:
-                if not os.path.isdir(target):  # lost a race to an identical folder: fine
-                    raise
+                os.chmod(dst, self._mode)
+            if check is not None:
+                check()
+            self._rename_folder(tmp, target)
         except OSError as exc:
             raise StorageError(f"cannot store {local_dir} at {target}: {exc}") from exc
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
+    def _rename_folder(self, tmp: str, target: str) -> None:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        try:
+            os.rename(tmp, target)
+            return
+        except OSError:
+            if not os.path.isdir(target):
+                raise
+        if _same_listing(tmp, target):
+            return  # an identical folder is there (a race, or an unfinished save): keep it
+        aside = f"{target}.old-{uuid.uuid4().hex}"
+        os.rename(target, aside)
+        try:
+            os.rename(tmp, target)
+        finally:
+            shutil.rmtree(aside, ignore_errors=True)
+
     def _get(self, path: str, local_path: str) -> None:
         shutil.copyfile(self._abs(path), local_path)
 
     def open(self, path: str, mode: str = "rb") -> IO[Any]:
+        full = self._abs(path)
         try:
-            return open(self._abs(path), mode)
+            return open(full, mode)
         except OSError as exc:
-            raise StorageError(f"cannot open {self._abs(path)}: {exc}") from exc
+            raise StorageError(f"cannot open {full}: {exc}") from exc
 
     def info(self, path: str) -> dict[str, Any] | None:
+        full = self._abs(path)
         try:
-            st = os.stat(self._abs(path))
+            st = os.stat(full)
         except OSError:
             return None
-        kind = "directory" if os.path.isdir(self._abs(path)) else "file"
+        kind = "directory" if os.path.isdir(full) else "file"
         return {"size": st.st_size, "type": kind, "mtime": st.st_mtime}
 
     def _list(self, prefix: str) -> Iterator[str]:
@@ -139,3 +172,17 @@ class LocalBackend(Backend):
             raise StorageError(f"storage {self.root} is not usable: {existing} is not a folder")
         if not os.access(existing, os.W_OK):
             raise StorageError(f"storage {self.root} is not writable")
+
+
+def _same_listing(a: str, b: str) -> bool:
+    """Whether two folders hold the same relative file paths with the same sizes."""
+
+    def listing(top: str) -> dict[str, int]:
+        found = {}
+        for folder, _, files in os.walk(top):
+            for name in files:
+                full = os.path.join(folder, name)
+                found[os.path.relpath(full, top)] = os.path.getsize(full)
+        return found
+
+    return listing(a) == listing(b)

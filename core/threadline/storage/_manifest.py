@@ -1,0 +1,59 @@
+"""Folder manifests: a folder object counts only once its manifest is written, last.
+
+A manifest lists every file of a stored folder (relative path, size, SHA-256) and sits
+outside the folder, at ``manifest_path(object path)``, so the folder holds exactly the
+files saved. ``complete()`` is the only "does this folder exist" test: the manifest must
+exist, parse, and hash to the folder's content hash. An upload killed half way leaves no
+manifest, so the next save of the same folder uploads it again.
+"""
+
+import json
+from typing import Any
+
+from ..errors import StorageError
+from ..hashing import manifest_hash
+from ._base import Backend, _first_line, inside, manifest_path
+
+Entry = tuple[str, int, str]  # relative path, size, sha256
+
+
+def encode(hash_: str, entries: list[Entry]) -> bytes:
+    files = [{"path": p, "size": s, "sha256": h} for p, s, h in sorted(entries)]
+    return json.dumps({"hash": hash_, "files": files}, indent=0).encode()
+
+
+def write(backend: Backend, path: str, hash_: str, entries: list[Entry]) -> None:
+    """Write the manifest of the folder object at ``path`` (after all its files)."""
+    backend.put_bytes(encode(hash_, entries), manifest_path(path))
+
+
+def read(backend: Backend, path: str) -> list[Entry] | None:
+    """The entries of the folder object at ``path``; None when there is no manifest (an
+    unfinished upload, or a folder stored before manifests existed)."""
+    where = manifest_path(path)
+    if backend.info(where) is None:
+        return None
+    try:
+        with backend.open(where) as handle:
+            data: Any = json.loads(handle.read())
+        entries = [(str(f["path"]), int(f["size"]), str(f["sha256"])) for f in data["files"]]
+    except StorageError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise StorageError(f"unreadable manifest {backend.uri(where)}: {_first_line(exc)}") from exc
+    for rel, _, _ in entries:
+        inside(rel, backend.uri(path))  # a manifest names files inside its folder only
+    return entries
+
+
+def complete(backend: Backend, path: str, hash_: str) -> bool:
+    """Whether the folder object at ``path`` is whole: its manifest is there and matches."""
+    try:
+        entries = read(backend, path)
+    except StorageError as exc:
+        if "unreadable manifest" in str(exc):
+            return False  # a damaged manifest: the next save writes it again
+        raise
+    if entries is None:
+        return False
+    return manifest_hash((rel, h) for rel, _, h in entries) == hash_
