@@ -1,0 +1,84 @@
+"""A throwaway Prefect API server for the demo: started at once, waited for when needed.
+
+Prefect always talks to an API server. The demo starts ``prefect server start`` in the
+background with its own ``PREFECT_HOME`` (a fresh SQLite database under the demo folder),
+the UI and the background services off (without that, on 2 cores each flow waits while
+the server writes the previous flow's events), and waits for ``/api/health`` only when
+the flow is about to run, so the server's start overlaps the Nextflow and Snakemake steps.
+A server that does not answer within ``timeout`` seconds, or exits, is an error that
+shows the end of its log: the demo never hangs on it.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+SETTINGS = {
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_TELEMETRY_ENABLE_RESOURCE_METRICS": "false",
+    "PREFECT_LOGGING_TO_API_ENABLED": "false",
+    "PREFECT_SERVER_UI_ENABLED": "false",
+    "PREFECT_UI_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_LATE_RUNS_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_FOREMAN_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_REPOSSESSOR_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_CANCELLATION_CLEANUP_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_PAUSE_EXPIRATIONS_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_CLEANUP_RECONCILER_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED": "false",
+}
+
+
+class PrefectServer:
+    def __init__(self, home: Path) -> None:
+        home.mkdir(parents=True, exist_ok=True)
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.api_url = f"http://127.0.0.1:{port}/api"
+        self.environ = {**SETTINGS, "PREFECT_HOME": str(home), "PREFECT_API_URL": self.api_url}
+        self.log = home / "server.log"
+        prefect = Path(sys.executable).with_name("prefect")
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen(
+                [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                env={**os.environ, **self.environ, "PREFECT_API_URL": ""},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+
+    def wait(self, timeout: float = 120.0) -> None:
+        """Return once the server answers; raise if it exits or stays silent."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the Prefect server exited: {self._tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"the Prefect server did not answer in {timeout:.0f} s: {self._tail()}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def _tail(self) -> str:
+        return " | ".join(self.log.read_text(errors="replace").strip().splitlines()[-5:])
