@@ -11,19 +11,22 @@
 """
 
 import atexit
+import contextlib
+import datetime as dt
 import functools
 import getpass
 import hashlib
 import inspect
+import logging
 import os
-import socket
 import sys
 import traceback as tb
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import _context
+from . import _context, _liveness, caching
 from ._config import ENV_DB, ENV_PARENT_RUN, ENV_STORAGE
 from ._environment import distributions, environment_hash, git_info, python_version
 from ._redact import redact
@@ -32,6 +35,7 @@ from .errors import TrackingError
 from .models import Artifact, Environment, Run, RunInput, Transform
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = logging.getLogger("threadline.caching")
 
 _global: dict[str, Any] = {"run": None, "token": None, "git": None, "env": None}
 
@@ -110,13 +114,14 @@ def track(
         project=project,
         parent=Run.get_or_none(Run.uid == parent) if parent else None,
         engine="python",
-        hostname=socket.gethostname(),
         user=_user(),
         python_version=python_version(),
         environment=_environment(),
         git_repo=git.repo if git else None,
         git_commit=git.commit if git else None,
+        **_liveness.process_fields(),
     )
+    _liveness.install_sigterm()
     _global.update(
         run=run,
         token=_context.enter_run(run),
@@ -157,13 +162,19 @@ def finish(status: str = "completed", error: str | None = None) -> Run:
 @atexit.register
 def _finish_at_exit() -> None:
     if _global["run"] is not None:
-        try:
-            failed = getattr(sys, "last_value", None) is not None
-            finish(
-                "errored" if failed else "completed", error=repr(sys.last_value) if failed else None
-            )
-        except Exception:
-            pass
+        with contextlib.suppress(Exception):  # at exit there is no one left to tell
+            finish(*_exit_status())
+
+
+def _exit_status() -> tuple[str, str | None]:
+    """How a tracked script ended: SIGTERM and Ctrl-C abort it, an exception errors it."""
+    signum = _liveness.terminated()
+    if signum is not None:
+        return "aborted", f"terminated by signal {signum} (SIGTERM)"
+    failed = getattr(sys, "last_value", None)
+    if isinstance(failed, KeyboardInterrupt):
+        return "aborted", "KeyboardInterrupt"
+    return ("errored", repr(failed)) if failed is not None else ("completed", None)
 
 
 # -- decorators ---------------------------------------------------------------------------
@@ -209,13 +220,25 @@ def _module_name(fn: Callable[..., Any]) -> str:
     return path.stem if path is not None else "__main__"
 
 
+@dataclass
+class _Call:
+    """One call of a decorated function: its run, or the reused result of a cache hit."""
+
+    run: Run
+    token: Any = None
+    key: caching.Key | None = None
+    hit: bool = False
+    value: Any = None
+
+
 class _Tracked:
     """What one decorated function needs at each call, computed once."""
 
-    def __init__(self, fn: Callable[..., Any], key: str | None, kind: str) -> None:
+    def __init__(self, fn: Callable[..., Any], key: str | None, kind: str, cache: Any) -> None:
         self.fn, self.kind = fn, kind
         self.key = key or f"{_module_name(fn)}.{fn.__qualname__}"
         self.signature = inspect.signature(fn)
+        self.cache = caching.check_mode(cache)
         self._cached: tuple[Any, Transform] | None = None
 
     def transform(self) -> Transform:
@@ -226,79 +249,116 @@ class _Tracked:
             self._cached = (inst, get_transform(self.key, self.kind, source=source, hash=digest))
         return self._cached[1]
 
-    def begin(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Run, Any]:
+    def _lookup(self, values: dict[str, Any]) -> tuple[caching.Key | None, caching.Decision]:
+        if not self.cache:
+            return None, caching.Decision(None, None)
+        key = caching.key(self.fn, values, transform=self.key)
+        if self.cache == "refresh" and key.base is not None:
+            return key, caching.Decision(None, "refresh requested")
+        return key, caching.lookup(key)
+
+    def begin(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Call:
         values = _bind(self.signature, args, kwargs)
         params = {k: redact(v, k) for k, v in values.items() if k not in ("self", "cls")}
-        parent = _context.current_run()
-        run = start_run(
-            self.key,
-            self.kind,
-            transform=self.transform(),
-            params=params,
-            parent=parent,
-            engine="python",
-        )
+        key, decision = self._lookup(values)
+        fields = {
+            "transform": self.transform(),
+            "params": params,
+            "parent": _context.current_run(),
+            "engine": "python",
+            **_liveness.process_fields(),
+        }
+        if decision.entry is not None:
+            now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+            source = decision.entry.run_id
+            run = start_run(
+                self.key, self.kind, status="cached", finished_at=now, cached_from=source, **fields
+            )
+            log.debug("cache hit for %s: reuses run %s", self.key, decision.entry.run.uid)
+            return _Call(run, key=key, hit=True, value=caching.reuse(decision.entry, run))
+        if decision.reason is not None:
+            log.debug("cache miss for %s: %s", self.key, decision.reason)
+        run = start_run(self.key, self.kind, cache_note=decision.reason, **fields)
+        _liveness.install_sigterm()
         inputs = _artifact_args(values)
         if inputs:
             RunInput.insert_many(
                 [{"run": run.id, "artifact": a.id} for a in inputs]
             ).on_conflict_ignore().execute()
-        return run, _context.enter_run(run)
+        return _Call(run, _context.enter_run(run), key)
 
-    def end(self, run: Run, token: Any, error: BaseException | None) -> None:
-        _context.exit_run(run, token)
+    def end(self, call: _Call, error: BaseException | None, result: Any = None) -> None:
+        run = call.run
+        _context.exit_run(run, call.token)
         if error is None:
             finish_run(run, "completed")
+            if call.key is not None:
+                self._record(call.key, run, result)
         elif isinstance(error, KeyboardInterrupt | SystemExit | GeneratorExit):
             finish_run(run, "aborted", error=f"{type(error).__name__}: {error}")
         else:
             trace = "".join(tb.format_exception(error))
             finish_run(run, "errored", error=f"{type(error).__name__}: {error}", traceback=trace)
 
+    def _record(self, key: caching.Key, run: Run, result: Any) -> None:
+        note = caching.record(key, run, result)
+        if note is not None:
+            log.debug("%s: %s", self.key, note)
+            run.cache_note = f"{run.cache_note}; {note}" if run.cache_note else note
+            Run.update(cache_note=run.cache_note).where(Run.id == run.id).execute()
 
-def _decorate(fn: F, key: str | None, kind: str) -> F:
-    tracked = _Tracked(fn, key, kind)
+
+def _decorate(fn: F, key: str | None, kind: str, cache: Any) -> F:
+    tracked = _Tracked(fn, key, kind, cache)
     if inspect.iscoroutinefunction(fn):
 
         @functools.wraps(fn)
         async def run_async(*args: Any, **kwargs: Any) -> Any:
-            run, token = tracked.begin(args, kwargs)
+            call = tracked.begin(args, kwargs)
+            if call.hit:
+                return call.value
             try:
                 result = await fn(*args, **kwargs)
             except BaseException as exc:
-                tracked.end(run, token, exc)
+                tracked.end(call, exc)
                 raise
-            tracked.end(run, token, None)
+            tracked.end(call, None, result)
             return result
 
         return run_async  # type: ignore[return-value]
 
     @functools.wraps(fn)
     def run_sync(*args: Any, **kwargs: Any) -> Any:
-        run, token = tracked.begin(args, kwargs)
+        call = tracked.begin(args, kwargs)
+        if call.hit:
+            return call.value
         try:
             result = fn(*args, **kwargs)
         except BaseException as exc:
-            tracked.end(run, token, exc)
+            tracked.end(call, exc)
             raise
-        tracked.end(run, token, None)
+        tracked.end(call, None, result)
         return result
 
     return run_sync  # type: ignore[return-value]
 
 
-def flow(key: str | Callable[..., Any] | None = None) -> Any:
-    """Decorate a function so each call is a Run of kind ``flow`` (bare or with a key)."""
+def flow(key: str | Callable[..., Any] | None = None, *, cache: bool | str = False) -> Any:
+    """Decorate a function so each call is a Run of kind ``flow`` (bare or with a key).
+
+    ``cache=True`` skips a call whose code, parameters and inputs match a completed
+    earlier call (see threadline.caching); ``cache="refresh"`` runs and records anew."""
     if callable(key):
-        return _decorate(key, None, "flow")
-    return lambda fn: _decorate(fn, key, "flow")
+        return _decorate(key, None, "flow", cache)
+    return lambda fn: _decorate(fn, key, "flow", cache)
 
 
-def step(key: str | Callable[..., Any] | None = None) -> Any:
-    """Decorate a function so each call is a Run of kind ``step`` under the current run."""
+def step(key: str | Callable[..., Any] | None = None, *, cache: bool | str = False) -> Any:
+    """Decorate a function so each call is a Run of kind ``step`` under the current run
+    (``cache`` as for ``flow``)."""
     if callable(key):
-        return _decorate(key, None, "step")
-    return lambda fn: _decorate(fn, key, "step")
+        return _decorate(key, None, "step", cache)
+    return lambda fn: _decorate(fn, key, "step", cache)
 
 
 __all__ = ["activate", "context", "finish", "flow", "step", "track"]

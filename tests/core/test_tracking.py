@@ -2,14 +2,18 @@
 
 import asyncio
 import os
+import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import threadline as tl
+from threadline import _liveness
 from threadline.errors import TrackingError
 
 
@@ -255,3 +259,98 @@ def test_notebook_is_found_through_jupyter_session_name(local_instance, isolated
     assert run.transform.kind == "notebook"
     assert run.transform.key.endswith("explore.ipynb")
     assert '"nbformat": 4' in run.transform.source
+
+
+# -- runs that end: SIGTERM, SIGINT, SIGKILL ------------------------------------------------
+
+LONG_SCRIPT = """
+import signal, sys, time, pathlib
+import threadline as tl
+
+if sys.argv[2] == "chained":
+    def own(signum, frame):
+        pathlib.Path(sys.argv[1] + ".own").write_text("ran")
+        sys.exit(3)
+    signal.signal(signal.SIGTERM, own)
+run = tl.track()
+
+@tl.flow("long-flow")
+def long_flow() -> None:
+    pathlib.Path(sys.argv[1]).write_text(run.uid)
+    time.sleep(120)
+
+long_flow()
+"""
+
+
+def _start_long(isolated: Path, mode: str) -> tuple[subprocess.Popen, Path]:
+    script = isolated / "long.py"
+    script.write_text(LONG_SCRIPT)
+    marker = isolated / f"uid-{mode}"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    errors = isolated / f"{mode}.err"
+    with errors.open("wb") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, str(script), str(marker), mode], cwd=isolated, env=env, stderr=stderr
+        )
+    deadline = time.monotonic() + 120
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.exists(), errors.read_text()
+    return proc, marker
+
+
+@pytest.mark.parametrize(
+    "sig, code, error",
+    [
+        (signal.SIGTERM, 143, "terminated by signal 15 (SIGTERM)"),
+        (signal.SIGINT, -signal.SIGINT, "KeyboardInterrupt"),
+    ],
+)
+def test_sigterm_and_ctrl_c_end_the_runs_aborted(local_instance, isolated, sig, code, error):
+    proc, marker = _start_long(isolated, "plain")
+    proc.send_signal(sig)
+    assert proc.wait(timeout=60) == code
+    script_run = tl.Run.get(uid=marker.read_text())
+    flow_run = tl.Run.get(transform__key="long-flow")
+    assert script_run.status == "aborted" and script_run.error == error
+    assert flow_run.status == "aborted" and flow_run.finished_at is not None
+    assert script_run.pid == proc.pid and script_run.hostname == socket.gethostname()
+
+
+def test_a_previous_sigterm_handler_is_kept(local_instance, isolated):
+    proc, marker = _start_long(isolated, "chained")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 3  # the script's own handler ran and chose the exit
+    assert Path(f"{marker}.own").read_text() == "ran"
+    assert tl.Run.get(uid=marker.read_text()).status == "aborted"
+    assert tl.Run.get(transform__key="long-flow").status == "aborted"
+
+
+def test_runs_of_killed_processes_are_found_and_aborted(local_instance, isolated):
+    killed, killed_marker = _start_long(isolated, "plain")
+    alive, alive_marker = _start_long(isolated, "other")
+    try:
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(timeout=60)
+        dead = tl.Run.get(uid=killed_marker.read_text())
+        assert dead.status == "started" and dead.process_start is not None
+        found = {r.uid for r in _liveness.dead_runs()}
+        flow_run = tl.Run.get(transform__key="long-flow", pid=killed.pid)
+        assert found == {dead.uid, flow_run.uid}  # the live process's runs are not listed
+        aborted = _liveness.abort_dead_runs()
+        assert {r.uid for r in aborted} == found
+        dead = tl.Run.get(uid=dead.uid)
+        assert dead.status == "aborted" and f"process {killed.pid}" in dead.error
+        assert tl.Run.get(uid=alive_marker.read_text()).status == "started"
+        assert _liveness.dead_runs() == []
+    finally:
+        alive.kill()
+        alive.wait(timeout=60)
+
+
+def test_a_reused_pid_is_not_mistaken_for_the_run(local_instance, isolated):
+    me = os.getpid()
+    started = _liveness.process_start(me)
+    assert started is not None and _liveness.is_alive(me, started)
+    assert not _liveness.is_alive(me, started - 3600)  # same pid, another process start

@@ -1,0 +1,383 @@
+"""@tl.step(cache=True) / @tl.flow(cache=True): hits, misses and their reasons, safety."""
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import threadline as tl
+from threadline import caching
+from threadline._db import is_sqlite
+from threadline.errors import InvalidInput
+from threadline.models import CacheEntry
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_a_second_call_reuses_the_first(local_instance, isolated):
+    calls = []
+    data = tl.Artifact(write(isolated / "in.txt", "abc"), key="in.txt").save()
+
+    @tl.step(cache=True)
+    def upper(source: tl.Artifact, suffix: str = "!") -> tl.Artifact:
+        calls.append(source.key)
+        out = write(isolated / "out.txt", source.load().upper() + suffix)
+        return tl.Artifact(out, key="out.txt").save()
+
+    first = upper(data)
+    second = upper(data)
+    assert calls == ["in.txt"]  # the body ran once
+    assert isinstance(second, tl.Artifact) and second.uid == first.uid
+    runs = list(tl.Run.filter(transform__kind="step").order_by("id"))
+    assert [r.status for r in runs] == ["completed", "cached"]
+    assert runs[1].cached_from_id == runs[0].id and runs[1].finished_at is not None
+    assert [a.key for a in runs[1].inputs] == ["in.txt"]  # the same inputs, linked
+    assert runs[1].params == runs[0].params == {"source": "Artifact(in.txt)", "suffix": "!"}
+    assert runs[0].cache_note == "no earlier cached run of this transform"
+    assert first.run_id == runs[0].id  # the output keeps the run that made it
+
+
+def test_every_miss_says_why(local_instance, isolated, caplog):
+    path = write(isolated / "reads.txt", "ACGT")
+
+    @tl.step("count", cache=True)
+    def count(reads: Path, k: int) -> int:
+        return len(reads.read_text()) * k
+
+    caplog.set_level(logging.DEBUG, logger="threadline.caching")
+    assert count(path, 1) == 4
+    assert count(path, 2) == 8  # a parameter changed
+    write(path, "ACGTACGT")  # same path, new content
+    assert count(path, 2) == 16
+    assert count(path, 2) == 16  # hit
+    notes = [r.cache_note for r in tl.Run.filter(transform__key="count").order_by("id")]
+    assert notes == [
+        "no earlier cached run of this transform",
+        "parameter 'k' changed",
+        "input 'reads' changed",
+        None,
+    ]
+    assert "cache miss for count: input 'reads' changed" in caplog.text
+    assert "cache hit for count" in caplog.text
+
+
+def test_values_without_canonical_form_make_the_call_uncacheable(local_instance, isolated):
+    calls = []
+
+    @tl.step("opaque", cache=True)
+    def opaque(thing: object) -> int:
+        calls.append(1)
+        return 1
+
+    opaque(object())
+    opaque(object())
+    assert len(calls) == 2
+    run = tl.Run.filter(transform__key="opaque").first()
+    assert (
+        run.cache_note
+        == "not cached: parameter 'thing' of type object has no canonical form to hash"
+    )
+    assert CacheEntry.select().count() == 0
+
+
+def test_secrets_are_masked_before_hashing(local_instance, isolated):
+    calls = []
+
+    @tl.step("fetch", cache=True)
+    def fetch(url: str, api_token: str) -> str:
+        calls.append(url)
+        return "data"
+
+    fetch("https://alice:one@example.org/x", api_token="t1")
+    fetch("https://alice:two@example.org/x", api_token="t2")  # only secrets differ
+    assert len(calls) == 1
+    fetch("https://alice:two@example.org/y", api_token="t2")
+    assert len(calls) == 2
+
+
+def test_returned_values_come_back_as_returned(local_instance, isolated):
+    a = tl.Artifact(write(isolated / "a.txt", "A"), key="a.txt").save()
+    out = write(isolated / "report.txt", "R")
+
+    @tl.step("mixed", cache=True)
+    def mixed(n: int) -> dict:
+        return {"n": n, "pair": (a, [1.5, None]), "path": out, "label": "x"}
+
+    first = mixed(3)
+    again = mixed(3)
+    assert again == first and isinstance(again["pair"], tuple)
+    assert isinstance(again["path"], Path) and again["pair"][0].uid == a.uid
+    assert tl.Run.filter(transform__key="mixed", status="cached").count() == 1
+    write(out, "changed")  # a returned path that changed is not reused
+    mixed(3)
+    latest = tl.Run.filter(transform__key="mixed").order_by("-id").first()
+    assert latest.status == "completed"
+    assert latest.cache_note == f"returned path {out} changed"
+
+
+def test_a_return_value_that_cannot_be_stored_is_not_cached(local_instance, isolated):
+    @tl.step("frame", cache=True)
+    def frame() -> object:
+        return object()
+
+    frame()
+    frame()
+    notes = [r.cache_note for r in tl.Run.filter(transform__key="frame")]
+    assert all("a return value of type object cannot be stored" in n for n in notes)
+    assert tl.Run.filter(transform__key="frame", status="completed").count() == 2
+
+
+def test_errored_runs_are_never_reused(local_instance, isolated):
+    attempts = []
+
+    @tl.step("flaky", cache=True)
+    def flaky(n: int) -> int:
+        attempts.append(n)
+        if len(attempts) == 1:
+            raise RuntimeError("first attempt fails")
+        return n
+
+    with pytest.raises(RuntimeError):
+        flaky(1)
+    assert flaky(1) == 1 and flaky(1) == 1
+    assert attempts == [1, 1]
+    statuses = [r.status for r in tl.Run.filter(transform__key="flaky").order_by("id")]
+    assert statuses == ["errored", "completed", "cached"]
+
+
+@pytest.mark.parametrize("how", ["trash", "permanent", "purge"])
+def test_a_gone_output_is_a_miss_not_an_error(local_instance, isolated, how):
+    calls = []
+
+    @tl.step("make", cache=True)
+    def make(text: str) -> tl.Artifact:
+        calls.append(text)
+        return tl.Artifact(write(isolated / "made.txt", text), key="made.txt").save()
+
+    made = make("hello")
+    if how == "trash":
+        made.delete()
+    elif how == "permanent":
+        made.delete(permanent=True)
+    else:  # the object vanished behind threadline's back
+        Path(tl.instance().backend.local_path(made.path)).unlink()
+    again = make("hello")
+    assert calls == ["hello", "hello"]
+    assert again.load() == "hello"
+    note = tl.Run.filter(transform__key="make").order_by("-id").first().cache_note
+    assert note.startswith("output ") and "is gone" in note
+
+
+def test_an_artifact_read_by_key_in_the_body_is_checked(local_instance, isolated):
+    tl.Artifact(write(isolated / "ref.txt", "v1"), key="ref/genome.txt").save()
+    calls = []
+
+    @tl.step("align", cache=True)
+    def align(sample: str) -> str:
+        calls.append(sample)
+        return tl.Artifact.get(key="ref/genome.txt").load() + sample
+
+    assert align("S1") == "v1S1" and align("S1") == "v1S1"
+    assert len(calls) == 1
+    tl.Artifact(write(isolated / "ref.txt", "v2"), key="ref/genome.txt").save()
+    assert align("S1") == "v2S1"
+    assert len(calls) == 2
+    note = tl.Run.filter(transform__key="align").order_by("-id").first().cache_note
+    assert note == "input ref/genome.txt changed (read by the body)"
+
+
+def test_refresh_runs_and_records_anew(local_instance, isolated):
+    calls = []
+
+    def body(n: int) -> int:
+        calls.append(n)
+        return n
+
+    cached = tl.step("job", cache=True)(body)
+    refresh = tl.step("job", cache="refresh")(body)
+    cached(1)
+    refresh(1)
+    cached(1)
+    assert calls == [1, 1]
+    notes = [r.cache_note for r in tl.Run.filter(transform__key="job").order_by("id")]
+    assert notes[1] == "refresh requested"
+    with pytest.raises(InvalidInput, match="cache must be True, False or 'refresh'"):
+        tl.step(cache="always")(body)
+
+
+def test_a_cached_flow_skips_its_steps(local_instance, isolated):
+    @tl.step("inner")
+    def inner(x: int) -> int:
+        return x + 1
+
+    @tl.flow("outer", cache=True)
+    def outer(x: int) -> int:
+        return inner(x) * 2
+
+    assert outer(1) == 4 and outer(1) == 4
+    assert tl.Run.filter(transform__key="inner").count() == 1
+    assert [r.status for r in tl.Run.filter(transform__key="outer").order_by("id")] == [
+        "completed",
+        "cached",
+    ]
+
+
+def test_entries_and_clear(local_instance, isolated):
+    @tl.step("a", cache=True)
+    def a(n: int) -> int:
+        return n
+
+    @tl.step("b", cache=True)
+    def b(n: int) -> int:
+        return n
+
+    a(1), a(2), b(1)
+    assert [e.transform_key for e in caching.entries()] == ["b", "a", "a"]
+    assert len(caching.entries("a")) == 2
+    assert caching.clear("a") == 2 and [e.transform_key for e in caching.entries()] == ["b"]
+    a(1)
+    assert tl.Run.filter(transform__key="a").order_by("-id").first().cache_note == (
+        "no earlier cached run of this transform"
+    )
+    assert caching.clear() == 2
+
+
+def test_an_edited_helper_invalidates(local_instance, isolated, monkeypatch):
+    helpers = write(isolated / "helpers_mod.py", "def shout(t):\n    return t.upper()\n")
+    steps = write(
+        isolated / "steps_mod.py",
+        "import threadline as tl\nfrom helpers_mod import shout\nLIMIT = 3\n\n"
+        "@tl.step('shout', cache=True)\ndef run(t: str) -> str:\n    return shout(t)[:LIMIT]\n",
+    )
+    monkeypatch.syspath_prepend(str(isolated))
+
+    def load() -> object:
+        for name in ("steps_mod", "helpers_mod"):
+            sys.modules.pop(name, None)
+        import steps_mod  # a fresh import of the edited files
+
+        return steps_mod
+
+    assert load().run("abcd") == "ABC"
+    assert load().run("abcd") == "ABC"
+    write(helpers, "def shout(t):\n    return t.upper() + '!'\n")
+    assert load().run("ab") == "AB!"
+    steps.write_text(steps.read_text().replace("LIMIT = 3", "LIMIT = 2"))
+    assert load().run("ab") == "AB"
+    notes = [r.cache_note for r in tl.Run.filter(transform__key="shout").order_by("id")]
+    assert [r.status for r in tl.Run.filter(transform__key="shout").order_by("id")] == [
+        "completed",
+        "cached",
+        "completed",
+        "completed",
+    ]
+    assert notes[2] in ("code changed", "parameter 't' changed")
+
+
+RACE = """
+import os, pathlib, sys, time
+import threadline as tl
+
+@tl.step("race", cache=True)
+def slow(n: int) -> tl.Artifact:
+    pathlib.Path(sys.argv[2]).touch()  # in the body: this process missed
+    while not pathlib.Path(sys.argv[1]).exists():
+        time.sleep(0.01)
+    out = pathlib.Path(f"out-{os.getpid()}.txt")
+    out.write_text(str(2 * n))
+    return tl.Artifact(out, key="race/out.txt").save()
+
+print(slow(21).uid)
+"""
+
+
+def test_two_processes_on_one_key_both_succeed_and_one_entry_wins(db_instance, isolated):
+    script = write(isolated / "race.py", RACE)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    go, ready = isolated / "go", [isolated / "ready-1", isolated / "ready-2"]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(go), str(r)], env=env, stdout=subprocess.PIPE
+        )
+        for r in ready
+    ]
+    deadline = time.monotonic() + 120
+    while not all(r.exists() for r in ready) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    go.touch()  # both are inside the body now
+    outs = [p.communicate(timeout=120)[0].decode().strip() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    assert outs[0] == outs[1]  # the same artifact: same key, same content
+    runs = list(tl.Run.filter(transform__key="race"))
+    assert [r.status for r in runs] == ["completed", "completed"]
+    assert CacheEntry.select().count() == 1
+    third = subprocess.run(
+        [sys.executable, str(script), str(go), str(isolated / "ready-3")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert third.stdout.strip() == outs[0] and not (isolated / "ready-3").exists()
+
+
+def test_a_v2_database_gains_the_cache_schema(db_instance, isolated):
+    db = tl.instance().db
+    db.execute_sql("DROP TABLE cache_entry")
+    dropped = ["cache_note", "pid", "process_start"]
+    if not is_sqlite(db):  # SQLite cannot drop a column that a foreign key names
+        dropped.append("cached_from_id")
+    for column in dropped:
+        db.execute_sql(f"ALTER TABLE run DROP COLUMN {column}")
+    db.execute_sql("UPDATE threadline_schema_version SET version = 2")
+    tl.disconnect()
+    tl.connect()
+
+    @tl.step("after-upgrade", cache=True)
+    def step(n: int) -> int:
+        return n
+
+    step(1), step(1)
+    assert [r.status for r in tl.Run.filter(transform__key="after-upgrade")] == [
+        "completed",
+        "cached",
+    ]
+
+
+def test_cache_cli_ls_and_clear(local_instance, isolated):
+    from click.testing import CliRunner
+    from threadline.cli import main
+
+    @tl.step("listed", cache=True)
+    def listed(n: int) -> int:
+        return n
+
+    listed(1)
+    runner = CliRunner()
+    shown = runner.invoke(main, ["cache", "ls", "--json"])
+    assert shown.exit_code == 0, shown.output
+    rows = json.loads(shown.output)
+    assert [r["transform"] for r in rows] == ["listed"] and rows[0]["outputs"] == 0
+    assert "listed" in runner.invoke(main, ["cache", "ls", "--transform", "listed"]).output
+    cleared = runner.invoke(main, ["cache", "clear", "--transform", "other"])
+    assert cleared.output.strip() == "removed 0 cache entries"
+    assert runner.invoke(main, ["cache", "clear"]).output.strip() == "removed 1 cache entries"
+    assert runner.invoke(main, ["cache", "ls"]).output.strip() == "no cache entries"
+
+
+def test_uncached_steps_are_unchanged(local_instance, isolated):
+    @tl.step("plain")
+    def plain(n: int) -> int:
+        return n
+
+    plain(1), plain(1)
+    runs = list(tl.Run.filter(transform__key="plain"))
+    assert [r.status for r in runs] == ["completed", "completed"]
+    assert all(r.cache_note is None for r in runs) and CacheEntry.select().count() == 0
