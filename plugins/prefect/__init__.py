@@ -3,13 +3,15 @@
 ``from threadline.prefect import flow, task`` gives Prefect's decorators with
 threadline's state hooks added; ``instrument(obj)`` adds them to flows and tasks
 decorated elsewhere. Importing this package does not import Prefect: the names load on
-first use. See docs/prefect.md.
+first use. See docs/prefect.md; ``CONTENT``, a cache policy keyed by content: docs/caching.md.
 """
 
 import importlib
 from typing import TYPE_CHECKING, Any
 
 __all__ = [
+    "CONTENT",
+    "ContentPolicy",
     "TrackOptions",
     "TrackedFlow",
     "TrackedMaterializingTask",
@@ -20,6 +22,8 @@ __all__ = [
 ]
 
 _LAZY = {
+    "CONTENT": "threadline.prefect._cache",
+    "ContentPolicy": "threadline.prefect._cache",
     "TrackOptions": "threadline.prefect._options",
     "TrackedFlow": "threadline.prefect._decorators",
     "TrackedMaterializingTask": "threadline.prefect._decorators",
@@ -30,6 +34,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from ._cache import CONTENT, ContentPolicy
     from ._decorators import (
         TrackedFlow,
         TrackedMaterializingTask,
