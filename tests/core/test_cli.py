@@ -3,6 +3,7 @@ entry point in a subprocess. Exit codes: 0 ok, 1 error (one ``error: ...`` line)
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -33,6 +34,12 @@ def fails(*args: str, match: str) -> str:
 
 def as_json(*args: str) -> object:
     return json.loads(cli(*args, "--json").stdout)
+
+
+def columns(text: str) -> tuple[list[str], list[list[str]]]:
+    """A piped table: its header and rows, cells split at runs of two or more spaces."""
+    header, *rows = text.splitlines()
+    return re.split(r"\s{2,}", header), [re.split(r"\s{2,}", row) for row in rows]
 
 
 def write(path: Path, text: str) -> Path:
@@ -75,10 +82,21 @@ def test_init_json_and_group_storage_option(isolated):
     tl.disconnect()
 
 
-def test_init_without_storage_is_usage_error(isolated):
-    result = cli("init", code=2)
-    assert "Missing option '--storage'" in result.stderr
-    assert not (isolated / "threadline.toml").exists()
+def test_init_without_options_makes_a_working_instance_here(isolated):
+    result = cli("init")
+    assert result.stdout.startswith("initialized: storage ")
+    assert (isolated / ".threadline" / "storage").is_dir()
+    assert (isolated / ".threadline" / "threadline.db").is_file()
+    text = (isolated / "threadline.toml").read_text()
+    assert f'storage = "{isolated / ".threadline" / "storage"}"' in text
+    tl.disconnect()
+    write(isolated / "a.txt", "a")
+    saved = as_json("save", "a.txt", "--key", "a.txt")  # the project file is found and works
+    stored = Path(saved["storage"]) / saved["path"]
+    assert stored.read_text() == "a" and saved["storage"] == str(
+        isolated / ".threadline" / "storage"
+    )
+    tl.disconnect()
 
 
 def test_init_unreachable_postgres_fails_and_writes_no_file(isolated):
@@ -208,12 +226,13 @@ def test_ls_prefix_versions_limit_json(local_instance, isolated):
     write(isolated / "b.txt", "b")
     cli("save", "b.txt", "--key", "raw/b.txt")
     cli("save", "b.txt", "--key", "other/b.txt")
-    lines = cli("ls", "raw/").stdout.splitlines()
-    assert [line.split("\t")[:3] for line in lines] == [
-        ["raw/a.txt", "v2", "2"],
-        ["raw/b.txt", "v1", "1"],
-    ]
-    assert len(cli("ls").stdout.splitlines()) == 3
+    out = cli("ls", "raw/").stdout
+    header, rows = columns(out)
+    assert header == ["KEY", "VERSION", "SIZE", "HASH", "CREATED (UTC)", "UID"]
+    assert [row[:3] for row in rows] == [["raw/a.txt", "v2", "2 B"], ["raw/b.txt", "v1", "1 B"]]
+    assert "\x1b[" not in out  # no colour when piped
+    assert len({line.index("v") for line in out.splitlines()[1:]}) == 1  # aligned
+    assert len(columns(cli("ls").stdout)[1]) == 3
     rows = as_json("ls", "raw/", "--all-versions")
     assert [(r["key"], r["version"]) for r in rows] == [
         ("raw/a.txt", 1),
@@ -248,10 +267,11 @@ def test_runs_filters_newest_first_json(local_instance, isolated):
         ]
     )
     adapters.start_run("train", "training", engine="lightning")
-    lines = cli("runs", "--parent", pipeline.uid).stdout.splitlines()
-    assert [line.split("\t")[4] for line in lines] == ["align (2)", "align (1)", "align (0)"]
-    assert lines[0].split("\t")[1:4] == ["errored", "nextflow", "wf/align"]
-    assert lines[0].endswith("2026-01-01 10:02:00")
+    header, rows = columns(cli("runs", "--parent", pipeline.uid).stdout)
+    assert header == ["UID", "STATUS", "ENGINE", "TRANSFORM", "NAME", "STARTED (UTC)", "DURATION"]
+    assert [row[4] for row in rows] == ["align (2)", "align (1)", "align (0)"]
+    assert rows[0][1:4] == ["errored", "nextflow", "wf/align"]
+    assert rows[0][5] == "2026-01-01 10:02:00"
     rows = as_json("runs", "--engine", "nextflow", "--status", "completed", "--limit", "1")
     assert [(r["name"], r["parent"], r["transform"]) for r in rows] == [
         ("align (1)", pipeline.uid, "wf/align")

@@ -35,23 +35,26 @@ def two_step_flow() -> tuple[tl.Run, tl.Run]:
 def test_a_flow_and_its_step_become_start_and_complete_events(db_instance, isolated):
     flow_run, step_run = two_step_flow()
     events = openlineage_events()
+    # in time order: the flow starts first and completes after its step
     assert [(e["eventType"], e["job"]["name"].rsplit(".", 1)[-1]) for e in events] == [
         ("START", "pipeline"),
-        ("COMPLETE", "pipeline"),
         ("START", "clean"),
         ("COMPLETE", "clean"),
+        ("COMPLETE", "pipeline"),
     ]
-    start, done = events[2], events[3]
+    start, done = events[1], events[2]
     assert done["run"]["runId"] == run_id(step_run.uid) == str(uuid.UUID(done["run"]["runId"]))
     parent = done["run"]["facets"]["parent"]
     assert parent["run"]["runId"] == run_id(flow_run.uid)
     assert parent["job"] == {"namespace": "threadline", "name": flow_run.transform.key}
     root = db_instance.settings.storage
+    raw = tl.Artifact.get(key="raw/reads.txt")
     assert [
         (d["namespace"], d["name"], d["facets"]["version"]["datasetVersion"])
         for d in done["inputs"]
-    ] == [(f"file://{root}", "raw/reads.txt", "1")]
-    assert [d["name"] for d in done["outputs"]] == ["clean/reads.txt"]
+    ] == [("file", f"{root}/{raw.path}", "1")]  # OpenLineage naming: file, absolute path
+    assert done["inputs"][0]["facets"]["threadline"]["key"] == "raw/reads.txt"
+    assert [d["facets"]["threadline"]["key"] for d in done["outputs"]] == ["clean/reads.txt"]
     assert start["outputs"] == [] and start["inputs"] == done["inputs"]
     assert start["eventTime"].endswith("Z") and done["eventTime"] >= start["eventTime"]
     assert openlineage_events() == events  # the same ids and content every time

@@ -173,6 +173,8 @@ def test_to_dict(graph):
             {"uid": raw.uid, "key": "raw.txt", "version": 1, "hash": raw.hash, "run": None}
         ],
         "runs": [{"uid": run.uid, "transform": "step", "status": "completed", "engine": None}],
+        # the reads and writes among the walk's records and its start
+        "edges": [{"from": raw.uid, "to": run.uid}, {"from": run.uid, "to": out.uid}],
     }
 
 
@@ -261,7 +263,7 @@ def test_walk_costs_a_bounded_number_of_queries(db_instance, isolated):
         assert len(run_down.artifacts) == hops and len(run_down.runs) == hops - 1
         assert text.count("\n") == 2 * hops and len(data["runs"]) == hops
     assert counts[3] == counts[300], counts
-    assert counts[300] <= 10, counts  # 5 walks, two queries each
+    assert counts[300] <= 11, counts  # 5 walks, two queries each; one for to_dict's edges
 
 
 def test_mermaid_draws_every_read_and_write(db_instance, isolated):
@@ -274,16 +276,18 @@ def test_mermaid_draws_every_read_and_write(db_instance, isolated):
 
     a = tl.Artifact("a.txt", key="in/a.txt").save()
     b = make(a)
-    chart = b.view_lineage().splitlines()
+    chart = str(b.view_lineage()).splitlines()
     run = b.run
     assert chart[0] == "flowchart LR"
-    assert f'  a{a.id}["in/a.txt v1"]' in chart
+    assert f'  a{a.id}["in/a.txt v1"]' in chart  # artifacts are boxes
     assert f'  a{b.id}["out/#quot;b#quot;.txt v1"]' in chart  # quotes cannot break out
-    assert f'  r{run.id}("make #lt;b#gt; (completed)")' in chart
+    assert f'  r{run.id}(["make #lt;b#gt; (completed)"])' in chart  # runs are stadiums
     assert sorted(line for line in chart if "-->" in line) == sorted(
         [f"  a{a.id} --> r{run.id}", f"  r{run.id} --> a{b.id}"]
     )
     down = tl.lineage.mermaid(run, "downstream").splitlines()
     assert f"  r{run.id} --> a{b.id}" in down
+    assert f"  class a{a.id},a{b.id} artifact" in chart
+    assert f"  class r{run.id} completed" in chart and f"  class a{b.id} start" in chart
     with pytest.raises(tl.errors.InvalidInput, match="direction"):
         b.view_lineage("sideways")

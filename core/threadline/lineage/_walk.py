@@ -1,56 +1,75 @@
-"""Lineage walks: everything upstream or downstream of an artifact or run, any depth.
+"""Lineage walks: everything upstream or downstream of an artifact or run, to any depth.
 
 An artifact's upstream is the run that created it, that run's inputs, their creating
 runs, and so on. A walk is one recursive CTE over artifacts, used as a subquery by one
 query for the artifacts and one for the runs (with their transforms), so a 10,000-hop
-chain costs the same few queries as a single hop.
+chain costs the same few queries as a single hop. ``depth`` counts runs: depth 1 is the
+creating run and its inputs (upstream) or the reading runs and their outputs (downstream).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import peewee
 
-from ._context import instance
-from .errors import InvalidInput
-from .models import Artifact, Run, RunInput, Transform
+from .._context import instance
+from ..errors import InvalidInput
+from ..models import Artifact, Run, RunInput, Transform
 
 _A = Artifact._meta.table_name
 _RI = RunInput._meta.table_name
 
-# {seed} selects the starting artifact ids; each step adds the inputs of the runs that
-# created the artifacts found so far (up) or the outputs of the runs that read them (down).
-_UP = f"""WITH RECURSIVE walk(artifact_id) AS (
-    {{seed}}
-    UNION
-    SELECT ri.artifact_id FROM walk
+# {seed} selects the starting artifact ids with their depth; each step adds the inputs of
+# the runs that created the artifacts found so far (up) or the outputs of the runs that
+# read them (down). {limit} stops at a depth; without one, ids alone keep the walk small.
+_STEP = {
+    "up": f"""SELECT ri.artifact_id{{next}} FROM walk
     JOIN {_A} a ON a.id = walk.artifact_id
-    JOIN {_RI} ri ON ri.run_id = a.run_id
-)
-SELECT artifact_id FROM walk"""
-
-_DOWN = f"""WITH RECURSIVE walk(artifact_id) AS (
-    {{seed}}
-    UNION
-    SELECT a.id FROM walk
+    JOIN {_RI} ri ON ri.run_id = a.run_id{{limit}}""",
+    "down": f"""SELECT a.id{{next}} FROM walk
     JOIN {_RI} ri ON ri.artifact_id = walk.artifact_id
-    JOIN {_A} a ON a.run_id = ri.run_id
-)
-SELECT artifact_id FROM walk"""
-
-_SEEDS = {
-    "artifact": f"SELECT id FROM {_A} WHERE id = ?",
-    "inputs": f"SELECT artifact_id FROM {_RI} WHERE run_id = ?",
-    "outputs": f"SELECT id FROM {_A} WHERE run_id = ?",
+    JOIN {_A} a ON a.run_id = ri.run_id{{limit}}""",
 }
+_SEEDS = {
+    "artifact": (f"SELECT id{{d}} FROM {_A} WHERE id = ?", 0),
+    "inputs": (f"SELECT artifact_id{{d}} FROM {_RI} WHERE run_id = ?", 1),
+    "outputs": (f"SELECT id{{d}} FROM {_A} WHERE run_id = ?", 1),
+}
+DIRECTIONS = ("upstream", "downstream", "both")
 
 
 @dataclass(frozen=True)
 class Lineage:
-    """The records reached by a walk (the starting record excluded), oldest first."""
+    """The records reached by a walk (the starting record excluded), oldest first; the
+    ``edges`` between them and the start are read on first use."""
 
     artifacts: list[Artifact]
     runs: list[Run]
+    start: Artifact | Run | None = None
+    walks: tuple[Any, ...] = field(default=(), repr=False)
+
+    @cached_property
+    def edges(self) -> list[tuple[str, str]]:
+        """``(artifact uid, run uid)`` for each input read, then ``(run uid, artifact
+        uid)`` for each output written, among the walk's records and its start."""
+        record = self.start
+        arts = {
+            a.id: a for a in [*self.artifacts, *([record] if isinstance(record, Artifact) else [])]
+        }
+        rns = {r.id: r for r in [*self.runs, *([record] if isinstance(record, Run) else [])]}
+        reads: set[tuple[str, str]] = set()
+        for walk in self.walks:
+            query = RunInput.select(RunInput.artifact, RunInput.run).where(
+                RunInput.artifact.in_(walk)
+            )
+            reads.update(
+                (arts[r.artifact_id].uid, rns[r.run_id].uid)
+                for r in query.iterator()
+                if r.artifact_id in arts and r.run_id in rns
+            )
+        writes = {(rns[a.run_id].uid, a.uid) for a in arts.values() if a.run_id in rns}
+        return sorted(reads) + sorted(writes)  # the inputs read, then the outputs written
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -60,32 +79,53 @@ class Lineage:
                     "key": a.key,
                     "version": a.version,
                     "hash": a.hash,
-                    "run": a.run.uid if a.run_id else None,
+                    "run": _run_uid(a),
                 }
                 for a in self.artifacts
             ],
             "runs": [
-                {"uid": r.uid, "transform": r.transform.key, "status": r.status, "engine": r.engine}
+                {
+                    "uid": r.uid,
+                    "transform": r.transform.key,
+                    "status": r.status,
+                    "engine": r.engine,
+                }
                 for r in self.runs
             ],
+            "edges": [{"from": a, "to": b} for a, b in self.edges],
         }
 
 
-def _walk(template: str, seed: str, record_id: int) -> peewee.SQL:
-    """The walk as a parenthesised subquery of artifact ids."""
+def _run_uid(artifact: Artifact) -> str | None:
+    run = artifact.run if artifact.run_id is not None else None
+    return run.uid if run is not None else None
+
+
+def _walk(way: str, seed: str, record_id: int, depth: int | None) -> tuple[Any, Any]:
+    """The walk as parenthesised subqueries of artifact ids: all reached, and those whose
+    runs are within ``depth`` (all of them without a depth)."""
     param = instance().db.param
-    sql = template.format(seed=_SEEDS[seed]).replace("?", param)
-    return peewee.SQL(f"({sql})", (record_id,))
+    sql, first = _SEEDS[seed]
+    if depth is None:
+        step = _STEP[way].format(next="", limit="")
+        body = f"WITH RECURSIVE walk(artifact_id) AS ({sql.format(d='')} UNION {step})"
+        inner = f"{body} SELECT artifact_id FROM walk"
+        return peewee.SQL(f"({inner})".replace("?", param), (record_id,)), None
+    step = _STEP[way].format(next=", walk.depth + 1", limit=f" WHERE walk.depth < {int(depth)}")
+    body = f"WITH RECURSIVE walk(artifact_id, depth) AS ({sql.format(d=f', {first}')} UNION {step})"
+    reached = f"({body} SELECT artifact_id FROM walk)".replace("?", param)
+    inside = f"({body} SELECT artifact_id FROM walk WHERE depth < {int(depth)})"
+    return peewee.SQL(reached, (record_id,)), peewee.SQL(inside.replace("?", param), (record_id,))
 
 
-def _artifacts(walk: peewee.SQL, *exclude: Any) -> list[Artifact]:
+def _artifacts(walk: Any, *exclude: Any) -> list[Artifact]:
     query = Artifact.select().where(Artifact.id.in_(walk), *exclude).order_by(Artifact.id)
     return list(query)
 
 
-def _runs(condition: Any, artifacts: list[Artifact]) -> list[Run]:
-    """Runs matching ``condition`` with their transforms; outputs' ``run`` attached."""
-    query = Run.select(Run, Transform).join(Transform).where(condition).order_by(Run.id)
+def _runs(artifacts: list[Artifact], *conditions: Any) -> list[Run]:
+    """Runs matching ``conditions`` with their transforms; outputs' ``run`` attached."""
+    query = Run.select(Run, Transform).join(Transform).where(*conditions).order_by(Run.id)
     runs = list(query)
     by_id = {run.id: run for run in runs}
     for artifact in artifacts:
@@ -94,80 +134,63 @@ def _runs(condition: Any, artifacts: list[Artifact]) -> list[Run]:
     return runs
 
 
-def _check(record: Any) -> None:
+def _not_start(model: Any, record: Artifact | Run) -> list[Any]:
+    """The condition leaving the start record out of a walk's ``model`` rows."""
+    return [model.id != record.id] if isinstance(record, model) else []
+
+
+def check_record(record: Any) -> None:
     if not isinstance(record, Artifact | Run):
         raise InvalidInput(f"lineage needs an Artifact or a Run, not {type(record).__name__}")
     if record.id is None:
         raise InvalidInput("lineage needs a saved record")
 
 
-def upstream(record: Artifact | Run) -> Lineage:
-    """Artifacts and runs that ``record`` derives from."""
-    _check(record)
-    if isinstance(record, Artifact):
-        walk = _walk(_UP, "artifact", record.id)
-        artifacts = _artifacts(walk, Artifact.id != record.id)
-        creators = Artifact.select(Artifact.run).where(Artifact.id.in_(walk))
-        runs = _runs(Run.id.in_(creators), artifacts)
-    else:
-        walk = _walk(_UP, "inputs", record.id)
-        artifacts = _artifacts(walk)
-        creators = Artifact.select(Artifact.run).where(Artifact.id.in_(walk))
-        runs = _runs(Run.id.in_(creators) & (Run.id != record.id), artifacts)
-    return Lineage(artifacts, runs)
+def _check_depth(depth: int | None) -> None:
+    if depth is not None and (not isinstance(depth, int) or depth < 1):
+        raise InvalidInput(f"depth must be a whole number of at least 1, not {depth!r}")
 
 
-def downstream(record: Artifact | Run) -> Lineage:
-    """Artifacts and runs derived from ``record``."""
-    _check(record)
-    if isinstance(record, Artifact):
-        walk = _walk(_DOWN, "artifact", record.id)
-        artifacts = _artifacts(walk, Artifact.id != record.id)
-        readers = RunInput.select(RunInput.run).where(RunInput.artifact.in_(walk))
-        runs = _runs(Run.id.in_(readers), artifacts)
-    else:
-        walk = _walk(_DOWN, "outputs", record.id)
-        artifacts = _artifacts(walk)  # its outputs too, as upstream(run) has its inputs
-        readers = RunInput.select(RunInput.run).where(RunInput.artifact.in_(walk))
-        runs = _runs(Run.id.in_(readers) & (Run.id != record.id), artifacts)
-    return Lineage(artifacts, runs)
+def upstream(record: Artifact | Run, depth: int | None = None) -> Lineage:
+    """Artifacts and runs that ``record`` derives from (``depth`` runs back at most)."""
+    check_record(record)
+    _check_depth(depth)
+    seed = "artifact" if isinstance(record, Artifact) else "inputs"
+    walk, inside = _walk("up", seed, record.id, depth)
+    artifacts = _artifacts(walk, *_not_start(Artifact, record))
+    creators = Artifact.select(Artifact.run).where(Artifact.id.in_(inside or walk))
+    runs = _runs(artifacts, Run.id.in_(creators), *_not_start(Run, record))
+    return Lineage(artifacts, runs, record, (walk,))
 
 
-def render(record: Artifact | Run, direction: str = "upstream") -> str:
-    """A text listing of a walk, for the CLI and notebooks."""
-    if direction not in ("upstream", "downstream"):
-        raise InvalidInput(f"direction must be 'upstream' or 'downstream', not {direction!r}")
-    walk = upstream(record) if direction == "upstream" else downstream(record)
-    name = record.key if isinstance(record, Artifact) else record.transform.key
-    lines = [f"{direction} of {type(record).__name__} {name or record.uid}"]
-    for run in walk.runs:
-        lines.append(f"  run {run.uid}  {run.transform.kind} {run.transform.key} ({run.status})")
-    for art in walk.artifacts:
-        lines.append(f"  artifact {art.uid}  {art.key or '(no key)'} v{art.version}")
-    return "\n".join(lines)
+def downstream(record: Artifact | Run, depth: int | None = None) -> Lineage:
+    """Artifacts and runs derived from ``record`` (``depth`` runs on at most)."""
+    check_record(record)
+    _check_depth(depth)
+    seed = "artifact" if isinstance(record, Artifact) else "outputs"
+    walk, inside = _walk("down", seed, record.id, depth)
+    artifacts = _artifacts(
+        walk, *_not_start(Artifact, record)
+    )  # a run's outputs too, as upstream(run) has its inputs
+    readers = RunInput.select(RunInput.run).where(RunInput.artifact.in_(inside or walk))
+    runs = _runs(artifacts, Run.id.in_(readers), *_not_start(Run, record))
+    return Lineage(artifacts, runs, record, (walk,))
 
 
-def mermaid(record: Artifact | Run, direction: str = "upstream") -> str:
-    """The walk as a Mermaid flowchart (GitHub, GitLab and Jupyter render it): artifacts
-    as boxes, runs as rounded boxes, an edge for each input read and output written."""
-    if direction not in ("upstream", "downstream"):
-        raise InvalidInput(f"direction must be 'upstream' or 'downstream', not {direction!r}")
-    walk = upstream(record) if direction == "upstream" else downstream(record)
-    artifacts = {
-        a.id: a for a in [*walk.artifacts, *([record] if isinstance(record, Artifact) else [])]
-    }
-    runs = {r.id: r for r in [*walk.runs, *([record] if isinstance(record, Run) else [])]}
-    lines = ["flowchart LR"]
-    lines += [f'  a{a.id}["{_label(a.key or a.uid)} v{a.version}"]' for a in artifacts.values()]
-    lines += [f'  r{r.id}("{_label(r.transform.key)} ({r.status})")' for r in runs.values()]
-    reads = RunInput.select().where(
-        RunInput.run.in_(list(runs)) & RunInput.artifact.in_(list(artifacts))
+def walk(record: Artifact | Run, direction: str = "upstream", depth: int | None = None) -> Lineage:
+    """``upstream``, ``downstream`` or ``both`` (their union) of ``record``."""
+    if direction not in DIRECTIONS:
+        raise InvalidInput(
+            f"direction must be 'upstream', 'downstream' or 'both', not {direction!r}"
+        )
+    if direction != "both":
+        return (upstream if direction == "upstream" else downstream)(record, depth)
+    up, down = upstream(record, depth), downstream(record, depth)
+    artifacts = {a.id: a for a in [*up.artifacts, *down.artifacts]}
+    runs = {r.id: r for r in [*up.runs, *down.runs]}
+    return Lineage(
+        sorted(artifacts.values(), key=lambda a: a.id),
+        sorted(runs.values(), key=lambda r: r.id),
+        record,
+        (*up.walks, *down.walks),
     )
-    lines += sorted(f"  a{link.artifact_id} --> r{link.run_id}" for link in reads)
-    lines += sorted(f"  r{a.run_id} --> a{a.id}" for a in artifacts.values() if a.run_id in runs)
-    return "\n".join(lines)
-
-
-def _label(text: str) -> str:
-    """Text safe inside a quoted Mermaid label."""
-    return text.replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")

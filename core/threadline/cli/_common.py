@@ -1,0 +1,105 @@
+"""What every command shares: the instance options, errors at the CLI's edge, progress bars
+and the lookups of the records that REF arguments name."""
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from threadline import errors
+from threadline._instance import connect
+from threadline.models import Artifact, Run
+
+EXIT_USER_ERROR = 1
+JSON_HELP = "Print JSON."
+
+
+class UserError(click.ClickException):
+    """A failure at the CLI's own edge (copying ``--to``): ``error: ...``, exit 1."""
+
+    exit_code = EXIT_USER_ERROR
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+def json_option(function: Callable[..., Any]) -> Callable[..., Any]:
+    """The ``--json`` flag every command has."""
+    return click.option("--json", "as_json", is_flag=True, help=JSON_HELP)(function)
+
+
+def open_instance(ctx: click.Context) -> None:
+    """Connect to the instance that ``--db``/``--storage`` (or the usual places) name."""
+    root = ctx.find_root()
+    options = root.obj or {}
+    connect(db=options.get("db"), storage=options.get("storage"))
+
+
+@contextmanager
+def progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
+    """A progress bar on a terminal, nothing otherwise."""
+    if not sys.stderr.isatty() or total < 2:
+        yield lambda n: None
+        return
+    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+        yield bar.update
+
+
+def find_artifact(ref: str, version: int | None = None) -> Artifact:
+    """An artifact by uid, ``key``, or ``key@version`` (latest when no version is given).
+
+    The latest is the newest visible version; when every version is in the trash or the
+    archive, the newest of those.
+    """
+    if version is None and "@" in ref:
+        head, _, text = ref.rpartition("@")
+        if not text.isdigit():
+            raise errors.InvalidInput(
+                f"cannot read {ref!r}: use KEY@VERSION with a version number, e.g. {head}@1"
+            )
+        ref, version = head, int(text)
+    anywhere = ("main", "archive", "trash")
+    by_uid = Artifact.filter(uid=ref, visibility__in=anywhere).first()
+    if by_uid is not None:
+        return by_uid  # type: ignore[no-any-return]
+    if version is not None:
+        found = Artifact.filter(key=ref, version=version, visibility__in=anywhere).first()
+        if found is None:
+            raise errors.NotFound(f"no version {version} of key {ref!r}")
+        return found  # type: ignore[no-any-return]
+    latest = Artifact.filter(key=ref).order_by("-version").first()
+    if latest is None:  # only trashed or archived versions: the newest of those
+        latest = Artifact.filter(key=ref, visibility__in=anywhere).order_by("-version").first()
+    if latest is None:
+        raise errors.NotFound(f"no artifact with uid or key {ref!r}")
+    return latest  # type: ignore[no-any-return]
+
+
+def find_trashed(ref: str) -> Artifact:
+    """What ``restore REF`` brings back: a uid or ``key@version`` as given, a bare key's
+    newest version in the trash."""
+    if (
+        "@" not in ref
+        and Artifact.filter(uid=ref, visibility__in=("main", "archive", "trash")).first() is None
+    ):
+        trashed = Artifact.filter(key=ref, visibility="trash").order_by("-version").first()
+        if trashed is not None:
+            return trashed  # type: ignore[no-any-return]
+        if Artifact.filter(key=ref, visibility__in=("main", "archive")).exists():
+            raise errors.NotFound(f"no version of key {ref!r} is in the trash")
+    return find_artifact(ref)
+
+
+def find_run(uid: str) -> Run:
+    run = Run.get_or_none(Run.uid == uid)
+    if run is None:
+        raise errors.NotFound(f"no run with uid {uid!r}")
+    return run  # type: ignore[no-any-return]
+
+
+def find_record(ref: str) -> Artifact | Run:
+    """A run by uid, else an artifact by uid, key or ``key@version``."""
+    run = Run.get_or_none(Run.uid == ref)
+    return run if run is not None else find_artifact(ref)

@@ -1,0 +1,109 @@
+"""The instance: ``init``, ``info``, ``check`` and ``gc``."""
+
+import click
+
+from threadline import maintenance
+from threadline._context import instance
+from threadline._instance import init
+from threadline._output import emit
+from threadline.models import Run
+
+from ._common import EXIT_USER_ERROR, json_option, open_instance, progress
+
+DEFAULT_STORAGE = ".threadline/storage"
+
+
+@click.command("init")
+@click.option(
+    "--storage",
+    "storage_root",
+    help=f"A local folder or s3://bucket/prefix (default: {DEFAULT_STORAGE} here).",
+)
+@click.option(
+    "--db", "db_url", help="postgresql://user@host:port/db (default: SQLite in .threadline/ here)."
+)
+@json_option
+@click.pass_context
+def init_cmd(
+    ctx: click.Context, storage_root: str | None, db_url: str | None, as_json: bool
+) -> None:
+    """Create an instance and write threadline.toml here.
+
+    Without options, everything lives in .threadline/ in this folder (a SQLite database
+    and the storage). Opens the database and the storage first (tl.init), so nothing is
+    written when either is unusable. Commands run in this folder or below then use it.
+    """
+    options = ctx.find_root().obj or {}
+    storage_root = storage_root or options.get("storage") or DEFAULT_STORAGE
+    created = init(storage_root, db=db_url or options.get("db"))
+    info = created.describe()
+    emit(info, as_json, lambda: f"initialized: storage {info['storage']}, db {info['db']}")
+
+
+@click.command("info")
+@json_option
+@click.pass_context
+def info_cmd(ctx: click.Context, as_json: bool) -> None:
+    """Show the active instance and how many artifacts and runs it holds."""
+    open_instance(ctx)
+    data = {
+        **instance().describe(),
+        "artifacts": maintenance.count_artifacts(),
+        "runs": Run.select().count(),
+    }
+    emit(data, as_json, lambda: "\n".join(f"{k}: {v}" for k, v in data.items()))
+
+
+@click.command("check")
+@json_option
+@click.pass_context
+def check_cmd(ctx: click.Context, as_json: bool) -> None:
+    """Verify that every artifact's object exists and matches its hash.
+
+    Same as tl.maintenance.check(): lists each missing or changed object and exits 1 if
+    there is any.
+    """
+    open_instance(ctx)
+    total = maintenance.count_artifacts()
+    with progress(total, "checking") as tick:
+        problems = maintenance.check(progress=tick)
+    emit(
+        [p.to_dict() for p in problems],
+        as_json,
+        lambda: (
+            "\n".join(f"{p.issue}: {p.key or p.uid} ({p.path})" for p in problems)
+            or "ok: all objects intact"
+        ),
+    )
+    if problems:
+        click.echo(f"error: {len(problems)} of {total} artifacts failed the check", err=True)
+        ctx.exit(EXIT_USER_ERROR)
+
+
+@click.command("gc")
+@click.option("--keep-trash", is_flag=True, help="Do not purge the trash.")
+@click.option(
+    "--min-age",
+    type=float,
+    default=3600.0,
+    show_default=True,
+    help="Keep unreferenced objects younger than this many seconds.",
+)
+@json_option
+@click.pass_context
+def gc_cmd(ctx: click.Context, keep_trash: bool, min_age: float, as_json: bool) -> None:
+    """Empty the trash and remove objects no record points to.
+
+    Same as tl.maintenance.gc(): leftovers of interrupted saves and of permanently deleted
+    artifacts go; objects younger than --min-age are kept, as a save may be in progress.
+    """
+    open_instance(ctx)
+    result = maintenance.gc(keep_trash=keep_trash, min_age_s=min_age)
+    emit(
+        result,
+        as_json,
+        lambda: (
+            f"purged {result['trash_purged']} from trash, "
+            f"removed {result['objects_removed']} objects"
+        ),
+    )

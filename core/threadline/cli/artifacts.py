@@ -1,0 +1,203 @@
+"""Artifacts: ``save``, ``load``, ``ls``, ``describe``, ``delete`` and ``restore``."""
+
+import os
+import shutil
+import sys
+
+import click
+
+from threadline import hashing
+from threadline._context import instance
+from threadline._listing import artifact_dict, list_artifacts
+from threadline._output import emit, human_size, human_time, table
+from threadline.models import Artifact
+
+from ._common import UserError, find_artifact, find_trashed, json_option, open_instance, progress
+
+PROGRESS_BYTES = 64 << 20  # show a hashing progress bar for saves bigger than this
+
+
+def _hash_with_progress(path: str) -> None:
+    """On a terminal, hash a big file or a folder first with a progress bar; the stat
+    cache then hands the hashes to save(), which does not read the files again."""
+    if not sys.stderr.isatty() or "://" in path or not os.path.exists(path):
+        return
+    if os.path.isdir(path):
+        total = sum(os.path.getsize(os.path.join(path, f)) for f in hashing.list_files(path))
+    else:
+        total = os.path.getsize(path)
+    if total < PROGRESS_BYTES:
+        return
+    with progress(total, "hashing") as tick:
+        hashing.hash_path(path, instance().stat_cache, tick)
+
+
+@click.command("save")
+@click.argument("path")
+@click.option("--key", help="Virtual path, e.g. raw/sample.fasta (default: none).")
+@click.option("--description", help="Free text stored with the artifact.")
+@json_option
+@click.pass_context
+def save_cmd(
+    ctx: click.Context, path: str, key: str | None, description: str | None, as_json: bool
+) -> None:
+    """Save a file or folder as an artifact.
+
+    Same as tl.Artifact(PATH, key=KEY).save(): saving the same content under the same key
+    returns the existing artifact; new content under a key becomes its next version.
+    PATH may also be an object already under the storage root (registered in place).
+    """
+    open_instance(ctx)
+    _hash_with_progress(path)
+    artifact = Artifact(path, key=key, description=description).save()
+    emit(
+        artifact_dict(artifact),
+        as_json,
+        lambda: (
+            f"saved {artifact.key or '(no key)'} v{artifact.version} "
+            f"sha256:{artifact.hash[:12]} ({artifact.uid})"
+        ),
+    )
+
+
+@click.command("load")
+@click.argument("ref")
+@click.option("--to", "dest", help="Copy the content to this path (into it, if it is a folder).")
+@json_option
+@click.pass_context
+def load_cmd(ctx: click.Context, ref: str, dest: str | None, as_json: bool) -> None:
+    """Print a local path to an artifact's content.
+
+    Same as artifact.cache(): local storage gives the stored (read-only) object itself,
+    S3 storage a copy in the cache folder. With --to, a writable copy at that path.
+    """
+    open_instance(ctx)
+    artifact = find_artifact(ref)
+    local = artifact.cache()
+    if dest:
+        local = _copy_out(artifact, local, dest)
+    emit({"uid": artifact.uid, "path": local}, as_json, lambda: local)
+
+
+def _copy_out(artifact: Artifact, local: str, dest: str) -> str:
+    """Copy stored content to ``dest`` (into it, when it is an existing folder and the
+    artifact is a file); the copies are ordinary writable files."""
+    try:
+        if artifact.n_files is not None:
+            shutil.copytree(local, dest, dirs_exist_ok=True, copy_function=shutil.copyfile)
+            return dest
+        if os.path.isdir(dest):
+            name = (artifact.key or artifact.uid + artifact.suffix).rsplit("/", 1)[-1]
+            dest = os.path.join(dest, name)
+        shutil.copyfile(local, dest)
+    except OSError as exc:
+        raise UserError(
+            f"cannot copy {artifact.key or artifact.uid} to {dest}: {exc.strerror or exc}"
+        ) from exc
+    return dest
+
+
+@click.command("ls")
+@click.argument("prefix", default="")
+@click.option("--limit", type=click.IntRange(min=0), default=None, help="At most this many rows.")
+@click.option("--all-versions", is_flag=True, help="Every version, not only the latest.")
+@click.option("--trash", is_flag=True, help="List artifacts in the trash instead.")
+@json_option
+@click.pass_context
+def ls_cmd(
+    ctx: click.Context,
+    prefix: str,
+    limit: int | None,
+    all_versions: bool,
+    trash: bool,
+    as_json: bool,
+) -> None:
+    """List artifacts whose key starts with PREFIX.
+
+    A table of key, version, size, hash prefix, creation time (UTC) and uid, sorted by
+    key and version, key-less artifacts last. Latest versions only unless
+    --all-versions; artifacts in the trash only with --trash.
+    """
+    open_instance(ctx)
+    found = list_artifacts(prefix, limit=limit, all_versions=all_versions, trash=trash)
+    emit([artifact_dict(a) for a in found], as_json, lambda: _ls_text(found))
+
+
+def _ls_text(found: list[Artifact]) -> str:
+    if not found:
+        return "(no artifacts)"
+    rows = [
+        [
+            a.key or "(no key)",
+            f"v{a.version}",
+            human_size(a.size),
+            a.hash[:12],
+            human_time(a.created_at),
+            a.uid,
+        ]
+        for a in found
+    ]
+    return table(["KEY", "VERSION", "SIZE", "HASH", "CREATED (UTC)", "UID"], rows)
+
+
+@click.command("describe")
+@click.argument("ref")
+@json_option
+@click.pass_context
+def describe_cmd(ctx: click.Context, ref: str, as_json: bool) -> None:
+    """Show an artifact's identity, storage, provenance, features and labels.
+
+    Same as artifact.describe(); --json adds feature values, label names and the uids of
+    the creating run's inputs.
+    """
+    open_instance(ctx)
+    artifact = find_artifact(ref)
+    run = artifact.run
+    data = {
+        **artifact_dict(artifact),
+        "features": artifact.features.get_values(),
+        "labels": [label.name for label in artifact.labels.all()],
+        "inputs": [a.uid for a in run.inputs] if run is not None else [],
+    }
+    emit(data, as_json, lambda: str(artifact.describe(as_text=True)))
+
+
+@click.command("delete")
+@click.argument("ref")
+@click.option("--permanent", is_flag=True, help="Remove the record and its unshared object.")
+@json_option
+@click.pass_context
+def delete_cmd(ctx: click.Context, ref: str, permanent: bool, as_json: bool) -> None:
+    """Move an artifact to the trash, or delete it for good.
+
+    Same as artifact.delete(): a trashed artifact is hidden from ls and lookups and can be
+    restored; --permanent removes the record and its object unless another record shares it.
+    """
+    open_instance(ctx)
+    artifact = find_artifact(ref)
+    artifact.delete(permanent=permanent)
+    where = "deleted permanently" if permanent else "moved to trash"
+    emit(
+        {"uid": artifact.uid, "permanent": permanent},
+        as_json,
+        lambda: f"{artifact.key or artifact.uid} v{artifact.version} {where}",
+    )
+
+
+@click.command("restore")
+@click.argument("ref")
+@json_option
+@click.pass_context
+def restore_cmd(ctx: click.Context, ref: str, as_json: bool) -> None:
+    """Bring an artifact back from the trash.
+
+    Same as artifact.restore(). A bare key restores its newest trashed version.
+    """
+    open_instance(ctx)
+    artifact = find_trashed(ref)
+    artifact.restore()
+    emit(
+        {"uid": artifact.uid, "visibility": artifact.visibility},
+        as_json,
+        lambda: f"{artifact.key or artifact.uid} v{artifact.version} restored",
+    )
