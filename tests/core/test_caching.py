@@ -381,3 +381,142 @@ def test_uncached_steps_are_unchanged(local_instance, isolated):
     runs = list(tl.Run.filter(transform__key="plain"))
     assert [r.status for r in runs] == ["completed", "completed"]
     assert all(r.cache_note is None for r in runs) and CacheEntry.select().count() == 0
+
+
+# -- the 20-step diamond: exactly the affected steps run again ------------------------------
+
+DIAMOND = '''
+import json, sys
+from pathlib import Path
+
+import threadline as tl
+import dag_helpers
+
+CALLS = []
+OUT = Path("out")
+
+
+def save(name: str, text: str) -> tl.Artifact:
+    OUT.mkdir(exist_ok=True)
+    (OUT / f"{name}.txt").write_text(text)
+    return tl.Artifact(OUT / f"{name}.txt", key=f"dag/{name}.txt").save()
+
+
+@tl.step(cache=True)
+def source(path: Path, name: str) -> tl.Artifact:
+    CALLS.append(name)
+    return save(name, path.read_text())
+
+
+@tl.step(cache=True)
+def left(prev: tl.Artifact, i: int, scale: int) -> tl.Artifact:
+    CALLS.append(f"l{i}")
+    return save(f"l{i}", f"{prev.load()}|l{i}x{scale}")
+
+
+@tl.step(cache=True)
+def right(prev: tl.Artifact, i: int) -> tl.Artifact:
+    CALLS.append(f"r{i}")
+    return save(f"r{i}", f"{prev.load()}|r{i}")
+
+
+@tl.step(cache=True)
+def polish(prev: tl.Artifact, i: int) -> tl.Artifact:
+    CALLS.append(f"p{i}")
+    return save(f"p{i}", dag_helpers.polish(prev.load(), i))
+
+
+@tl.step(cache=True)
+def join(a: tl.Artifact, b: tl.Artifact) -> tl.Artifact:
+    CALLS.append("join")
+    return save("join", a.load() + "+" + b.load())
+
+
+@tl.step(cache=True)
+def final(joined: tl.Artifact) -> tl.Artifact:
+    CALLS.append("final")
+    return save("final", str(len(joined.load())) + ":" + joined.load())
+
+
+@tl.flow("diamond")
+def diamond(a: Path, b: Path, scale: int) -> tl.Artifact:
+    x, y = source(a, "a"), source(b, "b")
+    for i in range(1, 9):
+        x = left(x, i, scale if i == 3 else 1)
+    for i in range(1, 5):
+        y = right(y, i)
+    for i in range(5, 9):
+        y = polish(y, i)
+    return final(join(x, y))
+
+
+def graph(artifact: tl.Artifact) -> list:
+    """The lineage as edges between content hashes and (transform, params) run labels."""
+    edges = set()
+    for item in [artifact, *tl.lineage.upstream(artifact).artifacts]:
+        run = item.run
+        label = run.transform.key + json.dumps(run.params, sort_keys=True)
+        edges.add((label, item.hash))
+        edges.update((i.hash, label) for i in run.inputs)
+    return sorted(edges)
+
+
+result = diamond(Path("a.txt"), Path("b.txt"), int(sys.argv[1]))
+print(json.dumps({"calls": CALLS, "final": result.uid, "graph": graph(result)}))
+'''
+
+HELPERS = "def polish(text, i):\n    return f'{text}|p{i}'\n"
+
+
+def _diamond(folder: Path, scale: int, env: dict[str, str]) -> dict:
+    done = subprocess.run(
+        [sys.executable, "pipeline.py", str(scale)],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def _diamond_folder(folder: Path, a: str, helpers: str) -> Path:
+    folder.mkdir(exist_ok=True)
+    write(folder / "pipeline.py", DIAMOND)
+    write(folder / "a.txt", a)
+    write(folder / "b.txt", "B")
+    write(folder / "dag_helpers.py", helpers)
+    return folder
+
+
+def test_twenty_step_diamond_reruns_exactly_the_affected_steps(local_instance, isolated):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    work = _diamond_folder(isolated / "dag", "A", HELPERS)
+    left_side = ["a", *(f"l{i}" for i in range(1, 9))]
+    polished = [f"p{i}" for i in range(5, 9)]
+    first = _diamond(work, 2, env)
+    assert len(first["calls"]) == 20
+    second = _diamond(work, 2, env)
+    assert second["calls"] == [] and second["final"] == first["final"]
+    assert second["graph"] == first["graph"]
+    write(work / "a.txt", "A2")  # same path, new content
+    assert _diamond(work, 2, env)["calls"] == [*left_side, "join", "final"]
+    write(work / "dag_helpers.py", HELPERS.replace("|p{i}", "|P{i}"))  # an edited helper
+    assert _diamond(work, 2, env)["calls"] == [*polished, "join", "final"]
+    last = _diamond(work, 3, env)  # a parameter of one step
+    assert last["calls"] == [f"l{i}" for i in range(3, 9)] + ["join", "final"]
+    cached = tl.Run.filter(status="cached").count()
+    assert cached == 20 + 9 + 14 + 12  # every step that did not run is a cached run
+
+    fresh_env = {
+        **env,
+        "THREADLINE_DB": f"sqlite:///{isolated / 'fresh' / 'db.sqlite'}",
+        "THREADLINE_STORAGE": str(isolated / "fresh" / "storage"),
+    }
+    fresh_work = _diamond_folder(isolated / "dag-fresh", "A2", HELPERS.replace("|p{i}", "|P{i}"))
+    fresh = _diamond(fresh_work, 3, fresh_env)
+    assert len(fresh["calls"]) == 20
+    rel = [[str(x).replace(str(fresh_work), str(work)) for x in e] for e in fresh["graph"]]
+    assert len(last["graph"]) == 20 + 19  # an edge into each output, 19 artifact inputs
+    assert sorted(rel) == last["graph"]  # the same lineage graph as a fresh run's
