@@ -17,15 +17,17 @@ Nothing here asserts.
 import argparse
 import http.client
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import threadline as tl
 from threadline.nextflow import Receiver, ingest, read_trace
-from threadline.nextflow._synthetic import write_synthetic_trace
 
 ROOT = Path(__file__).resolve().parents[1]
+# the trace generator lives with the tests (test data, not part of the package)
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 CAPTURE = (
     ROOT
     / "tests"
@@ -38,6 +40,8 @@ CAPTURE = (
 
 
 def bench_ingest(folder: Path, tasks: int) -> dict[str, float]:
+    from tests.plugins.nextflow.synthetic import write_synthetic_trace
+
     (folder / ".nextflow").mkdir()
     (folder / ".nextflow" / "history").write_text(
         "2026-01-01 09:00:00\t1h\tbench_run\tOK\t56503691ebd13d4b795bdaa317807c02\t"

@@ -8,6 +8,8 @@ The readers of each format are public too, for scripts that want the parsed data
 See docs/nextflow.md.
 """
 
+from threadline.errors import EventError, TraceError
+
 from ._config import config_text
 from ._history import HistoryRun, read_history
 from ._ingest import IngestResult, find_trace, ingest
@@ -16,7 +18,6 @@ from ._run import RunResult, run_nextflow
 from ._server import Receiver
 from ._trace import (
     EXTENDED_FIELDS,
-    TraceError,
     TraceRecord,
     parse_date,
     parse_duration,
@@ -28,6 +29,7 @@ from ._workdir import WorkDir, parse_command_trace, read_workdir
 
 __all__ = [
     "EXTENDED_FIELDS",
+    "EventError",
     "HistoryRun",
     "IngestResult",
     "LineageStore",

@@ -15,23 +15,15 @@ from typing import Any
 
 import threadline as tl
 from threadline import adapters
-from threadline.errors import InvalidInput
 
 from ._pipeline import transform_for
 from ._tasks import FLOATS, METRIC_NAMES, task_features
-from ._trace import FIELD_TYPES, NO_EXIT, split_name
+from ._trace import NO_EXIT, split_name
+from ._validate import check_event, java_date
 from ._workdir import task_hash
 
 log = logging.getLogger(__name__)
 ENGINE = "nextflow"
-EVENTS = (
-    "started",
-    "process_submitted",
-    "process_started",
-    "process_completed",
-    "error",
-    "completed",
-)
 TASK_STATUS = {
     "NEW": "scheduled",
     "SUBMITTED": "scheduled",
@@ -44,49 +36,6 @@ TASK_STATUS = {
 RANK = {"scheduled": 0, "started": 1, "completed": 2, "errored": 2, "aborted": 2}
 MAX_PENDING = 100_000
 FINAL = ("completed", "errored", "aborted")
-
-
-class EventError(ValueError):
-    """A weblog body that is not a Nextflow event."""
-
-
-def check_event(event: Any) -> dict[str, Any]:
-    """The event if it has the envelope Nextflow sends, else ``EventError``."""
-    if not isinstance(event, dict):
-        raise EventError("not a JSON object")
-    for name in ("event", "runName", "runId"):
-        if not isinstance(event.get(name), str) or not event[name]:
-            raise EventError(f"no {name!r}")
-    if event["event"] not in EVENTS:
-        raise EventError(f"unknown event {event['event']!r}")
-    if event["event"].startswith("process_") and not isinstance(event.get("trace"), dict):
-        raise EventError(f"{event['event']} without a trace")
-    return event
-
-
-def java_date(value: Any) -> dt.datetime | None:
-    """UTC (naive) from an ISO string, epoch ms, or a Java OffsetDateTime bean."""
-    if isinstance(value, bool) or value in (None, 0, ""):
-        return None
-    if isinstance(value, int | float):
-        return dt.datetime.fromtimestamp(value / 1000, dt.UTC).replace(tzinfo=None)
-    if isinstance(value, str):
-        parsed = dt.datetime.fromisoformat(value)
-    elif isinstance(value, dict) and "year" in value:
-        offset = (value.get("offset") or {}).get("totalSeconds") or 0
-        parsed = dt.datetime(
-            value["year"],
-            value["monthValue"],
-            value["dayOfMonth"],
-            value["hour"],
-            value["minute"],
-            value["second"],
-            (value.get("nano") or 0) // 1000,
-            dt.timezone(dt.timedelta(seconds=offset)),
-        )
-    else:
-        raise EventError(f"not a date: {str(value)[:40]}")
-    return parsed.astimezone(dt.UTC).replace(tzinfo=None) if parsed.tzinfo else parsed
 
 
 class EventHandler:
@@ -135,7 +84,7 @@ class EventHandler:
                     for event in events:
                         self._one(check_event(event))
                     features, self._features = list(self._features.values()), {}
-                    adapters.annotate_many(features, create_features=True)
+                    adapters.annotate_records(features, create_features=True)
             except BaseException:
                 self._forget()  # rows (and changes) of the batch were rolled back
                 self._features, self.pending, self.run_names = {}, pending, run_names
@@ -169,8 +118,7 @@ class EventHandler:
         if kind == "completed":
             self._completed(workflow, event.get("metadata") or {})
         elif kind == "error" and workflow.status not in FINAL:
-            workflow.error = adapters.redact(_error_text(event))
-            workflow.save(only=[tl.Run.error])
+            adapters.update_run(workflow, error=_error_text(event))
 
     def _workflow(self, reference: str, event: dict[str, Any]) -> tl.Run:
         meta = event.get("metadata") or {}
@@ -210,8 +158,7 @@ class EventHandler:
             return
         info = meta.get("workflow") or {}
         if meta.get("parameters") and not workflow.params:
-            workflow.params = adapters.redact(meta["parameters"])
-            workflow.save(only=[tl.Run.params])
+            adapters.update_run(workflow, params=meta["parameters"])
         status = "completed" if info.get("success") else "errored"
         adapters.finish_run(
             workflow,
@@ -233,12 +180,11 @@ class EventHandler:
             run = runs[digest] = self._new_task(workflow, digest, trace, status)
             values["files_recorded"] = False  # ingest registers its files later
         else:
-            run.started_at = java_date(trace.get("start")) or run.started_at
+            started = java_date(trace.get("start")) or run.started_at
             if RANK[status] < 2:
-                run.status = status
-                run.save(only=[tl.Run.status, tl.Run.started_at])
+                adapters.update_run(run, status=status, started_at=started)
             else:
-                adapters.finish_run(run, status, **_outcome(trace, status))
+                adapters.finish_run(run, status, started_at=started, **_outcome(trace, status))
         earlier = self._features.get(run.id, (run, {}))[1]
         self._features[run.id] = (run, _merged(earlier, values))
 
@@ -281,15 +227,10 @@ def weblog_features(trace: dict[str, Any], digest: str) -> dict[str, Any]:
         "native_id": _text(trace.get("native_id")),
         "workdir": trace.get("workdir"),
     }
-    for field, name_ in METRIC_NAMES.items():
+    for field, name_ in METRIC_NAMES.items():  # numbers checked by _validate.check_trace
         value = trace.get(field)
-        if value is None or isinstance(value, list | dict):
-            continue
-        if FIELD_TYPES.get(field, "str") != "str" and (
-            isinstance(value, bool) or not isinstance(value, int | float)
-        ):
-            raise InvalidInput(f"weblog trace field {field!r} ({name_}) is not a number: {value!r}")
-        facts[name_] = float(value) if name_ in FLOATS else value
+        if value is not None and not isinstance(value, list | dict):
+            facts[name_] = float(value) if name_ in FLOATS else value
     return task_features(
         {
             "process": trace.get("process") or split_name(name)[0],

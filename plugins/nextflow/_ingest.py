@@ -8,7 +8,6 @@ run is a no-op.
 """
 
 import contextlib
-import datetime as dt
 import gc
 import logging
 import os
@@ -25,11 +24,11 @@ from . import _lineage, _publish, _trace
 from ._history import HistoryRun, find_run, logged_tasks, read_history
 from ._lineage import LineageStore, Record
 from ._pipeline import Identity, pipeline_transform, resolve_identity, workflow_features
-from ._tasks import Task, attach, from_lineage, from_log, from_trace, short_hash
+from ._record import record_tasks
+from ._tasks import Task, attach, from_lineage, from_log, from_trace
 
 log = logging.getLogger(__name__)
 ENGINE = "nextflow"
-BATCH = 5000  # task runs annotated per transaction
 
 
 @dataclass(frozen=True)
@@ -93,7 +92,7 @@ def ingest(
                 for r in tl.Run.filter(parent=workflow).order_by("id")
             ]
         attach(tasks, _work_dir(launch, ident.workflow), store)
-        done = _record_tasks(workflow, ident, tasks, store, progress)
+        done = record_tasks(workflow, ident, tasks, store, progress)
     if outdirs and done["recorded"]:
         done["artifacts"] += _publish.scan(outdirs, launch, workflow, done["by_hash"])
     return IngestResult(
@@ -193,235 +192,3 @@ def _workflow_run(ident: Identity, history: HistoryRun | None) -> tuple[tl.Run, 
     if status is not None:
         adapters.finish_run(run, status, finished_at=ident.finished_at)
     return run, True
-
-
-def _record_tasks(
-    workflow: tl.Run,
-    ident: Identity,
-    tasks: list[Task],
-    store: LineageStore | None,
-    progress: Callable[[int, int], None] | None,
-) -> dict[str, Any]:
-    """Create the task runs not yet recorded; add files to those the receiver recorded."""
-    runs = list(tl.Run.filter(parent=workflow))
-    known = _KnownRuns(runs)
-    # the receiver marks the runs it creates files_recorded=False; ingest records their files
-    waiting = (
-        {r.id for r in tl.Run.filter(parent=workflow, files_recorded=False)}
-        if runs and tl.Feature.filter(name="files_recorded").exists()
-        else set()
-    )
-    complete = {r.id for r in runs} - waiting
-    done: dict[str, Any] = {"tasks": 0, "skipped": 0, "cached": 0, "artifacts": 0, "missing": []}
-    transforms: dict[str, tl.Transform] = {}
-    recorded: list[tuple[Task, tl.Run]] = []
-    for start in range(0, len(tasks), BATCH):
-        batch = _record_batch(
-            workflow, tasks[start : start + BATCH], known, complete, transforms, done
-        )
-        outputs = [
-            out for task, run in batch for out in _outputs(run, task, store, done["missing"])
-        ]
-        if outputs:  # the batch's files in one call: hashed in parallel, one transaction
-            done["artifacts"] += len(adapters.register_outputs(None, outputs))
-        if progress is not None:
-            for number in range(start + 1, start + len(batch) + 1):
-                progress(number, len(tasks))
-        recorded += batch
-    done.update(recorded=len(recorded), by_hash=known.by_reference)
-    _link_cached(workflow, ident, [(t, r) for t, r in recorded if t.cached])
-    links = [
-        pair for task, run in recorded for pair in _inputs(run, task, known.by_reference, store)
-    ]
-    adapters.link_runs_many(links)
-    if recorded and store is not None and ident.workflow is not None:
-        done["artifacts"] += _published(store, ident.workflow, known.by_reference, done["missing"])
-    return done
-
-
-class _KnownRuns:
-    """Task runs by reference, and by the trace's short hash to match tasks whose full
-    hash is unknown (no work dir) against runs the receiver recorded with it."""
-
-    def __init__(self, runs: list[tl.Run]) -> None:
-        self.by_reference: dict[str, tl.Run] = {}
-        self.by_short: dict[str, list[tl.Run]] = {}
-        for run in runs:
-            self.add(run)
-
-    def add(self, run: tl.Run) -> None:
-        self.by_reference[run.reference] = run
-        self.by_short.setdefault(short_hash(run.reference), []).append(run)
-
-    def find(self, task: Task) -> tl.Run | None:
-        """By reference, else the one run with the same short hash and task name (a run
-        recorded from a trace without its full hash, or with it by the receiver)."""
-        run = self.by_reference.get(task.reference)
-        if run is not None:
-            return run
-        same = [r for r in self.by_short.get(short_hash(task.hash), []) if r.name == task.name]
-        return same[0] if len(same) == 1 else None
-
-
-def _record_batch(
-    workflow: tl.Run,
-    batch: list[Task],
-    known: _KnownRuns,
-    complete: set[int],
-    transforms: dict[str, tl.Transform],
-    done: dict[str, Any],
-) -> list[tuple[Task, tl.Run]]:
-    """One transaction: the batch's new task runs (one INSERT for all) and their features.
-    Tasks already complete are skipped; runs the receiver recorded get their files now."""
-    slots: list[tuple[Task, tl.Run | None]] = []
-    new: set[str] = set()
-    for task in batch:
-        run = known.find(task)
-        if (run is not None and run.id in complete) or (run is None and task.reference in new):
-            done["skipped"] += 1  # recorded before, or a repeated row of the trace
-            continue
-        if run is None:
-            new.add(task.reference)
-        slots.append((task, run))
-    recorded, features = [], []
-    with adapters.transaction():
-        created = iter(
-            adapters.start_runs(
-                [_task_run(workflow, task, transforms) for task, run in slots if run is None]
-            )
-        )
-        for task, run in slots:
-            if run is None:
-                run = next(created)
-                known.add(run)
-                done["tasks"] += 1
-                done["cached"] += task.cached
-                features.append((run, task.features()))
-            else:  # recorded live by the receiver: now its files
-                done["skipped"] += 1
-                features.append((run, {"files_recorded": True}))
-            complete.add(run.id)
-            recorded.append((task, run))
-        adapters.annotate_many(features, create_features=True)
-    return recorded
-
-
-def _published(
-    store: LineageStore, workflow: Record, by_hash: dict[str, tl.Run], missing: list[str]
-) -> int:
-    """Published files (lineage FileOutputs of the run): artifacts keyed by their path
-    under the output dir, outputs of the task run whose file they were copied from.
-    Files under the storage root (an S3 output dir included) are registered in place."""
-    count = 0
-    for record in store.published_of(workflow):
-        path = str(record.spec.get("path") or "").removeprefix("file://")
-        source = by_hash.get(_lineage.task_hash_of_lid(str(record.spec.get("source") or "")))
-        if "://" not in path and not os.path.exists(path):
-            missing.append(path)
-            continue
-        key = record.key.split("/", 1)[1]  # <runHash>/<path under the output dir>
-        labels = record.spec.get("labels")
-        try:
-            adapters.register_outputs(
-                source,
-                [adapters.Output(path, key=key)],
-                features={"published": True, **({"labels": labels} if labels else {})},
-            )
-        except InvalidInput as exc:  # a remote file gone, or outside the storage root
-            log.warning("nextflow: published file not recorded: %s", exc)
-            missing.append(path)
-            continue
-        count += 1
-    return count
-
-
-def _task_run(workflow: tl.Run, task: Task, transforms: dict[str, tl.Transform]) -> dict[str, Any]:
-    """The fields of a new task run, for ``adapters.start_runs``."""
-    key = f"{workflow.transform.key}/{task.process}"
-    transform = transforms.get(key)
-    if transform is None:
-        code = (task.lineage.spec.get("codeChecksum") or {}) if task.lineage else {}
-        transform = adapters.get_transform(key, "process", hash=code.get("value"))
-        transforms[key] = transform
-    error = f"exit status {task.exit_status}" if task.status == "errored" else None
-    return {
-        "transform": transform,
-        "engine": ENGINE,
-        "reference": task.reference,
-        "parent": workflow,
-        "name": task.name,
-        "status": task.status,
-        "started_at": task.started_at,
-        "finished_at": task.finished_at or task.started_at or _now(),
-        "error": error,
-    }
-
-
-def _link_cached(workflow: tl.Run, ident: Identity, cached: list[tuple[Task, tl.Run]]) -> None:
-    """Link each CACHED task run to the first run of the same task in an earlier run of
-    this session (``-resume`` keeps the session id and the task hashes)."""
-    if not cached:
-        return
-    earlier = [
-        r.id
-        for r in tl.Run.filter(
-            reference__startswith=f"{ident.session_id}/", engine=ENGINE, parent=None
-        )
-        if r.id != workflow.id
-    ]
-    if not earlier:
-        return
-    before = _KnownRuns([])
-    for start in range(0, len(earlier), BATCH):
-        for run in tl.Run.filter(parent__in=earlier[start : start + BATCH]).order_by("id"):
-            if run.reference not in before.by_reference:
-                before.add(run)
-    pairs = [(source, run) for task, run in cached if (source := before.find(task)) is not None]
-    adapters.link_runs_many(pairs)
-
-
-def _outputs(
-    run: tl.Run, task: Task, store: LineageStore | None, missing: list[str]
-) -> list[adapters.Output]:
-    """A task's output files, from its work dir, else its lineage FileOutputs (those not
-    on disk go to ``missing``)."""
-    if task.cached:
-        return []  # the earlier run registered them
-    if task.workdir is not None:
-        paths = list(task.workdir.outputs)
-    elif store is not None and task.lineage is not None:
-        paths = [str(r.spec.get("path")) for r in store.file_outputs_of(task.lineage)]
-    else:
-        return []
-    missing.extend(p for p in paths if not os.path.exists(p))
-    return [
-        adapters.Output(p, run=run, features={"process": task.process})
-        for p in paths
-        if os.path.exists(p)
-    ]
-
-
-def _inputs(
-    run: tl.Run, task: Task, by_hash: dict[str, tl.Run], store: LineageStore | None
-) -> list[tuple[tl.Run, tl.Run]]:
-    """Link a task to the files it read; returns its links to the task runs that wrote
-    them, as (upstream, task) pairs."""
-    paths = list(task.workdir.inputs) if task.workdir else []
-    upstream = set()
-    if task.lineage is not None:
-        lids, external = _lineage.input_refs(task.lineage)
-        upstream |= {_lineage.task_hash_of_lid(lid) for lid in lids}
-        paths += [p.removeprefix("file://") for p in external]
-    for path in paths:
-        parts = Path(path).parts
-        if len(parts) >= 3 and "".join(parts[-3:-1]) in by_hash:  # in another work dir
-            upstream.add("".join(parts[-3:-1]))
-    local = [p for p in dict.fromkeys(paths) if os.path.isfile(p) or os.path.isdir(p)]
-    if local:
-        adapters.link_inputs(run, paths=local)
-    sources = [by_hash.get(digest) for digest in sorted(upstream)]
-    return [(source, run) for source in sources if source is not None and source.id != run.id]
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)

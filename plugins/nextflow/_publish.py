@@ -13,7 +13,6 @@ from pathlib import Path
 
 import threadline as tl
 from threadline import adapters
-from threadline.hashing import hash_paths
 
 _WORK_PARTS = re.compile(r"^[0-9a-f]{2}$"), re.compile(r"^[0-9a-f]{30}$")
 
@@ -62,9 +61,9 @@ def _sources(
         by_content = {
             a.hash: a.run for a in tl.Artifact.filter(run__parent=workflow).order_by("id")
         }
-        hashed = hash_paths([str(files[i]) for i in unmatched], tl.instance().stat_cache)
+        hashed = adapters.hash_files([files[i] for i in unmatched])
         for i, digest in zip(unmatched, hashed, strict=True):
-            found[i] = by_content.get(digest.hash)
+            found[i] = by_content.get(digest)
     return found
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from threadline.errors import TraceError
+
 # formatter type of every TraceRecord field (Nextflow's TraceRecord.FIELDS)
 FIELD_TYPES: dict[str, str] = {
     "task_id": "str",
@@ -120,10 +122,6 @@ _DURATION = re.compile(
 )
 _MISSING = frozenset({"-", ""})
 _DATE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}", re.ASCII)
-
-
-class TraceError(ValueError):
-    """A trace file or value that cannot be read."""
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,16 @@ Loaded by the core CLI only when a ``nextflow`` command runs or help lists it.
 
 import json
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import click
 import threadline as tl
+from threadline.errors import InvalidInput
 
 from ._config import DEFAULT_PORT, config_text
 from ._ingest import IngestResult, ingest
@@ -130,6 +133,8 @@ def config_cmd(port: int, host: str, token: str | None, no_weblog: bool, no_line
     and (Nextflow 25.04+) the lineage store. Add it to nextflow.config or pass it with
     -c; threadline nextflow run writes the same file itself.
     """
+    if not 0 <= port <= 65535:
+        raise InvalidInput(f"port must be a number from 0 to 65535, not {port}")
     url = None if no_weblog else f"http://{host}:{port}/"
     click.echo(config_text(url, token=token, lineage=not no_lineage), nl=False)
 
@@ -159,24 +164,38 @@ def serve_cmd(ctx: click.Context, host: str, port: int, token: str | None) -> No
     """Receive Nextflow weblog events and record runs live.
 
     Point Nextflow at the printed URL (weblog.url, or -with-weblog). Each event is
-    answered at once and recorded in arrival order; replayed and duplicated events change
-    nothing; a body that is not an event gets a 400 and a log line. Stop with Ctrl-C.
+    checked and answered at once, then recorded in arrival order; replayed and duplicated
+    events change nothing; a body that could not be recorded gets a 400 with the reason
+    and a log line, and nothing of it is written. Stop with Ctrl-C or SIGTERM.
     """
     _connect(ctx)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    receiver = Receiver(host, port, token=token).start()
-    click.echo(f"listening on {receiver.url}", err=True)
+    with _stop_on_signals() as stop:  # also while the last events are being applied
+        receiver = Receiver(host, port, token=token).start()
+        try:
+            click.echo(f"listening on {receiver.url}", err=True)
+            receiver.wait(stop)
+        finally:
+            receiver.stop()
+            click.echo(
+                f"received {receiver.received} events, rejected {receiver.rejected}, "
+                f"failed {receiver.failed}",
+                err=True,
+            )
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """An event that SIGINT (Ctrl-C) and SIGTERM set, instead of raising in whatever the
+    main thread was doing; the previous handlers come back on the way out."""
+    stop = threading.Event()
+    wanted = (signal.SIGINT, signal.SIGTERM)
+    previous = {number: signal.signal(number, lambda *_: stop.set()) for number in wanted}
     try:
-        receiver.wait()
-    except KeyboardInterrupt:
-        pass
+        yield stop
     finally:
-        receiver.stop()
-        click.echo(
-            f"received {receiver.received} events, rejected {receiver.rejected}, "
-            f"failed {receiver.failed}",
-            err=True,
-        )
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 @group.command("run", context_settings={"ignore_unknown_options": True})

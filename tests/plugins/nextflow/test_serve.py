@@ -13,9 +13,10 @@ import urllib.request
 
 import pytest
 import threadline as tl
-from threadline.errors import InvalidInput
-from threadline.nextflow._events import EventError, EventHandler, java_date
+from threadline.errors import EventError, InvalidInput
+from threadline.nextflow._events import EventHandler
 from threadline.nextflow._server import Receiver
+from threadline.nextflow._validate import java_date
 
 from .conftest import WEBLOG
 

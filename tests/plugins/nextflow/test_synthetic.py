@@ -3,14 +3,14 @@
 import pytest
 import threadline as tl
 from threadline.nextflow import ingest, parse_duration, parse_memory, read_trace
-from threadline.nextflow._synthetic import (
+
+from .conftest import TRACES
+from .synthetic import (
     DEFAULT_FIELDS,
     format_duration,
     format_memory,
     write_synthetic_trace,
 )
-
-from .conftest import TRACES
 
 
 @pytest.mark.parametrize(
