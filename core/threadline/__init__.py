@@ -1,11 +1,13 @@
 """threadline: where your data and models come from.
 
 ``import threadline as tl`` is cheap: the database layer, storage and everything heavy
-load on first use of a name below (module ``__getattr__``), and the instance opens on
-first use of the database.
+load on first use of a name below (module ``__getattr__`` loads ``threadline._wiring``),
+and the instance opens on first use of the database.
 """
 
 from typing import TYPE_CHECKING, Any
+
+from . import _context, errors
 
 __version__ = "0.1.0"
 
@@ -38,33 +40,8 @@ __all__ = [
     "validate",
 ]
 
-_LAZY = {
-    "Artifact": "threadline.models",
-    "Collection": "threadline.models",
-    "Feature": "threadline.models",
-    "Label": "threadline.models",
-    "Project": "threadline.models",
-    "Run": "threadline.models",
-    "Schema": "threadline.models",
-    "Storage": "threadline.models",
-    "Transform": "threadline.models",
-    "connect": "threadline._instance",
-    "disconnect": "threadline._instance",
-    "init": "threadline._instance",
-    "context": "threadline.tracking",
-    "finish": "threadline.tracking",
-    "flow": "threadline.tracking",
-    "step": "threadline.tracking",
-    "track": "threadline.tracking",
-    "register_loader": "threadline._loaders",
-    "save": "threadline.models._bulk:save_artifacts",
-    "instance": "threadline._context",
-    "validate": "threadline.models._validation",
-}
-_MODULES = ("adapters", "errors", "export", "lineage", "maintenance")
-
 if TYPE_CHECKING:
-    from . import adapters, errors, export, lineage, maintenance
+    from . import adapters, export, lineage, maintenance
     from ._context import instance
     from ._instance import connect, disconnect, init
     from ._loaders import register_loader
@@ -79,22 +56,25 @@ if TYPE_CHECKING:
         Storage,
         Transform,
     )
-    from .models._bulk import save_artifacts as save
-    from .models._validation import validate
+    from .saving import save_artifacts as save
     from .tracking import context, finish, flow, step, track
+    from .validation import validate
+
+
+def _load_layers() -> _context.Layers:
+    """The public names and the layers above the tables, loaded together on first use."""
+    from . import _wiring
+
+    return _wiring
+
+
+_context.register_layers(_load_layers)
 
 
 def __getattr__(name: str) -> Any:
-    import importlib
-
-    if name in _MODULES:
-        return importlib.import_module(f"threadline.{name}")
-    if name not in _LAZY:
+    if name not in __all__:
         raise AttributeError(f"module 'threadline' has no attribute {name!r}")
-    module_name, _, attr = _LAZY[name].partition(":")
-    module = importlib.import_module(module_name)
-    importlib.import_module("threadline._instance")  # registers the lazy connector
-    value = getattr(module, attr or name)
+    value = getattr(_context.layers(), name)
     globals()[name] = value
     return value
 

@@ -4,25 +4,41 @@ The current run is a ``ContextVar`` (right for asyncio tasks and nested calls). 
 started without a copied context fall back to the most recent run that is still open in
 this process, so that work in a thread pool lands under the flow that started it.
 
-The instance is opened lazily by the connector that ``_instance.py`` registers here; the
-lower layers (models, storage) ask for it without importing the layer above.
+The tables sit below the layers that open instances, save, validate and draw lineage,
+and never import them: they reach them through ``layers()``, which the package root
+provides (``threadline/__init__.py`` loads ``threadline._wiring`` on first use). The
+instance is opened lazily by the connector that ``_instance.py`` registers here.
 """
 
 import contextlib
 import contextvars
-import importlib
 import threading
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ._instance import Instance
+    from .models import Artifact
+    from .validation import ValidationReport
+
+
+class Layers(Protocol):
+    """What the tables use of the layers above them (``threadline._wiring``)."""
+
+    def save_artifacts(self, artifacts: Sequence["Artifact"]) -> list["Artifact"]: ...
+
+    def validate(self, data: Any, schema: Any) -> "ValidationReport": ...
+
+    def view_lineage(self, record: "Artifact", direction: str) -> Any: ...
+
 
 _current_run: contextvars.ContextVar[Any] = contextvars.ContextVar("threadline_run", default=None)
 _open_runs: list[Any] = []
 _lock = threading.Lock()
 _connector: Callable[[], Any] | None = None
-_active_instance: Any = None
-# Registers the connector when first needed, like fsspec's registry of dotted paths:
-# whichever module is imported first (models, adapters, lineage...), the instance opens.
-_CONNECTOR_MODULE = "threadline._instance"
+_active_instance: "Instance | None" = None
+_layers: Callable[[], Layers] | None = None
+_loaded: Layers | None = None
 
 
 def register_connector(connect: Callable[[], Any]) -> None:
@@ -30,18 +46,35 @@ def register_connector(connect: Callable[[], Any]) -> None:
     _connector = connect
 
 
-def set_instance(instance: Any) -> None:
+def register_layers(loader: Callable[[], Layers]) -> None:
+    """Called once by the package root: ``loader`` imports and returns the upper layers."""
+    global _layers
+    _layers = loader
+
+
+def layers() -> Layers:
+    global _loaded
+    if _loaded is None:
+        if _layers is None:
+            raise RuntimeError("threadline's layers are not registered: import threadline")
+        _loaded = _layers()
+    return _loaded
+
+
+def set_instance(instance: "Instance | None") -> None:
     global _active_instance
     _active_instance = instance
 
 
-def instance() -> Any:
+def instance() -> "Instance":
     """The active instance, opening the resolved one on first use."""
     if _active_instance is None:
         if _connector is None:
-            importlib.import_module(_CONNECTOR_MODULE)
+            layers()  # loads the instance layer, which registers its connector
         if _connector is not None:
             _connector()
+    if _active_instance is None:
+        raise RuntimeError("no threadline instance could be opened")
     return _active_instance
 
 

@@ -1,152 +1,181 @@
-"""Saving many artifacts at once: parallel hashing, then one transaction, bulk inserts.
+"""The one save pipeline: ``tl.save([...])``, ``Artifact.save()`` (one artifact) and the
+adapters' ``register_outputs`` all run it, so that they agree on every record.
 
-Used by ``tl.save([...])`` and by adapters registering a job's outputs. The result is the
-same as saving each artifact in turn (idempotent per key and content, contiguous
-versions), with a handful of queries instead of several per artifact.
+1. **prepare** (nothing written): each unsaved artifact's key is checked (a key twice in
+   one call is refused), a file saved with a validating schema is loaded and validated;
+2. **objects**: in-memory DataFrames and AnnData (``from_dataframe``/``from_anndata``)
+   are written to a scratch folder, every path is hashed (stat cache, parallel where it
+   pays) and its object stored content-addressed (``storage._objects``);
+3. **records**: one write transaction, serialised per key, finds the existing artifact
+   for the same key and content (or keyless content), or inserts the next version and
+   moves ``is_latest``; schemas are linked and annotations written in it too.
+
+The records are written only after their objects are complete, so a crash leaves at worst
+an unreferenced object, which ``threadline gc`` removes. Each artifact is updated in
+place: an artifact whose key and content exist already becomes that artifact.
 """
 
+import contextlib
 import os
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
-import peewee
-
-from .. import _context
-from .._db import write_transaction
-from .._keys import check_key, suffix_of
-from ..errors import InvalidInput
-from ..storage._objects import Prepared, prepare, store
-from ._base import new_uid, utcnow
-from .artifact import Artifact
+from . import _context, _tables
+from ._instance import Instance
+from ._keys import check_key, suffix_of
+from ._loaders import load_path
+from ._save_records import write_records
+from .errors import InvalidInput
+from .hashing import StatCache
+from .models import Artifact, Feature
+from .models.artifact import PendingSave
+from .storage._objects import Prepared, prepare, store
+from .validation import ValidationReport, validate
 
 PARALLEL_BYTES = 32 << 20  # below this much local data, hash and copy in one thread
+NO_CACHE = StatCache(None)  # for scratch files: hashes, remembers nothing
+Values = list[tuple[Feature, Any]]  # checked feature values (``check_values``)
 
 
-def save_artifacts(artifacts: Sequence[Artifact], workers: int = 8) -> list[Artifact]:
-    """Save unsaved artifacts together; each element is updated in place and returned."""
-    pending = [a for a in artifacts if a.id is None]
-    for artifact in pending:
-        if getattr(artifact, "_source", None) is None:
-            raise InvalidInput("nothing to save: every artifact needs a path")
-        if artifact.key is not None:
-            check_key(artifact.key)
-    keys = [a.key for a in pending if a.key is not None]
-    if len(keys) != len(set(keys)):
-        raise InvalidInput("the same key appears twice in one bulk save")
-    if not pending:
-        return list(artifacts)
-    inst = _context.instance()
+@dataclass
+class Item:
+    """One artifact on its way through the pipeline."""
 
-    def prep(a: Artifact) -> Prepared:
-        return prepare(
-            a._source, inst.backend, inst.stat_cache, a.suffix or suffix_of(a.key or str(a._source))
-        )
+    artifact: Artifact
+    pending: PendingSave
+    values: Values = field(default_factory=list)  # feature values to write with it
+    report: ValidationReport | None = None  # validated against its schema
+    source: str = ""  # the path hashed and stored (a scratch file for in-memory objects)
+    scratch: bool = False
+    prepared: Prepared | None = None
 
-    def prep_and_store(a: Artifact) -> Prepared:
-        prepared = prep(a)
-        store(prepared, inst.backend)
-        return prepared
+    @property
+    def suffix(self) -> str:
+        a = self.artifact
+        return a.suffix or suffix_of(a.key or str(self.pending.source))
 
-    if _worth_threads(pending, inst.backend.is_local):
-        with ThreadPoolExecutor(max_workers=min(workers, len(pending))) as pool:
-            prepared = list(pool.map(prep_and_store, pending))
-    else:
-        prepared = [prep_and_store(a) for a in pending]
-    _write_all(pending, prepared, inst.storage)
+
+def save_artifacts(
+    artifacts: Sequence[Artifact], workers: int = 8, values: Sequence[Values] | None = None
+) -> list[Artifact]:
+    """Save unsaved artifacts together; each element is updated in place and returned.
+
+    ``values``: checked feature values per artifact (``adapters.register_outputs``),
+    written in the records' transaction. Saved artifacts are passed over.
+    """
+    extra = list(values) if values is not None else [[] for _ in artifacts]
+    if len(extra) != len(artifacts):
+        raise InvalidInput("save_artifacts: one list of values per artifact")
+    items = plan([(a, v) for a, v in zip(artifacts, extra, strict=True) if a.id is None])
+    if items:
+        inst = _context.instance()
+        with _scratch_folder(inst, items) as folder:
+            for item in items:
+                _write_out(item, folder)
+            _prepare_and_store(items, inst, workers)
+        write_records(items, inst.storage)
+        for item in items:
+            item.artifact.pending = None
     return list(artifacts)
 
 
-def _worth_threads(pending: list[Artifact], local_storage: bool) -> bool:
+# -- 1. prepare ------------------------------------------------------------------------------
+
+
+def plan(pairs: Sequence[tuple[Artifact, Values]]) -> list[Item]:
+    """Check every artifact before anything is written (keys, schemas)."""
+    items = []
+    for artifact, extra in pairs:
+        pending = artifact.pending
+        if pending is None:
+            raise InvalidInput("nothing to save: give a path, tl.Artifact(path, key=...)")
+        if artifact.key is not None:
+            check_key(artifact.key)
+        items.append(Item(artifact, pending, list(extra), pending.report))
+    keys = [i.artifact.key for i in items if i.artifact.key is not None]
+    if len(keys) != len(set(keys)):
+        raise InvalidInput("the same key appears twice in one bulk save")
+    for item in items:
+        if item.pending.data is None and item.artifact.schema_id is not None:
+            item.report = _validate_file(item)
+    return items
+
+
+def _validate_file(item: Item) -> ValidationReport | None:
+    """A table file saved with a validating schema is loaded and checked first; it is
+    stored as it is (coercion checks that values convert, it does not rewrite files)."""
+    schema = item.artifact.schema
+    if schema.kind == "record":
+        return None  # a plain record describes the file, it has no rules
+    source, suffix = str(item.pending.source), item.suffix
+    if suffix.lower() not in _tables.OTYPES or (
+        "://" in source and not source.startswith("file://")
+    ):
+        raise InvalidInput(
+            f"schema {schema.label} validates local DataFrame and AnnData "
+            f"files ({', '.join(_tables.OTYPES)}), not {source}"
+        )
+    local = source.removeprefix("file://")
+    if not os.path.exists(local):
+        raise InvalidInput(f"path not found: {os.path.abspath(local)}")
+    report = validate(load_path(local, suffix), schema)
+    report.raise_for_problems()
+    return report
+
+
+# -- 2. objects ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _scratch_folder(inst: Instance, items: list[Item]) -> Iterator[str | None]:
+    """A temporary folder for in-memory objects: beside the objects on local storage (so
+    that files are renamed into place), in the cache folder otherwise."""
+    if all(item.pending.data is None for item in items):
+        yield None
+        return
+    base = inst.backend.local_path(".threadline/tmp")
+    base = base or os.path.join(inst.settings.cache_dir, "tmp")
+    os.makedirs(base, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=base) as folder:
+        yield folder
+
+
+def _write_out(item: Item, folder: str | None) -> None:
+    pending = item.pending
+    if pending.data is None or folder is None:
+        item.source = str(pending.source)
+        return
+    own = os.path.join(folder, str(len(os.listdir(folder))))
+    os.makedirs(own)
+    item.source = _tables.write_object(pending.data, own, pending.format or "parquet")
+    item.scratch = True
+
+
+def _prepare_and_store(items: list[Item], inst: Instance, workers: int) -> None:
+    def run(item: Item) -> None:
+        cache = NO_CACHE if item.scratch else inst.stat_cache
+        item.prepared = prepare(item.source, inst.backend, cache, item.suffix)
+        store(item.prepared, inst.backend, move=item.scratch)
+
+    if _worth_threads(items, inst.backend.is_local):
+        with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+            list(pool.map(run, items))
+    else:
+        for item in items:
+            run(item)
+
+
+def _worth_threads(items: list[Item], local_storage: bool) -> bool:
     """Threads pay off for remote storage or big files; small local files go faster in
     this thread (per-file work is then mostly Python, which threads cannot overlap)."""
-    if not local_storage or len(pending) < 2:
-        return not local_storage and len(pending) > 1
+    if not local_storage or len(items) < 2:
+        return not local_storage and len(items) > 1
     total = 0
-    for artifact in pending:
-        source = str(artifact._source)
-        if "://" in source or os.path.isdir(source):
+    for item in items:
+        if "://" in item.source or os.path.isdir(item.source):
             return True
-        total += os.path.getsize(source) if os.path.exists(source) else 0
+        total += os.path.getsize(item.source) if os.path.exists(item.source) else 0
     return total > PARALLEL_BYTES
-
-
-def _write_all(pending: list[Artifact], prepared: list[Prepared], storage: Any) -> None:
-    keys = sorted({a.key for a in pending if a.key is not None})
-    db = Artifact._meta.database
-    with write_transaction(db, lock="artifact:bulk"):
-        for key in keys:  # PostgreSQL: take each key's lock, in a fixed order
-            with write_transaction(db, lock=f"artifact:{key}"):
-                pass
-        existing = _existing(keys, [p.hash for p in prepared])
-        tops = _top_versions(keys)
-        rows, fresh, bumped = [], [], set()
-        twins: list[tuple[Artifact, Artifact]] = []  # keyless repeats within this batch
-        first_keyless: dict[str, Artifact] = {}
-        for artifact, prep in zip(pending, prepared, strict=True):
-            found = existing.get((artifact.key, prep.hash))
-            if found is not None:
-                artifact.__data__, artifact._dirty = dict(found.__data__), set()
-                continue
-            if artifact.key is None and prep.hash in first_keyless:
-                twins.append((artifact, first_keyless[prep.hash]))
-                continue
-            if artifact.key is None:
-                first_keyless[prep.hash] = artifact
-            artifact._fill(prep, storage)
-            if artifact.key is not None:
-                tops[artifact.key] = tops.get(artifact.key, 0) + 1
-                artifact.version = tops[artifact.key]
-                bumped.add(artifact.key)
-            artifact.uid = artifact.uid or new_uid()
-            artifact.created_at = artifact.created_at or utcnow()
-            rows.append(_row(artifact))
-            fresh.append(artifact)
-        if bumped:
-            Artifact.update(is_latest=False).where(Artifact.key.in_(sorted(bumped))).execute()
-        for start in range(0, len(rows), 500):
-            Artifact.insert_many(rows[start : start + 500]).execute()
-        ids = {
-            a.uid: a.id
-            for a in Artifact.select(Artifact.uid, Artifact.id).where(
-                Artifact.uid.in_([a.uid for a in fresh])
-            )
-        }
-    for artifact in fresh:
-        artifact.id, artifact._dirty, artifact._source = ids[artifact.uid], set(), None
-    for twin, original in twins:
-        twin.__data__, twin._dirty, twin._source = dict(original.__data__), set(), None
-
-
-def _row(artifact: Artifact) -> dict[str, Any]:
-    data = {name: artifact.__data__.get(name) for name in Artifact._meta.fields if name != "id"}
-    data["is_latest"] = True
-    for name, field in Artifact._meta.fields.items():
-        if data.get(name) is None and field.default is not None and name != "id":
-            data[name] = field.default() if callable(field.default) else field.default
-    return data
-
-
-def _existing(keys: list[str], hashes: list[str]) -> dict[tuple[str | None, str], Artifact]:
-    found: dict[tuple[str | None, str], Artifact] = {}
-    unique = sorted(set(hashes))
-    for start in range(0, len(unique), 500):
-        chunk = unique[start : start + 500]
-        query = Artifact.select().where(Artifact.hash.in_(chunk) & (Artifact.visibility != "trash"))
-        for artifact in query.order_by(Artifact.version):
-            if artifact.key is None or artifact.key in keys:
-                found[(artifact.key, artifact.hash)] = artifact
-    return found
-
-
-def _top_versions(keys: list[str]) -> dict[str, int]:
-    tops: dict[str, int] = {}
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        query = (
-            Artifact.select(Artifact.key, peewee.fn.MAX(Artifact.version).alias("top"))
-            .where(Artifact.key.in_(chunk))
-            .group_by(Artifact.key)
-        )
-        tops.update({row.key: row.top for row in query})
-    return tops

@@ -10,15 +10,15 @@ categorical features that are not labels, nulls, failed pandera checks. AnnData 
 pandas and pandera are imported inside the functions: ``import threadline`` stays cheap.
 """
 
-import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InvalidFeatureValue, InvalidInput, ValidationError
-from .feature import Feature, Label, check_value
-from .schema import VALID_FEATURES, Schema
+from ._dtypes import FeatureLike, Spec, check_value
+from ._failures import describe_failures, shown
+from .errors import InvalidFeatureValue, InvalidInput, ValidationError
+from .models import Feature, Label, Schema
+from .models.schema import VALID_FEATURES
 
-MAX_LISTED = 20  # offending values shown per problem
 CATEGORICAL = ("cat[Label]", "list[cat[Label]]")
 
 # the distinct values of each categorical column, by (column, feature dtype): found once
@@ -249,7 +249,7 @@ def feature_column(
             )
         )
     else:  # dict and list[...]: one Python value per row, checked as a feature value
-        probe = Feature(name="value", dtype=dtype)
+        probe = Spec("value", dtype)
         checks.append(
             pa.Check(
                 lambda v: _fits(probe, v), element_wise=True, name=f"is_{dtype}", ignore_na=True
@@ -258,7 +258,7 @@ def feature_column(
     return pa.Column(None, checks, nullable=nullable, required=required)
 
 
-def _fits(feature: Feature, value: Any) -> bool:
+def _fits(feature: FeatureLike, value: Any) -> bool:
     try:
         check_value(feature, value.tolist() if type(value).__name__ == "ndarray" else value)
     except InvalidFeatureValue:
@@ -296,80 +296,6 @@ def label_names(values: list[str]) -> set[Any]:
         chunk = values[start : start + 500]
         found.update(row.name for row in Label.select(Label.name).where(Label.name.in_(chunk)))
     return found
-
-
-# -- turning pandera's failure cases into lines ------------------------------------------------
-
-
-def describe_failures(cases: Any, frame: Any = None) -> list[str]:
-    """One line per (column, check) in pandera's ``failure_cases`` table; ``frame`` (the
-    data validated) supplies the actual dtype of columns of the wrong type."""
-    cases = cases.astype({"column": object, "check": object})
-    coerced = set(cases.loc[cases["check"].astype(str).str.startswith("coerce_dtype"), "column"])
-    problems = []
-    for (column, check), rows in cases.groupby(["column", "check"], dropna=False, sort=False):
-        check = str(check)
-        if check.startswith("dtype(") and column in coerced:
-            continue  # the coercion failure already says it
-        actual = None
-        if frame is not None and isinstance(column, str) and column in frame.columns:
-            actual = frame[column].dtype
-        problems.append(_describe(column, check, rows, actual))
-    return problems
-
-
-def _values(rows: Any) -> str:
-    """``'x' (3), 'y' (1)``: up to ``MAX_LISTED`` offending values, most frequent first."""
-    counts = rows["failure_case"].map(_shown).value_counts()
-    listed = ", ".join(f"{value} ({n})" for value, n in counts.head(MAX_LISTED).items())
-    more = len(counts) - MAX_LISTED
-    return listed + (f" and {more} more" if more > 0 else "")
-
-
-def _shown(value: Any) -> str:
-    text = repr(value.isoformat() if isinstance(value, dt.date) else value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _dtype_name(dtype: Any) -> str:
-    """pandas' string dtypes all read as ``str``; others as pandas spells them."""
-    text = str(dtype)
-    return "str" if text.startswith("string") or text == "str" else text
-
-
-def _describe(column: Any, check: str, rows: Any, actual: Any = None) -> str:
-    name = repr(column) if isinstance(column, str) else "the frame"
-    first = rows["failure_case"].iloc[0]
-    n = len(rows)
-    if check == "column_in_dataframe":
-        return f"missing columns: {', '.join(repr(c) for c in rows['failure_case'])}"
-    if check == "column_in_schema":
-        listed = ", ".join(repr(c) for c in rows["failure_case"])
-        return f"unexpected columns (the schema allows no others): {listed}"
-    if check == "column_ordered":
-        return f"columns out of order: {', '.join(repr(c) for c in rows['failure_case'])}"
-    if check.startswith("dtype("):
-        expected = _dtype_name(check[len("dtype(") : -1].strip("'"))
-        shown = _dtype_name(actual if actual is not None else first)
-        return f"column {name} has dtype {shown}, expected {expected}"
-    if check.startswith("coerce_dtype("):
-        target = check[len("coerce_dtype(") : -1].strip("'")
-        return f"column {name}: {n} values cannot be converted to {target}: {_values(rows)}"
-    if check == "not_nullable":
-        return f"column {name} has {n} null values (rows {_rows(rows)})"
-    if check in ("known_label", "known_labels"):
-        return (
-            f"column {name}: {n} values are not labels: {_values(rows)}; create them "
-            "with tl.Label(name=...).save()"
-        )
-    if rows["schema_context"].iloc[0] == "Index":
-        return f"var.index: {n} invalid values ({check}): {_values(rows)}"
-    return f"column {name} fails {check} in {n} rows: {_values(rows)}"
-
-
-def _rows(rows: Any) -> str:
-    shown = [str(i) for i in rows["index"].head(5)]
-    return ", ".join(shown) + (", ..." if len(rows) > 5 else "")
 
 
 # -- annotations -------------------------------------------------------------------------------
@@ -458,6 +384,6 @@ def _check_uns(uns: Any, rule: dict[str, str | None]) -> list[str]:
     for key, dtype in rule.items():
         if dtype is None or key not in uns:
             continue
-        if not _fits(Feature(name=key, dtype=dtype), uns[key]):
-            problems.append(f"uns: {key!r} expects {dtype}, got {_shown(uns[key])}")
+        if not _fits(Spec(key, dtype), uns[key]):
+            problems.append(f"uns: {key!r} expects {dtype}, got {shown(uns[key])}")
     return problems

@@ -1,9 +1,11 @@
 """The tables, in dependency order, and the lookups that cross link tables."""
 
+from .._dtypes import check_value, infer_dtype, normalize_dtype
+from ..query import Query
 from ._base import BaseModel, JSONField, database, new_uid, utcnow
+from ._managers import FeatureManager, LabelManager, check_values, write_values_many
 from ._migrations import LATEST, SchemaVersion, ensure_schema
-from ._query import Query
-from .artifact import Artifact, RunInput, Storage
+from .artifact import Artifact, PendingSave, RunInput, Storage
 from .collection import Collection, CollectionArtifact, Schema
 from .feature import (
     ArtifactFeatureValue,
@@ -12,9 +14,6 @@ from .feature import (
     Label,
     RunFeatureValue,
     RunLabel,
-    check_value,
-    infer_dtype,
-    normalize_dtype,
 )
 from .run import CacheEntry, Environment, Project, Run, RunLink, Transform
 
@@ -57,8 +56,11 @@ __all__ = [
     "CollectionArtifact",
     "Environment",
     "Feature",
+    "FeatureManager",
     "JSONField",
     "Label",
+    "LabelManager",
+    "PendingSave",
     "Project",
     "Query",
     "Run",
@@ -71,10 +73,17 @@ __all__ = [
     "Storage",
     "Transform",
     "check_value",
+    "check_values",
     "database",
     "ensure_schema",
     "infer_dtype",
     "new_uid",
     "normalize_dtype",
     "utcnow",
+    "write_values_many",
 ]
+
+# TEMPORARY shim (H1), removed once adapters/ imports these from threadline.models
+from . import feature as _feature  # noqa: E402
+
+_feature.check_values, _feature.write_values_many = check_values, write_values_many  # type: ignore[attr-defined]

@@ -13,7 +13,7 @@ import peewee
 from .. import _context
 from .._db import is_sqlite, unwrap, write_transaction
 from ..errors import DatabaseError
-from ._query import QueryMixin
+from ..query import QueryMixin
 
 
 class _LazyDatabase(peewee.DatabaseProxy):
@@ -89,7 +89,7 @@ class JSONField(peewee.TextField):
 
 
 class BaseModel(QueryMixin, peewee.Model):
-    """A table, with the query entry points of ``models/_query.py``."""
+    """A table, with the query entry points of ``threadline.query``."""
 
     # Lookups through link tables: name -> (link model, its field to us, its field to other)
     _links: ClassVar[dict[str, tuple[Any, str, str]]] = {}

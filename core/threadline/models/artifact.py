@@ -1,44 +1,45 @@
 """Artifacts: files, folders and objects persisted to storage, versioned under a key.
 
-Saving (``Artifact(path, key=...).save()``):
-
-1. the key is checked and the path hashed (stat cache, parallel for folder contents);
-2. the object is uploaded content-addressed, unless it already lies under the storage
-   root (registered in place) or identical content is already stored;
-3. one short write transaction, serialised per key, returns the existing artifact for the
-   same key and content, or inserts the next version and moves ``is_latest``.
-
-The record is written only after its object is complete, so a crash leaves at worst an
-unreferenced object, which ``threadline gc`` removes.
+The table and what a saved artifact does (read, open, load, trash, restore, delete). An
+unsaved artifact holds what it will be saved from in a ``PendingSave``; ``save()`` hands
+it to the one save pipeline, ``threadline.saving`` (``tl.save`` of one artifact), which
+the tables reach through ``_context.layers()`` because it sits above them.
 """
 
-import os
-import tempfile
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import peewee
 
-import threadline
-
 from .. import _context, _tables
-from .._db import unwrap, write_transaction
+from .._db import write_transaction
 from .._describe import describe_artifact
 from .._keys import check_key, suffix_of
 from .._loaders import load_path
 from ..errors import InvalidInput, InvalidKey
-from ..hashing import StatCache
-from ..storage._objects import Prepared, fetch, prepare, store
+from ..storage._objects import fetch
 from ._base import BaseModel, new_uid, utcnow
-from ._validation import ValidationReport, validate
-from .feature import (
-    ArtifactFeatureValue,
-    ArtifactLabel,
-    FeatureManager,
-    LabelManager,
-    write_values_many,
-)
+from ._managers import FeatureManager, LabelManager
+from .feature import ArtifactFeatureValue, ArtifactLabel
 from .run import Run, Transform
 from .schema import Schema
+
+if TYPE_CHECKING:
+    from .._instance import Instance
+    from ..storage import Backend
+    from ..validation import ValidationReport
+
+
+@dataclass
+class PendingSave:
+    """What an unsaved artifact is saved from: a path (``tl.Artifact(path)``) or an
+    in-memory object written out as ``format`` on save (``from_dataframe``/
+    ``from_anndata``), with the report of its validation when a schema was given."""
+
+    source: Any = None  # a local file or folder, or an object URI under the storage root
+    data: Any = None  # a DataFrame or an AnnData
+    format: str | None = None  # parquet, h5ad, zarr (for ``data``)
+    report: "ValidationReport | None" = None
 
 
 class Storage(BaseModel):
@@ -79,6 +80,8 @@ class Artifact(BaseModel):
     input_of = peewee.ManyToManyField(Run, backref="inputs", through_model=RunInputThrough)
 
     _feature_table, _feature_owner = ArtifactFeatureValue, "artifact"
+    # what an unsaved artifact is saved from (records read from the database: None)
+    pending: PendingSave | None = None
 
     class Meta:
         indexes = ((("key", "version"), True),)
@@ -86,9 +89,8 @@ class Artifact(BaseModel):
     def __init__(self, data: Any = None, *, key: str | None = None, **fields: Any) -> None:
         """``data``: a local path, a folder, or an object URI under the storage root."""
         super().__init__(key=key, **fields)
-        self._source = data
-        self._pending: tuple[Any, str] | None = None  # (DataFrame or AnnData, format)
-        self._report: ValidationReport | None = None
+        if data is not None:
+            self.pending = PendingSave(source=data)
 
     # -- in-memory objects -------------------------------------------------------------
     @classmethod
@@ -151,14 +153,14 @@ class Artifact(BaseModel):
                 )
         report = None
         if schema is not None:
-            report = validate(data, schema)
+            report = _context.layers().validate(data, schema)
             report.raise_for_problems()
             data = report.data
         otype = _tables.object_type(data)
         artifact = cls(
             None, key=key, suffix=suffix, otype=otype, kind=fields.pop("kind", "dataset"), **fields
         )
-        artifact._pending, artifact._report = (data, fmt), report
+        artifact.pending = PendingSave(data=data, format=fmt, report=report)
         return artifact
 
     @classmethod
@@ -174,112 +176,13 @@ class Artifact(BaseModel):
         """Store the object and write the record; returns the saved artifact.
 
         Same key and content: the existing artifact (its fields are copied into ``self``).
+        A saved artifact writes its changed fields. ``tl.save([artifact])`` does the same.
         """
-        if self.id is None and getattr(self, "_pending", None) is not None:
-            return self._save_object()
-        if self.id is not None or getattr(self, "_source", None) is None:
-            if self.id is None:
-                raise InvalidInput("nothing to save: give a path, tl.Artifact(path, key=...)")
+        if self.id is not None:
             super().save(*args, **kwargs)
             return self
-        if self.key is not None:
-            check_key(self.key)
-        inst = _context.instance()
-        scratch = getattr(self, "_scratch", False)  # our own file: nothing to remember
-        suffix = self.suffix or suffix_of(self.key or str(self._source))
-        if not scratch and self.schema_id is not None:
-            self._validate_file(suffix)
-        prepared = prepare(
-            self._source, inst.backend, NO_CACHE if scratch else inst.stat_cache, suffix
-        )
-        store(prepared, inst.backend, move=scratch)
-        saved = self._write(prepared, inst.storage)
-        self.__data__, self._dirty, self._source = dict(saved.__data__), set(), None
+        _context.layers().save_artifacts([self])
         return self
-
-    def _validate_file(self, suffix: str) -> None:
-        """A table file saved with a validating schema is loaded and checked first; it is
-        stored as it is (coercion checks that values convert, it does not rewrite files)."""
-        schema = self.schema
-        if schema.kind == "record":
-            return  # a plain record describes the file, it has no rules
-        source = str(self._source)
-        if suffix.lower() not in _tables.OTYPES or (
-            "://" in source and not source.startswith("file://")
-        ):
-            raise InvalidInput(
-                f"schema {schema.label} validates local DataFrame and AnnData "
-                f"files ({', '.join(_tables.OTYPES)}), not {source}"
-            )
-        local = source.removeprefix("file://")
-        if not os.path.exists(local):
-            raise InvalidInput(f"path not found: {os.path.abspath(local)}")
-        report = validate(load_path(local, suffix), schema)
-        report.raise_for_problems()
-        self._report = report
-
-    def _save_object(self) -> "Artifact":
-        """Write the pending DataFrame/AnnData to a scratch file, then save that file."""
-        data, fmt = self._pending  # type: ignore[misc]
-        inst = _context.instance()
-        if self._report is not None:
-            schema = self._report.schema
-            self.schema = schema if schema.id is not None else schema.save()
-        scratch = _scratch_dir(inst)
-        os.makedirs(scratch, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=scratch) as folder:
-            self._source, self._scratch = _tables.write_object(data, folder, fmt), True
-            self._pending = None
-            try:
-                self.save()
-            except BaseException:
-                self._pending = (data, fmt)  # still unsaved: save() may be called again
-                raise
-            finally:
-                self._scratch = False
-        return self
-
-    def _write(self, prepared: Prepared, storage: Storage) -> "Artifact":
-        with write_transaction(Artifact._meta.database, lock=f"artifact:{self.key}"):
-            top, same_id = _version_state(self.key, prepared.hash)
-            if same_id is not None:
-                same = Artifact.get_by_id(same_id)
-                self._annotate(same)
-                return same  # type: ignore[no-any-return]
-            self._fill(prepared, storage)
-            if self.key is not None:
-                self.version = top + 1
-                if top:
-                    _run_sql(_UNSET_LATEST, (False, self.key, True))
-            self.is_latest = True
-            self.insert_now()
-            self._annotate(self)
-        return self
-
-    def _annotate(self, saved: "Artifact") -> None:
-        """Link the validating schema and write the categorical values found in the data
-        (inside the save's transaction: the record and its annotations appear together)."""
-        report = getattr(self, "_report", None)
-        if report is None:
-            return
-        if saved.schema_id != report.schema.id:
-            Artifact.update(schema=report.schema.id).where(Artifact.id == saved.id).execute()
-            saved.schema_id = report.schema.id
-        if report.annotations:
-            write_values_many([(saved, list(report.annotations))])
-
-    def _fill(self, prepared: Prepared, storage: Storage) -> None:
-        run = _context.current_run()
-        self.hash, self.size, self.n_files = prepared.hash, prepared.size, prepared.n_files
-        self.suffix, self.path = prepared.suffix, prepared.object_path
-        self.in_place = prepared.in_place
-        self.storage = storage
-        self.kind = self.kind or ("folder" if prepared.n_files is not None else "file")
-        self.otype = self.otype or prepared.otype
-        if self.n_observations is None:
-            self.n_observations = prepared.n_observations
-        if self.run_id is None and run is not None:
-            self.run = run
 
     # -- reading -----------------------------------------------------------------------
     def cache(self) -> str:
@@ -321,7 +224,7 @@ class Artifact(BaseModel):
         AnnData (h5ad, zarr), text, JSON, YAML, or what ``tl.register_loader`` added."""
         return load_path(self.cache(), self.suffix)
 
-    def _backend(self, inst: Any) -> Any:
+    def _backend(self, inst: "Instance") -> "Backend":
         if self.storage_id == inst.storage.id:
             return inst.backend
         return inst.backend_for(self.storage.root)
@@ -376,7 +279,7 @@ class Artifact(BaseModel):
                 .exists()
             )
             if self.key is not None:
-                _refresh_latest(self.key)
+                refresh_latest(self.key)
         if not shared and not self.in_place:
             self._backend(inst).remove(self.path)
 
@@ -388,12 +291,12 @@ class Artifact(BaseModel):
             Artifact.update(visibility=visibility).where(Artifact.id == self.id).execute()
             self.visibility = visibility
             if self.key is not None:
-                _refresh_latest(self.key)
+                refresh_latest(self.key)
         self.is_latest = Artifact.get_by_id(self.id).is_latest
 
-    def view_lineage(self, direction: str = "upstream") -> str:
-        """This artifact's lineage as a Mermaid flowchart (``tl.lineage.mermaid``)."""
-        return threadline.lineage.mermaid(self, direction)  # loaded on first use
+    def view_lineage(self, direction: str = "upstream") -> Any:
+        """This artifact's lineage view (what ``tl.lineage.view`` returns)."""
+        return _context.layers().view_lineage(self, direction)
 
     def describe(self, as_text: bool = False) -> str | None:
         """Print (or return) a text tree of this artifact's identity and provenance."""
@@ -432,18 +335,9 @@ class Artifact(BaseModel):
         return ["uid", "key", "version", "hash"]
 
 
-NO_CACHE = StatCache(None)  # hashes, remembers nothing
-
 # ``Schema`` is defined before this module (validation needs it), so the deferred key is
 # resolved here; peewee resolves it by itself only for models defined afterwards.
 peewee.DeferredForeignKey.resolve(Schema)
-
-
-def _scratch_dir(inst: Any) -> str:
-    """Where in-memory objects are written before saving: beside the objects on local
-    storage (so that the file is renamed into place), in the cache folder otherwise."""
-    local = inst.backend.local_path(".threadline/tmp")
-    return local or os.path.join(inst.settings.cache_dir, "tmp")
 
 
 class RunInput(BaseModel):
@@ -459,32 +353,7 @@ class RunInput(BaseModel):
 RunInputThrough.set_model(RunInput)
 
 
-# The save path runs these for every artifact; they are plain SQL, written once.
-_STATE_KEYED = (
-    "SELECT MAX(version), MAX(CASE WHEN hash = ? AND visibility <> 'trash' "
-    "THEN id END) FROM artifact WHERE key = ?"
-)
-_STATE_KEYLESS = (
-    "SELECT 0, MAX(id) FROM artifact WHERE hash = ? AND key IS NULL AND visibility <> 'trash'"
-)
-_UNSET_LATEST = "UPDATE artifact SET is_latest = ? WHERE key = ? AND is_latest = ?"
-
-
-def _run_sql(sql: str, params: tuple[Any, ...]) -> Any:
-    db = unwrap(Artifact._meta.database)
-    return db.execute_sql(sql.replace("?", db.param), params)
-
-
-def _version_state(key: str | None, hash_: str) -> tuple[int, int | None]:
-    """(highest version under ``key``, id of a visible artifact with this content)."""
-    if key is None:
-        row = _run_sql(_STATE_KEYLESS, (hash_,)).fetchone()
-    else:
-        row = _run_sql(_STATE_KEYED, (hash_, key)).fetchone()
-    return (row[0] or 0), row[1]
-
-
-def _refresh_latest(key: str) -> None:
+def refresh_latest(key: str) -> None:
     """``is_latest`` marks the highest version that is not in the trash."""
     top = (
         Artifact.select(peewee.fn.MAX(Artifact.version))

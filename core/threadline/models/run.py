@@ -6,7 +6,8 @@ import peewee
 
 from ..errors import InvalidInput
 from ._base import BaseModel, JSONField, new_uid, utcnow
-from .feature import FeatureManager, LabelManager, RunFeatureValue, RunLabel
+from ._managers import FeatureManager, LabelManager
+from .feature import RunFeatureValue, RunLabel
 
 RUN_STATUSES = ("scheduled", "started", "completed", "errored", "aborted", "cached")
 

@@ -11,7 +11,7 @@ A schema's ``definition`` (a JSON column) says what it checks, in one of these f
 - any other JSON: a plain record that describes data but validates nothing.
 
 The same name and definition is the same schema; a changed definition under a name is its
-next version. Validation itself lives in ``_validation.py``; nothing here imports pandas.
+next version. Validation itself lives in ``threadline.validation``; nothing here imports pandas.
 """
 
 import json
@@ -22,10 +22,11 @@ from typing import Any
 import peewee
 
 from .._db import write_transaction
+from .._dtypes import normalize_dtype
 from ..errors import InvalidInput
 from ..hashing import sha256_bytes
 from ._base import BaseModel, JSONField, new_uid, utcnow
-from .feature import Feature, normalize_dtype
+from .feature import Feature
 
 VALID_FEATURES = "valid_features"
 INDEX_RULES = ("regex", "values", "registry")

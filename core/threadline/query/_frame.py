@@ -6,13 +6,11 @@ subquery); each feature becomes a column, and a ``dict`` feature one column per 
 come back as dates; a record without a value has ``None`` (numbers: ``NaN``).
 """
 
-import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
+from .._dtypes import typed_value
 from ..errors import UnknownFeature
-
-_TEMPORAL = {"date": dt.date, "datetime": dt.datetime}
 
 
 def feature_columns(
@@ -47,21 +45,11 @@ def _dtypes(feature: Any, names: list[str] | None) -> dict[str, str]:
     query = feature.select(feature.name, feature.dtype)
     if names is not None:
         query = query.where(feature.name.in_(names))
-    dtypes = {name: dtype for name, dtype in query.tuples()}
+    dtypes: dict[str, str] = dict(query.tuples())
     for name in names or ():
         if name not in dtypes:
             raise UnknownFeature(name)
     return dtypes
-
-
-def typed_value(dtype: str, value: Any) -> Any:
-    """A stored value as the Python type of its dtype (dates come back as dates)."""
-    kind = _TEMPORAL.get(dtype.removeprefix("list[").removesuffix("]"))
-    if kind is None or value is None:
-        return value
-    if isinstance(value, list):
-        return [kind.fromisoformat(v) for v in value]
-    return kind.fromisoformat(value)
 
 
 def _expanded(name: str, by_id: dict[int, Any]) -> dict[str, dict[int, Any]]:

@@ -1,0 +1,241 @@
+"""Reading and writing feature values and labels: ``record.features``, ``record.labels``,
+and their bulk forms for many records at once (``check_values``, ``write_values_many``).
+"""
+
+from typing import Any
+
+from .._db import unwrap, write_transaction
+from .._dtypes import EXACT, check_value, columns_for, infer_dtype, typed_value
+from ..errors import InvalidInput, UnknownFeature
+from ._base import BaseModel, insert_columns, utcnow
+from .feature import ArtifactLabel, Feature, Label, RunLabel
+
+
+def check_values(
+    values: dict[str, Any], create_features: bool = False, known: dict[str, Feature] | None = None
+) -> list[tuple[Feature, Any]]:
+    """Resolve each feature and check its value; nothing is written.
+
+    With ``create_features``, a missing feature comes back unsaved (``id is None``) with
+    the dtype inferred from its value; ``write_values`` saves it. ``known`` carries the
+    features resolved so far across calls (many records annotated at once), so that a
+    feature is looked up, or inferred, once.
+    """
+    known = {} if known is None else known
+    checked = []
+    for name, value in values.items():
+        feature = known.get(name)
+        if feature is None:
+            feature = known[name] = _resolve(name, value, create_features)
+        if type(value) is not EXACT.get(feature.dtype):  # else already as stored
+            value = check_value(feature, value)
+        checked.append((feature, value))
+    return checked
+
+
+def _resolve(name: str, value: Any, create_features: bool) -> Feature:
+    """The feature ``name``; an unsaved one inferred from ``value`` if asked."""
+    feature = Feature.get_or_none(Feature.name == name)
+    if feature is None:
+        if not create_features:
+            raise UnknownFeature(name)
+        feature = Feature(name=name, dtype=infer_dtype(value))
+    return feature
+
+
+_CHUNK = 500  # rows per statement: well under SQLite's and PostgreSQL's parameter limits
+
+
+def _delete_values(table: type[BaseModel], owner: str, feature_id: int, ids: list[int]) -> None:
+    """Remove ``feature_id``'s rows of these owners (plain SQL: thousands of ids at once)."""
+    db = unwrap(table._meta.database)
+    marks = ", ".join([db.param] * len(ids))
+    column = getattr(table, owner).column_name
+    db.execute_sql(
+        f'DELETE FROM "{table._meta.table_name}" WHERE "feature_id" = {db.param} '
+        f'AND "{column}" IN ({marks})',
+        [feature_id, *ids],
+    )
+
+
+def _owners_with_values(table: type[BaseModel], owner: str, ids: list[int]) -> set[int]:
+    """Which of these records have any feature value yet (one query per chunk)."""
+    db = unwrap(table._meta.database)
+    column = getattr(table, owner).column_name
+    found: set[int] = set()
+    for chunk in _chunks(ids):
+        marks = ", ".join([db.param] * len(chunk))
+        cursor = db.execute_sql(
+            f'SELECT DISTINCT "{column}" FROM "{table._meta.table_name}" '
+            f'WHERE "{column}" IN ({marks})',
+            chunk,
+        )
+        found.update(row[0] for row in cursor.fetchall())
+    return found
+
+
+def _chunks(items: list[Any]) -> list[list[Any]]:
+    return [items[i : i + _CHUNK] for i in range(0, len(items), _CHUNK)]
+
+
+def _add_rows(columns: dict[str, list[Any]], record_id: int, feature_id: int, value: Any) -> None:
+    """A value's rows, appended column by column: one per element of a list (an empty list
+    is one row that matches no element), with its comparable ``num`` or ``text``."""
+    elements = value if isinstance(value, list) else (value,)
+    for element in elements or (None,):
+        kind = type(element)
+        if kind is str:
+            num, text = None, element[:1024]
+        elif kind in (int, float, bool):
+            num, text = float(element), None
+        else:
+            comparable = columns_for(element)
+            num, text = comparable["num"], comparable["text"]
+        columns["owner"].append(record_id)
+        columns["feature"].append(feature_id)
+        columns["value"].append(value)
+        columns["num"].append(num)
+        columns["text"].append(text)
+
+
+def write_values_many(items: list[tuple[BaseModel, list[tuple[Feature, Any]]]]) -> None:
+    """Write checked values for many artifacts (or many runs) in one transaction.
+
+    Each record's earlier value of a feature is replaced; categorical values make their
+    labels and link them. Features that ``check_values`` left unsaved are created first.
+    """
+    items = [(record, checked) for record, checked in items if checked]
+    if not items:
+        return
+    for _, checked in items:
+        for feature, _ in checked:
+            if feature.id is None:
+                feature.save()
+    model = type(items[0][0])
+    table, owner = model._feature_table, model._feature_owner
+    link = ArtifactLabel if owner == "artifact" else RunLabel
+    owners: dict[int, list[int]] = {}
+    columns: dict[str, list[Any]] = {"owner": [], "feature": [], "value": [], "num": [], "text": []}
+    labelled = []
+    for record, checked in items:
+        for feature, value in checked:
+            owners.setdefault(feature.id, []).append(record.id)
+            _add_rows(columns, record.id, feature.id, value)
+            if "cat" in feature.dtype:
+                names = value if isinstance(value, list) else [value]
+                labelled.extend((record.id, feature.id, name) for name in names)
+    columns[owner] = columns.pop("owner")
+    with write_transaction(table._meta.database):
+        annotated = _owners_with_values(table, owner, list({r.id for r, _ in items}))
+        for feature_id, all_ids in owners.items():
+            ids = [i for i in all_ids if i in annotated]  # new records have nothing to replace
+            for chunk in _chunks(ids):
+                _delete_values(table, owner, feature_id, chunk)
+                _delete_values(link, owner, feature_id, chunk)
+        insert_columns(table, columns)
+        _link_labels(link, owner, labelled)
+
+
+def _link_labels(link: type[BaseModel], owner: str, labelled: list[tuple[int, int, str]]) -> None:
+    names = sorted({name for _, _, name in labelled})
+    for chunk in _chunks(names):
+        Label.insert_many(
+            [{"name": n, "created_at": utcnow()} for n in chunk]
+        ).on_conflict_ignore().execute()
+    ids: dict[str, int] = {}
+    for chunk in _chunks(names):
+        ids.update(
+            {
+                lb.name: lb.id
+                for lb in Label.select(Label.id, Label.name).where(Label.name.in_(chunk))
+            }
+        )
+    rows = [
+        {owner: record_id, "label": ids[name], "feature": feature_id}
+        for record_id, feature_id, name in labelled
+    ]
+    for chunk in _chunks(rows):
+        link.insert_many(chunk).on_conflict_ignore().execute()
+
+
+class FeatureManager:
+    """``record.features``: read and write feature values of one artifact or run."""
+
+    def __init__(self, record: BaseModel, table: type[BaseModel], owner_field: str) -> None:
+        self._record, self._table, self._owner = record, table, owner_field
+
+    def add_values(self, values: dict[str, Any], create_features: bool = False) -> None:
+        """Set each feature's value (replacing an earlier one).
+
+        Every value is checked (and every missing feature resolved) before anything is
+        written: one bad value leaves the record, and the feature table, untouched.
+        """
+        if self._record.id is None:
+            raise InvalidInput("save the record before adding feature values")
+        self.write_values(check_values(values, create_features))
+
+    def write_values(self, checked: list[tuple[Feature, Any]]) -> None:
+        """Write values that ``check_values`` accepted (saving new features first)."""
+        write_values_many([(self._record, checked)])
+
+    def get_values(self) -> dict[str, Any]:
+        """``{feature name: value}``, values as their dtype (dates as ``datetime.date``)."""
+        owner = getattr(self._table, self._owner)
+        rows = (
+            self._table.select(self._table.value, Feature.name, Feature.dtype)
+            .join(Feature)
+            .where(owner == self._record.id)
+            .order_by(self._table.id)
+        )
+        return {row.feature.name: typed_value(row.feature.dtype, row.value) for row in rows}
+
+    def remove_values(self, *names: str) -> None:
+        """Remove these features' values (and the labels their categorical values linked)."""
+        owner = getattr(self._table, self._owner)
+        ids = Feature.select(Feature.id).where(Feature.name.in_(names))
+        link = ArtifactLabel if self._owner == "artifact" else RunLabel
+        with write_transaction(self._table._meta.database):
+            self._table.delete().where(
+                (owner == self._record.id) & self._table.feature.in_(ids)
+            ).execute()
+            link.delete().where(
+                (getattr(link, self._owner) == self._record.id) & link.feature.in_(ids)
+            ).execute()
+
+    def __repr__(self) -> str:
+        return f"Features({self.get_values()!r})"
+
+
+class LabelManager:
+    """``record.labels``: labels attached to one artifact or run."""
+
+    def __init__(self, record: BaseModel, table: type[BaseModel], owner_field: str) -> None:
+        self._record, self._table, self._owner = record, table, owner_field
+
+    def add(self, *labels: "Label | str") -> None:
+        for item in labels:
+            label = item if isinstance(item, Label) else Label(name=item).save()
+            if label.id is None:
+                label.save()
+            self._table.insert(
+                {self._owner: self._record.id, "label": label.id}
+            ).on_conflict_ignore().execute()
+
+    def remove(self, *labels: "Label | str") -> None:
+        names = [getattr(x, "name", x) for x in labels]
+        ids = Label.select(Label.id).where(Label.name.in_(names))
+        owner = getattr(self._table, self._owner)
+        self._table.delete().where(
+            (owner == self._record.id) & self._table.label.in_(ids)
+        ).execute()
+
+    def all(self) -> list[Label]:
+        owner = getattr(self._table, self._owner)
+        query = Label.select().join(self._table).where(owner == self._record.id)
+        return list(query.order_by(Label.name))
+
+    def __iter__(self) -> Any:
+        return iter(self.all())
+
+    def __len__(self) -> int:
+        return len(self.all())
