@@ -22,6 +22,7 @@ PUBLIC = [
     "Storage",
     "Transform",
     "adapters",
+    "caching",
     "connect",
     "context",
     "disconnect",

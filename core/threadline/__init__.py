@@ -22,6 +22,7 @@ __all__ = [
     "Storage",
     "Transform",
     "adapters",
+    "caching",
     "connect",
     "context",
     "disconnect",
@@ -41,7 +42,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from . import adapters, export, lineage, maintenance
+    from . import adapters, caching, export, lineage, maintenance
     from ._context import instance
     from ._instance import connect, disconnect, init
     from ._loaders import register_loader

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from ._instance import Instance
+    from .lineage import LineageView
     from .models import Artifact
     from .validation import ValidationReport
 
@@ -29,7 +30,7 @@ class Layers(Protocol):
 
     def validate(self, data: Any, schema: Any) -> "ValidationReport": ...
 
-    def view_lineage(self, record: "Artifact", direction: str) -> Any: ...
+    def view_lineage(self, record: "Artifact", direction: str) -> "LineageView": ...
 
 
 _current_run: contextvars.ContextVar[Any] = contextvars.ContextVar("threadline_run", default=None)

@@ -7,9 +7,7 @@ that opens the default instance), the save pipeline, validation and the lineage 
 The tables never import these layers; this module, at the top, imports them all.
 """
 
-from typing import Any
-
-from . import _instance, adapters, errors, export, lineage, maintenance
+from . import _instance, adapters, caching, errors, export, lineage, maintenance
 from ._context import instance
 from ._instance import connect, disconnect, init
 from ._loaders import register_loader
@@ -41,6 +39,7 @@ __all__ = [
     "Transform",
     "_instance",
     "adapters",
+    "caching",
     "connect",
     "context",
     "disconnect",
@@ -62,6 +61,6 @@ __all__ = [
 ]
 
 
-def view_lineage(record: Artifact, direction: str) -> Any:
-    """``Artifact.view_lineage()``: the lineage view of ``tl.lineage``."""
-    return lineage.mermaid(record, direction)
+def view_lineage(record: Artifact, direction: str) -> lineage.LineageView:
+    """``Artifact.view_lineage()``: ``tl.lineage.view`` (HTML in notebooks, Mermaid as text)."""
+    return lineage.view(record, direction)

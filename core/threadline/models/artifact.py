@@ -26,6 +26,7 @@ from .schema import Schema
 
 if TYPE_CHECKING:
     from .._instance import Instance
+    from ..lineage import LineageView
     from ..storage import Backend
     from ..validation import ValidationReport
 
@@ -294,7 +295,7 @@ class Artifact(BaseModel):
                 refresh_latest(self.key)
         self.is_latest = Artifact.get_by_id(self.id).is_latest
 
-    def view_lineage(self, direction: str = "upstream") -> Any:
+    def view_lineage(self, direction: str = "upstream") -> "LineageView":
         """This artifact's lineage view (what ``tl.lineage.view`` returns)."""
         return _context.layers().view_lineage(self, direction)
 
