@@ -5,14 +5,19 @@
   127.0.0.1; as root the server runs as the ``postgres`` user. Stopped at the end.
 - S3: moto's ``ThreadedMotoServer`` on a free port on 127.0.0.1, a real HTTP endpoint
   that s3fs talks to exactly as to AWS.
+- ``MotoProcess``: moto's server in a subprocess this process controls, for faults caused
+  for real: ``kill()`` (SIGKILL: connections refused), ``freeze()``/``thaw()`` (SIGSTOP/
+  SIGCONT: connections accepted by the kernel, never answered), ``restart()`` (same port).
 """
 
 import contextlib
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -166,3 +171,56 @@ def make_bucket(endpoint: str, name: str) -> None:
         aws_secret_access_key="testing",
     )
     client.create_bucket(Bucket=name)
+
+
+def wait_for_port(port: int, timeout: float = 30) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+class MotoProcess:
+    """A moto S3 server in a child process: killed, frozen and restarted for real."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> "MotoProcess":
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port)
+        return self
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.thaw()
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    def freeze(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        if self.proc is not None:
+            os.kill(self.proc.pid, signal.SIGCONT)
+
+    def restart(self) -> None:
+        """Kill and start again on the same port (moto keeps nothing: buckets are new)."""
+        self.kill()
+        self.start()
+
+    def __enter__(self) -> "MotoProcess":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.kill()

@@ -9,16 +9,25 @@ Resolution order (DESIGN.md section 4), first match wins:
 4. the embedded default: SQLite and a storage folder under the user data directory
    (``THREADLINE_HOME`` overrides that directory), created on first use.
 
-Nothing here prompts, logs in or touches the network.
+Remote storage timeouts and retries (``Transport``) come from the ``[s3]`` table of
+``threadline.toml`` (when that file names the instance), overridden by
+``THREADLINE_S3_CONNECT_TIMEOUT``, ``THREADLINE_S3_READ_TIMEOUT`` and
+``THREADLINE_S3_RETRIES``.
+
+Nothing here prompts, logs in or touches the network. The project file is written with a
+TOML library (tomli-w) and read back before it counts, so any path round-trips.
 """
 
-import json
+import math
 import os
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+import tomli_w
 
 from .errors import ConfigError
 
@@ -28,6 +37,20 @@ ENV_STORAGE = "THREADLINE_STORAGE"
 ENV_HOME = "THREADLINE_HOME"
 ENV_CACHE = "THREADLINE_CACHE_DIR"
 ENV_PARENT_RUN = "THREADLINE_PARENT_RUN"
+ENV_TRANSPORT = {
+    "connect_timeout": "THREADLINE_S3_CONNECT_TIMEOUT",
+    "read_timeout": "THREADLINE_S3_READ_TIMEOUT",
+    "retries": "THREADLINE_S3_RETRIES",
+}
+
+
+@dataclass(frozen=True)
+class Transport:
+    """How long to wait for remote storage, and how often to try again."""
+
+    connect_timeout: float = 10.0  # seconds to open a connection
+    read_timeout: float = 30.0  # seconds without an answer on an open connection
+    retries: int = 2  # further attempts after a failed request (0: try once)
 
 
 @dataclass(frozen=True)
@@ -38,6 +61,38 @@ class Settings:
     storage: str
     cache_dir: str
     source: str  # "arguments", "environment", the project file's path, or "default"
+    transport: Transport = field(default_factory=Transport)
+
+
+def transport(table: Any = None, where: str = "[s3]") -> Transport:
+    """``Transport`` from a config table (``[s3]``), then the environment over it."""
+    values: dict[str, Any] = {}
+    if table is not None:
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where} must be a table of settings")
+        unknown = sorted(set(table) - set(ENV_TRANSPORT))
+        if unknown:
+            known = ", ".join(ENV_TRANSPORT)
+            raise ConfigError(f"unknown setting {unknown[0]!r} in {where} (known: {known})")
+        values.update(table)
+    for name, env in ENV_TRANSPORT.items():
+        if os.environ.get(env):
+            values[name] = os.environ[env]
+            where = env
+    return Transport(**{k: _setting(k, v, where) for k, v in values.items()})
+
+
+def _setting(name: str, value: Any, where: str) -> Any:
+    try:
+        number = int(value) if name == "retries" else float(value)
+    except (TypeError, ValueError):
+        number = -1
+    if isinstance(value, bool) or not math.isfinite(number) or number < 0 or number > 3600:
+        kind = "a whole number 0-20" if name == "retries" else "seconds, above 0"
+        raise ConfigError(f"{name} in {where} must be {kind}, got {value!r}")
+    if (name == "retries" and number > 20) or (name != "retries" and number == 0):
+        raise ConfigError(f"{name} in {where} is out of range: {value!r}")
+    return number
 
 
 def home_dir() -> Path:
@@ -65,6 +120,7 @@ def normalize_storage(root: str, base: Path | None = None) -> str:
     root = str(root).strip()
     if not root:
         raise ConfigError("empty storage root")
+    _check_text(root, "storage root")
     if root.startswith(("s3://", "memory://")):
         scheme, _, location = root.partition("://")
         location = location.strip("/")
@@ -80,8 +136,19 @@ def normalize_storage(root: str, base: Path | None = None) -> str:
     return str(path.resolve())
 
 
+def _check_text(text: str, what: str) -> None:
+    """Refuse what a config file cannot hold: NUL, and bytes that are not UTF-8."""
+    if "\x00" in text:
+        raise ConfigError(f"{what} {text!r} contains a NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"{what} {text!r} is not valid UTF-8 text") from None
+
+
 def normalize_db(url: str, base: Path | None = None) -> str:
     url = str(url).strip()
+    _check_text(url, "database URL")
     if url.startswith(("postgresql://", "postgres://")):
         return url
     if url.startswith("sqlite:///"):
@@ -135,24 +202,53 @@ def find_project_file(start: Path | None = None) -> Path | None:
     return None
 
 
-def read_project_file(path: Path) -> tuple[str, str]:
+def _load(path: Path) -> dict[str, Any]:
     try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read {path}: {exc}") from exc
+        return tomllib.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"cannot read {path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ConfigError(f"cannot read {path}: invalid TOML: {first}") from exc
+
+
+def read_project_file(path: Path) -> tuple[str, str, Transport]:
+    """The database URL, the storage root and the transport settings of a project file."""
+    data = _load(path)
     if "storage" not in data or "db" not in data:
         raise ConfigError(f"{path} must set both 'storage' and 'db'")
+    for name in ("storage", "db"):
+        if not isinstance(data[name], str):
+            raise ConfigError(f"'{name}' in {path} must be a string")
     base = path.parent
-    return normalize_db(data["db"], base), normalize_storage(data["storage"], base)
+    return (
+        normalize_db(data["db"], base),
+        normalize_storage(data["storage"], base),
+        transport(data.get("s3"), f"[s3] of {path}"),
+    )
 
 
 def write_project_file(folder: Path, storage: str, db: str | None) -> Path:
-    """Write ``threadline.toml`` in ``folder``; the default database sits beside it."""
+    """Write ``threadline.toml`` in ``folder``; the default database sits beside it.
+
+    Written by a TOML library, read back before it replaces anything: a path that could
+    not round-trip is refused here rather than breaking the next command.
+    """
     storage = normalize_storage(storage, folder)
     db = normalize_db(db, folder) if db else sqlite_url(folder / ".threadline" / "threadline.db")
+    text = "# threadline instance\n" + tomli_w.dumps({"storage": storage, "db": db})
+    if tomllib.loads(text) != {"storage": storage, "db": db}:  # pragma: no cover - a guard
+        raise ConfigError(f"cannot write {storage!r} and {db!r} to a TOML file faithfully")
     path = folder / PROJECT_FILE
-    text = f"# threadline instance\nstorage = {json.dumps(storage)}\ndb = {json.dumps(db)}\n"
-    path.write_text(text)
+    tmp = folder / f".{PROJECT_FILE}.tmp-{os.getpid()}"
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from exc
     return path
 
 
@@ -166,18 +262,24 @@ def resolve(db: str | None = None, storage: str | None = None) -> Settings:
             storage=normalize_storage(storage) if storage else fallback.storage,  # type: ignore[union-attr]
             cache_dir=cache,
             source="arguments",
+            transport=fallback.transport if fallback else transport(),
         )
     env_db, env_storage = os.environ.get(ENV_DB), os.environ.get(ENV_STORAGE)
     if env_db or env_storage:
         if not (env_db and env_storage):
             missing = ENV_STORAGE if env_db else ENV_DB
             raise ConfigError(f"{missing} must be set together with {ENV_DB}/{ENV_STORAGE}")
-        return Settings(normalize_db(env_db), normalize_storage(env_storage), cache, "environment")
+        db_url, root = normalize_db(env_db), normalize_storage(env_storage)
+        return Settings(db_url, root, cache, "environment", transport())
     project = find_project_file()
     if project is not None:
-        pdb, pstorage = read_project_file(project)
-        return Settings(pdb, pstorage, cache, str(project))
+        pdb, pstorage, ptransport = read_project_file(project)
+        return Settings(pdb, pstorage, cache, str(project), ptransport)
     home = home_dir()
     return Settings(
-        sqlite_url(home / "threadline.db"), str((home / "storage").resolve()), cache, "default"
+        sqlite_url(home / "threadline.db"),
+        str((home / "storage").resolve()),
+        cache,
+        "default",
+        transport(),
     )

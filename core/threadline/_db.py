@@ -31,6 +31,8 @@ SQLITE_PRAGMAS = {
 def _wrap(exc: Exception, url: str) -> DatabaseError:
     """One line naming the database (password masked) and the driver's first line."""
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "file is not a database" in message:
+        message += " (not an SQLite file, or a damaged one)"
     password = url_password(url)
     if password:  # drivers may echo connection parameters
         message = message.replace(password, "***")
@@ -47,13 +49,13 @@ class _Mapped:
             return super().execute_sql(sql, params, *args, **kwargs)  # type: ignore[misc]
         except peewee.IntegrityError:
             raise
-        except (peewee.OperationalError, peewee.InterfaceError, peewee.ProgrammingError) as exc:
+        except (peewee.DatabaseError, peewee.InterfaceError) as exc:
             raise _wrap(exc, self.url) from exc
 
     def connect(self, reuse_if_open: bool = False) -> Any:
         try:
             return super().connect(reuse_if_open)  # type: ignore[misc]
-        except (peewee.OperationalError, peewee.InterfaceError) as exc:
+        except (peewee.DatabaseError, peewee.InterfaceError) as exc:
             raise _wrap(exc, self.url) from exc
 
 
@@ -72,6 +74,7 @@ def open_database(url: str) -> peewee.Database:
         path = url[len("sqlite:///") :]
         db = SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=BUSY_TIMEOUT_S)
     elif url.startswith(("postgresql://", "postgres://")):
+        _require_psycopg2()
         parts = urlparse(url)
         if not parts.path.strip("/"):
             raise ConfigError(f"database URL {redact_url(url)!r} names no database")
@@ -91,6 +94,17 @@ def open_database(url: str) -> peewee.Database:
         raise ConfigError(f"unsupported database URL {redact_url(url)!r}")
     db.url = url
     return db
+
+
+def _require_psycopg2() -> None:
+    try:
+        import psycopg2  # noqa: F401 - the driver peewee uses for PostgreSQL
+    except ImportError:
+        raise ConfigError("PostgreSQL needs psycopg2: pip install 'threadline[postgres]'") from None
+
+
+def sqlite_path(url: str) -> str:
+    return url[len("sqlite:///") :]
 
 
 def unwrap(db: Any) -> peewee.Database:

@@ -24,7 +24,8 @@ from ._config import (
     sqlite_url,
     write_project_file,
 )
-from ._db import open_database
+from ._db import open_database, sqlite_path
+from .errors import ConfigError, DatabaseError
 from .hashing import StatCache
 from .models import TABLES, Storage, database, ensure_schema
 from .storage import Backend, open_backend
@@ -42,7 +43,9 @@ class Instance:
 
     def backend_for(self, root: str) -> Backend:
         """A backend for another registered root (artifacts saved from another instance)."""
-        return self.backend if root == self.backend.root else open_backend(root)
+        if root == self.backend.root:
+            return self.backend
+        return open_backend(root, self.settings.transport)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -53,14 +56,19 @@ class Instance:
         }
 
 
-def connect(db: str | None = None, storage: str | None = None) -> Instance:
-    """Open (and make current) the instance for ``db``/``storage``, resolved as documented."""
+def connect(db: str | None = None, storage: str | None = None, create: bool = True) -> Instance:
+    """Open (and make current) the instance for ``db``/``storage``, resolved as documented.
+
+    ``create=False`` (every CLI command but ``init``) refuses a database that holds no
+    instance yet, so a typo in a URL never creates a new, empty one; the embedded default
+    is always created on first use.
+    """
     settings = resolve(db, storage)
     with _lock:
         current = _context._active_instance
         if current is not None and current.settings == settings:
             return current  # type: ignore[no-any-return]
-        instance = _open(settings)
+        instance = _open(settings, create or settings.source == "default")
         if current is not None:
             current.db.close()
         database.initialize(instance.db)
@@ -83,16 +91,42 @@ def init(storage: str, db: str | None = None, folder: str | None = None) -> Inst
     return instance
 
 
-def _open(settings: Settings) -> Instance:
+def _missing(settings: Settings) -> ConfigError:
+    return ConfigError(
+        f"no threadline instance at {redact_url(settings.db)} (from {settings.source}): "
+        "check the URL, or create one with `threadline init`"
+    )
+
+
+def _sqlite_folder(settings: Settings, create: bool) -> None:
+    """The SQLite file's folder: created only when creating an instance."""
+    path = sqlite_path(settings.db)
+    if os.path.exists(path):
+        if os.path.isdir(path):
+            raise DatabaseError(f"database {path} is a folder, not an SQLite file")
+        return
+    if not create:
+        raise _missing(settings)
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    except OSError as exc:
+        folder = os.path.dirname(path)
+        reason = exc.strerror or str(exc)
+        raise DatabaseError(f"cannot create the database folder {folder}: {reason}") from exc
+
+
+def _open(settings: Settings, create: bool = True) -> Instance:
     if settings.db.startswith("sqlite:///"):
-        os.makedirs(os.path.dirname(settings.db[len("sqlite:///") :]), exist_ok=True)
-    backend = open_backend(settings.storage)
+        _sqlite_folder(settings, create)
+    backend = open_backend(settings.storage, settings.transport)
     backend.check_reachable()
     db = open_database(settings.db)
     previous = database.obj
     database.initialize(db)
     try:
         db.connect(reuse_if_open=True)
+        if not create and not db.get_tables():
+            raise _missing(settings)
         ensure_schema(db, TABLES)
         record = _storage_record(backend)
     except BaseException:

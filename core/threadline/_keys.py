@@ -17,6 +17,11 @@ def check_key(key: object) -> str:
         raise InvalidKey(key[:40] + "...", f"longer than {MAX_KEY} characters ({len(key)})")
     if "\x00" in key:
         raise InvalidKey(key, "contains a NUL character")
+    control = next((c for c in key if ord(c) < 0x20 or ord(c) == 0x7F), None)
+    if control is not None:
+        raise InvalidKey(key, f"contains the control character {control!r} (newline, tab...)")
+    if "@" in key:
+        raise InvalidKey(key, "contains '@', which selects a version (key@3)")
     if key.startswith("/") or os.path.isabs(key) or (len(key) > 1 and key[1] == ":"):
         raise InvalidKey(key, "must be relative, not an absolute path")
     if "\\" in key:

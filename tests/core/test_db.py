@@ -211,6 +211,7 @@ def test_init_writes_the_project_file_after_opening(isolated, monkeypatch):
         assert _config.read_project_file(isolated / "threadline.toml") == (
             inst.settings.db,
             inst.settings.storage,
+            _config.Transport(),
         )
         assert inst.settings.storage == str((isolated / "data").resolve())
         assert inst.settings.db.endswith("/.threadline/threadline.db") and "storage" in text

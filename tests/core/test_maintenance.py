@@ -223,7 +223,7 @@ def _hashed(cache: Path) -> bool:
         return False
     try:
         with sqlite3.connect(path, timeout=1) as conn:
-            return conn.execute("SELECT COUNT(*) FROM stat").fetchone()[0] > 0
+            return conn.execute("SELECT COUNT(*) FROM stat2").fetchone()[0] > 0
     except sqlite3.Error:
         return False
 

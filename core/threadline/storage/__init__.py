@@ -1,7 +1,8 @@
 """Object storage: one small interface, a local-folder backend and an fsspec backend."""
 
+from .._config import Transport
 from ._base import MANIFESTS, OBJECTS, TRASH, Backend, inside, manifest_path, object_path
-from .fsspec import FsspecBackend, Transport
+from .fsspec import FsspecBackend
 from .local import LocalBackend
 
 __all__ = [

@@ -10,20 +10,11 @@ config's ``[s3]`` table); any transport failure becomes one ``StorageError`` lin
 import contextlib
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import IO, Any
 
+from .._config import Transport
 from ..errors import StorageError, ThreadlineError
 from ._base import Backend, Check, _first_line, inside
-
-
-@dataclass(frozen=True)
-class Transport:
-    """How long to wait for remote storage, and how often to try again."""
-
-    connect_timeout: float = 10.0  # seconds to open a connection
-    read_timeout: float = 30.0  # seconds without an answer on an open connection
-    retries: int = 2  # further attempts after a failed request (0: try once)
 
 
 def _filesystem(protocol: str, transport: Transport) -> Any:
@@ -74,7 +65,22 @@ class FsspecBackend(Backend):
         except (FileNotFoundError, ThreadlineError):
             raise
         except Exception as exc:
-            raise StorageError(f"cannot {action} {self.uri(path)}: {_first_line(exc)}") from exc
+            raise StorageError(f"cannot {action} {self.uri(path)}: {self._reason(exc)}") from exc
+
+    def _reason(self, exc: Exception) -> str:
+        """A transport failure in words, naming the setting that bounds it."""
+        name, t = type(exc).__name__, self.transport
+        endpoint = getattr(exc, "kwargs", {}).get("endpoint_url", "the endpoint")
+        endpoint = "/".join(str(endpoint).split("/")[:3])
+        tries = f"{t.retries + 1} attempt{'s' if t.retries else ''}"
+        if "ReadTimeout" in name:
+            return (
+                f"{endpoint} did not answer within {t.read_timeout:g} s ({tries}; "
+                "see read_timeout and retries under [s3] in threadline.toml)"
+            )
+        if "ConnectTimeout" in name or "EndpointConnectionError" in name:
+            return f"cannot connect to {endpoint} ({tries}): is the S3 endpoint up?"
+        return _first_line(exc)
 
     def _put(self, local_path: str, path: str, check: Check | None = None) -> None:
         with self._transport("store", path):
