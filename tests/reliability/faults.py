@@ -106,7 +106,7 @@ def _wait_for(ready: Path, proc: subprocess.Popen[str], timeout: float = 120) ->
     deadline = time.time() + timeout
     while not ready.exists():
         if proc.poll() is not None or time.time() > deadline:
-            out, err = proc.communicate()
+            _, err = proc.communicate()
             raise RuntimeError(f"save child did not start: {err.strip()[-500:]}")
         time.sleep(0.01)
 
