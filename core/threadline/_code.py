@@ -9,6 +9,7 @@ standard library); threadline itself counts as installed. What the code reaches 
 ways (``getattr`` by a computed name, a file it opens, the network) is not seen.
 """
 
+import contextlib
 import functools
 import hashlib
 import inspect
@@ -17,6 +18,7 @@ import site
 import sys
 import sysconfig
 import types
+import weakref
 from collections.abc import Callable
 from importlib import metadata
 from typing import Any
@@ -157,7 +159,20 @@ def code_parts(fn: Callable[..., Any]) -> list[str]:
     return out
 
 
+_known: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()
+
+
 def code_hash(fn: Callable[..., Any]) -> str:
     """SHA-256 over ``code_parts(fn)``: changes when the function, a local helper or
-    module it reaches, a constant it reads or the version of a package it uses changes."""
-    return _sha("\n".join(code_parts(fn)))
+    module it reaches, a constant it reads or the version of a package it uses changes.
+
+    Computed once per function object: what runs in this process is the code as it was
+    when it was imported (a re-imported module makes new function objects)."""
+    try:
+        return _known[fn]
+    except (KeyError, TypeError):
+        pass
+    digest = _sha("\n".join(code_parts(fn)))
+    with contextlib.suppress(TypeError):  # not weakly referenceable: not remembered
+        _known[fn] = digest
+    return digest

@@ -58,9 +58,11 @@ def process_start(pid: int) -> float | None:
 
 
 def process_fields() -> dict[str, Any]:
-    """The run fields that name this process."""
+    """The run fields that name this process (looked up once per process)."""
     pid = os.getpid()
-    return {"hostname": HOST, "pid": pid, "process_start": process_start(pid)}
+    if _state.get("pid") != pid:  # first call, or a forked child
+        _state.update(pid=pid, start=process_start(pid))
+    return {"hostname": HOST, "pid": pid, "process_start": _state["start"]}
 
 
 def is_alive(pid: int, started: float | None) -> bool:
@@ -83,7 +85,8 @@ def dead_runs() -> list[Run]:
     query = Run.select().where(
         (Run.status == "started") & (Run.hostname == HOST) & Run.pid.is_null(False)
     )
-    return [run for run in query.order_by(Run.id) if not is_alive(run.pid, run.process_start)]
+    runs = query.order_by(Run.id)  # type: ignore[misc]
+    return [run for run in runs if run.pid is not None and not is_alive(run.pid, run.process_start)]
 
 
 def abort_dead_runs() -> list[Run]:

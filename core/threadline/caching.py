@@ -16,35 +16,26 @@ those reads still resolve to the same content and every output still exists. Oth
 ``Decision.reason`` says what changed.
 """
 
-import dataclasses
-import datetime as dt
-import enum
-import hashlib
 import json
 import logging
 import os
-import pathlib
-import uuid
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from . import _context
+from ._cachevalues import Uncacheable, artifact_ids, canonical, decode, digest, encode
 from ._code import code_hash
-from ._redact import MASK, is_secret_name, redact_text
+from ._db import unwrap
 from .errors import InvalidInput
 from .hashing import hash_path, hash_paths
 from .models import Artifact, CacheEntry, Run, RunInput
 
-__all__ = ["Decision", "Key", "clear", "entries", "key", "lookup", "record", "reuse"]
+__all__ = ["Decision", "Hit", "Key", "clear", "entries", "key", "lookup", "record", "reuse"]
 
 log = logging.getLogger("threadline.caching")
 MODES = (False, True, "refresh")
-
-
-class _Uncacheable(Exception):
-    """A value with no canonical form (the message is the one-line note)."""
 
 
 @dataclass(frozen=True)
@@ -59,16 +50,29 @@ class Key:
 
 
 @dataclass(frozen=True)
+class Hit:
+    """A cache entry that a call may reuse: the run that made it and what it returned."""
+
+    id: int
+    run_id: int
+    run_uid: str
+    reads: list[dict[str, str]]
+    result: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Decision:
     """What a lookup found: an entry to reuse, or the reason it must run."""
 
-    entry: CacheEntry | None
+    entry: Hit | None
     reason: str | None
 
 
-def _sha(data: Any) -> str:
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+# the hot path of every cached call: plain SQL, built once
+_LOOKUP = (
+    "SELECT e.id, e.run_id, r.uid, e.reads, e.result FROM cache_entry e "
+    "JOIN run r ON r.id = e.run_id WHERE e.base = ? ORDER BY e.id"
+)
 
 
 def check_mode(cache: Any) -> bool | str:
@@ -80,69 +84,23 @@ def check_mode(cache: Any) -> bool | str:
 # -- the key ------------------------------------------------------------------------------
 
 
-def _canonical(value: Any, name: str, label: str, inputs: list[tuple[str, Any]]) -> Any:
-    if name and is_secret_name(name) and value not in (None, "", False):
-        return MASK
-    if value is None or isinstance(value, bool | int | float):
-        return value
-    if isinstance(value, str):
-        if os.path.isfile(value):
-            inputs.append((label, value))
-        return redact_text(value)
-    if isinstance(value, Artifact):
-        if value.id is None:
-            raise _Uncacheable(f"parameter {label!r} is an unsaved artifact")
-        inputs.append((label, value))
-        return {"artifact": label}
-    if isinstance(value, os.PathLike):
-        inputs.append((label, os.fspath(value)))
-        return {"path": redact_text(os.fspath(value))}
-    return _canonical_container(value, label, inputs)
-
-
-def _canonical_container(value: Any, label: str, inputs: list[tuple[str, Any]]) -> Any:
-    if isinstance(value, list | tuple):
-        return [_canonical(v, "", f"{label}[{i}]", inputs) for i, v in enumerate(value)]
-    if isinstance(value, set | frozenset):
-        items = [_canonical(v, "", f"{label}[]", inputs) for v in value]
-        return {"set": sorted(items, key=_sha)}
-    if isinstance(value, dict):
-        if not all(isinstance(k, str | int) for k in value):
-            raise _Uncacheable(f"parameter {label!r} has keys that are not strings")
-        return {str(k): _canonical(v, str(k), f"{label}.{k}", inputs) for k, v in value.items()}
-    if isinstance(value, bytes):
-        return {"bytes": hashlib.sha256(value).hexdigest()}
-    if isinstance(value, dt.date | dt.time):
-        return {type(value).__name__: value.isoformat()}
-    if isinstance(value, enum.Enum):
-        return {"enum": f"{type(value).__qualname__}.{value.name}"}
-    if isinstance(value, Decimal | uuid.UUID):
-        return {type(value).__name__: str(value)}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-        return {type(value).__qualname__: _canonical_container(fields, label, inputs)}
-    raise _Uncacheable(
-        f"parameter {label!r} of type {type(value).__name__} has no canonical form to hash"
-    )
-
-
 def _input_hashes(inputs: list[tuple[str, Any]]) -> dict[str, str]:
     """label -> content hash; paths through the stat cache (unchanged files cost a stat)."""
     hashes: dict[str, str] = {}
-    paths: list[tuple[str, str]] = []
-    for label, item in inputs:
+    slow: list[tuple[str, str]] = []
+    cache: Any = _context.instance().stat_cache if inputs else None
+    for label, item in inputs:  # unchanged files: a stat and a lookup each, no thread pool
         if isinstance(item, Artifact):
             hashes[label] = item.hash
-        elif os.path.exists(item):
-            paths.append((label, item))
-        else:
+            continue
+        try:
+            st = os.stat(item)
+        except OSError:
             hashes[label] = "absent"
-    cache = _context.instance().stat_cache
-    slow = []
-    for label, path in paths:  # unchanged files: a stat and a lookup each, no thread pool
-        known = cache.get(os.stat(path)) if os.path.isfile(path) else None
+            continue
+        known = cache.get(st) if stat.S_ISREG(st.st_mode) else None
         if known is None:
-            slow.append((label, path))
+            slow.append((label, item))
         else:
             hashes[label] = known
     found = hash_paths([p for _, p in slow], cache)
@@ -157,16 +115,16 @@ def key(fn: Callable[..., Any], arguments: dict[str, Any], *, transform: str) ->
     inputs: list[tuple[str, Any]] = []
     try:
         params = {
-            name: _sha(_canonical(value, name, name, inputs))
+            name: digest(canonical(value, name, name, inputs))
             for name, value in arguments.items()
             if name not in ("self", "cls")
         }
-    except _Uncacheable as exc:
+    except Uncacheable as exc:
         return Key(transform, None, note=f"not cached: {exc}")
     hashes = _input_hashes(inputs)
     parts = {"code": code_hash(fn), "params": params, "inputs": hashes}
     ids = tuple(item.id for _, item in inputs if isinstance(item, Artifact))
-    return Key(transform, _sha({"transform": transform, **parts}), parts, ids)
+    return Key(transform, digest({"transform": transform, **parts}), parts, ids)
 
 
 # -- lookup -------------------------------------------------------------------------------
@@ -177,54 +135,70 @@ def lookup(k: Key) -> Decision:
     if k.base is None:
         return Decision(None, k.note)
     reason = None
-    for entry in CacheEntry.select().where(CacheEntry.base == k.base).order_by(CacheEntry.id):
+    db: Any = unwrap(CacheEntry._meta.database)
+    for row in db.execute_sql(_LOOKUP.replace("?", db.param), (k.base,)).fetchall():
+        entry = Hit(row[0], row[1], row[2], json.loads(row[3]), json.loads(row[4] or "{}"))
         reason = _stale(entry)
         if reason is None:
             return Decision(entry, None)
     return Decision(None, reason or _what_changed(k))
 
 
-def _stale(entry: CacheEntry) -> str | None:
+def _sql(template: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    """Plain SQL on the hot path: peewee's query building costs more than the query."""
+    db: Any = unwrap(CacheEntry._meta.database)
+    return list(db.execute_sql(template.replace("?", db.param), params).fetchall())
+
+
+def _marks(n: int) -> str:
+    return ", ".join(["?"] * n)
+
+
+def _stale(entry: Hit) -> str | None:
     """Why ``entry`` cannot be reused now (None: it can)."""
     keyed = {r["key"]: r["hash"] for r in entry.reads if "key" in r}
     if keyed:
-        latest = dict(
-            Artifact.select(Artifact.key, Artifact.hash)
-            .where(Artifact.key.in_(list(keyed)) & (Artifact.is_latest == True))  # noqa: E712
-            .tuples()
+        names = sorted(keyed)
+        sql = (
+            f"SELECT key, hash FROM artifact WHERE is_latest = ? AND key IN ({_marks(len(names))})"
         )
-        for name, digest in sorted(keyed.items()):
-            if latest.get(name) != digest:
+        latest = dict(_sql(sql, [True, *names]))
+        for name in names:
+            if latest.get(name) != keyed[name]:
                 return f"input {name} changed (read by the body)"
-    uids = [r["uid"] for r in entry.reads if "uid" in r]
-    result = entry.result or {}
-    outputs = list(result.get("outputs", []))
+    uids = sorted({r["uid"] for r in entry.reads if "uid" in r})
     if uids:
-        found = Artifact.select().where(Artifact.uid.in_(uids) & (Artifact.visibility == "main"))
-        if found.count() < len(uids):
+        sql = f"SELECT uid FROM artifact WHERE visibility = ? AND uid IN ({_marks(len(uids))})"
+        if len(_sql(sql, ["main", *uids])) < len(uids):
             return "an input read by the body is gone"
-    return _outputs_gone(outputs) or _paths_changed(result.get("paths", {}))
+    result = entry.result
+    return _outputs_gone(list(result.get("outputs", []))) or _paths_changed(result.get("paths", {}))
 
 
 def _outputs_gone(ids: list[int]) -> str | None:
     if not ids:
         return None
-    found = {a.id: a for a in Artifact.select().where(Artifact.id.in_(ids))}
+    sql = (
+        "SELECT a.id, a.key, a.uid, a.visibility, a.path, s.root FROM artifact a "
+        f"JOIN storage s ON s.id = a.storage_id WHERE a.id IN ({_marks(len(ids))})"
+    )
+    found = {row[0]: row for row in _sql(sql, ids)}
     inst = _context.instance()
     for artifact_id in ids:
-        artifact = found.get(artifact_id)
-        if artifact is None or artifact.visibility != "main":
-            return f"output {artifact.key if artifact else artifact_id} is gone (deleted)"
-        backend = artifact._backend(inst)
-        if not backend.exists(artifact.path):
-            return f"output {artifact.key or artifact.uid} is gone (its object was purged)"
+        row = found.get(artifact_id)
+        if row is None or row[3] != "main":
+            return f"output {row[1] or row[2] if row else artifact_id} is gone (deleted)"
+        root = row[5]
+        backend = inst.backend if root == inst.storage.root else inst.backend_for(root)
+        if not backend.exists(row[4]):
+            return f"output {row[1] or row[2]} is gone (its object was purged)"
     return None
 
 
 def _paths_changed(paths: dict[str, str]) -> str | None:
     cache = _context.instance().stat_cache
-    for path, digest in sorted(paths.items()):
-        if not os.path.exists(path) or hash_path(path, cache).hash != digest:
+    for path, expected in sorted(paths.items()):
+        if not os.path.exists(path) or hash_path(path, cache).hash != expected:
             return f"returned path {path} changed"
     return None
 
@@ -233,7 +207,7 @@ def _what_changed(k: Key) -> str:
     before = (
         CacheEntry.select()
         .where(CacheEntry.transform_key == k.transform)
-        .order_by(CacheEntry.id.desc())
+        .order_by(CacheEntry.id.desc())  # type: ignore[misc]
         .first()
     )
     if before is None:
@@ -256,46 +230,10 @@ def _what_changed(k: Key) -> str:
 def _subtree(run: Run) -> list[int]:
     ids, frontier = [run.id], [run.id]
     while frontier:
-        frontier = [r.id for r in Run.select(Run.id).where(Run.parent.in_(frontier))]
+        query = Run.select(Run.id).where(Run.parent.in_(frontier))  # type: ignore[misc]
+        frontier = [r.id for r in query]
         ids.extend(frontier)
     return ids
-
-
-def _encode(value: Any, paths: dict[str, str]) -> Any:
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    if isinstance(value, Artifact) and value.id is not None:
-        return {"__tl__": "artifact", "id": value.id}
-    if isinstance(value, os.PathLike):
-        path = os.fspath(value)
-        if os.path.exists(path):
-            paths[path] = hash_path(path, _context.instance().stat_cache).hash
-        return {"__tl__": type(value).__name__, "path": path}
-    if isinstance(value, list | tuple):
-        items = [_encode(v, paths) for v in value]
-        return items if isinstance(value, list) else {"__tl__": "tuple", "items": items}
-    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
-        return {"__tl__": "dict", "items": {k: _encode(v, paths) for k, v in value.items()}}
-    raise _Uncacheable(
-        f"not cached: a return value of type {type(value).__name__} cannot be stored "
-        "(return artifacts, paths or JSON values)"
-    )
-
-
-def _decode(value: Any, artifacts: dict[int, Artifact]) -> Any:
-    if isinstance(value, list):
-        return [_decode(v, artifacts) for v in value]
-    if not isinstance(value, dict):
-        return value
-    kind = value["__tl__"]
-    if kind == "artifact":
-        return artifacts[value["id"]]
-    if kind == "tuple":
-        return tuple(_decode(v, artifacts) for v in value["items"])
-    if kind == "dict":
-        return {k: _decode(v, artifacts) for k, v in value["items"].items()}
-    cls = getattr(pathlib, kind, pathlib.Path)
-    return cls(value["path"])
 
 
 def record(k: Key, run: Run, result: Any) -> str | None:
@@ -306,22 +244,27 @@ def record(k: Key, run: Run, result: Any) -> str | None:
         return None  # the key's note says why, on the run already
     paths: dict[str, str] = {}
     try:
-        value = _encode(result, paths)
-    except _Uncacheable as exc:
+        value = encode(result, paths)
+    except Uncacheable as exc:
         return str(exc)
     ids = _subtree(run)
-    made = [a.id for a in Artifact.select(Artifact.id).where(Artifact.run.in_(ids))]
+    outputs = Artifact.select(Artifact.id).where(Artifact.run.in_(ids))  # type: ignore[misc]
+    made = [a.id for a in outputs]
     query = (
         Artifact.select(Artifact.key, Artifact.uid, Artifact.hash)
-        .join(RunInput, on=RunInput.artifact == Artifact.id)
-        .where(RunInput.run.in_(ids) & Artifact.id.not_in(made + list(k.arguments) or [0]))
+        .join(RunInput, on=RunInput.artifact == Artifact.id)  # type: ignore[misc]
+        .where(RunInput.run.in_(ids) & Artifact.id.not_in(made + list(k.arguments) or [0]))  # type: ignore[misc]
         .distinct()
     )
     reads = sorted(
-        ({"key": a.key, "hash": a.hash} if a.key else {"uid": a.uid, "hash": a.hash}) for a in query
+        (
+            {"key": a.key, "hash": a.hash} if a.key else {"uid": a.uid, "hash": a.hash}
+            for a in query
+        ),
+        key=digest,
     )
     CacheEntry.insert(
-        key=_sha({"base": k.base, "reads": reads}),
+        key=digest({"base": k.base, "reads": reads}),
         base=k.base,
         transform_key=k.transform,
         run=run.id,
@@ -332,31 +275,19 @@ def record(k: Key, run: Run, result: Any) -> str | None:
     return None
 
 
-def reuse(entry: CacheEntry, run: Run) -> Any:
+def reuse(entry: Hit, run: Run) -> Any:
     """Link ``run`` (status ``cached``) to the inputs of the run it reuses; return the
     reused result, its artifacts loaded as the body returned them."""
-    source = entry.run_id
-    rows = [
-        {"run": run.id, "artifact": r.artifact_id}
-        for r in RunInput.select(RunInput.artifact).where(RunInput.run == source)
-    ]
-    if rows:
-        RunInput.insert_many(rows).on_conflict_ignore().execute()
-    value = (entry.result or {}).get("value")
-    ids = _artifact_ids(value)
-    artifacts = {a.id: a for a in Artifact.select().where(Artifact.id.in_(ids))} if ids else {}
-    return _decode(value, artifacts)
-
-
-def _artifact_ids(value: Any) -> list[int]:
-    if isinstance(value, list):
-        return [i for v in value for i in _artifact_ids(v)]
-    if not isinstance(value, dict):
-        return []
-    if value.get("__tl__") == "artifact":
-        return [value["id"]]
-    items = value.get("items", [])
-    return _artifact_ids(list(items.values()) if isinstance(items, dict) else items)
+    db: Any = unwrap(CacheEntry._meta.database)
+    copy = "INSERT INTO run_input (run_id, artifact_id) SELECT ?, artifact_id FROM run_input "
+    db.execute_sql((copy + "WHERE run_id = ?").replace("?", db.param), (run.id, entry.run_id))
+    value = entry.result.get("value")
+    ids = sorted(set(artifact_ids(value)))
+    artifacts: dict[int, Artifact] = {}
+    if ids:
+        sql = f"SELECT * FROM artifact WHERE id IN ({_marks(len(ids))})".replace("?", db.param)
+        artifacts = {a.id: a for a in Artifact.raw(sql, *ids)}
+    return decode(value, artifacts)
 
 
 # -- housekeeping -------------------------------------------------------------------------
@@ -364,7 +295,7 @@ def _artifact_ids(value: Any) -> list[int]:
 
 def entries(transform: str | None = None) -> list[CacheEntry]:
     """Cache entries, newest first; only those of transform key ``transform`` if given."""
-    query = CacheEntry.select(CacheEntry, Run).join(Run).order_by(CacheEntry.id.desc())
+    query = CacheEntry.select(CacheEntry, Run).join(Run).order_by(CacheEntry.id.desc())  # type: ignore[misc]
     if transform is not None:
         query = query.where(CacheEntry.transform_key == transform)
     return list(query)

@@ -201,7 +201,7 @@ def _bind(
 
 
 def _artifact_args(values: dict[str, Any]) -> list[Artifact]:
-    found = []
+    found: list[Artifact] = []
     for value in values.values():
         items = (
             value.values()
@@ -274,7 +274,7 @@ class _Tracked:
             run = start_run(
                 self.key, self.kind, status="cached", finished_at=now, cached_from=source, **fields
             )
-            log.debug("cache hit for %s: reuses run %s", self.key, decision.entry.run.uid)
+            log.debug("cache hit for %s: reuses run %s", self.key, decision.entry.run_uid)
             return _Call(run, key=key, hit=True, value=caching.reuse(decision.entry, run))
         if decision.reason is not None:
             log.debug("cache miss for %s: %s", self.key, decision.reason)
@@ -305,7 +305,7 @@ class _Tracked:
         if note is not None:
             log.debug("%s: %s", self.key, note)
             run.cache_note = f"{run.cache_note}; {note}" if run.cache_note else note
-            Run.update(cache_note=run.cache_note).where(Run.id == run.id).execute()
+            Run.update(cache_note=run.cache_note).where(Run.id == run.id).execute()  # type: ignore[misc]
 
 
 def _decorate(fn: F, key: str | None, kind: str, cache: Any) -> F:

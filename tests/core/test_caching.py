@@ -177,11 +177,13 @@ def test_a_gone_output_is_a_miss_not_an_error(local_instance, isolated, how):
 
 def test_an_artifact_read_by_key_in_the_body_is_checked(local_instance, isolated):
     tl.Artifact(write(isolated / "ref.txt", "v1"), key="ref/genome.txt").save()
+    tl.Artifact(write(isolated / "gtf.txt", "g"), key="ref/genes.txt").save()
     calls = []
 
     @tl.step("align", cache=True)
     def align(sample: str) -> str:
         calls.append(sample)
+        tl.Artifact.get(key="ref/genes.txt").load()
         return tl.Artifact.get(key="ref/genome.txt").load() + sample
 
     assert align("S1") == "v1S1" and align("S1") == "v1S1"
@@ -191,6 +193,7 @@ def test_an_artifact_read_by_key_in_the_body_is_checked(local_instance, isolated
     assert len(calls) == 2
     note = tl.Run.filter(transform__key="align").order_by("-id").first().cache_note
     assert note == "input ref/genome.txt changed (read by the body)"
+    assert [len(e.reads) for e in caching.entries("align")] == [2, 2]
 
 
 def test_refresh_runs_and_records_anew(local_instance, isolated):
