@@ -97,6 +97,17 @@ def abort_dead_runs() -> list[Run]:
     return runs
 
 
+def dead_run_rows(fix: bool = False) -> list[dict[str, Any]]:
+    """``dead_runs()`` (or, with ``fix``, ``abort_dead_runs()``) as rows for ``check``."""
+    runs = abort_dead_runs() if fix else dead_runs()
+    issue = "dead run, aborted" if fix else "dead run"
+    return [
+        {"uid": r.uid, "transform": r.transform.key, "host": r.hostname, "pid": r.pid}
+        | {"issue": issue}
+        for r in runs
+    ]
+
+
 def terminated() -> int | None:
     """The signal that ended this process through ``install_sigterm``'s handler, if any."""
     return _state["signal"]  # type: ignore[no-any-return]

@@ -1,6 +1,7 @@
 """track()/finish(), @flow/@step: runs, parents, params, inputs, errors, threads, asyncio."""
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -13,7 +14,9 @@ from pathlib import Path
 
 import pytest
 import threadline as tl
+from click.testing import CliRunner
 from threadline import _liveness
+from threadline.cli import main
 from threadline.errors import TrackingError
 
 
@@ -338,8 +341,15 @@ def test_runs_of_killed_processes_are_found_and_aborted(local_instance, isolated
         found = {r.uid for r in _liveness.dead_runs()}
         flow_run = tl.Run.get(transform__key="long-flow", pid=killed.pid)
         assert found == {dead.uid, flow_run.uid}  # the live process's runs are not listed
-        aborted = _liveness.abort_dead_runs()
-        assert {r.uid for r in aborted} == found
+        runner = CliRunner()
+        listed = runner.invoke(main, ["check"])
+        assert listed.exit_code == 1
+        assert f"dead run: {dead.uid} (long.py, pid {killed.pid})" in listed.output
+        assert "2 runs whose process is gone (--fix aborts them)" in listed.output
+        fixed = runner.invoke(main, ["check", "--fix", "--json"])
+        assert fixed.exit_code == 0, fixed.output
+        rows = [r for r in json.loads(fixed.output) if r.get("issue") == "dead run, aborted"]
+        assert {r["uid"] for r in rows} == found
         dead = tl.Run.get(uid=dead.uid)
         assert dead.status == "aborted" and f"process {killed.pid}" in dead.error
         assert tl.Run.get(uid=alive_marker.read_text()).status == "started"

@@ -4,9 +4,8 @@ from typing import Any
 
 import click
 
-from threadline import caching
-from threadline._output import emit, human_time, table
-
+from .. import caching
+from .._output import emit, human_time, table
 from ._common import json_option, open_instance
 
 TRANSFORM_HELP = "Only entries of the transform with this key."
