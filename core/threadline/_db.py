@@ -52,6 +52,22 @@ class _Mapped:
         except (peewee.DatabaseError, peewee.InterfaceError) as exc:
             raise _wrap(exc, self.url) from exc
 
+    def begin(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().begin(*args, **kwargs)  # type: ignore[misc]
+        except peewee.IntegrityError:
+            raise
+        except (peewee.DatabaseError, peewee.InterfaceError) as exc:
+            raise _wrap(exc, self.url) from exc
+
+    def commit(self) -> Any:
+        try:
+            return super().commit()  # type: ignore[misc]
+        except peewee.IntegrityError:
+            raise
+        except (peewee.DatabaseError, peewee.InterfaceError) as exc:
+            raise _wrap(exc, self.url) from exc
+
     def connect(self, reuse_if_open: bool = False) -> Any:
         try:
             return super().connect(reuse_if_open)  # type: ignore[misc]

@@ -141,3 +141,77 @@ def save_during_outage(
     seconds = time.time() - start
     records = tl.Artifact.filter(key=key).count()
     return OutageResult(fault, proc.returncode, err.strip(), seconds, records)
+
+
+# -- traversal ------------------------------------------------------------------------------
+
+TRAVERSAL = [
+    "../escape",
+    "../../escape",
+    "../../../escape",
+    "a/../../escape",
+    "a/b/../../../escape",
+    ".threadline/objects/../../../escape",
+    "./../escape",
+    "a/./../../escape",
+    "..",
+    "../",
+    "a/..",
+    "/escape",
+    "/tmp/escape",
+    "//escape",
+    "/../escape",
+    "..\\escape",
+    "a\\..\\..\\escape",
+    "C:\\escape",
+    "C:/escape",
+    "a\x00b",
+    "\x00",
+    "../\x00",
+]
+
+
+@dataclass
+class TraversalResult:
+    attempts: int
+    refused: int
+    escapes: int
+
+
+def _outside_files(top: Path, root: Path, before: set[Path]) -> set[Path]:
+    found = {p for p in top.rglob("*") if p.is_file() and root not in p.parents}
+    return found - before
+
+
+def traverse_backend(backend: object, top: Path, root: Path) -> TraversalResult:
+    """Every backend operation with every corpus path; count refusals and files that
+    appeared under ``top`` but outside ``root`` (escapes)."""
+    from threadline.errors import StorageError
+
+    scratch = top / "scratch-source.txt"
+    scratch.write_text("payload")
+    before = _outside_files(top, root, set())
+    ops = [
+        lambda p: backend.put_bytes(b"x", p),  # type: ignore[attr-defined]
+        lambda p: backend.put_file(str(scratch), p),  # type: ignore[attr-defined]
+        lambda p: backend.put_folder(str(top), "objs", [p]),  # type: ignore[attr-defined]
+        lambda p: backend.get_file(p, str(root / "got")),  # type: ignore[attr-defined]
+        lambda p: backend.open(p).close(),  # type: ignore[attr-defined]
+        lambda p: backend.info(p),  # type: ignore[attr-defined]
+        lambda p: backend.remove(p),  # type: ignore[attr-defined]
+        lambda p: backend.move("objs", p),  # type: ignore[attr-defined]
+        lambda p: backend.sha256(p),  # type: ignore[attr-defined]
+        lambda p: backend.list(p),  # type: ignore[attr-defined]
+        lambda p: backend.local_path(p),  # type: ignore[attr-defined]
+    ]
+    attempts = refused = 0
+    for path in TRAVERSAL:
+        for op in ops:
+            attempts += 1
+            try:
+                op(path)
+            except StorageError as exc:
+                if "refusing path" in str(exc):
+                    refused += 1
+    escapes = len(_outside_files(top, root, before))
+    return TraversalResult(attempts, refused, escapes)

@@ -108,6 +108,7 @@ class Backend(abc.ABC):
 
     def local_path(self, path: str) -> str | None:
         """A local filesystem path for the object, if it lives on this machine."""
+        inside(path, self.root)
         return None
 
     def exists(self, path: str) -> bool:

@@ -17,7 +17,6 @@ class LocalBackend(Backend):
     def __init__(self, root: str) -> None:
         self.root = str(Path(root).resolve())
         self._folders: set[str] = set()  # folders known to exist: no mkdir per object
-        self._mode = read_only_mode()
 
     def _ensure_folder(self, folder: str) -> None:
         if folder not in self._folders:
@@ -42,7 +41,7 @@ class LocalBackend(Backend):
         tmp = f"{target}.tmp-{uuid.uuid4().hex}"
         try:
             shutil.copyfile(local_path, tmp)
-            os.chmod(tmp, self._mode)  # immutable content; cache() hands out this path
+            os.chmod(tmp, read_only_mode())  # immutable content; cache() hands out this path
             if check is not None:
                 check()
             os.replace(tmp, target)
@@ -74,13 +73,14 @@ class LocalBackend(Backend):
         """
         target = self._abs(path)
         tmp = f"{target}.tmp-{uuid.uuid4().hex}"
+        mode = read_only_mode()
         try:
             os.makedirs(tmp)
             for rel in files:
                 dst = inside(rel, tmp)
                 os.makedirs(os.path.dirname(dst), exist_ok=True)
                 shutil.copyfile(os.path.join(local_dir, rel), dst)
-                os.chmod(dst, self._mode)
+                os.chmod(dst, mode)
             if check is not None:
                 check()
             self._rename_folder(tmp, target)
