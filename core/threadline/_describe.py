@@ -1,51 +1,80 @@
-"""A readable text tree of one artifact: identity, storage, provenance, annotations."""
+"""A readable text tree of one artifact: identity, storage, provenance, annotations.
+
+The tree is built as nested ``(text, children)`` items and drawn in one place, so the last
+child of every branch gets ``└──`` and its descendants a blank margin. Long lists stop
+after ``SHOW_AT_MOST`` items with an "and N more" line.
+"""
 
 from typing import Any
 
+from ._output import human_size
 
-def _size(n: int | None) -> str:
-    if n is None:
-        return "?"
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
+SHOW_AT_MOST = 20
+Tree = list[tuple[str, "Tree"]]
+
+
+def draw(title: str, items: Tree) -> str:
+    """``title`` and its items drawn as a tree with box-drawing characters."""
+    lines = [title]
+
+    def walk(branch: Tree, margin: str) -> None:
+        for index, (text, children) in enumerate(branch):
+            last = index == len(branch) - 1
+            lines.append(f"{margin}{'└── ' if last else '├── '}{text}")
+            walk(children, margin + ("    " if last else "│   "))
+
+    walk(items, "")
+    return "\n".join(lines)
+
+
+def capped(items: Tree, what: str) -> Tree:
+    """The first ``SHOW_AT_MOST`` items, then "... and N more <what>" if there are more."""
+    if len(items) <= SHOW_AT_MOST:
+        return items
+    return [*items[:SHOW_AT_MOST], (f"... and {len(items) - SHOW_AT_MOST} more {what}", [])]
 
 
 def describe_artifact(artifact: Any) -> str:
-    lines = [
+    title = (
         f"Artifact {artifact.key or '(no key)'}  v{artifact.version}"
         f"{'  (latest)' if artifact.is_latest else ''}"
-    ]
-    lines.append(f"├── uid: {artifact.uid}   hash: sha256:{artifact.hash[:16]}...")
+    )
+    items: Tree = []
+    if artifact.description:
+        items.append((f"description: {' '.join(str(artifact.description).split())}", []))
+    items.append((f"uid: {artifact.uid}   hash: sha256:{artifact.hash[:16]}...", []))
     kind = f"{artifact.kind}" + (f", {artifact.n_files} files" if artifact.n_files else "")
-    lines.append(f"├── size: {_size(artifact.size)}   kind: {kind}   suffix: {artifact.suffix}")
-    lines.append(f"├── storage: {artifact.uri}{'  (in place)' if artifact.in_place else ''}")
+    size = human_size(artifact.size) if artifact.size is not None else "?"
+    items.append((f"size: {size}   kind: {kind}   suffix: {artifact.suffix}", []))
+    items.append((f"storage: {artifact.uri}{'  (in place)' if artifact.in_place else ''}", []))
     if artifact.otype or artifact.schema_id is not None:
         rows = artifact.n_observations
-        data = f"├── otype: {artifact.otype or '-'}   observations: {'?' if rows is None else rows}"
+        data = f"otype: {artifact.otype or '-'}   observations: {'?' if rows is None else rows}"
         if artifact.schema_id is not None:
             data += f"   schema: {artifact.schema.name} v{artifact.schema.version}"
-        lines.append(data)
+        items.append((data, []))
     if artifact.visibility != "main":
-        lines.append(f"├── visibility: {artifact.visibility}")
-    run = artifact.run if artifact.run_id is not None else None
-    if run is not None:
-        lines.append(f"├── run: {run.uid} ({run.status}, {run.engine or 'python'})")
-        lines.append(
-            f"│   └── transform: {run.transform.key} v{run.transform.version} "
-            f"({run.transform.kind})"
-        )
-        inputs = list(run.inputs)
-        lines.append(f"├── inputs of that run: {len(inputs)}")
-        for item in inputs[:20]:
-            lines.append(f"│   ├── {item.key or item.uid} v{item.version}")
+        items.append((f"visibility: {artifact.visibility}", []))
+    items += _provenance(artifact)
     features = artifact.features.get_values()
-    lines.append(f"├── features: {len(features)}")
-    for name, value in sorted(features.items()):
-        lines.append(f"│   ├── {name} = {value!r}")
+    shown: Tree = [(f"{name} = {value!r}", []) for name, value in sorted(features.items())]
+    items.append((f"features: {len(features)}", capped(shown, "features")))
     labels = [label.name for label in artifact.labels.all()]
-    lines.append(f"└── labels: {', '.join(labels) if labels else '-'}")
-    return "\n".join(lines)
+    items.append((f"labels: {', '.join(labels) if labels else '-'}", []))
+    return draw(title, items)
+
+
+def _provenance(artifact: Any) -> Tree:
+    run = artifact.run if artifact.run_id is not None else None
+    if run is None:
+        return []
+    transform = run.transform
+    made_by: Tree = [(f"transform: {transform.key} v{transform.version} ({transform.kind})", [])]
+    if run.cache_note:
+        made_by.append((f"cache: {run.cache_note}", []))
+    inputs = list(run.inputs)
+    listed: Tree = [(f"{item.key or item.uid} v{item.version}", []) for item in inputs]
+    return [
+        (f"run: {run.uid} ({run.status}, {run.engine or 'python'})", made_by),
+        (f"inputs of that run: {len(inputs)}", capped(listed, "inputs")),
+    ]

@@ -346,6 +346,11 @@ def test_explicit_db_and_storage_options(isolated):
     db = f"sqlite:///{isolated / 'x.db'}"
     write(isolated / "a.txt", "a")
     opts = ("--db", db, "--storage", str(isolated / "objects"))
+    # a database with no instance is not created by a typo'd URL: only init creates one
+    fails(*opts, "save", "a.txt", "--key", "a.txt", match="no threadline instance at sqlite:")
+    assert not (isolated / "x.db").exists()
+    cli(*opts, "init")
+    tl.disconnect()
     data = json.loads(cli(*opts, "save", "a.txt", "--key", "a.txt", "--json").stdout)
     assert data["storage"] == str(isolated / "objects")
     assert [r["uid"] for r in json.loads(cli(*opts, "ls", "--json").stdout)] == [data["uid"]]
@@ -410,6 +415,32 @@ def test_describe(local_instance, isolated):
     assert sorted(data["inputs"]) == sorted([raw.uid, clean.uid])
     assert data["run"] == report.run.uid
     fails("describe", "p/none.txt", match="no artifact with uid or key 'p/none.txt'")
+
+
+def test_describe_draws_the_tree_and_says_how_many_more(local_instance, isolated):
+    from threadline import adapters
+
+    sources = [
+        tl.Artifact(write(isolated / f"in/{n:02d}.txt", str(n)), key=f"in/{n:02d}.txt").save()
+        for n in range(57)
+    ]
+    run = adapters.start_run("merge", "task")
+    adapters.link_inputs(run, artifacts=sources)
+    (merged,) = adapters.register_outputs(
+        run, [adapters.Output(str(write(isolated / "m.txt", "all")), key="out/m.txt")]
+    )
+    adapters.finish_run(run)
+    merged.description = "every sample\nmerged"
+    merged.save()
+    lines = cli("describe", "out/m.txt").stdout.splitlines()
+    assert lines[1] == "├── description: every sample merged"
+    inputs = lines.index("├── inputs of that run: 57")
+    assert lines[inputs + 1] == "│   ├── in/00.txt v1"
+    assert lines[inputs + 20] == "│   ├── in/19.txt v1"
+    assert lines[inputs + 21] == "│   └── ... and 37 more inputs"  # not a silent stop at 20
+    run_line = next(i for i, line in enumerate(lines) if line.startswith("├── run: "))
+    assert lines[run_line + 1] == "│   └── transform: merge v1 (task)"  # its last child
+    assert lines[-2] == "├── features: 0" and lines[-1] == "└── labels: -"
 
 
 # -- delete, restore, check, gc ----------------------------------------------------------------

@@ -103,3 +103,196 @@ def test_queries_do_not_grow_with_runs(local_instance, isolated):
 def test_cli_refuses_a_bad_time(local_instance, isolated, bad):
     result = cli("export", "openlineage", "--since", bad, code=2)
     assert "--since" in result.stderr
+
+
+# -- the official schemas and naming conventions -------------------------------------------
+
+SPEC_FILES = Path(__file__).resolve().parents[1] / "fixtures" / "openlineage"
+
+
+def _registry():
+    from referencing import Registry, Resource
+
+    resources = []
+    for path in [SPEC_FILES / "OpenLineage.json", *sorted((SPEC_FILES / "facets").glob("*.json"))]:
+        schema = json.loads(path.read_text())
+        resources.append((schema["$id"], Resource.from_contents(schema)))
+    return Registry().with_resources(resources)
+
+
+REGISTRY = _registry()
+
+
+def validate(event: dict) -> None:
+    """``event`` against the RunEvent schema, and each facet against the schema its
+    ``_schemaURL`` names (which must be the current version of that facet)."""
+    import jsonschema
+
+    def check(instance: dict, url: str) -> None:
+        validator = jsonschema.Draft202012Validator(
+            {"$ref": url}, registry=REGISTRY, format_checker=jsonschema.FormatChecker()
+        )
+        validator.validate(instance)
+
+    check(event, event["schemaURL"])
+    facets = [*event["run"]["facets"].values(), *event["job"]["facets"].values()]
+    for dataset in [*event["inputs"], *event["outputs"]]:
+        facets += dataset["facets"].values()
+    for facet in facets:
+        url = facet["_schemaURL"]
+        if url.startswith("https://openlineage.io/"):
+            base = url.split("#")[0]
+            assert REGISTRY.contents(base)["$id"] == base, url  # the current version
+            check(facet, url)
+        else:  # threadline's own facet: a DatasetFacet
+            check(facet, "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/DatasetFacet")
+
+
+def test_events_pass_the_official_schemas(local_instance, isolated):
+    from .lineage_sample import build
+
+    made = build(isolated)
+    two_step_flow()
+    events = openlineage_events()
+    for event in events:
+        validate(event)
+    fail = [e for e in events if e["eventType"] == "FAIL"]
+    assert [e["run"]["runId"] for e in fail] == [run_id(made["failed"].uid)]
+    error = fail[0]["run"]["facets"]["errorMessage"]
+    assert error["message"] == "exit status 1: out of memory"
+    assert error["programmingLanguage"] == "PYTHON"
+    assert all(e["producer"] == tl.export.REPOSITORY for e in events)
+    times = [e["eventTime"] for e in events]
+    assert times == sorted(times)  # in time order
+    workflow = run_id(made["workflow"].uid)
+    ends = [i for i, e in enumerate(events) if e["eventType"] != "START"]
+    last_child = max(
+        i
+        for i in ends
+        if events[i]["run"]["facets"].get("parent", {}).get("run", {}).get("runId") == workflow
+    )
+    assert next(i for i in ends if events[i]["run"]["runId"] == workflow) > last_child
+    report = next(
+        e
+        for e in events
+        if e["eventType"] == "COMPLETE"
+        and e["outputs"]
+        and e["outputs"][0]["facets"]["threadline"]["uid"] == made["report"].uid
+    )
+    dataset = report["outputs"][0]
+    root = tl.instance().settings.storage
+    assert (dataset["namespace"], dataset["name"]) == ("file", f"{root}/{made['report'].path}")
+    assert dataset["facets"]["threadline"]["key"] == "report/S1#1;&amp;.html"
+    assert dataset["facets"]["version"]["datasetVersion"] == "1"
+
+
+def test_dataset_names_follow_the_naming_conventions():
+    from threadline.export import dataset_name
+
+    assert dataset_name("/data/store", "obj/ab.csv") == ("file", "/data/store/obj/ab.csv")
+    assert dataset_name("s3://bucket/prefix", "obj/ab.csv") == ("s3://bucket", "prefix/obj/ab.csv")
+    assert dataset_name("s3://bucket", "obj/ab.csv") == ("s3://bucket", "obj/ab.csv")
+
+
+def test_runs_that_never_started_have_no_start(db_instance, isolated):
+    waiting = adapters.start_run("align", "process", engine="nextflow", status="scheduled")
+    reused = adapters.start_run("align", "process", engine="nextflow", status="cached")
+    kinds = [(e["eventType"], e["run"]["runId"]) for e in openlineage_events()]
+    assert kinds == [("COMPLETE", run_id(reused.uid))]  # it reused outputs: it never ran
+    assert run_id(waiting.uid) not in {k[1] for k in kinds}
+
+
+# -- delivery to an OpenLineage HTTP endpoint -------------------------------------------------
+
+
+class Receiver:
+    """A real OpenLineage HTTP endpoint on 127.0.0.1: keeps what is POSTed to
+    /api/v1/lineage (as Marquez does), answers 201."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        received = self.received = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                received.append((self.path, json.loads(body)))
+                self.send_response(201)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    made = Receiver()
+    yield made
+    made.close()
+
+
+def test_cli_posts_events_to_an_endpoint(local_instance, isolated, receiver):
+    two_step_flow()
+    out = cli("export", "openlineage", "--url", receiver.url).stdout
+    events = openlineage_events()
+    assert out == f"posted {len(events)} events to {receiver.url}\n"
+    assert [path for path, _ in receiver.received] == ["/api/v1/lineage"] * len(events)
+    assert [body for _, body in receiver.received] == events
+
+
+def test_cli_post_to_a_closed_port_is_one_line_error(local_instance, isolated):
+    from tests.harness import free_port
+
+    two_step_flow()
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    fails("export", "openlineage", "--url", url, match=f"cannot post OpenLineage events to {url}")
+    fails("export", "openlineage", "--url", "ftp://x", match="must start with http://")
+
+
+def test_live_events_as_runs_start_and_end(local_instance, isolated, receiver, monkeypatch):
+    from threadline import _live, _openlineage_send
+
+    monkeypatch.setenv("THREADLINE_OPENLINEAGE_URL", receiver.url)
+    flow_run, step_run = two_step_flow()
+    # what the run-recording code calls (adapters and tracking, as they write the runs)
+    _live.runs_started([flow_run, step_run])
+    _live.runs_ended([step_run, flow_run])
+    sender = _openlineage_send.live_sender(receiver.url)
+    assert sender.flush(timeout=30)
+    got = [(b["eventType"], b["run"]["runId"]) for _, b in receiver.received]
+    assert ("START", run_id(flow_run.uid)) in got and ("COMPLETE", run_id(step_run.uid)) in got
+    assert got.index(("START", run_id(step_run.uid))) < got.index(
+        ("COMPLETE", run_id(step_run.uid))
+    )
+    for _, body in receiver.received:
+        validate(body)
+
+
+def test_live_events_never_block_or_fail_the_host(local_instance, isolated, monkeypatch, caplog):
+    from tests.harness import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"  # down
+    monkeypatch.setenv("THREADLINE_OPENLINEAGE_URL", url)
+    from threadline import _live, _openlineage_send
+
+    with caplog.at_level("WARNING", logger="threadline.openlineage"):
+        for _ in range(2):
+            flow_run, step_run = two_step_flow()  # the engine's work succeeds
+            _live.runs_started([flow_run, step_run])  # and returns at once
+            _live.runs_ended([step_run, flow_run])
+
+        sender = _openlineage_send.live_sender(url)
+        assert not sender.flush(timeout=1)  # still queued, waiting for the endpoint
+    assert sender.queue.qsize() > 0
+    warnings = [r for r in caplog.records if "unreachable" in r.getMessage()]
+    assert len(warnings) == 1  # a warning once, not per event

@@ -6,32 +6,37 @@ live by job: ``admin`` (the instance), ``artifacts``, ``runs``, ``lineage`` (wit
 HTML view and the OpenLineage export).
 """
 
-import importlib
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 import click
 
-from threadline import errors
-
-from . import admin, artifacts, lineage, runs
+from .. import errors
+from . import admin, artifacts, cache, lineage, runs
 from ._common import EXIT_USER_ERROR, UserError, find_artifact, find_trashed
 
-# engine command groups, loaded by dotted path only when invoked or listed in help, so that
-# the core never imports a plugin at import time
-PLUGIN_GROUPS = {"nextflow": "threadline.nextflow.cli:group"}
+# engines add command groups through this entry point group (threadline's own Nextflow
+# plugin does, in pyproject.toml); a group is loaded only when invoked or shown in help,
+# so the core never imports a plugin at import time
+PLUGIN_GROUP = "threadline.cli"
+
+
+def plugin_groups() -> dict[str, EntryPoint]:
+    """The command groups engines provide: name -> entry point."""
+    return {ep.name: ep for ep in entry_points(group=PLUGIN_GROUP)}
 
 
 class _Group(click.Group):
     """Maps library errors to one line on stderr and exit code 1; adds plugin groups."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *PLUGIN_GROUPS})
+        return sorted({*super().list_commands(ctx), *plugin_groups()})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in PLUGIN_GROUPS and cmd_name not in self.commands:
-            module, _, attribute = PLUGIN_GROUPS[cmd_name].partition(":")
-            command = getattr(importlib.import_module(module), attribute)
-            self.add_command(command, cmd_name)
+        if cmd_name not in self.commands:
+            found = plugin_groups().get(cmd_name)
+            if found is not None:
+                self.add_command(found.load(), cmd_name)
         return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -74,7 +79,16 @@ for _command in (
     lineage.lineage_cmd,
     lineage.view_cmd,
     lineage.export_group,
+    cache.cache_group,
 ):
     main.add_command(_command)
 
-__all__ = ["EXIT_USER_ERROR", "PLUGIN_GROUPS", "UserError", "find_artifact", "find_trashed", "main"]
+__all__ = [
+    "EXIT_USER_ERROR",
+    "PLUGIN_GROUP",
+    "UserError",
+    "find_artifact",
+    "find_trashed",
+    "main",
+    "plugin_groups",
+]

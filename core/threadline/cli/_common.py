@@ -8,9 +8,9 @@ from typing import Any
 
 import click
 
-from threadline import errors
-from threadline._instance import connect
-from threadline.models import Artifact, Run
+from .. import errors
+from .._instance import connect
+from ..models import Artifact, Run
 
 EXIT_USER_ERROR = 1
 JSON_HELP = "Print JSON."
@@ -31,10 +31,11 @@ def json_option(function: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def open_instance(ctx: click.Context) -> None:
-    """Connect to the instance that ``--db``/``--storage`` (or the usual places) name."""
+    """Connect to the instance that ``--db``/``--storage`` (or the usual places) name; a
+    database that holds no instance is an error (only ``init`` creates one)."""
     root = ctx.find_root()
     options = root.obj or {}
-    connect(db=options.get("db"), storage=options.get("storage"))
+    connect(db=options.get("db"), storage=options.get("storage"), create=False)
 
 
 @contextmanager

@@ -2,11 +2,11 @@
 
 import click
 
-from threadline import maintenance
-from threadline._context import instance
-from threadline._instance import init
-from threadline._output import emit
-from threadline.models import Run
+from .. import _liveness, maintenance
+from .._context import instance
+from .._instance import init
+from .._output import emit
+from ..models import Run
 
 from ._common import EXIT_USER_ERROR, json_option, open_instance, progress
 
@@ -55,28 +55,41 @@ def info_cmd(ctx: click.Context, as_json: bool) -> None:
 
 
 @click.command("check")
+@click.option("--fix", is_flag=True, help="Mark runs whose process is gone as aborted.")
 @json_option
 @click.pass_context
-def check_cmd(ctx: click.Context, as_json: bool) -> None:
+def check_cmd(ctx: click.Context, fix: bool, as_json: bool) -> None:
     """Verify that every artifact's object exists and matches its hash.
 
     Same as tl.maintenance.check(): lists each missing or changed object and exits 1 if
-    there is any.
+    there is any. Objects no record points to (orphans, e.g. left by an interrupted save)
+    are listed too; they are not failures (threadline gc removes them). Runs of this host
+    still started whose process is gone (killed, crashed) are failures: --fix marks them
+    aborted.
     """
     open_instance(ctx)
     total = maintenance.count_artifacts()
     with progress(total, "checking") as tick:
         problems = maintenance.check(progress=tick)
+    orphans = maintenance.orphans()
+    dead = _liveness.dead_run_rows(fix)
     emit(
-        [p.to_dict() for p in problems],
+        [*(p.to_dict() for p in problems), *(o.to_dict() for o in orphans), *dead],
         as_json,
-        lambda: (
-            "\n".join(f"{p.issue}: {p.key or p.uid} ({p.path})" for p in problems)
-            or "ok: all objects intact"
+        lambda: "\n".join(
+            [
+                *(f"{p.issue}: {p.key or p.uid} ({p.path})" for p in problems),
+                *(f"orphan object: {o.uri}" for o in orphans),
+                *(f"{d['issue']}: {d['uid']} ({d['transform']}, pid {d['pid']})" for d in dead),
+                *([] if problems else ["ok: all objects intact"]),
+            ]
         ),
     )
     if problems:
         click.echo(f"error: {len(problems)} of {total} artifacts failed the check", err=True)
+    if dead and not fix:
+        click.echo(f"error: {len(dead)} runs whose process is gone (--fix aborts them)", err=True)
+    if problems or (dead and not fix):
         ctx.exit(EXIT_USER_ERROR)
 
 

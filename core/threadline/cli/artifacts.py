@@ -6,11 +6,11 @@ import sys
 
 import click
 
-from threadline import hashing
-from threadline._context import instance
-from threadline._listing import artifact_dict, list_artifacts
-from threadline._output import emit, human_size, human_time, table
-from threadline.models import Artifact
+from .. import hashing
+from .._context import instance
+from .._listing import artifact_dict, list_artifacts
+from .._output import emit, human_size, human_time, table
+from ..models import Artifact
 
 from ._common import UserError, find_artifact, find_trashed, json_option, open_instance, progress
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from threadline import export, lineage
-from threadline._output import emit
+from .. import export, lineage
+from .._output import emit
 
-from ._common import find_record, find_run, open_instance
+from ._common import UserError, find_record, find_run, open_instance
 
 FORMATS = ("text", "json", "mermaid", "dot", "html")
 # the --since formats, ISO 8601 as the help shows them (click's defaults lack the minutes form)
@@ -117,7 +117,10 @@ def view_cmd(
     """
     open_instance(ctx)
     record = find_record(ref)
-    written = lineage.html(record, output, direction, depth)
+    try:
+        written = lineage.html(record, output, direction, depth)
+    except OSError as exc:
+        raise UserError(f"cannot write {output}: {exc.strerror or exc}") from exc
     data = {"path": str(written), "bytes": written.stat().st_size, "start": record.uid}
     emit(data, as_json, lambda: f"wrote {written} ({data['bytes']} bytes)")
 

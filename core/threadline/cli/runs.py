@@ -4,9 +4,9 @@ from typing import Any
 
 import click
 
-from threadline._listing import list_runs, run_rows
-from threadline._output import STATUS_STYLES, emit, human_duration, human_time, table
-from threadline.models.run import RUN_STATUSES
+from .._listing import list_runs, run_rows
+from .._output import STATUS_STYLES, emit, human_duration, human_time, table
+from ..models.run import RUN_STATUSES
 
 from ._common import json_option, open_instance
 

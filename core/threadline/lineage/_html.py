@@ -62,7 +62,9 @@ def page(g: Graph, title: str) -> str:
         f'<span><i class="run" style="border-color:{c}"></i>{s}</span>'
         for s, c in _STATUSES.items()
     )
-    payload = json.dumps(g.to_dict(), separators=(",", ":"), default=str)
+    data = g.to_dict()
+    data["nodes"] = [{k: v for k, v in n.items() if v is not None} for n in g.nodes]
+    payload = json.dumps(data, separators=(",", ":"), default=str)
     # nothing in the data may close the script element or open a comment
     payload = payload.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return _PAGE.format(

@@ -89,7 +89,7 @@
     }
     var n = nodes[id], folded = collapsed[id] && kids[id];
     var meta = n.type === "run" ? n.engine + (n.name && n.name !== n.label ? " · " + n.name : "") : n.uid;
-    if (folded) { meta = groupSize(id) + " records ▸ " + fmtCounts(id); }
+    if (folded) { meta = groupSize(id) + " runs ▸ " + fmtCounts(id); }
     var title = label(n), width = Math.max(120, Math.min(300, 7 * Math.max(title.length, meta.length) + 24));
     return { id: id, kind: n.type, title: title, meta: meta, width: width, height: 42 };
   }
@@ -103,10 +103,12 @@
     order.forEach(function (id) { shown[rep(id)] = true; });
     Object.keys(shown).forEach(function (id) { g.setNode(id, box(id)); });
     Object.keys(shown).forEach(function (id) {  // unfolded groups: a cluster around the run
+      if (nodes[id] && kids[id] && !collapsed[id]) { g.setNode("g:" + id, { cluster: id, label: label(nodes[id]) }); }
+    });
+    Object.keys(shown).forEach(function (id) {  // then each record into its group's cluster
       if (id.indexOf("more:") === 0) { return attach(g, id, id.slice(5)); }
       var n = nodes[id];
       if (kids[id] && !collapsed[id]) {
-        g.setNode("g:" + id, { cluster: id, label: label(n) });
         attach(g, "g:" + id, n.parent);
         g.setParent(id, "g:" + id);
       } else if (n.type === "run") {
@@ -155,7 +157,7 @@
       if (!v.cluster) { return; }
       var c = el("g", { "class": "cluster", "data-group": v.cluster }, view);
       el("rect", { x: v.x - v.width / 2, y: v.y - v.height / 2, width: v.width, height: v.height }, c);
-      var t = text(c, v.x - v.width / 2 + 8, v.y - v.height / 2 + 13, "▾ " + v.label + " · " + groupSize(v.cluster) + " records");
+      var t = text(c, v.x - v.width / 2 + 8, v.y - v.height / 2 + 13, "▾ " + v.label + " · " + groupSize(v.cluster) + " runs");
       t.style.pointerEvents = "all";
       c.addEventListener("click", function (ev) { ev.stopPropagation(); collapsed[v.cluster] = true; draw(); });
     });
@@ -183,7 +185,9 @@
     });
     var gg = g.graph();
     graphBox = { w: gg.width || 100, h: gg.height || 100 };
-    document.getElementById("tl-count").textContent = g.nodes().length + " shown of " + order.length + " records";
+    var drawn = g.nodes().filter(function (id) { return !g.node(id).cluster; }).length;
+    document.getElementById("tl-count").textContent = drawn + " shown of " + order.length + " records";
+    if (!window.tlFirstRenderMs) { window.tlFirstRenderMs = performance.now(); }
     document.body.setAttribute("data-rendered", "1");
   }
 

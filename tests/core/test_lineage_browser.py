@@ -1,0 +1,160 @@
+"""The HTML lineage view in a real headless Chromium (selenium + chromedriver): it renders
+the expected nodes and edges without console errors, offline, from a file:// URL; a click
+shows a record's details; the search finds records by key, uid and feature value; big
+groups start folded."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import threadline as tl
+
+from .lineage_sample import SECRET, build
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and DRIVER),
+    reason="needs Chromium and chromedriver (apt-get install chromium chromium-driver)",
+)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,900",
+        # no network at all: a page that fetched anything would log a console error
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        "--proxy-server=http://127.0.0.1:9",
+    ):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+def open_view(browser, path: Path) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get_log("browser")  # drop what earlier pages logged
+    browser.get(path.resolve().as_uri())
+    WebDriverWait(browser, 30).until(
+        lambda d: d.execute_script("return document.body.dataset.rendered === '1'")
+    )
+
+
+def shown(browser) -> dict[str, str]:
+    """Drawn nodes: id -> class."""
+    return browser.execute_script(
+        "var r = {}; document.querySelectorAll('g.node').forEach(function (n) {"
+        " r[n.dataset.id] = n.getAttribute('class'); }); return r;"
+    )
+
+
+def drawn_edges(browser) -> set[tuple[str, str]]:
+    pairs = browser.execute_script(
+        "return Array.from(document.querySelectorAll('g.edge')).map("
+        "function (e) { return [e.dataset.source, e.dataset.target]; });"
+    )
+    return {tuple(p) for p in pairs}
+
+
+def errors_logged(browser) -> list[str]:
+    return [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def test_view_renders_nodes_edges_and_details(local_instance, isolated, browser):
+    made = build(isolated)
+    report, workflow = made["report"], made["workflow"]
+    path = tl.lineage.html(report, isolated / "lineage.html")
+    text = path.read_text()
+    assert "<script src" not in text and "<link" not in text and "@import" not in text
+    open_view(browser, path)
+    nodes = shown(browser)
+    g = tl.lineage.graph(report)
+    expected = {n["id"] for n in g.nodes}
+    assert set(nodes) == expected  # a small group is drawn unfolded: every record
+    assert f"a{report.id}" in nodes and "start" in nodes[f"a{report.id}"]
+    assert "status-completed" in nodes[f"r{made['trim'].id}"]
+    assert "artifact" in nodes[f"a{made['reads'].id}"]
+    assert {(e["source"], e["target"]) for e in g.edges} == drawn_edges(browser)
+    groups = browser.execute_script(
+        "return Array.from(document.querySelectorAll('g.cluster')).map(function (c) {"
+        " return c.dataset.group; });"
+    )
+    assert groups == [f"r{workflow.id}"]  # the workflow run is a group around its rules
+    assert errors_logged(browser) == []
+
+    browser.find_element("css selector", f'g.node[data-id="r{made["align"].id}"]').click()
+    details = browser.find_element("id", "tl-details").text
+    assert made["align"].uid in details and "snakemake" in details
+    assert "rules/align v1 (rule)" in details and SECRET not in details  # params redacted
+    browser.find_element("css selector", f'g.node[data-id="a{made["reads"].id}"]').click()
+    details = browser.find_element("id", "tl-details").text
+    assert "raw/reads.fastq" in details and made["reads"].hash in details
+    assert "feature sample" in details and "S1" in details and "sequencing" in details
+    assert errors_logged(browser) == []
+
+
+def test_search_and_errors(local_instance, isolated, browser):
+    made = build(isolated)
+    path = tl.lineage.html(made["counts"], isolated / "down.html", "downstream")
+    open_view(browser, path)
+    nodes = shown(browser)
+    failed = f"r{made['failed'].id}"
+    assert "status-errored" in nodes[failed]
+    browser.find_element("css selector", f'g.node[data-id="{failed}"]').click()
+    assert "out of memory" in browser.find_element("id", "tl-panel").text
+    path = tl.lineage.html(made["report"], isolated / "up.html")
+    open_view(browser, path)
+    search = browser.find_element("id", "tl-search")
+    for query, record in (("S1.bam", made["bam"]), (made["trim"].uid, made["trim"])):
+        search.clear()
+        search.send_keys(query + "\n")
+        node_id = ("a" if isinstance(record, tl.Artifact) else "r") + str(record.id)
+        assert "match" in shown(browser)[node_id], query
+    search.clear()
+    search.send_keys("S1\n")  # a feature value: the reads carry sample = S1
+    assert "match" in shown(browser)[f"a{made['reads'].id}"]
+    assert errors_logged(browser) == []
+
+
+def test_big_group_starts_folded_with_counts(local_instance, isolated, browser):
+    from threadline import adapters
+
+    pipeline = adapters.start_run("main.nf", "pipeline", engine="nextflow")
+    task = adapters.get_transform("main.nf/align", "process")
+    statuses = ["completed"] * 95 + ["errored"] * 5
+    adapters.start_runs(
+        [
+            {
+                "transform": task,
+                "parent": pipeline,
+                "engine": "nextflow",
+                "name": f"align ({n})",
+                "status": status,
+            }
+            for n, status in enumerate(statuses)
+        ]
+    )
+    path = tl.lineage.html(pipeline, isolated / "nf.html")
+    open_view(browser, path)
+    nodes = shown(browser)
+    assert list(nodes) == [f"r{pipeline.id}"] and "folded" in nodes[f"r{pipeline.id}"]
+    label = browser.find_element("css selector", f'g.node[data-id="r{pipeline.id}"]').text
+    assert "100 runs" in label and "95 completed" in label and "5 errored" in label
+    browser.find_element("css selector", f'g.node[data-id="r{pipeline.id}"]').click()
+    assert len(shown(browser)) == 101  # unfolded: the pipeline and its 100 tasks
+    data = json.loads(browser.execute_script("return document.getElementById('tl-data').text"))
+    assert len(data["nodes"]) == 101
+    assert errors_logged(browser) == []
