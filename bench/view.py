@@ -25,8 +25,9 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 
 
 def ingest(folder: Path, tasks: int) -> tl.Run:
-    from tests.plugins.nextflow.synthetic import write_synthetic_trace
     from threadline.nextflow import ingest as nf_ingest
+
+    from tests.plugins.nextflow.synthetic import write_synthetic_trace
 
     (folder / ".nextflow").mkdir()
     (folder / ".nextflow" / "history").write_text(

@@ -7,7 +7,6 @@ from .._context import instance
 from .._instance import init
 from .._output import emit
 from ..models import Run
-
 from ._common import EXIT_USER_ERROR, json_option, open_instance, progress
 
 DEFAULT_STORAGE = ".threadline/storage"

@@ -11,7 +11,6 @@ from .._context import instance
 from .._listing import artifact_dict, list_artifacts
 from .._output import emit, human_size, human_time, table
 from ..models import Artifact
-
 from ._common import UserError, find_artifact, find_trashed, json_option, open_instance, progress
 
 PROGRESS_BYTES = 64 << 20  # show a hashing progress bar for saves bigger than this

@@ -9,7 +9,6 @@ import click
 
 from .. import export, lineage
 from .._output import emit
-
 from ._common import UserError, find_record, find_run, open_instance
 
 FORMATS = ("text", "json", "mermaid", "dot", "html")

@@ -7,7 +7,6 @@ import click
 from .._listing import list_runs, run_rows
 from .._output import STATUS_STYLES, emit, human_duration, human_time, table
 from ..models.run import RUN_STATUSES
-
 from ._common import json_option, open_instance
 
 
