@@ -13,71 +13,28 @@ hosts are never judged: their processes cannot be seen from here.
 SIGTERM stays ignored.
 """
 
-import functools
-import os
 import signal
-import socket
 import threading
 from types import FrameType
 from typing import Any
 
+from ._process import HOST, is_alive, process_fields, process_start
 from .adapters import finish_run
 from .models import Run
 
-HOST = socket.gethostname()
+__all__ = [
+    "HOST",
+    "abort_dead_runs",
+    "dead_run_rows",
+    "dead_runs",
+    "install_sigterm",
+    "is_alive",
+    "process_fields",
+    "process_start",
+    "terminated",
+]
+
 _state: dict[str, Any] = {"installed": False, "signal": None}
-
-
-@functools.cache
-def _boot_time() -> float | None:
-    try:
-        with open("/proc/stat", "rb") as handle:
-            for line in handle:
-                if line.startswith(b"btime "):
-                    return float(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def _stat(pid: int) -> list[bytes] | None:
-    """The fields of ``/proc/PID/stat`` after the command name (state first)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            return handle.read().rpartition(b")")[2].split()
-    except OSError:
-        return None
-
-
-def process_start(pid: int) -> float | None:
-    """When process ``pid`` started (seconds since the epoch), where the OS says."""
-    fields, boot = _stat(pid), _boot_time()
-    if fields is None or boot is None or len(fields) < 20:
-        return None
-    return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
-
-
-def process_fields() -> dict[str, Any]:
-    """The run fields that name this process (looked up once per process)."""
-    pid = os.getpid()
-    if _state.get("pid") != pid:  # first call, or a forked child
-        _state.update(pid=pid, start=process_start(pid))
-    return {"hostname": HOST, "pid": pid, "process_start": _state["start"]}
-
-
-def is_alive(pid: int, started: float | None) -> bool:
-    """Whether process ``pid`` still runs and is the one that started at ``started``."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # someone else's process: it exists
-    fields = _stat(pid)
-    if fields is not None and fields[0] in (b"Z", b"X"):
-        return False  # a zombie: it has ended, its parent has not reaped it yet
-    now = process_start(pid)
-    return started is None or now is None or abs(now - started) < 2.0
 
 
 def dead_runs() -> list[Run]:
