@@ -152,7 +152,7 @@ def write_transaction(db: peewee.Database, lock: str | None = None) -> Iterator[
     db = unwrap(db)
     if db.in_transaction():
         if lock and not is_sqlite(db):
-            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_lock_id(lock),))
+            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_lock_id(lock),))  # type: ignore[no-untyped-call]
         yield
         return
     if is_sqlite(db):
@@ -161,5 +161,5 @@ def write_transaction(db: peewee.Database, lock: str | None = None) -> Iterator[
     else:
         with db.atomic():
             if lock:
-                db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_lock_id(lock),))
+                db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_lock_id(lock),))  # type: ignore[no-untyped-call]
             yield

@@ -117,7 +117,7 @@ def _folder(base: Path) -> Path:
     return folder
 
 
-def _client(endpoint: str):  # noqa: ANN202 - boto3 client
+def _client(endpoint: str):
     import boto3
 
     return boto3.client(
