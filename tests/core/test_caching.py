@@ -375,6 +375,21 @@ def test_cache_cli_ls_and_clear(local_instance, isolated):
     assert runner.invoke(main, ["cache", "ls"]).output.strip() == "no cache entries"
 
 
+def test_describe_shows_why_the_run_that_made_it_ran(local_instance, isolated):
+    from click.testing import CliRunner
+    from threadline.cli import main
+
+    @tl.step("made", cache=True)
+    def made(text: str) -> tl.Artifact:
+        return tl.Artifact(write(isolated / "m.txt", text), key="m.txt").save()
+
+    made("a")
+    made("b")
+    shown = CliRunner().invoke(main, ["describe", "m.txt"])
+    assert shown.exit_code == 0, shown.output
+    assert "cache: parameter 'text' changed" in shown.output
+
+
 def test_uncached_steps_are_unchanged(local_instance, isolated):
     @tl.step("plain")
     def plain(n: int) -> int:
