@@ -1,6 +1,19 @@
-"""Keep secrets out of stored params, command lines and source: redact before writing."""
+"""Keep secrets out of what is stored: redact before writing.
+
+One set of rules for every string threadline stores through the adapter API (keys,
+references, names, features, params, commands, sources, errors):
+
+- URLs with credentials: ``https://oauth2:TOKEN@host`` keeps the user and masks the
+  password (``https://oauth2:***@host``); a web URL with only a user part
+  (``https://TOKEN@github.com/org/pipe``, how tokens ride in clone URLs) masks it;
+- well-known token shapes (AWS access keys, GitHub, Slack, OpenAI tokens, JWTs);
+- ``name=value``, ``name: value`` and ``--name value`` where the name looks secret;
+- dict entries whose key looks secret; in lists (``sys.argv``, a step's argument list) the
+  item after a secret-looking flag (``["--password", X]``: ``X`` is masked).
+"""
 
 import re
+from collections.abc import Callable, Iterable
 from typing import Any
 
 MASK = "***"
@@ -10,6 +23,7 @@ _SECRET_NAME = re.compile(
     re.IGNORECASE,
 )
 _URL_CREDS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s]+):[^@/\s]+@")
+_URL_USER = re.compile(r"(?P<scheme>\b(?:git\+)?https?://)[^:/@\s]+@", re.IGNORECASE)
 _TOKENS = re.compile(
     r"\b(AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,}|xox[abpr]-[A-Za-z0-9-]{10,}"
     r"|sk-[A-Za-z0-9]{20,}|eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]+)\b"
@@ -22,15 +36,71 @@ _ASSIGN = re.compile(
 )
 
 
+_KEY_ASSIGN = re.compile(_ASSIGN.pattern.replace(r"[^\s,}\])]+", r"[^\s,}\])/]+"), re.IGNORECASE)
+
+
 def is_secret_name(name: str) -> bool:
     return bool(_SECRET_NAME.search(name))
 
 
+def _urls(text: str) -> str:
+    if "@" not in text:
+        return text
+    text = _URL_CREDS.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
+    return _URL_USER.sub(lambda m: f"{m['scheme']}{MASK}@" if MASK not in m[0] else m[0], text)
+
+
 def redact_text(text: str) -> str:
     """Mask credentials in URLs, well-known token shapes and ``name=value`` secrets."""
-    text = _URL_CREDS.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
-    text = _TOKENS.sub(MASK, text)
+    text = _TOKENS.sub(MASK, _urls(text))
     return _ASSIGN.sub(lambda m: f"{m['name']}{m['sep']}{MASK}", text)
+
+
+def redact_key(key: str) -> str:
+    """``redact_text`` for a key or path: a masked ``name=value`` ends at the next ``/``,
+    so ``runs/token=abc/x.csv`` keeps its other segments."""
+    text = _TOKENS.sub(MASK, _urls(key))
+    return _KEY_ASSIGN.sub(lambda m: f"{m['name']}{m['sep']}{MASK}", text)
+
+
+def is_secret_flag(item: object) -> bool:
+    """``--password``, ``-token``: a flag whose value is the next item of a list."""
+    return (
+        isinstance(item, str)
+        and item.startswith("-")
+        and "=" not in item
+        and len(item) < 64
+        and is_secret_name(item)
+    )
+
+
+def mask(value: Any, name: str = "") -> Any:
+    """``value`` with its secrets masked and its types kept (feature values: numbers,
+    dates and booleans stay what they are; strings, dicts and lists are redacted)."""
+    if name and is_secret_name(name) and value not in (None, "", False):
+        return MASK
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: mask(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return _mask_items(value, mask)
+    if isinstance(value, tuple):
+        return tuple(_mask_items(value, mask))
+    return value
+
+
+def _mask_items(items: Iterable[Any], each: Callable[[Any], Any]) -> list[Any]:
+    """Items redacted one by one; the item after a secret flag is masked whole."""
+    out: list[Any] = []
+    after_flag = False
+    for item in items:
+        if after_flag and item not in (None, "", False) and not is_secret_flag(item):
+            out.append(MASK)
+        else:
+            out.append(each(item))
+        after_flag = is_secret_flag(item)
+    return out
 
 
 def redact(value: Any, name: str = "") -> Any:
@@ -41,7 +111,7 @@ def redact(value: Any, name: str = "") -> Any:
         return {str(k): redact(v, str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         items = sorted(value, key=repr) if isinstance(value, set | frozenset) else value
-        return [redact(v) for v in items]
+        return _mask_items(items, redact)
     if isinstance(value, str):
         return redact_text(value)
     if value is None or isinstance(value, bool | int | float):

@@ -22,9 +22,9 @@ from threadline import adapters
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from . import _features, _keys
-from ._events import ArtifactKind, ArtifactRemovedEvent, ArtifactSavedEvent, notify
-from ._guard import guarded
+from ._events import ArtifactKind, ArtifactRemovedEvent, ArtifactSavedEvent
 from ._ledger import Entry, Ledger
+from ._publishing import ArtifactPublisher
 
 log = logging.getLogger("threadline.lightning")
 CHECKPOINT_DESCRIPTION = "Lightning checkpoint"
@@ -32,7 +32,7 @@ HPARAMS_DESCRIPTION = "Lightning run hyperparameters"
 CONFIG_DESCRIPTION = "Lightning CLI config"
 
 
-class Checkpoint(ModelCheckpoint):
+class Checkpoint(ArtifactPublisher, ModelCheckpoint):
     """A ``ModelCheckpoint`` whose files become threadline artifacts (see the module doc).
 
     Every ``ModelCheckpoint`` argument passes through. ``features`` is
@@ -97,7 +97,7 @@ class Checkpoint(ModelCheckpoint):
         self._run_values_written = False
         self._hparams_saved = False
         self._warned_no_run = False
-        self._reported: set[str] = set()  # failures logged so far (each place once)
+        self._guard = adapters.Guard("lightning", host="training")  # each place once
 
     # -- set-up ------------------------------------------------------------------------
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
@@ -124,7 +124,7 @@ class Checkpoint(ModelCheckpoint):
             raise  # unknown feature names: the user's configuration, not a failure
         except Exception:
             self._existing = set()
-            with guarded("feature discovery", self._reported):  # logs it (raises when strict)
+            with self._guard("feature discovery"):  # logs it (raises when strict)
                 raise
         if self._run is None and not self._warned_no_run:
             self._warned_no_run = True
@@ -139,10 +139,10 @@ class Checkpoint(ModelCheckpoint):
                 "queryable as is_last_model=True"
             )
         if self._run is not None:
-            with guarded("run features", self._reported):
+            with self._guard("run features"):
                 if self._user_features.run:
                     adapters.annotate(self._run, self._user_features.run)
-            with guarded("MLflow linkage", self._reported):
+            with self._guard("MLflow linkage"):
                 threadline.mlflow.link_trainer(trainer, self._run)
 
     def _start_over(self) -> None:
@@ -162,52 +162,6 @@ class Checkpoint(ModelCheckpoint):
     def checkpoint_key_prefix(self) -> str:
         return _keys.join(self.base_prefix, "checkpoints")
 
-    @property
-    def last_checkpoint_artifact(self) -> Any:
-        return self._last.get("checkpoint")
-
-    @property
-    def last_config_artifact(self) -> Any:
-        return self._last.get("config")
-
-    @property
-    def last_hparams_artifact(self) -> Any:
-        return self._last.get("hparams")
-
-    @property
-    def last_artifact_event(self) -> ArtifactSavedEvent | ArtifactRemovedEvent | None:
-        return self._last_event
-
-    def get_last_artifact(self, kind: ArtifactKind) -> Any:
-        """The artifact last saved of this kind (``checkpoint``, ``config``, ``hparams``)."""
-        return self._last.get(kind)
-
-    # -- observers and hooks -----------------------------------------------------------
-    def add_artifact_observer(self, observer: Any) -> None:
-        if observer not in self._observers:
-            self._observers.append(observer)
-
-    def remove_artifact_observer(self, observer: Any) -> None:
-        if observer in self._observers:
-            self._observers.remove(observer)
-
-    def on_artifact_saved(self, event: ArtifactSavedEvent) -> None:
-        """Subclass hook: runs after an artifact is saved, before the observers."""
-
-    def on_artifact_removed(self, event: ArtifactRemovedEvent) -> None:
-        """Subclass hook: runs after a checkpoint is removed, before the observers."""
-
-    def _emit(self, event: ArtifactSavedEvent | ArtifactRemovedEvent) -> None:
-        self._last_event = event
-        hook = (
-            self.on_artifact_saved
-            if isinstance(event, ArtifactSavedEvent)
-            else self.on_artifact_removed
-        )
-        with guarded(f"{type(self).__name__}.{hook.__name__}", self._reported):
-            hook(event)  # type: ignore[arg-type]
-        notify(self._observers, event, self._reported)
-
     # -- keys and storage --------------------------------------------------------------
     def resolve_artifact_key(
         self, trainer: Any, filepath: str | os.PathLike[str], kind: ArtifactKind
@@ -218,34 +172,17 @@ class Checkpoint(ModelCheckpoint):
             return _keys.join(self.base_prefix, name)
         return _keys.join(self.checkpoint_key_prefix, name)
 
-    def resolve_artifact_storage_uri(self, artifact: Any) -> str:
-        """Where the artifact's object lives (what registries such as MLflow record)."""
-        return str(artifact.uri)
-
-    def _saved(self, kind: ArtifactKind, trainer: Any, path: str, artifact: Any) -> None:
-        self._last[kind] = artifact
-        self._emit(
-            ArtifactSavedEvent(
-                kind=kind,
-                key=artifact.key,
-                local_path=Path(path),
-                trainer=trainer,
-                artifact=artifact,
-                storage_uri=self.resolve_artifact_storage_uri(artifact),
-            )
-        )
-
     # -- Lightning's save and remove ---------------------------------------------------
     def _save_checkpoint(self, trainer: Any, filepath: str) -> None:
         super()._save_checkpoint(trainer, filepath)
         if trainer.is_global_zero:
-            with guarded("saving the checkpoint artifact", self._reported):
+            with self._guard("saving the checkpoint artifact"):
                 self.save_checkpoint_artifact(trainer, filepath)
 
     def _remove_checkpoint(self, trainer: Any, filepath: str) -> None:
         super()._remove_checkpoint(trainer, filepath)
         if trainer.is_global_zero:
-            with guarded("removing the checkpoint artifact", self._reported):
+            with self._guard("removing the checkpoint artifact"):
                 self._checkpoint_removed(trainer, filepath)
 
     def save_checkpoint_artifact(
@@ -347,7 +284,7 @@ class Checkpoint(ModelCheckpoint):
         """All values of one save or removal in one transaction, then remembered."""
         if not updates:
             return
-        adapters.annotate_many([(item.artifact, values) for item, values in updates])
+        adapters.annotate_records([(item.artifact, values) for item, values in updates])
         for item, values in updates:
             item.written.update(values)
 
@@ -379,7 +316,7 @@ class Checkpoint(ModelCheckpoint):
         if self._run is None or self._run_values_written:
             return
         self._run_values_written = True
-        with guarded("run features", self._reported):  # a bad hparam value: log, go on
+        with self._guard("run features"):  # a bad hparam value: log, go on
             values = _features.run_values(
                 trainer, trainer.lightning_module, self.monitor, self.mode, self._existing
             )
@@ -410,24 +347,16 @@ class Checkpoint(ModelCheckpoint):
         return artifact
 
     def save_config_artifact(self, trainer: Any, config_path: str) -> Any:
-        """Save the CLI config as an input of the active run (not its output).
-
-        Saving makes an artifact an output of the active run, so it is detached and
-        linked as an input; the three writes are one transaction, so that a failure in
-        between never leaves the config as an output of the run (or a stray one).
-        """
+        """Save the CLI config as an input of the active run (not its output): an artifact
+        no run created, linked as the run's input in the same transaction."""
         self._ensure(trainer)
         key = self.resolve_artifact_key(trainer, config_path, "config")
         with tempfile.TemporaryDirectory() as folder:
             local = _features.redacted_copy(config_path, folder)
-            with adapters.transaction():  # a small file: storing it holds the lock briefly
-                artifact = tl.Artifact(
-                    local, key=key, kind="config", description=CONFIG_DESCRIPTION
-                ).save()
-                if self._run is not None:
-                    if artifact.run_id == self._run.id:  # saving made it an output: undo
-                        artifact.run = None
-                        artifact.save(only=[tl.Artifact.run])
-                    adapters.link_inputs(self._run, artifacts=[artifact])
+            (artifact,) = adapters.register_inputs(
+                self._run,
+                [adapters.Output(local, key=key, description=CONFIG_DESCRIPTION)],
+                kind="config",
+            )
         self._saved("config", trainer, config_path, artifact)
         return artifact

@@ -9,9 +9,9 @@ input of the active run.
 import os
 from typing import Any
 
-from lightning.pytorch.cli import SaveConfigCallback as LightningSaveConfigCallback
+from threadline import adapters
 
-from ._guard import guarded
+from lightning.pytorch.cli import SaveConfigCallback as LightningSaveConfigCallback
 
 
 class SaveConfigCallback(LightningSaveConfigCallback):
@@ -20,12 +20,14 @@ class SaveConfigCallback(LightningSaveConfigCallback):
     def save_config(self, trainer: Any, pl_module: Any, stage: str) -> None:
         if not trainer.is_global_zero or trainer.log_dir is None:
             return
-        reported: set[str] = self.__dict__.setdefault("_threadline_reported", set())
+        guard = self.__dict__.setdefault(
+            "_threadline_guard", adapters.Guard("lightning", host="training")
+        )
         config_path = os.path.join(trainer.log_dir, self.config_filename)
         publisher = next(
             (cb for cb in trainer.callbacks if hasattr(cb, "save_config_artifact")), None
         )
         if publisher is None or not os.path.isfile(config_path):
             return
-        with guarded("saving the CLI config artifact", reported):
+        with guard("the CLI config artifact"):
             publisher.save_config_artifact(trainer, config_path)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from ._guard import guarded
+from threadline import adapters
 
 ArtifactKind = Literal["checkpoint", "config", "hparams"]
 
@@ -51,12 +51,12 @@ class ArtifactObserver(Protocol):
     def on_artifact_removed(self, event: ArtifactRemovedEvent) -> None: ...
 
 
-def notify(observers: list[Any], event: ArtifactEvent, reported: set[str]) -> None:
+def notify(observers: list[Any], event: ArtifactEvent, guard: adapters.Guard) -> None:
     """Call each observer's method for ``event``, each failure logged on its own."""
     name = "on_artifact_saved" if isinstance(event, ArtifactSavedEvent) else "on_artifact_removed"
     for observer in list(observers):
         method = getattr(observer, name, None)
         if method is None:
             continue
-        with guarded(f"{type(observer).__name__}.{name}", reported):
+        with guard(f"{type(observer).__name__}.{name}"):
             method(event)

@@ -15,9 +15,9 @@ from typing import Any
 import threadline as tl
 from threadline import adapters
 
-from . import _guard, _outputs, _registry, _report, _values, _writer
+from . import _outputs, _registry, _report, _values, _writer
 from ._options import TrackOptions
-from ._registry import ENGINE, MACHINE, Entry
+from ._registry import ENGINE, GUARD, MACHINE, Entry
 
 FLOW_EVENTS = ("running", "completion", "failure", "crashed", "cancellation")
 TASK_EVENTS = ("running", "completion", "failure")
@@ -83,7 +83,7 @@ def quiet_own_hooks() -> None:
 # -- flows --------------------------------------------------------------------------------
 
 
-@_guard.guarded("a Prefect flow run")
+@GUARD("a Prefect flow run")
 def _flow_event(hook: Hook, flow: Any, flow_run: Any, state: Any) -> None:
     if hook.event == "running":
         if _registry.entry(flow_run.id) is None:  # else a retry of the same flow run
@@ -113,21 +113,16 @@ def _abort_open_children(run: Any, flow_id: Any) -> None:
     for task_entry in _registry.forget_tasks_of(flow_id):
         if task_entry.activation is not None:
             task_entry.activation.__exit__(None, None, None)
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    (
-        tl.Run.update(status="aborted", finished_at=now)
-        .where((tl.Run.parent == run.id) & (tl.Run.status == "started"))
-        .execute()
-    )
+    adapters.abort_children(run)
 
 
 def _start_flow(options: TrackOptions, flow: Any, flow_run: Any) -> None:
     if flow_run.parent_task_run_id is None:
-        _guard.reset()
+        GUARD.reset()
     _registry.note_instance()
     params = flow_run.parameters or {}
     parent = _flow_parent(flow_run)
-    transform = _registry.transform(flow.name, "flow", flow.fn, reference=flow.version)
+    transform = adapters.get_transform(flow.name, "flow", function=flow.fn, reference=flow.version)
     run = adapters.start_run(
         flow.name,
         "flow",
@@ -163,7 +158,7 @@ def _flow_parent(flow_run: Any) -> Any:
 # -- tasks --------------------------------------------------------------------------------
 
 
-@_guard.guarded("a Prefect task run")
+@GUARD("a Prefect task run")
 def _task_event(hook: Hook, task: Any, task_run: Any, state: Any) -> None:
     _registry.use_instance(hook._instance, hook._origin)  # in a worker: the flow's instance
     if hook.event == "running":
@@ -195,7 +190,7 @@ def _start_task(options: TrackOptions, task: Any, task_run: Any) -> None:
     upstream = _upstream_runs(task_run.task_inputs or {})
     parent = upstream.pop("__parents__", None) or flow_run or tl.context.run
     params = _task_params()
-    transform = _registry.transform(key, "task", task.fn)
+    transform = adapters.get_transform(key, "task", function=task.fn)
     with _writer.WRITES:
         run = adapters.start_run(
             key,
@@ -220,8 +215,7 @@ def _start_task(options: TrackOptions, task: Any, task_run: Any) -> None:
     if edges:
 
         def link() -> None:
-            for before in edges:
-                adapters.link_runs(before, run)
+            adapters.link_runs([(before, run) for before in edges])
 
         _writer.later(link, entry.write_now)
     _outputs.link_inputs(run, params, options, entry.workdir)

@@ -146,7 +146,9 @@ def _store(run: Any, plan: Plan, features: dict[str, Any]) -> list[Any]:
         annotated = {p.id for p in paths}
         unique = {a.id: a for a in [*tables, *returned] if a.id not in annotated}
         if unique:
-            adapters.annotate_many([(a, features) for a in unique.values()], create_features=True)
+            adapters.annotate_records(
+                [(a, features) for a in unique.values()], create_features=True
+            )
     return [*returned, *paths, *tables]
 
 

@@ -8,13 +8,10 @@ flow run or an upstream task run started elsewhere in the database, by its refer
 
 import contextlib
 import getpass
-import hashlib
-import inspect
 import os
 import platform
 import socket
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +19,7 @@ import threadline as tl
 from threadline import adapters
 
 ENGINE = "prefect"
+GUARD = adapters.Guard(ENGINE, host="the Prefect run")  # every hook's failures
 
 
 @dataclass
@@ -39,7 +37,6 @@ class Entry:
 
 _entries: dict[str, Entry] = {}
 _found: dict[str, Any] = {}  # runs of other processes, by Prefect id (bounded below)
-_transforms: dict[tuple[str, str], tuple[Any, Any]] = {}  # (key, hash) -> (instance, it)
 _lock = threading.Lock()
 _worker_settings: tuple[str, str] | None = None
 _connected: tuple[str, str] | None = None
@@ -83,34 +80,6 @@ def run_of(prefect_id: Any) -> Any:
                 _found.clear()
             _found[key] = run
     return _found[key]
-
-
-def transform(key: str, kind: str, fn: Callable[..., Any], reference: str | None = None) -> Any:
-    """The transform of ``fn`` under ``key``, looked up once per instance and source."""
-    source, digest = function_source(fn)
-    instance = tl.instance()
-    cached = _transforms.get((key, digest))
-    if cached is not None and cached[0] is instance:
-        return cached[1]
-    found = adapters.get_transform(key, kind, source=source, hash=digest, reference=reference)
-    _transforms[(key, digest)] = (instance, found)
-    return found
-
-
-_sources: dict[Any, tuple[str, str]] = {}
-
-
-def function_source(fn: Callable[..., Any]) -> tuple[str, str]:
-    """The source of ``fn`` (its qualified name when the source is not available)."""
-    found = _sources.get(fn)
-    if found is None:
-        try:
-            source = inspect.getsource(fn)
-        except (OSError, TypeError):
-            source = f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', fn)}"
-        found = (source, hashlib.sha256(source.encode()).hexdigest())
-        _sources[fn] = found
-    return found
 
 
 @dataclass(frozen=True)

@@ -8,32 +8,17 @@ flow and of every task and subflow under it, with key, version and hash prefix.
 import re
 from typing import Any
 
-import threadline as tl
+from threadline import adapters
 
-from . import _guard
+from ._registry import GUARD
 
 MAX_ROWS = 200
 
 
-def descendants(run: Any) -> list[int]:
-    """Ids of ``run`` and every run under it, one query per level."""
-    ids, level = [run.id], [run.id]
-    while level:
-        level = [r.id for r in tl.Run.select(tl.Run.id).where(tl.Run.parent.in_(level))]
-        ids.extend(level)
-    return ids
-
-
 def outputs_of(run: Any) -> list[Any]:
-    """The outputs, each with its run loaded in the same query (the table shows its uid)."""
-    ids = descendants(run)
-    return list(
-        tl.Artifact.select(tl.Artifact, tl.Run)
-        .join(tl.Run)
-        .where(tl.Artifact.run.in_(ids))
-        .order_by(tl.Artifact.id)
-        .limit(MAX_ROWS + 1)
-    )
+    """The outputs of the flow run and every run under it, each with its run loaded in
+    the same query (the table shows its uid)."""
+    return adapters.outputs_of([run, *adapters.descendants(run)], limit=MAX_ROWS + 1)
 
 
 def markdown(run: Any, outputs: list[Any]) -> str:
@@ -65,7 +50,7 @@ def artifact_key(flow_name: str) -> str:
     return f"threadline-{slug or 'flow'}"
 
 
-@_guard.guarded("the threadline artifact of a Prefect flow run")
+@GUARD("the threadline artifact of a Prefect flow run")
 def publish(run: Any, flow: Any, flow_run: Any) -> None:
     """Attach the markdown to the flow run, through a client of our own that we close
     (also from an async flow, where Prefect's sync helper would leave a socket open)."""

@@ -22,7 +22,9 @@ import queue
 import threading
 from collections.abc import Callable
 
-from . import _guard
+from threadline import adapters
+
+from ._registry import GUARD
 
 Job = Callable[[], None]
 WRITES = threading.Lock()
@@ -57,7 +59,7 @@ class Writer:
         done.wait()
         with self._lock:
             errors, self._errors = self._errors, []
-        if errors and _guard.strict():
+        if errors and adapters.strict():
             raise errors[0]
 
     def _loop(self) -> None:
@@ -73,7 +75,7 @@ class Writer:
         try:
             job()
         except Exception as error:  # a hook's write: logged, never raised into Prefect
-            _guard.report("a Prefect task run (background write)", error)
+            GUARD.report("a Prefect task run (background write)", error)
             with self._lock:
                 self._errors.append(error)
 

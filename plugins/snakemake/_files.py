@@ -3,12 +3,14 @@
 Job events list files as display strings: ``results/A.txt``, but also
 ``threadline://raw/x.csv (retrieve from storage)`` or ``data.fifo (pipe)``. These helpers
 strip the annotation, tell storage queries from local paths, and derive artifact keys.
-Pure functions: no Snakemake, no database.
+No Snakemake, no database: references are read by the adapter API's one parser.
 """
 
 import os
 import re
 from dataclasses import dataclass
+
+from threadline import adapters
 
 SCHEME = "threadline://"
 # what ``snakemake.io.fmt.fmt_iofile`` appends, alone or comma-joined: "(pipe, send to storage)"
@@ -25,7 +27,6 @@ LABELS = (
     "cached",
 )
 _TRAILER = re.compile(r"^(?P<name>.*) \((?P<labels>[^()]*)\)$", re.DOTALL)
-_VERSION = re.compile(r"^(?P<key>.+)@(?P<version>\d+)$")
 
 
 @dataclass(frozen=True)
@@ -62,16 +63,19 @@ def parse_reported(text: str) -> Reported:
     return Reported(text)
 
 
+def reference(query: str) -> str:
+    """A threadline storage query as an artifact reference: ``threadline://raw/x.csv@3``
+    -> ``raw/x.csv@3`` (what ``adapters.resolve_references`` reads)."""
+    return query.removeprefix(SCHEME).strip("/")
+
+
 def split_query(query: str) -> tuple[str, int | None]:
     """A threadline storage query -> (key, pinned version or None).
 
-    Accepts ``threadline://raw/x.csv``, ``raw/x.csv`` and ``raw/x.csv@3``.
+    Accepts ``threadline://raw/x.csv``, ``raw/x.csv`` and ``raw/x.csv@3``; ``raw/x@y``
+    is bad input (``InvalidInput``): ``@`` selects a version.
     """
-    key = query.removeprefix(SCHEME).strip("/")
-    match = _VERSION.match(key)
-    if match is None:
-        return key, None
-    return match["key"], int(match["version"])
+    return adapters.split_reference(reference(query))
 
 
 def output_key(path: str, workdir: str, prefix: str | None) -> str | None:

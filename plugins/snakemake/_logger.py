@@ -2,9 +2,9 @@
 
 Snakemake hands every log record to ``LogHandler.emit`` on its log listener thread; the
 handler picks out the structured events and passes them to a ``Recorder``. A failure in
-threadline is logged once per kind, loudly, on ``logging.getLogger("threadline.snakemake")``
-and never reaches Snakemake (``THREADLINE_STRICT=1`` re-raises, for tests). Dry runs
-(``-n``) record nothing.
+threadline is caught by the adapter API's ``Guard``: logged once per kind on
+``threadline.snakemake``, listed in ``LogHandler.failures``, and it never reaches Snakemake
+(``THREADLINE_STRICT=1`` re-raises, for tests). Dry runs (``-n``) record nothing.
 
 No ``from __future__ import annotations`` here: Snakemake builds its command-line options
 from the settings' field types and needs them as real types.
@@ -14,15 +14,13 @@ import logging
 from dataclasses import dataclass, field
 from typing import Optional
 
-import threadline as tl
 from snakemake_interface_logger_plugins.base import LogHandlerBase
 from snakemake_interface_logger_plugins.settings import LogHandlerSettingsBase
+from threadline import adapters
 
 from ._events import created, event_of, parse_job, parse_workflow
 from ._recorder import Recorder
 from ._register import Options
-
-log = logging.getLogger("threadline.snakemake")
 
 
 @dataclass
@@ -33,35 +31,35 @@ class LogHandlerSettings(LogHandlerSettingsBase):
     ``typing.Optional``.
     """
 
-    db: Optional[str] = field(
+    db: Optional[str] = field(  # noqa: UP045
         default=None,
-        metadata={  # noqa: UP045
+        metadata={
             "help": "Database URL of the threadline instance (sqlite:////abs/path.db or "
             "postgresql://...); default: THREADLINE_DB, the nearest threadline.toml, "
             "or the embedded default.",
             "env_var": False,
         },
     )
-    storage: Optional[str] = field(
+    storage: Optional[str] = field(  # noqa: UP045
         default=None,
-        metadata={  # noqa: UP045
+        metadata={
             "help": "Storage root of the threadline instance (a folder or s3://bucket/prefix); "
             "give it together with --logger-threadline-db.",
             "env_var": False,
         },
     )
-    key_prefix: Optional[str] = field(
+    key_prefix: Optional[str] = field(  # noqa: UP045
         default=None,
-        metadata={  # noqa: UP045
+        metadata={
             "help": "Key of the pipeline transform and prefix of every output artifact key "
             "(default: the Snakefile's path; output keys are paths under the "
             "working directory).",
             "env_var": False,
         },
     )
-    project: Optional[str] = field(
+    project: Optional[str] = field(  # noqa: UP045
         default=None,
-        metadata={  # noqa: UP045
+        metadata={
             "help": "Project name the pipeline and job runs are filed under.",
             "env_var": False,
         },
@@ -98,7 +96,7 @@ class LogHandler(LogHandlerBase):
             self.settings if isinstance(self.settings, LogHandlerSettings) else LogHandlerSettings()
         )
         self.recorder = Recorder(settings.options())
-        self.failures: list[str] = []
+        self.guard = adapters.Guard("snakemake", host="the workflow")
         self.disabled = bool(getattr(self.common_settings, "dryrun", False))
 
     # what Snakemake asks of a plugin handler
@@ -122,16 +120,24 @@ class LogHandler(LogHandlerBase):
     def needs_rulegraph(self) -> bool:
         return False
 
+    @property
+    def failures(self) -> list[str]:
+        """Every threadline failure caught so far, as ``"<where>: <exception type>"``."""
+        return self.guard.failures
+
     def emit(self, record: logging.LogRecord) -> None:
         if self.disabled:
             return
-        event = event_of(record)
-        try:
-            self._dispatch(event, record)
-        except Exception as exc:
-            self._failed(event or "message", exc)
+        event = event_of(record) or "message"
+        with self.guard(f"Snakemake's {event} event"):
+            try:
+                self._dispatch(event, record)
+            except Exception:
+                if event == "workflow_started":  # no instance or no run: stop trying
+                    self.disabled = True
+                raise
 
-    def _dispatch(self, event: str | None, record: logging.LogRecord) -> None:
+    def _dispatch(self, event: str, record: logging.LogRecord) -> None:
         recorder = self.recorder
         if event == "workflow_started":
             recorder.workflow_started(parse_workflow(record))
@@ -143,32 +149,14 @@ class LogHandler(LogHandlerBase):
             recorder.job_error(int(record.__dict__["jobid"]), record.getMessage(), created(record))
         elif event == "error":
             recorder.error(record.getMessage(), record.__dict__.get("exception"))
-        elif event is None:
+        elif event == "message":
             recorder.message(str(record.msg))
         recorder.tick()
 
     def close(self) -> None:
         try:
             if not self.disabled:
-                self.recorder.close()
-        except Exception as exc:
-            self._failed("close", exc)
+                with self.guard("the end of the Snakemake workflow"):
+                    self.recorder.close()
         finally:
             super().close()
-
-    def _failed(self, where: str, exc: Exception) -> None:
-        """Log a threadline failure once per kind; Snakemake carries on."""
-        kind = f"{where}: {type(exc).__name__}"
-        if kind not in self.failures:
-            log.error(
-                "threadline could not record Snakemake's %s event (the workflow is "
-                "not affected): %s",
-                where,
-                exc,
-                exc_info=True,
-            )
-        self.failures.append(kind)
-        if where == "workflow_started":  # no instance or no pipeline run: stop trying
-            self.disabled = True
-        if tl.adapters.strict():  # loads the adapter API only when something failed
-            raise exc

@@ -13,48 +13,23 @@ from __future__ import annotations  # annotations name models: do not load them
 import datetime as dt
 import logging
 import os
-import re
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import threadline as tl
-from threadline.errors import InvalidInput
+from threadline import adapters
 
 from . import _workflow
 from ._events import JobInfo, WorkflowInfo
-from ._files import output_key
+from ._outcome import Outcome, finish_pipeline
+from ._pipeline import ENGINE, Environment, connect, start_pipeline
 from ._register import Batch, Failed, JobState, Options, in_transactions, register
 
 log = logging.getLogger("threadline.snakemake")
-ENGINE = "snakemake"
 BATCH_JOBS = 64  # finished jobs registered together
 BATCH_SECONDS = 2.0  # ... or as soon as the oldest has waited this long
 MAX_TRIES = 2  # batches a job may fail to be recorded in before it is given up
-INTERRUPT = "Terminating processes on user request"
-JOB_EXCEPTIONS = ("RuleException",)  # a job's own failure, reported again as job_error
-KILLED = re.compile(r"died with <Signals\.SIG(INT|TERM|KILL|HUP)")
-
-
-@dataclass
-class Outcome:
-    """How the workflow ended, as far as the events tell."""
-
-    errors: list[str] = field(default_factory=list)  # Snakemake's error messages
-    workflow_errors: int = 0  # errors beyond a job's own (a missing input, a bad rule)
-    interrupted: bool = False
-    failed_jobs: dict[int, str] = field(default_factory=dict)  # whose last attempt failed
-
-    @property
-    def failed(self) -> bool:
-        return bool(self.failed_jobs or self.workflow_errors)
-
-    def summary(self) -> str:
-        if self.failed_jobs:
-            names = ", ".join(self.failed_jobs.values())
-            return f"{len(self.failed_jobs)} job(s) failed: {names}"
-        return self.errors[-1].splitlines()[0] if self.errors else "the workflow failed"
 
 
 class Recorder:
@@ -72,7 +47,7 @@ class Recorder:
         self.workflow: Any = None
         self.index = _workflow.JobIndex(None)
         self.transforms: dict[str, tl.Transform] = {}
-        self.saved_env: dict[str, str | None] = {}
+        self.environment = Environment()
         self.dryrun = False
         self.parent_uid: str | None = None  # a run that started Snakemake (tl.track())
 
@@ -85,9 +60,9 @@ class Recorder:
                 self.info = info
                 self.workflow = _workflow.live_workflow()
                 self.index = _workflow.JobIndex(self.workflow)
-                self._connect()
+                connect(self.options)
                 self.parent_uid = os.environ.get("THREADLINE_PARENT_RUN")
-                self._export_environment(None)
+                self.environment.export(None)
 
     def _pipeline_run(self) -> tl.Run | None:
         if self.pipeline is not None or self.info is None or self.dryrun:
@@ -95,55 +70,10 @@ class Recorder:
         if self.workflow is not None and getattr(self.workflow, "dryrun", False):
             self.dryrun = True
             return None
-        info = self.info
-        snakefile = os.path.abspath(os.path.join(info.workdir, info.snakefile))
-        key = (
-            self.options.key_prefix
-            or output_key(snakefile, info.workdir, None)
-            or os.path.basename(snakefile)
-        )
-        source = _workflow.pipeline_source(self.workflow, snakefile)
-        self.pipeline = tl.adapters.start_run(
-            key,
-            "pipeline",
-            source=source,
-            engine=ENGINE,
-            reference=info.workflow_id,
-            name=os.path.basename(snakefile),
-            started_at=info.started_at,
-            params=_workflow.config(self.workflow) if self.workflow else None,
-            project=self.options.project,
-            hostname=info.host,
-            user=info.user,
-            parent=tl.Run.filter(uid=self.parent_uid).first() if self.parent_uid else None,
-        )
-        self.batch = Batch(info.workdir, self.options, self.pipeline)
-        self._export_environment(self.pipeline)
-        _annotate_pipeline(self.pipeline, _pipeline_features(info))
+        self.pipeline = start_pipeline(self.info, self.workflow, self.options, self.parent_uid)
+        self.batch = Batch(self.info.workdir, self.options, self.pipeline)
+        self.environment.export(self.pipeline)
         return self.pipeline
-
-    def _connect(self) -> None:
-        if self.options.db or self.options.storage:
-            tl.connect(db=self.options.db, storage=self.options.storage)
-        else:
-            tl.instance()  # resolve now (env, project file, default): fail early
-
-    def _export_environment(self, run: tl.Run | None) -> None:
-        """Job processes (scripts, cluster jobs) write into this instance, under the
-        pipeline run: ``tl.track()`` there nests, the storage plugin finds the database."""
-        for name, value in tl.adapters.child_environment(run).items():
-            if run is None and name == "THREADLINE_PARENT_RUN":
-                continue  # no pipeline run yet: never another thread's current run
-            self.saved_env.setdefault(name, os.environ.get(name))
-            os.environ[name] = value
-
-    def _restore_environment(self) -> None:
-        for name, value in self.saved_env.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        self.saved_env = {}
 
     # -- jobs ----------------------------------------------------------------------------
     def job_info(self, info: JobInfo) -> None:
@@ -170,7 +100,7 @@ class Recorder:
             if job is None or job.status != "started":
                 return
             job.status, job.finished_at = "completed", when
-            self.outcome.failed_jobs.pop(jobid, None)  # a retry made it
+            self.outcome.job_succeeded(jobid)  # a retry made it
             self._queue(self.pending, job)
             if job.temp_outputs:  # hash them before Snakemake deletes them
                 self.flush()
@@ -187,12 +117,10 @@ class Recorder:
         (Snakemake reports those as failures too) is aborted."""
         with self.lock:
             job = self.jobs.get(jobid)
-            self.outcome.failed_jobs[jobid] = job.info.name if job else f"job {jobid}"
+            killed = self.outcome.interrupted or self.outcome.killed(message)
+            self.outcome.job_ended(jobid, job.info.name if job else f"job {jobid}", killed=killed)
             if job is None or job.status != "started":
                 return
-            killed = self.outcome.interrupted or any(
-                KILLED.search(error) for error in self.outcome.errors[-2:]
-            )
             job.status = "aborted" if killed else "errored"
             job.finished_at, job.error = when, message
             self._queue(self.pending, job)
@@ -200,15 +128,10 @@ class Recorder:
 
     def error(self, message: str, exception: str | None) -> None:
         with self.lock:
-            if exception == "KeyboardInterrupt":
-                self.outcome.interrupted = True
-            elif exception not in JOB_EXCEPTIONS:
-                self.outcome.workflow_errors += 1
-            self.outcome.errors.append(message.strip())
+            self.outcome.error(message, exception)
 
     def message(self, text: str) -> None:
-        if INTERRUPT in text:
-            self.outcome.interrupted = True
+        self.outcome.message(text)
 
     def tick(self) -> None:
         """Called on every event: register a batch that has waited long enough."""
@@ -252,7 +175,7 @@ class Recorder:
                 failed.append((job, exc))
 
         def write(items: list[tuple[JobState, tl.Transform]]) -> None:
-            runs = tl.adapters.start_runs([self._run_row(job, t) for job, t in items])
+            runs = adapters.start_runs([self._run_row(job, t) for job, t in items])
             for (job, _), run in zip(items, runs, strict=True):
                 job.run = run
 
@@ -269,7 +192,7 @@ class Recorder:
         transform = self.transforms.get(key)
         if transform is None:
             source = _workflow.rule_source(self.workflow, rule) if self.workflow else None
-            transform = tl.adapters.get_transform(key, "rule", source=source or key)
+            transform = adapters.get_transform(key, "rule", source=source or key)
             self.transforms[key] = transform
         return transform
 
@@ -315,7 +238,7 @@ class Recorder:
         if job.run is None or job.run.status not in ("started", "scheduled"):
             return
         try:
-            tl.adapters.finish_run(
+            adapters.finish_run(
                 job.run,
                 "aborted",
                 finished_at=job.finished_at,
@@ -338,11 +261,11 @@ class Recorder:
                         break
                     failure = self._flush_caught()
                     problem = problem or failure
-                self._finish_pipeline()
+                finish_pipeline(self.pipeline, self.outcome)
                 if problem is not None:
                     raise problem  # logged once by the handler, after the run is closed
             finally:
-                self._restore_environment()
+                self.environment.restore()
 
     def _flush_caught(self) -> Exception | None:
         try:
@@ -355,7 +278,7 @@ class Recorder:
         """Jobs with no finished/error event (a bare ``--quiet`` suppresses them, an
         interrupt kills them): completed when their outputs are all there and the
         workflow did not fail, else aborted."""
-        failed = self.outcome.failed or self.outcome.interrupted
+        failed = self.outcome.failed or self.outcome.stopped
         now = _now()
         for job in self.jobs.values():
             if job.status != "started":
@@ -366,49 +289,6 @@ class Recorder:
                 job.status, job.finished_at = "aborted", now
                 job.error = "the job did not report an end before the workflow stopped"
             self.pending.append(job)
-
-    def _finish_pipeline(self) -> None:
-        assert self.pipeline is not None
-        if self.outcome.interrupted:
-            tl.adapters.finish_run(
-                self.pipeline, "aborted", error="interrupted (Ctrl-C or a termination signal)"
-            )
-        elif self.outcome.failed:
-            tl.adapters.finish_run(
-                self.pipeline,
-                "errored",
-                error=self.outcome.summary(),
-                traceback="\n\n".join(self.outcome.errors) or None,
-            )
-        else:
-            tl.adapters.finish_run(self.pipeline, "completed")
-
-
-def _annotate_pipeline(run: tl.Run, values: dict[str, Any]) -> None:
-    """A value that does not fit an existing feature (a feature ``command`` of another
-    dtype) costs that feature, not the recording of the workflow."""
-    try:
-        tl.adapters.annotate(run, values, create_features=True)
-        return
-    except InvalidInput:
-        pass
-    for name, value in values.items():
-        try:
-            tl.adapters.annotate(run, {name: value}, create_features=True)
-        except InvalidInput as exc:
-            log.warning(
-                "threadline: feature %r not recorded on the Snakemake pipeline run: %s", name, exc
-            )
-
-
-def _pipeline_features(info: WorkflowInfo) -> dict[str, Any]:
-    values = {
-        "snakemake_version": info.snakemake_version,
-        "config_md5": info.config_md5,
-        "command": tl.adapters.redact(info.cmd) if info.cmd else None,
-        "workdir": info.workdir,
-    }
-    return {k: v for k, v in values.items() if v}
 
 
 def _now() -> dt.datetime:

@@ -5,8 +5,8 @@ transaction: one ``tl.save`` for every file the batch wrote (hashed in parallel 
 pays, content-addressed, idempotent per key and content, so an unchanged output is no new
 version), one query for the threadline storage files the jobs wrote or read, and per job
 with unknown input files one ``link_inputs`` (hashed, registered by content). Then one
-short transaction: one UPDATE making jobs the creators of what they stored, one
-``annotate_many`` for the outputs' wildcard features and one for the job runs' features,
+short transaction: one ``claim_outputs`` making jobs the creators of what they stored, one
+``annotate_records`` for the outputs' wildcard features and one for the job runs' features,
 per job an update of its run and one insert of its inputs, one insert of the run links.
 """
 
@@ -24,8 +24,7 @@ from threadline import adapters
 from threadline.errors import InvalidInput
 
 from ._events import JobInfo
-from ._files import SCHEME, Reported, absolute, output_key, split_query
-from ._lookup import Wanted, find_artifacts
+from ._files import SCHEME, Reported, absolute, output_key, reference, split_query
 
 log = logging.getLogger("threadline.snakemake")
 LOG_TAIL = 4000  # characters of a failed job's log kept as its traceback
@@ -140,7 +139,7 @@ class _Plan:
 
 def _prepare(batch: Batch, jobs: list[JobState]) -> tuple[list[_Plan], Failed]:
     files = _save_files(batch, jobs)
-    storage = find_artifacts(_storage_queries(jobs))
+    storage = adapters.resolve_references(_storage_references(jobs))
     plans = {id(job): _Plan(job) for job in jobs}
     for f in files:
         plan = plans[id(f.job)]
@@ -164,7 +163,9 @@ def _prepare(batch: Batch, jobs: list[JobState]) -> tuple[list[_Plan], Failed]:
 
 def _record(plans: list[_Plan]) -> None:
     """The database writes of a batch (inside one transaction)."""
-    _claim([(artifact, plan.job.run) for plan in plans for artifact in plan.claims])
+    claims = [(artifact, plan.job.run) for plan in plans for artifact in plan.claims]
+    if claims:
+        adapters.claim_outputs(claims)
     outputs = [item for plan in plans for item in plan.outputs]
     if outputs:
         _annotate(outputs)
@@ -173,10 +174,10 @@ def _record(plans: list[_Plan]) -> None:
     _annotate([(plan.job.run, _run_features(plan.job)) for plan in plans])
     for plan in plans:
         if plan.inputs:
-            tl.adapters.link_inputs(plan.job.run, artifacts=list(plan.inputs.values()))
+            adapters.link_inputs(plan.job.run, artifacts=list(plan.inputs.values()))
     pairs = [(run, plan.job.run) for plan in plans for run in plan.upstream.values()]
     if pairs:
-        tl.adapters.link_runs_many(pairs)
+        adapters.link_runs(pairs)
 
 
 def _reload_runs(plans: list[_Plan]) -> None:
@@ -192,15 +193,13 @@ def _annotate(items: list[tuple[Any, dict[str, Any]]]) -> None:
     """Features for a batch; a value that does not fit an existing feature (a wildcard
     named like a feature of another dtype) costs the annotations, not the batch."""
     try:
-        tl.adapters.annotate_many(items, create_features=True)
+        adapters.annotate_records(items, create_features=True)
     except InvalidInput as exc:
         log.warning("threadline: features not recorded for a batch of Snakemake jobs: %s", exc)
 
 
 def _run_features(job: JobState) -> dict[str, Any]:
     values = job.info.features()
-    if "shellcmd" in values:
-        values["shellcmd"] = tl.adapters.redact(values["shellcmd"])
     if job.attempt > 1:
         values["attempt"] = job.attempt
     return values
@@ -261,11 +260,11 @@ def _save_each(batch: Batch, jobs: list[JobState]) -> list[_File]:
     return saved
 
 
-def _storage_queries(jobs: list[JobState]) -> list[Wanted]:
-    """(key, version) of every threadline storage file the jobs wrote or read."""
+def _storage_references(jobs: list[JobState]) -> list[str]:
+    """``key`` or ``key@N`` of every threadline storage file the jobs wrote or read."""
     reported = [o for job in jobs if job.status == "completed" for o in job.info.outputs]
     reported += [i for job in jobs for i in job.info.inputs]
-    return [split_query(r.name) for r in reported if _is_threadline_storage(r)]
+    return [reference(r.name) for r in reported if _is_threadline_storage(r)]
 
 
 def _is_threadline_storage(reported: Reported) -> bool:
@@ -274,7 +273,7 @@ def _is_threadline_storage(reported: Reported) -> bool:
     return reported.is_storage and ("://" not in reported.name or reported.name.startswith(SCHEME))
 
 
-def _plan_storage_outputs(batch: Batch, plan: _Plan, storage: dict[Wanted, tl.Artifact]) -> None:
+def _plan_storage_outputs(batch: Batch, plan: _Plan, storage: dict[str, tl.Artifact]) -> None:
     """Outputs the storage plugin saved (``store_object`` knows no job): the job's run
     becomes their creator, unless the content was saved before (no new version)."""
     job = plan.job
@@ -282,7 +281,7 @@ def _plan_storage_outputs(batch: Batch, plan: _Plan, storage: dict[Wanted, tl.Ar
         return
     for reported in job.info.outputs:
         artifact = (
-            storage.get(split_query(reported.name)) if _is_threadline_storage(reported) else None
+            storage.get(reference(reported.name)) if _is_threadline_storage(reported) else None
         )
         if artifact is None:
             continue
@@ -291,21 +290,6 @@ def _plan_storage_outputs(batch: Batch, plan: _Plan, storage: dict[Wanted, tl.Ar
         batch.produced[f"storage:{artifact.key}"] = (artifact, job.run)
         if job.info.wildcards and artifact.run_id in (None, job.run.id):
             plan.outputs.append((artifact, dict(job.info.wildcards)))
-
-
-def _claim(claims: list[tuple[tl.Artifact, tl.Run]]) -> None:
-    """Make each run the creator of its stored artifacts: one UPDATE for the batch (per
-    500 artifacts)."""
-    if not claims:
-        return
-    import peewee  # the models have loaded it already
-
-    model = tl.Artifact
-    for start in range(0, len(claims), 500):  # 3 parameters a claim: within SQLite's limit
-        chunk = claims[start : start + 500]
-        ids = [artifact.id for artifact, _ in chunk]
-        creator = peewee.Case(model.id, [(artifact.id, run.id) for artifact, run in chunk])
-        model.update(run=creator).where(model.id.in_(ids) & model.run.is_null()).execute()
 
 
 def _finish(plan: _Plan) -> None:
@@ -321,7 +305,7 @@ def _finish(plan: _Plan) -> None:
         and job.run.error == job.error
     ):
         return
-    tl.adapters.finish_run(
+    adapters.finish_run(
         job.run,
         job.status,
         error=job.error,
@@ -344,7 +328,7 @@ def _log_tail(batch: Batch, job: JobState) -> str | None:
     return "\n".join(tails) or None
 
 
-def _plan_inputs(batch: Batch, plan: _Plan, storage: dict[Wanted, tl.Artifact]) -> None:
+def _plan_inputs(batch: Batch, plan: _Plan, storage: dict[str, tl.Artifact]) -> None:
     """Find the job's inputs: files made in this invocation (and their runs as upstream),
     threadline storage keys, and other files, which are linked now (found by content,
     registered when unknown: file work, so before the transaction)."""
@@ -352,9 +336,8 @@ def _plan_inputs(batch: Batch, plan: _Plan, storage: dict[Wanted, tl.Artifact]) 
     unknown: list[str] = []
     for reported in job.info.inputs:
         if reported.is_storage:
-            query = split_query(reported.name)
-            made = batch.produced.get(f"storage:{query[0]}")
-            artifact = made[0] if made else storage.get(query)
+            made = batch.produced.get(f"storage:{split_query(reported.name)[0]}")
+            artifact = made[0] if made else storage.get(reference(reported.name))
         else:
             path = absolute(reported.name, batch.workdir)
             made = batch.produced.get(path)
@@ -366,6 +349,6 @@ def _plan_inputs(batch: Batch, plan: _Plan, storage: dict[Wanted, tl.Artifact]) 
         if made is not None and made[1].id != job.run.id:
             plan.upstream[made[1].id] = made[1]
     if unknown:
-        tl.adapters.link_inputs(
+        adapters.link_inputs(
             job.run, paths=unknown, register_unknown=batch.options.register_unknown_inputs
         )

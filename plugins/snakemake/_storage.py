@@ -37,11 +37,10 @@ from snakemake_interface_storage_plugins.storage_provider import (
     StorageProviderBase,
     StorageQueryValidationResult,
 )
+from threadline import adapters
 from threadline.errors import InvalidInput
-from threadline.hashing import hash_file
 
-from ._files import SCHEME, split_query
-from ._lookup import find_artifact
+from ._files import SCHEME, reference, split_query
 
 
 @dataclass
@@ -52,17 +51,17 @@ class StorageProviderSettings(StorageProviderSettingsBase):
     ``typing.Optional``.
     """
 
-    db: Optional[str] = field(
+    db: Optional[str] = field(  # noqa: UP045
         default=None,
-        metadata={  # noqa: UP045
+        metadata={
             "help": "Database URL of the threadline instance; default: THREADLINE_DB, the "
             "nearest threadline.toml, or the embedded default.",
             "env_var": False,
         },
     )
-    storage: Optional[str] = field(
+    storage: Optional[str] = field(  # noqa: UP045
         default=None,
-        metadata={  # noqa: UP045
+        metadata={
             "help": "Storage root of the threadline instance (a folder or s3://bucket/prefix); "
             "give it together with --storage-threadline-db.",
             "env_var": False,
@@ -122,13 +121,12 @@ class StorageProvider(StorageProviderBase):
 def _invalid_reason(query: str) -> str | None:
     if "://" in query and not query.startswith(SCHEME):
         return f"not a threadline query (those start with {SCHEME} or are bare keys)"
-    key, _ = split_query(query)
-    if not key:
+    if not reference(query):
         return "the query names no key"
     if query.removeprefix(SCHEME).startswith("/"):
         return "keys are relative paths; drop the leading '/'"
     try:
-        tl.adapters.check_key(key)  # the rule every artifact key follows (loads models)
+        adapters.check_key(split_query(query)[0])  # the rule every artifact key follows
     except InvalidInput as exc:
         return str(exc)
     return None
@@ -139,6 +137,7 @@ class StorageObject(StorageObjectRead, StorageObjectWrite, StorageObjectGlob):
 
     def __post_init__(self) -> None:
         self.key, self.version = split_query(self.query)
+        self.query_reference = reference(self.query)
 
     def local_suffix(self) -> str:
         return self.key if self.version is None else f"{self.key}@{self.version}"
@@ -154,7 +153,7 @@ class StorageObject(StorageObjectRead, StorageObjectWrite, StorageObjectGlob):
 
     def _artifact(self) -> "tl.Artifact | None":  # quoted: keeps the models unloaded
         self.provider.connect()  # type: ignore[attr-defined]
-        return find_artifact(self.key, self.version)
+        return adapters.resolve_references([self.query_reference]).get(self.query_reference)
 
     def exists(self) -> bool:
         return self._artifact() is not None
@@ -224,7 +223,7 @@ def _restore_if_same(key: str, path: Path) -> bool:
     top.restore()
     if top.n_files is not None or not path.is_file() or path.stat().st_size != top.size:
         return False
-    return hash_file(str(path), tl.instance().stat_cache).hash == top.hash
+    return adapters.hash_files([path])[0] == top.hash
 
 
 def _timestamp(created_at: dt.datetime) -> float:

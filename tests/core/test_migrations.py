@@ -94,7 +94,7 @@ def test_a_v1_database_is_upgraded_in_place(db_instance, isolated):
     assert tl.Artifact.filter(score__gt=0.1).count() == 1
     assert tl.Run.get(uid=uids["run"]).params == {"n": 1}
     run, other = tl.Run.get(uid=uids["run"]), tl.Run.get(uid=uids["other"])
-    adapters.link_runs(other, run)  # the new table works
+    adapters.link_runs([(other, run)])  # the new table works
     assert [r.uid for r in run.upstream_runs] == [other.uid]
 
 

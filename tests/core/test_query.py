@@ -320,7 +320,7 @@ def uids(query) -> list[str]:
 def test_dict_feature_items(db_instance):
     """Keys inside a dict feature, by the operand's type: numbers, text, booleans, nested."""
     a, b, c, d = (adapters.start_run("align", "process") for _ in range(4))
-    adapters.annotate_many(
+    adapters.annotate_records(
         [
             (
                 a,
@@ -500,7 +500,7 @@ def test_dataframe_with_features(db_instance):
     align = adapters.get_transform("align", "process")
     runs = adapters.start_runs([{"transform": align, "name": f"r{i}"} for i in range(4)])
     other = adapters.start_run("other", "process")
-    adapters.annotate_many(
+    adapters.annotate_records(
         [
             (
                 run,

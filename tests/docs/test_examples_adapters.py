@@ -144,7 +144,7 @@ def test_transaction(local_instance, isolated):
             adapters.start_run("align", "process", parent=workflow, reference=f"shard-{n}")
             for n in range(3)
         ]
-        adapters.annotate_many(
+        adapters.annotate_records(
             [(run, {"shard": n}) for n, run in enumerate(shards)], create_features=True
         )
 
@@ -195,15 +195,49 @@ def test_link_inputs(local_instance, isolated):
     assert workflow is not None
 
 
-def test_find_by_hash(local_instance, isolated):
+def test_hash_files(local_instance, isolated):
     known = tl.Artifact(write("S1.fastq", "@r\nAC\n+\nII\n"), key="raw/S1.fastq").save()
-    # -- start adapter-find-by-hash --
-    digest = hashlib.sha256(Path("S1.fastq").read_bytes()).hexdigest()
-    assert adapters.find_by_hash(digest).key == "raw/S1.fastq"
-    assert adapters.find_by_hash("0" * 64) is None
-    # -- end adapter-find-by-hash --
-    known.delete()
-    assert adapters.find_by_hash(digest) is None  # the trash does not count
+    # -- start adapter-hash-files --
+    (digest,) = adapters.hash_files(["S1.fastq"])
+    assert digest == hashlib.sha256(Path("S1.fastq").read_bytes()).hexdigest()
+    assert tl.Artifact.get(hash=digest).key == "raw/S1.fastq"  # found by content
+    # -- end adapter-hash-files --
+    assert digest == known.hash
+
+
+def test_resolve_reference(local_instance, isolated):
+    write("counts.csv", "a,1\n")
+    first = tl.Artifact("counts.csv", key="tables/counts.csv").save()
+    write("counts.csv", "a,2\n")
+    second = tl.Artifact("counts.csv", key="tables/counts.csv").save()
+    # -- start adapter-resolve-reference --
+    assert adapters.resolve_reference("tables/counts.csv").version == 2  # the latest
+    assert adapters.resolve_reference("tables/counts.csv@1").uid == first.uid
+    assert adapters.resolve_reference(second.uid).version == 2  # a uid
+    second.delete()  # to the trash: gone for engines, still there for people
+    assert adapters.resolve_reference("tables/counts.csv").version == 1
+    assert adapters.resolve_reference("tables/counts.csv@2", hidden=True).uid == second.uid
+    assert adapters.resolve_reference("tables/counts.csv", trashed=True).uid == second.uid
+    # -- end adapter-resolve-reference --
+    with pytest.raises(tl.errors.NotFound, match="no version 2 of key"):
+        adapters.resolve_reference("tables/counts.csv@2")
+    with pytest.raises(tl.errors.NotFound, match="no artifact with uid or key"):
+        adapters.resolve_reference("tables/other.csv")
+    with pytest.raises(tl.errors.InvalidInput, match="KEY@VERSION"):
+        adapters.resolve_reference("tables/counts.csv@latest")
+    second.restore()
+    # -- start adapter-resolve-references --
+    found = adapters.resolve_references(
+        ["tables/counts.csv", "tables/counts.csv@1", "tables/missing.csv"]
+    )
+    assert found["tables/counts.csv"].version == 2
+    assert found["tables/counts.csv@1"].version == 1
+    assert "tables/missing.csv" not in found  # what names nothing is left out
+    # -- end adapter-resolve-references --
+    # -- start adapter-split-reference --
+    assert adapters.split_reference("tables/counts.csv@3") == ("tables/counts.csv", 3)
+    assert adapters.split_reference("tables/counts.csv") == ("tables/counts.csv", None)
+    # -- end adapter-split-reference --
 
 
 def test_activate(local_instance, isolated):
@@ -246,17 +280,14 @@ def test_link_runs(local_instance, isolated):
     workflow, align = workflow_and_job()
     # -- start adapter-link-runs --
     call = adapters.start_run("rules/call", "rule", source="shell: bcftools call", parent=workflow)
-    adapters.link_runs(align, call)  # call consumed what align produced
-    adapters.link_runs(align, call)  # recording an edge twice keeps one
-    assert [r.uid for r in call.upstream_runs] == [align.uid]
-    # -- end adapter-link-runs --
-    # -- start adapter-link-runs-many --
     merge = adapters.start_run("rules/merge", "rule", parent=workflow)
-    adapters.link_runs_many([(align, merge), (call, merge), (align, merge)])
+    adapters.link_runs([(align, call), (align, merge), (call, merge)])  # upstream, downstream
+    adapters.link_runs([(align, call)])  # recording an edge twice keeps one
+    assert [r.uid for r in call.upstream_runs] == [align.uid]
     assert sorted(r.uid for r in merge.upstream_runs) == sorted([align.uid, call.uid])
-    # -- end adapter-link-runs-many --
+    # -- end adapter-link-runs --
     with pytest.raises(tl.errors.InvalidInput, match="its own upstream"):
-        adapters.link_runs_many([(merge, merge)])
+        adapters.link_runs([(merge, merge)])
 
 
 def test_check_key(local_instance, isolated):
@@ -306,21 +337,21 @@ def test_redact():
     # -- end adapter-redact --
 
 
-def test_annotate_many(local_instance, isolated):
+def test_annotate_records(local_instance, isolated):
     workflow, _ = workflow_and_job()
-    # -- start adapter-annotate-many --
+    # -- start adapter-annotate-records --
     jobs = [
         adapters.start_run("rules/call", "rule", parent=workflow, reference=f"job-{i}")
         for i in range(3)
     ]
-    adapters.annotate_many(
+    adapters.annotate_records(
         [(job, {"exit": 0, "realtime_ms": 120 * i}) for i, job in enumerate(jobs)],
         create_features=True,
     )
     assert tl.Run.filter(realtime_ms__gte=120).count() == 2
-    # -- end adapter-annotate-many --
+    # -- end adapter-annotate-records --
     with pytest.raises(tl.errors.InvalidInput, match="not both"):
-        adapters.annotate_many(
+        adapters.annotate_records(
             [(jobs[0], {"exit": 1}), (tl.Artifact.filter().first() or _artifact(), {"exit": 1})]
         )
     assert jobs[0].features.get_values() == {"exit": 0, "realtime_ms": 0}
@@ -354,3 +385,103 @@ def test_strict(local_instance, isolated, monkeypatch, caplog):
     assert not adapters.strict()
     on_job_finished(job)  # logged, not raised
     assert "threadline could not annotate" in caplog.text
+
+
+def test_guard(local_instance, isolated, monkeypatch, caplog):
+    _, job = workflow_and_job()
+    monkeypatch.setenv("THREADLINE_STRICT", "0")
+    # -- start adapter-guard --
+    guard = adapters.Guard("myengine", host="the workflow")  # logs on threadline.myengine
+
+    @guard("a finished job")  # as a decorator: the engine's callback never raises
+    def on_job_finished(job: tl.Run) -> None:
+        adapters.annotate(job, {"lane": 3})  # "lane" is no feature yet: fails
+
+    on_job_finished(job)
+    on_job_finished(job)  # the same failure again: logged at DEBUG only
+    with guard("the end of the workflow"):  # or as a block
+        adapters.finish_run(job, "done")  # not a status: fails, logged once
+    assert guard.failures == [
+        "a finished job: UnknownFeature",
+        "a finished job: UnknownFeature",
+        "the end of the workflow: InvalidInput",
+    ]
+    # -- end adapter-guard --
+    errors = [r for r in caplog.records if r.name == "threadline.myengine" and r.levelname == "ERROR"]
+    assert len(errors) == 2 and all(r.exc_info for r in errors)
+    assert "(the workflow is not affected" in errors[0].getMessage()
+    monkeypatch.setenv("THREADLINE_STRICT", "1")
+    with pytest.raises(tl.errors.UnknownFeature):
+        on_job_finished(job)  # strict: logged, then raised
+
+
+def test_update_run(local_instance, isolated):
+    workflow, _ = workflow_and_job()
+    # -- start adapter-update-run --
+    task = adapters.start_run("processes/align", "process", parent=workflow, status="scheduled")
+    adapters.update_run(task, status="started", params={"reads": "S1.fq", "token": "t0k"})
+    assert tl.Run.get(uid=task.uid).status == "started"
+    assert tl.Run.get(uid=task.uid).params == {"reads": "S1.fq", "token": "***"}
+    # -- end adapter-update-run --
+    with pytest.raises(tl.errors.InvalidInput, match="finish_run"):
+        adapters.update_run(task, status="completed")
+    with pytest.raises(tl.errors.InvalidInput, match="unknown run fields"):
+        adapters.update_run(task, colour="red")
+
+
+def test_abort_children(local_instance, isolated):
+    workflow, done = workflow_and_job()
+    adapters.finish_run(done, "completed")
+    # -- start adapter-abort-children --
+    open_tasks = [adapters.start_run("tasks/qc", "task", parent=workflow) for _ in range(3)]
+    assert adapters.abort_children(workflow, error="the flow crashed") == 3
+    assert {tl.Run.get(uid=t.uid).status for t in open_tasks} == {"aborted"}
+    assert tl.Run.get(uid=done.uid).status == "completed"  # closed runs keep their status
+    # -- end adapter-abort-children --
+
+
+def test_descendants_and_outputs_of(local_instance, isolated):
+    workflow, job = workflow_and_job()
+    write("S1.bam", "bam")
+    write("report.html", "<html/>")
+    # -- start adapter-descendants --
+    sub = adapters.start_run("tasks/report", "task", parent=job)  # a grandchild
+    assert [r.uid for r in adapters.descendants(workflow)] == [job.uid, sub.uid]
+    # -- end adapter-descendants --
+    adapters.register_outputs(job, [adapters.Output("S1.bam", key="aligned/S1.bam")])
+    adapters.register_outputs(sub, [adapters.Output("report.html", key="report.html")])
+    # -- start adapter-outputs-of --
+    made = adapters.outputs_of([workflow, *adapters.descendants(workflow)])
+    assert [(a.key, a.run.uid) for a in made] == [
+        ("aligned/S1.bam", job.uid),
+        ("report.html", sub.uid),
+    ]
+    # -- end adapter-outputs-of --
+    assert len(adapters.outputs_of([job, sub], limit=1)) == 1
+
+
+def test_claim_outputs(local_instance, isolated):
+    _, job = workflow_and_job()
+    write("counts.csv", "a,1\n")
+    # -- start adapter-claim-outputs --
+    stored = tl.Artifact("counts.csv", key="tables/counts.csv").save()  # by a storage plugin
+    assert stored.run is None
+    assert adapters.claim_outputs([(stored, job)]) == 1  # the job made it
+    assert tl.Artifact.get(key="tables/counts.csv").run.uid == job.uid
+    assert adapters.claim_outputs([(stored, job)]) == 0  # a creator is never replaced
+    # -- end adapter-claim-outputs --
+
+
+def test_register_inputs(local_instance, isolated):
+    _, job = workflow_and_job()
+    write("config.yaml", "genome: hg38\n")
+    # -- start adapter-register-inputs --
+    (config,) = adapters.register_inputs(
+        job, [adapters.Output("config.yaml", key="configs/rnaseq.yaml")], kind="config"
+    )
+    assert config.run is None  # no run made it
+    assert [a.key for a in tl.Run.get(uid=job.uid).inputs] == ["configs/rnaseq.yaml"]
+    # -- end adapter-register-inputs --
+    with adapters.activate(job):  # also inside the run: still not its output
+        (again,) = adapters.register_inputs(job, ["config.yaml"])
+    assert again.run is None

@@ -73,14 +73,16 @@ def test_cli_config_is_an_input_of_the_run(local_instance, isolated):
 def test_cli_config_is_all_or_nothing(local_instance, isolated, monkeypatch):
     run = tl.track(key="train.py")
 
-    def lost(*args, **kwargs):
-        raise tl.errors.DatabaseError("connection lost")
-
-    # A mock: the database going away between two writes of one save cannot be caused
-    # on cue; linking the input is the last of the three writes (save, detach, link).
-    monkeypatch.setattr(tl.adapters, "link_inputs", lost)
-    with pytest.raises(tl.errors.DatabaseError, match="connection lost"):
+    # A real fault, nothing replaced: SQLite refuses the last write of the save (linking
+    # the config as the run's input), after the artifact's record was written.
+    db = tl.Run._meta.database
+    db.execute_sql(
+        'CREATE TRIGGER refuse BEFORE INSERT ON "run_input" '
+        "BEGIN SELECT RAISE(ABORT, 'connection lost'); END"
+    )
+    with pytest.raises(Exception, match="connection lost"):  # the driver's own error
         run_cli()
+    db.execute_sql("DROP TRIGGER refuse")
     assert tl.Artifact.filter(kind="config").count() == 0  # neither output nor stray
     assert list(tl.Run.get(uid=run.uid).inputs) == []
     tl.finish()

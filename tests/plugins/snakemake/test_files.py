@@ -1,6 +1,7 @@
 """File names as Snakemake's events show them, back to paths, storage keys and keys."""
 
 import pytest
+from threadline.errors import InvalidInput
 from threadline.snakemake import parse_reported, split_query
 from threadline.snakemake._files import output_key
 
@@ -35,7 +36,8 @@ def test_parse_reported(text, name, labels, storage):
 def test_split_query():
     assert split_query("threadline://raw/x.csv") == ("raw/x.csv", None)
     assert split_query("raw/x.csv@12") == ("raw/x.csv", 12)
-    assert split_query("raw/name@host.csv") == ("raw/name@host.csv", None)
+    with pytest.raises(InvalidInput, match="KEY@VERSION"):  # '@' selects a version
+        split_query("raw/name@host.csv")
 
 
 def test_output_key():

@@ -55,7 +55,7 @@ def test_logger_failure_does_not_fail_snakemake(
     with caplog.at_level(logging.ERROR, logger="threadline.snakemake"):
         handlers = run_snakemake(three_rules, settings=settings)
     assert (three_rules / "results" / "combined.txt").read_text() == "ALPHA\nBETA\nGAMMA\n"
-    assert handlers[0].failures and handlers[0].failures[0].startswith("workflow_started")
+    assert handlers[0].failures and "workflow_started" in handlers[0].failures[0]
     messages = [r.getMessage() for r in caplog.records if r.name == "threadline.snakemake"]
     assert len(messages) == len(set(handlers[0].failures))  # once per kind of failure
     assert all("the workflow is not affected" in m for m in messages)

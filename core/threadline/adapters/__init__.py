@@ -1,0 +1,112 @@
+"""The public API that engine adapters (Prefect, Snakemake, Lightning, MLflow, Nextflow)
+drive: the only door into threadline's core for a plugin.
+
+Transforms and runs
+    ``get_transform(key, kind, *, source, hash, function, reference, description)``: the
+    transform of a source (or of a function, read and looked up once);
+    ``start_run`` / ``start_runs``: runs with explicit parents, one or thousands at once;
+    ``update_run``: set fields of a run that stays open; ``finish_run``: close a run;
+    ``abort_children``: close a run's children still open;
+    ``descendants``: every run under a run; ``activate``: make a run current;
+    ``transaction``: many calls in one database transaction;
+    ``child_environment``: the variables that make a child process write under a run.
+Files
+    ``register_outputs`` (with ``Output``): many output files of runs in one call;
+    ``register_inputs``: files a run reads (a config) saved with no creator, linked;
+    ``claim_outputs``: make runs the creators of artifacts stored without one;
+    ``outputs_of``: the artifacts runs made; ``link_inputs``: inputs by path (found by
+    content, registered when unknown), hash or artifact; ``hash_files``: content hashes.
+References
+    ``resolve_reference`` / ``resolve_references``: a uid, ``key`` or ``key@version`` to
+    its artifact, read the same way as the CLI reads it; ``split_reference``: a reference
+    as (uid or key, version or None), checked.
+Features and edges
+    ``annotate`` / ``annotate_records``: feature values on one or many records;
+    ``check_features``: would they be accepted (writes nothing);
+    ``link_runs``: (upstream, downstream) edges between runs.
+Engine safety
+    ``Guard``: the one "never fail the host engine" wrapper (log once, record, go on);
+    ``strict``: whether adapters re-raise their own failures (``THREADLINE_STRICT=1``);
+    ``redact``: a value with its secrets masked; ``check_key``: a key, checked.
+
+Naming: a function that takes many items is named in the plural of what it takes
+(``start_runs``, ``link_runs``, ``register_outputs``, ``claim_outputs``, ``link_inputs``,
+``annotate_records``, ``resolve_references``, ``hash_files``); its one-item form, where
+there is one, is singular (``start_run``, ``annotate``, ``resolve_reference``).
+
+Every string these functions store (keys, references, names, params, features, commands,
+sources, errors) is redacted on the way in: secrets never reach the database.
+"""
+
+from typing import Any
+
+from .._keys import check_key as _check_key
+from .._redact import redact as _redact_value
+from .._redact import redact_text
+from .._references import resolve_reference, resolve_references, split_reference
+from ._annotate import annotate, annotate_records, check_features, link_runs
+from ._files import (
+    Output,
+    claim_outputs,
+    hash_files,
+    link_inputs,
+    outputs_of,
+    register_inputs,
+    register_outputs,
+)
+from ._guard import Guard, strict
+from ._runs import (
+    abort_children,
+    activate,
+    child_environment,
+    descendants,
+    finish_run,
+    start_run,
+    start_runs,
+    transaction,
+    update_run,
+)
+from ._transforms import get_transform
+
+__all__ = [
+    "Guard",
+    "Output",
+    "abort_children",
+    "activate",
+    "annotate",
+    "annotate_records",
+    "check_features",
+    "check_key",
+    "child_environment",
+    "claim_outputs",
+    "descendants",
+    "finish_run",
+    "get_transform",
+    "hash_files",
+    "link_inputs",
+    "link_runs",
+    "outputs_of",
+    "redact",
+    "register_inputs",
+    "register_outputs",
+    "resolve_reference",
+    "resolve_references",
+    "split_reference",
+    "start_run",
+    "start_runs",
+    "strict",
+    "transaction",
+    "update_run",
+]
+
+
+def check_key(key: str) -> str:
+    """Return ``key`` if it is a valid artifact key (a relative virtual path), else raise
+    ``InvalidKey`` (an ``InvalidInput``) saying what is wrong: the rule ``tl.Artifact``
+    applies, for adapters that take keys from users (storage plugins, key templates)."""
+    return _check_key(key)
+
+
+def redact(value: Any) -> Any:
+    """``value`` with secrets masked, as threadline stores params, errors and sources."""
+    return redact_text(value) if isinstance(value, str) else _redact_value(value)

@@ -1,0 +1,225 @@
+"""Runs: started, closed, made current, walked; their open children aborted."""
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from .. import _context
+from .._config import ENV_DB, ENV_PARENT_RUN, ENV_STORAGE
+from .._db import write_transaction
+from .._redact import redact, redact_text
+from ..errors import InvalidInput, NotFound
+from ..models import Project, Run, Transform
+from ..models._base import insert_records
+from ..models.run import RUN_STATUSES
+from ._transforms import get_transform
+
+FINAL_STATUSES = ("completed", "errored", "aborted")
+OPEN_STATUSES = ("scheduled", "started")
+CHUNK = 500  # ids per IN (...) list, under every database's limit on parameters
+
+
+def start_run(
+    key: str,
+    kind: str,
+    *,
+    source: str | None = None,
+    hash: str | None = None,
+    engine: str | None = None,
+    reference: str | None = None,
+    parent: Run | str | None = None,
+    params: dict[str, Any] | None = None,
+    name: str | None = None,
+    project: str | None = None,
+    status: str = "started",
+    started_at: dt.datetime | None = None,
+    transform: Transform | None = None,
+    **fields: Any,
+) -> Run:
+    """Create a run of the transform ``key``/``kind``; ``parent`` is a Run or its uid."""
+    transform = transform or get_transform(key, kind, source=source, hash=hash)
+    if status not in RUN_STATUSES:
+        raise InvalidInput(f"run status must be one of {RUN_STATUSES}, not {status!r}")
+    run = Run(
+        transform=transform,
+        engine=engine,
+        parent=_as_run(parent),
+        params=redact(params) if params else None,
+        status=status,
+        project=_project(project),
+        **_texts({"reference": reference, "name": name, **fields}),
+    )
+    if started_at is not None:
+        run.started_at = started_at
+    run.insert_now()
+    return run
+
+
+def start_runs(runs: Iterable[dict[str, Any]]) -> list[Run]:
+    """``start_run`` for many runs at once, with one INSERT statement (a bulk ingest of
+    thousands of task runs). Each item holds a ``transform`` (from ``get_transform``) and
+    any other run fields: ``engine``, ``reference``, ``parent`` (a Run or its uid),
+    ``params``, ``name``, ``project``, ``status``, ``started_at``, ``finished_at``,
+    ``error``... Every item is checked before anything is written; returns the runs in
+    order."""
+    found: dict[tuple[str, Any], Any] = {}  # parents, looked up once each
+    rows = [_run_row(item, found) for item in runs]
+    with write_transaction(Run._meta.database):  # projects made only once all is checked
+        projects: dict[str, int] = {}
+        for row in rows:
+            name = row.get("project")
+            if name:
+                if name not in projects:
+                    projects[name] = _project(name).id  # type: ignore[union-attr]
+                row["project"] = projects[name]
+        return insert_records(Run, rows)
+
+
+_RUN_FIELDS = frozenset(Run._meta.fields) - {"id", "uid"}
+
+
+def _run_row(item: dict[str, Any], found: dict[tuple[str, Any], Any]) -> dict[str, Any]:
+    row = dict(item)
+    transform = row.pop("transform", None)
+    if not isinstance(transform, Transform) or transform.id is None:
+        raise InvalidInput("start_runs: every run needs a saved transform (get_transform)")
+    if not _RUN_FIELDS.issuperset(row):
+        unknown = ", ".join(sorted(row.keys() - _RUN_FIELDS))
+        raise InvalidInput(f"start_runs: unknown or reserved run fields: {unknown}")
+    if row.get("status", "started") not in RUN_STATUSES:
+        raise InvalidInput(f"run status must be one of {RUN_STATUSES}, not {row['status']!r}")
+    row["transform"] = transform.id
+    parent = row.get("parent")
+    if parent is not None:
+        key = ("parent", parent.id if isinstance(parent, Run) else parent)
+        if key not in found:
+            found[key] = _as_run(parent).id  # type: ignore[union-attr]
+        row["parent"] = found[key]
+    if row.get("project") is not None and not isinstance(row["project"], str):
+        raise InvalidInput(f"start_runs: project is a name, not {row['project']!r}")
+    if row.get("params"):
+        row["params"] = redact(row["params"])
+    return _texts(row)
+
+
+def _texts(fields: dict[str, Any]) -> dict[str, Any]:
+    """Run fields with every string redacted (references, names, errors, commands)."""
+    return {k: redact_text(v) if isinstance(v, str) else v for k, v in fields.items()}
+
+
+def finish_run(
+    run: Run,
+    status: str = "completed",
+    *,
+    error: str | None = None,
+    traceback: str | None = None,
+    finished_at: dt.datetime | None = None,
+    **fields: Any,
+) -> Run:
+    """Close ``run`` with a final status; errors and tracebacks are stored redacted."""
+    if status not in FINAL_STATUSES:
+        raise InvalidInput(f"final status must be one of {FINAL_STATUSES}, not {status!r}")
+    run.status = status
+    run.finished_at = finished_at or _now()
+    run.error = redact_text(error) if error else run.error
+    run.traceback = redact_text(traceback) if traceback else run.traceback
+    for name, value in _texts(fields).items():
+        setattr(run, name, value)
+    run.save(only=run.dirty_fields)
+    return run
+
+
+def update_run(run: Run, **fields: Any) -> Run:
+    """Set fields of a run that stays open (``status`` ``scheduled`` or ``started``,
+    ``started_at``, ``name``, ``error``, ``params``...), writing only those columns;
+    strings and params are stored redacted. Close a run with ``finish_run``."""
+    unknown = sorted(set(fields) - _RUN_FIELDS - {"transform"})
+    if unknown:
+        raise InvalidInput(f"update_run: unknown run fields: {', '.join(unknown)}")
+    if fields.get("status", "started") not in OPEN_STATUSES:
+        raise InvalidInput(f"update_run keeps a run open ({OPEN_STATUSES}); use finish_run")
+    if fields.get("params"):
+        fields["params"] = redact(fields["params"])
+    for name, value in _texts(fields).items():
+        setattr(run, name, value)
+    if run.id is not None and run.dirty_fields:
+        run.save(only=run.dirty_fields)
+    return run
+
+
+def abort_children(run: Run, *, error: str | None = None) -> int:
+    """Close the children of ``run`` that are still open (scheduled or started) as
+    aborted, in one statement: task runs no engine hook will ever close (their flow
+    crashed or was cancelled). Returns how many were aborted."""
+    values: dict[str, Any] = {"status": "aborted", "finished_at": _now()}
+    if error:
+        values["error"] = redact_text(error)
+    query = Run.update(**values).where(
+        (Run.parent == run.id) & Run.status.in_(OPEN_STATUSES)  # type: ignore[attr-defined]
+    )
+    return query.execute()  # type: ignore[no-any-return]
+
+
+def descendants(run: Run) -> list[Run]:
+    """Every run under ``run`` (children, their children...), level by level: one query
+    per level and per 500 runs of the level above."""
+    found: list[Run] = []
+    level = [run.id]
+    while level:
+        below: list[Run] = []
+        for start in range(0, len(level), CHUNK):
+            chunk = level[start : start + CHUNK]
+            below += list(Run.select().where(Run.parent.in_(chunk)).order_by(Run.id))
+        found += below
+        level = [r.id for r in below]
+    return found
+
+
+@contextlib.contextmanager
+def activate(run: Run) -> Iterator[Run]:
+    """Make ``run`` the current run inside the block (artifacts saved belong to it)."""
+    token = _context.enter_run(run)
+    try:
+        yield run
+    finally:
+        _context.exit_run(run, token)
+
+
+@contextlib.contextmanager
+def transaction() -> Iterator[None]:
+    """Make the adapter calls inside the block one database transaction: all or nothing,
+    and one commit instead of one per record (thousands of task runs in a bulk ingest).
+    Keep slow work such as hashing big files out of the block: it holds the write lock."""
+    with write_transaction(Run._meta.database):
+        yield
+
+
+def child_environment(run: Run | None = None) -> dict[str, str]:
+    """Variables that make a child process write into this instance under ``run``."""
+    inst = _context.instance()
+    env = {ENV_DB: inst.settings.db, ENV_STORAGE: inst.settings.storage}
+    run = run or _context.current_run()
+    if run is not None:
+        env[ENV_PARENT_RUN] = run.uid
+    return env
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _as_run(parent: Run | str | None) -> Run | None:
+    if parent is None or isinstance(parent, Run):
+        return parent
+    found = Run.get_or_none(Run.uid == parent)
+    if found is None:
+        raise NotFound(f"no run with uid {parent!r}")
+    return found  # type: ignore[no-any-return]
+
+
+def _project(name: str | None) -> Project | None:
+    if not name:
+        return None
+    Project.insert(name=name).on_conflict_ignore().execute()
+    return Project.get(Project.name == name)  # type: ignore[no-any-return]
