@@ -3,6 +3,7 @@
 ``ingest(launch_dir)`` reads a launch directory after (or during) a run: the trace file,
 the lineage store (25.04+), the task work dirs, ``.nextflow/history`` and ``.nextflow.log``,
 and records a workflow run with a child run per task and their files as artifacts.
+``ingest_traces(path)`` records runs from trace files alone (the launch folder gone).
 ``Receiver`` records weblog events live; ``run_nextflow`` wraps ``nextflow`` with both.
 The readers of each format are public too, for scripts that want the parsed data alone.
 See docs/nextflow.md.
@@ -12,7 +13,7 @@ from threadline.errors import EventError, TraceError
 
 from ._config import config_text
 from ._history import HistoryRun, read_history
-from ._ingest import IngestResult, find_trace, ingest
+from ._ingest import IngestResult, find_trace, ingest, ingest_traces
 from ._lineage import LineageStore, Record, read_store
 from ._run import RunResult, run_nextflow
 from ._server import Receiver
@@ -42,6 +43,7 @@ __all__ = [
     "config_text",
     "find_trace",
     "ingest",
+    "ingest_traces",
     "parse_command_trace",
     "parse_date",
     "parse_duration",

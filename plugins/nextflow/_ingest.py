@@ -20,7 +20,7 @@ import threadline as tl
 from threadline import adapters
 from threadline.errors import InvalidInput, NotFound
 
-from . import _lineage, _publish, _trace
+from . import _alone, _lineage, _publish, _trace
 from ._history import HistoryRun, find_run, logged_tasks, read_history
 from ._lineage import LineageStore, Record
 from ._pipeline import Identity, pipeline_transform, resolve_identity, workflow_features
@@ -56,33 +56,39 @@ def ingest(
     run_name: str | None = None,
     *,
     published: Sequence[str | os.PathLike[str]] = (),
+    work_dir: str | os.PathLike[str] | None = None,
+    pipeline: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> IngestResult:
     """Record the run ``run_name`` (default: the latest) of the launch dir ``launch_dir``.
 
     ``trace`` is the trace file (default: the newest ``trace*.txt`` in the launch dir),
     ``lineage`` the lineage store (default: ``<launch_dir>/.lineage`` when present).
+    A launch dir with neither ``.nextflow/history`` nor a lineage store is read from its
+    trace file alone (see ``ingest_traces``; ``pipeline`` names its transform).
     ``published``: output dirs to scan for published files (runs without a lineage
-    store). ``progress(done, total)`` is called after each task.
+    store); ``work_dir``: where the task work dirs are (default: ``<launch_dir>/work``).
+    ``progress(done, total)`` is called after each task.
     """
-    launch = Path(launch_dir).absolute()
-    if not launch.is_dir():
-        raise InvalidInput(f"not a Nextflow launch directory: {launch} (no such folder)")
-    outdirs = [Path(p).absolute() for p in published]
-    for folder in outdirs:
-        if not folder.is_dir():
-            raise InvalidInput(f"published output dir not found: {folder}")
+    launch, outdirs, work = _folders(launch_dir, published, work_dir)
+    if trace is not None and Path(trace).is_dir():
+        raise InvalidInput(f"{trace} is a folder: ingest_traces() records each trace in it")
     store = _store(launch, lineage)
     history_file = launch / ".nextflow" / "history"
     history = read_history(history_file) if history_file.is_file() else []
+    if store is None and not history:
+        found = Path(trace) if trace is not None else find_trace(launch)
+        if found is None:
+            raise InvalidInput(
+                f"no Nextflow run found in {launch}: it has no .nextflow/history, "
+                "no lineage store and no trace file (name one with --trace)"
+            )
+        return _ingest_alone(found, run_name, launch, outdirs, work, pipeline, progress)
     ident = resolve_identity(run_name, find_run(history, run_name), store)
+    if ident is None and run_name is not None:
+        raise NotFound(f"no Nextflow run named {run_name!r} in {launch}")
     if ident is None:
-        if run_name is not None:
-            raise NotFound(f"no Nextflow run named {run_name!r} in {launch}")
-        raise InvalidInput(
-            f"no Nextflow run found in {launch}: it has neither "
-            ".nextflow/history nor a lineage store"
-        )
+        raise InvalidInput(f"no Nextflow run found in {launch}: its sources name no run")
     with _collector_paused():
         tasks = _collect_tasks(launch, trace, store, ident)
         workflow, created = _workflow_run(ident, find_run(history, ident.run_name))
@@ -91,13 +97,95 @@ def ingest(
                 Task(name=r.name or r.reference, hash=r.reference)
                 for r in tl.Run.filter(parent=workflow).order_by("id")
             ]
-        attach(tasks, _work_dir(launch, ident.workflow), store)
+        attach(tasks, work or _work_dir(launch, ident.workflow), store)
         done = record_tasks(workflow, ident, tasks, store, progress)
+    return _result(workflow, created, ident, done, outdirs, launch)
+
+
+def ingest_traces(
+    traces: str | os.PathLike[str],
+    launch_dir: str | os.PathLike[str] | None = None,
+    run_name: str | None = None,
+    *,
+    published: Sequence[str | os.PathLike[str]] = (),
+    work_dir: str | os.PathLike[str] | None = None,
+    pipeline: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[IngestResult]:
+    """Record a run from each trace file alone: ``traces`` is one file, or a folder of
+    them (and of a ``pipeline_info`` folder in it), each its own run, oldest name first.
+
+    ``run_name`` names the run of a single file (default: the file's name and its first
+    submit time); ``launch_dir`` (default: the trace's folder) holds ``work/`` and keys
+    the ``published`` files; ``pipeline`` is the pipeline's transform key (default
+    ``nextflow-pipeline``). Tasks, retries, status and metrics come from the trace;
+    outputs and inputs from the work dirs found (the trace's ``workdir`` field, ``work_dir``
+    or ``<launch_dir>/work``) and the published dirs. Ingesting again is a no-op.
+    """
+    source = Path(traces)
+    files = list(_alone.trace_files(source))
+    if run_name is not None and len(files) > 1:
+        raise InvalidInput(f"a run name names one run; {source} holds {len(files)} trace files")
+    folder = (
+        launch_dir if launch_dir is not None else (source if source.is_dir() else source.parent)
+    )
+    launch, outdirs, work = _folders(folder, published, work_dir)
+    return [
+        _ingest_alone(path, run_name, launch, outdirs, work, pipeline, progress) for path in files
+    ]
+
+
+def _folders(
+    launch_dir: str | os.PathLike[str],
+    published: Sequence[str | os.PathLike[str]],
+    work_dir: str | os.PathLike[str] | None,
+) -> tuple[Path, list[Path], Path | None]:
+    """The launch, published and work folders, absolute; refused when missing."""
+    launch = Path(launch_dir).absolute()
+    if not launch.is_dir():
+        raise InvalidInput(f"not a Nextflow launch directory: {launch} (no such folder)")
+    outdirs = [Path(p).absolute() for p in published]
+    work = Path(work_dir).absolute() if work_dir is not None else None
+    for folder, what in [*((f, "published output dir") for f in outdirs), (work, "work dir")]:
+        if folder is not None and not folder.is_dir():
+            raise InvalidInput(f"{what} not found: {folder}")
+    return launch, outdirs, work
+
+
+def _ingest_alone(
+    path: Path,
+    run_name: str | None,
+    launch: Path,
+    outdirs: list[Path],
+    work: Path | None,
+    pipeline: str | None,
+    progress: Callable[[int, int], None] | None,
+) -> IngestResult:
+    """One run from one trace file, with no history and no lineage store."""
+    if not path.is_file():
+        raise InvalidInput(f"trace file not found: {path}")
+    with _collector_paused():
+        run = _alone.read_trace_run(path, run_name)
+        workflow, created = _alone.workflow_run(run, pipeline)
+        attach(run.tasks, work or launch / "work", None)
+        done = record_tasks(workflow, run.ident, run.tasks, None, progress)
+    return _result(workflow, created, run.ident, done, outdirs, launch)
+
+
+def _result(
+    workflow: tl.Run,
+    created: bool,
+    ident: Identity,
+    done: dict[str, Any],
+    outdirs: list[Path],
+    launch: Path,
+) -> IngestResult:
+    """Published files scanned (when tasks were recorded now), and what was recorded."""
     if outdirs and done["recorded"]:
         done["artifacts"] += _publish.scan(outdirs, launch, workflow, done["by_hash"])
     return IngestResult(
         workflow.uid,
-        ident.run_name,
+        workflow.name or ident.run_name,
         ident.session_id,
         created,
         done["tasks"],
@@ -136,6 +224,8 @@ def find_trace(launch: Path) -> Path | None:
         for p in (
             *launch.glob("trace*.txt"),
             *launch.glob("threadline-trace.txt"),
+            *launch.glob("execution_trace*.txt"),
+            *launch.glob("pipeline_info/execution_trace*.txt"),
             *launch.glob("*/pipeline_info/execution_trace*.txt"),
         )
         if p.is_file()
@@ -150,10 +240,7 @@ def _collect_tasks(
         raise InvalidInput(f"trace file not found: {trace}")
     trace_path = Path(trace) if trace is not None else find_trace(launch)
     if trace_path is not None:
-        try:
-            return [from_trace(row) for row in _trace.iter_trace(trace_path)]
-        except _trace.TraceError as exc:
-            raise InvalidInput(str(exc)) from None
+        return [from_trace(row) for row in _trace.iter_trace(trace_path)]
     if store is not None and ident.workflow is not None:
         return [from_lineage(r) for r in store.tasks_of(ident.workflow)]
     for log_file in sorted(launch.glob(".nextflow.log*")):

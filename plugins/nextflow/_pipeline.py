@@ -24,13 +24,14 @@ class Identity:
     """A workflow run as the sources name it."""
 
     run_name: str
-    session_id: str
+    session_id: str  # "" when unknown (a trace file alone)
     workflow: Record | None = None  # the lineage WorkflowRun, when there is a store
     completed: bool = False  # the store holds the run's WorkflowOutput
+    key: str | None = None  # the reference when it is not ``<sessionId>/<runName>``
 
     @property
     def reference(self) -> str:
-        return f"{self.session_id}/{self.run_name}"
+        return self.key or f"{self.session_id}/{self.run_name}"
 
     @property
     def metadata(self) -> dict[str, Any]:

@@ -77,8 +77,9 @@ class _KnownRuns:
             self.add(run)
 
     def add(self, run: tl.Run) -> None:
-        self.by_reference[run.reference] = run
-        self.by_short.setdefault(short_hash(run.reference), []).append(run)
+        reference = run.reference or ""  # task runs always have one
+        self.by_reference[reference] = run
+        self.by_short.setdefault(short_hash(reference), []).append(run)
 
     def find(self, task: Task) -> tl.Run | None:
         """By reference, else the one run with the same short hash and task name (a run
@@ -157,9 +158,32 @@ def _task_run(workflow: tl.Run, task: Task, transforms: dict[str, tl.Transform])
 
 def _link_cached(workflow: tl.Run, ident: Identity, cached: list[tuple[Task, tl.Run]]) -> None:
     """Link each CACHED task run to the first run of the same task in an earlier run of
-    this session (``-resume`` keeps the session id and the task hashes)."""
+    this session (``-resume`` keeps the session id and the task hashes; a task hash
+    includes the session id, so without a session, a trace file alone, the same
+    reference in any other Nextflow run is the same task)."""
     if not cached:
         return
+    before = _KnownRuns([])
+    for run in _earlier_tasks(workflow, ident, [task for task, _ in cached]):
+        if run.reference not in before.by_reference:
+            before.add(run)
+    pairs = [(source, run) for task, run in cached if (source := before.find(task)) is not None]
+    adapters.link_runs(pairs)
+
+
+def _earlier_tasks(workflow: tl.Run, ident: Identity, tasks: list[Task]) -> list[tl.Run]:
+    """Task runs of other runs that a cached task may repeat, oldest first."""
+    if not ident.session_id:
+        references = sorted({task.reference for task in tasks})
+        return [
+            run
+            for start in range(0, len(references), 500)
+            for run in tl.Run.filter(
+                reference__in=references[start : start + 500],
+                engine=ENGINE,
+                parent__ne=workflow,
+            ).order_by("id")
+        ]
     earlier = [
         r.id
         for r in tl.Run.filter(
@@ -167,15 +191,11 @@ def _link_cached(workflow: tl.Run, ident: Identity, cached: list[tuple[Task, tl.
         )
         if r.id != workflow.id
     ]
-    if not earlier:
-        return
-    before = _KnownRuns([])
-    for start in range(0, len(earlier), BATCH):
-        for run in tl.Run.filter(parent__in=earlier[start : start + BATCH]).order_by("id"):
-            if run.reference not in before.by_reference:
-                before.add(run)
-    pairs = [(source, run) for task, run in cached if (source := before.find(task)) is not None]
-    adapters.link_runs(pairs)
+    return [
+        run
+        for start in range(0, len(earlier), BATCH)
+        for run in tl.Run.filter(parent__in=earlier[start : start + BATCH]).order_by("id")
+    ]
 
 
 def _now() -> dt.datetime:

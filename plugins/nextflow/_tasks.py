@@ -7,6 +7,7 @@ where the others lack them.
 """
 
 import datetime as dt
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,8 @@ class Task:
     metrics: dict[str, Any] = field(default_factory=dict)
     workdir: WorkDir | None = None
     lineage: Record | None = None
+    submitted_at: dt.datetime | None = None
+    recorded_workdir: str | None = None  # the trace's ``workdir`` field
 
     @property
     def reference(self) -> str:
@@ -144,6 +147,8 @@ def from_trace(row: TraceRecord) -> Task:
         started_at=values.get("start") or values.get("submit"),
         finished_at=values.get("complete"),
         metrics=metrics,
+        submitted_at=values.get("submit"),
+        recorded_workdir=workdir,
     )
 
 
@@ -166,6 +171,8 @@ def attach(tasks: list[Task], work: Path, store: LineageStore | None) -> None:
     has_work = work.is_dir()
     for task in tasks:
         folder = find_workdir(work, task.hash) if has_work else None
+        if folder is None and task.recorded_workdir and os.path.isdir(task.recorded_workdir):
+            folder = Path(task.recorded_workdir)  # where the trace says it ran, if still there
         if folder is not None:
             task.workdir = read_workdir(folder)
             task.hash = task.workdir.task_hash

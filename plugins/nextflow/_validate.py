@@ -66,7 +66,7 @@ def check_event(event: Any) -> dict[str, Any]:
         raise EventError(f"{event['event']} without a trace")
     if trace is not None and not isinstance(trace, dict):
         raise EventError(f"trace is not a JSON object: {_shown(trace)}")
-    if trace or task_event:  # an error event may carry an empty trace
+    if trace is not None and (trace or task_event):  # an error event's may be empty
         check_trace(trace)
     return event
 
@@ -174,13 +174,15 @@ def java_date(value: Any) -> dt.datetime | None:
 
 def _bean(value: dict[str, Any]) -> dt.datetime:
     """A Java ``OffsetDateTime`` serialized as a bean (Nextflow 19.10 and later)."""
-    parts = [value[k] for k in ("year", "monthValue", "dayOfMonth", "hour", "minute", "second")]
+    year, month, day, hour, minute, second = (
+        value[k] for k in ("year", "monthValue", "dayOfMonth", "hour", "minute", "second")
+    )
     nano = value.get("nano") or 0
     offset = _object(value.get("offset"), "offset").get("totalSeconds") or 0
-    if not all(type(p) is int for p in [*parts, nano, offset]):
+    if not all(type(p) is int for p in (year, month, day, hour, minute, second, nano, offset)):
         raise TypeError
     zone = dt.timezone(dt.timedelta(seconds=offset))
-    return dt.datetime(*parts, nano // 1000, zone)
+    return dt.datetime(year, month, day, hour, minute, second, nano // 1000, zone)
 
 
 def _text(value: Any, where: str) -> None:

@@ -5,6 +5,7 @@ Loaded by the core CLI only when a ``nextflow`` command runs or help lists it.
 
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -17,7 +18,7 @@ import threadline as tl
 from threadline.errors import InvalidInput
 
 from ._config import DEFAULT_PORT, config_text
-from ._ingest import IngestResult, ingest
+from ._ingest import IngestResult, ingest, ingest_traces
 from ._run import run_nextflow
 from ._server import Receiver
 
@@ -64,8 +65,9 @@ def group() -> None:
 @click.option(
     "--trace",
     "trace",
-    type=click.Path(dir_okay=False),
-    help="Trace file (default: the newest trace*.txt in LAUNCH_DIR).",
+    type=click.Path(),
+    help="Trace file, or a folder of them, each its own run (default: the newest "
+    "trace*.txt in LAUNCH_DIR).",
 )
 @click.option(
     "--lineage",
@@ -73,13 +75,28 @@ def group() -> None:
     type=click.Path(file_okay=False),
     help="Lineage store (default: LAUNCH_DIR/.lineage when present).",
 )
-@click.option("--run", "run_name", help="Run name (default: the latest run).")
+@click.option(
+    "--run",
+    "run_name",
+    help="Run name (default: the latest run; for a trace file alone, the file's name and "
+    "first submit time).",
+)
 @click.option(
     "--published",
     "published",
     multiple=True,
     type=click.Path(file_okay=False),
     help="Output dir to scan for published files (runs without a lineage store); repeatable.",
+)
+@click.option(
+    "--work-dir",
+    "work_dir",
+    type=click.Path(file_okay=False),
+    help="Where the task work dirs are (default: LAUNCH_DIR/work).",
+)
+@click.option(
+    "--pipeline",
+    help="Pipeline key of runs read from a trace file alone (default: nextflow-pipeline).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
@@ -90,16 +107,32 @@ def ingest_cmd(
     lineage: str | None,
     run_name: str | None,
     published: tuple[str, ...],
+    work_dir: str | None,
+    pipeline: str | None,
     as_json: bool,
 ) -> None:
-    """Record a Nextflow run from its launch directory.
+    """Record a Nextflow run from its launch directory, or from trace files alone.
 
     Same as threadline.nextflow.ingest(): reads .nextflow/history, the trace file, the
     lineage store, .nextflow.log and the task work dirs, and records the workflow run, a
-    child run per task and the task outputs. Ingesting a run again records only what is
-    new.
+    child run per task and the task outputs. Without history and lineage store (the
+    launch folder gone) the trace file alone is read; --trace FOLDER records every trace
+    file in it (ingest_traces()). Ingesting a run again records only what is new.
     """
     _connect(ctx)
+    if trace is not None and os.path.isdir(trace):
+        with _progress("ingesting tasks") as tick:
+            results = ingest_traces(
+                trace,
+                launch_dir,
+                run_name,
+                published=published,
+                work_dir=work_dir,
+                pipeline=pipeline,
+                progress=tick,
+            )
+        _emit([r.to_dict() for r in results], as_json, lambda: _summaries(results))
+        return
     with _progress("ingesting tasks") as tick:
         result = ingest(
             launch_dir,
@@ -107,9 +140,15 @@ def ingest_cmd(
             lineage=lineage,
             run_name=run_name,
             published=published,
+            work_dir=work_dir,
+            pipeline=pipeline,
             progress=tick,
         )
     _emit(result.to_dict(), as_json, lambda: _summary(result))
+
+
+def _summaries(results: list[IngestResult]) -> str:
+    return "\n".join(_summary(result) for result in results)
 
 
 @group.command("config")

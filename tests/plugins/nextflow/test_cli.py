@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import threadline as tl
 from click.testing import CliRunner
-from threadline.cli import PLUGIN_GROUPS, main
+from threadline.cli import main, plugin_groups
 from threadline.nextflow.cli import group
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -51,7 +51,7 @@ def test_group_is_loaded_lazily():
         "c.main.get_command(None, 'nextflow'); assert 'threadline.nextflow' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
-    assert PLUGIN_GROUPS["nextflow"] == "threadline.nextflow.cli:group"
+    assert plugin_groups()["nextflow"].value == "threadline.nextflow.cli:group"
     assert "nextflow" in invoke("--help").stdout
 
 

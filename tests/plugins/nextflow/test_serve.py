@@ -2,10 +2,12 @@
 
 import base64
 import datetime as dt
+import http.client
 import json
 import logging
 import os
 import random
+import signal
 import subprocess
 import sys
 import urllib.error
@@ -22,6 +24,7 @@ from .conftest import WEBLOG
 
 CAPTURE = json.loads((WEBLOG / "nf-executor_nf23.04.2_mock_hello_full_run.json").read_text())
 SESSION = "456ae710-1ac1-4148-a6a2-10b5e73d0157"
+SERVE_ARGS = ("nextflow", "serve", "--port", "0")
 
 
 def post(url: str, body: bytes, token: str | None = None) -> int:
@@ -199,27 +202,29 @@ def test_java_dates():
 
 
 def test_serve_command(local_instance):
+    """Events over one kept-alive connection, as Nextflow sends them, then Ctrl-C: the
+    receiver applies what it accepted and exits (SIGINT sets an event; no
+    KeyboardInterrupt lands in the middle of the shutdown)."""
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from threadline.cli import main; main()",
-            "nextflow",
-            "serve",
-            "--port",
-            "0",
-        ],
+        [sys.executable, "-c", "from threadline.cli import main; main()", *SERVE_ARGS],
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        url = server.stderr.readline().split()[-1]
-        assert url.startswith("http://127.0.0.1:")
+        line = server.stderr.readline()
+        if not line.startswith("listening on http://127.0.0.1:"):
+            server.kill()
+            pytest.fail(f"serve did not start: {line}{server.stderr.read()}")
+        host, port = line.split()[-1].removeprefix("http://").rstrip("/").split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
         for event in CAPTURE:
-            assert post(url, as_nextflow_sends(event)) == 200
+            connection.request("POST", "/", as_nextflow_sends(event))
+            assert connection.getresponse().read() == b"ok\n"
     finally:
-        server.send_signal(2)  # Ctrl-C: apply what was accepted, then stop
-        _, rest = server.communicate(timeout=30)
-    assert "received 11 events, rejected 0, failed 0" in rest
+        server.send_signal(signal.SIGINT)  # the connection is still open
+        _, rest = server.communicate(timeout=60)  # a hang guard, not a timing
+    connection.close()
+    assert server.returncode == 0, rest
+    assert "received 11 events, rejected 0, failed 0" in rest, rest
     workflow = tl.Run.get(reference=f"{SESSION}/insert_id_here")
     assert workflow.status == "completed" and tl.Run.filter(parent=workflow).count() == 3
