@@ -47,6 +47,29 @@ def hlatyping_launch_dir() -> None:
     )
 
 
+def test_trace_alone(local_instance, isolated):
+    """Only the output folder of an nf-core run is left: no history, no lineage store."""
+    info = Path("results/pipeline_info")
+    info.mkdir(parents=True)
+    shutil.copy(
+        FIXTURES / "trace" / "wfcommons_nf-core-hlatyping-1.2.0_nf20.10.0" / "execution_trace.txt",
+        info / "execution_trace_2021-03-29_19-50-19.txt",
+    )
+    # -- start nextflow-trace-alone --
+    from threadline.nextflow import ingest, ingest_traces
+
+    # results/pipeline_info/execution_trace_2021-03-29_19-50-19.txt, and nothing else
+    [result] = ingest_traces("results", run_name="adoring_roentgen", pipeline="nf-core/hlatyping")
+    workflow = tl.Run.get(uid=result.workflow)
+    assert (workflow.name, workflow.status) == ("adoring_roentgen", "completed")
+    assert workflow.transform.key == "nf-core/hlatyping"
+    assert tl.Run.filter(parent=workflow).count() == 6  # a task run per trace row
+
+    again = ingest("results")  # the same trace, found in pipeline_info/: nothing new
+    assert (again.workflow, again.created, again.tasks) == (result.workflow, False, 0)
+    # -- end nextflow-trace-alone --
+
+
 def test_query_tasks(local_instance, isolated):
     hlatyping_launch_dir()
     # -- start nextflow-query --
