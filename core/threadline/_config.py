@@ -37,6 +37,7 @@ ENV_STORAGE = "THREADLINE_STORAGE"
 ENV_HOME = "THREADLINE_HOME"
 ENV_CACHE = "THREADLINE_CACHE_DIR"
 ENV_PARENT_RUN = "THREADLINE_PARENT_RUN"
+ENV_OPENLINEAGE = "THREADLINE_OPENLINEAGE_URL"
 ENV_TRANSPORT = {
     "connect_timeout": "THREADLINE_S3_CONNECT_TIMEOUT",
     "read_timeout": "THREADLINE_S3_READ_TIMEOUT",
@@ -62,6 +63,20 @@ class Settings:
     cache_dir: str
     source: str  # "arguments", "environment", the project file's path, or "default"
     transport: Transport = field(default_factory=Transport)
+    openlineage_url: str | None = None  # where live OpenLineage events go (None: nowhere)
+
+
+def openlineage_url(value: Any = None, where: str = "threadline.toml") -> str | None:
+    """The OpenLineage endpoint: ``THREADLINE_OPENLINEAGE_URL`` over the project file's
+    ``openlineage_url``; an http(s) URL or nothing."""
+    if os.environ.get(ENV_OPENLINEAGE):
+        value, where = os.environ[ENV_OPENLINEAGE], ENV_OPENLINEAGE
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        raise ConfigError(f"openlineage_url in {where} must be an http(s) URL, got {value!r}")
+    _check_text(value, "openlineage_url")
+    return value
 
 
 def transport(table: Any = None, where: str = "[s3]") -> Transport:
@@ -230,6 +245,10 @@ def read_project_file(path: Path) -> tuple[str, str, Transport]:
     )
 
 
+def read_openlineage_url(path: Path) -> str | None:
+    return openlineage_url(_load(path).get("openlineage_url"), str(path))
+
+
 def write_project_file(folder: Path, storage: str, db: str | None) -> Path:
     """Write ``threadline.toml`` in ``folder``; the default database sits beside it.
 
@@ -263,6 +282,7 @@ def resolve(db: str | None = None, storage: str | None = None) -> Settings:
             cache_dir=cache,
             source="arguments",
             transport=fallback.transport if fallback else transport(),
+            openlineage_url=fallback.openlineage_url if fallback else openlineage_url(),
         )
     env_db, env_storage = os.environ.get(ENV_DB), os.environ.get(ENV_STORAGE)
     if env_db or env_storage:
@@ -270,11 +290,12 @@ def resolve(db: str | None = None, storage: str | None = None) -> Settings:
             missing = ENV_STORAGE if env_db else ENV_DB
             raise ConfigError(f"{missing} must be set together with {ENV_DB}/{ENV_STORAGE}")
         db_url, root = normalize_db(env_db), normalize_storage(env_storage)
-        return Settings(db_url, root, cache, "environment", transport())
+        return Settings(db_url, root, cache, "environment", transport(), openlineage_url())
     project = find_project_file()
     if project is not None:
         pdb, pstorage, ptransport = read_project_file(project)
-        return Settings(pdb, pstorage, cache, str(project), ptransport)
+        url = read_openlineage_url(project)
+        return Settings(pdb, pstorage, cache, str(project), ptransport, url)
     home = home_dir()
     return Settings(
         sqlite_url(home / "threadline.db"),
@@ -282,4 +303,5 @@ def resolve(db: str | None = None, storage: str | None = None) -> Settings:
         cache,
         "default",
         transport(),
+        openlineage_url(),
     )

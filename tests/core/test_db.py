@@ -242,3 +242,78 @@ def test_init_with_unusable_storage_writes_no_file(isolated):
     with pytest.raises(StorageError):
         tl.init(storage="a-file/data")
     assert not (isolated / "threadline.toml").exists()
+
+
+def test_openlineage_url_from_the_project_file_and_the_environment(isolated, monkeypatch):
+    monkeypatch.delenv("THREADLINE_OPENLINEAGE_URL", raising=False)
+    (isolated / "threadline.toml").write_text(
+        'storage = "st"\ndb = "sqlite:///x.db"\nopenlineage_url = "http://127.0.0.1:5000"\n'
+    )
+    assert resolve().openlineage_url == "http://127.0.0.1:5000"
+    monkeypatch.setenv("THREADLINE_OPENLINEAGE_URL", "https://ol.example/api")
+    assert resolve().openlineage_url == "https://ol.example/api"
+    monkeypatch.setenv("THREADLINE_OPENLINEAGE_URL", "ol.example")
+    with pytest.raises(ConfigError, match="must be an http"):
+        resolve()
+
+
+@pytest.mark.parametrize(
+    "name", ['dq"uote', "back\\slash", "new\nline", "tab\there", "del\x7fchar", "ünï €", "#hash"]
+)
+def test_init_round_trips_any_storage_path(isolated, name):
+    """The project file is written by a TOML library: whatever the folder is called, the
+    next command reads back exactly what init was given."""
+    inst = tl.init(storage=name)
+    try:
+        expected = str((isolated / name).resolve())
+        assert inst.settings.storage == expected
+        assert _config.read_project_file(isolated / "threadline.toml")[1] == expected
+    finally:
+        tl.disconnect()
+
+
+def test_only_init_creates_an_instance(isolated):
+    url = f"sqlite:///{isolated / 'typo' / 'x.db'}"
+    with pytest.raises(ConfigError, match="no threadline instance at .*threadline init"):
+        tl.connect(db=url, storage=str(isolated / "st"), create=False)
+    assert not (isolated / "typo").exists() and not (isolated / "st").exists()
+    tl.init(storage="st", db=url)
+    tl.disconnect()
+    assert tl.connect(db=url, storage=str(isolated / "st"), create=False).settings.db == url
+    tl.disconnect()
+
+
+def test_a_postgres_database_without_an_instance_is_refused(isolated, postgres):
+    url = postgres.create_database("empty_no_instance")
+    with pytest.raises(ConfigError, match="no threadline instance"):
+        tl.connect(db=url, storage=str(isolated / "st"), create=False)
+
+
+def test_sqlite_after_a_read_only_episode(isolated):
+    """A process that found the database read-only (PRAGMA query_only, as a reader
+    without write permission does) leaves -wal/-shm behind; later runs work."""
+    import sqlite3
+
+    url = f"sqlite:///{isolated / 'db' / 'tl.db'}"
+    tl.init(storage="st", db=url)
+    (isolated / "a.txt").write_text("a")
+    tl.Artifact(isolated / "a.txt", key="a.txt").save()
+    tl.disconnect()
+    reader = sqlite3.connect(isolated / "db" / "tl.db")
+    reader.execute("PRAGMA query_only=1")
+    assert reader.execute("SELECT COUNT(*) FROM artifact").fetchone()[0] == 1
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        reader.execute("INSERT INTO storage (root, type, created_at) VALUES ('x', 'y', 'z')")
+    assert (isolated / "db" / "tl.db-wal").exists()
+    tl.connect(db=url, storage=str(isolated / "st"), create=False)  # while it still reads
+    try:
+        (isolated / "b.txt").write_text("b")
+        assert tl.Artifact(isolated / "b.txt", key="b.txt").save().version == 1
+    finally:
+        tl.disconnect()
+        reader.close()
+    tl.connect(db=url, storage=str(isolated / "st"), create=False)
+    try:
+        assert tl.Artifact.filter().count() == 2
+    finally:
+        tl.disconnect()
