@@ -274,7 +274,7 @@ def test_init_round_trips_any_storage_path(isolated, name):
 
 def test_only_init_creates_an_instance(isolated):
     url = f"sqlite:///{isolated / 'typo' / 'x.db'}"
-    with pytest.raises(ConfigError, match="no threadline instance at .*threadline init"):
+    with pytest.raises(ConfigError, match=r"no threadline instance at .*threadline init"):
         tl.connect(db=url, storage=str(isolated / "st"), create=False)
     assert not (isolated / "typo").exists() and not (isolated / "st").exists()
     tl.init(storage="st", db=url)
