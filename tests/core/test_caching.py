@@ -1,5 +1,6 @@
 """@tl.step(cache=True) / @tl.flow(cache=True): hits, misses and their reasons, safety."""
 
+import asyncio
 import json
 import logging
 import os
@@ -230,6 +231,43 @@ def test_a_cached_flow_skips_its_steps(local_instance, isolated):
         "completed",
         "cached",
     ]
+
+
+def test_a_cached_flow_checks_what_its_steps_read(local_instance, isolated):
+    tl.Artifact(write(isolated / "cfg.txt", "k=1"), key="config.txt").save()
+
+    @tl.step("read-config")
+    def read_config() -> str:
+        return tl.Artifact.get(key="config.txt").load()
+
+    @tl.flow("configured", cache=True)
+    def configured() -> str:
+        return read_config().upper()
+
+    assert configured() == "K=1" and configured() == "K=1"
+    tl.Artifact(write(isolated / "cfg.txt", "k=2"), key="config.txt").save()
+    assert configured() == "K=2"
+    statuses = [r.status for r in tl.Run.filter(transform__key="configured").order_by("id")]
+    assert statuses == ["completed", "cached", "completed"]
+    assert tl.Run.filter(transform__key="configured").order_by("-id").first().cache_note == (
+        "input config.txt changed (read by the body)"
+    )
+
+
+def test_async_steps_are_cached_too(local_instance, isolated):
+    calls = []
+
+    @tl.step("async-double", cache=True)
+    async def double(n: int) -> int:
+        calls.append(n)
+        await asyncio.sleep(0)
+        return 2 * n
+
+    async def main() -> list[int]:
+        return [await double(2), await double(2), await double(3)]
+
+    assert asyncio.run(main()) == [4, 4, 6]
+    assert calls == [2, 3]
 
 
 def test_entries_and_clear(local_instance, isolated):
