@@ -98,7 +98,7 @@ def _by_key(keys: list[str], hidden: bool, pinned: list[int]) -> dict[str, list[
                 which = which | Artifact.version.in_(pinned)
             query = query.where((Artifact.visibility != "trash") & which)
         for artifact in query.order_by(Artifact.version.desc()):
-            found.setdefault(artifact.key, []).append(artifact)
+            found.setdefault(str(artifact.key), []).append(artifact)
     return found
 
 

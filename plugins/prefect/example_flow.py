@@ -45,7 +45,7 @@ def summarize(tables: list[Path]) -> Path:
 @flow(name="example-qc")
 def example_qc(samples: list[str], reads: int = 100) -> Path:
     tables = simulate.map(samples, reads)
-    return summarize(tables)
+    return summarize(tables)  # type: ignore[arg-type]  # Prefect passes the futures' results
 
 
 def main(argv: list[str] | None = None) -> tl.Run:

@@ -252,7 +252,8 @@ class Recorder:
         """Register what is left, settle unreported jobs, end the pipeline run."""
         with self.lock:
             try:
-                if self._pipeline_run() is None:
+                pipeline = self._pipeline_run()
+                if pipeline is None:
                     return
                 problem = self._flush_caught()
                 self._settle_unreported()
@@ -261,7 +262,7 @@ class Recorder:
                         break
                     failure = self._flush_caught()
                     problem = problem or failure
-                finish_pipeline(self.pipeline, self.outcome)
+                finish_pipeline(pipeline, self.outcome)
                 if problem is not None:
                     raise problem  # logged once by the handler, after the run is closed
             finally:

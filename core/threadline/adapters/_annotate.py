@@ -25,7 +25,7 @@ def annotate_records(
     """``annotate`` for many records of one kind in one transaction; every value is
     checked before anything is written."""
     known: dict[str, Feature] = {}
-    checked = [
+    checked: list[tuple[Any, list[tuple[Feature, Any]]]] = [
         (record, check_values(mask(values), create_features, known)) for record, values in items
     ]
     kinds = {type(record) for record, _ in checked}
