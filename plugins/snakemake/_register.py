@@ -184,7 +184,7 @@ def _reload_runs(plans: list[_Plan]) -> None:
     """After a rollback, the runs as the database has them (not as ``finish_run`` left
     them in memory), so that a retry writes them again."""
     ids = [plan.job.run.id for plan in plans]
-    fresh = {run.id: run for run in tl.Run.select().where(tl.Run.id.in_(ids))}
+    fresh = {run.id: run for run in tl.Run.filter(id__in=ids)}
     for plan in plans:
         plan.job.run = fresh.get(plan.job.run.id, plan.job.run)
 
