@@ -16,11 +16,12 @@ those reads still resolve to the same content and every output still exists. Oth
 ``Decision.reason`` says what changed.
 """
 
+import contextvars
 import json
 import logging
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,9 +33,24 @@ from .errors import InvalidInput
 from .hashing import hash_path, hash_paths
 from .models import Artifact, CacheEntry, Run, RunInput
 
-__all__ = ["Decision", "Hit", "Key", "clear", "entries", "key", "lookup", "record", "reuse"]
+__all__ = [
+    "Decision",
+    "Hit",
+    "Key",
+    "clear",
+    "entries",
+    "key",
+    "lookup",
+    "note_reads",
+    "record",
+    "reuse",
+]
 
 log = logging.getLogger("threadline.caching")
+# files read through threadline during a cached call: absolute path -> content hash
+_reads: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "threadline_cache_reads", default=None
+)
 MODES = (False, True, "refresh")
 
 
@@ -127,6 +143,36 @@ def key(fn: Callable[..., Any], arguments: dict[str, Any], *, transform: str) ->
     return Key(transform, digest({"transform": transform, **parts}), parts, ids)
 
 
+def note_reads(pairs: Iterable[tuple[str, str | None]]) -> None:
+    """Tell the cached call in progress (if any) that it read these files, as (path,
+    content hash): its entry is then reused only while they hold the same content. The
+    adapter API calls this for every path it links or registers as an input."""
+    found = _reads.get()
+    if found is not None:
+        for path, digest_ in pairs:
+            if digest_ is not None and "://" not in path:
+                found[os.path.abspath(path)] = digest_
+
+
+def start_reads() -> contextvars.Token[dict[str, str] | None]:
+    """Begin collecting the files a cached call reads (``note_reads``)."""
+    return _reads.set({})
+
+
+def stop_reads(token: contextvars.Token[dict[str, str] | None]) -> dict[str, str]:
+    """The files collected since ``start_reads``; an enclosing cached call (a cached
+    flow around a cached step) inherits them."""
+    found = _reads.get() or {}
+    try:
+        _reads.reset(token)
+    except ValueError:  # ended in another context (a thread): nothing to restore
+        _reads.set(None)
+    outer = _reads.get()
+    if outer is not None:
+        outer.update(found)
+    return found
+
+
 # -- lookup -------------------------------------------------------------------------------
 
 
@@ -171,6 +217,10 @@ def _stale(entry: Hit) -> str | None:
         sql = f"SELECT uid FROM artifact WHERE visibility = ? AND uid IN ({_marks(len(uids))})"
         if len(_sql(sql, ["main", *uids])) < len(uids):
             return "an input read by the body is gone"
+    files = {r["path"]: r["hash"] for r in entry.reads if "path" in r}
+    changed = _paths_changed(files, "input file {} changed (read by the body)")
+    if changed is not None:
+        return changed
     result = entry.result
     return _outputs_gone(list(result.get("outputs", []))) or _paths_changed(result.get("paths", {}))
 
@@ -195,11 +245,13 @@ def _outputs_gone(ids: list[int]) -> str | None:
     return None
 
 
-def _paths_changed(paths: dict[str, str]) -> str | None:
+def _paths_changed(paths: dict[str, str], message: str = "returned path {} changed") -> str | None:
+    if not paths:
+        return None
     cache = _context.instance().stat_cache
     for path, expected in sorted(paths.items()):
         if not os.path.exists(path) or hash_path(path, cache).hash != expected:
-            return f"returned path {path} changed"
+            return message.format(path)
     return None
 
 
@@ -236,8 +288,9 @@ def _subtree(run: Run) -> list[int]:
     return ids
 
 
-def record(k: Key, run: Run, result: Any) -> str | None:
-    """Record the completed ``run`` under ``k``; returns a note when it cannot be cached.
+def record(k: Key, run: Run, result: Any, files: dict[str, str] | None = None) -> str | None:
+    """Record the completed ``run`` under ``k``, with the ``files`` its body read
+    (``stop_reads``); returns a note when it cannot be cached.
 
     Two processes recording the same key at once both succeed: one row wins."""
     if k.base is None:
@@ -250,17 +303,22 @@ def record(k: Key, run: Run, result: Any) -> str | None:
     ids = _subtree(run)
     outputs = Artifact.select(Artifact.id).where(Artifact.run.in_(ids))  # type: ignore[misc]
     made = [a.id for a in outputs]
-    query = (
-        Artifact.select(Artifact.key, Artifact.uid, Artifact.hash)
+    found = list(
+        Artifact.select(
+            Artifact.key, Artifact.uid, Artifact.hash, Artifact.run, Artifact.created_at
+        )
         .join(RunInput, on=RunInput.artifact == Artifact.id)  # type: ignore[misc]
         .where(RunInput.run.in_(ids) & Artifact.id.not_in(made + list(k.arguments) or [0]))  # type: ignore[misc]
         .distinct()
     )
+    files = files or {}
+    known = set(files.values())
+    unseen = [a for a in found if a.run_id is None and not a.key and a.hash not in known]
+    if unseen:  # a file no run made, read by a path this call was not told about
+        return f"not cached: the body read a file it did not name ({unseen[0].uid})"
     reads = sorted(
-        (
-            {"key": a.key, "hash": a.hash} if a.key else {"uid": a.uid, "hash": a.hash}
-            for a in query
-        ),
+        [{"key": a.key, "hash": a.hash} if a.key else {"uid": a.uid, "hash": a.hash} for a in found]
+        + [{"path": path, "hash": h} for path, h in files.items()],
         key=digest,
     )
     CacheEntry.insert(

@@ -229,6 +229,7 @@ class _Call:
     key: caching.Key | None = None
     hit: bool = False
     value: Any = None
+    reads: Any = None  # the token of caching.start_reads, for a cached call that runs
 
 
 class _Tracked:
@@ -285,23 +286,25 @@ class _Tracked:
             RunInput.insert_many(
                 [{"run": run.id, "artifact": a.id} for a in inputs]
             ).on_conflict_ignore().execute()
-        return _Call(run, _context.enter_run(run), key)
+        reads = caching.start_reads() if key is not None and key.base is not None else None
+        return _Call(run, _context.enter_run(run), key, reads=reads)
 
     def end(self, call: _Call, error: BaseException | None, result: Any = None) -> None:
         run = call.run
         _context.exit_run(run, call.token)
+        files = caching.stop_reads(call.reads) if call.reads is not None else {}
         if error is None:
             finish_run(run, "completed")
             if call.key is not None:
-                self._record(call.key, run, result)
+                self._record(call.key, run, result, files)
         elif isinstance(error, KeyboardInterrupt | SystemExit | GeneratorExit):
             finish_run(run, "aborted", error=f"{type(error).__name__}: {error}")
         else:
             trace = "".join(tb.format_exception(error))
             finish_run(run, "errored", error=f"{type(error).__name__}: {error}", traceback=trace)
 
-    def _record(self, key: caching.Key, run: Run, result: Any) -> None:
-        note = caching.record(key, run, result)
+    def _record(self, key: caching.Key, run: Run, result: Any, files: dict[str, str]) -> None:
+        note = caching.record(key, run, result, files)
         if note is not None:
             log.debug("%s: %s", self.key, note)
             run.cache_note = f"{run.cache_note}; {note}" if run.cache_note else note

@@ -6,6 +6,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -195,6 +196,46 @@ def test_an_artifact_read_by_key_in_the_body_is_checked(local_instance, isolated
     note = tl.Run.filter(transform__key="align").order_by("-id").first().cache_note
     assert note == "input ref/genome.txt changed (read by the body)"
     assert [len(e.reads) for e in caching.entries("align")] == [2, 2]
+
+
+def test_files_read_through_threadline_in_the_body_are_checked(local_instance, isolated):
+    path = write(isolated / "settings.txt", "a")
+    calls = []
+
+    @tl.step("configure", cache=True)
+    def configure() -> int:
+        calls.append(1)
+        tl.adapters.link_inputs(tl.context.run, paths=[path])
+        return 1
+
+    configure(), configure()
+    assert len(calls) == 1
+    write(path, "b")  # the file the body read changed: a miss
+    configure()
+    assert len(calls) == 2
+    note = tl.Run.filter(transform__key="configure").order_by("-id").first().cache_note
+    assert note == f"input file {path} changed (read by the body)"
+
+
+def test_a_file_read_unseen_makes_the_call_uncacheable(local_instance, isolated):
+    path = write(isolated / "settings.txt", "a")
+    calls = []
+
+    @tl.step("sneaky", cache=True)
+    def sneaky() -> int:
+        calls.append(1)
+        run = tl.context.run  # a plain thread does not carry the call's context
+        reader = threading.Thread(
+            target=tl.adapters.link_inputs, args=(run,), kwargs={"paths": [path]}
+        )
+        reader.start()
+        reader.join()
+        return 1
+
+    sneaky(), sneaky()
+    assert len(calls) == 2 and CacheEntry.select().count() == 0
+    note = tl.Run.filter(transform__key="sneaky").first().cache_note
+    assert "; not cached: the body read a file it did not name (" in note
 
 
 def test_refresh_runs_and_records_anew(local_instance, isolated):
