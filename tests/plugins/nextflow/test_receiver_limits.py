@@ -74,7 +74,7 @@ def request(length: str | None, extra: str = "") -> bytes:
 
 @pytest.fixture
 def receiver(local_instance):
-    started = Receiver(max_body=1 << 20, timeout=2).start()
+    started = Receiver(max_body=1 << 20, timeout=5).start()
     yield started
     started.stop()
 
@@ -101,7 +101,7 @@ CHUNKED = request(None, "Transfer-Encoding: chunked\r\n"), b"2\r\n{}\r\n0\r\n\r\
         (request("2", "Content-Length: 3\r\n"), b"{}", 400, "conflicting Content-Length"),
         (*CHUNKED, 411, "chunked bodies are not accepted"),
         (request(str(2 << 20)), b"", 413, "body too large: 2097152 bytes (at most 1048576)"),
-        (request("10"), b"{", 408, "no body within 2 s"),  # the rest never comes
+        (request("10"), b"{", 408, "no body within 5 s"),  # the rest never comes
     ],
     ids=["text", "negative", "exponent", "none", "two", "chunked", "huge", "stalled"],
 )
@@ -146,6 +146,7 @@ def corrupt(index: int, path: str, value: object) -> dict:
         (corrupt(3, "trace.peak_rss", True), "(peak_rss) is not a number"),
         (corrupt(3, "trace.start", "noon"), "trace.start: not a date"),
         (corrupt(3, "trace.exit", "0"), "trace.exit is not a whole number"),
+        (corrupt(3, "trace.native_id", [1]), "trace.native_id is not a number or text"),
         (corrupt(3, "trace.workdir", "/"), "trace.workdir is not a task work dir"),
         (corrupt(3, "trace", {}), "trace has neither a workdir nor a hash"),
         (corrupt(10, "trace", "boom"), "trace is not a JSON object"),
@@ -167,6 +168,17 @@ def test_json_constants_that_are_not_numbers_are_refused(receiver, constant):
     answer = exchange(receiver, request(str(len(body))), body)
     assert answer[0] == 400 and b"is not a JSON number" in answer[1]
     nothing_written(receiver)
+
+
+def test_an_error_event_with_an_empty_trace_is_accepted(receiver):
+    """Nextflow's ``error`` event carries the failing task's trace, or none."""
+    error = {**CAPTURE[0], "event": "error", "trace": {}}
+    error.pop("metadata")
+    for event in (CAPTURE[0], error):
+        assert post(receiver.url, as_nextflow_sends(event)) == 200
+    receiver.drain()
+    workflow = tl.Run.get(reference=f"{SESSION}/insert_id_here")
+    assert (workflow.status, workflow.error) == ("started", "the workflow failed")
 
 
 def test_a_silent_connection_is_closed(receiver):
