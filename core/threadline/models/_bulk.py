@@ -1,3 +1,0 @@
-"""TEMPORARY shim (H1): until adapters/ imports threadline.saving."""
-
-from ..saving import save_artifacts  # noqa: F401
