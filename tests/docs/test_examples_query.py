@@ -1,4 +1,5 @@
-"""Examples of docs/query.md, docs/features.md and docs/lineage.md, run for real."""
+"""Examples of docs/query.md and docs/features.md, run for real (docs/lineage.md's are in
+test_examples_lineage.py)."""
 
 import datetime
 from pathlib import Path
@@ -270,82 +271,6 @@ def test_dict_items(local_instance, isolated):
     assert tl.Run.filter(trace__retry__attempt=1).count() == 2
     assert tl.Run.filter(trace__exit__isnull=True).count() == 2  # no such key
     # -- end dict-items --
-
-
-# -- lineage -----------------------------------------------------------------------------------
-
-
-def test_lineage(local_instance, isolated):
-    make_samples()
-    # -- start lineage-walk --
-    from pathlib import Path
-
-    @tl.step("merge")
-    def merge(bams: list[tl.Artifact]) -> tl.Artifact:
-        Path("merged.bam").write_text("".join(Path(b.cache()).read_text() for b in bams))
-        return tl.Artifact("merged.bam", key="merged/all.bam").save()
-
-    merged = merge(tl.Artifact.filter(key__startswith="aligned/").order_by("key").all())
-
-    up = tl.lineage.upstream(merged)  # any depth, the start excluded
-    assert [a.key for a in up.artifacts] == [
-        "raw/S1.fastq",
-        "raw/S2.fastq",
-        "aligned/S1.bam",
-        "aligned/S2.bam",
-    ]
-    assert [r.transform.key for r in up.runs] == ["align", "align", "merge"]
-
-    down = tl.lineage.downstream(tl.Artifact.get(key="raw/S1.fastq"))
-    assert [a.key for a in down.artifacts] == ["aligned/S1.bam", "merged/all.bam"]
-    # -- end lineage-walk --
-    # -- start lineage-openlineage --
-    events = tl.export.openlineage_events()  # every run; or a list of runs, since=...
-    last = events[-1]
-    assert (last["eventType"], last["job"]["name"]) == ("COMPLETE", "merge")
-    assert [d["name"] for d in last["inputs"]] == ["aligned/S1.bam", "aligned/S2.bam"]
-    assert [d["name"] for d in last["outputs"]] == ["merged/all.bam"]
-    # -- end lineage-openlineage --
-    # -- start lineage-mermaid --
-    chart = merged.view_lineage()  # or tl.lineage.mermaid(record, "downstream")
-    assert chart.startswith("flowchart LR")
-    assert '["aligned/S1.bam v1"]' in chart and '("merge (completed)")' in chart
-    # -- end lineage-mermaid --
-    data = up.to_dict()
-    assert [a["key"] for a in data["artifacts"]][-1] == "aligned/S2.bam"
-    assert data["runs"][-1] == {
-        "uid": merged.run.uid,
-        "transform": "merge",
-        "status": "completed",
-        "engine": "python",
-    }
-    run_up = tl.lineage.upstream(merged.run)  # a run's upstream includes its inputs
-    assert [a.key for a in run_up.artifacts] == [a.key for a in up.artifacts]
-    assert merged.run.uid not in [r.uid for r in run_up.runs]
-    align_s1 = tl.Artifact.get(key="aligned/S1.bam").run
-    run_down = tl.lineage.downstream(align_s1)  # a run's downstream includes its outputs
-    assert [a.key for a in run_down.artifacts] == ["aligned/S1.bam", "merged/all.bam"]
-    assert [r.uid for r in run_down.runs] == [merged.run.uid]
-
-
-def test_lineage_render_and_describe(local_instance, isolated, capsys):
-    make_samples()
-    # -- start lineage-describe --
-    bam = tl.Artifact.get(key="aligned/S1.bam")
-    print(tl.lineage.render(bam))  # the same text as `threadline lineage aligned/S1.bam`
-    bam.describe()  # identity, storage, run and transform, inputs, features, labels
-
-    assert bam.run.transform.key == "align" and bam.transform.key == "align"
-    assert [a.key for a in bam.run.inputs] == ["raw/S1.fastq"]
-    assert bam.run.parent.transform.key == "map-reads"
-    # -- end lineage-describe --
-    out = capsys.readouterr().out
-    assert out.startswith("upstream of Artifact aligned/S1.bam\n")
-    assert "artifact " in out and "raw/S1.fastq v1" in out
-    assert "Artifact aligned/S1.bam  v1  (latest)" in out
-    assert "transform: align v1 (step)" in out and "sample = 'S1'" in out
-    text = bam.describe(as_text=True)
-    assert text is not None and text in out
 
 
 def test_projects(local_instance, isolated):
