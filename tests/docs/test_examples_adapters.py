@@ -1,6 +1,7 @@
 """Examples of docs/adapters.md: every public function of ``threadline.adapters``, run."""
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -407,7 +408,9 @@ def test_guard(local_instance, isolated, monkeypatch, caplog):
         "the end of the workflow: InvalidInput",
     ]
     # -- end adapter-guard --
-    errors = [r for r in caplog.records if r.name == "threadline.myengine" and r.levelname == "ERROR"]
+    errors = [
+        r for r in caplog.records if r.name == "threadline.myengine" and r.levelname == "ERROR"
+    ]
     assert len(errors) == 2 and all(r.exc_info for r in errors)
     assert "(the workflow is not affected" in errors[0].getMessage()
     monkeypatch.setenv("THREADLINE_STRICT", "1")
@@ -485,3 +488,13 @@ def test_register_inputs(local_instance, isolated):
     with adapters.activate(job):  # also inside the run: still not its output
         (again,) = adapters.register_inputs(job, ["config.yaml"])
     assert again.run is None
+
+
+def test_emit(capsys):
+    # -- start adapter-emit --
+    rows = [{"uid": "r1", "status": "completed"}]
+    adapters.emit(rows, as_json=False, human=lambda: "r1  completed")  # a table for people
+    adapters.emit(rows, as_json=True, human=lambda: "")  # --json: the same data, for scripts
+    # -- end adapter-emit --
+    text, data = capsys.readouterr().out.split("\n", 1)
+    assert text == "r1  completed" and json.loads(data) == rows

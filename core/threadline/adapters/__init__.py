@@ -28,6 +28,9 @@ Engine safety
     ``Guard``: the one "never fail the host engine" wrapper (log once, record, go on);
     ``strict``: whether adapters re-raise their own failures (``THREADLINE_STRICT=1``);
     ``redact``: a value with its secrets masked; ``check_key``: a key, checked.
+Command lines
+    ``emit``: print a command's result as text for people or JSON for scripts, as the
+    ``threadline`` command does (an engine plugin's own commands use it too).
 
 Naming: a function that takes many items is named in the plural of what it takes
 (``start_runs``, ``link_runs``, ``register_outputs``, ``claim_outputs``, ``link_inputs``,
@@ -41,6 +44,7 @@ sources, errors) is redacted on the way in: secrets never reach the database.
 from typing import Any
 
 from .._keys import check_key as _check_key
+from .._output import emit
 from .._redact import redact as _redact_value
 from .._redact import redact_text
 from .._references import resolve_reference, resolve_references, split_reference
@@ -80,6 +84,7 @@ __all__ = [
     "child_environment",
     "claim_outputs",
     "descendants",
+    "emit",
     "finish_run",
     "get_transform",
     "hash_files",

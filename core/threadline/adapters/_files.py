@@ -10,6 +10,7 @@ import peewee
 from .. import _context
 from .._db import write_transaction
 from .._redact import mask, redact_key, redact_text
+from ..caching import note_reads
 from ..errors import InvalidInput, NotFound
 from ..hashing import hash_paths
 from ..models import Artifact, Feature, Run, RunInput, check_values
@@ -88,6 +89,7 @@ def register_inputs(
         save_artifacts(artifacts)
         if run is not None:
             link_inputs(run, artifacts=artifacts)
+    note_reads((o.path, a.hash) for o, a in zip(items, artifacts, strict=True))
     return artifacts
 
 
@@ -178,6 +180,7 @@ def _artifacts_for_paths(paths: list[str], register_unknown: bool) -> list[Artif
     for path in paths:
         if "://" in path:
             digest_of[path] = _remote_hash(inst.backend, path)
+    note_reads(digest_of.items())  # a cached step keys on what its body read
     found = _find_many(sorted({d for d in digest_of.values() if d}))
     unknown: dict[str, Artifact] = {}  # by content (by path where no hash is known yet)
     for path in paths:
@@ -205,8 +208,7 @@ def _find_many(digests: list[str]) -> dict[str, Artifact]:
         query = (
             Artifact.select()
             .where(
-                Artifact.hash.in_(digests[start : start + CHUNK])
-                & (Artifact.visibility != "trash")
+                Artifact.hash.in_(digests[start : start + CHUNK]) & (Artifact.visibility != "trash")
             )
             .order_by(Artifact.is_latest.desc(), Artifact.id.desc())
         )
