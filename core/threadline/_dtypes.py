@@ -70,9 +70,12 @@ def _json_safe(value: Any) -> bool:
 class FeatureLike(Protocol):
     """What value checking reads of a feature: a ``tl.Feature`` or a ``Spec``."""
 
-    name: str
-    dtype: str
-    coerce: bool
+    @property
+    def name(self) -> str: ...
+    @property
+    def dtype(self) -> str: ...
+    @property
+    def coerce(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -151,7 +154,7 @@ def _check_bool(v: Any, coerce: bool) -> tuple[bool, Any]:
     return False, None
 
 
-def _check_temporal(kind: type) -> Any:
+def _check_temporal(kind: type[dt.date]) -> Any:
     def check(v: Any, coerce: bool) -> tuple[bool, Any]:
         exact = isinstance(v, kind) and (kind is dt.datetime or not isinstance(v, dt.datetime))
         if exact:
@@ -215,7 +218,7 @@ def infer_dtype(value: Any) -> str:
     raise InvalidInput(f"cannot infer a feature dtype for {value!r}")
 
 
-_TEMPORAL = {"date": dt.date, "datetime": dt.datetime}
+_TEMPORAL: dict[str, type[dt.date]] = {"date": dt.date, "datetime": dt.datetime}
 
 
 def typed_value(dtype: str, value: Any) -> Any:

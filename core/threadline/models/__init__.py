@@ -82,8 +82,3 @@ __all__ = [
     "utcnow",
     "write_values_many",
 ]
-
-# TEMPORARY shim (H1), removed once adapters/ imports these from threadline.models
-from . import feature as _feature  # noqa: E402
-
-_feature.check_values, _feature.write_values_many = check_values, write_values_many  # type: ignore[attr-defined]

@@ -93,6 +93,11 @@ class BaseModel(QueryMixin, peewee.Model):
 
     # Lookups through link tables: name -> (link model, its field to us, its field to other)
     _links: ClassVar[dict[str, tuple[Any, str, str]]] = {}
+    id = peewee.AutoField()  # what peewee adds by itself, declared for the type checker
+    # the table of feature values of this table's records, and its field naming the record
+    _feature_table: ClassVar[Any] = None
+    _feature_owner: ClassVar[str] = ""
+    _dirty: set[str]  # peewee's names of fields changed since the record was read
 
     class Meta:
         database = database
@@ -133,7 +138,7 @@ def insert_columns(model: type[BaseModel], columns: dict[str, list[Any]]) -> Non
     params = list(zip(*values, strict=True))
     if not params:
         return
-    with peewee.__exception_wrapper__:  # driver errors as peewee.IntegrityError etc.
+    with peewee.__exception_wrapper__:  # type: ignore[attr-defined]  # driver errors as peewee's
         if is_sqlite(db):  # executemany steps one prepared statement: the fastest there
             db.cursor().executemany(_insert_sql(model, names, db.param, True), params)
         else:  # psycopg2's executemany is a round trip per row; many rows per statement
@@ -156,8 +161,11 @@ def insert_records(model: type[BaseModel], rows: list[dict[str, Any]]) -> list[A
     """
     if not rows:
         return []
-    defaults = model._meta.get_default_dict
-    data = [{**defaults(), **{k: v for k, v in row.items() if v is not None}} for row in rows]
+    defaults = model._meta.get_default_dict  # fresh callable defaults (uids) per row
+    data = [
+        {**defaults(), **{k: v for k, v in row.items() if v is not None}}  # type: ignore[no-untyped-call]
+        for row in rows
+    ]
     names = list(dict.fromkeys(name for row in data for name in row))
     db = unwrap(model._meta.database)
     table = model._meta.table_name

@@ -35,7 +35,7 @@ def check_values(
 
 def _resolve(name: str, value: Any, create_features: bool) -> Feature:
     """The feature ``name``; an unsaved one inferred from ``value`` if asked."""
-    feature = Feature.get_or_none(Feature.name == name)
+    feature: Feature | None = Feature.get_or_none(Feature.name == name)
     if feature is None:
         if not create_features:
             raise UnknownFeature(name)
@@ -83,10 +83,9 @@ def _add_rows(columns: dict[str, list[Any]], record_id: int, feature_id: int, va
     is one row that matches no element), with its comparable ``num`` or ``text``."""
     elements = value if isinstance(value, list) else (value,)
     for element in elements or (None,):
-        kind = type(element)
-        if kind is str:
+        if isinstance(element, str):
             num, text = None, element[:1024]
-        elif kind in (int, float, bool):
+        elif isinstance(element, int | float):
             num, text = float(element), None
         else:
             comparable = columns_for(element)
@@ -116,7 +115,7 @@ def write_values_many(items: list[tuple[BaseModel, list[tuple[Feature, Any]]]]) 
     link = ArtifactLabel if owner == "artifact" else RunLabel
     owners: dict[int, list[int]] = {}
     columns: dict[str, list[Any]] = {"owner": [], "feature": [], "value": [], "num": [], "text": []}
-    labelled = []
+    labelled: list[tuple[int, int, str]] = []
     for record, checked in items:
         for feature, value in checked:
             owners.setdefault(feature.id, []).append(record.id)
@@ -161,7 +160,7 @@ def _link_labels(link: type[BaseModel], owner: str, labelled: list[tuple[int, in
 class FeatureManager:
     """``record.features``: read and write feature values of one artifact or run."""
 
-    def __init__(self, record: BaseModel, table: type[BaseModel], owner_field: str) -> None:
+    def __init__(self, record: BaseModel, table: Any, owner_field: str) -> None:
         self._record, self._table, self._owner = record, table, owner_field
 
     def add_values(self, values: dict[str, Any], create_features: bool = False) -> None:
@@ -193,7 +192,7 @@ class FeatureManager:
         """Remove these features' values (and the labels their categorical values linked)."""
         owner = getattr(self._table, self._owner)
         ids = Feature.select(Feature.id).where(Feature.name.in_(names))
-        link = ArtifactLabel if self._owner == "artifact" else RunLabel
+        link: Any = ArtifactLabel if self._owner == "artifact" else RunLabel
         with write_transaction(self._table._meta.database):
             self._table.delete().where(
                 (owner == self._record.id) & self._table.feature.in_(ids)
@@ -209,7 +208,7 @@ class FeatureManager:
 class LabelManager:
     """``record.labels``: labels attached to one artifact or run."""
 
-    def __init__(self, record: BaseModel, table: type[BaseModel], owner_field: str) -> None:
+    def __init__(self, record: BaseModel, table: Any, owner_field: str) -> None:
         self._record, self._table, self._owner = record, table, owner_field
 
     def add(self, *labels: "Label | str") -> None:

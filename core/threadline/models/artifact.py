@@ -79,6 +79,9 @@ class Artifact(BaseModel):
     schema = peewee.DeferredForeignKey("Schema", null=True, on_delete="SET NULL")
     created_at = peewee.DateTimeField(default=utcnow, index=True)
     input_of = peewee.ManyToManyField(Run, backref="inputs", through_model=RunInputThrough)
+    storage_id: int  # the foreign keys' id attributes (peewee adds them), for type checkers
+    run_id: int | None
+    schema_id: int | None
 
     _feature_table, _feature_owner = ArtifactFeatureValue, "artifact"
     # what an unsaved artifact is saved from (records read from the database: None)
@@ -248,7 +251,8 @@ class Artifact(BaseModel):
 
     @property
     def transform(self) -> Transform | None:
-        return self.run.transform if self.run_id is not None else None
+        run = self.run if self.run_id is not None else None
+        return run.transform if run is not None else None
 
     @property
     def features(self) -> FeatureManager:
@@ -263,7 +267,7 @@ class Artifact(BaseModel):
         return f"{self.storage.root.rstrip('/')}/{self.path}"
 
     # -- lifecycle ---------------------------------------------------------------------
-    def delete(self, permanent: bool = False) -> None:
+    def delete(self, permanent: bool = False) -> None:  # type: ignore[override]
         """Move to trash; with ``permanent=True`` remove the record and unshared object."""
         if not permanent:
             self._set_visibility("trash")
@@ -329,7 +333,8 @@ class Artifact(BaseModel):
         }
         data["created_at"] = self.created_at.isoformat() if self.created_at else None
         data["storage"] = self.storage.root if self.storage_id else None
-        data["run"] = self.run.uid if self.run_id else None
+        run = self.run if self.run_id else None
+        data["run"] = run.uid if run is not None else None
         return data
 
     def _repr_fields(self) -> list[str]:
@@ -346,6 +351,8 @@ class RunInput(BaseModel):
 
     run = peewee.ForeignKeyField(Run, on_delete="CASCADE", index=True)
     artifact = peewee.ForeignKeyField(Artifact, on_delete="CASCADE", index=True)
+    run_id: int
+    artifact_id: int
 
     class Meta:
         indexes = ((("run", "artifact"), True),)

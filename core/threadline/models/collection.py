@@ -27,6 +27,7 @@ class Collection(BaseModel):
     hash = peewee.CharField(max_length=64)
     description = peewee.TextField(null=True)
     run = peewee.ForeignKeyField(Run, null=True, backref="collections", on_delete="SET NULL")
+    run_id: int | None
     created_at = peewee.DateTimeField(default=utcnow)
 
     class Meta:

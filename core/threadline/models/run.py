@@ -89,6 +89,12 @@ class Run(BaseModel):
     # liveness (v3): the process that runs it, to recognise a run whose process is gone
     pid = peewee.IntegerField(null=True)
     process_start = peewee.DoubleField(null=True)  # seconds since the epoch
+    transform_id: int  # the foreign keys' id attributes (peewee adds them), for type checkers
+    parent_id: int | None
+    environment_id: int | None
+    project_id: int | None
+    logs_id: int | None
+    cached_from_id: int | None
 
     _feature_table, _feature_owner = RunFeatureValue, "run"
 
@@ -120,6 +126,8 @@ class RunLink(BaseModel):
 
     upstream = peewee.ForeignKeyField(Run, on_delete="CASCADE")
     downstream = peewee.ForeignKeyField(Run, on_delete="CASCADE", index=True)
+    upstream_id: int
+    downstream_id: int
 
     class Meta:
         indexes = ((("upstream", "downstream"), True),)
@@ -137,6 +145,7 @@ class CacheEntry(BaseModel):
     base = peewee.CharField(max_length=64, index=True)
     transform_key = peewee.CharField(max_length=1024, index=True)
     run = peewee.ForeignKeyField(Run, on_delete="CASCADE")
+    run_id: int
     parts = JSONField()
     reads = JSONField()
     result = JSONField(null=True)

@@ -82,8 +82,8 @@ class Query:
         if not any(n.lstrip("-") == "id" for n in self._order):  # ties: a stable order
             descending = bool(self._order) and self._order[-1].startswith("-")
             order.append(self.model.id.desc() if descending else self.model.id.asc())
-        query = query.order_by(*order)
-        return query.limit(self._limit) if self._limit is not None else query
+        ordered: peewee.ModelSelect = query.order_by(*order)
+        return ordered.limit(self._limit) if self._limit is not None else ordered
 
     def _order_term(self, name: str) -> Any:
         field = self.model._meta.fields.get(name.lstrip("-"))
@@ -138,7 +138,7 @@ class Query:
         return found[0]
 
     def to_dicts(self) -> list[dict[str, Any]]:
-        rows = self.select().dicts()
+        rows: Any = self.select().dicts()  # peewee's stub types rows as models, not dicts
         return list(rows)
 
     def to_dataframe(self, features: bool | Iterable[str] = False) -> Any:
