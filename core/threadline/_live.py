@@ -23,11 +23,10 @@ _failed_once: set[str] = set()
 
 def endpoint() -> str | None:
     """The live OpenLineage URL of the current instance, if it names one."""
-    url = os.environ.get(ENV_URL)
+    url = os.environ.get(ENV_URL)  # set after the instance opened: still honoured
     if url:
         return url
-    settings = _context.instance().settings  # a run was just written: an instance is open
-    return getattr(settings, "openlineage_url", None)  # until Settings has the field
+    return _context.instance().settings.openlineage_url  # a run was just written: it is open
 
 
 def runs_started(runs: Iterable[Run]) -> None:

@@ -10,6 +10,7 @@ import click
 
 from .. import errors
 from .._instance import connect
+from .._references import resolve_reference
 from ..models import Artifact, Run
 
 EXIT_USER_ERROR = 1
@@ -48,49 +49,15 @@ def progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
         yield bar.update
 
 
-def find_artifact(ref: str, version: int | None = None) -> Artifact:
-    """An artifact by uid, ``key``, or ``key@version`` (latest when no version is given).
-
-    The latest is the newest visible version; when every version is in the trash or the
-    archive, the newest of those.
-    """
-    if version is None and "@" in ref:
-        head, _, text = ref.rpartition("@")
-        if not text.isdigit():
-            raise errors.InvalidInput(
-                f"cannot read {ref!r}: use KEY@VERSION with a version number, e.g. {head}@1"
-            )
-        ref, version = head, int(text)
-    anywhere = ("main", "archive", "trash")
-    by_uid = Artifact.filter(uid=ref, visibility__in=anywhere).first()
-    if by_uid is not None:
-        return by_uid  # type: ignore[no-any-return]
-    if version is not None:
-        found = Artifact.filter(key=ref, version=version, visibility__in=anywhere).first()
-        if found is None:
-            raise errors.NotFound(f"no version {version} of key {ref!r}")
-        return found  # type: ignore[no-any-return]
-    latest = Artifact.filter(key=ref).order_by("-version").first()
-    if latest is None:  # only trashed or archived versions: the newest of those
-        latest = Artifact.filter(key=ref, visibility__in=anywhere).order_by("-version").first()
-    if latest is None:
-        raise errors.NotFound(f"no artifact with uid or key {ref!r}")
-    return latest  # type: ignore[no-any-return]
+def find_artifact(ref: str) -> Artifact:
+    """An artifact by uid, ``key`` or ``key@version``, trashed and archived ones too (a
+    person at the CLI may name them); a bare key is its newest visible version."""
+    return resolve_reference(ref, hidden=True)
 
 
 def find_trashed(ref: str) -> Artifact:
-    """What ``restore REF`` brings back: a uid or ``key@version`` as given, a bare key's
-    newest version in the trash."""
-    if (
-        "@" not in ref
-        and Artifact.filter(uid=ref, visibility__in=("main", "archive", "trash")).first() is None
-    ):
-        trashed = Artifact.filter(key=ref, visibility="trash").order_by("-version").first()
-        if trashed is not None:
-            return trashed  # type: ignore[no-any-return]
-        if Artifact.filter(key=ref, visibility__in=("main", "archive")).exists():
-            raise errors.NotFound(f"no version of key {ref!r} is in the trash")
-    return find_artifact(ref)
+    """What ``restore REF`` brings back: a bare key's newest version in the trash."""
+    return resolve_reference(ref, trashed=True)
 
 
 def find_run(uid: str) -> Run:
