@@ -15,6 +15,7 @@ import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 SAVE = textwrap.dedent("""
     import sys, time
@@ -68,10 +69,16 @@ class KillResult:
     killed_mid_save: int  # the child was still running when it got SIGKILL
     bad_records: int  # records whose object is missing or wrong after all trials
     resaved_ok: int  # identical saves afterwards that completed and checked clean
+    partial_left: int = 0  # folder objects the kills left without a manifest (redone)
 
 
 def kill_during_save(
-    work: Path, env: dict[str, str], trials: int, n_files: int = 200, size: int = 4096
+    work: Path,
+    env: dict[str, str],
+    trials: int,
+    n_files: int = 200,
+    size: int = 4096,
+    spread: float = 0.6,
 ) -> KillResult:
     """SIGKILL a saving child at spread-out moments; then save the same content again.
 
@@ -88,18 +95,34 @@ def kill_during_save(
         proc = save_process(work, str(source), f"kill/trial-{trial}", env, ready)
         _wait_for(ready, proc)
         (work / f"ready-{trial}.go").touch()
-        time.sleep(0.02 + 0.6 * (trial + 0.5) / trials)  # spread over the upload
+        time.sleep(0.01 + spread * (trial + 0.5) / trials)  # spread over the save
         if proc.poll() is None:
             killed += 1
         proc.send_signal(signal.SIGKILL)
         proc.communicate()
     bad = len(tl.maintenance.check())
+    partial = _unfinished_folders()
     resaved = 0
     for trial, source in enumerate(sources):
         tl.Artifact(str(source), key=f"kill/trial-{trial}").save()
         resaved += 1
     bad += len(tl.maintenance.check())
-    return KillResult(trials, killed, bad, resaved)
+    return KillResult(trials, killed, bad, resaved, partial)
+
+
+def _unfinished_folders() -> int:
+    """Object folders (or temporary copies) present without their manifest."""
+    from threadline.storage import OBJECTS, manifest_path
+
+    backend = tl_backend()
+    tops = {"/".join(p.split("/")[:5]) for p in backend.list(OBJECTS) if p.count("/") >= 5}
+    return sum(1 for top in tops if not backend.exists(manifest_path(top)))
+
+
+def tl_backend() -> Any:
+    import threadline as tl
+
+    return tl.instance().backend
 
 
 def _wait_for(ready: Path, proc: subprocess.Popen[str], timeout: float = 120) -> None:

@@ -20,7 +20,8 @@ def test_kill_9_during_folder_saves(kind, request, isolated, tmp_path, monkeypat
     tl.connect()
     try:
         env = child_env(db, storage, THREADLINE_CACHE_DIR=str(tmp_path / "child-cache"))
-        result = kill_during_save(isolated, env, trials=4)
+        spread = 0.25 if kind == "sqlite-local" else 0.6
+        result = kill_during_save(isolated, env, trials=4, spread=spread)
         assert result.bad_records == 0
         assert result.resaved_ok == 4
         assert result.killed_mid_save >= 1, "every save finished before its kill"
