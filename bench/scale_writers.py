@@ -8,7 +8,7 @@ small files of new content under keys of their own, ``tl.finish()``. Objects go 
 storage folder, so what is measured is the database path plus hashing and local copies.
 
 Reported per N: runs/s and artifacts/s (completed units over the window), the p50 and
-p95 time of one unit, and where the CPU went in the window (PostgreSQL's processes
+p95 time of one unit, and where the CPU went in the window (this cluster's PostgreSQL processes
 against the writers'), from /proc. Clients and server share this machine's cores, so
 past a few writers the figure is the machine's, not PostgreSQL's alone.
 
@@ -41,6 +41,7 @@ def worker(args: argparse.Namespace) -> None:
     start = float(go.read_text())
     scratch = Path(tempfile.mkdtemp(prefix=f"writer{args.index}-"))
     units: list[float] = []
+    done = 0
     while time.time() < start + args.seconds:
         began = time.perf_counter()
         n = len(units)
@@ -50,9 +51,10 @@ def worker(args: argparse.Namespace) -> None:
             path.write_text(f"writer {args.index} unit {n} file {i} {time.time_ns()}\n")
             tl.Artifact(path, key=f"bench/{args.index}/{n}/{i}.txt").save()
         tl.finish()
+        done += 1
         if time.time() <= start + args.seconds:
             units.append(time.perf_counter() - began)
-    print(json.dumps({"units": units}))
+    print(json.dumps({"units": units, "done": done}))
 
 
 def _cpu_seconds(pids: list[int]) -> float:
@@ -67,15 +69,32 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total / ticks
 
 
-def _postgres_pids() -> list[int]:
-    found = []
+def _db_counters(db: str) -> dict[str, int]:
+    """Transactions committed and rows written in ``db`` so far (pg_stat_database)."""
+    import psycopg2
+
+    with psycopg2.connect(db) as conn, conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT xact_commit, tup_inserted + tup_updated + tup_deleted "
+            "FROM pg_stat_database WHERE datname = current_database()"
+        )
+        commits, rows = cursor.fetchone()
+    conn.close()
+    return {"commits": commits, "rows": rows}
+
+
+def _postgres_pids(datadir: str) -> list[int]:
+    """The cluster's postmaster and its children (other clusters on the host excluded)."""
+    postmaster = int(Path(datadir, "postmaster.pid").read_text().split()[0])
+    found = [postmaster]
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if (entry / "comm").read_text().strip() == "postgres":
-                    found.append(int(entry.name))
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
+            if int(stat[1]) == postmaster:  # the parent pid
+                found.append(int(entry.name))
     return found
 
 
@@ -105,16 +124,21 @@ def measure(server: object, n: int, seconds: float, artifacts: int) -> dict[str,
         if any(p.poll() not in (None, 0) for p in procs):
             raise SystemExit("a writer failed before the start")
         time.sleep(0.05)
-    pg_pids = _postgres_pids()
+    counters = _db_counters(db)
+    pg_pids = _postgres_pids(server.datadir)  # type: ignore[attr-defined]
     pg_before, writers_before = _cpu_seconds(pg_pids), _cpu_seconds([p.pid for p in procs])
     (sync / "go").write_text(str(time.time() + 0.5))
     time.sleep(0.5 + seconds)
-    pg_cpu = _cpu_seconds(pg_pids + _postgres_pids()) - pg_before  # backends that came later
+    later = _postgres_pids(server.datadir)  # type: ignore[attr-defined]
+    pg_cpu = _cpu_seconds(sorted(set(pg_pids + later))) - pg_before
     writers_cpu = _cpu_seconds([p.pid for p in procs]) - writers_before
-    units = [u for p in procs for u in json.loads(p.communicate()[0])["units"]]
+    reports = [json.loads(p.communicate()[0]) for p in procs]
     if any(p.returncode for p in procs):
         raise SystemExit("a writer failed")
-    units.sort()
+    time.sleep(1.5)  # backends flush their statistics at exit
+    after = _db_counters(db)
+    done = sum(r["done"] for r in reports)
+    units = sorted(u for r in reports for u in r["units"])
     return {
         "writers": n,
         "runs_per_s": len(units) / seconds,
@@ -123,6 +147,8 @@ def measure(server: object, n: int, seconds: float, artifacts: int) -> dict[str,
         "unit_p95_ms": 1000 * units[int(0.95 * (len(units) - 1))],
         "postgres_cpu_s": pg_cpu,
         "writers_cpu_s": writers_cpu,
+        "commits_per_unit": (after["commits"] - counters["commits"] - 1) / done,
+        "rows_per_unit": (after["rows"] - counters["rows"]) / done,
         "load_1m": os.getloadavg()[0],
     }
 
@@ -146,7 +172,10 @@ def main() -> None:
 
     rows = []
     print(f"{os.cpu_count()} cores; load before: {os.getloadavg()[0]:.1f}", flush=True)
-    print("writers  runs/s  artifacts/s  unit p50 ms  unit p95 ms  pg CPU s  writers CPU s  load")
+    print(
+        "writers  runs/s  artifacts/s  unit p50 ms  unit p95 ms  pg CPU s  writers CPU s  "
+        "commits/unit  rows/unit  load"
+    )
     with postgres_server() as server:
         for n in args.writers:
             row = measure(server, n, args.seconds, args.artifacts)
@@ -155,6 +184,7 @@ def main() -> None:
                 f"{n:7d}  {row['runs_per_s']:6.1f}  {row['artifacts_per_s']:11.1f}  "
                 f"{row['unit_p50_ms']:11.0f}  {row['unit_p95_ms']:11.0f}  "
                 f"{row['postgres_cpu_s']:8.1f}  {row['writers_cpu_s']:13.1f}  "
+                f"{row['commits_per_unit']:12.1f}  {row['rows_per_unit']:9.1f}  "
                 f"{row['load_1m']:4.1f}",
                 flush=True,
             )
