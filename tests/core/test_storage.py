@@ -4,8 +4,17 @@ import uuid
 from pathlib import Path
 
 import pytest
-from threadline.errors import StorageError
-from threadline.storage import Backend, FsspecBackend, LocalBackend, object_path, open_backend
+from threadline.errors import SourceChanged, StorageError
+from threadline.hashing import manifest_hash
+from threadline.storage import (
+    Backend,
+    FsspecBackend,
+    LocalBackend,
+    _manifest,
+    manifest_path,
+    object_path,
+    open_backend,
+)
 
 from tests import harness
 
@@ -102,3 +111,54 @@ def test_local_root_not_writable(tmp_path):
     blocked.write_text("x")
     with pytest.raises(StorageError, match="not usable"):
         LocalBackend(str(blocked / "root")).check_reachable()
+
+
+def test_a_failed_check_leaves_no_object(backend, tmp_path):
+    """``put_file``/``put_folder`` run ``check`` after the copy: raising there (the source
+    moved) must leave nothing at the object path."""
+
+    def moved() -> None:
+        raise SourceChanged(str(tmp_path / "in.bin"))
+
+    with pytest.raises(SourceChanged):
+        backend.put_file(source(tmp_path, "in.bin", b"payload"), "objs/file", moved)
+    assert backend.info("objs/file") is None
+    for rel in ("a.txt", "sub/b.txt"):
+        source(tmp_path / "folder", rel, rel.encode())
+    with pytest.raises(SourceChanged):
+        backend.put_folder(str(tmp_path / "folder"), "objs/dir", ["a.txt", "sub/b.txt"], moved)
+    assert backend.list("objs") == []
+
+
+def test_put_folder_replaces_what_an_interrupted_upload_left(backend, tmp_path):
+    for rel in ("a.txt", "b.txt"):
+        source(tmp_path / "folder", rel, rel.encode())
+    backend.put_bytes(b"stale partial", "objs/dir/a.txt")  # half an earlier upload
+    backend.put_bytes(b"not ours", "objs/dir/zzz.txt")
+    backend.put_folder(str(tmp_path / "folder"), "objs/dir", ["a.txt", "b.txt"])
+    assert backend.list("objs") == ["objs/dir/a.txt", "objs/dir/b.txt"]
+    with backend.open("objs/dir/a.txt") as handle:
+        assert handle.read() == b"a.txt"
+
+
+def test_an_empty_folder_can_be_stored(backend, tmp_path):
+    (tmp_path / "empty").mkdir()
+    backend.put_folder(str(tmp_path / "empty"), "objs/empty", [])
+    assert backend.list("objs/empty") == []
+
+
+def test_manifest_complete_only_when_it_matches(backend, tmp_path):
+    path = object_path("ab" + "0" * 62, "")
+    entries = [("x.txt", 1, "f" * 64)]
+    digest = manifest_hash([("x.txt", "f" * 64)])
+    assert not _manifest.complete(backend, path, digest)  # no manifest yet
+    _manifest.write(backend, path, digest, entries)
+    assert _manifest.complete(backend, path, digest)
+    assert not _manifest.complete(backend, path, "0" * 64)  # another content's hash
+    backend.put_bytes(b"{not json", manifest_path(path))
+    assert not _manifest.complete(backend, path, digest)  # damaged: written again later
+    backend.put_bytes(
+        b'{"hash": "h", "files": [{"path": "../x", "size": 1, "sha256": "f"}]}', manifest_path(path)
+    )
+    with pytest.raises(StorageError, match="refusing path"):
+        _manifest.read(backend, path)

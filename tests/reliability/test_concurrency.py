@@ -1,4 +1,4 @@
-"""Many writers at once: 8 processes x 50 saves under shared keys, SQLite and PostgreSQL.
+"""Many writers at once: 16 processes x 25 saves under shared keys, SQLite and PostgreSQL.
 
 Every save must succeed (no "database is locked"), and each key must end with contiguous
 versions 1..N, exactly one of them latest, and no duplicate content under a key.
@@ -23,7 +23,7 @@ WORKER = textwrap.dedent("""
         time.sleep(0.005)
     folder = pathlib.Path(f"w{worker}")
     folder.mkdir(exist_ok=True)
-    for i in range(50):
+    for i in range(25):
         path = folder / f"f{i}.txt"
         path.write_text(f"worker {worker} item {i}")
         tl.Artifact(path, key=f"shared/k{i % 5}.txt").save()
@@ -34,7 +34,7 @@ WORKER = textwrap.dedent("""
 
 
 @pytest.mark.slow
-def test_eight_processes_save_under_shared_keys(db_instance, isolated):
+def test_sixteen_processes_save_under_shared_keys(db_instance, isolated):
     script = isolated / "worker.py"
     script.write_text(WORKER)
     go = isolated / "go"
@@ -48,7 +48,7 @@ def test_eight_processes_save_under_shared_keys(db_instance, isolated):
             stderr=subprocess.PIPE,
             text=True,
         )
-        for n in range(8)
+        for n in range(16)
     ]
     time.sleep(1.0)
     go.write_text("go")

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 import threadline as tl
+from click.testing import CliRunner
+from threadline.cli import main
 from threadline.errors import DatabaseError, SourceChanged
 from threadline.maintenance import check, gc, orphans
 from threadline.storage import OBJECTS, _manifest, manifest_path
@@ -148,6 +150,8 @@ def test_a_failed_database_write_leaves_an_orphan_that_check_and_gc_handle(db_in
     assert check() == []  # no record is wrong...
     found = orphans()
     assert [o.path.startswith(OBJECTS) for o in found] == [True]  # ...one object is extra
+    result = CliRunner().invoke(main, ["check"], prog_name="threadline")
+    assert f"orphan object: {found[0].uri}" in result.stdout, result.stdout
     assert gc(min_age_s=3600)["objects_removed"] == 0  # young: perhaps a save in progress
     assert gc(min_age_s=0)["objects_removed"] == 1 and orphans() == []
     assert tl.Artifact(source, key="a.bin").save().version == 1
