@@ -5,7 +5,8 @@ runs, recursively, with what they read and wrote) and adds the parent runs of ev
 as group nodes. Mermaid, dot, JSON and the HTML view are all drawn from it, so they carry
 the same nodes and edges. With ``details`` the nodes also carry what the HTML view shows
 on a click: hashes, sizes, storage, features and labels, redacted params, timings, errors
-and transform sources.
+and transform sources. Records are read as plain rows (no model objects) and a run's
+descendants through one recursive subquery, so a 100,000-task run costs a few queries.
 """
 
 from collections import Counter
@@ -13,6 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import peewee
+
+from .._context import instance
 from .._output import iso
 from .._redact import redact
 from ..models import (
@@ -27,10 +31,11 @@ from ..models import (
     Storage,
     Transform,
 )
-from ._walk import Lineage, check_record, walk
+from ._walk import check_record, walk
 
 CHUNK = 900  # ids per IN (...) list: under SQLite's oldest bound on query parameters
 FEATURE_LIMIT = 20_000  # records beyond which the view leaves feature values out
+Row = dict[str, Any]
 
 
 @dataclass
@@ -38,11 +43,11 @@ class Graph:
     """Nodes (dicts with ``id``, ``type``, ``uid``, ``label``, ``parent``...), edges
     (``source``, ``target``, ``kind``: input or output), the start node's id."""
 
-    nodes: list[dict[str, Any]]
+    nodes: list[Row]
     edges: list[dict[str, str]]
     start: str
     direction: str = "upstream"
-    transforms: dict[str, dict[str, Any]] = field(default_factory=dict)
+    transforms: dict[str, Row] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -58,14 +63,15 @@ def node_id(record: Artifact | Run) -> str:
     return f"a{record.id}" if isinstance(record, Artifact) else f"r{record.id}"
 
 
-def artifact_name(artifact: Artifact) -> str:
+def artifact_name(artifact: Artifact | Row) -> str:
     """What views call an artifact: its key, else where it was read from (an object
     registered in place), else its uid with its suffix."""
-    if artifact.key:
-        return str(artifact.key)
-    if artifact.in_place and artifact.path:
-        return str(artifact.path)
-    return f"{artifact.uid}{artifact.suffix or ''}"
+    row = artifact if isinstance(artifact, dict) else _row(artifact)
+    if row.get("key"):
+        return str(row["key"])
+    if row.get("in_place") and row.get("path"):
+        return str(row["path"])
+    return f"{row['uid']}{row.get('suffix') or ''}"
 
 
 def graph(
@@ -77,117 +83,135 @@ def graph(
     """The lineage graph of ``record`` (see the module docstring)."""
     check_record(record)
     found = walk(record, direction, depth)
-    artifacts = {a.id: a for a in found.artifacts}
-    runs = {r.id: r for r in found.runs}
+    artifacts = {a.id: _row(a) for a in found.artifacts}
+    runs = {r.id: _row(r) for r in found.runs}
+    inside, below = None, set()
     if isinstance(record, Artifact):
-        artifacts[record.id] = record
+        artifacts[record.id] = _row(record)
     else:
-        runs[record.id] = record
-        _add_descendants(record, runs, artifacts)
+        runs[record.id] = _row(record)
+        inside = _descendants(record.id)
+        below = _add_descendants(inside, runs, artifacts)
     _add_parents(runs)
-    edges = _edges(found, artifacts, runs)
-    nodes = [_artifact_node(a) for a in sorted(artifacts.values(), key=lambda a: a.id)]
-    nodes += [_run_node(r) for r in sorted(runs.values(), key=lambda r: r.id)]
+    transforms = _transforms(runs)
+    edges = _edges(artifacts, runs, inside, below)
+    nodes = [_artifact_node(a) for _, a in sorted(artifacts.items())]
+    nodes += [_run_node(r, transforms) for _, r in sorted(runs.items())]
     g = Graph(nodes, edges, node_id(record), direction)
     if details:
-        _add_details(g, artifacts, runs)
+        _add_details(g, artifacts, runs, transforms)
     return g
 
 
-def _add_descendants(run: Run, runs: dict[int, Run], artifacts: dict[int, Artifact]) -> None:
-    """A run's child runs, recursively (one query per level), and what they read and wrote."""
-    level = [run.id]
-    found: list[int] = []
-    while level:
-        children = [
-            r
-            for ids in _chunks(level)
-            for r in Run.select(Run, Transform).join(Transform).where(Run.parent.in_(ids))
-        ]
-        level = [c.id for c in children if c.id not in runs]
-        runs.update((c.id, c) for c in children)
-        found += level
-    for ids in _chunks(found):
-        artifacts.update((a.id, a) for a in Artifact.select().where(Artifact.run.in_(ids)))
-        reads = Artifact.select().join(RunInput).where(RunInput.run.in_(ids))
-        artifacts.update((a.id, a) for a in reads)
+def _row(record: Artifact | Run) -> Row:
+    """A record's columns as a plain row (what ``.dicts()`` queries give)."""
+    return {name: record.__data__.get(name) for name in type(record)._meta.fields}
 
 
-def _add_parents(runs: dict[int, Run]) -> None:
+def _descendants(run_id: int) -> peewee.SQL:
+    """The ids of every run under ``run_id`` (children, theirs...), as a subquery."""
+    table, parent = Run._meta.table_name, Run.parent.column_name
+    sql = (
+        f"(WITH RECURSIVE below(id) AS (SELECT id FROM {table} WHERE {parent} = ? UNION "
+        f"SELECT r.id FROM {table} r JOIN below ON r.{parent} = below.id) SELECT id FROM below)"
+    )
+    return peewee.SQL(sql.replace("?", instance().db.param), (run_id,))
+
+
+def _add_descendants(
+    inside: peewee.SQL, runs: dict[int, Row], artifacts: dict[int, Row]
+) -> set[int]:
+    """The runs under a run and what they read and wrote, three queries for any number;
+    returns the ids of those runs."""
+    below = {r["id"]: r for r in Run.select().where(Run.id.in_(inside)).dicts()}
+    runs.update(below)
+    made = Artifact.select().where(Artifact.run.in_(inside)).dicts()
+    artifacts.update((a["id"], a) for a in made)
+    reads = Artifact.select().join(RunInput).where(RunInput.run.in_(inside)).dicts()
+    artifacts.update((a["id"], a) for a in reads)
+    return set(below)
+
+
+def _add_parents(runs: dict[int, Row]) -> None:
     """The parent runs of every run, up to the roots (one query per level)."""
-    wanted = {r.parent_id for r in runs.values() if r.parent_id is not None} - set(runs)
+    wanted = {r["parent"] for r in runs.values() if r.get("parent") is not None} - set(runs)
     while wanted:
         parents = [
-            p
-            for ids in _chunks(sorted(wanted))
-            for p in Run.select(Run, Transform).join(Transform).where(Run.id.in_(ids))
+            p for ids in _chunks(wanted) for p in Run.select().where(Run.id.in_(ids)).dicts()
         ]
-        runs.update((p.id, p) for p in parents)
-        wanted = {p.parent_id for p in parents if p.parent_id is not None} - set(runs)
+        runs.update((p["id"], p) for p in parents)
+        wanted = {p["parent"] for p in parents if p["parent"] is not None} - set(runs)
+
+
+def _transforms(runs: dict[int, Row]) -> dict[int, Row]:
+    ids = {r["transform"] for r in runs.values()}
+    return {
+        t["id"]: t
+        for i in _chunks(ids)
+        for t in Transform.select().where(Transform.id.in_(i)).dicts()
+    }
 
 
 def _edges(
-    found: Lineage, artifacts: dict[int, Artifact], runs: dict[int, Run]
+    artifacts: dict[int, Row], runs: dict[int, Row], inside: peewee.SQL | None, below: set[int]
 ) -> list[dict[str, str]]:
+    """Reads among the records (a run's descendants' through their subquery, the other
+    runs' by id lists) and writes; sorted, so a graph always gives the same list."""
+    conditions = [RunInput.run.in_(ids) for ids in _chunks(set(runs) - below)]
+    if inside is not None:
+        conditions.append(RunInput.run.in_(inside))
     pairs: set[tuple[str, str, str]] = set()
-    for ids in _chunks(sorted(runs)):
-        query = RunInput.select(RunInput.artifact, RunInput.run).where(RunInput.run.in_(ids))
+    for condition in conditions:
+        query = RunInput.select(RunInput.artifact, RunInput.run).where(condition).tuples()
         pairs.update(
-            (f"a{link.artifact_id}", f"r{link.run_id}", "input")
-            for link in query.iterator()
-            if link.artifact_id in artifacts
+            (f"a{a}", f"r{r}", "input") for a, r in query.iterator() if a in artifacts and r in runs
         )
     pairs.update(
-        (f"r{a.run_id}", f"a{a.id}", "output") for a in artifacts.values() if a.run_id in runs
+        (f"r{a['run']}", f"a{i}", "output") for i, a in artifacts.items() if a.get("run") in runs
     )
     return [{"source": s, "target": t, "kind": k} for s, t, k in sorted(pairs)]
 
 
-def _artifact_node(a: Artifact) -> dict[str, Any]:
+def _artifact_node(a: Row) -> Row:
     return {
-        "id": f"a{a.id}",
+        "id": f"a{a['id']}",
         "type": "artifact",
-        "uid": a.uid,
-        "label": f"{artifact_name(a)} v{a.version}",
-        "key": a.key,
-        "version": a.version,
-        "producer": f"r{a.run_id}" if a.run_id is not None else None,
+        "uid": a["uid"],
+        "label": f"{artifact_name(a)} v{a['version']}",
+        "key": a["key"],
+        "version": a["version"],
+        "producer": f"r{a['run']}" if a.get("run") is not None else None,
         "parent": None,
     }
 
 
-def _run_node(r: Run) -> dict[str, Any]:
+def _run_node(r: Row, transforms: dict[int, Row]) -> Row:
     return {
-        "id": f"r{r.id}",
+        "id": f"r{r['id']}",
         "type": "run",
-        "uid": r.uid,
-        "label": f"{r.transform.key} ({r.status})",
-        "name": r.name,
-        "status": r.status,
-        "engine": r.engine or "python",
-        "transform": f"t{r.transform_id}",
-        "parent": f"r{r.parent_id}" if r.parent_id is not None else None,
+        "uid": r["uid"],
+        "label": f"{transforms[r['transform']]['key']} ({r['status']})",
+        "name": r["name"],
+        "status": r["status"],
+        "engine": r["engine"] or "python",
+        "transform": f"t{r['transform']}",
+        "parent": f"r{r['parent']}" if r.get("parent") is not None else None,
     }
 
 
-def _add_details(g: Graph, artifacts: dict[int, Artifact], runs: dict[int, Run]) -> None:
+def _add_details(
+    g: Graph, artifacts: dict[int, Row], runs: dict[int, Row], transforms: dict[int, Row]
+) -> None:
     roots = {s.id: s.root for s in Storage.select()}
     by_id = {n["id"]: n for n in g.nodes}
-    for a in artifacts.values():
-        by_id[f"a{a.id}"].update(_artifact_details(a, roots))
-    for r in runs.values():
-        by_id[f"r{r.id}"].update(_run_details(r))
-        t = r.transform
-        g.transforms.setdefault(
-            f"t{t.id}",
-            {
-                "key": t.key,
-                "version": t.version,
-                "kind": t.kind,
-                "reference": t.reference,
-                "source": t.source,
-            },
-        )
+    for i, a in artifacts.items():
+        by_id[f"a{i}"].update(_artifact_details(a, roots))
+    for i, r in runs.items():
+        by_id[f"r{i}"].update(_run_details(r))
+    for i, t in transforms.items():
+        g.transforms[f"t{i}"] = {
+            name: t[name] for name in ("key", "version", "kind", "reference", "source")
+        }
     counts = Counter(n["parent"] for n in g.nodes if n["parent"])
     for n in g.nodes:
         if n["id"] in counts:
@@ -197,46 +221,46 @@ def _add_details(g: Graph, artifacts: dict[int, Artifact], runs: dict[int, Run])
         _annotations(by_id, "r", runs, RunFeatureValue, None, "run")
 
 
-def _artifact_details(a: Artifact, roots: dict[int, str]) -> dict[str, Any]:
+def _artifact_details(a: Row, roots: dict[int, str]) -> Row:
     return {
-        "hash": f"{a.hash_type}:{a.hash}",
-        "size": a.size,
-        "kind": a.kind,
-        "suffix": a.suffix,
-        "path": a.path,
-        "storage": roots.get(a.storage_id),
-        "in_place": a.in_place,
-        "visibility": a.visibility,
-        "description": a.description,
-        "created_at": iso(a.created_at),
-        "n_files": a.n_files,
-        "n_observations": a.n_observations,
+        "hash": f"{a['hash_type']}:{a['hash']}",
+        "size": a["size"],
+        "kind": a["kind"],
+        "suffix": a["suffix"],
+        "path": a["path"],
+        "storage": roots.get(a["storage"]),
+        "in_place": a["in_place"],
+        "visibility": a["visibility"],
+        "description": a["description"],
+        "created_at": iso(a["created_at"]),
+        "n_files": a["n_files"],
+        "n_observations": a["n_observations"],
     }
 
 
-def _run_details(r: Run) -> dict[str, Any]:
+def _run_details(r: Row) -> Row:
     return {
-        "started_at": iso(r.started_at),
-        "finished_at": iso(r.finished_at),
-        "params": redact(r.params) if r.params else None,
-        "error": r.error,
-        "reference": r.reference,
-        "hostname": r.hostname,
-        "git": f"{r.git_repo}@{r.git_commit}" if r.git_repo else None,
+        "started_at": iso(r["started_at"]),
+        "finished_at": iso(r["finished_at"]),
+        "params": redact(r["params"]) if r["params"] else None,
+        "error": r["error"],
+        "reference": r["reference"],
+        "hostname": r["hostname"],
+        "git": f"{r['git_repo']}@{r['git_commit']}" if r["git_repo"] else None,
     }
 
 
 def _annotations(
-    by_id: dict[str, dict[str, Any]],
+    by_id: dict[str, Row],
     prefix: str,
-    records: dict[int, Any],
+    records: dict[int, Row],
     values: Any,
     labels: Any,
     owner: str,
 ) -> None:
     """Feature values (and labels) of ``records`` onto their nodes, a chunk per query."""
-    for ids in _chunks(sorted(records)):
-        column = getattr(values, owner)
+    column = getattr(values, owner)
+    for ids in _chunks(records):
         rows = (
             values.select(values.value, column, Feature.name).join(Feature).where(column.in_(ids))
         )
@@ -252,6 +276,6 @@ def _annotations(
 
 
 def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
-    items = list(ids)
+    items = sorted(ids)
     for start in range(0, len(items), CHUNK):
         yield items[start : start + CHUNK]
