@@ -74,6 +74,8 @@ def _container(value: Any, label: str, inputs: list[tuple[str, Any]]) -> Any:
         return {type(value).__name__: value.isoformat()}
     if isinstance(value, enum.Enum):
         return {"enum": f"{type(value).__qualname__}.{value.name}"}
+    if isinstance(value, type):  # a class (``cls``): its code is part of the key already
+        return {"class": f"{value.__module__}.{value.__qualname__}"}
     if isinstance(value, Decimal | uuid.UUID):
         return {type(value).__name__: str(value)}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

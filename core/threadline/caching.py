@@ -131,10 +131,8 @@ def key(fn: Callable[..., Any], arguments: dict[str, Any], *, transform: str) ->
     inputs: list[tuple[str, Any]] = []
     try:
         params = {
-            name: digest(canonical(value, name, name, inputs))
-            for name, value in arguments.items()
-            if name not in ("self", "cls")
-        }
+            name: digest(canonical(value, name, name, inputs)) for name, value in arguments.items()
+        }  # ``self`` too: a method's result depends on its object's state
     except Uncacheable as exc:
         return Key(transform, None, note=f"not cached: {exc}")
     hashes = _input_hashes(inputs)

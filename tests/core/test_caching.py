@@ -1,6 +1,7 @@
 """@tl.step(cache=True) / @tl.flow(cache=True): hits, misses and their reasons, safety."""
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -87,6 +88,29 @@ def test_values_without_canonical_form_make_the_call_uncacheable(local_instance,
         == "not cached: parameter 'thing' of type object has no canonical form to hash"
     )
     assert CacheEntry.select().count() == 0
+
+
+def test_methods_key_on_their_object(local_instance, isolated):
+    @dataclasses.dataclass
+    class Scaler:
+        factor: int
+
+        @tl.step("scale", cache=True)
+        def scale(self, n: int) -> int:
+            return n * self.factor
+
+    class Opaque:
+        @tl.step("opaque-method", cache=True)
+        def run(self) -> int:
+            return 1
+
+    assert Scaler(2).scale(5) == 10 and Scaler(3).scale(5) == 15  # not a stale 10
+    assert Scaler(3).scale(5) == 15
+    statuses = [r.status for r in tl.Run.filter(transform__key="scale").order_by("id")]
+    assert statuses == ["completed", "completed", "cached"]
+    Opaque().run()
+    note = tl.Run.filter(transform__key="opaque-method").first().cache_note
+    assert note == "not cached: parameter 'self' of type Opaque has no canonical form to hash"
 
 
 def test_secrets_are_masked_before_hashing(local_instance, isolated):
