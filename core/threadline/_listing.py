@@ -73,7 +73,7 @@ def run_rows(runs: list[Run]) -> list[dict[str, Any]]:
         else {}
     )
     parent_ids = {r.parent_id for r in runs if r.parent_id is not None}
-    parents = (
+    parents: dict[int | None, str] = (
         {r.id: r.uid for r in Run.select(Run.id, Run.uid).where(Run.id.in_(parent_ids))}
         if parent_ids
         else {}

@@ -74,7 +74,7 @@ def openlineage_events(
 def _end_times(runs: list[Run]) -> dict[int, dt.datetime]:
     """When each run ended, a parent no earlier than its children's ends."""
     ends = {r.id: r.finished_at or r.started_at for r in runs}
-    by_id = {r.id: r for r in runs}
+    by_id: dict[int | None, Run] = {r.id: r for r in runs}
     for run in sorted(runs, key=lambda r: ends[r.id]):
         parent = by_id.get(run.parent_id)
         while parent is not None and ends[parent.id] < ends[run.id]:
@@ -84,7 +84,7 @@ def _end_times(runs: list[Run]) -> dict[int, dt.datetime]:
 
 
 def _depths(runs: list[Run]) -> dict[int, int]:
-    by_id = {r.id: r for r in runs}
+    by_id: dict[int | None, Run] = {r.id: r for r in runs}
     depth: dict[int, int] = {}
     for run in runs:
         level, parent = 0, by_id.get(run.parent_id)
@@ -107,7 +107,7 @@ def run_events(
         for link in RunInput.select(RunInput, Artifact).join(Artifact).where(RunInput.run.in_(ids))
     )
     parent_ids = sorted({r.parent_id for r in runs if r.parent_id})
-    parents = {p.id: p for p in Run.select().where(Run.id.in_(parent_ids))}
+    parents: dict[int | None, Run] = {p.id: p for p in Run.select().where(Run.id.in_(parent_ids))}
     transforms = _transforms({r.transform_id for r in [*runs, *parents.values()]})
     for run in runs:
         parent = parents.get(run.parent_id)
@@ -122,8 +122,8 @@ def run_events(
             yield run, kind, at, _event(kind, at, run, parent, transforms, reads, made)
 
 
-def _by_run(pairs: Iterable[tuple[int, Artifact]]) -> dict[int, list[Artifact]]:
-    found: dict[int, list[Artifact]] = {}
+def _by_run(pairs: Iterable[tuple[int | None, Artifact]]) -> dict[int | None, list[Artifact]]:
+    found: dict[int | None, list[Artifact]] = {}
     for run_id_, artifact in pairs:
         found.setdefault(run_id_, []).append(artifact)
     return found

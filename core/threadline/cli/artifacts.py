@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .. import hashing
+from .. import hashing, lineage
 from .._context import instance
 from .._listing import artifact_dict, list_artifacts
 from .._output import emit, human_size, human_time, table
@@ -151,12 +151,12 @@ def describe_cmd(ctx: click.Context, ref: str, as_json: bool) -> None:
     """
     open_instance(ctx)
     artifact = find_artifact(ref)
-    run = artifact.run
     data = {
         **artifact_dict(artifact),
         "features": artifact.features.get_values(),
         "labels": [label.name for label in artifact.labels.all()],
-        "inputs": [a.uid for a in run.inputs] if run is not None else [],
+        # the creating run's inputs: one run back upstream
+        "inputs": [a.uid for a in lineage.upstream(artifact, depth=1).artifacts],
     }
     emit(data, as_json, lambda: str(artifact.describe(as_text=True)))
 

@@ -12,7 +12,7 @@ descendants through one recursive subquery, so a 100,000-task run costs a few qu
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import peewee
 
@@ -108,6 +108,11 @@ def _row(record: Artifact | Run) -> Row:
     return {name: record.__data__.get(name) for name in type(record)._meta.fields}
 
 
+def _rows(query: Any) -> Iterable[Row]:
+    """A query's rows as plain dicts (field name -> value, foreign keys as ids)."""
+    return cast("Iterable[Row]", query.dicts())
+
+
 def _descendants(run_id: int) -> peewee.SQL:
     """The ids of every run under ``run_id`` (children, theirs...), as a subquery."""
     table, parent = Run._meta.table_name, Run.parent.column_name
@@ -123,11 +128,11 @@ def _add_descendants(
 ) -> set[int]:
     """The runs under a run and what they read and wrote, three queries for any number;
     returns the ids of those runs."""
-    below = {r["id"]: r for r in Run.select().where(Run.id.in_(inside)).dicts()}
+    below = {r["id"]: r for r in _rows(Run.select().where(Run.id.in_(inside)))}
     runs.update(below)
-    made = Artifact.select().where(Artifact.run.in_(inside)).dicts()
+    made = _rows(Artifact.select().where(Artifact.run.in_(inside)))
     artifacts.update((a["id"], a) for a in made)
-    reads = Artifact.select().join(RunInput).where(RunInput.run.in_(inside)).dicts()
+    reads = _rows(Artifact.select().join(RunInput).where(RunInput.run.in_(inside)))
     artifacts.update((a["id"], a) for a in reads)
     return set(below)
 
@@ -136,9 +141,7 @@ def _add_parents(runs: dict[int, Row]) -> None:
     """The parent runs of every run, up to the roots (one query per level)."""
     wanted = {r["parent"] for r in runs.values() if r.get("parent") is not None} - set(runs)
     while wanted:
-        parents = [
-            p for ids in _chunks(wanted) for p in Run.select().where(Run.id.in_(ids)).dicts()
-        ]
+        parents = [p for ids in _chunks(wanted) for p in _rows(Run.select().where(Run.id.in_(ids)))]
         runs.update((p["id"], p) for p in parents)
         wanted = {p["parent"] for p in parents if p["parent"] is not None} - set(runs)
 
@@ -148,7 +151,7 @@ def _transforms(runs: dict[int, Row]) -> dict[int, Row]:
     return {
         t["id"]: t
         for i in _chunks(ids)
-        for t in Transform.select().where(Transform.id.in_(i)).dicts()
+        for t in _rows(Transform.select().where(Transform.id.in_(i)))
     }
 
 
