@@ -1,5 +1,6 @@
 """Connections and configuration: driver errors, SQLite pragmas, the resolution order, init."""
 
+import subprocess
 import threading
 from pathlib import Path
 
@@ -314,6 +315,41 @@ def test_sqlite_after_a_read_only_episode(isolated):
         reader.close()
     tl.connect(db=url, storage=str(isolated / "st"), create=False)
     try:
+        assert tl.Artifact.filter().count() == 2
+    finally:
+        tl.disconnect()
+
+
+def _chattr(flag: str, path: Path) -> bool:
+    try:
+        return subprocess.run(["chattr", flag, str(path)], capture_output=True).returncode == 0
+    except OSError:
+        return False
+
+
+def test_an_immutable_sqlite_file_then_writable_again(isolated):
+    """A real read-only database, even for root: ``chattr +i``. Opening it is one clear
+    line; the -wal/-shm files that episode leaves behind do not break the next run."""
+    url = f"sqlite:///{isolated / 'db' / 'tl.db'}"
+    db_file = isolated / "db" / "tl.db"
+    tl.init(storage="st", db=url)
+    (isolated / "a.txt").write_text("a")
+    tl.Artifact(isolated / "a.txt", key="a.txt").save()
+    tl.disconnect()
+    if not _chattr("+i", db_file):
+        pytest.skip("chattr +i is not available here (needs root and an ext4/xfs/btrfs folder)")
+    try:
+        (isolated / "b.txt").write_text("b")
+        with pytest.raises(DatabaseError, match="readonly database") as caught:
+            tl.connect(db=url, storage=str(isolated / "st"), create=False)  # may open...
+            tl.Artifact(isolated / "b.txt", key="b.txt").save()  # ...but never write
+        assert "\n" not in str(caught.value)
+    finally:
+        tl.disconnect()
+        _chattr("-i", db_file)
+    tl.connect(db=url, storage=str(isolated / "st"), create=False)
+    try:
+        assert tl.Artifact(isolated / "b.txt", key="b.txt").save().version == 1
         assert tl.Artifact.filter().count() == 2
     finally:
         tl.disconnect()
