@@ -3,7 +3,6 @@
 Loaded by the core CLI only when a ``nextflow`` command runs or help lists it.
 """
 
-import json
 import logging
 import os
 import signal
@@ -11,10 +10,10 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import click
 import threadline as tl
+from threadline import adapters
 from threadline.errors import InvalidInput
 
 from ._config import DEFAULT_PORT, config_text
@@ -131,7 +130,7 @@ def ingest_cmd(
                 pipeline=pipeline,
                 progress=tick,
             )
-        _emit([r.to_dict() for r in results], as_json, lambda: _summaries(results))
+        adapters.emit([r.to_dict() for r in results], as_json, lambda: _summaries(results))
         return
     with _progress("ingesting tasks") as tick:
         result = ingest(
@@ -144,7 +143,7 @@ def ingest_cmd(
             pipeline=pipeline,
             progress=tick,
         )
-    _emit(result.to_dict(), as_json, lambda: _summary(result))
+    adapters.emit(result.to_dict(), as_json, lambda: _summary(result))
 
 
 def _summaries(results: list[IngestResult]) -> str:
@@ -257,13 +256,9 @@ def run_cmd(ctx: click.Context, args: tuple[str, ...], lineage: bool | None, as_
     result = run_nextflow(args, lineage=lineage)
     ingested = result.ingest
     if ingested is not None:
-        _emit(
+        adapters.emit(
             {"returncode": result.returncode, "events": result.events, **ingested.to_dict()},
             as_json,
             lambda: _summary(ingested),
         )
     ctx.exit(result.returncode)
-
-
-def _emit(data: Any, as_json: bool, human: Callable[[], str]) -> None:
-    click.echo(json.dumps(data, indent=2, default=str) if as_json else human())
