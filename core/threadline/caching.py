@@ -87,7 +87,7 @@ class Decision:
 # the hot path of every cached call: plain SQL, built once
 _LOOKUP = (
     "SELECT e.id, e.run_id, r.uid, e.reads, e.result FROM cache_entry e "
-    "JOIN run r ON r.id = e.run_id WHERE e.base = ? ORDER BY e.id"
+    "JOIN run r ON r.id = e.run_id WHERE e.base = ? ORDER BY e.id DESC"
 )
 
 
@@ -286,9 +286,17 @@ def _subtree(run: Run) -> list[int]:
     return ids
 
 
-def record(k: Key, run: Run, result: Any, files: dict[str, str] | None = None) -> str | None:
+def record(
+    k: Key,
+    run: Run,
+    result: Any,
+    files: dict[str, str] | None = None,
+    *,
+    replace: bool = False,
+) -> str | None:
     """Record the completed ``run`` under ``k``, with the ``files`` its body read
-    (``stop_reads``); returns a note when it cannot be cached.
+    (``stop_reads``); returns a note when it cannot be cached. ``replace`` (a refresh)
+    first removes the entries recorded under the same key.
 
     Two processes recording the same key at once both succeed: one row wins."""
     if k.base is None:
@@ -319,6 +327,8 @@ def record(k: Key, run: Run, result: Any, files: dict[str, str] | None = None) -
         + [{"path": path, "hash": h} for path, h in files.items()],
         key=digest,
     )
+    if replace:
+        CacheEntry.delete().where(CacheEntry.base == k.base).execute()
     CacheEntry.insert(
         key=digest({"base": k.base, "reads": reads}),
         base=k.base,

@@ -304,7 +304,7 @@ class _Tracked:
             finish_run(run, "errored", error=f"{type(error).__name__}: {error}", traceback=trace)
 
     def _record(self, key: caching.Key, run: Run, result: Any, files: dict[str, str]) -> None:
-        note = caching.record(key, run, result, files)
+        note = caching.record(key, run, result, files, replace=self.cache == "refresh")
         if note is not None:
             log.debug("%s: %s", self.key, note)
             run.cache_note = f"{run.cache_note}; {note}" if run.cache_note else note

@@ -267,14 +267,14 @@ def test_refresh_runs_and_records_anew(local_instance, isolated):
 
     def body(n: int) -> int:
         calls.append(n)
-        return n
+        return n * len(calls)  # not deterministic: which result is reused shows
 
     cached = tl.step("job", cache=True)(body)
     refresh = tl.step("job", cache="refresh")(body)
-    cached(1)
-    refresh(1)
-    cached(1)
-    assert calls == [1, 1]
+    assert cached(1) == 1
+    assert refresh(1) == 2
+    assert cached(1) == 2  # the refreshed result replaced the first
+    assert calls == [1, 1] and len(caching.entries("job")) == 1
     notes = [r.cache_note for r in tl.Run.filter(transform__key="job").order_by("id")]
     assert notes[1] == "refresh requested"
     with pytest.raises(InvalidInput, match="cache must be True, False or 'refresh'"):
