@@ -41,7 +41,10 @@ def write_records(items: Sequence["Item"], storage: Storage) -> None:
             )
         _link_schemas(fresh)
         _insert([i.artifact for i in fresh])
-        records = {a.id: a for a in Artifact.select().where(Artifact.id.in_(list(found.values())))}
+        records: dict[int, Artifact] = {}
+        if found:
+            query = Artifact.select().where(Artifact.id.in_(sorted(set(found.values()))))
+            records = {a.id: a for a in query}
         for item in items:
             if item.artifact.key is None and id(item) in twins:
                 _become(item.artifact, twins[id(item)].artifact)
