@@ -339,6 +339,18 @@ CLI = [
         cli=True,
     ),
     Case("cli-corrupt-db", "cli", lambda ctx: _cli("--db", ctx, "ls")(None), _corrupt, cli=True),
+    Case("cli-view-unknown", "cli", _cli("view", "nothing"), cli=True),
+    Case("cli-runs-unknown-parent", "cli", _cli("runs", "--parent", "nothing"), cli=True),
+    Case("cli-lineage-bad-version", "cli", _cli("lineage", "a@b"), cli=True),
+    Case("cli-describe-version-0", "cli", _cli("describe", "a@0"), cli=True),
+    Case("cli-load-negative-version", "cli", _cli("load", "a@-1"), cli=True),
+    Case(
+        "cli-nextflow-port-too-big", "cli", _cli("nextflow", "serve", "--port", "99999"), cli=True
+    ),
+    Case("cli-nextflow-port-negative", "cli", _cli("nextflow", "serve", "--port", "-5"), cli=True),
+    Case(
+        "cli-nextflow-ingest-missing", "cli", _cli("nextflow", "ingest", "/no/such/dir"), cli=True
+    ),
 ]
 
 CASES: list[Case] = [
