@@ -127,7 +127,8 @@ def measure(server: object, n: int, seconds: float, artifacts: int) -> dict[str,
     counters = _db_counters(db)
     pg_pids = _postgres_pids(server.datadir)  # type: ignore[attr-defined]
     pg_before, writers_before = _cpu_seconds(pg_pids), _cpu_seconds([p.pid for p in procs])
-    (sync / "go").write_text(str(time.time() + 0.5))
+    (sync / "go.tmp").write_text(str(time.time() + 0.5))
+    (sync / "go.tmp").rename(sync / "go")  # whole, never read half-written
     time.sleep(0.5 + seconds)
     later = _postgres_pids(server.datadir)  # type: ignore[attr-defined]
     pg_cpu = _cpu_seconds(sorted(set(pg_pids + later))) - pg_before
