@@ -227,7 +227,9 @@ def _stop_on_signals() -> Iterator[threading.Event]:
     """An event that SIGINT (Ctrl-C) and SIGTERM set, instead of raising in whatever the
     main thread was doing; the previous handlers come back on the way out."""
     stop = threading.Event()
-    wanted = (signal.SIGINT, signal.SIGTERM)
+    wanted: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)
+    if threading.current_thread() is not threading.main_thread():
+        wanted = ()  # only the main thread may set handlers (and receives the signals)
     previous = {number: signal.signal(number, lambda *_: stop.set()) for number in wanted}
     try:
         yield stop
