@@ -2,7 +2,8 @@
 
 ``emit(data, as_json, human)`` is shared by the ``threadline`` command and the engine
 plugins' command groups (through ``threadline.adapters``). Dates in JSON are one ISO 8601
-format with a timezone (``2026-12-05T11:32:07.123456+00:00``): threadline stores UTC.
+format with a timezone and microseconds always written (``2026-12-05T11:32:07.123456+00:00``):
+threadline stores UTC.
 """
 
 import datetime as dt
@@ -20,7 +21,7 @@ def iso(moment: dt.datetime | None) -> str | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(dt.UTC).isoformat()
+    return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 
 def _default(value: Any) -> Any:

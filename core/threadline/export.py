@@ -219,4 +219,5 @@ def _naive_utc(moment: dt.datetime) -> dt.datetime:
 
 
 def _iso(moment: dt.datetime) -> str:
-    return moment.replace(tzinfo=dt.UTC).isoformat().replace("+00:00", "Z")
+    """UTC with microseconds always written, so that text order is time order."""
+    return _naive_utc(moment).isoformat(timespec="microseconds") + "Z"

@@ -240,6 +240,8 @@ def test_ls_prefix_versions_limit_json(local_instance, isolated):
         ("raw/b.txt", 1),
     ]
     assert len(as_json("ls", "--limit", "1")) == 1
+    created = as_json("ls", "raw/")[0]["created_at"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00", created)
     assert as_json("ls", "--limit", "0") == []
     assert cli("ls", "nothing/").stdout == "(no artifacts)\n"
 
@@ -276,6 +278,8 @@ def test_runs_filters_newest_first_json(local_instance, isolated):
     assert [(r["name"], r["parent"], r["transform"]) for r in rows] == [
         ("align (1)", pipeline.uid, "wf/align")
     ]
+    # every JSON date: ISO 8601, microseconds, the timezone (threadline stores UTC)
+    assert rows[0]["started_at"] == "2026-01-01T10:01:00.000000+00:00"
     assert len(as_json("runs", "--transform", "train")) == 1
     assert len(as_json("runs")) == 5
     assert cli("runs", "--engine", "prefect").stdout == "(no runs)\n"
