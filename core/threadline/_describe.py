@@ -7,7 +7,7 @@ after ``SHOW_AT_MOST`` items with an "and N more" line.
 
 from typing import Any
 
-from ._output import human_size
+from ._output import human_size, human_time
 
 SHOW_AT_MOST = 20
 Tree = list[tuple[str, "Tree"]]
@@ -78,3 +78,30 @@ def _provenance(artifact: Any) -> Tree:
         (f"run: {run.uid} ({run.status}, {run.engine or 'python'})", made_by),
         (f"inputs of that run: {len(inputs)}", capped(listed, "inputs")),
     ]
+
+
+def describe_run(run: Any, inputs: list[Any], outputs: list[Any]) -> str:
+    """A run as a tree: transform, status and times, parent, params, cache, inputs and
+    outputs (each list capped with "and N more")."""
+    transform = run.transform
+    title = f"Run {run.uid}  {transform.key} ({run.status}, {run.engine or 'python'})"
+    items: Tree = [(f"transform: {transform.key} v{transform.version} ({transform.kind})", [])]
+    if run.name:
+        items.append((f"name: {run.name}", []))
+    finished = human_time(run.finished_at) if run.finished_at else "-"
+    items.append((f"started: {human_time(run.started_at)}   finished: {finished}", []))
+    if run.parent_id is not None:
+        items.append((f"parent: {run.parent.uid} ({run.parent.transform.key})", []))
+    if run.params:
+        shown: Tree = [(f"{k} = {v!r}", []) for k, v in sorted(run.params.items())]
+        items.append((f"params: {len(run.params)}", capped(shown, "params")))
+    if run.cache_note:
+        items.append((f"cache: {run.cache_note}", []))
+    if run.cached_from_id is not None:
+        items.append((f"reuses run: {run.cached_from.uid}", []))
+    if run.error:
+        items.append((f"error: {' '.join(str(run.error).split())}", []))
+    for what, records in (("inputs", inputs), ("outputs", outputs)):
+        listed: Tree = [(f"{a.key or a.uid} v{a.version}", []) for a in records]
+        items.append((f"{what}: {len(records)}", capped(listed, what)))
+    return draw(title, items)

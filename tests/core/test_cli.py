@@ -447,6 +447,25 @@ def test_describe_draws_the_tree_and_says_how_many_more(local_instance, isolated
     assert lines[-2] == "├── features: 0" and lines[-1] == "└── labels: -"
 
 
+def test_describe_a_run(local_instance, isolated):
+    raw, clean, report = _pipeline(isolated)
+    step = clean.run
+    lines = cli("describe", step.uid).stdout.splitlines()
+    assert lines[0] == f"Run {step.uid}  clean (completed, python)"
+    assert "├── transform: clean v1 (step)" in lines
+    assert f"├── parent: {report.run.uid} (pipeline)" in lines
+    assert lines[-4:] == [
+        "├── inputs: 1",
+        "│   └── p/raw.txt v1",
+        "└── outputs: 1",
+        "    └── p/clean.txt v1",
+    ]
+    data = as_json("describe", step.uid)
+    assert (data["uid"], data["parent"], data["status"]) == (step.uid, report.run.uid, "completed")
+    assert data["inputs"] == [raw.uid] and data["outputs"] == [clean.uid]
+    assert data["started_at"].endswith("+00:00") and data["cache_note"] is None
+
+
 # -- delete, restore, check, gc ----------------------------------------------------------------
 
 

@@ -8,10 +8,19 @@ import click
 
 from .. import hashing, lineage
 from .._context import instance
-from .._listing import artifact_dict, list_artifacts
+from .._describe import describe_run
+from .._listing import artifact_dict, list_artifacts, run_rows
 from .._output import emit, human_size, human_time, table
-from ..models import Artifact
-from ._common import UserError, find_artifact, find_trashed, json_option, open_instance, progress
+from ..models import Artifact, Run
+from ._common import (
+    UserError,
+    find_artifact,
+    find_record,
+    find_trashed,
+    json_option,
+    open_instance,
+    progress,
+)
 
 PROGRESS_BYTES = 64 << 20  # show a hashing progress bar for saves bigger than this
 
@@ -144,21 +153,40 @@ def _ls_text(found: list[Artifact]) -> str:
 @json_option
 @click.pass_context
 def describe_cmd(ctx: click.Context, ref: str, as_json: bool) -> None:
-    """Show an artifact's identity, storage, provenance, features and labels.
+    """Show an artifact's (or a run's) identity, storage, provenance, features and labels.
 
     Same as artifact.describe(); --json adds feature values, label names and the uids of
-    the creating run's inputs.
+    the creating run's inputs. REF may also be a run uid: its transform, status, times,
+    parent, params, cache note, inputs and outputs.
     """
     open_instance(ctx)
-    artifact = find_artifact(ref)
+    record = find_record(ref)
+    if isinstance(record, Run):
+        _describe_run(record, as_json)
+        return
     data = {
-        **artifact_dict(artifact),
-        "features": artifact.features.get_values(),
-        "labels": [label.name for label in artifact.labels.all()],
+        **artifact_dict(record),
+        "features": record.features.get_values(),
+        "labels": [label.name for label in record.labels.all()],
         # the creating run's inputs: one run back upstream
-        "inputs": [a.uid for a in lineage.upstream(artifact, depth=1).artifacts],
+        "inputs": [a.uid for a in lineage.upstream(record, depth=1).artifacts],
     }
-    emit(data, as_json, lambda: str(artifact.describe(as_text=True)))
+    emit(data, as_json, lambda: str(record.describe(as_text=True)))
+
+
+def _describe_run(run: Run, as_json: bool) -> None:
+    inputs = lineage.upstream(run, depth=1).artifacts
+    outputs = lineage.downstream(run, depth=1).artifacts
+    (row,) = run_rows([run])
+    data = {
+        **row,
+        "params": run.params,
+        "cache_note": run.cache_note,
+        "cached_from": run.cached_from.uid if run.cached_from_id is not None else None,
+        "inputs": [a.uid for a in inputs],
+        "outputs": [a.uid for a in outputs],
+    }
+    emit(data, as_json, lambda: describe_run(run, inputs, outputs))
 
 
 @click.command("delete")
