@@ -8,6 +8,7 @@ time ``tl.lineage.html(pipeline run)`` (the graph query and the page), print the
 size, and open it from a file:// URL in headless Chromium (selenium + chromedriver):
 time to first render is the page's own ``performance.now()`` when the graph is drawn
 (navigation start to first drawing: parsing the data, layout, SVG). Target: under 5 s.
+The Snakemake example workflow (plugins/snakemake/example) is run and viewed first.
 Nothing here asserts.
 """
 
@@ -63,11 +64,29 @@ def open_in_chromium(path: Path) -> dict[str, float]:
     return {"first_render_s": first, "wall_s": wall, "shown": shown}
 
 
+def snakemake_example(folder: Path) -> None:
+    """The Snakemake example workflow's report, viewed: page size and first render."""
+    from tests.plugins.snakemake.conftest import run_snakemake
+
+    workdir = folder / "example"
+    shutil.copytree(ROOT / "plugins" / "snakemake" / "example", workdir)
+    run_snakemake(workdir)
+    path = tl.lineage.html(tl.Artifact.get(key="results/report.txt"), folder / "example.html")
+    seen = open_in_chromium(path)
+    print(
+        f"snakemake example: {path.stat().st_size / 2**10:.0f} KiB, first render "
+        f"{seen['first_render_s']:.2f} s ({seen['shown']} nodes drawn)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=100_000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        tl.connect(db=f"sqlite:///{tmp}/example.sqlite", storage=f"{tmp}/example-storage")
+        snakemake_example(Path(tmp))
+        tl.disconnect()
         tl.connect(db=f"sqlite:///{tmp}/db.sqlite", storage=f"{tmp}/storage")
         launch = Path(tmp) / "launch"
         launch.mkdir()

@@ -3,6 +3,7 @@ the expected nodes and edges without console errors, offline, from a file:// URL
 shows a record's details; the search finds records by key, uid and feature value; big
 groups start folded."""
 
+import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -12,6 +13,7 @@ import threadline as tl
 
 from .lineage_sample import SECRET, build
 
+EXAMPLE = Path(__file__).resolve().parents[2] / "plugins" / "snakemake" / "example"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(
@@ -157,4 +159,27 @@ def test_big_group_starts_folded_with_counts(local_instance, isolated, browser):
     assert len(shown(browser)) == 101  # unfolded: the pipeline and its 100 tasks
     data = json.loads(browser.execute_script("return document.getElementById('tl-data').text"))
     assert len(data["nodes"]) == 101
+    assert errors_logged(browser) == []
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("snakemake") is None, reason="needs the snakemake extra"
+)
+def test_snakemake_example_workflow_view(local_instance, tmp_path, browser, monkeypatch):
+    from tests.plugins.snakemake.conftest import run_snakemake
+
+    monkeypatch.setenv("THREADLINE_STRICT", "1")
+    workdir = tmp_path / "example"
+    shutil.copytree(EXAMPLE, workdir)
+    run_snakemake(workdir)
+    report = tl.Artifact.get(key="results/report.txt")
+    path = tl.lineage.html(report, tmp_path / "example.html")
+    open_view(browser, path)
+    nodes = shown(browser)
+    g = tl.lineage.graph(report)
+    assert set(nodes) == {n["id"] for n in g.nodes}
+    runs = [n for n in g.nodes if n["type"] == "run"]
+    assert {n["engine"] for n in runs} == {"snakemake"}
+    assert drawn_edges(browser) == {(e["source"], e["target"]) for e in g.edges}
+    assert browser.execute_script("return window.tlFirstRenderMs") > 0
     assert errors_logged(browser) == []
