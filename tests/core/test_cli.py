@@ -592,6 +592,34 @@ def test_installed_entry_point_end_to_end(local_instance, isolated):
 
 
 @pytest.mark.skipif(not Path("/usr/bin/script").exists(), reason="needs util-linux script(1)")
+def test_ls_and_runs_are_coloured_on_a_terminal_only(local_instance, isolated):
+    from threadline import adapters
+
+    write(isolated / "a.txt", "a")
+    cli("save", "a.txt", "--key", "a.txt")
+    adapters.finish_run(adapters.start_run("align", "task"), "errored", error="boom")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "COLUMNS": "200"}
+    for command in ("ls", "runs"):
+        line = f"{sys.executable} -m threadline {command}"
+        on_tty = subprocess.run(
+            ["script", "-qec", line, "/dev/null"], env=env, capture_output=True, text=True
+        ).stdout
+        assert "\x1b[" in on_tty, command  # rich's colours and bold header
+        piped = subprocess.run(line.split(), env=env, capture_output=True, text=True, check=True)
+        assert "\x1b[" not in piped.stdout and piped.stdout == cli(command).stdout
+
+
+def test_python_m_threadline_and_the_since_example(local_instance, isolated):
+    done = subprocess.run(
+        [sys.executable, "-m", "threadline", "--version"], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and tl.__version__ in done.stdout
+    help_text = cli("export", "openlineage", "--help").stdout
+    assert "e.g. 2026-11-30T09:00" in help_text
+    assert cli("export", "openlineage", "--since", "2026-11-30T09:00").stdout == ""
+
+
+@pytest.mark.skipif(not Path("/usr/bin/script").exists(), reason="needs util-linux script(1)")
 def test_save_shows_progress_on_a_terminal_only(local_instance, isolated):
     big = isolated / "big.bin"
     with open(big, "wb") as handle:

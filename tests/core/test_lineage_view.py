@@ -93,7 +93,9 @@ def test_dot_and_json_carry_the_same_edges(made):
 
 
 def test_notebook_object_renders_html_and_prints_mermaid(made):
-    shown = tl.lineage.view(made["report"])
+    shown = made["report"].view_lineage()  # what Jupyter displays
+    assert isinstance(shown, tl.lineage.LineageView)
+    assert str(shown) == str(tl.lineage.view(made["report"]))
     assert str(shown).startswith("flowchart LR")
     html = shown._repr_html_()
     assert html.startswith("<iframe srcdoc=") and "&lt;script&gt;" in html
