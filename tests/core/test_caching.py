@@ -486,11 +486,19 @@ def test_describe_shows_why_the_run_that_made_it_ran(local_instance, isolated):
     def made(text: str) -> tl.Artifact:
         return tl.Artifact(write(isolated / "m.txt", text), key="m.txt").save()
 
-    made("a")
+    first = made("a")
     made("b")
     shown = CliRunner().invoke(main, ["describe", "m.txt"])
     assert shown.exit_code == 0, shown.output
     assert "cache: parameter 'text' changed" in shown.output
+    made("a")  # a hit: its run reuses the first
+    miss, hit = tl.Run.filter(transform__key="made").order_by("id")[1:]
+    of_miss = CliRunner().invoke(main, ["describe", miss.uid])
+    assert "cache: parameter 'text' changed" in of_miss.output
+    of_hit = CliRunner().invoke(main, ["describe", hit.uid, "--json"])
+    data = json.loads(of_hit.output)
+    assert data["status"] == "cached" and data["cached_from"] == first.run.uid
+    assert f"reuses run: {first.run.uid}" in CliRunner().invoke(main, ["describe", hit.uid]).output
 
 
 def test_uncached_steps_are_unchanged(local_instance, isolated):
