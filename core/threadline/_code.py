@@ -59,9 +59,16 @@ def _distributions() -> dict[str, list[str]]:
 def package_identity(top: str) -> str:
     """``dist==version`` for an installed top-level package, the Python version for the
     standard library and built-in modules."""
+    python = f"python=={sys.version_info.major}.{sys.version_info.minor}:{top}"
+    if top in sys.stdlib_module_names or top in sys.builtin_module_names:
+        return python
+    try:  # most distributions are named as their package: no scan of every installed one
+        return f"{top}=={metadata.version(top)}"
+    except metadata.PackageNotFoundError:
+        pass
     dists = _distributions().get(top)
     if not dists:
-        return f"python=={sys.version_info.major}.{sys.version_info.minor}:{top}"
+        return python
     try:
         return f"{dists[0]}=={metadata.version(dists[0])}"
     except metadata.PackageNotFoundError:
