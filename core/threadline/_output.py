@@ -19,8 +19,8 @@ def iso(moment: dt.datetime | None) -> str | None:
     """``moment`` in ISO 8601 with its timezone; naive datetimes are UTC (as stored)."""
     if moment is None:
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
+    if moment.tzinfo is None:  # as stored: UTC (the common case, kept cheap)
+        return moment.isoformat(timespec="microseconds") + "+00:00"
     return moment.astimezone(dt.UTC).isoformat(timespec="microseconds")
 
 

@@ -36,6 +36,27 @@ from ._walk import check_record, walk
 CHUNK = 900  # ids per IN (...) list: under SQLite's oldest bound on query parameters
 FEATURE_LIMIT = 20_000  # records beyond which the view leaves feature values out
 Row = dict[str, Any]
+# the run columns the views use (a big run's descendants are read with these alone)
+RUN_COLUMNS = tuple(
+    getattr(Run, name)
+    for name in (
+        "id",
+        "uid",
+        "transform",
+        "status",
+        "name",
+        "started_at",
+        "finished_at",
+        "params",
+        "parent",
+        "engine",
+        "reference",
+        "hostname",
+        "git_repo",
+        "git_commit",
+        "error",
+    )
+)
 
 
 @dataclass
@@ -128,7 +149,7 @@ def _add_descendants(
 ) -> set[int]:
     """The runs under a run and what they read and wrote, three queries for any number;
     returns the ids of those runs."""
-    below = {r["id"]: r for r in _rows(Run.select().where(Run.id.in_(inside)))}
+    below = {r["id"]: r for r in _rows(Run.select(*RUN_COLUMNS).where(Run.id.in_(inside)))}
     runs.update(below)
     made = _rows(Artifact.select().where(Artifact.run.in_(inside)))
     artifacts.update((a["id"], a) for a in made)
