@@ -44,6 +44,8 @@ def is_local(module: types.ModuleType) -> bool:
     """Whether ``module`` is part of the user's project (not installed, not threadline)."""
     name = module.__name__.partition(".")[0]
     path = getattr(module, "__file__", None)
+    if name == "__main__":
+        return True  # the script, or a notebook's cells (no file)
     if path is None or name == "threadline":
         return False
     real = os.path.realpath(path)

@@ -387,6 +387,44 @@ def test_an_edited_helper_invalidates(local_instance, isolated, monkeypatch):
     assert notes[2] in ("code changed", "parameter 't' changed")
 
 
+NOTEBOOK = """
+import sys
+import threadline as tl
+
+del sys.modules["__main__"].__file__  # as in a notebook: no file behind __main__
+
+
+def helper(x):
+    return x + 1
+
+
+@tl.step("cell-step", cache=True)
+def cell_step(x: int) -> int:
+    return helper(x)
+
+
+print(cell_step(1))
+"""
+
+
+def test_a_helper_defined_beside_the_step_in_main_invalidates(local_instance, isolated):
+    script = write(isolated / "cells.py", NOTEBOOK)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+
+    def run() -> str:
+        done = subprocess.run(
+            [sys.executable, str(script)], env=env, capture_output=True, text=True, check=True
+        )
+        return done.stdout.strip()
+
+    assert run() == "2" and run() == "2"
+    write(script, NOTEBOOK.replace("return x + 1", "return x + 10"))
+    assert run() == "11"
+    runs = list(tl.Run.filter(transform__key="cell-step").order_by("id"))
+    assert [r.status for r in runs] == ["completed", "cached", "completed"]
+    assert runs[2].cache_note == "code changed"
+
+
 RACE = """
 import os, pathlib, sys, time
 import threadline as tl
