@@ -90,7 +90,10 @@ def pipeline_key(found: dict[str, Any], command: str | None = None) -> str:
         return repo.removesuffix(".git").rstrip("/")
     if found.get("project"):
         return str(found["project"])
-    words = shlex.split(command) if command else []
+    try:
+        words = shlex.split(command) if command else []
+    except ValueError:  # unbalanced quotes: a command line as typed, not as run
+        words = (command or "").split()
     if "run" in words and words.index("run") + 1 < len(words):
         return words[words.index("run") + 1]
     return "nextflow-pipeline"

@@ -170,6 +170,16 @@ def test_json_constants_that_are_not_numbers_are_refused(receiver, constant):
     nothing_written(receiver)
 
 
+def test_a_command_line_with_unbalanced_quotes_is_recorded(receiver):
+    started = corrupt(0, "metadata.workflow.commandLine", 'nextflow run hello.nf --x "y')
+    started["metadata"]["workflow"]["projectName"] = None  # the key comes from the command
+    started["metadata"]["workflow"]["manifest"]["name"] = None
+    assert post(receiver.url, as_nextflow_sends(started)) == 200
+    receiver.drain()
+    assert receiver.failed == 0
+    assert tl.Run.get(reference=f"{SESSION}/insert_id_here").transform.key == "hello.nf"
+
+
 def test_an_error_event_with_an_empty_trace_is_accepted(receiver):
     """Nextflow's ``error`` event carries the failing task's trace, or none."""
     error = {**CAPTURE[0], "event": "error", "trace": {}}
