@@ -220,7 +220,9 @@ def _stale(entry: Hit) -> str | None:
     if changed is not None:
         return changed
     result = entry.result
-    return _outputs_gone(list(result.get("outputs", []))) or _paths_changed(result.get("paths", {}))
+    returned = artifact_ids(result.get("value"))  # an input handed back is checked too
+    ids = sorted({*result.get("outputs", []), *returned})
+    return _outputs_gone(ids) or _paths_changed(result.get("paths", {}))
 
 
 def _outputs_gone(ids: list[int]) -> str | None:

@@ -201,6 +201,21 @@ def test_a_gone_output_is_a_miss_not_an_error(local_instance, isolated, how):
     assert note.startswith("output ") and "is gone" in note
 
 
+def test_a_returned_input_that_is_gone_is_a_miss(local_instance, isolated):
+    calls = []
+
+    @tl.step("passthrough", cache=True)
+    def passthrough(name: str) -> tl.Artifact:
+        calls.append(name)
+        return tl.Artifact.get(key=name)
+
+    tl.Artifact(write(isolated / "p.txt", "p"), key="p.txt").save()
+    passthrough("p.txt").delete(permanent=True)
+    tl.Artifact(write(isolated / "p.txt", "p2"), key="p.txt").save()
+    assert passthrough("p.txt").load() == "p2"  # not a KeyError, not the deleted record
+    assert len(calls) == 2
+
+
 def test_an_artifact_read_by_key_in_the_body_is_checked(local_instance, isolated):
     tl.Artifact(write(isolated / "ref.txt", "v1"), key="ref/genome.txt").save()
     tl.Artifact(write(isolated / "gtf.txt", "g"), key="ref/genes.txt").save()
