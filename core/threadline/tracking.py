@@ -30,7 +30,7 @@ from . import _context, _liveness, caching
 from ._config import ENV_DB, ENV_PARENT_RUN, ENV_STORAGE
 from ._environment import distributions, environment_hash, git_info, python_version
 from ._redact import redact
-from .adapters import activate, finish_run, get_transform, start_run
+from .adapters import activate, finish_run, get_transform, start_run, strict
 from .errors import TrackingError
 from .models import Artifact, Environment, Run, RunInput, Transform
 
@@ -304,7 +304,15 @@ class _Tracked:
             finish_run(run, "errored", error=f"{type(error).__name__}: {error}", traceback=trace)
 
     def _record(self, key: caching.Key, run: Run, result: Any, files: dict[str, str]) -> None:
-        note = caching.record(key, run, result, files, replace=self.cache == "refresh")
+        """Record the cache entry; a failure here costs the next call a re-run, never this
+        call its result (logged with the traceback; re-raised under THREADLINE_STRICT)."""
+        try:
+            note = caching.record(key, run, result, files, replace=self.cache == "refresh")
+        except Exception as exc:
+            log.warning("%s: the cache entry was not recorded", self.key, exc_info=True)
+            if strict():
+                raise
+            note = f"not cached: recording the entry failed ({type(exc).__name__})"
         if note is not None:
             log.debug("%s: %s", self.key, note)
             run.cache_note = f"{run.cache_note}; {note}" if run.cache_note else note

@@ -160,6 +160,19 @@ def test_a_return_value_that_cannot_be_stored_is_not_cached(local_instance, isol
     assert tl.Run.filter(transform__key="frame", status="completed").count() == 2
 
 
+def test_a_failure_to_record_costs_a_rerun_not_the_result(local_instance, isolated, caplog):
+    @tl.step("unrecorded", cache=True)
+    def unrecorded(n: int) -> int:
+        tl.instance().db.execute_sql("DROP TABLE cache_entry")  # a real database fault
+        return n + 1
+
+    assert unrecorded(1) == 2
+    run = tl.Run.get(transform__key="unrecorded")
+    assert run.status == "completed"
+    assert run.cache_note.endswith("; not cached: recording the entry failed (DatabaseError)")
+    assert "the cache entry was not recorded" in caplog.text
+
+
 def test_errored_runs_are_never_reused(local_instance, isolated):
     attempts = []
 
