@@ -173,7 +173,7 @@ class EventHandler:
         status = TASK_STATUS.get(str(trace.get("status")), "started")
         runs = self._task_runs(workflow)
         run = runs.get(digest)
-        if run is not None and RANK[run.status] >= RANK[status]:
+        if run is not None and RANK.get(run.status, 2) >= RANK[status]:
             return  # a duplicate or a late event: nothing new
         values = weblog_features(trace, digest)
         if run is None:  # created in the state the event reports: one INSERT

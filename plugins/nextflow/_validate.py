@@ -129,7 +129,9 @@ def check_trace(trace: dict[str, Any]) -> None:
         raise EventError(f"trace task hash longer than {MAX_NAME} characters")
     for name in ("exit", "attempt"):
         value = trace.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or abs(value) >= 2**31
+        ):
             raise EventError(f"trace.{name} is not a whole number: {_shown(value)}")
     for name in ("task_id", "native_id"):
         value = trace.get(name)

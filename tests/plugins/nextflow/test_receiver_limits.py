@@ -146,6 +146,7 @@ def corrupt(index: int, path: str, value: object) -> dict:
         (corrupt(3, "trace.peak_rss", True), "(peak_rss) is not a number"),
         (corrupt(3, "trace.start", "noon"), "trace.start: not a date"),
         (corrupt(3, "trace.exit", "0"), "trace.exit is not a whole number"),
+        (corrupt(3, "trace.attempt", 10**30), "trace.attempt is not a whole number"),
         (corrupt(3, "trace.native_id", [1]), "trace.native_id is not a number or text"),
         (corrupt(3, "trace.workdir", "/"), "trace.workdir is not a task work dir"),
         (corrupt(3, "trace", {}), "trace has neither a workdir nor a hash"),
