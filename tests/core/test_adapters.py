@@ -524,3 +524,9 @@ def test_child_process_writes_under_the_parent_run(db_instance, isolated):
     child = tl.Run.get(parent=run)
     assert child.status == "completed" and child.params == {"job": 1}
     assert tl.Artifact.get(key="child/made.txt").run_id == child.id
+
+
+def test_module_docstring_lists_the_whole_api():
+    doc = adapters.__doc__ or ""
+    assert adapters.__all__ == sorted(adapters.__all__)
+    assert [n for n in adapters.__all__ if f"``{n}``" not in doc and f"``{n}(" not in doc] == []
