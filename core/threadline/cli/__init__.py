@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from .. import errors
+from ..errors import ThreadlineError
 from . import admin, artifacts, cache, lineage, runs
 from ._common import EXIT_USER_ERROR, UserError, find_artifact, find_trashed
 
@@ -42,7 +42,7 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except errors.ThreadlineError as exc:
+        except ThreadlineError as exc:
             message = " ".join(str(exc).split())  # always exactly one line
             click.echo(f"error: {message}", err=True)
             ctx.exit(EXIT_USER_ERROR)

@@ -8,9 +8,9 @@ from typing import Any
 
 import click
 
-from .. import errors
 from .._instance import connect
 from .._references import resolve_reference
+from ..errors import NotFound
 from ..models import Artifact, Run
 
 EXIT_USER_ERROR = 1
@@ -63,7 +63,7 @@ def find_trashed(ref: str) -> Artifact:
 def find_run(uid: str) -> Run:
     run = Run.get_or_none(Run.uid == uid)
     if run is None:
-        raise errors.NotFound(f"no run with uid {uid!r}")
+        raise NotFound(f"no run with uid {uid!r}")
     return run  # type: ignore[no-any-return]
 
 

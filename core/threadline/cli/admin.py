@@ -2,10 +2,11 @@
 
 import click
 
-from .. import _liveness, maintenance
+from .. import _liveness
 from .._context import instance
 from .._instance import init
 from .._output import emit
+from ..maintenance import check, count_artifacts, gc, orphans
 from ..models import Run
 from ._common import EXIT_USER_ERROR, json_option, open_instance, progress
 
@@ -47,7 +48,7 @@ def info_cmd(ctx: click.Context, as_json: bool) -> None:
     open_instance(ctx)
     data = {
         **instance().describe(),
-        "artifacts": maintenance.count_artifacts(),
+        "artifacts": count_artifacts(),
         "runs": Run.select().count(),
     }
     emit(data, as_json, lambda: "\n".join(f"{k}: {v}" for k, v in data.items()))
@@ -67,18 +68,18 @@ def check_cmd(ctx: click.Context, fix: bool, as_json: bool) -> None:
     aborted.
     """
     open_instance(ctx)
-    total = maintenance.count_artifacts()
+    total = count_artifacts()
     with progress(total, "checking") as tick:
-        problems = maintenance.check(progress=tick)
-    orphans = maintenance.orphans()
+        problems = check(progress=tick)
+    found = orphans()
     dead = _liveness.dead_run_rows(fix)
     emit(
-        [*(p.to_dict() for p in problems), *(o.to_dict() for o in orphans), *dead],
+        [*(p.to_dict() for p in problems), *(o.to_dict() for o in found), *dead],
         as_json,
         lambda: "\n".join(
             [
                 *(f"{p.issue}: {p.key or p.uid} ({p.path})" for p in problems),
-                *(f"orphan object: {o.uri}" for o in orphans),
+                *(f"orphan object: {o.uri}" for o in found),
                 *(f"{d['issue']}: {d['uid']} ({d['transform']}, pid {d['pid']})" for d in dead),
                 *([] if problems else ["ok: all objects intact"]),
             ]
@@ -110,7 +111,7 @@ def gc_cmd(ctx: click.Context, keep_trash: bool, min_age: float, as_json: bool) 
     artifacts go; objects younger than --min-age are kept, as a save may be in progress.
     """
     open_instance(ctx)
-    result = maintenance.gc(keep_trash=keep_trash, min_age_s=min_age)
+    result = gc(keep_trash=keep_trash, min_age_s=min_age)
     emit(
         result,
         as_json,

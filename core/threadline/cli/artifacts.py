@@ -6,11 +6,12 @@ import sys
 
 import click
 
-from .. import hashing, lineage
+from .. import hashing
 from .._context import instance
 from .._describe import describe_run
 from .._listing import artifact_dict, list_artifacts, run_rows
 from .._output import emit, human_size, human_time, table
+from ..lineage import downstream, upstream
 from ..models import Artifact, Run
 from ._common import (
     UserError,
@@ -169,14 +170,14 @@ def describe_cmd(ctx: click.Context, ref: str, as_json: bool) -> None:
         "features": record.features.get_values(),
         "labels": [label.name for label in record.labels.all()],
         # the creating run's inputs: one run back upstream
-        "inputs": [a.uid for a in lineage.upstream(record, depth=1).artifacts],
+        "inputs": [a.uid for a in upstream(record, depth=1).artifacts],
     }
     emit(data, as_json, lambda: str(record.describe(as_text=True)))
 
 
 def _describe_run(run: Run, as_json: bool) -> None:
-    inputs = lineage.upstream(run, depth=1).artifacts
-    outputs = lineage.downstream(run, depth=1).artifacts
+    inputs = upstream(run, depth=1).artifacts
+    outputs = downstream(run, depth=1).artifacts
     (row,) = run_rows([run])
     data = {
         **row,

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
-from .. import export, lineage
 from .._output import emit
+from ..export import openlineage_events, post_events
+from ..lineage import dot, html, html_page, mermaid, render, walk
 from ._common import UserError, find_record, find_run, open_instance
 
 FORMATS = ("text", "json", "mermaid", "dot", "html")
@@ -79,15 +80,15 @@ def lineage_cmd(
     record = find_record(ref)
     fmt = "json" if as_json else fmt
     if fmt == "json":
-        emit(lineage.walk(record, direction, depth).to_dict(), True, str)
+        emit(walk(record, direction, depth).to_dict(), True, str)
     elif fmt == "mermaid":
-        click.echo(lineage.mermaid(record, direction, depth))
+        click.echo(mermaid(record, direction, depth))
     elif fmt == "dot":
-        click.echo(lineage.dot(record, direction, depth))
+        click.echo(dot(record, direction, depth))
     elif fmt == "html":
-        click.echo(lineage.html_page(record, direction, depth), nl=False)
+        click.echo(html_page(record, direction, depth), nl=False)
     else:
-        text = lineage.render(record, direction, depth)
+        text = render(record, direction, depth)
         click.echo(text if "\n" in text else f"{text}\n  (nothing {direction})")
 
 
@@ -117,7 +118,7 @@ def view_cmd(
     open_instance(ctx)
     record = find_record(ref)
     try:
-        written = lineage.html(record, output, direction, depth)
+        written = html(record, output, direction, depth)
     except OSError as exc:
         raise UserError(f"cannot write {output}: {exc.strerror or exc}") from exc
     data = {"path": str(written), "bytes": written.stat().st_size, "start": record.uid}
@@ -164,9 +165,9 @@ def openlineage_cmd(
     """
     open_instance(ctx)
     runs = [find_run(uid) for uid in run_uids] if run_uids else None
-    events = export.openlineage_events(runs, since=since)
+    events = openlineage_events(runs, since=since)
     if url is not None:
-        sent = export.post_events(events, url)
+        sent = post_events(events, url)
         click.echo(f"posted {sent} events to {url}")
         return
     lines = "".join(json.dumps(event, sort_keys=True) + "\n" for event in events)
