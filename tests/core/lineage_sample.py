@@ -25,7 +25,10 @@ def build(folder: Path) -> dict[str, object]:
     reads.labels.add("sequencing")
     genome = tl.Artifact(write(folder / "data/genome.fa", ">chr1\nAC\n")).save()  # no key
     workflow = adapters.start_run(
-        "Snakefile", "workflow", engine="snakemake", source="rule all: input: 'report.html'"
+        "Snakefile",
+        "workflow",
+        engine="snakemake",
+        source=f"API_TOKEN = '{SECRET}'\nrule all: input: 'report.html'",
     )
 
     def rule(name, inputs, outputs, status="completed", **fields):

@@ -109,6 +109,7 @@ def test_html_is_one_self_contained_file(made, isolated):
     assert text.startswith("<!DOCTYPE html>") and text.count("<script") == 3
     assert not re.search(r"<(script|link|img)[^>]+(src|href)=", text)
     assert "dagre 3.1.4" in text  # the vendored layout library, named with its version
+    assert SECRET not in text  # params, features, sources: secrets masked
     data = text.split('<script id="tl-data" type="application/json">')[1].split("</script>")[0]
     assert "</" not in data and json.loads(data)["start"] == f"a{made['report'].id}"
 

@@ -18,7 +18,7 @@ import peewee
 
 from .._context import instance
 from .._output import iso
-from .._redact import redact
+from .._redact import redact, redact_text
 from ..models import (
     Artifact,
     ArtifactFeatureValue,
@@ -234,7 +234,9 @@ def _add_details(
         by_id[f"r{i}"].update(_run_details(r))
     for i, t in transforms.items():
         g.transforms[f"t{i}"] = {
-            name: t[name] for name in ("key", "version", "kind", "reference", "source")
+            **{name: t[name] for name in ("key", "version", "kind", "reference")},
+            # source code can hold a token in clear: masked as everything else shown
+            "source": redact_text(t["source"]) if t["source"] else None,
         }
     counts = Counter(n["parent"] for n in g.nodes if n["parent"])
     for n in g.nodes:
