@@ -246,3 +246,82 @@ def test_a_pipeline_feature_that_does_not_fit_costs_only_that_feature(
     assert tl.Artifact.get(key="results/combined.txt").run.name == "combine"
     values = pipeline.features.get_values()
     assert "snakemake_version" not in values and values["workdir"] == str(three_rules)
+
+
+KILLED_SHELL = (
+    "RuleException:\nCalledProcessError in file Snakefile, line 20:\n"
+    "Command 'set -euo pipefail;  sleep 600' died with <Signals.SIGINT: 2>."
+)
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        pytest.param(["interrupt", "rule_error", "job_error"], id="interrupt-first"),
+        pytest.param(["rule_error", "job_error", "interrupt"], id="killed-job-first"),
+        pytest.param(["rule_error", "job_error"], id="interrupt-swallowed"),
+        pytest.param(["job_error_130"], id="exit-status-130"),
+    ],
+)
+def test_interrupt_in_any_order_aborts_the_workflow(local_instance, tmp_path: Path, events):
+    """Snakemake's threads report a Ctrl-C and the job it killed in either order (and a
+    Ctrl-C that lands while Snakemake writes a log line is swallowed there): the killed
+    job and the workflow are aborted whatever arrives, and the finished job stays
+    completed. Driven without Snakemake, so every order is run on purpose."""
+    from threadline.snakemake._events import JobInfo, WorkflowInfo
+    from threadline.snakemake._recorder import Recorder
+    from threadline.snakemake._register import Options
+
+    now = dt.datetime(2024, 5, 2, 12)
+    (tmp_path / "Snakefile").write_text("rule quick: ...\nrule slow: ...\n")
+    recorder = Recorder(Options())
+    recorder.workflow_started(
+        WorkflowInfo("wf-1", "Snakefile", str(tmp_path), "snakemake", None, None, "9", None, now)
+    )
+    for jobid, rule in ((2, "quick"), (1, "slow")):
+        recorder.job_info(JobInfo(jobid, rule, (), (), (), None, (), 1, (), None, None, None, now))
+    recorder.job_finished(2, now)
+    for event in events:
+        if event == "interrupt":
+            recorder.message("Terminating processes on user request, this might take some time.")
+        elif event == "rule_error":
+            recorder.error(KILLED_SHELL, "RuleException")
+        elif event == "job_error":
+            recorder.job_error(1, "Error in rule slow, jobid: 1", now)
+        else:
+            recorder.job_error(1, "Command 'sleep 600' returned non-zero exit status 130.", now)
+    recorder.error(
+        "WorkflowError:\nAt least one job did not complete successfully.", "WorkflowError"
+    )
+    recorder.close()
+
+    pipeline = tl.Run.get(engine="snakemake", parent=None)
+    assert (pipeline.status, pipeline.error) == (
+        "aborted",
+        "interrupted (Ctrl-C or a termination signal)",
+    )
+    jobs = {run.name: run.status for run in pipeline.children}
+    assert jobs == {"quick": "completed", "slow": "aborted"}
+
+
+def test_a_failed_job_still_errors_the_workflow(local_instance, tmp_path: Path):
+    """The other side of the rule above: a job that fails on its own is errored."""
+    from threadline.snakemake._events import JobInfo, WorkflowInfo
+    from threadline.snakemake._recorder import Recorder
+    from threadline.snakemake._register import Options
+
+    now = dt.datetime(2024, 5, 2, 12)
+    (tmp_path / "Snakefile").write_text("rule slow: ...\n")
+    recorder = Recorder(Options())
+    recorder.workflow_started(
+        WorkflowInfo("wf-1", "Snakefile", str(tmp_path), "snakemake", None, None, "9", None, now)
+    )
+    recorder.job_info(JobInfo(1, "slow", (), (), (), None, (), 1, (), None, None, None, now))
+    recorder.error(
+        "RuleException:\nCommand 'false' returned non-zero exit status 1.", "RuleException"
+    )
+    recorder.job_error(1, "Error in rule slow, jobid: 1", now)
+    recorder.close()
+    pipeline = tl.Run.get(engine="snakemake", parent=None)
+    assert (pipeline.status, pipeline.error) == ("errored", "1 job(s) failed: slow")
+    assert [run.status for run in pipeline.children] == ["errored"]
