@@ -9,7 +9,8 @@
 - an S3 endpoint (moto in a child process) killed, frozen (SIGSTOP), then restarted: the
   save's exit code and one-line error, seconds until it, records left, success after;
 - the bad-input corpus (tests/reliability/bad_input.py): refused with one line, nothing
-  written; the traversal corpus on local, memory and S3 backends: escapes (must be 0).
+  written; the traversal corpus on local, memory and S3 backends: escapes (must be 0);
+- the secrets corpus (tests/reliability/test_secrets.py): markers in clear (must be 0).
 
 Uses the test harness's servers (moto, a throwaway PostgreSQL). Nothing here asserts;
 docs/reliability.md keeps the table.
@@ -250,6 +251,39 @@ def corpus_rows(work: Path, endpoint: str) -> list[Row]:
     return rows
 
 
+def secrets_rows(work: Path) -> list[Row]:
+    """H2a's secrets corpus (tests/reliability/test_secrets.py) on SQLite + local storage:
+    markers stored through every route, searched everywhere they could surface."""
+    import json
+
+    from tests.reliability import test_secrets as sec
+
+    folder = work / "secrets"
+    folder.mkdir()
+    instance_env(folder, f"sqlite:///{folder / 'tl.db'}", str(folder / "storage"))
+    os.chdir(folder)
+    tl.connect()
+    sec.store_secrets_through_every_route(folder)
+    found: list[str] = []
+    for path, data in sec.raw_database_files():
+        found += sec.leaks(data, path)
+    found += sec.leaks(sec.dumped_tables(), "tables")
+    for path, data in sec.storage_files(tl.instance().settings.storage):
+        found += sec.leaks(data, path)
+    found += sec.leaks(json.dumps(tl.export.openlineage_events()), "openlineage events")
+    found += sec.leaks(sec.cli("export", "openlineage"), "export openlineage")
+    found += sec.leaks(sec.cli("runs", "--json"), "runs --json")
+    tl.disconnect()
+    where = "raw SQLite file and WAL, tables, storage, OpenLineage export, runs --json"
+    return [
+        (
+            f"secrets corpus ({len(sec.MARKERS)} markers through every route)",
+            f"{len(found)} in clear ({where})",
+            "0 in clear",
+        )
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=8)
@@ -267,6 +301,7 @@ def main() -> None:
             os.environ["AWS_ENDPOINT_URL"] = endpoint
             rows += kill_rows(work, endpoint, args.trials)
             rows += corpus_rows(work, endpoint)
+        rows += secrets_rows(work)
         os.chdir(ROOT)
         rows += writer_rows(work, args.writers, args.saves)
         rows += outage_rows(work)
