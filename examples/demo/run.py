@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+STARTED = time.monotonic()
 sys.path.insert(0, str(HERE))
 
 import threadline as tl  # noqa: E402
@@ -44,7 +45,6 @@ def main(argv: list[str] | None = None) -> None:
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
-    started = time.monotonic()
     _isolate(work)
     server = PrefectServer(work / "prefect")  # starts now, answers a few seconds later
     os.environ.update(server.environ)
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
         best_uid = _prefect(work, letters, server, args.epochs)
     finally:
         server.stop()
-    report(tl.Artifact.get(uid=best_uid), work, time.monotonic() - started)
+    report(tl.Artifact.get(uid=best_uid), work, time.monotonic() - STARTED)
 
 
 def _isolate(work: Path) -> None:
@@ -71,7 +71,7 @@ def _isolate(work: Path) -> None:
 
 
 def _step(text: str) -> None:
-    print(f"==> {text}", flush=True)
+    print(f"==> {time.monotonic() - STARTED:4.1f} s  {text}", flush=True)
 
 
 def _nextflow(work: Path) -> Path:

@@ -62,7 +62,7 @@ def report(best: tl.Artifact, work: Path, seconds: float) -> None:
     print("the chain, from the best checkpoint back to the Nextflow inputs:")
     for artifact, run in chain(best):
         made_by = f"{run.engine} run {run.name or run.transform.key!r}" if run else "no run"
-        print(f"  {artifact.key or artifact.uid + ' (no key)'}  <-  {made_by}")
+        print(f"  {artifact.key or artifact.uid + ' (a task file, no key)'}  <-  {made_by}")
     print()
     print(f"done in {seconds:.1f} s. The instance is {work}; try, in that folder:")
     print(f"  threadline lineage {best.key}")
