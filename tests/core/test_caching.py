@@ -564,6 +564,7 @@ def test_describe_shows_why_the_run_that_made_it_ran(local_instance, isolated):
     of_hit = CliRunner().invoke(main, ["describe", hit.uid, "--json"])
     data = json.loads(of_hit.output)
     assert data["status"] == "cached" and data["cached_from"] == first.run.uid
+    assert data["outputs"] == [first.uid] and data["inputs"] == []  # the reused outputs
     assert f"reuses run: {first.run.uid}" in CliRunner().invoke(main, ["describe", hit.uid]).output
 
 

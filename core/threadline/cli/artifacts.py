@@ -177,7 +177,8 @@ def describe_cmd(ctx: click.Context, ref: str, as_json: bool) -> None:
 
 def _describe_run(run: Run, as_json: bool) -> None:
     inputs = upstream(run, depth=1).artifacts
-    outputs = downstream(run, depth=1).artifacts
+    made = run.cached_from if run.cached_from_id is not None else run  # cached: reused ones
+    outputs = downstream(made, depth=1).artifacts
     (row,) = run_rows([run])
     data = {
         **row,
