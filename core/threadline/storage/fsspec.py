@@ -153,4 +153,6 @@ class FsspecBackend(Backend):
         try:
             self.fs.ls(bucket)
         except Exception as exc:
-            raise StorageError(f"storage {self.root} is not reachable: {_first_line(exc)}") from exc
+            raise StorageError(
+                f"storage {self.root} is not reachable: {self._reason(exc)}"
+            ) from exc
