@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ._openlineage_send import post_events
+from ._output import iso
 from .models import Artifact, Run, RunInput, Storage, Transform
 
 REPOSITORY = "https://github.com/threadline/threadline"
@@ -159,7 +160,7 @@ def _event(
         }
     return {
         "eventType": kind,
-        "eventTime": _iso(at),
+        "eventTime": iso(at),  # the one JSON date format: microseconds, +00:00
         "producer": PRODUCER,
         "schemaURL": RUN_EVENT,
         "run": {"runId": run_id(run.uid), "facets": run_facets},
@@ -216,8 +217,3 @@ def _facet(schema: str) -> dict[str, str]:
 
 def _naive_utc(moment: dt.datetime) -> dt.datetime:
     return moment.astimezone(dt.UTC).replace(tzinfo=None) if moment.tzinfo else moment
-
-
-def _iso(moment: dt.datetime) -> str:
-    """UTC with microseconds always written, so that text order is time order."""
-    return _naive_utc(moment).isoformat(timespec="microseconds") + "Z"
