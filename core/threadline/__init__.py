@@ -1,8 +1,8 @@
 """threadline: where your data and models come from.
 
 ``import threadline as tl`` is cheap: the database layer, storage and everything heavy
-load on first use of a name below (module ``__getattr__`` loads ``threadline._wiring``),
-and the instance opens on first use of the database.
+load on first use of a name below (module ``__getattr__`` imports the module that defines
+it), and the instance opens on first use of the database.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -62,20 +62,70 @@ if TYPE_CHECKING:
     from .validation import validate
 
 
+_TABLES = frozenset(
+    (
+        "Artifact",
+        "Collection",
+        "Feature",
+        "Label",
+        "Project",
+        "Run",
+        "Schema",
+        "Storage",
+        "Transform",
+    )
+)
+_TRACKING = frozenset(("context", "finish", "flow", "step", "track"))
+
+
+def _home(name: str) -> Any:
+    """The module that defines the public ``name``, imported on first use (only names
+    that are not public attributes here may be imported as ``from . import x``)."""
+    if name in _TABLES:
+        from . import models
+
+        return models
+    if name in ("connect", "disconnect", "init"):
+        from . import _instance
+
+        return _instance
+    if name in _TRACKING:
+        from . import tracking
+
+        return tracking
+    if name in ("save", "validate", "register_loader"):
+        from . import _functions
+
+        return _functions
+    if name == "instance":
+        return _context
+    from . import _modules  # the public modules: adapters, caching, export, lineage...
+
+    return _modules
+
+
 def _load_layers() -> _context.Layers:
-    """The public names and the layers above the tables, loaded together on first use."""
+    """The layers above the tables, which the tables reach through ``_context``."""
     from . import _wiring
 
     return _wiring
 
 
+def _open_default() -> None:
+    """The first use of the database opens the instance that settings resolve to."""
+    from . import _instance
+
+    _instance._connect_default()
+
+
 _context.register_layers(_load_layers)
+_context.register_connector(_open_default)
 
 
 def __getattr__(name: str) -> Any:
     if name not in __all__:
         raise AttributeError(f"module 'threadline' has no attribute {name!r}")
-    value = getattr(_context.layers(), name)
+    value = getattr(_home(name), name)
     globals()[name] = value
     return value
 

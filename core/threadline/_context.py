@@ -5,9 +5,9 @@ started without a copied context fall back to the most recent run that is still 
 this process, so that work in a thread pool lands under the flow that started it.
 
 The tables sit below the layers that open instances, save, validate and draw lineage,
-and never import them: they reach them through ``layers()``, which the package root
-provides (``threadline/__init__.py`` loads ``threadline._wiring`` on first use). The
-instance is opened lazily by the connector that ``_instance.py`` registers here.
+and never import them: they reach them through ``layers()`` (``threadline._wiring``)
+and open the instance through the connector, both registered by the package root
+(``threadline/__init__.py``), which sits above every layer.
 """
 
 import contextlib
@@ -69,11 +69,8 @@ def set_instance(instance: "Instance | None") -> None:
 
 def instance() -> "Instance":
     """The active instance, opening the resolved one on first use."""
-    if _active_instance is None:
-        if _connector is None:
-            layers()  # loads the instance layer, which registers its connector
-        if _connector is not None:
-            _connector()
+    if _active_instance is None and _connector is not None:
+        _connector()
     if _active_instance is None:
         raise RuntimeError("no threadline instance could be opened")
     return _active_instance

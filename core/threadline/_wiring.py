@@ -1,66 +1,21 @@
-"""The public names and the layers above the tables, loaded together on first use.
+"""The layers above the tables, as the tables reach them (``_context.layers()``).
 
-``threadline/__init__.py`` keeps ``import threadline`` cheap and loads this module the
-first time a public name (``tl.Artifact``...) is used, or the tables need a layer above
-them (``_context.layers()``): the instance layer (importing it registers the connector
-that opens the default instance), the save pipeline, validation and the lineage view.
-The tables never import these layers; this module, at the top, imports them all.
+The tables never import the save pipeline, validation or the lineage view (each of them
+imports the tables); ``threadline/__init__.py`` registers this module with ``_context``
+and it is imported the first time a table needs one of them.
 """
 
-from . import _instance, adapters, caching, errors, export, lineage, maintenance
-from ._context import instance
-from ._instance import connect, disconnect, init
-from ._loaders import register_loader
-from .models import (
-    Artifact,
-    Collection,
-    Feature,
-    Label,
-    Project,
-    Run,
-    Schema,
-    Storage,
-    Transform,
-)
+from .lineage import LineageView, view
+from .models import Artifact
 from .saving import save_artifacts
-from .saving import save_artifacts as save
-from .tracking import context, finish, flow, step, track
 from .validation import validate
 
-__all__ = [
-    "Artifact",
-    "Collection",
-    "Feature",
-    "Label",
-    "Project",
-    "Run",
-    "Schema",
-    "Storage",
-    "Transform",
-    "_instance",
-    "adapters",
-    "caching",
-    "connect",
-    "context",
-    "disconnect",
-    "errors",
-    "export",
-    "finish",
-    "flow",
-    "init",
-    "instance",
-    "lineage",
-    "maintenance",
-    "register_loader",
-    "save",
-    "save_artifacts",
-    "step",
-    "track",
-    "validate",
-    "view_lineage",
-]
+__all__ = ["save_artifacts", "validate", "view_lineage"]
 
 
-def view_lineage(record: Artifact, direction: str) -> lineage.LineageView:
-    """``Artifact.view_lineage()``: ``tl.lineage.view`` (HTML in notebooks, Mermaid as text)."""
-    return lineage.view(record, direction)
+def view_lineage(record: Artifact, direction: str) -> LineageView:
+    """``Artifact.view_lineage()``: ``tl.lineage.view`` (HTML in notebooks, Mermaid as text).
+
+    (``from .lineage import ...``, not ``from . import lineage``: the latter asks the
+    package root for its public attribute ``lineage``, which loads every public module.)"""
+    return view(record, direction)
