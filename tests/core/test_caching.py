@@ -57,6 +57,9 @@ def test_every_miss_says_why(local_instance, isolated, caplog):
     caplog.set_level(logging.DEBUG, logger="threadline.caching")
     assert count(path, 1) == 4
     assert count(path, 2) == 8  # a parameter changed
+    write(path, "ACGT")  # rewritten with the same bytes: still a hit
+    os.utime(path, (1_000_000_000, 1_000_000_000))  # a touched timestamp too
+    assert count(path, 2) == 8
     write(path, "ACGTACGT")  # same path, new content
     assert count(path, 2) == 16
     assert count(path, 2) == 16  # hit
@@ -64,6 +67,7 @@ def test_every_miss_says_why(local_instance, isolated, caplog):
     assert notes == [
         "no earlier cached run of this transform",
         "parameter 'k' changed",
+        None,
         "input 'reads' changed",
         None,
     ]
