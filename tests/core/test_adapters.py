@@ -530,3 +530,38 @@ def test_module_docstring_lists_the_whole_api():
     doc = adapters.__doc__ or ""
     assert adapters.__all__ == sorted(adapters.__all__)
     assert [n for n in adapters.__all__ if f"``{n}``" not in doc and f"``{n}(" not in doc] == []
+
+
+def test_runs_announce_themselves_to_a_live_openlineage_endpoint(
+    local_instance, isolated, monkeypatch
+):
+    """Every way the adapter API opens or closes runs sends their live events (a real
+    HTTP receiver on 127.0.0.1)."""
+    from threadline import _openlineage_send
+    from threadline.export import run_id
+
+    from tests.core.test_export import Receiver
+
+    receiver = Receiver()
+    try:
+        monkeypatch.setenv("THREADLINE_OPENLINEAGE_URL", receiver.url)
+        flow = adapters.start_run("flow", "flow")
+        done = adapters.start_runs(
+            [{"transform": flow.transform, "parent": flow, "status": "completed"}]
+        )[0]
+        waiting = adapters.start_run("task", "task", parent=flow, status="scheduled")
+        adapters.update_run(waiting, status="started")
+        adapters.abort_children(flow)
+        adapters.finish_run(flow, "errored", error="boom")
+        assert _openlineage_send.live_sender(receiver.url).flush(timeout=60)
+    finally:
+        receiver.close()
+    got = {(b["eventType"], b["run"]["runId"]) for _, b in receiver.received}
+    assert got == {
+        ("START", run_id(flow.uid)),
+        ("FAIL", run_id(flow.uid)),
+        ("START", run_id(done.uid)),
+        ("COMPLETE", run_id(done.uid)),
+        ("START", run_id(waiting.uid)),
+        ("ABORT", run_id(waiting.uid)),
+    }

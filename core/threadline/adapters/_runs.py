@@ -8,6 +8,7 @@ from typing import Any
 from .. import _context
 from .._config import ENV_DB, ENV_PARENT_RUN, ENV_STORAGE
 from .._db import write_transaction
+from .._live import endpoint, runs_ended, runs_started
 from .._redact import redact, redact_text
 from ..errors import InvalidInput, NotFound
 from ..models import Project, Run, Transform
@@ -53,6 +54,7 @@ def start_run(
     if started_at is not None:
         run.started_at = started_at
     run.insert_now()
+    _announce([run])
     return run
 
 
@@ -73,7 +75,18 @@ def start_runs(runs: Iterable[dict[str, Any]]) -> list[Run]:
                 if name not in projects:
                     projects[name] = _project(name).id  # type: ignore[union-attr]
                 row["project"] = projects[name]
-        return insert_records(Run, rows)
+        runs = insert_records(Run, rows)
+    _announce(runs)
+    return runs
+
+
+def _announce(runs: list[Run]) -> None:
+    """Live OpenLineage events of new runs (a no-op unless an endpoint is set): START,
+    and the end event of runs written already ended (an ingest of finished tasks)."""
+    runs_started(runs)
+    ended = [run for run in runs if run.status not in OPEN_STATUSES]
+    if ended:
+        runs_ended(ended)
 
 
 _RUN_FIELDS = frozenset(Run._meta.fields) - {"id", "uid"}
@@ -127,6 +140,7 @@ def finish_run(
     for name, value in _texts(fields).items():
         setattr(run, name, value)
     run.save(only=run.dirty_fields)
+    runs_ended([run])
     return run
 
 
@@ -141,10 +155,13 @@ def update_run(run: Run, **fields: Any) -> Run:
         raise InvalidInput(f"update_run keeps a run open ({OPEN_STATUSES}); use finish_run")
     if fields.get("params"):
         fields["params"] = redact(fields["params"])
+    starts = fields.get("status") == "started" and run.status != "started"
     for name, value in _texts(fields).items():
         setattr(run, name, value)
     if run.id is not None and run.dirty_fields:
         run.save(only=run.dirty_fields)
+        if starts:
+            runs_started([run])
     return run
 
 
@@ -155,10 +172,12 @@ def abort_children(run: Run, *, error: str | None = None) -> int:
     values: dict[str, Any] = {"status": "aborted", "finished_at": _now()}
     if error:
         values["error"] = redact_text(error)
-    query = Run.update(**values).where(
-        (Run.parent == run.id) & Run.status.in_(OPEN_STATUSES)  # type: ignore[attr-defined]
-    )
-    return query.execute()  # type: ignore[no-any-return]
+    condition = (Run.parent == run.id) & Run.status.in_(OPEN_STATUSES)  # type: ignore[attr-defined]
+    told = [r.id for r in Run.select(Run.id).where(condition)] if endpoint() else []
+    count: int = Run.update(**values).where(condition).execute()
+    for start in range(0, len(told), CHUNK):  # live OpenLineage: their ABORT events
+        runs_ended(Run.select().where(Run.id.in_(told[start : start + CHUNK])))
+    return count
 
 
 def descendants(run: Run) -> list[Run]:
