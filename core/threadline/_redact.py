@@ -37,7 +37,15 @@ _ASSIGN = re.compile(
 )
 
 
-_KEY_ASSIGN = re.compile(_ASSIGN.pattern.replace(r"[^\s,}\])]+", r"[^\s,}\])/]+"), re.IGNORECASE)
+# in names and keys (identifiers, not prose): ``name=value`` and ``--flag value`` only, the
+# value ending at the next ``/``; ``get_token (sample=A)``, a job's name, stays whole
+_WORD = r"(?:pass(?:word|wd)?|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential)"
+_KEY_ASSIGN = re.compile(
+    rf"(?P<name>--?[\w.-]*{_WORD}[\w.-]*(?:\s*[=:]\s*|\s+)"
+    rf"|[\w.-]*{_WORD}[\w.-]*[\"']?\s*[=:]\s*)"
+    r"(?P<value>\"[^\"]*\"|'[^']*'|[^\s,}\])/]+)",
+    re.IGNORECASE,
+)
 
 
 # what every rule above needs somewhere in the text, lowercased: most strings (names,
@@ -71,12 +79,13 @@ def redact_text(text: str) -> str:
 
 
 def redact_key(key: str) -> str:
-    """``redact_text`` for a key or path: a masked ``name=value`` ends at the next ``/``,
-    so ``runs/token=abc/x.csv`` keeps its other segments."""
+    """``redact_text`` for an identifier (a key, a path, a run's name or reference): a
+    masked ``name=value`` ends at the next ``/``, so ``runs/token=abc/x.csv`` keeps its
+    other segments, and only a flag (``--token x``) masks the word after it."""
     if not _maybe_secret(key):
         return key
     text = _TOKENS.sub(MASK, _urls(key))
-    return _KEY_ASSIGN.sub(lambda m: f"{m['name']}{m['sep']}{MASK}", text)
+    return _KEY_ASSIGN.sub(lambda m: f"{m['name']}{MASK}", text)
 
 
 def is_secret_flag(item: object) -> bool:

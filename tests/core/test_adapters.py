@@ -565,3 +565,15 @@ def test_runs_announce_themselves_to_a_live_openlineage_endpoint(
         ("START", run_id(waiting.uid)),
         ("ABORT", run_id(waiting.uid)),
     }
+
+
+def test_names_and_references_are_redacted_as_identifiers(db_instance):
+    """A run's name or reference masks ``name=value`` and ``--flag value``, never the
+    word after a secret-looking one in a plain name (a rule called get_token)."""
+    run = adapters.start_run(
+        "rules/get_token", "rule", name="get_token (sample=A)", reference="--token abc"
+    )
+    named = adapters.start_run("x", "task", name="login token=abc", reference="job api_key=k/7")
+    assert (run.name, run.reference) == ("get_token (sample=A)", "--token ***")
+    assert (named.name, named.reference) == ("login token=***", "job api_key=***/7")
+    assert tl.Run.get(name="get_token (sample=A)").uid == run.uid

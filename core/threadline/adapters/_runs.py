@@ -9,7 +9,7 @@ from .. import _context
 from .._config import ENV_DB, ENV_PARENT_RUN, ENV_STORAGE
 from .._db import write_transaction
 from .._live import endpoint, runs_ended, runs_started
-from .._redact import redact, redact_text
+from .._redact import redact, redact_key, redact_text
 from ..errors import InvalidInput, NotFound
 from ..models import Project, Run, Transform
 from ..models._base import insert_records
@@ -116,9 +116,16 @@ def _run_row(item: dict[str, Any], found: dict[tuple[str, Any], Any]) -> dict[st
     return _texts(row)
 
 
+_IDENTIFIERS = frozenset({"name", "reference"})  # redacted as identifiers, not as prose
+
+
 def _texts(fields: dict[str, Any]) -> dict[str, Any]:
     """Run fields with every string redacted (references, names, errors, commands)."""
-    return {k: redact_text(v) if isinstance(v, str) else v for k, v in fields.items()}
+    return {k: _text(k, v) if isinstance(v, str) else v for k, v in fields.items()}
+
+
+def _text(name: str, value: str) -> str:
+    return redact_key(value) if name in _IDENTIFIERS else redact_text(value)
 
 
 def finish_run(
