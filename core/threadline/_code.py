@@ -3,7 +3,8 @@
 A function's code is its own source plus what it reaches through global names and
 closures: functions and classes of the user's project (their source, followed
 recursively), local modules (the whole file), installed packages (``name==version``, the
-standard library by Python version) and simple constants (their value). A module is
+standard library by Python version), constants (their value) and other global values
+(the source of the module the function lives in: runtime state never enters the key). A module is
 *local* unless its file lies under the interpreter's install paths (site-packages, the
 standard library); threadline itself counts as installed. What the code reaches in other
 ways (``getattr`` by a computed name, a file it opens, the network) is not seen.
@@ -24,6 +25,7 @@ from importlib import metadata
 from typing import Any
 
 _SIMPLE = (type(None), bool, int, float, str, bytes)
+_CONSTANT = (*_SIMPLE, tuple, frozenset)
 
 
 def _sha(text: str | bytes) -> str:
@@ -121,7 +123,8 @@ def _target(value: Any) -> Any:
     return value
 
 
-def _describe(name: str, value: Any, seen: set[int], out: list[str]) -> None:
+def _describe(name: str, value: Any, home: str, seen: set[int], out: list[str]) -> None:
+    """One thing a function reaches by ``name``; ``home`` is the function's module."""
     value = _target(value)
     if isinstance(value, types.ModuleType):
         out.append(f"{name}=module:{module_identity(value)}")
@@ -134,10 +137,27 @@ def _describe(name: str, value: Any, seen: set[int], out: list[str]) -> None:
         elif id(value) not in seen:
             seen.add(id(value))
             out.append(f"{name}=class:{_sha(_source(value))}")
-    elif isinstance(value, _SIMPLE) or (
-        isinstance(value, tuple | frozenset) and all(isinstance(v, _SIMPLE) for v in value)
-    ):
-        out.append(f"{name}={value!r}")
+    elif isinstance(value, _CONSTANT) and (text := _plain(value)) is not None:
+        out.append(f"{name}={_sha(text)}")  # a constant: by value
+    else:  # state (a config dict, a list, an object): by the source of the module it lives in
+        module = sys.modules.get(home)
+        out.append(f"{name}=in:{module_identity(module) if module is not None else home}")
+
+
+def _plain(value: Any, budget: int = 10_000) -> str | None:
+    """A deterministic text of a constant or of nested tuples and frozensets of constants
+    (at most ``budget`` items); None for anything else."""
+    if isinstance(value, _SIMPLE):
+        return repr(value)
+    if budget <= 0 or not isinstance(value, tuple | frozenset):
+        return None
+    parts = [_plain(v, budget - len(value)) for v in value]
+    if any(p is None for p in parts):
+        return None
+    texts = [p for p in parts if p is not None]
+    if isinstance(value, frozenset):
+        texts.sort()
+    return f"{type(value).__name__}({','.join(texts)})"
 
 
 def _walk(fn: types.FunctionType, seen: set[int], out: list[str]) -> None:
@@ -148,13 +168,13 @@ def _walk(fn: types.FunctionType, seen: set[int], out: list[str]) -> None:
     names = _names(fn.__code__)
     for name in sorted(names):
         if name in fn.__globals__:
-            _describe(name, fn.__globals__[name], seen, out)
+            _describe(name, fn.__globals__[name], fn.__module__, seen, out)
     for name, cell in zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=False):
         try:
             contents = cell.cell_contents
         except ValueError:  # an empty cell
             continue
-        _describe(name, contents, seen, out)
+        _describe(name, contents, fn.__module__, seen, out)
 
 
 def code_parts(fn: Callable[..., Any]) -> list[str]:

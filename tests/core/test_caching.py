@@ -419,6 +419,29 @@ def test_an_edited_helper_invalidates(local_instance, isolated, monkeypatch):
     assert notes[2] in ("code changed", "parameter 't' changed")
 
 
+def test_an_edited_config_dict_invalidates(local_instance, isolated, monkeypatch):
+    module = write(
+        isolated / "configured_mod.py",
+        "import threadline as tl\nCONFIG = {'k': 2, 'names': ['a']}\n\n"
+        "@tl.step('configured-step', cache=True)\ndef run(n: int) -> int:\n"
+        "    return n * CONFIG['k']\n",
+    )
+    monkeypatch.syspath_prepend(str(isolated))
+
+    def load() -> object:
+        sys.modules.pop("configured_mod", None)
+        import configured_mod  # a fresh import of the edited file
+
+        return configured_mod
+
+    assert load().run(5) == 10 and load().run(5) == 10
+    module.write_text(module.read_text().replace("'k': 2", "'k': 3"))
+    assert load().run(5) == 15
+    runs = list(tl.Run.filter(transform__key="configured-step").order_by("id"))
+    assert [r.status for r in runs] == ["completed", "cached", "completed"]
+    assert runs[2].cache_note == "code changed"
+
+
 NOTEBOOK = """
 import sys
 import threadline as tl
