@@ -4,7 +4,7 @@ from typing import Any
 
 import click
 
-from .. import caching
+from ..caching import clear, entries
 from .._output import emit, human_time, table
 from ._common import json_option, open_instance
 
@@ -41,7 +41,7 @@ def ls_cmd(ctx: click.Context, transform_key: str | None, as_json: bool) -> None
     shown), transform key, the run whose outputs it reuses, how many outputs, and when.
     """
     open_instance(ctx)
-    rows = _rows(caching.entries(transform_key))
+    rows = _rows(entries(transform_key))
     cells = [
         [r["key"][:12], r["transform"], r["run"], str(r["outputs"]), human_time(r["created_at"])]
         for r in rows
@@ -60,5 +60,5 @@ def clear_cmd(ctx: click.Context, transform_key: str | None, as_json: bool) -> N
     Same as tl.caching.clear(transform=...): runs and artifacts stay as they are.
     """
     open_instance(ctx)
-    removed = caching.clear(transform_key)
+    removed = clear(transform_key)
     emit({"removed": removed}, as_json, lambda: f"removed {removed} cache entries")
