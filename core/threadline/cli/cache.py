@@ -4,8 +4,8 @@ from typing import Any
 
 import click
 
-from ..caching import clear, entries
 from .._output import emit, human_time, table
+from ..caching import clear, entries
 from ._common import json_option, open_instance
 
 TRANSFORM_HELP = "Only entries of the transform with this key."
