@@ -577,3 +577,21 @@ def test_names_and_references_are_redacted_as_identifiers(db_instance):
     assert (run.name, run.reference) == ("get_token (sample=A)", "--token ***")
     assert (named.name, named.reference) == ("login token=***", "job api_key=***/7")
     assert tl.Run.get(name="get_token (sample=A)").uid == run.uid
+
+
+def test_runs_carry_the_recording_process_unless_given(db_instance):
+    """Every run names a host and a process (what ``threadline check`` asks after when a
+    run stays open); what the engine knows wins."""
+    import socket
+
+    mine = adapters.start_run("job", "task")
+    given = adapters.start_run("job", "task", hostname="node-7", pid=4242)
+    (bulk,) = adapters.start_runs([{"transform": mine.transform, "hostname": None}])
+    for run in (mine, bulk):
+        run = tl.Run.get(uid=run.uid)
+        assert (run.hostname, run.pid) == (socket.gethostname(), os.getpid())
+        assert run.process_start is not None
+    given = tl.Run.get(uid=given.uid)
+    assert (given.hostname, given.pid, given.process_start) == ("node-7", 4242, None)
+    elsewhere = tl.Run.get(uid=adapters.start_run("job", "task", hostname="node-8").uid)
+    assert (elsewhere.hostname, elsewhere.pid) == ("node-8", None)  # not our pid there

@@ -9,6 +9,7 @@ from .. import _context
 from .._config import ENV_DB, ENV_PARENT_RUN, ENV_STORAGE
 from .._db import write_transaction
 from .._live import endpoint, runs_ended, runs_started
+from .._process import process_fields
 from .._redact import redact, redact_key, redact_text
 from ..errors import InvalidInput, NotFound
 from ..models import Project, Run, Transform
@@ -49,7 +50,7 @@ def start_run(
         params=redact(params) if params else None,
         status=status,
         project=_project(project),
-        **_texts({"reference": reference, "name": name, **fields}),
+        **_texts({"reference": reference, "name": name, **_stamped(fields)}),
     )
     if started_at is not None:
         run.started_at = started_at
@@ -113,7 +114,19 @@ def _run_row(item: dict[str, Any], found: dict[tuple[str, Any], Any]) -> dict[st
         raise InvalidInput(f"start_runs: project is a name, not {row['project']!r}")
     if row.get("params"):
         row["params"] = redact(row["params"])
-    return _texts(row)
+    return _texts(_stamped(row))
+
+
+def _stamped(fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` with the host, pid and process start of this process where the caller
+    gave none: the process that records a run (and will close it) is the one
+    ``threadline check`` asks after when the run stays open. A run the caller places on
+    another host or process keeps what it was given."""
+    here = process_fields()
+    if fields.get("hostname") not in (None, here["hostname"]) or fields.get("pid") is not None:
+        here = {"hostname": here["hostname"]}  # another process's run: only a missing host
+    stamp = {k: v for k, v in here.items() if fields.get(k) is None}
+    return {**fields, **stamp} if stamp else fields
 
 
 _IDENTIFIERS = frozenset({"name", "reference"})  # redacted as identifiers, not as prose
