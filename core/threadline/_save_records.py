@@ -1,9 +1,9 @@
 """The save pipeline's last step (``threadline.saving``): the records, in one transaction.
 
 Writers serialise per key (PostgreSQL: an advisory lock per key, taken in sorted order;
-SQLite: its single writer lock). The state of every key and content is read with two
-statements whatever the number of artifacts; one artifact is inserted with the statement
-built once per table, many with multi-row inserts.
+SQLite: its single writer lock). The state of every key and content is read with one
+statement per 500 keys (and one per 500 keyless contents); one artifact is inserted with
+the statement built once per table, many with multi-row inserts.
 """
 
 from collections.abc import Sequence
@@ -28,9 +28,7 @@ def write_records(items: Sequence["Item"], storage: Storage) -> None:
         for lock in locks[1:]:  # joins the transaction, taking one more key's lock
             with write_transaction(db, lock=lock):
                 pass
-        keys = sorted({i.artifact.key for i in items if i.artifact.key is not None})
-        existing = _existing(keys, sorted({_prepared(i).hash for i in items}))
-        tops = _top_versions(keys)
+        existing, tops = _state(items)
         fresh, found, twins = _sort_out(items, existing, tops, storage)
         stale = sorted({i.artifact.key for i in fresh if i.artifact.key and i.artifact.version > 1})
         for chunk in _chunks(stale):
@@ -161,32 +159,32 @@ def _row(artifact: Artifact) -> dict[str, Any]:
     return data
 
 
-def _existing(keys: list[str], hashes: list[str]) -> dict[tuple[str | None, str], int]:
-    """(key, hash) -> id of the newest visible artifact with that key (or none) and
-    content, among the keys saved now."""
-    wanted = set(keys)
-    found: dict[tuple[str | None, str], int] = {}
-    for chunk in _chunks(hashes):
-        cursor = _run_sql(
-            f"SELECT id, key, hash FROM artifact WHERE hash IN ({_marks(chunk)}) "
-            "AND visibility <> 'trash' ORDER BY id",
-            tuple(chunk),
-        )
-        for row_id, key, hash_ in cursor.fetchall():
-            if key is None or key in wanted:
-                found[(key, hash_)] = row_id
-    return found
-
-
-def _top_versions(keys: list[str]) -> dict[str, int]:
+def _state(items: Sequence["Item"]) -> tuple[dict[tuple[str | None, str], int], dict[str, int]]:
+    """({(key, hash): id of the newest visible artifact with that key and content},
+    {key: its highest version}) for the keys and keyless contents saved now: one
+    statement per 500 keys (a single save: one), one per 500 keyless contents."""
+    keys = sorted({i.artifact.key for i in items if i.artifact.key is not None})
+    existing: dict[tuple[str | None, str], int] = {}
     tops: dict[str, int] = {}
     for chunk in _chunks(keys):
         cursor = _run_sql(
-            f"SELECT key, MAX(version) FROM artifact WHERE key IN ({_marks(chunk)}) GROUP BY key",
+            "SELECT key, hash, MAX(version), MAX(CASE WHEN visibility <> 'trash' THEN id END) "
+            f"FROM artifact WHERE key IN ({_marks(chunk)}) GROUP BY key, hash",
             tuple(chunk),
         )
-        tops.update(dict(cursor.fetchall()))
-    return tops
+        for key, hash_, top, visible in cursor.fetchall():
+            tops[key] = max(tops.get(key, 0), top)
+            if visible is not None:
+                existing[(key, hash_)] = visible
+    keyless = sorted({_prepared(i).hash for i in items if i.artifact.key is None})
+    for chunk in _chunks(keyless):
+        cursor = _run_sql(
+            f"SELECT hash, MAX(id) FROM artifact WHERE key IS NULL AND hash IN ({_marks(chunk)}) "
+            "AND visibility <> 'trash' GROUP BY hash",
+            tuple(chunk),
+        )
+        existing.update({(None, hash_): row_id for hash_, row_id in cursor.fetchall()})
+    return existing, tops
 
 
 def _chunks(values: list[Any]) -> list[list[Any]]:

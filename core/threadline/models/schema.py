@@ -44,6 +44,8 @@ class Schema(BaseModel):
     definition = JSONField(null=True)
     description = peewee.TextField(null=True)
     created_at = peewee.DateTimeField(default=utcnow)
+    # an AnnData schema's unsaved obs schema, saved with it (records read back: None)
+    pending_obs: "Schema | None" = None
 
     class Meta:
         indexes = ((("name", "hash"), True), (("name", "version"), True))
@@ -84,7 +86,8 @@ class Schema(BaseModel):
             fields.update(definition=_slots_definition(slots), otype="AnnData")
         super().__init__(**fields)
         # the obs schema is saved with this one, in save(): a bad slot writes nothing
-        self._obs = slots.get("obs") if slots is not None else None
+        if slots is not None:
+            self.pending_obs = slots.get("obs")
 
     def save(self, *args: Any, **kwargs: Any) -> "Schema":  # type: ignore[override]
         """Store the schema; same name and definition returns the existing version."""
@@ -113,7 +116,7 @@ class Schema(BaseModel):
     def _save_obs(self) -> None:
         """Save the pending obs schema of an AnnData schema and record its uid (an obs
         schema that already exists keeps its own uid, so the hash names the same one)."""
-        obs = getattr(self, "_obs", None)
+        obs = self.pending_obs
         if obs is None:
             return
         if obs.id is None:
