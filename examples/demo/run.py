@@ -105,6 +105,7 @@ def _snakemake(work: Path, results: Path) -> Path:
         _preload()  # import the training stack while Snakemake runs
         if job.wait() != 0:
             raise SystemExit(f"snakemake failed; its log: {work / 'snakemake.log'}")
+    _step("snakemake: done; torch, lightning, prefect and mlflow imported meanwhile")
     return folder / "tables" / "letters.tsv"
 
 
