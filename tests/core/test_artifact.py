@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import threadline as tl
-from threadline.errors import InvalidInput, InvalidKey, NotFound
+from threadline.errors import InvalidInput, InvalidKey, NotFound, StorageError
 
 
 def write(path: Path, text: str) -> Path:
@@ -112,6 +112,20 @@ def test_permanent_delete_keeps_shared_object(instance, isolated):
     one.delete(permanent=True)
     assert tl.instance().backend.exists(two.path)
     assert two.load() == "shared"
+
+
+def test_permanent_delete_of_a_crafted_path_keeps_the_record(instance, isolated):
+    # a record whose path would leave the storage root (written into the database by
+    # hand, as an attacker with database access could): refused before anything changes
+    outside = write(isolated / "outside.txt", "not threadline's")
+    artifact = tl.Artifact(write(isolated / "a.txt", "a"), key="c/a.txt").save()
+    crafted = "../" * 12 + str(outside).lstrip("/")
+    tl.Artifact.update(path=crafted).where(tl.Artifact.id == artifact.id).execute()
+    record = tl.Artifact.get(key="c/a.txt")
+    with pytest.raises(StorageError, match="refusing path"):
+        record.delete(permanent=True)
+    assert tl.Artifact.get(key="c/a.txt").uid == artifact.uid  # the record stays
+    assert outside.read_text() == "not threadline's"
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from .._describe import describe_artifact
 from .._keys import check_key, suffix_of
 from .._loaders import load_path
 from ..errors import InvalidInput, InvalidKey
+from ..storage import inside
 from ..storage._objects import fetch
 from ._base import BaseModel, new_uid, utcnow
 from ._managers import FeatureManager, LabelManager
@@ -273,6 +274,8 @@ class Artifact(BaseModel):
             self._set_visibility("trash")
             return
         inst = _context.instance()
+        if not self.in_place:
+            inside(self.path)  # a crafted path is refused before the record goes
         with write_transaction(Artifact._meta.database, lock=f"artifact:{self.key}"):
             RunInput.delete().where(RunInput.artifact == self.id).execute()
             Run.update(logs=None).where(Run.logs == self.id).execute()
