@@ -135,7 +135,10 @@ def key(fn: Callable[..., Any], arguments: dict[str, Any], *, transform: str) ->
         }  # ``self`` too: a method's result depends on its object's state
     except Uncacheable as exc:
         return Key(transform, None, note=f"not cached: {exc}")
-    hashes = _input_hashes(inputs)
+    try:
+        hashes = _input_hashes(inputs)
+    except InvalidInput as exc:  # a FIFO or device, a file changing while it is read
+        return Key(transform, None, note=f"not cached: {' '.join(str(exc).split())}")
     parts = {"code": code_hash(fn), "params": params, "inputs": hashes}
     ids = tuple(item.id for _, item in inputs if isinstance(item, Artifact))
     return Key(transform, digest({"transform": transform, **parts}), parts, ids)
@@ -250,7 +253,11 @@ def _paths_changed(paths: dict[str, str], message: str = "returned path {} chang
         return None
     cache = _context.instance().stat_cache
     for path, expected in sorted(paths.items()):
-        if not os.path.exists(path) or hash_path(path, cache).hash != expected:
+        try:
+            same = os.path.exists(path) and hash_path(path, cache).hash == expected
+        except (OSError, InvalidInput):  # unreadable, or changing as it is read: not the same
+            same = False
+        if not same:
             return message.format(path)
     return None
 

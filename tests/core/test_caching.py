@@ -117,6 +117,19 @@ def test_methods_key_on_their_object(local_instance, isolated):
     assert note == "not cached: parameter 'self' of type Opaque has no canonical form to hash"
 
 
+def test_a_fifo_argument_makes_the_call_uncacheable(local_instance, isolated):
+    fifo = isolated / "pipe"
+    os.mkfifo(fifo)
+
+    @tl.step("fifo", cache=True)
+    def reads_pipe(source: Path) -> int:
+        return 1
+
+    assert reads_pipe(fifo) == 1  # the call runs; hashing the pipe would hang or fail
+    note = tl.Run.get(transform__key="fifo").cache_note
+    assert note.startswith("not cached: ") and "pipe" in note
+
+
 def test_secrets_are_masked_before_hashing(local_instance, isolated):
     calls = []
 
