@@ -22,7 +22,7 @@ RUNNER = DaskTaskRunner(
         "n_workers": 2,
         "threads_per_worker": 1,
         "processes": True,
-        "dashboard_address": None,
+        "dashboard_address": ":0",  # any free port: never 8787, which another run may hold
     }
 )
 
