@@ -8,6 +8,7 @@ after ``SHOW_AT_MOST`` items with an "and N more" line.
 from typing import Any
 
 from ._output import human_size, human_time
+from ._purge import tombstone
 
 SHOW_AT_MOST = 20
 Tree = list[tuple[str, "Tree"]]
@@ -47,6 +48,10 @@ def describe_artifact(artifact: Any) -> str:
     size = human_size(artifact.size) if artifact.size is not None else "?"
     items.append((f"size: {size}   kind: {kind}   suffix: {artifact.suffix}", []))
     items.append((f"storage: {artifact.uri}{'  (in place)' if artifact.in_place else ''}", []))
+    if artifact.visibility == "purged":  # a tombstone: the record without its object
+        t = tombstone(artifact)
+        deleted = f"deleted by {t['deleted_by']} at {t['deleted_at']}"
+        items.append((f"purged: object freed by gc at {t['purged_at']} ({deleted})", []))
     if artifact.otype or artifact.schema_id is not None:
         rows = artifact.n_observations
         data = f"otype: {artifact.otype or '-'}   observations: {'?' if rows is None else rows}"
@@ -73,7 +78,7 @@ def _provenance(artifact: Any) -> Tree:
     if run.cache_note:
         made_by.append((f"cache: {run.cache_note}", []))
     inputs = list(run.inputs)
-    listed: Tree = [(f"{item.key or item.uid} v{item.version}", []) for item in inputs]
+    listed: Tree = [(named(item), []) for item in inputs]
     return [
         (f"run: {run.uid} ({run.status}, {run.engine or 'python'})", made_by),
         (f"inputs of that run: {len(inputs)}", capped(listed, "inputs")),
@@ -102,6 +107,12 @@ def describe_run(run: Any, inputs: list[Any], outputs: list[Any]) -> str:
     if run.error:
         items.append((f"error: {' '.join(str(run.error).split())}", []))
     for what, records in (("inputs", inputs), ("outputs", outputs)):
-        listed: Tree = [(f"{a.key or a.uid} v{a.version}", []) for a in records]
+        listed: Tree = [(named(a), []) for a in records]
         items.append((f"{what}: {len(records)}", capped(listed, what)))
     return draw(title, items)
+
+
+def named(artifact: Any) -> str:
+    """``KEY vN``, marked ``(purged)`` for a tombstone and ``(in trash)`` for a trashed one."""
+    state = {"purged": "  (purged)", "trash": "  (in trash)"}.get(artifact.visibility, "")
+    return f"{artifact.key or artifact.uid} v{artifact.version}{state}"

@@ -168,7 +168,8 @@ def _state(items: Sequence["Item"]) -> tuple[dict[tuple[str | None, str], int], 
     tops: dict[str, int] = {}
     for chunk in _chunks(keys):
         cursor = _run_sql(
-            "SELECT key, hash, MAX(version), MAX(CASE WHEN visibility <> 'trash' THEN id END) "
+            "SELECT key, hash, MAX(version), "
+            "MAX(CASE WHEN visibility NOT IN ('trash', 'purged') THEN id END) "
             f"FROM artifact WHERE key IN ({_marks(chunk)}) GROUP BY key, hash",
             tuple(chunk),
         )
@@ -180,7 +181,7 @@ def _state(items: Sequence["Item"]) -> tuple[dict[tuple[str | None, str], int], 
     for chunk in _chunks(keyless):
         cursor = _run_sql(
             f"SELECT hash, MAX(id) FROM artifact WHERE key IS NULL AND hash IN ({_marks(chunk)}) "
-            "AND visibility <> 'trash' GROUP BY hash",
+            "AND visibility NOT IN ('trash', 'purged') GROUP BY hash",
             tuple(chunk),
         )
         existing.update({(None, hash_): row_id for hash_, row_id in cursor.fetchall()})

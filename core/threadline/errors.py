@@ -9,6 +9,7 @@
     │   ├── TraceError                     a Nextflow trace file or value that cannot be read
     │   └── EventError                     a Nextflow weblog body that is not a Nextflow event
     ├── NotFound (LookupError)             get() matched nothing
+    │   ├── ArtifactPurged                 an artifact whose object gc purged (a tombstone)
     │   └── UnknownFeature                 a feature name that does not exist
     ├── MultipleFound (LookupError)        get() matched several records
     ├── StorageError (OSError)             object storage unreachable, object missing or corrupt
@@ -21,6 +22,7 @@ SQLite and PostgreSQL driver errors are mapped to ``DatabaseError`` in ``_db.py`
 """
 
 __all__ = [
+    "ArtifactPurged",
     "ConfigError",
     "DatabaseError",
     "EventError",
@@ -83,6 +85,11 @@ class EventError(InvalidInput):
 
 class NotFound(ThreadlineError, LookupError):
     """A lookup matched no record."""
+
+
+class ArtifactPurged(NotFound):
+    """An artifact whose object ``gc`` purged: its record stays as a tombstone for the
+    lineage, its content is gone."""
 
 
 class UnknownFeature(NotFound):

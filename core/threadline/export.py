@@ -20,6 +20,7 @@ from typing import Any
 
 from ._openlineage_send import post_events
 from ._output import iso
+from ._purge import tombstone
 from .models import Artifact, Run, RunInput, Storage, Transform
 
 REPOSITORY = "https://github.com/threadline/threadline"
@@ -206,6 +207,8 @@ def _dataset(artifact: Artifact, roots: dict[int, str]) -> dict[str, Any]:
                 "version": artifact.version,
                 "uid": artifact.uid,
                 "hash": f"{artifact.hash_type}:{artifact.hash}",
+                # a tombstone: the object is gone, gc purged it (the record stays)
+                **({"purged": tombstone(artifact)} if artifact.visibility == "purged" else {}),
             },
         },
     }

@@ -6,20 +6,41 @@ records whose object is missing, unreadable or no longer matches its hash. ``orp
 lists objects under ``.threadline/objects`` that no record points to (a save whose
 database write failed, an interrupted save, a permanently deleted artifact); ``gc``
 empties the trash and removes those orphans, and manifests left without their folder.
+
+Provenance outlives the bytes: a trashed artifact that a run used (read or wrote) is
+purged, not erased: its object goes, its record stays as a tombstone (visibility
+``purged``, with who deleted it and when) so that the lineage of everything derived from
+it still reaches it. ``gc_plan`` lists what ``gc`` will do (the CLI shows it and asks);
+only ``forget`` removes tombstones, refusing while other records depend on them unless
+they are named.
 """
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ._context import instance
+from ._gc import Forget, GcPlan, Purge, execute, plan
 from .errors import StorageError
 from .hashing import StatCache, hash_path, manifest_hash
 from .models import Artifact, Storage
 from .storage import MANIFESTS, OBJECTS, Backend, _manifest, inside, manifest_path
 
 Progress = Callable[[int], None]
+__all__ = [
+    "Forget",
+    "GcPlan",
+    "Orphan",
+    "Problem",
+    "Purge",
+    "check",
+    "count_artifacts",
+    "empty_trash",
+    "gc",
+    "gc_plan",
+    "orphans",
+]
 
 
 @dataclass(frozen=True)
@@ -50,7 +71,12 @@ def check(progress: Progress | None = None) -> list[Problem]:
     inst = instance()
     problems = []
     backends: dict[str, Backend] = {}
-    query = Artifact.select(Artifact, Storage).join(Storage).order_by(Artifact.id)  # type: ignore[misc]
+    query = (
+        Artifact.select(Artifact, Storage)  # type: ignore[misc]
+        .join(Storage)
+        .where(Artifact.visibility != "purged")  # a tombstone has no object to check
+        .order_by(Artifact.id)
+    )
     for artifact in query:
         root = artifact.storage.root
         backend = backends.setdefault(root, inst.backend_for(root))
@@ -81,15 +107,14 @@ def _empty_folder(backend: Backend, artifact: Artifact) -> bool:
 
 
 def count_artifacts() -> int:
-    return int(Artifact.select().count())
+    """Artifacts with content (tombstones of purged ones not counted)."""
+    return int(Artifact.select().where(Artifact.visibility != "purged").count())
 
 
 def empty_trash() -> int:
-    """Permanently delete every artifact in the trash; returns how many."""
-    trashed = list(Artifact.select().where(Artifact.visibility == "trash"))
-    for artifact in trashed:
-        artifact.delete(permanent=True)
-    return len(trashed)
+    """Purge every artifact in the trash (a tombstone where a run used it, else the record
+    goes too); returns how many."""
+    return execute(plan(orphans=[]))["trash_purged"]
 
 
 @dataclass(frozen=True)
@@ -109,7 +134,9 @@ def _referenced(backend: Backend) -> set[str]:
     if storage is None:
         return set()
     rows = Artifact.select(Artifact.path).where(
-        (Artifact.storage == storage) & (Artifact.in_place == False)  # noqa: E712
+        (Artifact.storage == storage)
+        & (Artifact.in_place == False)  # noqa: E712
+        & (Artifact.visibility != "purged")  # a tombstone keeps no object alive
     )
     return {a.path for a in rows}
 
@@ -128,22 +155,51 @@ def orphans() -> list[Orphan]:
     return found
 
 
-def gc(keep_trash: bool = False, min_age_s: float = 3600) -> dict[str, int]:
-    """Empty the trash (unless ``keep_trash``) and remove orphan objects.
+def gc_plan(
+    keep_trash: bool = False,
+    min_age_s: float = 3600,
+    forget: bool | Sequence[str] = False,
+) -> GcPlan:
+    """What ``gc`` with these arguments would do, doing nothing: the trashed artifacts it
+    purges (``Purge.tombstone``: the record stays), the orphan objects it removes, the
+    tombstones it forgets. ``InvalidInput`` (nothing done) when ``forget`` would cut the
+    lineage of records that are not named, or names no purged record."""
+    # young orphans, or of unknown age, are kept: perhaps a save in progress
+    old = [o for o in orphans() if min_age_s <= 0 or (o.age_s or -1.0) >= min_age_s]
+    return plan(keep_trash=keep_trash, orphans=old, forget=forget)
 
-    Orphans younger than ``min_age_s`` are kept: a save in progress uploads its object
-    before it writes the record, and must not lose it in between.
+
+def gc(
+    keep_trash: bool = False,
+    min_age_s: float = 3600,
+    forget: bool | Sequence[str] = False,
+    planned: GcPlan | None = None,
+) -> dict[str, int]:
+    """Purge the trash (unless ``keep_trash``), remove orphan objects and, with ``forget``,
+    the records of purged artifacts; returns the counts.
+
+    A trashed artifact a run used becomes a tombstone (object freed, record kept); one no
+    run used goes entirely. Orphans younger than ``min_age_s`` are kept: a save in
+    progress uploads its object before it writes the record, and must not lose it in
+    between. ``forget=True`` forgets every tombstone, refusing (``InvalidInput``, nothing
+    done) while other records depend on one; ``forget=["raw/x.txt", "key@2", uid]``
+    forgets those, whatever depends on them. ``planned``: do what ``gc_plan`` listed
+    (what the CLI confirmed), not what is there now.
     """
+    todo = planned if planned is not None else gc_plan(keep_trash, min_age_s, forget)
+    result = execute(todo)
     backend = instance().backend
-    purged = 0 if keep_trash else empty_trash()
-    removed = 0
-    for orphan in orphans():
-        if min_age_s > 0 and (orphan.age_s is None or orphan.age_s < min_age_s):
-            continue  # young, or of unknown age: perhaps a save in progress
+    referenced = _referenced(backend)  # again: a save may have claimed one since listed
+    removed = [o for o in todo.orphans if o.path not in referenced]
+    for orphan in removed:
         backend.remove(orphan.path)
-        removed += 1
     _drop_stray_manifests(backend, min_age_s)
-    return {"trash_purged": purged, "objects_removed": removed}
+    return {
+        "trash_purged": result["trash_purged"],
+        "tombstones_kept": result["tombstones_kept"],
+        "objects_removed": len(removed),
+        "records_forgotten": result["records_forgotten"],
+    }
 
 
 def _drop_stray_manifests(backend: Backend, min_age_s: float) -> None:

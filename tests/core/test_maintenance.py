@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 import threadline as tl
-from threadline.maintenance import Problem, check, gc
+from threadline import adapters
+from threadline.errors import ArtifactPurged, InvalidInput
+from threadline.maintenance import Problem, check, gc, gc_plan
 from threadline.storage import OBJECTS
 
 
@@ -113,6 +115,16 @@ def test_check_reports_unreadable_objects(local_instance, isolated):
 # -- gc -------------------------------------------------------------------------------------
 
 
+def done(purged: int, removed: int) -> dict[str, int]:
+    """What gc returns when no run used what it purged (no tombstone) and nothing is forgotten."""
+    return {
+        "trash_purged": purged,
+        "tombstones_kept": 0,
+        "objects_removed": removed,
+        "records_forgotten": 0,
+    }
+
+
 def put_orphan(scratch: Path, name: str = "ff/orphan.txt") -> str:
     path = f"{OBJECTS}/{name}"
     backend().put_file(str(write(scratch, f"orphan {name}")), path)
@@ -126,20 +138,25 @@ def test_gc_empties_trash_and_removes_only_unreferenced_objects(instance, isolat
     trashed.delete()
     shared.delete()
     orphan = put_orphan(isolated / "scratch")
-    assert gc(min_age_s=0) == {"trash_purged": 2, "objects_removed": 1}
+    assert gc(min_age_s=0) == {
+        "trash_purged": 2,
+        "tombstones_kept": 0,  # no run used them
+        "objects_removed": 1,
+        "records_forgotten": 0,
+    }
     assert not backend().exists(orphan) and not backend().exists(trashed.path)
     assert backend().exists(kept.path) and kept.load() == "kept"  # still referenced
     assert tl.Artifact.filter(visibility__in=["main", "trash"]).count() == 1
     assert objects() == [kept.path]
     assert check() == []
-    assert gc(min_age_s=0) == {"trash_purged": 0, "objects_removed": 0}
+    assert gc(min_age_s=0) == done(0, 0)
 
 
 def test_gc_can_keep_the_trash(instance, isolated):
     trashed = tl.Artifact(write(isolated / "b.txt", "trashed"), key="b.txt").save()
     trashed.delete()
     orphan = put_orphan(isolated / "scratch")
-    assert gc(keep_trash=True, min_age_s=0) == {"trash_purged": 0, "objects_removed": 1}
+    assert gc(keep_trash=True, min_age_s=0) == done(0, 1)
     assert backend().exists(trashed.path) and not backend().exists(orphan)
     trashed.restore()
     assert tl.Artifact.get(key="b.txt").load() == "trashed"
@@ -150,9 +167,9 @@ def test_gc_keeps_young_objects_by_default(instance, isolated):
     folder = f"{OBJECTS}/ee/orphan-folder"
     for name in ("a.txt", "sub/b.txt"):
         backend().put_file(str(write(isolated / "f" / name, name)), f"{folder}/{name}")
-    assert gc() == {"trash_purged": 0, "objects_removed": 0}  # maybe a save in progress
+    assert gc() == done(0, 0)  # maybe a save in progress
     assert backend().exists(orphan) and backend().exists(f"{folder}/sub/b.txt")
-    assert gc(min_age_s=0) == {"trash_purged": 0, "objects_removed": 2}
+    assert gc(min_age_s=0) == done(0, 2)
     assert objects() == []
 
 
@@ -247,3 +264,98 @@ def test_a_save_killed_midway_leaves_a_consistent_instance(instance, isolated):
     # the same content saves cleanly afterwards
     again = tl.Artifact(isolated / f"big-{attempt}.bin", key="big/file.bin").save()
     assert again.size == 200 << 20 and check() == []
+
+
+# -- tombstones: gc never erases lineage ----------------------------------------------------
+
+
+def chain(folder: Path) -> tuple[tl.Artifact, tl.Artifact, tl.Run]:
+    """raw/reads.txt -> clean (a run) -> clean/reads.txt, recorded as an engine would."""
+    raw = tl.Artifact(write(folder / "raw.txt", "ACGT"), key="raw/reads.txt").save()
+    run = adapters.start_run("clean", "task")
+    adapters.link_inputs(run, artifacts=[raw])
+    made = adapters.register_outputs(
+        run, [adapters.Output(str(write(folder / "clean.txt", "acgt")), key="clean/reads.txt")]
+    )
+    adapters.finish_run(run)
+    return raw, made[0], run
+
+
+def test_gc_keeps_a_tombstone_where_a_run_used_the_artifact(instance, isolated):
+    raw, clean, run = chain(isolated)
+    loose = tl.Artifact(write(isolated / "loose.txt", "no run"), key="loose.txt").save()
+    raw.delete()
+    loose.delete()
+    listed = gc_plan(min_age_s=0)
+    assert [(p.key, p.tombstone) for p in listed.purge] == [
+        ("loose.txt", False),
+        ("raw/reads.txt", True),
+    ]
+    assert gc(min_age_s=0, planned=listed) == {
+        "trash_purged": 2,
+        "tombstones_kept": 1,
+        "objects_removed": 0,
+        "records_forgotten": 0,
+    }
+    assert objects() == [clean.path]  # both objects freed
+    assert tl.Artifact.filter(key="loose.txt", visibility__in=["trash", "purged"]).count() == 0
+    stone = tl.Artifact.get(uid=raw.uid, visibility="purged")
+    assert (stone.key, stone.version, stone.hash, stone.size) == ("raw/reads.txt", 1, raw.hash, 4)
+    assert stone.deleted_by and stone.deleted_at and stone.purged_at and not stone.is_latest
+    assert [a.uid for a in run.inputs] == [raw.uid]  # the lineage still reaches it
+    assert [a.key for a in tl.lineage.upstream(clean).artifacts] == ["raw/reads.txt"]
+    assert "raw/reads.txt v1  (purged)" in clean.describe(as_text=True)
+    assert check() == []  # a tombstone has no object to miss
+    with pytest.raises(ArtifactPurged, match=r"raw/reads.txt v1 .* was purged by gc at .* UTC"):
+        stone.load()
+    with pytest.raises(ArtifactPurged):
+        stone.restore()
+    assert gc(min_age_s=0)["trash_purged"] == 0  # purged once
+
+
+def test_a_purged_version_is_never_the_latest_and_its_number_is_kept(db_instance, isolated):
+    raw, _, _ = chain(isolated)
+    v2 = tl.Artifact(write(isolated / "raw.txt", "ACGTT"), key="raw/reads.txt").save()
+    run = adapters.start_run("count", "task")
+    adapters.link_inputs(run, artifacts=[v2])
+    adapters.finish_run(run)
+    v2.delete()  # the previous version is the latest again (restorable until gc)
+    assert tl.Artifact.get(key="raw/reads.txt").version == 1
+    gc(min_age_s=0)
+    assert tl.Artifact.get(key="raw/reads.txt").uid == raw.uid
+    assert [a.version for a in raw.versions] == [1]  # versions with content
+    again = tl.Artifact(write(isolated / "raw.txt", "ACGTT"), key="raw/reads.txt").save()
+    assert again.version == 3 and again.uid != v2.uid and again.is_latest  # v2 stays taken
+    assert again.load() == "ACGTT"  # stored anew
+    raw.delete()
+    v3 = tl.Artifact.get(key="raw/reads.txt")
+    v3.delete()
+    gc(min_age_s=0)
+    with pytest.raises(tl.errors.NotFound):
+        tl.Artifact.get(key="raw/reads.txt")  # only tombstones left: no latest
+
+
+def test_forget_refuses_while_records_depend_and_forgets_what_is_named(db_instance, isolated):
+    raw, clean, run = chain(isolated)
+    raw.delete()
+    gc(min_age_s=0)
+    with pytest.raises(InvalidInput, match="refusing to forget: .*clean/reads.txt v1"):
+        gc(min_age_s=0, forget=True)
+    assert tl.Artifact.filter(uid=raw.uid, visibility="purged").count() == 1  # nothing done
+    with pytest.raises(InvalidInput, match="no purged artifact matches 'clean/reads.txt'"):
+        gc(forget=["clean/reads.txt"])
+    listed = gc_plan(forget=["raw/reads.txt@1"])
+    assert [(f.key, f.cuts) for f in listed.forget] == [("raw/reads.txt", ("clean/reads.txt v1",))]
+    assert gc(planned=listed)["records_forgotten"] == 1
+    assert (
+        list(run.inputs) == [] and tl.Artifact.filter(uid=raw.uid, visibility="purged").count() == 0
+    )
+    assert clean.load() == "acgt"
+
+
+def test_forget_all_when_nothing_depends(db_instance, isolated):
+    raw, clean, _ = chain(isolated)
+    clean.delete()  # an output nobody read
+    assert gc(min_age_s=0, forget=True)["records_forgotten"] == 1  # purged, then forgotten
+    assert tl.Artifact.filter(uid=clean.uid, visibility__in=["trash", "purged"]).count() == 0
+    assert raw.load() == "ACGT"

@@ -208,7 +208,8 @@ def _find_many(digests: list[str]) -> dict[str, Artifact]:
         query = (
             Artifact.select()
             .where(
-                Artifact.hash.in_(digests[start : start + CHUNK]) & (Artifact.visibility != "trash")
+                Artifact.hash.in_(digests[start : start + CHUNK])
+                & Artifact.visibility.not_in(("trash", "purged"))
             )
             .order_by(Artifact.is_latest.desc(), Artifact.id.desc())
         )

@@ -197,16 +197,18 @@ def _edges(
 
 
 def _artifact_node(a: Row) -> Row:
-    return {
+    purged = a.get("visibility") == "purged"  # a tombstone: the object is gone
+    node = {
         "id": f"a{a['id']}",
         "type": "artifact",
         "uid": a["uid"],
-        "label": f"{artifact_name(a)} v{a['version']}",
+        "label": f"{artifact_name(a)} v{a['version']}{' (purged)' if purged else ''}",
         "key": a["key"],
         "version": a["version"],
         "producer": f"r{a['run']}" if a.get("run") is not None else None,
         "parent": None,
     }
+    return {**node, "purged": True} if purged else node
 
 
 def _run_node(r: Row, transforms: dict[int, Row]) -> Row:
@@ -257,6 +259,7 @@ def _artifact_details(a: Row, roots: dict[int, str]) -> Row:
         "storage": roots.get(a["storage"]),
         "in_place": a["in_place"],
         "visibility": a["visibility"],
+        **({"purged_at": iso(a.get("purged_at"))} if a["visibility"] == "purged" else {}),
         "description": a["description"],
         "created_at": iso(a["created_at"]),
         "n_files": a["n_files"],

@@ -27,7 +27,8 @@ def render(record: Artifact | Run, direction: str = "upstream", depth: int | Non
     for run in found.runs:
         lines.append(f"  run {run.uid}  {run.transform.kind} {run.transform.key} ({run.status})")
     for art in found.artifacts:
-        lines.append(f"  artifact {art.uid}  {art.key or '(no key)'} v{art.version}")
+        state = "  (purged)" if art.visibility == "purged" else ""
+        lines.append(f"  artifact {art.uid}  {art.key or '(no key)'} v{art.version}{state}")
     return "\n".join(lines)
 
 
@@ -73,6 +74,10 @@ def mermaid_of(g: Graph) -> str:
     arts = [n["id"] for n in g.nodes if n["type"] == "artifact"]
     if arts:
         lines.append(f"  class {','.join(arts)} artifact")
+    purged = [n["id"] for n in g.nodes if n.get("purged")]
+    if purged:  # a tombstone: dashed and grey
+        lines.append("  classDef purged fill:#f1f3f5,stroke:#868e96,stroke-dasharray:4 3")
+        lines.append(f"  class {','.join(purged)} purged")
     for status in STATUS_COLOURS:
         ids = [n["id"] for n in g.nodes if n.get("status") == status]
         if ids:

@@ -14,7 +14,7 @@ from .._db import is_sqlite, write_transaction
 from ..errors import DatabaseError
 from ._base import BaseModel
 
-LATEST = 3
+LATEST = 4
 
 
 class SchemaVersion(BaseModel):
@@ -62,9 +62,25 @@ def _v3_caching_and_liveness(db: peewee.Database, tables: list[type[BaseModel]])
     db.create_tables([entry], safe=True)
 
 
+def _v4_tombstones(db: peewee.Database, tables: list[type[BaseModel]]) -> None:
+    """v4: the tombstone of a purged artifact: who deleted it and when, who purged it and
+    when (visibility ``purged`` needs no column change)."""
+    stamp = "DATETIME" if is_sqlite(db) else "TIMESTAMP"
+    present = {column.name for column in db.get_columns("artifact")}
+    for column, sql_type in (
+        ("deleted_at", stamp),
+        ("deleted_by", "VARCHAR(255)"),
+        ("purged_at", stamp),
+        ("purged_by", "VARCHAR(255)"),
+    ):
+        if column not in present:
+            db.execute_sql(f"ALTER TABLE artifact ADD COLUMN {column} {sql_type}")
+
+
 STEPS: list[tuple[int, Callable[[peewee.Database, list[type[BaseModel]]], None]]] = [
     (2, _v2_run_links_and_feature_indexes),
     (3, _v3_caching_and_liveness),
+    (4, _v4_tombstones),
 ]
 
 

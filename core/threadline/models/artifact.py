@@ -16,7 +16,8 @@ from .._db import write_transaction
 from .._describe import describe_artifact
 from .._keys import check_key, suffix_of
 from .._loaders import load_path
-from ..errors import InvalidInput, InvalidKey
+from .._purge import current_user, purge_message, tombstone
+from ..errors import ArtifactPurged, InvalidInput, InvalidKey
 from ..storage import inside
 from ..storage._objects import fetch
 from ._base import BaseModel, new_uid, utcnow
@@ -56,6 +57,8 @@ class Storage(BaseModel):
 
 
 RunInputThrough = peewee.DeferredThroughModel()
+# visibilities whose content cannot be read: in the trash, or purged by gc (a tombstone)
+GONE = ("trash", "purged")
 
 
 class Artifact(BaseModel):
@@ -79,6 +82,11 @@ class Artifact(BaseModel):
     run = peewee.ForeignKeyField(Run, null=True, backref="outputs", on_delete="SET NULL")
     schema = peewee.DeferredForeignKey("Schema", null=True, on_delete="SET NULL")
     created_at = peewee.DateTimeField(default=utcnow, index=True)
+    # who moved it to the trash and when; when gc purged its object and who ran it
+    deleted_at = peewee.DateTimeField(null=True)
+    deleted_by = peewee.CharField(max_length=255, null=True)
+    purged_at = peewee.DateTimeField(null=True)
+    purged_by = peewee.CharField(max_length=255, null=True)
     input_of = peewee.ManyToManyField(Run, backref="inputs", through_model=RunInputThrough)
     storage_id: int  # the foreign keys' id attributes (peewee adds them), for type checkers
     run_id: int | None
@@ -192,6 +200,7 @@ class Artifact(BaseModel):
     # -- reading -----------------------------------------------------------------------
     def cache(self) -> str:
         """A local path to the content (downloaded into the cache for remote storage)."""
+        self.check_available()
         inst = _context.instance()
         local = fetch(
             self._backend(inst), self.path, inst.settings.cache_dir, self.n_files is not None
@@ -204,6 +213,7 @@ class Artifact(BaseModel):
         h5ad, a zarr group for zarr); otherwise, or with ``mode``, a read-only file object."""
         if mode is None and self.suffix.lower() in _tables.LAZY_SUFFIXES:
             return self._open_lazy()
+        self.check_available()
         mode = mode or "rb"
         if mode not in ("r", "rb"):
             raise InvalidInput(f"artifacts are immutable: open mode {mode!r} is not allowed")
@@ -229,6 +239,11 @@ class Artifact(BaseModel):
         AnnData (h5ad, zarr), text, JSON, YAML, or what ``tl.register_loader`` added."""
         return load_path(self.cache(), self.suffix)
 
+    def check_available(self) -> None:
+        """``ArtifactPurged`` if ``gc`` purged this version's object (a tombstone)."""
+        if self.visibility == "purged":
+            raise ArtifactPurged(purge_message(self))
+
     def _backend(self, inst: "Instance") -> "Backend":
         if self.storage_id == inst.storage.id:
             return inst.backend
@@ -246,7 +261,7 @@ class Artifact(BaseModel):
             return [self]
         return list(
             Artifact.select()
-            .where((Artifact.key == self.key) & (Artifact.visibility != "trash"))
+            .where((Artifact.key == self.key) & Artifact.visibility.not_in(GONE))
             .order_by(Artifact.version)
         )
 
@@ -271,7 +286,7 @@ class Artifact(BaseModel):
     def delete(self, permanent: bool = False) -> None:  # type: ignore[override]
         """Move to trash; with ``permanent=True`` remove the record and unshared object."""
         if not permanent:
-            self._set_visibility("trash")
+            self._set_visibility("trash", deleted_at=utcnow(), deleted_by=current_user())
             return
         inst = _context.instance()
         if not self.in_place:
@@ -292,12 +307,15 @@ class Artifact(BaseModel):
             self._backend(inst).remove(self.path)
 
     def restore(self) -> None:
-        self._set_visibility("main")
+        self.check_available()  # a purged version has no content to come back to
+        self._set_visibility("main", deleted_at=None, deleted_by=None)
 
-    def _set_visibility(self, visibility: str) -> None:
+    def _set_visibility(self, visibility: str, **fields: Any) -> None:
         with write_transaction(Artifact._meta.database, lock=f"artifact:{self.key}"):
-            Artifact.update(visibility=visibility).where(Artifact.id == self.id).execute()
+            Artifact.update(visibility=visibility, **fields).where(Artifact.id == self.id).execute()
             self.visibility = visibility
+            for name, value in fields.items():
+                setattr(self, name, value)
             if self.key is not None:
                 refresh_latest(self.key)
         self.is_latest = Artifact.get_by_id(self.id).is_latest
@@ -338,7 +356,7 @@ class Artifact(BaseModel):
         data["storage"] = self.storage.root if self.storage_id else None
         run = self.run if self.run_id else None
         data["run"] = run.uid if run is not None else None
-        return data
+        return {**data, **tombstone(self)} if self.visibility == "purged" else data
 
     def _repr_fields(self) -> list[str]:
         return ["uid", "key", "version", "hash"]
@@ -365,10 +383,11 @@ RunInputThrough.set_model(RunInput)
 
 
 def refresh_latest(key: str) -> None:
-    """``is_latest`` marks the highest version that is not in the trash."""
+    """``is_latest`` marks the highest version whose content is there: not in the trash,
+    not purged (a purged version is never the latest; its number is never reused)."""
     top = (
         Artifact.select(peewee.fn.MAX(Artifact.version))
-        .where((Artifact.key == key) & (Artifact.visibility != "trash"))
+        .where((Artifact.key == key) & Artifact.visibility.not_in(GONE))
         .scalar()
     )
     Artifact.update(is_latest=(Artifact.version == top) if top else False).where(
