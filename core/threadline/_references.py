@@ -8,11 +8,11 @@ any adapter resolve references here, through ``threadline.adapters.resolve_refer
 - ``key@N`` names version N of the key (``key@x`` is bad input);
 - a bare ``key`` names its latest version.
 
-By default trashed versions are never found (what an engine must see: a version in the
-trash does not exist). ``hidden=True`` (what a person at the CLI asks for) also finds trashed
-and archived versions: a bare key then means its newest visible version, else the newest
-hidden one. ``trashed=True`` (what ``restore`` brings back) makes a bare key mean its newest
-version in the trash.
+By default trashed versions and purged tombstones are never found (what an engine must
+see: a version in the trash does not exist). ``hidden=True`` (what a person at the CLI asks
+for) also finds trashed, archived and purged versions: a bare key then means its newest
+visible version, else the newest hidden one. ``trashed=True`` (what ``restore`` brings
+back) makes a bare key mean its newest version in the trash.
 """
 
 from collections.abc import Iterable
@@ -21,7 +21,7 @@ from .errors import InvalidInput, NotFound
 from .models import Artifact
 
 CHUNK = 500  # keys or uids per query, under every database's limit on parameters
-ANYWHERE = ("main", "archive", "trash")
+GONE = ("trash", "purged")  # never found by an engine: deleted, or a tombstone
 
 
 def split_reference(ref: str) -> tuple[str, int | None]:
@@ -80,7 +80,7 @@ def _by_uid(heads: list[str], hidden: bool) -> dict[str, Artifact]:
     for start in range(0, len(heads), CHUNK):
         query = Artifact.select().where(Artifact.uid.in_(heads[start : start + CHUNK]))
         if not hidden:
-            query = query.where(Artifact.visibility != "trash")
+            query = query.where(Artifact.visibility.not_in(GONE))
         found.update({a.uid: a for a in query})
     return found
 
@@ -96,7 +96,7 @@ def _by_key(keys: list[str], hidden: bool, pinned: list[int]) -> dict[str, list[
             which = Artifact.is_latest == True  # noqa: E712  # a SQL expression
             if pinned:
                 which = which | Artifact.version.in_(pinned)
-            query = query.where((Artifact.visibility != "trash") & which)
+            query = query.where(Artifact.visibility.not_in(GONE) & which)
         for artifact in query.order_by(Artifact.version.desc()):
             found.setdefault(str(artifact.key), []).append(artifact)
     return found
