@@ -77,7 +77,7 @@ def test_three_distributed_engines_write_one_graph(team, prefect_api_url, tmp_pa
         tl.disconnect()
 
 
-def _check_graph(shared: tl.Artifact) -> None:
+def _check_graph(shared) -> None:
     runs = list(tl.Run.filter())
     assert [r for r in runs if r.status != "completed"] == []
     engines = {r.engine for r in runs}
