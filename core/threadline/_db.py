@@ -9,6 +9,7 @@ Driver errors (sqlite3, psycopg2) arrive as peewee exceptions and are mapped to
 
 import contextlib
 import hashlib
+import os
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -26,6 +27,7 @@ SQLITE_PRAGMAS = {
     "busy_timeout": BUSY_TIMEOUT_S * 1000,
     "cache_size": -16000,
 }
+SYNCHRONOUS = ("normal", "full", "extra")  # THREADLINE_SQLITE_SYNCHRONOUS; NORMAL is safe in WAL
 
 
 def _wrap(exc: Exception, url: str) -> DatabaseError:
@@ -88,7 +90,7 @@ def open_database(url: str) -> peewee.Database:
     db: SqliteDatabase | PostgresqlDatabase
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///") :]
-        db = SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=BUSY_TIMEOUT_S)
+        db = SqliteDatabase(path, pragmas=_sqlite_pragmas(), timeout=BUSY_TIMEOUT_S)
     elif url.startswith(("postgresql://", "postgres://")):
         _require_psycopg2()
         parts = urlparse(url)
@@ -110,6 +112,19 @@ def open_database(url: str) -> peewee.Database:
         raise ConfigError(f"unsupported database URL {redact_url(url)!r}")
     db.url = url
     return db
+
+
+def _sqlite_pragmas() -> dict[str, object]:
+    """WAL and ``synchronous=NORMAL`` (a power cut may lose the last commits, never
+    consistency); ``THREADLINE_SQLITE_SYNCHRONOUS=full`` syncs the WAL on every commit."""
+    level = os.environ.get("THREADLINE_SQLITE_SYNCHRONOUS", "").strip().lower()
+    if not level:
+        return SQLITE_PRAGMAS
+    if level not in SYNCHRONOUS:
+        raise ConfigError(
+            f"THREADLINE_SQLITE_SYNCHRONOUS must be normal, full or extra, not {level!r}"
+        )
+    return {**SQLITE_PRAGMAS, "synchronous": level}
 
 
 def _require_psycopg2() -> None:

@@ -101,6 +101,23 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(local_instance):
     assert in_thread == [expected]
 
 
+@pytest.mark.parametrize(("level", "expected"), [("", 1), ("full", 2), ("EXTRA", 3)])
+def test_sqlite_synchronous_comes_from_the_environment(isolated, monkeypatch, level, expected):
+    monkeypatch.setenv("THREADLINE_SQLITE_SYNCHRONOUS", level)
+    db = open_database(f"sqlite:///{isolated / 'sync.db'}")
+    try:
+        assert db.execute_sql("PRAGMA synchronous").fetchone()[0] == expected  # 1 = NORMAL
+    finally:
+        db.close()
+
+
+def test_a_bad_sqlite_synchronous_is_a_config_error(isolated, monkeypatch):
+    monkeypatch.setenv("THREADLINE_SQLITE_SYNCHRONOUS", "off")
+    with pytest.raises(ConfigError, match="THREADLINE_SQLITE_SYNCHRONOUS must be normal"):
+        open_database(f"sqlite:///{isolated / 'sync.db'}")
+    assert not (isolated / "sync.db").exists()
+
+
 # -- resolution order -----------------------------------------------------------------------
 
 
