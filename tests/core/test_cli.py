@@ -48,6 +48,15 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
+# what ``gc --json`` prints when there is nothing to purge
+NOTHING_PURGED = {
+    "trash_purged": 0,
+    "tombstones_kept": 0,
+    "objects_removed": 0,
+    "records_forgotten": 0,
+}
+
+
 def installed_cli() -> str:
     path = Path(sys.executable).with_name("threadline")
     assert path.exists(), f"the threadline entry point is not installed next to {sys.executable}"
@@ -343,7 +352,7 @@ def test_lifecycle_on_each_backend(instance, isolated):
     cli("delete", saved["uid"], "--permanent")
     assert not tl.instance().backend.exists(saved["path"])
     assert as_json("ls", "--all-versions") == [] and as_json("check") == []
-    assert as_json("gc", "--min-age", "0") == {"trash_purged": 0, "objects_removed": 0}
+    assert as_json("gc", "--min-age", "0") == NOTHING_PURGED
 
 
 def test_explicit_db_and_storage_options(isolated):
@@ -522,13 +531,13 @@ def test_gc_purges_trash_and_orphans(local_instance, isolated):
     write(orphan, "nobody points here")
     backend.put_file(str(orphan), ".threadline/objects/sha256/ff/orphan.txt")
     cli("delete", "g/b.txt")
-    assert as_json("gc", "--keep-trash") == {"trash_purged": 0, "objects_removed": 0}
-    out = cli("gc", "--min-age", "0").stdout
+    assert as_json("gc", "--keep-trash") == NOTHING_PURGED
+    out = cli("gc", "--min-age", "0", "--yes").stdout  # no terminal here: --yes
     assert out == "purged 1 from trash, removed 1 objects\n"
     assert not backend.exists(trashed.path)
     assert not backend.exists(".threadline/objects/sha256/ff/orphan.txt")
     assert tl.Artifact.get(key="g/a.txt").load() == "keep"
-    assert as_json("gc", "--min-age", "0") == {"trash_purged": 0, "objects_removed": 0}
+    assert as_json("gc", "--min-age", "0") == NOTHING_PURGED
 
 
 # -- usage errors ---------------------------------------------------------------------------------

@@ -1,6 +1,9 @@
 """check() and gc(): missing and corrupt objects, the trash, orphans, interrupted saves."""
 
+import json
 import os
+import pty
+import select
 import signal
 import sqlite3
 import subprocess
@@ -10,7 +13,9 @@ from pathlib import Path
 
 import pytest
 import threadline as tl
+from click.testing import CliRunner, Result
 from threadline import adapters
+from threadline.cli import main
 from threadline.errors import ArtifactPurged, InvalidInput
 from threadline.maintenance import Problem, check, gc, gc_plan
 from threadline.storage import OBJECTS
@@ -339,10 +344,10 @@ def test_forget_refuses_while_records_depend_and_forgets_what_is_named(db_instan
     raw, clean, run = chain(isolated)
     raw.delete()
     gc(min_age_s=0)
-    with pytest.raises(InvalidInput, match="refusing to forget: .*clean/reads.txt v1"):
+    with pytest.raises(InvalidInput, match=r"refusing to forget: .*clean/reads\.txt v1"):
         gc(min_age_s=0, forget=True)
     assert tl.Artifact.filter(uid=raw.uid, visibility="purged").count() == 1  # nothing done
-    with pytest.raises(InvalidInput, match="no purged artifact matches 'clean/reads.txt'"):
+    with pytest.raises(InvalidInput, match=r"no purged artifact matches 'clean/reads\.txt'"):
         gc(forget=["clean/reads.txt"])
     listed = gc_plan(forget=["raw/reads.txt@1"])
     assert [(f.key, f.cuts) for f in listed.forget] == [("raw/reads.txt", ("clean/reads.txt v1",))]
@@ -359,3 +364,110 @@ def test_forget_all_when_nothing_depends(db_instance, isolated):
     assert gc(min_age_s=0, forget=True)["records_forgotten"] == 1  # purged, then forgotten
     assert tl.Artifact.filter(uid=clean.uid, visibility__in=["trash", "purged"]).count() == 0
     assert raw.load() == "ACGT"
+
+
+# -- the gc command -------------------------------------------------------------------------
+
+
+def cli(*args: str, code: int = 0, stdin: str | None = None) -> Result:
+    """``threadline ARGS`` in-process (stdin is not a terminal there)."""
+    result = CliRunner().invoke(main, list(args), input=stdin, catch_exceptions=False)
+    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
+    return result
+
+
+def test_delete_then_gc_keeps_the_lineage_of_what_was_derived(instance, isolated):
+    raw, clean, _ = chain(isolated)
+    cli("delete", "raw/reads.txt")
+    refused = cli("gc", "--min-age", "0", code=1)  # no terminal, no --yes: nothing purged
+    assert refused.stdout.splitlines() == [
+        f"purge raw/reads.txt v1 ({raw.uid}, 4 B): object freed, "
+        "record kept as a tombstone (runs used it)"
+    ]
+    assert refused.stderr.startswith("error: nothing purged: stdin is not a terminal")
+    assert tl.Artifact.get(uid=raw.uid, visibility="trash").hash == raw.hash
+    assert (
+        json.loads(cli("gc", "--min-age", "0", "--dry-run", "--json").stdout)["purge"][0]["action"]
+        == "tombstone"
+    )
+    done = cli("gc", "--min-age", "0", "--yes").stdout
+    assert done == "purged 1 from trash (1 kept as tombstones), removed 0 objects\n"
+    assert not backend().exists(raw.path)
+    described = cli("describe", "clean/reads.txt").stdout
+    assert "inputs of that run: 1" in described and "raw/reads.txt v1  (purged)" in described
+    assert "purged: object freed by gc at" in cli("describe", raw.uid).stdout
+    listed = cli("lineage", "clean/reads.txt").stdout
+    assert f"artifact {raw.uid}  raw/reads.txt v1  (purged)" in listed
+    walked = json.loads(cli("lineage", "clean/reads.txt", "--json").stdout)
+    assert [(a["key"], a.get("purged")) for a in walked["artifacts"]] == [("raw/reads.txt", True)]
+    mermaid = cli("lineage", "clean/reads.txt", "--format", "mermaid").stdout
+    assert "raw/reads.txt v1 (purged)" in mermaid and "classDef purged" in mermaid
+    html = cli("lineage", "clean/reads.txt", "--format", "html").stdout
+    assert "raw/reads.txt v1 (purged)" in html
+    events = cli("export", "openlineage").stdout  # one JSON event a line
+    assert '"purged": {' in events and raw.uid in events
+    failed = cli("load", "raw/reads.txt@1", code=1)
+    assert failed.stdout == "" and len(failed.stderr.splitlines()) == 1
+    assert (
+        failed.stderr.startswith("error: artifact raw/reads.txt v1") and "purged" in failed.stderr
+    )
+    assert [a.key for a in tl.lineage.upstream(clean).artifacts] == ["raw/reads.txt"]
+
+
+def test_gc_forget_on_the_command_line(db_instance, isolated):
+    raw, _, _ = chain(isolated)
+    cli("delete", "raw/reads.txt")
+    cli("gc", "--yes")
+    refused = cli("gc", "--forget", "--yes", code=1)
+    assert refused.stderr.count("\n") == 1 and "refusing to forget" in refused.stderr
+    assert "clean/reads.txt v1" in refused.stderr
+    cli("gc", "raw/reads.txt", code=2)  # KEY without --forget: a usage error
+    out = cli("gc", "--forget", "raw/reads.txt", "--dry-run").stdout
+    assert out == (
+        f"forget raw/reads.txt v1 ({raw.uid}): record removed, "
+        "cutting the lineage of clean/reads.txt v1\n"
+    )
+    assert cli("gc", "--forget", "raw/reads.txt", "--yes").stdout.endswith("forgot 1 tombstones\n")
+    assert "inputs of that run: 0" in cli("describe", "clean/reads.txt").stdout
+    assert cli("gc", "--dry-run").stdout == "nothing to purge\n"
+
+
+def test_gc_asks_on_a_terminal(db_instance, isolated):
+    """A real pseudo-terminal as stdin: gc lists, asks, and does only what is confirmed."""
+    raw, _, _ = chain(isolated)
+    raw.delete()
+    answer_no = on_a_terminal(["gc", "--min-age", "0"], "n")
+    assert "purge raw/reads.txt v1" in answer_no and "go ahead? [y/N]" in answer_no
+    assert tl.Artifact.get(uid=raw.uid, visibility="trash").visibility == "trash"
+    answer_yes = on_a_terminal(["gc", "--min-age", "0"], "y")
+    assert "purged 1 from trash (1 kept as tombstones)" in answer_yes
+    assert tl.Artifact.get(uid=raw.uid, visibility="purged").purged_at is not None
+
+
+def on_a_terminal(args: list[str], answer: str) -> str:
+    """Run the installed ``threadline ARGS`` with a pseudo-terminal as its stdin, stdout
+    and stderr; type ``answer`` at the prompt; return what it printed."""
+    command = str(Path(sys.executable).with_name("threadline"))
+    primary, secondary = pty.openpty()
+    child = subprocess.Popen([command, *args], stdin=secondary, stdout=secondary, stderr=secondary)
+    os.close(secondary)
+    seen = b""
+    try:
+        while b"go ahead?" not in seen:
+            ready, _, _ = select.select([primary], [], [], 60)
+            assert ready, f"no prompt: {seen!r}"
+            seen += os.read(primary, 4096)
+        os.write(primary, f"{answer}\n".encode())
+        while True:
+            ready, _, _ = select.select([primary], [], [], 60)
+            try:
+                chunk = os.read(primary, 4096) if ready else b""
+            except OSError:  # the terminal closed with the child
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        child.wait(timeout=60)
+        os.close(primary)
+    return seen.decode()

@@ -1,14 +1,16 @@
 """The instance: ``init``, ``info``, ``check`` and ``gc``."""
 
+import sys
+
 import click
 
 from .. import _liveness
 from .._context import instance
 from .._instance import init
 from .._output import emit
-from ..maintenance import check, count_artifacts, gc, orphans
+from ..maintenance import GcPlan, check, count_artifacts, gc, gc_plan, orphans
 from ..models import Run
-from ._common import EXIT_USER_ERROR, json_option, open_instance, progress
+from ._common import EXIT_USER_ERROR, UserError, json_option, open_instance, progress
 
 DEFAULT_STORAGE = ".threadline/storage"
 
@@ -94,6 +96,7 @@ def check_cmd(ctx: click.Context, fix: bool, as_json: bool) -> None:
 
 
 @click.command("gc")
+@click.argument("refs", metavar="[KEY]...", nargs=-1)
 @click.option("--keep-trash", is_flag=True, help="Do not purge the trash.")
 @click.option(
     "--min-age",
@@ -102,21 +105,73 @@ def check_cmd(ctx: click.Context, fix: bool, as_json: bool) -> None:
     show_default=True,
     help="Keep unreferenced objects younger than this many seconds.",
 )
+@click.option(
+    "--forget",
+    is_flag=True,
+    help="Also remove the records of purged artifacts (tombstones): the KEYs named "
+    "(uid, KEY or KEY@VERSION), else all, refused while other records' lineage needs one.",
+)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before purging.")
+@click.option("--dry-run", is_flag=True, help="Only list what would be purged.")
 @json_option
 @click.pass_context
-def gc_cmd(ctx: click.Context, keep_trash: bool, min_age: float, as_json: bool) -> None:
-    """Empty the trash and remove objects no record points to.
+def gc_cmd(
+    ctx: click.Context,
+    refs: tuple[str, ...],
+    keep_trash: bool,
+    min_age: float,
+    forget: bool,
+    yes: bool,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Purge the trash and remove objects no record points to.
 
-    Same as tl.maintenance.gc(): leftovers of interrupted saves and of permanently deleted
+    Same as tl.maintenance.gc(). A trashed artifact that a run used (read or wrote) is
+    purged: its object is freed and its record stays as a tombstone, shown as purged in
+    describe and lineage, so the lineage of what was derived from it survives. One no run
+    used goes entirely. Leftovers of interrupted saves and of permanently deleted
     artifacts go; objects younger than --min-age are kept, as a save may be in progress.
+    Only --forget removes tombstones.
+
+    gc lists what it will do and asks on a terminal; --yes does not ask. When stdin is not
+    a terminal, gc needs --yes: without it, it prints the list and exits 1, purging
+    nothing. --dry-run only lists.
     """
+    if refs and not forget:
+        raise click.UsageError("KEY arguments name the tombstones to --forget: add --forget")
     open_instance(ctx)
-    result = gc(keep_trash=keep_trash, min_age_s=min_age)
-    emit(
-        result,
-        as_json,
-        lambda: (
-            f"purged {result['trash_purged']} from trash, "
-            f"removed {result['objects_removed']} objects"
-        ),
+    todo = gc_plan(keep_trash, min_age, list(refs) if refs else forget)
+    listing = todo.lines() or ["nothing to purge"]
+    if dry_run:
+        emit(todo.to_dict(), as_json, lambda: "\n".join(listing))
+        return
+    if todo and not yes:
+        if not sys.stdin.isatty():
+            emit(todo.to_dict(), as_json, lambda: "\n".join(listing))
+            raise UserError(
+                "nothing purged: stdin is not a terminal, so gc does not ask; "
+                "pass --yes to purge what is listed (--dry-run only lists)"
+            )
+        click.echo("\n".join(listing))
+        click.confirm(f"{_summary(todo)}: go ahead?", abort=True, err=True)
+    result = gc(min_age_s=min_age, planned=todo)
+    emit(result, as_json, lambda: _done(result))
+
+
+def _summary(todo: GcPlan) -> str:
+    stones = sum(p.tombstone for p in todo.purge)
+    return (
+        f"purge {len(todo.purge)} trashed artifacts ({stones} kept as tombstones), "
+        f"remove {len(todo.orphans)} orphan objects, forget {len(todo.forget)} tombstones"
+    )
+
+
+def _done(result: dict[str, int]) -> str:
+    stones, forgot = result["tombstones_kept"], result["records_forgotten"]
+    return (
+        f"purged {result['trash_purged']} from trash"
+        + (f" ({stones} kept as tombstones)" if stones else "")
+        + f", removed {result['objects_removed']} objects"
+        + (f", forgot {forgot} tombstones" if forgot else "")
     )

@@ -80,6 +80,8 @@ class Lineage:
                     "version": a.version,
                     "hash": a.hash,
                     "run": _run_uid(a),
+                    # a tombstone: gc purged its object, the record stays for lineage
+                    **({"purged": True} if a.visibility == "purged" else {}),
                 }
                 for a in self.artifacts
             ],
