@@ -225,5 +225,10 @@ def test_delete_restore_gc(local_instance, isolated):
     assert problems == []
     summary = tl.maintenance.gc()  # empty the trash, remove unreferenced objects
     # -- end artifact-delete --
-    assert summary == {"trash_purged": 0, "objects_removed": 0}
+    assert summary == {
+        "trash_purged": 0,
+        "tombstones_kept": 0,
+        "objects_removed": 0,
+        "records_forgotten": 0,
+    }
     assert not tl.instance().backend.exists(reads.path)

@@ -1,0 +1,58 @@
+"""Examples of docs/maintenance.md, run for real (SQLite and PostgreSQL).
+
+The code between ``# -- start NAME --`` and ``# -- end NAME --`` appears verbatim in the
+docs after ``<!-- example: NAME -->``; tests/docs/test_docs.py checks that they match.
+"""
+
+from pathlib import Path
+
+import pytest
+import threadline as tl
+
+
+def write(path: str | Path, text: str) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_tombstones(db_instance, isolated):
+    write("reads.txt", "ACGT")
+    # -- start maintenance-tombstones --
+    raw = tl.Artifact("reads.txt", key="raw/reads.txt").save()
+
+    @tl.step()
+    def clean(reads: tl.Artifact) -> tl.Artifact:
+        Path("clean.txt").write_text(reads.load().lower())
+        return tl.Artifact("clean.txt", key="clean/reads.txt").save()
+
+    cleaned = clean(raw)
+    raw.delete()  # to the trash: restorable until gc
+
+    plan = tl.maintenance.gc_plan()  # what gc will do, doing nothing
+    print("\n".join(plan.lines()))  # purge raw/reads.txt v1 (...): ... kept as a tombstone ...
+    summary = tl.maintenance.gc(planned=plan)  # do exactly what was listed
+    assert summary["tombstones_kept"] == 1
+
+    stone = tl.Artifact.get(key="raw/reads.txt", version=1, visibility="purged")
+    print(stone.deleted_by, stone.deleted_at, stone.purged_at)  # who deleted it, when
+    assert [a.uid for a in tl.lineage.upstream(cleaned).artifacts] == [stone.uid]
+    try:
+        stone.load()
+    except tl.errors.ArtifactPurged as err:
+        print(err)  # artifact raw/reads.txt v1 (...) was purged by gc at ... UTC (...)
+    # -- end maintenance-tombstones --
+    assert "purged" in cleaned.describe(as_text=True)
+    with pytest.raises(tl.errors.InvalidInput, match="refusing to forget"):
+        tl.maintenance.gc_plan(forget=True)  # what the example below prints
+    # -- start maintenance-forget --
+    try:
+        tl.maintenance.gc(forget=True)  # every tombstone ...
+    except tl.errors.InvalidInput as err:
+        print(err)  # refusing to forget: ... in the lineage of others, e.g. raw/reads.txt v1 ...
+    tl.maintenance.gc(forget=["raw/reads.txt"])  # ... or those named, whatever depends on them
+    # -- end maintenance-forget --
+    assert tl.Artifact.filter(key="raw/reads.txt", visibility="purged").count() == 0
+    with pytest.raises(tl.errors.NotFound):
+        tl.Artifact.get(key="raw/reads.txt")
