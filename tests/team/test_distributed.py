@@ -48,8 +48,8 @@ def _start_all(team, prefect_api_url, base: Path) -> dict:
             "input.csv",
             "4",
             PREFECT_HOME=str(flow.folder / "prefect-home"),
-            # worker processes import threadline and Prefect before they answer: on a
-            # busy 2-core machine that took longer than Dask's default 30 s once
+            # worker processes import threadline and Prefect before they answer; a nanny
+            # start failed once on the busy 2-core machine: more room than the 30 s default
             DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT="180s",
             **prefect_env,
         ),
