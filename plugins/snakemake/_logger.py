@@ -19,8 +19,10 @@ from snakemake_interface_logger_plugins.settings import LogHandlerSettingsBase
 from threadline import adapters
 
 from ._events import created, event_of, parse_job, parse_workflow
+from ._pipeline import connect
 from ._recorder import Recorder
 from ._register import Options
+from ._witness import Witness
 
 
 @dataclass
@@ -95,9 +97,13 @@ class LogHandler(LogHandlerBase):
         settings = (
             self.settings if isinstance(self.settings, LogHandlerSettings) else LogHandlerSettings()
         )
-        self.recorder = Recorder(settings.options())
         self.guard = adapters.Guard("snakemake", host="the workflow")
         self.disabled = bool(getattr(self.common_settings, "dryrun", False))
+        options = settings.options()
+        self.witness = Witness(self.guard, on_start=lambda _record: connect(options))
+        self.recorder = Recorder(options, self.witness)
+        if not self.disabled:
+            self.witness.attach()  # Snakemake's main thread: see _witness
 
     # what Snakemake asks of a plugin handler
     @property
@@ -159,4 +165,5 @@ class LogHandler(LogHandlerBase):
                 with self.guard("the end of the Snakemake workflow"):
                     self.recorder.close()
         finally:
+            self.witness.detach()
             super().close()

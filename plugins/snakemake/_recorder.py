@@ -25,6 +25,7 @@ from ._events import JobInfo, WorkflowInfo
 from ._outcome import Outcome, finish_pipeline
 from ._pipeline import ENGINE, Environment, connect, start_pipeline
 from ._register import Batch, Failed, JobState, Options, in_transactions, register
+from ._witness import Witness
 
 log = logging.getLogger("threadline.snakemake")
 BATCH_JOBS = 64  # finished jobs registered together
@@ -33,8 +34,9 @@ MAX_TRIES = 2  # batches a job may fail to be recorded in before it is given up
 
 
 class Recorder:
-    def __init__(self, options: Options) -> None:
+    def __init__(self, options: Options, witness: Witness | None = None) -> None:
         self.options = options
+        self.witness = witness or Witness(adapters.Guard("snakemake"))
         self.lock = threading.RLock()
         self.info: WorkflowInfo | None = None
         self.pipeline: tl.Run | None = None
@@ -71,7 +73,7 @@ class Recorder:
             self.dryrun = True
             return None
         self.pipeline = start_pipeline(self.info, self.workflow, self.options, self.parent_uid)
-        self.batch = Batch(self.info.workdir, self.options, self.pipeline)
+        self.batch = Batch(self.info.workdir, self.options, self.pipeline, self.witness)
         self.environment.export(self.pipeline)
         return self.pipeline
 
@@ -92,6 +94,7 @@ class Recorder:
                 temp_outputs=self.index.has_temp_outputs(info.jobid),
             )
             self.jobs[info.jobid] = job
+            self.batch.scheduled(info)  # type: ignore[union-attr]
             self._queue(self.unstarted, job)
 
     def job_finished(self, jobid: int, when: dt.datetime) -> None:
@@ -178,6 +181,7 @@ class Recorder:
             runs = adapters.start_runs([self._run_row(job, t) for job, t in items])
             for (job, _), run in zip(items, runs, strict=True):
                 job.run = run
+                self.batch.run_starts[run.id] = job.info.started_at  # type: ignore[union-attr]
 
         def undo(items: list[tuple[JobState, tl.Transform]]) -> None:
             for job, _ in items:

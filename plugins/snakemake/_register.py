@@ -25,6 +25,8 @@ from threadline.errors import InvalidInput
 
 from ._events import JobInfo
 from ._files import SCHEME, Reported, absolute, output_key, reference, split_query
+from ._inputs import Made, resolve_local_inputs
+from ._witness import Witness
 
 log = logging.getLogger("threadline.snakemake")
 LOG_TAIL = 4000  # characters of a failed job's log kept as its traceback
@@ -50,6 +52,7 @@ class JobState:
     attempt: int = 1
     tries: int = 0  # batches that failed to record the job (it is retried, then dropped)
     temp_outputs: bool = False  # some outputs are temp(): register them without delay
+    unverified: list[str] = field(default_factory=list)  # inputs whose content is unknown
     status: str = "started"
     finished_at: dt.datetime | None = None
     error: str | None = None
@@ -66,7 +69,19 @@ class Batch:
     workdir: str
     options: Options
     pipeline: tl.Run
-    produced: dict[str, tuple[tl.Artifact, tl.Run]] = field(default_factory=dict)
+    witness: Witness
+    produced: dict[str, list[Made]] = field(default_factory=dict)  # by path or storage key
+    run_starts: dict[int, dt.datetime] = field(default_factory=dict)  # job runs' starts
+    written: set[str] = field(default_factory=set)  # paths jobs of this invocation write
+
+    def scheduled(self, info: JobInfo) -> None:
+        """Note the paths a job will write (not ``update()`` ones: read first)."""
+        for reported in info.outputs:
+            if not (reported.is_storage or reported.is_special or "update" in reported.labels):
+                self.written.add(absolute(reported.name, self.workdir))
+
+    def made(self, where: str, artifact: tl.Artifact, job: JobState) -> None:
+        self.produced.setdefault(where, []).append(Made(artifact, job.run, job.finished_at))
 
 
 @dataclass
@@ -75,6 +90,14 @@ class _File:
     role: str  # "output", "log" or "benchmark"
     path: str
     artifact: tl.Artifact
+
+
+@dataclass(frozen=True)
+class _Found:
+    role: str
+    path: str  # where the job wrote it
+    source: str  # what is saved: the file, or a copy of what the job wrote
+    key: str | None
 
 
 Failed = list[tuple[Any, Exception]]  # what could not be written, and why
@@ -138,9 +161,10 @@ class _Plan:
 
 
 def _prepare(batch: Batch, jobs: list[JobState]) -> tuple[list[_Plan], Failed]:
+    plans = {id(job): _Plan(job) for job in jobs}
+    failed, deferred = _plan_local_inputs(batch, list(plans.values()), _coming(batch, jobs))
     files = _save_files(batch, jobs)
     storage = adapters.resolve_references(_storage_references(jobs))
-    plans = {id(job): _Plan(job) for job in jobs}
     for f in files:
         plan = plans[id(f.job)]
         if f.role == "log":
@@ -149,7 +173,6 @@ def _prepare(batch: Batch, jobs: list[JobState]) -> tuple[list[_Plan], Failed]:
             plan.outputs.append((f.artifact, dict(f.job.info.wildcards)))
     for plan in plans.values():
         _plan_storage_outputs(batch, plan, storage)
-    failed: Failed = []
     for plan in plans.values():
         if plan.job.status == "errored":
             plan.traceback = _log_tail(batch, plan.job)
@@ -157,8 +180,56 @@ def _prepare(batch: Batch, jobs: list[JobState]) -> tuple[list[_Plan], Failed]:
             _plan_inputs(batch, plan, storage)
         except Exception as exc:  # a file gone in between, an unreadable one: retried later
             failed.append((plan.job, exc))
+    failed += _plan_local_inputs(batch, [plans[id(job)] for job in deferred], None)[0]
     done = {id(job) for job, _ in failed}
     return [p for p in plans.values() if id(p.job) not in done], failed
+
+
+def _coming(batch: Batch, jobs: list[JobState]) -> set[tuple[str, str]]:
+    """(path, hash) of the outputs this batch will save, as their jobs left them; (path,
+    "") for those of jobs that reported no end (their content was not noted)."""
+    coming: set[tuple[str, str]] = set()
+    for job in jobs:
+        if job.status != "completed":
+            continue
+        with batch.witness.seen_lock:
+            noted = batch.witness.seen.outputs.get(job.info.jobid)
+        if noted is not None:
+            coming.update(noted.items())
+        else:
+            coming.update((absolute(o.name, batch.workdir), "") for o in job.info.outputs)
+    return coming
+
+
+def _plan_local_inputs(
+    batch: Batch, plans: list[_Plan], coming: set[tuple[str, str]] | None
+) -> tuple[Failed, list[JobState]]:
+    """Local inputs resolved for the whole batch, should that fail job by job; returns
+    the jobs that failed and those with inputs left until the batch's outputs are saved."""
+    groups, failed, deferred = [plans], [], []  # type: ignore[var-annotated]
+    try:
+        resolved = [resolve_local_inputs(batch, [p.job for p in plans], coming=coming)]
+    except Exception:
+        log.debug("resolving a batch's inputs failed; job by job", exc_info=True)
+        groups, resolved = [], []
+        for plan in plans:
+            try:
+                resolved.append(resolve_local_inputs(batch, [plan.job], coming=coming))
+                groups.append([plan])
+            except Exception as exc:
+                failed.append((plan.job, exc))
+    for group, found in zip(groups, resolved, strict=True):
+        deferred += {id(job): job for job in found.deferred}.values()
+        for plan in group:
+            for artifact in found.inputs.get(id(plan.job), ()):
+                plan.inputs[artifact.id] = artifact
+            for run in found.upstream.get(id(plan.job), ()):
+                plan.upstream[run.id] = run
+            for path in found.unverified.get(id(plan.job), ()):
+                name = os.path.relpath(path, batch.workdir)
+                if name not in plan.job.unverified:
+                    plan.job.unverified.append(name)
+    return failed, deferred
 
 
 def _record(plans: list[_Plan]) -> None:
@@ -202,11 +273,15 @@ def _run_features(job: JobState) -> dict[str, Any]:
     values = job.info.features()
     if job.attempt > 1:
         values["attempt"] = job.attempt
+    if job.unverified:
+        values["unverified_inputs"] = job.unverified
     return values
 
 
-def _local_files(batch: Batch, job: JobState) -> list[tuple[str, str, str | None]]:
-    """(role, absolute path, key) of the job's files that exist now."""
+def _local_files(batch: Batch, job: JobState) -> list[_Found]:
+    """The job's files to save: outputs as the job left them (checked against the hash
+    noted when it finished; a ``temp()`` output from the copy kept before Snakemake
+    deleted it), logs and benchmarks as they are now."""
     wanted: list[tuple[str, Reported]] = []
     if job.status == "completed":
         wanted += [("output", o) for o in job.info.outputs]
@@ -214,22 +289,51 @@ def _local_files(batch: Batch, job: JobState) -> list[tuple[str, str, str | None
             wanted.append(("benchmark", job.info.benchmark))
     if batch.options.capture_logs:
         wanted += [("log", o) for o in job.info.logs]
+    with batch.witness.seen_lock:
+        at_end = batch.witness.seen.outputs.get(job.info.jobid)
     found = []
     for role, reported in wanted:
         if reported.is_storage or reported.is_special:
             continue
         path = absolute(reported.name, batch.workdir)
-        if os.path.isfile(path) or os.path.isdir(path):  # temp() files may be gone already
-            found.append((role, path, output_key(path, batch.workdir, batch.options.key_prefix)))
+        noted = at_end.get(path) if at_end is not None and role == "output" else None
+        source = _as_written(batch, path, noted)
+        if source is not None:
+            key = output_key(path, batch.workdir, batch.options.key_prefix)
+            found.append(_Found(role, path, source, key))
     return found
 
 
-def _save_files(batch: Batch, jobs: list[JobState]) -> list[_File]:
-    files = [
-        _File(job, role, path, tl.Artifact(path, key=key, run=job.run))
-        for job in jobs
-        for role, path, key in _local_files(batch, job)
+def _as_written(batch: Batch, path: str, noted: str | None) -> str | None:
+    """Where the content the job wrote is now: a copy kept for it, the file itself when
+    it is unchanged (or when nothing was noted), else nowhere (changed since: not saved)."""
+    with batch.witness.seen_lock:
+        held = batch.witness.seen.held_copy(path, noted)
+    if held is not None:
+        return held
+    if not (os.path.isfile(path) or os.path.isdir(path)):
+        return None  # gone (temp() deleted without a copy), or a dangling link
+    if noted is None:
+        return path
+    try:
+        same = adapters.hash_files([path])[0] == noted
+    except Exception:  # unreadable now: what the job wrote cannot be told
+        log.debug("could not hash %s", path, exc_info=True)
+        return None
+    if not same:
+        log.warning("threadline: %s changed after its job finished; not recorded", path)
+    return path if same else None
+
+
+def _files_of(batch: Batch, job: JobState) -> list[_File]:
+    return [
+        _File(job, f.role, f.path, tl.Artifact(f.source, key=f.key, run=job.run))
+        for f in _local_files(batch, job)
     ]
+
+
+def _save_files(batch: Batch, jobs: list[JobState]) -> list[_File]:
+    files = [f for job in jobs for f in _files_of(batch, job)]
     if not files:
         return []
     try:
@@ -239,18 +343,15 @@ def _save_files(batch: Batch, jobs: list[JobState]) -> list[_File]:
         files = _save_each(batch, jobs)
     for f in files:
         if f.role == "output":
-            batch.produced[f.path] = (f.artifact, f.job.run)
+            batch.made(f.path, f.artifact, f.job)
     return files
 
 
 def _save_each(batch: Batch, jobs: list[JobState]) -> list[_File]:
     saved = []
     for job in jobs:
-        files = [
-            _File(job, role, path, tl.Artifact(path, key=key, run=job.run))
-            for role, path, key in _local_files(batch, job)
-        ]
         try:
+            files = _files_of(batch, job)
             tl.save([f.artifact for f in files])
         except Exception as exc:  # recorded on the run instead
             log.warning("threadline: could not save the files of %s: %s", job.info.name, exc)
@@ -287,7 +388,7 @@ def _plan_storage_outputs(batch: Batch, plan: _Plan, storage: dict[str, tl.Artif
             continue
         if artifact.run_id is None:
             plan.claims.append(artifact)
-        batch.produced[f"storage:{artifact.key}"] = (artifact, job.run)
+        batch.made(f"storage:{artifact.key}", artifact, job)
         if job.info.wildcards and artifact.run_id in (None, job.run.id):
             plan.outputs.append((artifact, dict(job.info.wildcards)))
 
@@ -329,26 +430,15 @@ def _log_tail(batch: Batch, job: JobState) -> str | None:
 
 
 def _plan_inputs(batch: Batch, plan: _Plan, storage: dict[str, tl.Artifact]) -> None:
-    """Find the job's inputs: files made in this invocation (and their runs as upstream),
-    threadline storage keys, and other files, which are linked now (found by content,
-    registered when unknown: file work, so before the transaction)."""
+    """The job's threadline storage inputs: made in this invocation (their runs become
+    upstream), else the stored version by key."""
     job = plan.job
-    unknown: list[str] = []
     for reported in job.info.inputs:
-        if reported.is_storage:
-            made = batch.produced.get(f"storage:{split_query(reported.name)[0]}")
-            artifact = made[0] if made else storage.get(reference(reported.name))
-        else:
-            path = absolute(reported.name, batch.workdir)
-            made = batch.produced.get(path)
-            artifact = made[0] if made else None
-            if made is None and (os.path.isfile(path) or os.path.isdir(path)):
-                unknown.append(path)
+        if not reported.is_storage:
+            continue
+        made = batch.produced.get(f"storage:{split_query(reported.name)[0]}")
+        artifact = made[-1].artifact if made else storage.get(reference(reported.name))
         if artifact is not None:
             plan.inputs[artifact.id] = artifact
-        if made is not None and made[1].id != job.run.id:
-            plan.upstream[made[1].id] = made[1]
-    if unknown:
-        adapters.link_inputs(
-            job.run, paths=unknown, register_unknown=batch.options.register_unknown_inputs
-        )
+        if made and made[-1].run.id != job.run.id:
+            plan.upstream[made[-1].run.id] = made[-1].run

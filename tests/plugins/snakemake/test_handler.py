@@ -78,7 +78,7 @@ def test_snakemake_outputs_feed_a_threadline_flow(three_rules: Path):
         "results/B.txt",
     }
     assert {r.transform.key for r in up.runs} >= {"shout", "Snakefile/combine", "Snakefile/make"}
-    raw = next(a for a in up.artifacts if a.key is None)
+    raw = next(a for a in up.artifacts if a.key == "raw/A.txt")  # a source, by its path
     assert report.uid in {a.uid for a in tl.lineage.downstream(raw).artifacts}
 
 

@@ -50,9 +50,14 @@ def test_outputs_are_artifacts_with_lineage_to_raw_inputs(three_rules: Path):
     assert combined.run.name == "combine" and combined.load() == "ALPHA\nBETA\nGAMMA\n"
 
     up = tl.lineage.upstream(combined)
-    raw = {a.hash for a in up.artifacts if a.key is None}  # raw inputs: registered by content
-    assert {a.key for a in up.artifacts} == {"results/A.txt", "results/B.txt", None}
-    assert len(raw) == 2
+    raw = [a for a in up.artifacts if a.key.startswith("raw/")]  # sources, by their paths
+    assert {a.key for a in up.artifacts} == {
+        "results/A.txt",
+        "results/B.txt",
+        "raw/A.txt",
+        "raw/B.txt",
+    }
+    assert [a.run for a in raw] == [None, None]
     assert sorted(r.name for r in up.runs) == ["combine", "make (sample=A)", "make (sample=B)"]
     summary = tl.Artifact.get(key="results/summary.json")
     assert summary.load() == {"A": 2, "B": 1}  # the script rule's output, loaded as JSON
@@ -191,4 +196,4 @@ def test_inputs_already_saved_are_found_by_content(three_rules: Path):
     run_snakemake(three_rules)
     make = tl.Run.get(name="make (sample=A)")
     assert [a.uid for a in make.inputs] == [raw.uid]  # not a second artifact
-    assert tl.Run.get(name="make (sample=B)").inputs[0].key is None  # unknown: registered
+    assert tl.Run.get(name="make (sample=B)").inputs[0].key == "raw/B.txt"  # a source

@@ -56,7 +56,7 @@ def test_files_are_hashed_and_stored_outside_the_write_transaction(
         opened, _OPENED_IN_TRANSACTION = _OPENED_IN_TRANSACTION, None
     assert handlers[0].failures == []
     assert tl.Artifact.get(key="results/combined.txt").run.name == "combine"
-    assert tl.Run.get(name="make (sample=A)").inputs[0].key is None  # raw input hashed
+    assert tl.Run.get(name="make (sample=A)").inputs[0].key == "raw/A.txt"  # source hashed
     assert opened == []
 
 

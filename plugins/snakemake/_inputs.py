@@ -1,0 +1,222 @@
+"""A job's inputs resolved to the artifacts it really read: path first, then content.
+
+Each local input is known by its content hash as of when the job started (noted on
+Snakemake's main thread by the witness). It resolves, in order, to:
+
+1. the output of a job of this invocation written at that path with that content, which
+   finished before this job started (its run becomes upstream of this job's);
+2. the artifact registered under the path's key (the path under the working directory)
+   with that content;
+3. an artifact with that content that no run made (a file saved by hand under another
+   key), or for a file outside the working directory one made before the job started,
+   never an output of this invocation (a copy step's output is never its raw input);
+4. else the file itself, registered under its key with no creator, when its content is
+   still what the job read (or a copy taken before an ``update()`` job changed it).
+
+An input whose content at the job's start is unknown, or no longer on disk, is listed
+as unverified on the job's run instead of being linked to whatever is there now.
+"""
+
+from __future__ import annotations  # annotations name models: do not load them
+
+import datetime as dt
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import threadline as tl
+from threadline import adapters
+
+from ._files import absolute, output_key
+
+if TYPE_CHECKING:
+    from ._register import Batch, JobState
+
+log = logging.getLogger("threadline.snakemake")
+VISIBLE = ("main", "archive")
+
+
+@dataclass(frozen=True)
+class Made:
+    """An artifact a job of this invocation wrote, and when that job finished."""
+
+    artifact: tl.Artifact
+    run: tl.Run
+    finished_at: dt.datetime | None
+
+
+@dataclass
+class Resolved:
+    """What a batch's local inputs resolved to, per job (by ``id(job)``)."""
+
+    inputs: dict[int, list[tl.Artifact]] = field(default_factory=dict)
+    upstream: dict[int, list[tl.Run]] = field(default_factory=dict)
+    unverified: dict[int, list[str]] = field(default_factory=dict)
+    deferred: list[JobState] = field(default_factory=list)  # inputs a batch output may be
+
+    def add(self, job: JobState, artifact: tl.Artifact, run: tl.Run | None = None) -> None:
+        self.inputs.setdefault(id(job), []).append(artifact)
+        if run is not None and run.id != job.run.id:
+            self.upstream.setdefault(id(job), []).append(run)
+
+
+@dataclass(frozen=True)
+class _Want:
+    job: JobState
+    path: str
+    key: str | None
+    digest: str
+
+
+def resolve_local_inputs(
+    batch: Batch, jobs: list[JobState], *, coming: set[tuple[str, str]] | None = None
+) -> Resolved:
+    """Resolve the local inputs of a batch of jobs (a few queries for the batch).
+
+    Called twice per batch: before the batch's outputs are saved, with ``coming`` the
+    (path, hash) of those outputs, for the inputs no job of the batch wrote (sources get
+    their versions before any output written at their path later); then after, with
+    ``coming=None``, for the inputs left (``Resolved.deferred``)."""
+    resolved = Resolved()
+    wanted: list[_Want] = []
+    for job in jobs:
+        for path in _local_inputs(batch, job):
+            digest = _digest_at_start(batch, job, path)
+            if digest is None:
+                resolved.unverified.setdefault(id(job), []).append(path)
+                continue
+            made = _made_before(batch, job, path, digest)
+            if made is not None:
+                resolved.add(job, made.artifact, made.run)
+            elif coming is not None and ((path, digest) in coming or (path, "") in coming):
+                resolved.deferred.append(job)
+            else:
+                key = output_key(path, batch.workdir, batch.options.key_prefix)
+                wanted.append(_Want(job, path, key, digest))
+    if wanted:
+        _lookup(batch, wanted, resolved)
+    return resolved
+
+
+def _local_inputs(batch: Batch, job: JobState) -> list[str]:
+    paths = []
+    for reported in job.info.inputs:
+        if reported.is_storage or reported.is_special:
+            continue
+        path = absolute(reported.name, batch.workdir)
+        if path not in paths:
+            paths.append(path)
+    return paths
+
+
+def _digest_at_start(batch: Batch, job: JobState, path: str) -> str | None:
+    """The hash the witness took as the job started; without a witness (records fed
+    by hand), the hash now."""
+    with batch.witness.seen_lock:
+        seen = batch.witness.seen.inputs.get(job.info.jobid)
+    if seen is not None:
+        return seen.get(path)
+    if batch.witness.workdir is not None or not os.path.exists(path):
+        return None  # the witness saw the job start without this file
+    return adapters.hash_files([path])[0]
+
+
+def _made_before(batch: Batch, job: JobState, path: str, digest: str) -> Made | None:
+    """The latest output of this invocation at ``path`` with ``digest`` whose job ended
+    before ``job`` started (or, failing that, any with that content)."""
+    candidates = [m for m in batch.produced.get(path, ()) if m.artifact.hash == digest]
+    before = [
+        m for m in candidates if m.finished_at is None or m.finished_at <= job.info.started_at
+    ]
+    chosen = before or candidates
+    return chosen[-1] if chosen else None
+
+
+def _later(batch: Batch, job: JobState, artifact: tl.Artifact) -> bool:
+    """Made by a job of this invocation that started after ``job``."""
+    started = batch.run_starts.get(artifact.run_id) if artifact.run_id else None
+    return started is not None and started > job.info.started_at
+
+
+def _lookup(batch: Batch, wanted: list[_Want], resolved: Resolved) -> None:
+    keys = sorted({w.key for w in wanted if w.key is not None})
+    by_key: dict[tuple[str, str], list[tl.Artifact]] = {}
+    if keys:
+        query = tl.Artifact.filter(key__in=keys, visibility__in=VISIBLE).order_by("-version")
+        for artifact in query:
+            by_key.setdefault((artifact.key, artifact.hash), []).append(artifact)
+    digests = sorted({w.digest for w in wanted})
+    by_hash: dict[str, list[tl.Artifact]] = {}
+    for artifact in tl.Artifact.filter(hash__in=digests, visibility__in=VISIBLE).order_by("-id"):
+        by_hash.setdefault(artifact.hash, []).append(artifact)
+    unknown: list[_Want] = []
+    for want in wanted:
+        found = _by_key(batch, want, by_key) or _by_content(batch, want, by_hash)
+        if found is None:
+            unknown.append(want)
+        else:
+            resolved.add(want.job, found)
+    if unknown:
+        _register_unknown(batch, unknown, resolved)
+
+
+def _by_key(batch: Batch, want: _Want, by_key: dict[Any, list[tl.Artifact]]) -> Any:
+    if want.key is None:
+        return None
+    for artifact in by_key.get((want.key, want.digest), ()):
+        if not _later(batch, want.job, artifact):
+            return artifact
+    return None
+
+
+def _by_content(batch: Batch, want: _Want, by_hash: dict[str, list[tl.Artifact]]) -> Any:
+    """Another artifact with the bytes the job read, made before it started: for a file
+    under the working directory only a source (no run made it: a copy elsewhere is no
+    producer of this file), for one outside any, but never an output of this invocation
+    (those were found by their paths)."""
+    for artifact in by_hash.get(want.digest, ()):
+        if artifact.run_id is not None and (
+            want.key is not None or artifact.run_id in batch.run_starts
+        ):
+            continue
+        if artifact.created_at > want.job.info.started_at and artifact.run_id is not None:
+            continue  # made after the job read its input
+        return artifact
+    return None
+
+
+def _register_unknown(batch: Batch, unknown: list[_Want], resolved: Resolved) -> None:
+    """Source files: registered under their keys with no creator, from the file when it
+    still holds what the job read, else from a copy taken before it changed."""
+    sources: dict[tuple[str, str], adapters.Output] = {}
+    for want in unknown:
+        # a file a job of this invocation writes is never source data: its producer's
+        # record is missing (not written yet, or refused), so the input is unverified
+        source = None if want.path in batch.written else _source_of(batch, want)
+        if source is None or not batch.options.register_unknown_inputs:
+            if source is None:
+                resolved.unverified.setdefault(id(want.job), []).append(want.path)
+            continue
+        sources.setdefault((want.path, want.digest), adapters.Output(source, key=want.key))
+    if not sources:
+        return
+    artifacts = adapters.register_inputs(None, list(sources.values()))
+    saved = dict(zip(sources, artifacts, strict=True))
+    for want in unknown:
+        artifact = saved.get((want.path, want.digest))
+        if artifact is not None:
+            resolved.add(want.job, artifact)
+
+
+def _source_of(batch: Batch, want: _Want) -> str | None:
+    with batch.witness.seen_lock:
+        held = batch.witness.seen.held_copy(want.path, want.digest)
+    if held is not None:
+        return held
+    try:
+        same = os.path.exists(want.path) and adapters.hash_files([want.path])[0] == want.digest
+    except Exception:  # unreadable now (a symlink loop, a file being rewritten)
+        log.debug("could not hash %s", want.path, exc_info=True)
+        return None
+    return want.path if same else None
