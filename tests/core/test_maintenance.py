@@ -3,6 +3,7 @@
 import json
 import os
 import pty
+import re
 import select
 import signal
 import sqlite3
@@ -403,7 +404,8 @@ def test_delete_then_gc_keeps_the_lineage_of_what_was_derived(instance, isolated
     mermaid = cli("lineage", "clean/reads.txt", "--format", "mermaid").stdout
     assert "raw/reads.txt v1 (purged)" in mermaid and "classDef purged" in mermaid
     html = cli("lineage", "clean/reads.txt", "--format", "html").stdout
-    assert "raw/reads.txt v1 (purged)" in html
+    assert "raw/reads.txt v1 (purged)" in html and re.search(r'"purged": ?true', html)
+    assert 'n.purged ? " purged"' in html  # the view draws a tombstone dashed
     events = cli("export", "openlineage").stdout  # one JSON event a line
     assert '"purged": {' in events and raw.uid in events
     failed = cli("load", "raw/reads.txt@1", code=1)

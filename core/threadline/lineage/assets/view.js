@@ -172,7 +172,7 @@
       var v = g.node(id);
       if (v.cluster) { return; }
       var n = nodes[id], cls = "node " + v.kind;
-      if (n) { cls += n.type === "run" ? " status-" + n.status : ""; }
+      if (n) { cls += n.type === "run" ? " status-" + n.status : (n.purged ? " purged" : ""); }
       if (id === data.start) { cls += " start"; }
       if (matches[id]) { cls += " match"; }
       if (id === selected) { cls += " selected"; }
@@ -227,6 +227,7 @@
       row(table, "storage", n.storage); row(table, "in place", n.in_place ? "yes" : null);
       row(table, "files", n.n_files); row(table, "observations", n.n_observations);
       row(table, "visibility", n.visibility !== "main" ? n.visibility : null);
+      row(table, "purged at", n.purged_at);
       row(table, "created", n.created_at); row(table, "description", n.description);
       row(table, "made by", n.producer && nodes[n.producer] ? nodes[n.producer].label + " " + nodes[n.producer].uid : null);
     } else {
