@@ -261,20 +261,15 @@ def test_cli_post_to_a_closed_port_is_one_line_error(local_instance, isolated):
 
 
 def test_live_events_as_runs_start_and_end(local_instance, isolated, receiver, monkeypatch):
-    from threadline import _live, _openlineage_send
+    from threadline import _openlineage_send
 
     monkeypatch.setenv("THREADLINE_OPENLINEAGE_URL", receiver.url)
-    flow_run, step_run = two_step_flow()
-    # what the run-recording code calls (adapters and tracking, as they write the runs)
-    _live.runs_started([flow_run, step_run])
-    _live.runs_ended([step_run, flow_run])
+    flow_run, step_run = two_step_flow()  # the runs announce themselves as they go
     sender = _openlineage_send.live_sender(receiver.url)
     assert sender.flush(timeout=30)
     got = [(b["eventType"], b["run"]["runId"]) for _, b in receiver.received]
-    assert ("START", run_id(flow_run.uid)) in got and ("COMPLETE", run_id(step_run.uid)) in got
-    assert got.index(("START", run_id(step_run.uid))) < got.index(
-        ("COMPLETE", run_id(step_run.uid))
-    )
+    flow, step = run_id(flow_run.uid), run_id(step_run.uid)
+    assert got == [("START", flow), ("START", step), ("COMPLETE", step), ("COMPLETE", flow)]
     for _, body in receiver.received:
         validate(body)
 
@@ -284,13 +279,11 @@ def test_live_events_never_block_or_fail_the_host(local_instance, isolated, monk
 
     url = f"http://127.0.0.1:{free_port()}"  # down
     monkeypatch.setenv("THREADLINE_OPENLINEAGE_URL", url)
-    from threadline import _live, _openlineage_send
+    from threadline import _openlineage_send
 
     with caplog.at_level("WARNING", logger="threadline.openlineage"):
         for _ in range(2):
-            flow_run, step_run = two_step_flow()  # the engine's work succeeds
-            _live.runs_started([flow_run, step_run])  # and returns at once
-            _live.runs_ended([step_run, flow_run])
+            two_step_flow()  # the work succeeds, the events wait in the queue
 
         sender = _openlineage_send.live_sender(url)
         assert not sender.flush(timeout=1)  # still queued, waiting for the endpoint

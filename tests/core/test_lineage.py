@@ -160,8 +160,11 @@ def test_inputs_without_a_creating_run(graph, isolated):
     _, (out,) = graph.run("writer", [], ["x.txt"])
     adapters.link_inputs(run, artifacts=[out])
     up = tl.lineage.upstream(run)
-    assert sorted(str(a.key) for a in up.artifacts) == ["None", "x.txt"]
-    assert [r.transform.key for r in up.runs] == ["writer"]
+    # source data keeps the name it was read by (relative to the working directory)
+    assert sorted(str(a.key) for a in up.artifacts) == ["found-on-disk.txt", "x.txt"]
+    assert [r.transform.key for r in up.runs] == ["writer"]  # nothing created the source
+    source = next(a for a in up.artifacts if a.key == "found-on-disk.txt")
+    assert source.run_id is None and tl.lineage.artifact_name(source) == "found-on-disk.txt"
 
 
 def test_to_dict(graph):
