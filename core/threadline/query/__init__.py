@@ -171,11 +171,10 @@ class Query:
         if getattr(self.model, "_feature_table", None) is None:
             raise InvalidInput(f"{self.model.__name__} records have no features")
         ids = self.select().select(self.model.id)
-        record_ids = list(frame["id"])
-        found = feature_columns(self.model, ids, features)
-        for name, by_id in found.items():
+        found = feature_columns(self.model, ids, features, list(frame["id"]))
+        for name, values in found.items():
             column = f"features.{name}" if name in frame.columns else name
-            frame[column] = pd.Series([by_id.get(i) for i in record_ids], index=frame.index)
+            frame[column] = pd.Series(values, index=frame.index)
 
     df = to_dataframe
 
