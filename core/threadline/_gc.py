@@ -124,26 +124,31 @@ def execute(todo: GcPlan) -> dict[str, int]:
         artifact = Artifact.get_or_none(Artifact.uid == item.uid)
         if artifact is None or artifact.visibility != "trash":
             continue  # restored (or gone) since it was listed
-        kept += _purge(artifact, bool(_used([artifact.id])), who, now)
-        purged += 1
+        outcome = _purge(artifact, bool(_used([artifact.id])), who, now)
+        purged += outcome is not None
+        kept += outcome is True
     for gone in todo.forget:
         artifact = Artifact.get_or_none(Artifact.uid == gone.uid)
-        if artifact is not None and artifact.visibility == "purged":
-            _erase(artifact)
-            forgot += 1
+        if artifact is not None:
+            forgot += _erase(artifact, "purged") is False
     return {"trash_purged": purged, "tombstones_kept": kept, "records_forgotten": forgot}
 
 
-def _purge(artifact: Artifact, keep: bool, who: str | None, now: Any) -> bool:
-    """Free ``artifact``'s object; keep its record as a tombstone when ``keep``."""
+def _purge(artifact: Artifact, keep: bool, who: str | None, now: Any) -> bool | None:
+    """Free ``artifact``'s object; keep its record as a tombstone when ``keep`` (True),
+    else remove it (False); None when it left the trash meanwhile (nothing done)."""
     if not artifact.in_place:
         inside(artifact.path)  # a crafted path: refused before the record changes
     if not keep:
-        return _erase(artifact)
+        return _erase(artifact, "trash")
     with write_transaction(Artifact._meta.database, lock=f"artifact:{artifact.key}"):
-        Artifact.update(visibility="purged", is_latest=False, purged_at=now, purged_by=who).where(
-            Artifact.id == artifact.id
-        ).execute()
+        changed = (
+            Artifact.update(visibility="purged", is_latest=False, purged_at=now, purged_by=who)
+            .where((Artifact.id == artifact.id) & (Artifact.visibility == "trash"))
+            .execute()
+        )
+        if not changed:
+            return None  # restored since it was read
         if artifact.key is not None:
             refresh_latest(artifact.key)
         unshared = not _shared(artifact)
@@ -152,13 +157,17 @@ def _purge(artifact: Artifact, keep: bool, who: str | None, now: Any) -> bool:
     return True
 
 
-def _erase(artifact: Artifact) -> bool:
-    """Remove the record (and its links); the object too where nothing else holds it."""
+def _erase(artifact: Artifact, visibility: str) -> bool | None:
+    """Remove the record (and its links) if it still has ``visibility``, and the object
+    too where nothing else holds it; False when done, None when it changed meanwhile."""
     with write_transaction(Artifact._meta.database, lock=f"artifact:{artifact.key}"):
+        this = (Artifact.id == artifact.id) & (Artifact.visibility == visibility)
+        if not Artifact.select().where(this).exists():
+            return None  # restored (or gone) since it was read
         RunInput.delete().where(RunInput.artifact == artifact.id).execute()
         Run.update(logs=None).where(Run.logs == artifact.id).execute()
         # ``Artifact.delete`` is the instance method: build peewee's query directly
-        peewee.ModelDelete(Artifact).where(Artifact.id == artifact.id).execute()
+        peewee.ModelDelete(Artifact).where(this).execute()
         if artifact.key is not None:
             refresh_latest(artifact.key)
         unshared = not _shared(artifact)

@@ -473,3 +473,17 @@ def on_a_terminal(args: list[str], answer: str) -> str:
         child.wait(timeout=60)
         os.close(primary)
     return seen.decode()
+
+
+def test_gc_does_what_it_listed_and_skips_what_was_restored_since(db_instance, isolated):
+    raw, _, _ = chain(isolated)
+    loose = tl.Artifact(write(isolated / "loose.txt", "no run"), key="loose.txt").save()
+    raw.delete()
+    loose.delete()
+    listed = gc_plan(min_age_s=0)
+    raw.restore()  # between the listing and the answer
+    loose.restore()
+    late = tl.Artifact(write(isolated / "late.txt", "late"), key="late.txt").save()
+    late.delete()  # trashed after the listing: not in it
+    assert gc(planned=listed) == done(0, 0)
+    assert raw.load() == "ACGT" and loose.load() == "no run" and backend().exists(late.path)
