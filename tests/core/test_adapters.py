@@ -2,6 +2,7 @@
 
 import datetime as dt
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -369,21 +370,22 @@ def test_link_inputs_by_path_finds_same_content_under_another_key(instance, isol
     assert tl.Artifact.filter().count() == 1  # nothing new registered
 
 
-def test_link_inputs_registers_unknown_paths_with_no_creating_run(instance, isolated):
+def test_link_inputs_registers_unknown_paths_as_named_source_data(instance, isolated):
     run = adapters.start_run("align", "task")
-    first = write(isolated / "ref.fa", ">chr1\nNNNN\n")
+    first = write(isolated / "data" / "ref.fa", ">chr1\nNNNN\n")
     same_bytes = write(isolated / "copy-of-ref.fa", ">chr1\nNNNN\n")
     other = write(isolated / "genes.gtf", "gene\n")
     with adapters.activate(run):  # even while the reading run is current
         linked = adapters.link_inputs(run, paths=[first, same_bytes, other])
-    assert len(linked) == 2  # one record per content
-    assert [a.suffix for a in linked] == [".fa", ".gtf"]
-    assert all(a.run_id is None and a.key is None for a in linked)
-    assert tl.Artifact.filter().count() == 2
-    assert sorted(a.uid for a in tl.Run.get(uid=run.uid).inputs) == sorted(a.uid for a in linked)
+    # source data keeps where it was read from: one record per name, even for equal bytes
+    assert [a.key for a in linked] == ["data/ref.fa", "copy-of-ref.fa", "genes.gtf"]
+    assert all(a.run_id is None for a in linked)
+    assert f"read from {first} on {socket.gethostname()}" in linked[0].description
+    assert tl.Artifact.filter().count() == 3
+    assert input_keys(run) == ["copy-of-ref.fa", "data/ref.fa", "genes.gtf"]
     assert linked[0].load() == ">chr1\nNNNN\n"
-    again = adapters.link_inputs(run, paths=[same_bytes])  # now known: found, not re-registered
-    assert [a.uid for a in again] == [linked[0].uid] and tl.Artifact.filter().count() == 2
+    again = adapters.link_inputs(run, paths=[same_bytes])  # now known: found at its key
+    assert [a.uid for a in again] == [linked[1].uid] and tl.Artifact.filter().count() == 3
 
 
 def test_link_inputs_can_skip_unknown_paths(local_instance, isolated):
@@ -415,7 +417,7 @@ def test_link_inputs_in_place_object_under_storage_root(instance, isolated):
     keyed = tl.Artifact(source, key="pub/published.txt").save()  # same bytes, with a key
     later = adapters.start_run("report", "task")
     (found,) = adapters.link_inputs(later, paths=[inst.backend.uri("results/published.txt")])
-    assert found.uid == keyed.uid  # found by content: the latest record of these bytes
+    assert found.uid == linked.uid != keyed.uid  # at its path first, not any equal content
 
 
 def test_link_inputs_by_hash(instance, isolated):
@@ -455,7 +457,7 @@ def test_link_inputs_from_a_worker_thread_does_not_claim_inputs(local_instance, 
         worker.start()
         worker.join()
     assert result[0].run_id is None
-    assert input_keys(run) == ["None"]
+    assert input_keys(run) == ["seen-in-thread.txt"]  # source data, named by its path
 
 
 # -- run links, annotations, child processes ------------------------------------------------

@@ -14,8 +14,15 @@ Files
     ``register_outputs`` (with ``Output``): many output files of runs in one call;
     ``register_inputs``: files a run reads (a config) saved with no creator, linked;
     ``claim_outputs``: make runs the creators of artifacts stored without one;
-    ``outputs_of``: the artifacts runs made; ``link_inputs``: inputs by path (found by
-    content, registered when unknown), hash or artifact; ``hash_files``: content hashes.
+    ``outputs_of``: the artifacts runs made; ``link_inputs``: inputs by path, hash or
+    artifact; ``hash_files``: content hashes.
+Inputs
+    ``resolve_inputs`` (with ``Input``): THE rule for which artifact an input is, used by
+    every adapter: the artifact the consumer was handed, else the one last registered at
+    that key (the path relative to the working directory) still matching the content,
+    else any with that content (the oldest producer finished before the consumer
+    started); unknown files are source data, registered under their relative path with
+    host and absolute path in the description. ``source_key``: that key for a path.
 References
     ``resolve_reference`` / ``resolve_references``: a uid, ``key`` or ``key@version`` to
     its artifact, read the same way as the CLI reads it; ``split_reference``: a reference
@@ -59,6 +66,7 @@ from ._files import (
     register_outputs,
 )
 from ._guard import Guard, strict
+from ._inputs import Input, resolve_inputs, source_key
 from ._runs import (
     abort_children,
     activate,
@@ -74,6 +82,7 @@ from ._transforms import get_transform
 
 __all__ = [
     "Guard",
+    "Input",
     "Output",
     "abort_children",
     "activate",
@@ -94,8 +103,10 @@ __all__ = [
     "redact",
     "register_inputs",
     "register_outputs",
+    "resolve_inputs",
     "resolve_reference",
     "resolve_references",
+    "source_key",
     "split_reference",
     "start_run",
     "start_runs",

@@ -15,6 +15,7 @@ from ..errors import InvalidInput, NotFound
 from ..hashing import hash_paths
 from ..models import Artifact, Feature, Run, RunInput, check_values
 from ..saving import save_artifacts
+from ._inputs import resolve_inputs
 
 CHUNK = 500  # rows per statement, under every database's limit on parameters
 
@@ -148,7 +149,9 @@ def link_inputs(
     artifacts: Iterable[Artifact] = (),
     register_unknown: bool = True,
 ) -> list[Artifact]:
-    """Record inputs of ``run``; paths are matched by content, unknown ones registered."""
+    """Record inputs of ``run``: artifacts as given, hashes by content, paths by the one
+    input rule of ``resolve_inputs`` (at their key first, then by content; unknown ones
+    registered as source data)."""
     linked = list(artifacts)
     if any(a.id is None for a in linked):
         raise InvalidInput("link_inputs takes saved artifacts; save them first")
@@ -158,47 +161,12 @@ def link_inputs(
     if unknown:
         raise NotFound(f"no artifact has hash {unknown[0]}")
     linked.extend(by_hash[d] for d in digests)
-    path_list = [os.fspath(p) for p in paths]
-    if path_list:
-        linked.extend(_artifacts_for_paths(path_list, register_unknown))
+    path_list = [os.fspath(p) for p in paths]  # a missing path refuses all: checked first
+    found = resolve_inputs(run, path_list, register_unknown=register_unknown)
     rows = [{"run": run.id, "artifact": a.id} for a in linked if a.run_id != run.id]
     if rows:
         RunInput.insert_many(rows).on_conflict_ignore().execute()
-    return linked
-
-
-def _artifacts_for_paths(paths: list[str], register_unknown: bool) -> list[Artifact]:
-    """An artifact per distinct content, in path order: found by hash, else registered."""
-    inst = _context.instance()
-    missing = [p for p in paths if "://" not in p and not os.path.exists(p)]
-    if missing:
-        raise InvalidInput(f"input path not found: {redact_text(missing[0])}")
-    local = [p for p in paths if "://" not in p]
-    digest_of: dict[str, str | None] = dict(
-        zip(local, (h.hash for h in hash_paths(local, inst.stat_cache)), strict=True)
-    )
-    for path in paths:
-        if "://" in path:
-            digest_of[path] = _remote_hash(inst.backend, path)
-    note_reads(digest_of.items())  # a cached step keys on what its body read
-    found = _find_many(sorted({d for d in digest_of.values() if d}))
-    unknown: dict[str, Artifact] = {}  # by content (by path where no hash is known yet)
-    for path in paths:
-        ident = digest_of[path] or path
-        if found.get(ident) is None and ident not in unknown:
-            unknown[ident] = Artifact(path)
-    if unknown and register_unknown:
-        with _context.no_run():  # reading a file does not make the reader its creator
-            save_artifacts(list(unknown.values()))
-    elif unknown:
-        unknown = {}
-    result: dict[int, Artifact] = {}
-    for path in paths:
-        ident = digest_of[path] or path
-        artifact = found.get(ident) or unknown.get(ident)
-        if artifact is not None:
-            result.setdefault(artifact.id, artifact)
-    return list(result.values())
+    return linked + list({a.id: a for a in found if a is not None}.values())
 
 
 def _find_many(digests: list[str]) -> dict[str, Artifact]:
@@ -216,12 +184,3 @@ def _find_many(digests: list[str]) -> dict[str, Artifact]:
         for artifact in query:
             found.setdefault(artifact.hash, artifact)
     return found
-
-
-def _remote_hash(backend: Any, uri: str) -> str | None:
-    """The content hash of a remote file under the storage root (None: let save decide)."""
-    rel = backend.relative(uri) if "://" in uri else None
-    info = backend.info(rel) if rel is not None else None
-    if info is None or info["type"] == "directory":
-        return None
-    return backend.sha256(rel)  # type: ignore[no-any-return]

@@ -14,7 +14,7 @@ from .._db import is_sqlite, write_transaction
 from ..errors import DatabaseError
 from ._base import BaseModel
 
-LATEST = 4
+LATEST = 5
 
 
 class SchemaVersion(BaseModel):
@@ -77,10 +77,18 @@ def _v4_tombstones(db: peewee.Database, tables: list[type[BaseModel]]) -> None:
             db.execute_sql(f"ALTER TABLE artifact ADD COLUMN {column} {sql_type}")
 
 
+def _v5_unverified_inputs(db: peewee.Database, tables: list[type[BaseModel]]) -> None:
+    """v5: ``run_input.unverified``, an input hashed after its run started."""
+    present = {column.name for column in db.get_columns("run_input")}
+    if "unverified" not in present:
+        db.execute_sql("ALTER TABLE run_input ADD COLUMN unverified BOOLEAN")
+
+
 STEPS: list[tuple[int, Callable[[peewee.Database, list[type[BaseModel]]], None]]] = [
     (2, _v2_run_links_and_feature_indexes),
     (3, _v3_caching_and_liveness),
     (4, _v4_tombstones),
+    (5, _v5_unverified_inputs),
 ]
 
 

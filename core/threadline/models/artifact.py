@@ -372,6 +372,8 @@ class RunInput(BaseModel):
 
     run = peewee.ForeignKeyField(Run, on_delete="CASCADE", index=True)
     artifact = peewee.ForeignKeyField(Artifact, on_delete="CASCADE", index=True)
+    # True: hashed after the run started, not as of its start (the content may differ)
+    unverified = peewee.BooleanField(null=True, default=False)
     run_id: int
     artifact_id: int
 

@@ -1,0 +1,101 @@
+"""adapters.resolve_inputs: which artifact an input is (handed > at its key > by content,
+the oldest producer finished before the consumer started), and source data named."""
+
+import datetime as dt
+import os
+import socket
+from pathlib import Path
+
+import threadline as tl
+from threadline import adapters
+from threadline.adapters import Input
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def produce(path: Path, text: str, key: str | None = None) -> tl.Artifact:
+    """A run that wrote ``path`` and registered it, finished now."""
+    run = adapters.start_run(f"write {path.name}", "task")
+    (artifact,) = adapters.register_outputs(run, [adapters.Output(str(write(path, text)), key)])
+    adapters.finish_run(run, "completed")
+    return artifact
+
+
+def inputs_of(run: tl.Run) -> list[str]:
+    return sorted(str(a.key) for a in tl.Run.get(uid=run.uid).inputs)
+
+
+def test_equal_content_resolves_to_the_file_read_not_the_first_registered(db_instance, isolated):
+    b = produce(isolated / "raw_b.csv", "x,y\n", "raw_b.csv")  # registered first
+    a = produce(isolated / "raw_a.csv", "x,y\n", "raw_a.csv")
+    consumer = adapters.start_run("clean", "task")
+    found = adapters.resolve_inputs(consumer, ["raw_a.csv"])
+    assert [x.uid for x in found if x] == [a.uid] and a.uid != b.uid
+    assert inputs_of(consumer) == ["raw_a.csv"]
+    other = adapters.start_run("clean", "task")
+    assert adapters.resolve_inputs(other, [isolated / "raw_b.csv"])[0].uid == b.uid
+
+
+def test_the_artifact_handed_wins_over_its_path(db_instance, isolated):
+    a = produce(isolated / "a.txt", "same\n", "a.txt")
+    b = produce(isolated / "b.txt", "same\n", "b.txt")
+    consumer = adapters.start_run("use", "task")
+    found = adapters.resolve_inputs(consumer, [Input(path="a.txt", artifact=b), a])
+    assert [x.uid for x in found if x] == [b.uid, a.uid]
+    assert inputs_of(consumer) == ["a.txt", "b.txt"]
+
+
+def test_by_content_the_oldest_producer_finished_before_the_consumer(db_instance, isolated):
+    early = produce(isolated / "out" / "one.txt", "payload\n", "out/one.txt")
+    consumer = adapters.start_run("use", "task")
+    produce(isolated / "out" / "two.txt", "payload\n", "out/two.txt")  # finished after
+    copy = write(isolated / "elsewhere" / "copy.txt", "payload\n")  # no artifact at its key
+    assert adapters.resolve_inputs(consumer, [copy])[0].uid == early.uid
+    before = consumer.started_at - dt.timedelta(days=1)  # before every producer finished
+    fresh = adapters.resolve_inputs(None, [copy], started_at=before)[0]
+    assert fresh.uid != early.uid and fresh.key == "elsewhere/copy.txt" and fresh.run_id is None
+
+
+def test_a_changed_file_at_a_key_is_not_its_old_version(db_instance, isolated):
+    old = produce(isolated / "table.csv", "v1\n", "table.csv")
+    write(isolated / "table.csv", "v2\n")
+    consumer = adapters.start_run("use", "task")
+    (found,) = adapters.resolve_inputs(consumer, ["table.csv"])
+    assert found.uid != old.uid and found.hash != old.hash
+    assert found.key == "table.csv" and found.version == 2 and found.run_id is None
+
+
+def test_source_data_is_named_by_its_path_with_host_and_location(db_instance, isolated):
+    reads = write(isolated / "data" / "samples" / "A.fastq", "@r1\nACGT\n")
+    outside = write(isolated.parent / "ref" / "genome.fa", ">chr1\nACGT\n")
+    consumer = adapters.start_run("align", "task")
+    found = adapters.resolve_inputs(consumer, [reads, outside])
+    assert [x.key for x in found if x] == [
+        "data/samples/A.fastq",
+        str(outside).lstrip(os.sep),  # outside the working directory: its absolute path
+    ]
+    assert found[0] is not None and found[0].run_id is None
+    assert found[0].description == (f"source data read from {reads} on {socket.gethostname()}")
+    other = write(isolated / "data" / "samples" / "B.fastq", "@r2\nTTTT\n")
+    sub = adapters.resolve_inputs(None, [other], workdir=str(isolated / "data"))
+    assert sub[0] is not None and sub[0].key == "samples/B.fastq"  # relative to workdir
+
+
+def test_inputs_hashed_after_the_consumer_started_are_marked_unverified(db_instance, isolated):
+    path = write(isolated / "late.txt", "late\n")
+    digest = adapters.hash_files([path])[0]
+    job = adapters.start_run("job", "task")
+    adapters.resolve_inputs(job, [path], at_start=False)
+    checked = adapters.start_run("job", "task")
+    adapters.resolve_inputs(checked, [Input(path=path, hash=digest)], at_start=False)
+    flags = {
+        row.run_id: row.unverified
+        for row in tl.models.RunInput.select().where(
+            tl.models.RunInput.run.in_([job.id, checked.id])
+        )
+    }
+    assert flags == {job.id: True, checked.id: False}
