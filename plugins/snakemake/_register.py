@@ -24,8 +24,9 @@ from threadline import adapters
 from threadline.errors import InvalidInput
 
 from ._events import JobInfo
-from ._files import SCHEME, Reported, absolute, output_key, reference, split_query
+from ._files import SCHEME, Reported, absolute, reference, split_query
 from ._inputs import Made, resolve_local_inputs
+from ._outputs import save_files
 from ._witness import Witness
 
 log = logging.getLogger("threadline.snakemake")
@@ -82,22 +83,6 @@ class Batch:
 
     def made(self, where: str, artifact: tl.Artifact, job: JobState) -> None:
         self.produced.setdefault(where, []).append(Made(artifact, job.run, job.finished_at))
-
-
-@dataclass
-class _File:
-    job: JobState
-    role: str  # "output", "log" or "benchmark"
-    path: str
-    artifact: tl.Artifact
-
-
-@dataclass(frozen=True)
-class _Found:
-    role: str
-    path: str  # where the job wrote it
-    source: str  # what is saved: the file, or a copy of what the job wrote
-    key: str | None
 
 
 Failed = list[tuple[Any, Exception]]  # what could not be written, and why
@@ -163,7 +148,7 @@ class _Plan:
 def _prepare(batch: Batch, jobs: list[JobState]) -> tuple[list[_Plan], Failed]:
     plans = {id(job): _Plan(job) for job in jobs}
     failed, deferred = _plan_local_inputs(batch, list(plans.values()), _coming(batch, jobs))
-    files = _save_files(batch, jobs)
+    files = save_files(batch, jobs)
     storage = adapters.resolve_references(_storage_references(jobs))
     for f in files:
         plan = plans[id(f.job)]
@@ -278,93 +263,11 @@ def _run_features(job: JobState) -> dict[str, Any]:
     return values
 
 
-def _local_files(batch: Batch, job: JobState) -> list[_Found]:
-    """The job's files to save: outputs as the job left them (checked against the hash
-    noted when it finished; a ``temp()`` output from the copy kept before Snakemake
-    deleted it), logs and benchmarks as they are now."""
-    wanted: list[tuple[str, Reported]] = []
-    if job.status == "completed":
-        wanted += [("output", o) for o in job.info.outputs]
-        if job.info.benchmark is not None:
-            wanted.append(("benchmark", job.info.benchmark))
-    if batch.options.capture_logs:
-        wanted += [("log", o) for o in job.info.logs]
-    with batch.witness.seen_lock:
-        at_end = batch.witness.seen.outputs.get(job.info.jobid)
-    found = []
-    for role, reported in wanted:
-        if reported.is_storage or reported.is_special:
-            continue
-        path = absolute(reported.name, batch.workdir)
-        noted = at_end.get(path) if at_end is not None and role == "output" else None
-        source = _as_written(batch, path, noted)
-        if source is not None:
-            key = output_key(path, batch.workdir, batch.options.key_prefix)
-            found.append(_Found(role, path, source, key))
-    return found
-
-
-def _as_written(batch: Batch, path: str, noted: str | None) -> str | None:
-    """Where the content the job wrote is now: a copy kept for it, the file itself when
-    it is unchanged (or when nothing was noted), else nowhere (changed since: not saved)."""
-    with batch.witness.seen_lock:
-        held = batch.witness.seen.held_copy(path, noted)
-    if held is not None:
-        return held
-    if not (os.path.isfile(path) or os.path.isdir(path)):
-        return None  # gone (temp() deleted without a copy), or a dangling link
-    if noted is None:
-        return path
-    try:
-        same = adapters.hash_files([path])[0] == noted
-    except Exception:  # unreadable now: what the job wrote cannot be told
-        log.debug("could not hash %s", path, exc_info=True)
-        return None
-    if not same:
-        log.warning("threadline: %s changed after its job finished; not recorded", path)
-    return path if same else None
-
-
-def _files_of(batch: Batch, job: JobState) -> list[_File]:
-    return [
-        _File(job, f.role, f.path, tl.Artifact(f.source, key=f.key, run=job.run))
-        for f in _local_files(batch, job)
-    ]
-
-
-def _save_files(batch: Batch, jobs: list[JobState]) -> list[_File]:
-    files = [f for job in jobs for f in _files_of(batch, job)]
-    if not files:
-        return []
-    try:
-        tl.save([f.artifact for f in files])
-    except Exception:  # one bad file must not cost the batch: job by job
-        log.debug("bulk save failed; saving job by job", exc_info=True)
-        files = _save_each(batch, jobs)
-    for f in files:
-        if f.role == "output":
-            batch.made(f.path, f.artifact, f.job)
-    return files
-
-
-def _save_each(batch: Batch, jobs: list[JobState]) -> list[_File]:
-    saved = []
-    for job in jobs:
-        try:
-            files = _files_of(batch, job)
-            tl.save([f.artifact for f in files])
-        except Exception as exc:  # recorded on the run instead
-            log.warning("threadline: could not save the files of %s: %s", job.info.name, exc)
-            job.error = job.error or f"threadline could not save its files: {exc}"
-            continue
-        saved += files
-    return saved
-
-
 def _storage_references(jobs: list[JobState]) -> list[str]:
     """``key`` or ``key@N`` of every threadline storage file the jobs wrote or read."""
     reported = [o for job in jobs if job.status == "completed" for o in job.info.outputs]
     reported += [i for job in jobs for i in job.info.inputs]
+    reported += [f for job in jobs for f in job.info.logs]
     return [reference(r.name) for r in reported if _is_threadline_storage(r)]
 
 
@@ -378,12 +281,16 @@ def _plan_storage_outputs(batch: Batch, plan: _Plan, storage: dict[str, tl.Artif
     """Outputs the storage plugin saved (``store_object`` knows no job): the job's run
     becomes their creator, unless the content was saved before (no new version)."""
     job = plan.job
+    if batch.options.capture_logs:  # logs stored by the storage plugin: the job's too
+        for reported in job.info.logs:
+            artifact = _stored(reported, storage)
+            if artifact is not None and artifact.run_id in (None, job.run.id):
+                plan.claims += [artifact] if artifact.run_id is None else []
+                plan.log = plan.log or artifact
     if job.status != "completed":
         return
     for reported in job.info.outputs:
-        artifact = (
-            storage.get(reference(reported.name)) if _is_threadline_storage(reported) else None
-        )
+        artifact = _stored(reported, storage)
         if artifact is None:
             continue
         if artifact.run_id is None:
@@ -391,6 +298,12 @@ def _plan_storage_outputs(batch: Batch, plan: _Plan, storage: dict[str, tl.Artif
         batch.made(f"storage:{artifact.key}", artifact, job)
         if job.info.wildcards and artifact.run_id in (None, job.run.id):
             plan.outputs.append((artifact, dict(job.info.wildcards)))
+
+
+def _stored(reported: Reported, storage: dict[str, tl.Artifact]) -> tl.Artifact | None:
+    if not _is_threadline_storage(reported):
+        return None
+    return storage.get(reference(reported.name))
 
 
 def _finish(plan: _Plan) -> None:
