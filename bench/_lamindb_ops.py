@@ -18,8 +18,11 @@ sets its key to null and adds its error text to `errors`):
 
 - import_ms: `import lamindb` (which also connects the instance) in a fresh
   interpreter, timed inside it; median of 3 subprocesses.
+- sqlite: the instance's `PRAGMA journal_mode` and `synchronous` (Django's
+  connection), reported beside threadline's.
 - track_finish_ms: `ln.track()` + `ln.finish()` inside a small real script run
-  as __main__ (the first run creates the Transform); median of 3 runs. This
+  as __main__; one warm-up run first (it creates the Transform), as on
+  threadline's side, then the median of 3 runs. This
   includes what lamindb does on track/finish, e.g. its `pip freeze` of the
   environment and saving the run report/source.
 - save_small_ms: mean per artifact, 200 x 1 KiB files saved one by one with
@@ -146,6 +149,7 @@ def orchestrate(workdir: Path) -> dict:
             "walk_50_ms",
             "walk_50_manual_ms",
             "versions",
+            "sqlite",
         )
     )
     errors: dict = {}
@@ -186,6 +190,7 @@ def orchestrate(workdir: Path) -> dict:
             )
 
         def track():
+            run_py([str(workdir / "tracked_script.py")], workdir, env)  # warm-up, as threadline's
             out["track_finish_ms"] = statistics.median(
                 run_py([str(workdir / "tracked_script.py")], workdir, env) for _ in range(3)
             )
@@ -233,7 +238,14 @@ def op_versions(ln, wd: Path) -> dict:
         f"lamindb {ln.__version__}, lamindb_setup {lamindb_setup.__version__}, "
         f"python {sys.version.split()[0]}."
     ]
-    return {"versions": ln.__version__, "notes": notes}
+    from django.db import connection
+
+    with connection.cursor() as cursor:  # the SQLite settings LaminDB's writes run under
+        sqlite = {}
+        for name in ("journal_mode", "synchronous"):
+            cursor.execute(f"PRAGMA {name}")
+            sqlite[name] = cursor.fetchone()[0]
+    return {"versions": ln.__version__, "notes": notes, "sqlite": sqlite}
 
 
 def op_save_small(ln, wd: Path) -> dict:
