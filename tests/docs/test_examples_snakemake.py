@@ -61,7 +61,8 @@ def test_api_and_queries(local_instance, isolated):
         "results/A.clean.csv",
         "results/B.clean.csv",
         "results/counts.json",
-        None,
+        "data/A.csv",  # the raw inputs, by the paths they were read from
+        "data/B.csv",
     }
     # -- end snakemake-query --
 

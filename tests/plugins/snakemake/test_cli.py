@@ -116,3 +116,25 @@ def wait_for(flag: Path, process: subprocess.Popen[str]) -> None:
         if process.poll() is not None:
             raise AssertionError(f"snakemake ended before {flag.name}: {process.communicate()}")
         time.sleep(0.05)  # a short pause between looks
+
+
+def test_logger_with_an_equals_sign_leaves_the_targets_alone(local_instance, tmp_path: Path):
+    """``--logger`` takes several names: ``--logger threadline TARGET`` reads TARGET as a
+    logger (Snakemake refuses it), ``--logger=threadline TARGET`` builds TARGET."""
+    folder = tmp_path / "wf"
+    folder.mkdir()
+    (folder / "Snakefile").write_text(
+        'rule stage:\n    input: "raw.txt"\n    output: "staged.txt"\n'
+        '    shell: "cp {input} {output}"\n'
+        'rule publish:\n    input: "staged.txt"\n    output: "final.txt"\n'
+        '    shell: "cp {input} {output}"\n'
+    )
+    (folder / "raw.txt").write_text("same\n")
+    refused = cli(["--cores", "1", "--logger", "threadline", "staged.txt"], folder, check=False)
+    assert refused.returncode != 0 and "invalid choice: 'staged.txt'" in refused.stderr
+
+    cli(["--cores", "1", "--logger=threadline", "staged.txt"], cwd=folder)
+    assert (folder / "staged.txt").exists() and not (folder / "final.txt").exists()
+    (stage,) = tl.Run.filter(engine="snakemake", name="stage")
+    assert [(a.key, a.run) for a in stage.inputs] == [("raw.txt", None)]
+    assert tl.Artifact.get(key="staged.txt").run.uid == stage.uid
