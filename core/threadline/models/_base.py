@@ -12,6 +12,7 @@ import peewee
 
 from .. import _context
 from .._db import is_sqlite, unwrap, write_transaction
+from .._pgcopy import copy_columns, copy_new_rows
 from ..errors import DatabaseError
 from ..query import QueryMixin
 
@@ -141,8 +142,8 @@ def insert_columns(model: type[BaseModel], columns: dict[str, list[Any]]) -> Non
     with peewee.__exception_wrapper__:  # type: ignore[attr-defined]  # driver errors as peewee's
         if is_sqlite(db):  # executemany steps one prepared statement: the fastest there
             db.cursor().executemany(_insert_sql(model, names, db.param, True), params)
-        else:  # psycopg2's executemany is a round trip per row; many rows per statement
-            from psycopg2.extras import execute_values
+        elif not copy_columns(db, model._meta.table_name, _by_column(model, names, values)):
+            from psycopg2.extras import execute_values  # many rows per statement
 
             execute_values(
                 db.cursor(),
@@ -170,13 +171,15 @@ def insert_records(model: type[BaseModel], rows: list[dict[str, Any]]) -> list[A
     db = unwrap(model._meta.database)
     table = model._meta.table_name
     with write_transaction(db):
-        before = db.execute_sql(f'SELECT MAX("id") FROM "{table}"').fetchone()[0] or 0
-        insert_columns(model, {name: [row.get(name) for row in data] for name in names})
-        ids = dict(
-            db.execute_sql(
-                f'SELECT "uid", "id" FROM "{table}" WHERE "id" > {db.param}', [before]
-            ).fetchall()
-        )
+        ids = {} if is_sqlite(db) else _copy_new(model, data, names)  # PostgreSQL: COPY
+        if not ids:
+            before = db.execute_sql(f'SELECT MAX("id") FROM "{table}"').fetchone()[0] or 0
+            insert_columns(model, {name: [row.get(name) for row in data] for name in names})
+            ids = dict(
+                db.execute_sql(
+                    f'SELECT "uid", "id" FROM "{table}" WHERE "id" > {db.param}', [before]
+                ).fetchall()
+            )
         if len(ids) < len(data) or any(row["uid"] not in ids for row in data):
             raise DatabaseError(
                 f"{table}: the ids of new rows were not above the largest "
@@ -189,6 +192,21 @@ def insert_records(model: type[BaseModel], rows: list[dict[str, Any]]) -> list[A
         record.__data__["id"] = ids[row["uid"]]
         records.append(record)
     return records
+
+
+def _by_column(model: type[BaseModel], names: Any, values: list[Any]) -> dict[str, list[Any]]:
+    return {model._meta.fields[n].column_name: v for n, v in zip(names, values, strict=True)}
+
+
+def _copy_new(model: type[BaseModel], data: list[dict[str, Any]], names: list[str]) -> Any:
+    """PostgreSQL: the rows copied with ids reserved from the sequence (``_pgcopy``),
+    uid -> id; empty (nothing written) where COPY cannot take them."""
+    fields = model._meta.fields
+    columns = [_column_values(fields[n], [row.get(n) for row in data]) for n in names]
+    db = unwrap(model._meta.database)
+    with peewee.__exception_wrapper__:  # type: ignore[attr-defined]  # driver errors as peewee's
+        ids = copy_new_rows(db, model._meta.table_name, _by_column(model, names, columns))
+    return {} if ids is None else {row["uid"]: i for row, i in zip(data, ids, strict=True)}
 
 
 # value types each field stores unchanged (a float column turns ints into floats itself)
