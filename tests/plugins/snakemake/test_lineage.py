@@ -172,7 +172,7 @@ rule flaky:
 
 
 def test_a_folder_output_behind_a_symlink_to_an_empty_folder(
-    local_instance, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    local_instance, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ):
     """directory() outputs that are a symlink to an empty folder, and a folder with a
     symlink loop inside: recorded where they can be, nothing reaches Snakemake's console,
@@ -200,7 +200,10 @@ rule loop:
     assert out.run.name == "empty" and out.kind == "folder"
     assert [a.key for a in job_runs()["list"].inputs] == ["out"]
     assert job_runs()["list"].status == "completed"
-    captured = capsys.readouterr()
+    loop = job_runs()["loop"]  # its folder cannot be read: said on the run, not raised
+    assert loop.status == "completed" and "could not save its files" in loop.error
+    assert job_runs()["all"].features.get_values()["unverified_inputs"] == ["looped"]
+    captured = capfd.readouterr()
     assert "Traceback" not in captured.err and "OSError" not in captured.err
 
 
