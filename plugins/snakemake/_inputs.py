@@ -23,7 +23,7 @@ import datetime as dt
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import threadline as tl
 from threadline import adapters
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from ._register import Batch, JobState
 
 log = logging.getLogger("threadline.snakemake")
-VISIBLE = ("main", "archive")
 
 
 @dataclass(frozen=True)
@@ -133,80 +132,37 @@ def _made_before(batch: Batch, job: JobState, path: str, digest: str) -> Made | 
     return chosen[-1] if chosen else None
 
 
-def _later(batch: Batch, job: JobState, artifact: tl.Artifact) -> bool:
-    """Made by a job of this invocation that started after ``job``."""
-    started = batch.run_starts.get(artifact.run_id) if artifact.run_id else None
-    return started is not None and started > job.info.started_at
-
-
 def _lookup(batch: Batch, wanted: list[_Want], resolved: Resolved) -> None:
-    keys = sorted({w.key for w in wanted if w.key is not None})
-    by_key: dict[tuple[str, str], list[tl.Artifact]] = {}
-    if keys:
-        query = tl.Artifact.filter(key__in=keys, visibility__in=VISIBLE).order_by("-version")
-        for artifact in query:
-            by_key.setdefault((artifact.key, artifact.hash), []).append(artifact)
-    digests = sorted({w.digest for w in wanted})
-    by_hash: dict[str, list[tl.Artifact]] = {}
-    for artifact in tl.Artifact.filter(hash__in=digests, visibility__in=VISIBLE).order_by("-id"):
-        by_hash.setdefault(artifact.hash, []).append(artifact)
-    unknown: list[_Want] = []
-    for want in wanted:
-        found = _by_key(batch, want, by_key) or _by_content(batch, want, by_hash)
-        if found is None:
-            unknown.append(want)
-        else:
-            resolved.add(want.job, found)
-    if unknown:
-        _register_unknown(batch, unknown, resolved)
-
-
-def _by_key(batch: Batch, want: _Want, by_key: dict[Any, list[tl.Artifact]]) -> Any:
-    if want.key is None:
-        return None
-    for artifact in by_key.get((want.key, want.digest), ()):
-        if not _later(batch, want.job, artifact):
-            return artifact
-    return None
-
-
-def _by_content(batch: Batch, want: _Want, by_hash: dict[str, list[tl.Artifact]]) -> Any:
-    """Another artifact with the bytes the job read, made before it started: for a file
-    under the working directory only a source (no run made it: a copy elsewhere is no
-    producer of this file), for one outside any, but never an output of this invocation
-    (those were found by their paths)."""
-    for artifact in by_hash.get(want.digest, ()):
-        if artifact.run_id is not None and (
-            want.key is not None or artifact.run_id in batch.run_starts
-        ):
+    """The rest by the adapter API's one rule (``adapters.resolve_inputs``: the key, then
+    a producer of that content that finished before the job started, else source data
+    registered under the key). One call for the batch, bounded by its earliest job's
+    start (no producer that finished later counts, for any job of the batch), so that
+    equal source files read by the batch's jobs are registered together, each under its
+    own path. Nothing is linked here: the batch's transaction does that."""
+    # a file a job of this invocation writes is never source data: its producer's
+    # record is missing (not written yet, or refused), so the input is unverified
+    sources = [None if w.path in batch.written else _source_of(batch, w) for w in wanted]
+    started = min(w.job.info.started_at for w in wanted)
+    for register in (True, False):
+        items = [
+            (w, adapters.Input(path=src or w.path, key=w.key, hash=w.digest))
+            for w, src in zip(wanted, sources, strict=True)
+            if (src is not None) == register
+        ]
+        if not items:
             continue
-        if artifact.created_at > want.job.info.started_at and artifact.run_id is not None:
-            continue  # made after the job read its input
-        return artifact
-    return None
-
-
-def _register_unknown(batch: Batch, unknown: list[_Want], resolved: Resolved) -> None:
-    """Source files: registered under their keys with no creator, from the file when it
-    still holds what the job read, else from a copy taken before it changed."""
-    sources: dict[tuple[str, str], adapters.Output] = {}
-    for want in unknown:
-        # a file a job of this invocation writes is never source data: its producer's
-        # record is missing (not written yet, or refused), so the input is unverified
-        source = None if want.path in batch.written else _source_of(batch, want)
-        if source is None or not batch.options.register_unknown_inputs:
-            if source is None:
+        found = adapters.resolve_inputs(
+            None,
+            [item for _, item in items],
+            workdir=batch.workdir,
+            started_at=started,
+            register_unknown=register and batch.options.register_unknown_inputs,
+        )
+        for (want, _), artifact in zip(items, found, strict=True):
+            if artifact is not None:
+                resolved.add(want.job, artifact)
+            elif not register:
                 resolved.unverified.setdefault(id(want.job), []).append(want.path)
-            continue
-        sources.setdefault((want.path, want.digest), adapters.Output(source, key=want.key))
-    if not sources:
-        return
-    artifacts = adapters.register_inputs(None, list(sources.values()))
-    saved = dict(zip(sources, artifacts, strict=True))
-    for want in unknown:
-        artifact = saved.get((want.path, want.digest))
-        if artifact is not None:
-            resolved.add(want.job, artifact)
 
 
 def _source_of(batch: Batch, want: _Want) -> str | None:
