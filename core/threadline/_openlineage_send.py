@@ -61,6 +61,16 @@ def post_events(events: Iterable[dict[str, Any]], url: str) -> int:
 
 
 def _reason(exc: BaseException) -> str:
+    """The root cause in a few words: an OS error's own text (``Connection refused``,
+    ``timed out``) rather than the library's wrapping of it, else the error's first
+    200 characters."""
+    cause: BaseException | None = exc
+    seen: list[BaseException] = []
+    while cause is not None and cause not in seen:
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror
+        seen.append(cause)
+        cause = cause.__cause__ or cause.__context__
     text = " ".join(str(exc).split())
     return text[:200] or type(exc).__name__
 
