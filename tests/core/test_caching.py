@@ -578,9 +578,18 @@ def test_cache_cli_ls_and_clear(local_instance, isolated):
     rows = json.loads(shown.output)
     assert [r["transform"] for r in rows] == ["listed"] and rows[0]["outputs"] == 0
     assert "listed" in runner.invoke(main, ["cache", "ls", "--transform", "listed"]).output
-    cleared = runner.invoke(main, ["cache", "clear", "--transform", "other"])
+    for command in ("ls", "clear"):  # a typo in --transform is an error, not an empty cache
+        typo = runner.invoke(main, ["cache", command, "--transform", "lsited"])
+        assert (typo.exit_code, typo.output) == (1, "error: no transform with key 'lsited'\n")
+
+    @tl.step("uncached")
+    def uncached(n: int) -> int:
+        return n
+
+    uncached(1)  # a transform with no entries: nothing to clear
+    cleared = runner.invoke(main, ["cache", "clear", "--transform", "uncached"])
     assert cleared.output.strip() == "removed 0 cache entries"
-    assert runner.invoke(main, ["cache", "clear"]).output.strip() == "removed 1 cache entries"
+    assert runner.invoke(main, ["cache", "clear"]).output.strip() == "removed 1 cache entry"
     assert runner.invoke(main, ["cache", "ls"]).output.strip() == "no cache entries"
 
 

@@ -6,7 +6,8 @@ import click
 
 from .._output import emit, human_time, table
 from ..caching import clear, entries
-from ._common import json_option, open_instance
+from ..models import Transform
+from ._common import UserError, json_option, open_instance
 
 TRANSFORM_HELP = "Only entries of the transform with this key."
 
@@ -14,6 +15,15 @@ TRANSFORM_HELP = "Only entries of the transform with this key."
 @click.group("cache")
 def cache_group() -> None:
     """List or clear the entries that @tl.step(cache=True) reuses."""
+
+
+def _check_transform(transform_key: str | None) -> None:
+    """A ``--transform`` that names no transform is a typo, not an empty cache."""
+    if (
+        transform_key is not None
+        and not Transform.select().where(Transform.key == transform_key).exists()
+    ):
+        raise UserError(f"no transform with key {transform_key!r}")
 
 
 def _rows(found: list[Any]) -> list[dict[str, Any]]:
@@ -41,6 +51,7 @@ def ls_cmd(ctx: click.Context, transform_key: str | None, as_json: bool) -> None
     shown), transform key, the run whose outputs it reuses, how many outputs, and when.
     """
     open_instance(ctx)
+    _check_transform(transform_key)
     rows = _rows(entries(transform_key))
     cells = [
         [r["key"][:12], r["transform"], r["run"], str(r["outputs"]), human_time(r["created_at"])]
@@ -60,5 +71,7 @@ def clear_cmd(ctx: click.Context, transform_key: str | None, as_json: bool) -> N
     Same as tl.caching.clear(transform=...): runs and artifacts stay as they are.
     """
     open_instance(ctx)
+    _check_transform(transform_key)
     removed = clear(transform_key)
-    emit({"removed": removed}, as_json, lambda: f"removed {removed} cache entries")
+    noun = "entry" if removed == 1 else "entries"
+    emit({"removed": removed}, as_json, lambda: f"removed {removed} cache {noun}")
