@@ -64,7 +64,8 @@ def test_cluster_generic_executor_runs_jobs_out_of_process(three_rules: Path):
     assert {a.key for a in tl.lineage.upstream(combined).artifacts} == {
         "results/A.txt",
         "results/B.txt",
-        None,
+        "raw/A.txt",  # source data, by the paths the jobs read
+        "raw/B.txt",
     }
 
 
