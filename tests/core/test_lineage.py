@@ -1,6 +1,5 @@
 """Lineage walks: chains, diamonds, branches, runs, deep graphs in a bounded number of queries."""
 
-import time
 from pathlib import Path
 
 import pytest
@@ -230,12 +229,9 @@ def build_chain(folder: Path, hops: int, tag: str = "chain") -> tuple[tl.Artifac
 
 
 def test_thousand_hop_chain(db_instance, isolated):
-    started = time.perf_counter()
     first, outputs = build_chain(isolated, 1000)
-    built = time.perf_counter()
     up = tl.lineage.upstream(outputs[-1])
     down = tl.lineage.downstream(first)
-    walked = time.perf_counter()
     assert len(up.artifacts) == 1000 and len(up.runs) == 1000
     assert [a.key for a in up.artifacts] == ["chain/0.txt"] + [
         f"chain/{i}.txt" for i in range(1, 1000)
@@ -244,7 +240,8 @@ def test_thousand_hop_chain(db_instance, isolated):
     assert down.artifacts[-1].uid == outputs[-1].uid
     middle = tl.lineage.upstream(outputs[499])
     assert len(middle.artifacts) == 500 and len(middle.runs) == 500
-    assert walked - built < 5, f"build {built - started:.1f}s, walk {walked - built:.1f}s"
+    # its cost is checked by query count (test_walk_costs_a_bounded_number_of_queries), never
+    # by the clock: the suite runs on busy machines
 
 
 def test_walk_costs_a_bounded_number_of_queries(db_instance, isolated):
