@@ -127,3 +127,38 @@ def _client(endpoint: str):
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
+
+
+def test_a_link_inside_the_local_root_that_points_out_is_refused(tmp_path):
+    """A symbolic link below the root counts by where it leads: out of the root it is
+    refused for every operation (the object folder, a folder of an in-place path, the
+    object itself); a link that stays inside the root is followed."""
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("must survive")
+    backend = LocalBackend(str(root))
+    backend.put_bytes(b"first", ".threadline/objects/sha256/aa/first.txt")
+    (root / ".threadline/objects/sha256/bb").symlink_to(outside)
+    (root / "data").symlink_to(outside)
+    (root / "inner").mkdir()
+    (root / "inner" / "file.txt").write_text("inside")
+    (root / "alias").symlink_to(root / "inner")
+    (root / "leak.txt").symlink_to(outside / "secret.txt")
+    for path in (".threadline/objects/sha256/bb/new.txt", "data/secret.txt", "leak.txt"):
+        for operation in (
+            lambda p: backend.put_bytes(b"owned", p),
+            lambda p: backend.put_file(str(root / "inner" / "file.txt"), p),
+            backend.info,
+            backend.open,
+            backend.remove,
+            backend.list,
+            lambda p: backend.get_file(p, str(tmp_path / "copy.txt")),
+            lambda p: backend.move(p, "moved.txt"),
+        ):
+            with pytest.raises(StorageError, match="resolves outside"):
+                operation(path)
+    assert sorted(os.listdir(outside)) == ["secret.txt"]
+    assert (outside / "secret.txt").read_text() == "must survive"
+    assert backend.info("alias/file.txt") == backend.info("inner/file.txt") is not None
+    with backend.open("alias/file.txt") as handle:
+        assert handle.read() == b"inside"

@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import stat
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,11 +26,17 @@ class LocalBackend(Backend):
 
     def _abs(self, path: str) -> str:
         """The absolute path, refused unless it stays inside the root (symlinks
-        resolved: a link inside the root that points out of it does not count)."""
+        resolved: a link inside the root that points out of it does not count).
+
+        The root was resolved once, when the backend was made; each call looks at the
+        components below it only (one ``lstat`` each) and resolves the whole path only
+        when one of them is a link.
+        """
         joined = inside(path, self.root)
-        real = os.path.realpath(joined)
-        if real != self.root and not real.startswith(self.root + os.sep):
-            raise StorageError(f"refusing path {path!r}: it resolves outside {self.root}")
+        if _has_link(self.root, joined):
+            real = os.path.realpath(joined)
+            if real != self.root and not real.startswith(self.root + os.sep):
+                raise StorageError(f"refusing path {path!r}: it resolves outside {self.root}")
         return joined
 
     def local_path(self, path: str) -> str:
@@ -122,7 +129,7 @@ class LocalBackend(Backend):
             st = os.stat(full)
         except OSError:
             return None
-        kind = "directory" if os.path.isdir(full) else "file"
+        kind = "directory" if stat.S_ISDIR(st.st_mode) else "file"
         return {"size": st.st_size, "type": kind, "mtime": st.st_mtime}
 
     def _list(self, prefix: str) -> Iterator[str]:
@@ -172,6 +179,23 @@ class LocalBackend(Backend):
             raise StorageError(f"storage {self.root} is not usable: {existing} is not a folder")
         if not os.access(existing, os.W_OK):
             raise StorageError(f"storage {self.root} is not writable")
+
+
+def _has_link(root: str, joined: str) -> bool:
+    """Whether a component of ``joined`` below ``root`` is a symbolic link (components
+    that do not exist have nothing to follow: the walk stops there)."""
+    current = root.rstrip(os.sep)
+    for part in joined[len(current) + 1 :].split(os.sep):
+        if not part:
+            continue
+        current = f"{current}{os.sep}{part}"
+        try:
+            mode = os.lstat(current).st_mode
+        except OSError:
+            return False
+        if stat.S_ISLNK(mode):
+            return True
+    return False
 
 
 def _same_listing(a: str, b: str) -> bool:
