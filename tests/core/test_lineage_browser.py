@@ -162,6 +162,19 @@ def test_big_group_starts_folded_with_counts(local_instance, isolated, browser):
     assert errors_logged(browser) == []
 
 
+def test_group_of_one_child_says_one_run(local_instance, isolated, browser):
+    from threadline import adapters
+
+    flow = adapters.start_run("main", "flow")
+    step = adapters.start_run("main/clean", "step", parent=flow)
+    adapters.finish_run(step, "completed")
+    adapters.finish_run(flow, "completed")
+    open_view(browser, tl.lineage.html(flow, isolated / "one.html"))
+    title = browser.find_element("css selector", f'g.cluster[data-group="r{flow.id}"]').text
+    assert title.endswith(" · 1 run"), title  # was '1 runs'
+    assert errors_logged(browser) == []
+
+
 @pytest.mark.skipif(
     importlib.util.find_spec("snakemake") is None, reason="needs the snakemake extra"
 )

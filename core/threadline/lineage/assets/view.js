@@ -78,6 +78,7 @@
   }
 
   function label(n) { return n.label; }
+  function runCount(n) { return n + (n === 1 ? " run" : " runs"); }
   function fmtCounts(id) {
     var c = countStatuses(id);
     return Object.keys(c).sort().map(function (s) { return c[s] + " " + s; }).join(", ");
@@ -89,7 +90,7 @@
     }
     var n = nodes[id], folded = collapsed[id] && kids[id];
     var meta = n.type === "run" ? n.engine + (n.name && n.name !== n.label ? " · " + n.name : "") : n.uid;
-    if (folded) { meta = groupSize(id) + " runs ▸ " + fmtCounts(id); }
+    if (folded) { meta = runCount(groupSize(id)) + " ▸ " + fmtCounts(id); }
     var title = label(n), width = Math.max(120, Math.min(300, 7 * Math.max(title.length, meta.length) + 24));
     return { id: id, kind: n.type, title: title, meta: meta, width: width, height: 42 };
   }
@@ -157,7 +158,7 @@
       if (!v.cluster) { return; }
       var c = el("g", { "class": "cluster", "data-group": v.cluster }, view);
       el("rect", { x: v.x - v.width / 2, y: v.y - v.height / 2, width: v.width, height: v.height }, c);
-      var t = text(c, v.x - v.width / 2 + 8, v.y - v.height / 2 + 13, "▾ " + v.label + " · " + groupSize(v.cluster) + " runs");
+      var t = text(c, v.x - v.width / 2 + 8, v.y - v.height / 2 + 13, "▾ " + v.label + " · " + runCount(groupSize(v.cluster)));
       t.style.pointerEvents = "all";
       c.addEventListener("click", function (ev) { ev.stopPropagation(); collapsed[v.cluster] = true; draw(); });
     });
