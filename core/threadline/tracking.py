@@ -5,7 +5,7 @@
   and git state; it picks up ``THREADLINE_PARENT_RUN`` as parent and exports the instance
   and run to child processes. ``finish()`` closes it (and runs at exit if you forget).
 - ``@flow()`` and ``@step()`` make each call a Run of the function (params bound from the
-  signature with defaults, secrets redacted; Artifact arguments recorded as inputs).
+  signature with defaults, secrets redacted; Artifact and path arguments recorded as inputs).
   Exceptions mark the run errored with message and traceback and propagate. Sync and
   async functions both work; calls in other threads nest under the run that is open.
 """
@@ -30,9 +30,17 @@ from . import _context, _liveness, caching
 from ._config import ENV_DB, ENV_PARENT_RUN, ENV_STORAGE
 from ._environment import distributions, environment_hash, git_info, python_version
 from ._redact import redact
-from .adapters import activate, finish_run, get_transform, start_run, strict
-from .errors import TrackingError
-from .models import Artifact, Environment, Run, RunInput, Transform
+from .adapters import (
+    activate,
+    finish_run,
+    get_transform,
+    inputs_in,
+    resolve_inputs,
+    start_run,
+    strict,
+)
+from .errors import InvalidInput, TrackingError
+from .models import Environment, Run, Transform
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = logging.getLogger("threadline.caching")
@@ -200,18 +208,6 @@ def _bind(
     return dict(bound.arguments)
 
 
-def _artifact_args(values: dict[str, Any]) -> list[Artifact]:
-    found: list[Artifact] = []
-    for value in values.values():
-        items = (
-            value.values()
-            if isinstance(value, dict)
-            else (value if isinstance(value, list | tuple | set) else [value])
-        )
-        found.extend(v for v in items if isinstance(v, Artifact) and v.id is not None)
-    return found
-
-
 def _module_name(fn: Callable[..., Any]) -> str:
     """The function's module; for a script run as ``__main__``, the script's name."""
     if fn.__module__ != "__main__":
@@ -281,11 +277,13 @@ class _Tracked:
             log.debug("cache miss for %s: %s", self.key, decision.reason)
         run = start_run(self.key, self.kind, cache_note=decision.reason, **fields)
         _liveness.install_sigterm()
-        inputs = _artifact_args(values)
-        if inputs:
-            RunInput.insert_many(
-                [{"run": run.id, "artifact": a.id} for a in inputs]
-            ).on_conflict_ignore().execute()
+        inputs = inputs_in(values.values())  # Artifact and path arguments
+        try:  # hashed now, as the call starts: by the adapters' one input rule
+            resolve_inputs(run, inputs)
+        except InvalidInput:  # a file changing while read: the call goes on
+            log.warning("%s: inputs not linked", self.key, exc_info=True)
+            if strict():
+                raise
         reads = caching.start_reads() if key is not None and key.base is not None else None
         return _Call(run, _context.enter_run(run), key, reads=reads)
 

@@ -218,7 +218,10 @@ def _start_task(options: TrackOptions, task: Any, task_run: Any) -> None:
             adapters.link_runs([(before, run) for before in edges])
 
         _writer.later(link, entry.write_now)
-    _outputs.link_inputs(run, params, options, entry.workdir)
+    producers: dict[str, list[Any]] = {}
+    for name, before in upstream.items():  # "param:task run id" -> the run it came from
+        producers.setdefault(name.partition(":")[0], []).append(before)
+    _outputs.link_inputs(run, params, options, entry.workdir, producers)
     _activate(entry)
     _registry.remember(task_run.id, entry)
 

@@ -38,15 +38,28 @@ class Plan:
     tables: list[Any] = field(default_factory=list)  # unsaved DataFrame/AnnData artifacts
 
 
-def link_inputs(run: Any, params: dict[str, Any], options: TrackOptions, workdir: str) -> None:
-    """Link the Artifacts and existing paths among the tracked parameters as inputs."""
-    chosen = {k: v for k, v in params.items() if options.tracks_input(k)}
-    if not chosen:
-        return
-    found = _values.find(chosen, workdir)
-    saved = [a for a in found.artifacts if a.id is not None]
-    if saved or found.paths:
-        adapters.link_inputs(run, paths=found.paths, artifacts=saved)
+def link_inputs(
+    run: Any,
+    params: dict[str, Any],
+    options: TrackOptions,
+    workdir: str,
+    producers: dict[str, list[Any]] | None = None,
+) -> None:
+    """Link the Artifacts and existing paths among the tracked parameters as inputs, by
+    the adapter API's one input rule: an Artifact as given; a path to the output of the
+    task whose future carried it (``producers``: runs by parameter name), else to what
+    was last registered at its key (the path relative to ``workdir``), else by content;
+    a file no run produced is registered as source data named by that relative path."""
+    inputs: list[Any] = []
+    for name, value in params.items():
+        if not options.tracks_input(name):
+            continue
+        found = _values.find(value, workdir)
+        made = tuple((producers or {}).get(name, ()))
+        inputs += [a for a in found.artifacts if a.id is not None]
+        inputs += [adapters.Input(path=path, producers=made) for path in found.paths]
+    if inputs:
+        adapters.resolve_inputs(run, inputs, workdir=workdir)
 
 
 def save_outputs(run: Any, value: Any, options: TrackOptions, naming: Naming) -> list[Any]:

@@ -4,11 +4,16 @@ the oldest producer finished before the consumer started), and source data named
 import datetime as dt
 import os
 import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import threadline as tl
+from click.testing import CliRunner
 from threadline import adapters
 from threadline.adapters import Input
+from threadline.cli import main
 
 
 def write(path: Path, text: str) -> Path:
@@ -99,3 +104,62 @@ def test_inputs_hashed_after_the_consumer_started_are_marked_unverified(db_insta
         )
     }
     assert flags == {job.id: True, checked.id: False}
+
+
+# -- @tl.step: Artifact and path arguments --------------------------------------------------
+
+
+@tl.step()
+def write_csv(stem: str, text: str, pause: float) -> None:
+    time.sleep(pause)  # which of the two producers registers first varies
+    Path(f"{stem}.csv").write_text(text)
+    tl.Artifact(f"{stem}.csv", key=f"{stem}.csv").save()  # an output of this step's run
+
+
+@tl.step()
+def read_csv(table: Any) -> int:
+    return len(table.load() if isinstance(table, tl.Artifact) else Path(table).read_text())
+
+
+def test_steps_in_parallel_with_equal_content_link_the_file_read(db_instance, isolated):
+    wrong = []
+    for round in range(20):
+        text = f"id,value\n{round},0\n"  # new content every round, the same for both files
+        with ThreadPoolExecutor(2) as pool:
+            pause = 0.02 * (round % 2)
+            done = [pool.submit(write_csv, "raw_a", text, pause)]
+            done.append(pool.submit(write_csv, "raw_b", text, 0.02 - pause))
+            for future in done:
+                future.result()
+        a = tl.Artifact.get(key="raw_a.csv", is_latest=True)
+        b = tl.Artifact.get(key="raw_b.csv", is_latest=True)
+        assert a.hash == b.hash and a.run_id != b.run_id
+        handed = a if round % 2 else "raw_a.csv"  # the artifact itself, or its path
+        read_csv(handed)
+        reader = tl.Run.filter(transform__key__endswith="read_csv").order_by("-id").first()
+        if [(x.uid, x.run_id) for x in reader.inputs] != [(a.uid, a.run_id)]:
+            wrong.append(round)
+    assert wrong == []  # 0 wrong links in 20 rounds
+
+
+@tl.step()
+def align(reads: str, genome: Path, out: str) -> str:
+    Path(out).write_text(Path(reads).read_text() + Path(genome).read_text())
+    tl.Artifact(out, key=out).save()
+    return out
+
+
+def test_step_path_arguments_are_source_data_named_in_every_view(db_instance, isolated):
+    write(isolated / "data" / "samples" / "A.fastq", "@r1\nACGT\n")
+    write(isolated / "data" / "genome.fa", ">chr1\nACGT\n")
+    align("data/samples/A.fastq", isolated / "data" / "genome.fa", "calls.txt")
+    run = tl.Run.get(transform__key__endswith="align")
+    assert inputs_of(run) == ["data/genome.fa", "data/samples/A.fastq"]  # not "calls.txt"
+    shown = CliRunner().invoke(main, ["lineage", "calls.txt"], catch_exceptions=False)
+    assert "data/samples/A.fastq" in shown.stdout and "data/genome.fa" in shown.stdout
+    described = CliRunner().invoke(main, ["describe", "calls.txt"], catch_exceptions=False)
+    assert "data/samples/A.fastq" in described.stdout
+    output = tl.Artifact.get(key="calls.txt")
+    assert "data/samples/A.fastq" in tl.lineage.mermaid(output)
+    names = {node.get("label", "") for node in tl.lineage.graph(output).to_dict()["nodes"]}
+    assert any("data/genome.fa" in str(name) for name in names)

@@ -176,23 +176,75 @@ def test_link_inputs(local_instance, isolated):
     write("adapters.txt", "AGATCGGAAGAGC\n")
     # -- start adapter-link-inputs --
     linked = adapters.link_inputs(job, paths=["copy-of-S1.fastq", "adapters.txt"])
-    # known content is found whatever the file name; new content is registered
-    assert sorted(str(a.key) for a in linked) == ["None", "raw/S1.fastq"]
+    # known content is found whatever the file name; a new file is source data,
+    # registered under its path relative to the working directory
+    assert sorted(str(a.key) for a in linked) == ["adapters.txt", "raw/S1.fastq"]
 
     adapters.link_inputs(job, artifacts=[reference], hashes=[known.hash])
     assert {a.key for a in tl.Run.get(uid=job.uid).inputs} == {
         "genomes/hg38.fa",
         "raw/S1.fastq",
-        None,
+        "adapters.txt",
     }
     # -- end adapter-link-inputs --
-    new = next(a for a in linked if a.key is None)
+    new = next(a for a in linked if a.key == "adapters.txt")
     assert new.run is None and new.load() == "AGATCGGAAGAGC\n"
     assert tl.Run.get(uid=job.uid).inputs.count() == 3
     with pytest.raises(tl.errors.NotFound, match="no artifact has hash"):
         adapters.link_inputs(job, hashes=["0" * 64])
     with pytest.raises(tl.errors.InvalidInput, match="input path not found"):
         adapters.link_inputs(job, paths=["missing.fastq"])
+    assert workflow is not None
+
+
+def test_resolve_inputs(local_instance, isolated):
+    workflow, job = workflow_and_job()
+    # -- start adapter-resolve-inputs --
+    # two jobs wrote files with the same bytes; a third job read raw_a.csv
+    writer_a = adapters.start_run("write_a", "job", parent=workflow)
+    writer_b = adapters.start_run("write_b", "job", parent=workflow)
+    for writer, name in ((writer_b, "raw_b.csv"), (writer_a, "raw_a.csv")):
+        write(name, "id,value\n")
+        adapters.register_outputs(writer, [adapters.Output(name, key=name)])
+        adapters.finish_run(writer)
+    reader = adapters.start_run("clean", "job", parent=workflow)
+    write("data/samples/A.fastq", "@r1\nACGT\n+\nIIII\n")
+    found = adapters.resolve_inputs(
+        reader,
+        [
+            adapters.Input(path="raw_a.csv"),  # at its key first: never raw_b.csv
+            adapters.Input(path="data/samples/A.fastq"),  # no run made it: source data
+        ],
+        workdir=".",  # what source data is named relative to
+    )
+    assert [a.key for a in found if a] == ["raw_a.csv", "data/samples/A.fastq"]
+    assert found[0] is not None and found[0].run.uid == writer_a.uid
+    assert found[1] is not None and found[1].description.startswith("source data read from /")
+    # -- end adapter-resolve-inputs --
+    assert job is not None
+
+
+def test_input_source_key_and_inputs_in(local_instance, isolated):
+    workflow, job = workflow_and_job()
+    write("data/genome.fa", ">chr1\nACGT\n")
+    reference = tl.Artifact(write("hg38.fa", ">chr1\nAC\n"), key="genomes/hg38.fa").save()
+    # -- start adapter-input --
+    given = adapters.Input(artifact=reference)  # what the consumer was handed
+    read = adapters.Input(path="data/genome.fa", key="data/genome.fa")
+    assert [a.key for a in adapters.resolve_inputs(job, [given, read]) if a] == [
+        "genomes/hg38.fa",
+        "data/genome.fa",
+    ]
+    # -- end adapter-input --
+    # -- start adapter-source-key --
+    assert adapters.source_key("data/genome.fa") == "data/genome.fa"
+    assert adapters.source_key("data/genome.fa", workdir="data") == "genome.fa"
+    assert adapters.source_key("/refs/hg38.fa") == "refs/hg38.fa"  # outside: absolute
+    # -- end adapter-source-key --
+    # -- start adapter-inputs-in --
+    values = [reference, "data/genome.fa", Path("data"), "results", 3, ["data/genome.fa"]]
+    assert adapters.inputs_in(values) == [reference, "data/genome.fa", "data"]
+    # -- end adapter-inputs-in --
     assert workflow is not None
 
 

@@ -119,7 +119,7 @@ def test_inputs(tracked):
 
     align_flow()
     align_run = tl.Run.get(transform__key="align/align")
-    assert sorted(str(a.key) for a in align_run.inputs) == ["None", "genomes/ref.fa"]
+    assert sorted(str(a.key) for a in align_run.inputs) == ["S1.fastq", "genomes/ref.fa"]
     index_run = tl.Run.get(transform__key="align/index")
     assert [a.key for a in index_run.inputs] == ["genomes/ref.fa"]
     # -- end prefect-inputs --

@@ -22,7 +22,8 @@ Inputs
     that key (the path relative to the working directory) still matching the content,
     else any with that content (the oldest producer finished before the consumer
     started); unknown files are source data, registered under their relative path with
-    host and absolute path in the description. ``source_key``: that key for a path.
+    host and absolute path in the description. ``source_key``: that key for a path;
+    ``inputs_in``: the saved Artifacts and existing paths among a call's arguments.
 References
     ``resolve_reference`` / ``resolve_references``: a uid, ``key`` or ``key@version`` to
     its artifact, read the same way as the CLI reads it; ``split_reference``: a reference
@@ -66,7 +67,7 @@ from ._files import (
     register_outputs,
 )
 from ._guard import Guard, strict
-from ._inputs import Input, resolve_inputs, source_key
+from ._inputs import Input, inputs_in, resolve_inputs, source_key
 from ._runs import (
     abort_children,
     activate,
@@ -97,6 +98,7 @@ __all__ = [
     "finish_run",
     "get_transform",
     "hash_files",
+    "inputs_in",
     "link_inputs",
     "link_runs",
     "outputs_of",

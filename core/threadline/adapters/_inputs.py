@@ -28,19 +28,22 @@ from ..saving import save_artifacts
 
 CHUNK = 500  # values per statement, under every database's limit on parameters
 GONE = ("trash", "purged")
+SOURCE_NOTE = "source data read from "  # how a source artifact's description begins
 
 
 @dataclass(frozen=True)
 class Input:
     """One input of a run: the ``artifact`` it was handed (an Artifact argument, a
     future's result), else the ``path`` it read (a local path or a URI under the storage
-    root), with the ``key`` it was read under when known and its content ``hash`` as of
-    when the consumer started (None: hashed now)."""
+    root), with the ``key`` it was read under when known, its content ``hash`` as of
+    when the consumer started (None: hashed now) and the ``producers``, runs whose
+    results (futures) carried the path: their output with that content is the input."""
 
     path: str | os.PathLike[str] | None = None
     artifact: Artifact | None = None
     key: str | None = None
     hash: str | None = None
+    producers: tuple[Run, ...] = ()
 
 
 def source_key(path: str, workdir: str | None = None) -> str | None:
@@ -60,6 +63,44 @@ def source_key(path: str, workdir: str | None = None) -> str | None:
         return None
 
 
+def inputs_in(values: Iterable[Any]) -> list[Artifact | str]:
+    """The saved Artifacts and the paths of existing files or folders among ``values``
+    (and inside lists, tuples, sets and dict values, one level down), in order: what a
+    function's arguments hand it. A ``PathLike`` counts when something exists there; a
+    ``str`` only when it also looks like a path (a slash or a file extension); never
+    the working directory or a folder above it."""
+    found: list[Artifact | str] = []
+    for value in values:
+        if isinstance(value, dict):
+            items: Iterable[Any] = value.values()
+        else:
+            items = value if isinstance(value, list | tuple | set | frozenset) else [value]
+        for item in items:
+            if isinstance(item, Artifact):
+                if item.id is not None:
+                    found.append(item)
+            elif (path := _as_path(item)) is not None and path not in found:
+                found.append(path)
+    return found
+
+
+def _as_path(value: Any) -> str | None:
+    if isinstance(value, os.PathLike):
+        text = os.fspath(value)
+    elif isinstance(value, str) and 0 < len(value) < 1024 and "\n" not in value:
+        text = value if "/" in value or os.path.splitext(value)[1] else ""
+    else:
+        return None
+    if not isinstance(text, str) or not text or "\0" in text or "://" in text:
+        return None
+    if not (os.path.isfile(text) or os.path.isdir(text)):  # not a FIFO, device, socket
+        return None
+    full, cwd = os.path.abspath(text), os.getcwd()
+    if full == cwd or cwd.startswith(full.rstrip(os.sep) + os.sep):
+        return None
+    return text
+
+
 def resolve_inputs(
     run: Run | None,
     inputs: Iterable[Input | Artifact | str | os.PathLike[str]],
@@ -75,6 +116,8 @@ def resolve_inputs(
     consumer's start; when False, links of inputs without ``Input.hash`` are marked
     unverified."""
     items = [_as_input(i) for i in inputs]
+    if not items:
+        return []
     bound = started_at or (run.started_at if run is not None else None)
     paths = {i: os.fspath(x.path) for i, x in enumerate(items) if x.artifact is None and x.path}
     digests = _digests(items, paths)
@@ -84,9 +127,15 @@ def resolve_inputs(
         for i, p in paths.items()
     }
     chosen: dict[int, Artifact | None] = {i: x.artifact for i, x in enumerate(items)}
+    handed = _outputs_by_content({r.id for i in paths for r in items[i].producers})
+    for i in paths:
+        made = [handed.get((r.id, digests[i] or "")) for r in items[i].producers]
+        chosen[i] = next((a for a in made if a is not None), None)
     by_key = _latest_by_key({k for k in keys.values() if k})
     at_path = _in_place(set(stored.values()))
     for i, key in keys.items():
+        if chosen[i] is not None:
+            continue
         latest = by_key.get(key) if key else at_path.get(stored.get(i, ""))
         if latest is not None and latest.hash == digests[i] and digests[i]:
             chosen[i] = latest
@@ -132,6 +181,21 @@ def _digests(items: list[Input], paths: dict[int, str]) -> dict[int, str | None]
             digests[i] = _remote_hash(inst.backend, path)
     note_reads((paths[i], d) for i, d in digests.items())  # a cached step keys on reads
     return digests
+
+
+def _outputs_by_content(run_ids: set[int]) -> dict[tuple[int, str], Artifact]:
+    """The visible outputs of runs by (run id, content), the latest of each."""
+    ordered, found = sorted(run_ids), dict[tuple[int, str], Artifact]()
+    for start in range(0, len(ordered), CHUNK):
+        query = (
+            Artifact.select()
+            .where(Artifact.run.in_(ordered[start : start + CHUNK]))
+            .where(Artifact.visibility.not_in(GONE))
+            .order_by(Artifact.id.desc())
+        )
+        for artifact in query:
+            found.setdefault((int(artifact.run_id or 0), artifact.hash), artifact)
+    return found
 
 
 def _latest_by_key(keys: set[str]) -> dict[str, Artifact]:
@@ -219,7 +283,7 @@ def _register_sources(
             made[path] = Artifact(
                 path,
                 key=redact_key(key) if key else None,
-                description=redact_text(f"source data read from {where} on {host}"),
+                description=redact_text(f"{SOURCE_NOTE}{where} on {host}"),
             )
     with _context.no_run():  # reading a file does not make the reader its creator
         save_artifacts(list(made.values()))
