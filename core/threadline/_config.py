@@ -21,13 +21,9 @@ TOML library (tomli-w) and read back before it counts, so any path round-trips.
 import math
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
-
-import tomli_w
 
 from .errors import ConfigError
 
@@ -197,6 +193,8 @@ def redact_url(url: str) -> str:
 
 def url_password(url: str) -> str | None:
     """The password a database URL carries (in the authority or as a query parameter)."""
+    from urllib.parse import parse_qs, unquote, urlsplit  # only for errors and PostgreSQL
+
     try:
         parts = urlsplit(url)
         query = parse_qs(parts.query)
@@ -218,6 +216,8 @@ def find_project_file(start: Path | None = None) -> Path | None:
 
 
 def _load(path: Path) -> dict[str, Any]:
+    import tomllib  # stdlib, but 20 M instructions of regexes: only when a file is read
+
     try:
         return tomllib.loads(path.read_bytes().decode("utf-8"))
     except UnicodeDecodeError as exc:
@@ -255,6 +255,10 @@ def write_project_file(folder: Path, storage: str, db: str | None) -> Path:
     Written by a TOML library, read back before it replaces anything: a path that could
     not round-trip is refused here rather than breaking the next command.
     """
+    import tomllib
+
+    import tomli_w
+
     storage = normalize_storage(storage, folder)
     db = normalize_db(db, folder) if db else sqlite_url(folder / ".threadline" / "threadline.db")
     text = "# threadline instance\n" + tomli_w.dumps({"storage": storage, "db": db})

@@ -12,7 +12,6 @@ import hashlib
 import os
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 import peewee
 
@@ -92,6 +91,8 @@ def open_database(url: str) -> peewee.Database:
         path = url[len("sqlite:///") :]
         db = SqliteDatabase(path, pragmas=_sqlite_pragmas(), timeout=BUSY_TIMEOUT_S)
     elif url.startswith(("postgresql://", "postgres://")):
+        from urllib.parse import unquote, urlparse  # not loaded for SQLite (startup time)
+
         _require_psycopg2()
         parts = urlparse(url)
         if not parts.path.strip("/"):

@@ -18,7 +18,6 @@ import sqlite3
 import stat
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .errors import InvalidInput, SourceChanged
@@ -286,6 +285,8 @@ def _map_files(
     if len(paths) < 2:
         return [hash_file(p, cache, progress) for p in paths]
     workers = workers or min(8, (os.cpu_count() or 2) + 2)
+    from concurrent.futures import ThreadPoolExecutor  # not at import: startup time
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(lambda p: hash_file(p, cache, progress), paths))
 
@@ -295,5 +296,7 @@ def hash_paths(paths: list[str], cache: StatCache = _NO_CACHE) -> list[Hashed]:
     if len(paths) < 2:
         return [hash_path(p, cache) for p in paths]
     workers = min(8, (os.cpu_count() or 2) + 2)
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(lambda p: hash_path(p, cache), paths))
