@@ -88,7 +88,7 @@ def resolve_local_inputs(
             made = _made_before(batch, job, path, digest)
             if made is not None:
                 resolved.add(job, made.artifact, made.run)
-            elif coming is not None and ((path, digest) in coming or (path, "") in coming):
+            elif coming is not None and _coming(coming, path, digest):
                 resolved.deferred.append(job)
             else:
                 key = output_key(path, batch.workdir, batch.options.key_prefix)
@@ -125,11 +125,44 @@ def _made_before(batch: Batch, job: JobState, path: str, digest: str) -> Made | 
     """The latest output of this invocation at ``path`` with ``digest`` whose job ended
     before ``job`` started (or, failing that, any with that content)."""
     candidates = [m for m in batch.produced.get(path, ()) if m.artifact.hash == digest]
+    if not candidates:  # a file inside a folder a job wrote (a checkpoint's directory)
+        candidates = _folder_of(batch, path)
     before = [
         m for m in candidates if m.finished_at is None or m.finished_at <= job.info.started_at
     ]
     chosen = before or candidates
     return chosen[-1] if chosen else None
+
+
+def _coming(coming: set[tuple[str, str]], path: str, digest: str) -> bool:
+    """Whether the batch saves ``path`` with that content (or unnoted), or a folder
+    holding it."""
+    if (path, digest) in coming or (path, "") in coming:
+        return True
+    folders = {p for p, _ in coming}
+    return any(parent in folders for parent in _parents(path))
+
+
+def _written(batch: Batch, path: str) -> bool:
+    """Whether a job of this invocation writes ``path``, or a folder holding it."""
+    return path in batch.written or any(p in batch.written for p in _parents(path))
+
+
+def _parents(path: str) -> list[str]:
+    parents, parent = [], os.path.dirname(path)
+    while parent != os.path.dirname(parent):
+        parents.append(parent)
+        parent = os.path.dirname(parent)
+    return parents
+
+
+def _folder_of(batch: Batch, path: str) -> list[Made]:
+    """The folder outputs of this invocation that ``path`` lies in (the nearest)."""
+    for parent in _parents(path):
+        folders = [m for m in batch.produced.get(parent, ()) if m.artifact.n_files is not None]
+        if folders:
+            return folders
+    return []
 
 
 def _lookup(batch: Batch, wanted: list[_Want], resolved: Resolved) -> None:
@@ -141,7 +174,7 @@ def _lookup(batch: Batch, wanted: list[_Want], resolved: Resolved) -> None:
     own path. Nothing is linked here: the batch's transaction does that."""
     # a file a job of this invocation writes is never source data: its producer's
     # record is missing (not written yet, or refused), so the input is unverified
-    sources = [None if w.path in batch.written else _source_of(batch, w) for w in wanted]
+    sources = [None if _written(batch, w.path) else _source_of(batch, w) for w in wanted]
     started = min(w.job.info.started_at for w in wanted)
     for register in (True, False):
         items = [

@@ -27,7 +27,7 @@ from threadline import adapters
 
 from ._events import event_of, parse_job
 from ._files import Reported, absolute
-from ._workflow import live_workflow
+from ._workflow import JobIndex, live_workflow
 
 log = logging.getLogger("threadline.snakemake")
 SNAKEMAKE_LOGGER = "snakemake.logging"
@@ -58,6 +58,7 @@ class Witness(logging.Handler):
         self.workdir: str | None = None
         self.held_root: str | None = None
         self.workflow: Any = None
+        self.index: JobIndex | None = None
         self.count = 0
 
     def attach(self) -> None:
@@ -106,7 +107,7 @@ class Witness(logging.Handler):
         names = [str(f) for f in job.output]
         temp = {absolute(str(f), self.workdir or ".") for f in getattr(job, "temp_output", ())}
         paths = [absolute(n, self.workdir or ".") for n in names]
-        hashes = self._hash([p for p in paths if os.path.lexists(p)])
+        hashes = self._hash([p for p in paths if os.path.isfile(p) or os.path.isdir(p)])
         with self.seen_lock:
             self.seen.outputs[jobid] = hashes
         for path in temp:
@@ -114,18 +115,14 @@ class Witness(logging.Handler):
                 self._hold(path, copy=False, digest=hashes[path])
 
     def _live_job(self, jobid: int) -> Any:
-        try:
-            for job in self.workflow.dag.jobs:
-                if self.workflow.dag.jobid(job) == jobid:
-                    return job
-        except Exception:  # no DAG, or a changed internal API: nothing to note
-            log.debug("could not find job %s in the DAG", jobid, exc_info=True)
-        return None
+        if self.index is None:
+            self.index = JobIndex(self.workflow)
+        return self.index.get(jobid)  # None: no DAG, or a changed internal API
 
     def _local(self, files: tuple[Reported, ...]) -> list[str]:
         local = [f for f in files if not f.is_storage and not f.is_special]
         paths = [absolute(f.name, self.workdir or ".") for f in local]
-        return [p for p in paths if os.path.exists(p)]
+        return [p for p in paths if os.path.isfile(p) or os.path.isdir(p)]  # no FIFOs
 
     @staticmethod
     def _hash(paths: list[str]) -> dict[str, str]:
