@@ -1,13 +1,14 @@
 """Nextflow adapter benchmark: trace ingest and weblog receiver throughput.
 
-    python bench/nextflow.py [--tasks 100000] [--events 5000]
+    python bench/nextflow.py [--tasks 100000] [--events 5000] [--db URL]   (--events 0: ingest only)
 
 Prints, on a fresh embedded instance in a temporary folder:
 - parse: reading a generated trace (the real default format, ``--tasks`` tasks plus
   retries) with ``read_trace``;
 - ingest: ``threadline.nextflow.ingest`` of that trace (a workflow run, a task run per
   row with process, tag, exit and its ``trace`` dict as features); target 10 s for
-  100,000 tasks;
+  100,000 tasks; with the CPU seconds of this process and, on a local PostgreSQL, of the
+  server process serving it (a busy machine stretches the wall time, not these);
 - receiver: weblog events per second posted over HTTP on one kept-alive connection, as
   Nextflow's client does, until all are applied (the real capture's task events, renamed per task);
   target 2,000 events/s.
@@ -17,6 +18,7 @@ Nothing here asserts.
 import argparse
 import http.client
 import json
+import os
 import sys
 import tempfile
 import time
@@ -51,11 +53,33 @@ def bench_ingest(folder: Path, tasks: int) -> dict[str, float]:
     started = time.perf_counter()
     read_trace(folder / "trace.txt")
     parse_s = time.perf_counter() - started
-    started = time.perf_counter()
+    server = server_cpu_s()
+    cpu, started = time.process_time(), time.perf_counter()
     result = ingest(folder)
     ingest_s = time.perf_counter() - started
     assert result.tasks == rows
-    return {"rows": rows, "parse_s": parse_s, "ingest_s": ingest_s, "tasks_per_s": rows / ingest_s}
+    return {
+        "rows": rows,
+        "parse_s": parse_s,
+        "ingest_s": ingest_s,
+        "tasks_per_s": rows / ingest_s,
+        "cpu_s": time.process_time() - cpu,
+        "server_cpu_s": server_cpu_s() - server,
+    }
+
+
+def server_cpu_s() -> float:
+    """CPU seconds used so far by the PostgreSQL server process of this connection (0 on
+    SQLite, or when the server is not on this machine)."""
+    db = tl.Run._meta.database
+    if "postgres" not in type(db.obj).__name__.lower():
+        return 0.0
+    pid = db.execute_sql("SELECT pg_backend_pid()").fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def events(count: int) -> list[dict]:
@@ -109,8 +133,13 @@ def main() -> None:
         print(f"parse   {found['rows']:>8,} rows  {found['parse_s']:8.2f} s")
         print(
             f"ingest  {found['rows']:>8,} rows  {found['ingest_s']:8.2f} s  "
-            f"({found['tasks_per_s']:,.0f} tasks/s; target 100,000 in 10 s)"
+            f"({found['tasks_per_s']:,.0f} tasks/s; target 100,000 in 10 s)  "
+            f"CPU {found['cpu_s']:.2f} s here + {found['server_cpu_s']:.2f} s server  "
+            f"(load {os.getloadavg()[0]:.1f})"
         )
+        if args.events <= 0:
+            tl.disconnect()
+            return
         served = bench_receiver(args.events)
         print(
             f"receiver {served['events']:>7,} events  answered "
