@@ -1,6 +1,7 @@
 """Snakemake jobs link what they really read: real workflows (copy steps, update(),
 temp(), retries, folder outputs behind symlinks, logs in storage), and for every job its
-inputs are the files it read, made by the jobs that wrote them, with no cycle."""
+inputs are the files it read, made by the jobs that wrote them, with no cycle. The
+lineage cases run on SQLite and PostgreSQL (``db_instance``)."""
 
 import hashlib
 import logging
@@ -72,7 +73,7 @@ rule publish:
 
 
 def test_a_copy_step_never_turns_the_raw_input_into_its_copy(
-    local_instance, tmp_path: Path, one_batch: None
+    db_instance, tmp_path: Path, one_batch: None
 ):
     folder = write_workflow(tmp_path, COPY_CHAIN, **{"raw.txt": "same bytes\n"})
     assert run_snakemake(folder, cores=1)[0].failures == []
@@ -89,7 +90,7 @@ def test_a_copy_step_never_turns_the_raw_input_into_its_copy(
 
 
 def test_an_input_changed_in_place_later_is_linked_as_it_was_read(
-    local_instance, tmp_path: Path, one_batch: None
+    db_instance, tmp_path: Path, one_batch: None
 ):
     """``read`` takes db.txt before ``grow`` appends to it (``update()``): read's input is
     the original content, grow's output the grown one, made by grow."""
@@ -119,7 +120,7 @@ rule grow:
 
 
 def test_temp_outputs_are_recorded_before_snakemake_deletes_them(
-    local_instance, tmp_path: Path, one_batch: None
+    db_instance, tmp_path: Path, one_batch: None
 ):
     """An unconsumed temp() output and a consumed one, both deleted by Snakemake before
     the plugin's batch runs: both recorded, the consumer linked to its producer."""
@@ -230,7 +231,7 @@ rule make:
     assert make.logs is not None and make.logs.id == log.id
 
 
-def test_equal_contents_never_cross_link(local_instance, tmp_path: Path, one_batch: None, caplog):
+def test_equal_contents_never_cross_link(db_instance, tmp_path: Path, one_batch: None, caplog):
     """Empty marker files and copies of one file everywhere: each job's inputs are the
     files at its paths, whatever other file has the same bytes."""
     snakefile = """
