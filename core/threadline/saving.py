@@ -76,10 +76,34 @@ def save_artifacts(
             for item in items:
                 _write_out(item, folder)
             _prepare_and_store(items, inst, workers)
-        write_records(items, inst.storage)
+        with _undone_on_failure(items):
+            write_records(items, inst.storage)
         for item in items:
             item.artifact.pending = None
     return list(artifacts)
+
+
+@contextlib.contextmanager
+def _undone_on_failure(items: list[Item]) -> Iterator[None]:
+    """A records transaction that fails is rolled back in the database: undo it on the
+    objects too (an id, version or schema of a row that does not exist would make the
+    next ``save()`` pass the artifact over), so that saving them again writes them."""
+    artifacts = [(i.artifact, dict(i.artifact.__data__), set(i.artifact._dirty)) for i in items]
+    reports = [i.report for i in items if i.report is not None]
+    unsaved: list[Any] = [r.schema for r in reports if r.schema.id is None]
+    unsaved += [f for i in items for f, _ in _all_values(i) if f.id is None]
+    try:
+        yield
+    except BaseException:
+        for artifact, data, dirty in artifacts:
+            artifact.__data__, artifact._dirty, artifact.__rel__ = data, dirty, {}
+        for record in unsaved:
+            record.id = None
+        raise
+
+
+def _all_values(item: Item) -> Values:
+    return [*(item.report.annotations if item.report else ()), *item.values]
 
 
 # -- 1. prepare ------------------------------------------------------------------------------

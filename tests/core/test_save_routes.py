@@ -16,6 +16,7 @@ from typing import Any
 import anndata as ad
 import numpy as np
 import pandas as pd
+import peewee
 import pytest
 import threadline as tl
 from threadline import adapters
@@ -223,3 +224,33 @@ def expect_case(case_name: str, first: Any, results: dict[str, Any]) -> None:
     if case_name == "schema passes":
         assert [r["schema"] for r in records] == ["qc", "qc"]
         assert all(r["labels"] == ["B", "T"] for r in records)
+
+
+@pytest.mark.parametrize("route", ["Artifact.save", "tl.save"])
+def test_a_save_whose_transaction_fails_leaves_it_unsaved(local_instance, isolated, route):
+    """A database fault after the records were inserted (the annotation write refused, for
+    real, by a trigger) rolls the transaction back: the artifacts keep no id, version or
+    schema of rows that do not exist, and saving them again writes them."""
+    setup_annotations()
+    db = tl.Artifact._meta.database
+    db.execute_sql(
+        "CREATE TRIGGER refuse_values BEFORE INSERT ON artifact_feature_value "
+        "BEGIN SELECT RAISE(ABORT, 'disk is full'); END"
+    )
+    schema = tl.Schema(name="new", features=["cell_type"])  # saved with the records
+    entries = [
+        tl.Artifact.from_dataframe(frame().drop(columns="count"), key="m/t.parquet", schema=schema),
+        tl.Artifact(write(isolated / "b.txt", "b"), key=None),
+        tl.Artifact(write(isolated / "c.txt", "b"), key=None),
+    ]
+    save = (lambda: [a.save() for a in entries]) if route == "Artifact.save" else None
+    with pytest.raises(peewee.IntegrityError, match="disk is full"):  # RAISE in a trigger
+        save() if save else tl.save(entries)
+    assert tl.Artifact.filter().count() == 0 and tl.Schema.filter(name="new").count() == 0
+    assert [a.id for a in entries] == [None, None, None] and schema.id is None
+    db.execute_sql("DROP TRIGGER refuse_values")
+    saved = [a.save() for a in entries] if route == "Artifact.save" else tl.save(entries)
+    assert [(a.key, a.version) for a in saved] == [("m/t.parquet", 1), (None, 1), (None, 1)]
+    assert tl.Artifact.filter().count() == 2  # b.txt and c.txt: one content, one record
+    record = tl.Artifact.get(key="m/t.parquet")
+    assert record.schema.name == "new" and record.features.get_values() == {"cell_type": ["B", "T"]}
