@@ -145,6 +145,16 @@ class Checkpoint(ArtifactPublisher, ModelCheckpoint):
             with self._guard("MLflow linkage"):
                 threadline.mlflow.link_trainer(trainer, self._run)
 
+    def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
+        """A fit resumed from a checkpoint (``ckpt_path=``) reads it: an input of the run,
+        by the adapters' one input rule (the artifact at its key, else its content)."""
+        super().on_fit_start(trainer, pl_module)
+        path = getattr(trainer, "ckpt_path", None)
+        if trainer.is_global_zero and self._run is not None and path and os.path.isfile(path):
+            with self._guard("linking the checkpoint resumed from"):
+                key = self.resolve_artifact_key(trainer, path, "checkpoint")
+                adapters.resolve_inputs(self._run, [adapters.Input(path=path, key=key)])
+
     def _start_over(self) -> None:
         self._ledger = Ledger()
         self._run_values_written = self._hparams_saved = False

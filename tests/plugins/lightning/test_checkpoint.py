@@ -293,6 +293,25 @@ def test_one_callback_in_two_runs_starts_over(local_instance, isolated):
     assert second.run.features.get_values()["max_epochs"] == 2  # written again
 
 
+@pytest.mark.filterwarnings("ignore:The dirpath has changed")  # Lightning's own, expected
+def test_a_resumed_fit_reads_the_checkpoint_it_started_from(local_instance, isolated):
+    save_lightning_features()
+    first_run = tl.adapters.start_run("train", "training")
+    with tl.adapters.activate(first_run):
+        first = Checkpoint(dirpath="ckpts", monitor="val_loss", save_top_k=1)
+        trainer([first], max_epochs=1).fit(TinyModel(losses=[2.0]), TinyData())
+    tl.adapters.finish_run(first_run)
+    (saved,) = checkpoints()
+    resumed = tl.adapters.start_run("train", "training")
+    with tl.adapters.activate(resumed):
+        again = Checkpoint(dirpath="ckpts-resumed", monitor="val_loss", save_top_k=1)
+        trainer([again], max_epochs=2).fit(
+            TinyModel(losses=[1.0]), TinyData(), ckpt_path=first.best_model_path
+        )
+    inputs = list(tl.Run.get(uid=resumed.uid).inputs)
+    assert [(a.uid, a.run.uid) for a in inputs] == [(saved.uid, first_run.uid)]
+
+
 def test_storage_failure_does_not_fail_lightning(local_instance, isolated, monkeypatch, caplog):
     monkeypatch.delenv("THREADLINE_STRICT")
     storage = tl.instance().settings.storage
