@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 from threadline.errors import SourceChanged, StorageError
-from threadline.hashing import manifest_hash
+from threadline.hashing import manifest_hash, sha256_bytes
 from threadline.storage import (
     Backend,
     FsspecBackend,
@@ -162,3 +162,33 @@ def test_manifest_complete_only_when_it_matches(backend, tmp_path):
     )
     with pytest.raises(StorageError, match="refusing path"):
         _manifest.read(backend, path)
+
+
+def test_os_errors_are_one_storage_error_line(tmp_path):
+    """Real OS faults (a file where a folder is needed, a folder read as a file) become
+    one ``StorageError`` line naming the action and the object, on every operation."""
+    backend = LocalBackend(str(tmp_path / "root"))
+    backend.put_bytes(b"x", "file.txt")
+    backend.put_bytes(b"y", "folder/inner.txt")
+    source = tmp_path / "source.txt"
+    source.write_text("z")
+    root = backend.root
+    cases = {
+        f"cannot store 1 bytes at {root}/file.txt/under: ": lambda: backend.put_bytes(
+            b"z", "file.txt/under"
+        ),
+        f"cannot store {source} at {root}/file.txt/under: ": lambda: backend.put_file(
+            str(source), "file.txt/under"
+        ),
+        f"cannot move {root}/folder/inner.txt to file.txt/under: ": lambda: backend.move(
+            "folder/inner.txt", "file.txt/under"
+        ),
+        f"cannot open {root}/folder: ": lambda: backend.sha256("folder"),
+        f"cannot fetch {root}/folder: ": lambda: backend.get_file("folder", str(tmp_path / "c")),
+        f"cannot remove {root}/file.txt/under: ": lambda: backend.remove("file.txt/under"),
+    }
+    for start, operation in cases.items():
+        with pytest.raises(StorageError) as caught:
+            operation()
+        assert str(caught.value).startswith(start) and "\n" not in str(caught.value)
+    assert backend.sha256("file.txt") == sha256_bytes(b"x")  # nothing was replaced

@@ -11,6 +11,7 @@ key, a suffix, a database row, a bucket listing): one containment check for all.
 """
 
 import abc
+import contextlib
 import hashlib
 import os
 from collections.abc import Callable, Iterator
@@ -114,31 +115,42 @@ class Backend(abc.ABC):
     def exists(self, path: str) -> bool:
         return self.info(path) is not None
 
-    def put_file(self, local_path: str, path: str, check: Check | None = None) -> None:
-        """Store a local file at ``path``; ``check`` runs after the copy and before the
-        object becomes visible (raising there leaves no object behind)."""
+    @contextlib.contextmanager
+    def _failing(self, action: str, path: str, tail: str = "") -> Iterator[None]:
+        """An ``OSError`` below (unless already a ``StorageError``) as one line:
+        ``cannot <action> <path's URI><tail>: <the error's first line>``."""
         try:
-            self._put(local_path, path, check)
+            yield
         except StorageError:
             raise
         except OSError as exc:
-            where = self.uri(path)
-            raise StorageError(f"cannot store {local_path} at {where}: {_first_line(exc)}") from exc
+            where = f"{self.uri(path)}{tail}"
+            raise StorageError(f"cannot {action} {where}: {_first_line(exc)}") from exc
+
+    def _checked(self, check: Check | None, path: str) -> None:
+        """Run ``check`` once a copy at ``path`` is complete; when it raises, the copy
+        is removed (a source that moved while copied leaves no object behind)."""
+        if check is None:
+            return
+        try:
+            check()
+        except BaseException:
+            self.remove(path)
+            raise
+
+    def put_file(self, local_path: str, path: str, check: Check | None = None) -> None:
+        """Store a local file at ``path``; ``check`` runs after the copy and before the
+        object becomes visible (raising there leaves no object behind)."""
+        with self._failing(f"store {local_path} at", path):
+            self._put(local_path, path, check)
 
     @abc.abstractmethod
     def _put_bytes(self, data: bytes, path: str) -> None: ...
 
     def put_bytes(self, data: bytes, path: str) -> None:
         """Store ``data`` as the object at ``path`` (atomically, like ``put_file``)."""
-        try:
+        with self._failing(f"store {len(data)} bytes at", path):
             self._put_bytes(data, path)
-        except StorageError:
-            raise
-        except OSError as exc:
-            where = self.uri(path)
-            raise StorageError(
-                f"cannot store {len(data)} bytes at {where}: {_first_line(exc)}"
-            ) from exc
 
     def put_folder(
         self, local_dir: str, path: str, files: list[str], check: Check | None = None
@@ -150,21 +162,12 @@ class Backend(abc.ABC):
         wanted = {inside(rel, path) for rel in files}
         for extra in set(self.list(path)) - wanted:
             self.remove(extra)
-        if check is not None:
-            try:
-                check()
-            except BaseException:
-                self.remove(path)
-                raise
+        self._checked(check, path)
 
     def get_file(self, path: str, local_path: str) -> None:
         Path(local_path).parent.mkdir(parents=True, exist_ok=True)
-        try:
+        with self._failing("fetch", path):
             self._get(path, local_path)
-        except StorageError:
-            raise
-        except OSError as exc:
-            raise StorageError(f"cannot fetch {self.uri(path)}: {_first_line(exc)}") from exc
 
     def list(self, prefix: str = "") -> list[str]:
         try:
@@ -179,35 +182,19 @@ class Backend(abc.ABC):
         self._remove_quietly(path)
 
     def _remove_quietly(self, path: str) -> None:
-        try:
+        with self._failing("remove", path), contextlib.suppress(FileNotFoundError):
             self._remove(path)
-        except FileNotFoundError:
-            pass
-        except StorageError:
-            raise
-        except OSError as exc:
-            raise StorageError(f"cannot remove {self.uri(path)}: {_first_line(exc)}") from exc
 
     def move(self, src: str, dst: str) -> None:
-        try:
+        with self._failing("move", src, f" to {dst}"):
             self._move(src, dst)
-        except StorageError:
-            raise
-        except OSError as exc:
-            where = f"{self.uri(src)} to {dst}"
-            raise StorageError(f"cannot move {where}: {_first_line(exc)}") from exc
 
     def sha256(self, path: str, chunk: int = 8 << 20) -> str:
         """Stream the object through SHA-256 (used for in-place objects and checks)."""
         digest = hashlib.sha256()
-        try:
-            with self.open(path) as handle:
-                while block := handle.read(chunk):
-                    digest.update(block)
-        except StorageError:
-            raise
-        except OSError as exc:
-            raise StorageError(f"cannot read {self.uri(path)}: {_first_line(exc)}") from exc
+        with self._failing("read", path), self.open(path) as handle:
+            while block := handle.read(chunk):
+                digest.update(block)
         return digest.hexdigest()
 
     def relative(self, uri: str) -> str | None:

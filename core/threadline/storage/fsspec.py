@@ -85,12 +85,7 @@ class FsspecBackend(Backend):
     def _put(self, local_path: str, path: str, check: Check | None = None) -> None:
         with self._transport("store", path):
             self.fs.put_file(local_path, self._full(path))
-        if check is not None:
-            try:
-                check()
-            except BaseException:
-                self.remove(path)
-                raise
+        self._checked(check, path)
 
     def _put_bytes(self, data: bytes, path: str) -> None:
         with self._transport("store", path):
