@@ -175,6 +175,27 @@ def test_group_of_one_child_says_one_run(local_instance, isolated, browser):
     assert errors_logged(browser) == []
 
 
+def test_first_view_of_a_long_chain_is_readable(local_instance, isolated, browser):
+    """Fitting 40 hops into the window drew the text a few pixels high: the first view
+    keeps a readable size and shows the starting record; Fit still shows everything."""
+    from .test_lineage import build_chain
+
+    _, outputs = build_chain(isolated, 40)
+    open_view(browser, tl.lineage.html(outputs[-1], isolated / "chain.html"))
+    start = f'g.node[data-id="a{outputs[-1].id}"]'
+    box = browser.execute_script(
+        "var r = document.querySelector(arguments[0]).getBoundingClientRect();"
+        "var c = document.getElementById('tl-canvas').getBoundingClientRect();"
+        "return [r.left - c.left, r.right - c.left, r.width, c.width];",
+        start,
+    )
+    left, right, width, canvas = box
+    assert left >= 0 and right <= canvas, box  # the starting record is in sight
+    assert width >= 0.5 * 120, box  # at a readable size (nodes are at least 120 px wide)
+    browser.find_element("id", "tl-fit").click()
+    assert len(shown(browser)) == 81 and errors_logged(browser) == []
+
+
 @pytest.mark.skipif(
     importlib.util.find_spec("snakemake") is None, reason="needs the snakemake extra"
 )

@@ -149,7 +149,7 @@
     return t;
   }
 
-  var graphBox = null;
+  var graphBox = null, startAt = null;
   function draw() {
     var g = layout();
     while (view.firstChild) { view.removeChild(view.firstChild); }
@@ -174,7 +174,7 @@
       if (v.cluster) { return; }
       var n = nodes[id], cls = "node " + v.kind;
       if (n) { cls += n.type === "run" ? " status-" + n.status : (n.purged ? " purged" : ""); }
-      if (id === data.start) { cls += " start"; }
+      if (id === data.start) { cls += " start"; startAt = { x: v.x, y: v.y }; }
       if (matches[id]) { cls += " match"; }
       if (id === selected) { cls += " selected"; }
       if (n && kids[id]) { cls += collapsed[id] ? " group folded" : " group"; }
@@ -295,6 +295,19 @@
     tx = (w - graphBox.w * scale) / 2; ty = (h - graphBox.h * scale) / 2;
     apply();
   }
+  // the first view: the whole graph if its text stays readable, else the starting record
+  // at a readable size with as much of the graph around it as fits
+  var READABLE = 0.5;
+  function firstView() {
+    fit();
+    if (scale >= READABLE || !startAt) { return; }
+    var w = canvas.clientWidth || 800, h = canvas.clientHeight || 600;
+    scale = READABLE;
+    tx = Math.min(0, Math.max(w - graphBox.w * scale, w / 2 - startAt.x * scale));
+    ty = graphBox.h * scale <= h ? (h - graphBox.h * scale) / 2
+      : Math.min(0, Math.max(h - graphBox.h * scale, h / 2 - startAt.y * scale));
+    apply();
+  }
   canvas.addEventListener("wheel", function (ev) {
     ev.preventDefault();
     var k = ev.deltaY < 0 ? 1.15 : 1 / 1.15, r = canvas.getBoundingClientRect();
@@ -314,6 +327,6 @@
     Object.keys(kids).forEach(function (g) { collapsed[g] = true; }); reveal(data.start); draw(); fit();
   });
   draw();
-  fit();
+  firstView();
   details(data.start);
 })();
