@@ -17,6 +17,10 @@ from ._base import Backend, _first_line, inside, manifest_path
 Entry = tuple[str, int, str]  # relative path, size, sha256
 
 
+class UnreadableManifest(StorageError):
+    """A manifest that is there but cannot be parsed (a damaged or foreign file)."""
+
+
 def encode(hash_: str, entries: list[Entry]) -> bytes:
     files = [{"path": p, "size": s, "sha256": h} for p, s, h in sorted(entries)]
     return json.dumps({"hash": hash_, "files": files}, indent=0).encode()
@@ -40,7 +44,8 @@ def read(backend: Backend, path: str) -> list[Entry] | None:
     except StorageError:
         raise
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise StorageError(f"unreadable manifest {backend.uri(where)}: {_first_line(exc)}") from exc
+        where = backend.uri(where)
+        raise UnreadableManifest(f"unreadable manifest {where}: {_first_line(exc)}") from exc
     for rel, _, _ in entries:
         inside(rel, backend.uri(path))  # a manifest names files inside its folder only
     return entries
@@ -50,10 +55,8 @@ def complete(backend: Backend, path: str, hash_: str) -> bool:
     """Whether the folder object at ``path`` is whole: its manifest is there and matches."""
     try:
         entries = read(backend, path)
-    except StorageError as exc:
-        if "unreadable manifest" in str(exc):
-            return False  # a damaged manifest: the next save writes it again
-        raise
+    except UnreadableManifest:
+        return False  # a damaged manifest: the next save writes it again
     if entries is None:
         return False
     return manifest_hash((rel, h) for rel, _, h in entries) == hash_
