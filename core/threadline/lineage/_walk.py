@@ -142,7 +142,7 @@ def _builder(model: Any, start: int) -> Any:
         data = dict(zip(names, row[start:end], strict=True))
         for i, name, convert in converters:
             data[name] = convert(row[i])
-        record.__data__, record._dirty, record.__rel__ = data, set(), {}
+        vars(record).update(__data__=data, _dirty=set(), __rel__={})  # no __setattr__
         return record
 
     return build
