@@ -17,7 +17,7 @@ def check_key(key: object) -> str:
         raise InvalidKey(key[:40] + "...", f"longer than {MAX_KEY} characters ({len(key)})")
     if "\x00" in key:
         raise InvalidKey(key, "contains a NUL character")
-    control = next((c for c in key if ord(c) < 0x20 or ord(c) == 0x7F), None)
+    control = None if key.isprintable() else next((c for c in key if _is_control(c)), None)
     if control is not None:
         raise InvalidKey(key, f"contains the control character {control!r} (newline, tab...)")
     if "@" in key:
@@ -32,6 +32,17 @@ def check_key(key: object) -> str:
         if segment in (".", ".."):
             raise InvalidKey(key, f"has a {segment!r} segment")
     return key
+
+
+# line and paragraph separators, bidirectional embeddings, overrides and isolates: they
+# break a listing into lines or show a key as another one (``ls``, terminals)
+_INVISIBLE = frozenset("\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _is_control(c: str) -> bool:
+    """C0 and C1 control characters, DEL, and the layout characters in ``_INVISIBLE``."""
+    code = ord(c)
+    return code < 0x20 or 0x7F <= code <= 0x9F or c in _INVISIBLE
 
 
 def suffix_of(name: str) -> str:

@@ -55,6 +55,12 @@ KEYS = [
     ("carriage-return", "a\rb"),
     ("escape-char", "a\x1bb"),
     ("delete-char", "a\x7fb"),
+    ("c1-next-line", "a\x85b"),  # NEL: a line break for str.splitlines() and terminals
+    ("c1-csi", "a\x9b2Jb"),  # a one-byte terminal escape
+    ("line-separator", "a\u2028b"),
+    ("paragraph-separator", "a\u2029b"),
+    ("bidi-override", "data/\u202etxt.exe"),  # shown reversed by ls and terminals
+    ("bidi-isolate", "a\u2066b"),
     ("at-version", "a@3"),
     ("at-anywhere", "me@host/data.csv"),
     ("too-long", "k" * 1025),
