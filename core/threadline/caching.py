@@ -295,6 +295,14 @@ def _subtree(run: Run) -> list[int]:
     return ids
 
 
+SOURCE_NOTE = "source data read from "  # how adapters.resolve_inputs describes source data
+
+
+def _from_a_path(artifact: Artifact) -> bool:
+    """Registered when a file was read by its path: keyless, or source data."""
+    return not artifact.key or (artifact.description or "").startswith(SOURCE_NOTE)
+
+
 def record(
     k: Key,
     run: Run,
@@ -320,7 +328,12 @@ def record(
     made = [a.id for a in outputs]
     found = list(
         Artifact.select(
-            Artifact.key, Artifact.uid, Artifact.hash, Artifact.run, Artifact.created_at
+            Artifact.key,
+            Artifact.uid,
+            Artifact.hash,
+            Artifact.run,
+            Artifact.created_at,
+            Artifact.description,
         )
         .join(RunInput, on=RunInput.artifact == Artifact.id)  # type: ignore[misc]
         .where(RunInput.run.in_(ids) & Artifact.id.not_in(made + list(k.arguments) or [0]))  # type: ignore[misc]
@@ -328,7 +341,7 @@ def record(
     )
     files = files or {}
     known = set(files.values())
-    unseen = [a for a in found if a.run_id is None and not a.key and a.hash not in known]
+    unseen = [a for a in found if a.run_id is None and _from_a_path(a) and a.hash not in known]
     if unseen:  # a file no run made, read by a path this call was not told about
         return f"not cached: the body read a file it did not name ({unseen[0].uid})"
     reads = sorted(

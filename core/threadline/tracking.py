@@ -277,14 +277,16 @@ class _Tracked:
             log.debug("cache miss for %s: %s", self.key, decision.reason)
         run = start_run(self.key, self.kind, cache_note=decision.reason, **fields)
         _liveness.install_sigterm()
-        inputs = inputs_in(values.values())  # Artifact and path arguments
-        try:  # hashed now, as the call starts: by the adapters' one input rule
-            resolve_inputs(run, inputs)
+        reads = caching.start_reads() if key is not None and key.base is not None else None
+        try:  # Artifact and path arguments, hashed as the call starts (the adapters' rule;
+            # a cached call's reads include them: checked again before a reuse)
+            resolve_inputs(run, inputs_in(values.values()))
         except InvalidInput:  # a file changing while read: the call goes on
             log.warning("%s: inputs not linked", self.key, exc_info=True)
             if strict():
+                if reads is not None:
+                    caching.stop_reads(reads)
                 raise
-        reads = caching.start_reads() if key is not None and key.base is not None else None
         return _Call(run, _context.enter_run(run), key, reads=reads)
 
     def end(self, call: _Call, error: BaseException | None, result: Any = None) -> None:

@@ -20,7 +20,7 @@ import peewee
 from .. import _context
 from .._keys import check_key
 from .._redact import redact_key, redact_text
-from ..caching import note_reads
+from ..caching import SOURCE_NOTE, note_reads
 from ..errors import InvalidInput
 from ..hashing import hash_paths
 from ..models import Artifact, Run, RunInput
@@ -28,7 +28,6 @@ from ..saving import save_artifacts
 
 CHUNK = 500  # values per statement, under every database's limit on parameters
 GONE = ("trash", "purged")
-SOURCE_NOTE = "source data read from "  # how a source artifact's description begins
 
 
 @dataclass(frozen=True)
