@@ -195,6 +195,14 @@ def test_render_lists_runs_then_artifacts(graph):
         f"  artifact {out.uid}  out.bam v1",
     ]
     assert tl.lineage.render(run).splitlines()[0] == "upstream of Run align"
+    # runs of one transform (a process's tasks, a rule's jobs) are told apart by name
+    task = adapters.start_run("align", "task", name="align (S2)")
+    adapters.link_inputs(task, artifacts=[raw])
+    adapters.finish_run(task)
+    assert (
+        f"  run {task.uid}  task align 'align (S2)' (completed)"
+        in tl.lineage.render(raw, "downstream").splitlines()
+    )
     assert tl.lineage.render(raw) == "upstream of Artifact raw.txt"
     with pytest.raises(InvalidInput, match="direction must be"):
         tl.lineage.render(raw, "sideways")

@@ -24,8 +24,10 @@ def render(record: Artifact | Run, direction: str = "upstream", depth: int | Non
     found = walk(record, direction, depth)
     name = record.key if isinstance(record, Artifact) else record.transform.key
     lines = [f"{direction} of {type(record).__name__} {name or record.uid}"]
-    for run in found.runs:
-        lines.append(f"  run {run.uid}  {run.transform.kind} {run.transform.key} ({run.status})")
+    for run in found.runs:  # a run's name tells apart runs of one transform (tasks, jobs)
+        named = f" {run.name!r}" if run.name and run.name != run.transform.key else ""
+        kind, key = run.transform.kind, run.transform.key
+        lines.append(f"  run {run.uid}  {kind} {key}{named} ({run.status})")
     for art in found.artifacts:
         state = "  (purged)" if art.visibility == "purged" else ""
         lines.append(f"  artifact {art.uid}  {art.key or '(no key)'} v{art.version}{state}")
