@@ -22,6 +22,7 @@ from __future__ import annotations  # annotations name models: do not load them
 import datetime as dt
 import logging
 import os
+import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from ._register import Batch, JobState
 
 log = logging.getLogger("threadline.snakemake")
+SOURCE_NOTE = "source data read from"  # how adapters.resolve_inputs describes sources
 
 
 @dataclass(frozen=True)
@@ -191,11 +193,44 @@ def _lookup(batch: Batch, wanted: list[_Want], resolved: Resolved) -> None:
             started_at=started,
             register_unknown=register and batch.options.register_unknown_inputs,
         )
+        found = _own_names(items, found) if register else found
         for (want, _), artifact in zip(items, found, strict=True):
             if artifact is not None:
                 resolved.add(want.job, artifact)
             elif not register:
                 resolved.unverified.setdefault(id(want.job), []).append(want.path)
+
+
+def _own_names(
+    items: list[tuple[_Want, adapters.Input]], found: list[tl.Artifact | None]
+) -> list[tl.Artifact | None]:
+    """A source file that resolved by content to another file registered as source data
+    (equal bytes, another path, an earlier batch) is registered under its own key: two
+    raw files are two names, whatever their bytes."""
+    redo = [
+        i
+        for i, ((want, _), artifact) in enumerate(zip(items, found, strict=True))
+        if want.key is not None
+        and artifact is not None
+        and artifact.run_id is None
+        and artifact.key != want.key
+        and (artifact.description or "").startswith(SOURCE_NOTE)
+    ]
+    if not redo:
+        return found
+    host = socket.gethostname()
+    outputs = [
+        adapters.Output(
+            os.fspath(items[i][1].path or items[i][0].path),
+            key=items[i][0].key,
+            description=f"{SOURCE_NOTE} {items[i][0].path} on {host}",
+        )
+        for i in redo
+    ]
+    own = list(found)
+    for i, artifact in zip(redo, adapters.register_inputs(None, outputs), strict=True):
+        own[i] = artifact
+    return own
 
 
 def _source_of(batch: Batch, want: _Want) -> str | None:

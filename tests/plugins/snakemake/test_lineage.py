@@ -231,9 +231,17 @@ rule make:
     assert make.logs is not None and make.logs.id == log.id
 
 
-def test_equal_contents_never_cross_link(db_instance, tmp_path: Path, one_batch: None, caplog):
+@pytest.mark.parametrize("batches", ["one", "per-job"])
+def test_equal_contents_never_cross_link(
+    db_instance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batches: str, caplog
+):
     """Empty marker files and copies of one file everywhere: each job's inputs are the
-    files at its paths, whatever other file has the same bytes."""
+    files at its paths, whatever other file has the same bytes; registered all at the
+    end, or each job in a batch of its own."""
+    if batches == "one":
+        monkeypatch.setattr("threadline.snakemake._recorder.BATCH_SECONDS", 3600.0)
+    else:
+        monkeypatch.setattr("threadline.snakemake._recorder.BATCH_JOBS", 1)
     snakefile = """
 rule all:
     input: expand("done/{s}.flag", s=["a", "b"]), "both.txt"
