@@ -55,8 +55,9 @@ def human_size(n: int | None) -> str:
         return "-"
     value = float(n)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        shown = f"{value:.0f}" if unit == "B" else f"{value:.1f}"
+        if float(shown) < 1024 or unit == "TiB":  # as rounded: never '1024.0 KiB'
+            return f"{shown} {unit}"
         value /= 1024
     return f"{n} B"  # pragma: no cover (the loop always returns)
 
@@ -75,11 +76,11 @@ def human_duration(start: dt.datetime | None, end: dt.datetime | None) -> str:
     if start is None or end is None:
         return "-"
     seconds = max((end - start).total_seconds(), 0.0)
-    if seconds < 1:
+    if round(seconds * 1000) < 1000:  # as rounded: never '1000ms' or '60.0s'
         return f"{seconds * 1000:.0f}ms"
-    if seconds < 60:
+    if round(seconds, 1) < 60:
         return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
+    minutes, secs = divmod(round(seconds), 60)
     if minutes < 60:
         return f"{minutes}m {secs:02d}s"
     return f"{minutes // 60}h {minutes % 60:02d}m"

@@ -645,3 +645,28 @@ def test_save_shows_progress_on_a_terminal_only(local_instance, isolated):
     assert "hashing" in on_tty and "100%" in on_tty and "saved big/b.bin v1" in on_tty
     piped = subprocess.run(command.split(), env=env, capture_output=True, text=True, check=True)
     assert "hashing" not in piped.stderr and "saved big/b.bin v1" in piped.stdout
+
+
+def test_human_sizes_and_durations_never_show_a_rounded_up_limit():
+    import datetime as dt
+
+    from threadline._output import human_duration, human_size
+
+    assert [human_size(n) for n in (0, 1023, 1536, 1024 * 1024 - 1, 2**30 - 100)] == [
+        "0 B",
+        "1023 B",
+        "1.5 KiB",
+        "1.0 MiB",  # was '1024.0 KiB'
+        "1.0 GiB",  # was '1024.0 MiB'
+    ]
+    start = dt.datetime(2026, 1, 1)
+    took = [0.85, 0.9996, 12.5, 59.97, 187, 3599.6, 7500]
+    assert [human_duration(start, start + dt.timedelta(seconds=s)) for s in took] == [
+        "850ms",
+        "1.0s",  # was '1000ms'
+        "12.5s",
+        "1m 00s",  # was '60.0s'
+        "3m 07s",
+        "1h 00m",  # was '59m 59s'
+        "2h 05m",
+    ]
