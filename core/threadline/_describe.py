@@ -47,8 +47,10 @@ def describe_artifact(artifact: Any) -> str:
     kind = f"{artifact.kind}" + (f", {artifact.n_files} files" if artifact.n_files else "")
     size = human_size(artifact.size) if artifact.size is not None else "?"
     items.append((f"size: {size}   kind: {kind}   suffix: {artifact.suffix}", []))
-    items.append((f"storage: {artifact.uri}{'  (in place)' if artifact.in_place else ''}", []))
-    if artifact.visibility == "purged":  # a tombstone: the record without its object
+    purged = artifact.visibility == "purged"  # a tombstone: the record without its object
+    where = "  (object freed)" if purged else "  (in place)" if artifact.in_place else ""
+    items.append((f"storage: {artifact.uri}{where}", []))
+    if purged:
         t = tombstone(artifact)
         deleted = f"deleted by {t['deleted_by']} at {t['deleted_at']}"
         items.append((f"purged: object freed by gc at {t['purged_at']} ({deleted})", []))

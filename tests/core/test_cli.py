@@ -670,3 +670,19 @@ def test_human_sizes_and_durations_never_show_a_rounded_up_limit():
         "1h 00m",  # was '59m 59s'
         "2h 05m",
     ]
+
+
+def test_describe_of_a_tombstone_says_its_object_is_freed(local_instance, isolated):
+    from threadline import adapters
+
+    raw = tl.Artifact(write(isolated / "raw.txt", "raw"), key="raw.txt").save()
+    run = adapters.start_run("clean", "task")
+    adapters.link_inputs(run, artifacts=[raw])
+    adapters.finish_run(run)
+    cli("delete", "raw.txt")
+    cli("gc", "--yes")
+    storage = [
+        line for line in cli("describe", "raw.txt").stdout.splitlines() if "storage:" in line
+    ]
+    # the path is where the object was: gc freed it
+    assert len(storage) == 1 and storage[0].endswith(f"{raw.path}  (object freed)"), storage
