@@ -34,6 +34,17 @@ def check_key(key: object) -> str:
     return key
 
 
+def check_key_kept(key: str | None, was: str | None) -> None:
+    """A saved artifact keeps the key it was saved with (``was``): its version number
+    and ``is_latest`` belong to that key."""
+    if key != was:
+        raise InvalidKey(
+            key,
+            f"a saved artifact keeps its key {was!r}: save the content under the new "
+            "key instead (tl.Artifact(path, key=...))",
+        )
+
+
 # line and paragraph separators, bidirectional embeddings, overrides and isolates: they
 # break a listing into lines or show a key as another one (``ls``, terminals)
 _INVISIBLE = frozenset("\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")

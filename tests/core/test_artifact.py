@@ -148,6 +148,26 @@ def test_invalid_keys_write_nothing(instance, isolated, key, reason):
     assert tl.instance().backend.list(".threadline/objects") == []
 
 
+def test_a_saved_artifact_keeps_its_key(instance, isolated):
+    """Saving a saved artifact writes its changed fields, but never a new key: a key with
+    a newline, or one that another artifact's version holds, was written before (or
+    failed as a database UNIQUE error)."""
+    a = tl.Artifact(write(isolated / "a.txt", "a"), key="k/a.txt").save()
+    tl.Artifact(write(isolated / "b.txt", "b"), key="k/b.txt").save()
+    for key in ("bad\nkey", "k/b.txt", None):
+        a.key = key
+        with pytest.raises(InvalidKey, match="a saved artifact keeps its key 'k/a\\.txt'"):
+            a.save()
+    rows = tl.Artifact.select().order_by(tl.Artifact.id)
+    assert [(r.key, r.version, r.is_latest) for r in rows] == [
+        ("k/a.txt", 1, True),
+        ("k/b.txt", 1, True),
+    ]
+    a.key, a.description = "k/a.txt", "same key"
+    a.save()  # its other fields are still written
+    assert tl.Artifact.get(key="k/a.txt").description == "same key"
+
+
 def test_missing_path_is_one_line_error(instance, isolated):
     with pytest.raises(InvalidInput) as caught:
         tl.Artifact(isolated / "nope.txt", key="a.txt").save()

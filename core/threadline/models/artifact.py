@@ -14,7 +14,7 @@ import peewee
 from .. import _context, _tables
 from .._db import write_transaction
 from .._describe import describe_artifact
-from .._keys import check_key, suffix_of
+from .._keys import check_key, check_key_kept, suffix_of
 from .._loaders import load_path
 from .._purge import current_user, purge_message, tombstone
 from ..errors import ArtifactPurged, InvalidInput, InvalidKey
@@ -192,6 +192,8 @@ class Artifact(BaseModel):
         A saved artifact writes its changed fields. ``tl.save([artifact])`` does the same.
         """
         if self.id is not None:
+            if "key" in self._dirty:  # a saved version keeps its key
+                check_key_kept(self.key, Artifact.get_by_id(self.id).key)
             super().save(*args, **kwargs)
             return self
         _context.layers().save_artifacts([self])
