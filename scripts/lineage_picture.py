@@ -10,7 +10,6 @@ Needs Chromium, chromedriver and selenium (the dev extra).
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,6 +20,7 @@ def main() -> None:
     import threadline as tl
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.support.ui import WebDriverWait
 
     from tests.core.lineage_sample import build
 
@@ -37,10 +37,12 @@ def main() -> None:
         driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
         try:
             driver.get(page.as_uri())
-            time.sleep(1)
+            WebDriverWait(driver, 60).until(
+                lambda d: d.execute_script("return document.body.dataset.rendered === '1'")
+            )
+            driver.find_element("id", "tl-fit").click()  # the whole sample, however small
             node = f'g.node[data-id="r{made["align"].id}"]'
             driver.find_element("css selector", node).click()
-            time.sleep(0.5)
             driver.save_screenshot(str(out))
         finally:
             driver.quit()
