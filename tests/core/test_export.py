@@ -265,6 +265,13 @@ def test_cli_post_to_a_closed_port_is_one_line_error(local_instance, isolated):
     fails("export", "openlineage", "--url", "ftp://x", match="must start with http://")
 
 
+def test_cli_export_to_an_unwritable_file_is_one_line_error(local_instance, isolated):
+    two_step_flow()
+    target = isolated / "missing" / "events.jsonl"  # its folder does not exist
+    line = fails("export", "openlineage", "-o", str(target), match=f"cannot write {target}")
+    assert line.endswith("No such file or directory")  # was a traceback
+
+
 def test_live_events_as_runs_start_and_end(local_instance, isolated, receiver, monkeypatch):
     from threadline import _openlineage_send
 

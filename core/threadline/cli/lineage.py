@@ -173,5 +173,8 @@ def openlineage_cmd(
     lines = "".join(json.dumps(event, sort_keys=True) + "\n" for event in events)
     if output is None:
         click.echo(lines, nl=False)
-    else:
+        return
+    try:
         Path(output).write_text(lines, encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot write {output}: {exc.strerror or exc}") from exc
