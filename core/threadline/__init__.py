@@ -62,26 +62,13 @@ if TYPE_CHECKING:
     from .validation import validate
 
 
-_TABLES = frozenset(
-    (
-        "Artifact",
-        "Collection",
-        "Feature",
-        "Label",
-        "Project",
-        "Run",
-        "Schema",
-        "Storage",
-        "Transform",
-    )
-)
 _TRACKING = frozenset(("context", "finish", "flow", "step", "track"))
 
 
 def _home(name: str) -> Any:
     """The module that defines the public ``name``, imported on first use (only names
     that are not public attributes here may be imported as ``from . import x``)."""
-    if name in _TABLES:
+    if name[0].isupper():  # the public classes are the tables (``__all__`` names them)
         from . import models
 
         return models
