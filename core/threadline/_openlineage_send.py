@@ -5,13 +5,17 @@ Delivery uses the ``openlineage-python`` client's HTTP transport (``pip install
 threadline[openlineage]``). Live events go through a queue drained by one background
 thread, so an endpoint that is slow or down never blocks or fails the engine: events wait
 in the queue (at most ``QUEUE_SIZE``, the oldest dropped beyond), and a warning is logged
-once per endpoint outage.
+once per endpoint outage. At exit the queue gets up to ``EXIT_WAIT_S`` to drain (the
+sender thread would otherwise die with the process, and a short script's last events, its
+runs' ends, with it), unless the endpoint is already known to be down.
 """
 
+import atexit
 import contextlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,6 +25,7 @@ log = logging.getLogger("threadline.openlineage")
 QUEUE_SIZE = 10_000
 RETRY_S = 5.0  # wait between tries while the endpoint is down
 TIMEOUT_S = 5.0
+EXIT_WAIT_S = 10.0  # at exit, how long queued events may still take to go
 
 
 class DeliveryError(ThreadlineError):
@@ -145,3 +150,16 @@ def live_sender(url: str) -> LiveSender:
         if url not in _senders:
             _senders[url] = LiveSender(url)
         return _senders[url]
+
+
+def _deliver_at_exit() -> None:
+    """Give each sender's queue a bounded time to drain before the process ends; an
+    endpoint in an outage is not waited for. Registered at import, before tracking's own
+    exit handler (which ends open runs), so it runs after it and sends those ends too."""
+    deadline = time.monotonic() + EXIT_WAIT_S
+    for sender in list(_senders.values()):
+        if not sender.warned:
+            sender.flush(max(0.0, deadline - time.monotonic()))
+
+
+atexit.register(_deliver_at_exit)

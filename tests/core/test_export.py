@@ -2,6 +2,7 @@
 
 import datetime as dt
 import json
+import os
 import uuid
 from pathlib import Path
 
@@ -210,9 +211,10 @@ class Receiver:
     """A real OpenLineage HTTP endpoint on 127.0.0.1: keeps what is POSTed to
     /api/v1/lineage (as Marquez does), answers 201."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
         import http.server
         import threading
+        import time
 
         received = self.received = []
 
@@ -220,6 +222,7 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 received.append((self.path, json.loads(body)))
+                time.sleep(delay)  # a slow endpoint
                 self.send_response(201)
                 self.end_headers()
 
@@ -284,6 +287,51 @@ def test_live_events_as_runs_start_and_end(local_instance, isolated, receiver, m
     assert got == [("START", flow), ("START", step), ("COMPLETE", step), ("COMPLETE", flow)]
     for _, body in receiver.received:
         validate(body)
+
+
+EXITING_SCRIPT = """
+import threadline as tl
+
+@tl.step()
+def clean(text: str) -> str:
+    return text.lower()
+
+@tl.flow("exiting")
+def pipeline() -> str:
+    return clean("ACGT")
+
+pipeline()  # then the process ends at once
+"""
+
+
+def test_live_events_of_a_short_script_reach_a_slow_endpoint(local_instance, isolated):
+    """The sender is a daemon thread: the flow's last events were lost when the script
+    ended before they went (here: the endpoint takes 0.3 s per event)."""
+    import subprocess
+    import sys
+
+    slow = Receiver(delay=0.3)
+    try:
+        settings = tl.instance().settings
+        env = {
+            **os.environ,
+            "THREADLINE_DB": settings.db,
+            "THREADLINE_STORAGE": settings.storage,
+            "THREADLINE_OPENLINEAGE_URL": slow.url,
+        }
+        script = isolated / "exiting.py"
+        script.write_text(EXITING_SCRIPT)
+        done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True)
+        assert done.returncode == 0, done.stderr.decode()
+        got = [(body["eventType"], body["job"]["name"]) for _, body in slow.received]
+    finally:
+        slow.close()
+    assert got == [
+        ("START", "exiting"),
+        ("START", "exiting.clean"),
+        ("COMPLETE", "exiting.clean"),
+        ("COMPLETE", "exiting"),
+    ]
 
 
 def test_live_events_never_block_or_fail_the_host(local_instance, isolated, monkeypatch, caplog):
