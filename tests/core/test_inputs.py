@@ -90,6 +90,17 @@ def test_source_data_is_named_by_its_path_with_host_and_location(db_instance, is
     assert sub[0] is not None and sub[0].key == "samples/B.fastq"  # relative to workdir
 
 
+def test_equal_source_files_keep_their_own_names(db_instance, isolated):
+    write(isolated / "src" / "a.txt", "equal\n")
+    write(isolated / "src" / "b.txt", "equal\n")
+    first, second = adapters.start_run("one", "job"), adapters.start_run("two", "job")
+    (a,) = adapters.resolve_inputs(first, ["src/a.txt"])
+    (b,) = adapters.resolve_inputs(second, ["src/b.txt"])  # a separate call, later
+    assert a is not None and b is not None and a.hash == b.hash
+    assert (a.key, b.key) == ("src/a.txt", "src/b.txt")
+    assert (inputs_of(first), inputs_of(second)) == (["src/a.txt"], ["src/b.txt"])
+
+
 def test_inputs_hashed_after_the_consumer_started_are_marked_unverified(db_instance, isolated):
     path = write(isolated / "late.txt", "late\n")
     digest = adapters.hash_files([path])[0]

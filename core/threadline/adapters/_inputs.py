@@ -140,8 +140,9 @@ def resolve_inputs(
             chosen[i] = latest
     rest = {i for i in paths if chosen[i] is None}
     by_hash = _by_content({d for i in rest if (d := digests[i])}, bound)
-    for i in rest:
-        chosen[i] = by_hash.get(digests[i] or "")
+    for i in rest:  # another file's source data is not this file: it gets its own name
+        found = by_hash.get(digests[i] or "")
+        chosen[i] = None if found is not None and keys[i] and _is_source(found) else found
     unknown = [i for i in rest if chosen[i] is None]
     if unknown and register_unknown:
         chosen.update(_register_sources(unknown, paths, keys))
@@ -259,9 +260,16 @@ def _by_content(digests: set[str], bound: dt.datetime | None) -> dict[str, Artif
     return {digest: pair[1] for digest, pair in best.items()}
 
 
+def _is_source(artifact: Artifact) -> bool:
+    """Registered by ``resolve_inputs`` as source data (named after the file read)."""
+    return artifact.run_id is None and (artifact.description or "").startswith(SOURCE_NOTE)
+
+
 def _rank(artifact: Artifact, bound: dt.datetime | None) -> tuple[Any, ...] | None:
+    """Producers finished before ``bound`` first (earliest), then artifacts no run made
+    (source data last); None: a producer still running or finished after ``bound``."""
     if artifact.run_id is None:
-        return (1, dt.datetime.min, artifact.id)
+        return (2 if _is_source(artifact) else 1, dt.datetime.min, artifact.id)
     finished: dt.datetime | None = getattr(artifact, "producer_finished", None)
     if finished is None or (bound is not None and finished > bound):
         return None
