@@ -2,6 +2,7 @@
 the oldest producer finished before the consumer started), and source data named."""
 
 import datetime as dt
+import json
 import os
 import socket
 import time
@@ -11,7 +12,7 @@ from typing import Any
 
 import threadline as tl
 from click.testing import CliRunner
-from threadline import adapters
+from threadline import adapters, export
 from threadline.adapters import Input
 from threadline.cli import main
 
@@ -174,3 +175,5 @@ def test_step_path_arguments_are_source_data_named_in_every_view(db_instance, is
     assert "data/samples/A.fastq" in tl.lineage.mermaid(output)
     names = {node.get("label", "") for node in tl.lineage.graph(output).to_dict()["nodes"]}
     assert any("data/genome.fa" in str(name) for name in names)
+    events = json.dumps(export.openlineage_events([run]))
+    assert "data/samples/A.fastq" in events and "data/genome.fa" in events
