@@ -407,6 +407,10 @@ def test_lineage_upstream_and_downstream(local_instance, isolated):
     assert f"artifact {raw.uid}  p/raw.txt v1" in text
     assert "(nothing upstream)" in cli("lineage", "p/raw.txt").stdout
     assert "(nothing downstream)" in cli("lineage", "p/report.txt", "--downstream").stdout
+    alone = tl.Artifact(write(isolated / "alone.txt", "alone"), key="p/alone.txt").save()
+    assert cli("lineage", alone.uid, "--both").stdout == (
+        "upstream and downstream of Artifact p/alone.txt\n  (nothing upstream or downstream)\n"
+    )  # was 'both of ...' and '(nothing both)'
     # a run uid works as well: the flow run's upstream is what it read
     by_run = as_json("lineage", report.run.uid)
     assert [a["key"] for a in by_run["artifacts"]] == ["p/raw.txt", "p/clean.txt"]

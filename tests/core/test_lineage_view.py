@@ -144,6 +144,9 @@ def test_cli_view_and_formats(made, isolated):
     assert [r["uid"] for r in listed["runs"]] == [made["report_run"].uid]
     assert {"from": made["counts"].uid, "to": made["report_run"].uid} in listed["edges"]
     both = cli("lineage", made["bam"].uid, "--both").stdout
-    assert both.startswith("both of Artifact align/S1.bam") and made["count"].uid in both
+    assert both.startswith("upstream and downstream of Artifact align/S1.bam")  # not 'both of'
+    assert made["count"].uid in both
+    page = cli("lineage", made["bam"].uid, "--both", "--format", "html").stdout
+    assert f'"sub">upstream and downstream of artifact {made["bam"].uid}<' in page
     fails("view", "nope", match="no artifact with uid or key 'nope'")
     assert "Invalid value for '--depth'" in cli("view", report.uid, "--depth", "0", code=2).stderr

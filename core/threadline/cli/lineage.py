@@ -89,7 +89,8 @@ def lineage_cmd(
         click.echo(html_page(record, direction, depth), nl=False)
     else:
         text = render(record, direction, depth)
-        click.echo(text if "\n" in text else f"{text}\n  (nothing {direction})")
+        nothing = "upstream or downstream" if direction == "both" else direction
+        click.echo(text if "\n" in text else f"{text}\n  (nothing {nothing})")
 
 
 @click.command("view")

@@ -84,6 +84,11 @@ def node_id(record: Artifact | Run) -> str:
     return f"a{record.id}" if isinstance(record, Artifact) else f"r{record.id}"
 
 
+def direction_words(direction: str) -> str:
+    """How titles say a direction: ``both`` is "upstream and downstream"."""
+    return "upstream and downstream" if direction == "both" else direction
+
+
 def artifact_name(artifact: Artifact | Row) -> str:
     """What views call an artifact: its key, else where it was read from (an object
     registered in place), else its uid with its suffix."""

@@ -11,7 +11,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from ..models import Artifact, Run
-from ._graph import Graph, artifact_name, graph
+from ._graph import Graph, artifact_name, direction_words, graph
 
 _PAGE = """<!DOCTYPE html>
 <html lang="en">
@@ -69,7 +69,7 @@ def page(g: Graph, title: str) -> str:
     payload = payload.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return _PAGE.format(
         title=html.escape(title),
-        subtitle=html.escape(f"{g.direction} of {start['type']} {start['uid']}"),
+        subtitle=html.escape(f"{direction_words(g.direction)} of {start['type']} {start['uid']}"),
         css=_asset("view.css"),
         legend=legend,
         data=payload,

@@ -6,7 +6,7 @@ child runs.
 """
 
 from ..models import Artifact, Run
-from ._graph import Graph, graph
+from ._graph import Graph, direction_words, graph
 from ._walk import walk
 
 STATUS_COLOURS = {
@@ -23,7 +23,7 @@ def render(record: Artifact | Run, direction: str = "upstream", depth: int | Non
     """A text listing of a walk, for the CLI and notebooks."""
     found = walk(record, direction, depth)
     name = record.key if isinstance(record, Artifact) else record.transform.key
-    lines = [f"{direction} of {type(record).__name__} {name or record.uid}"]
+    lines = [f"{direction_words(direction)} of {type(record).__name__} {name or record.uid}"]
     for run in found.runs:  # a run's name tells apart runs of one transform (tasks, jobs)
         named = f" {run.name!r}" if run.name and run.name != run.transform.key else ""
         kind, key = run.transform.kind, run.transform.key
