@@ -47,9 +47,11 @@ def list_runs(
     limit: int | None = None,
 ) -> list[Run]:
     """Runs newest first, filtered by engine, status, parent run uid and transform key;
-    an unknown parent uid is an error, not an empty list."""
+    an unknown parent uid or transform key is an error (a typo), not an empty list."""
     if parent is not None and not Run.select().where(Run.uid == parent).exists():
         raise NotFound(f"no run with uid {parent!r}")
+    if transform is not None and not Transform.select().where(Transform.key == transform).exists():
+        raise NotFound(f"no transform with key {transform!r}")
     lookups = {
         "engine": engine,
         "status": status,

@@ -279,6 +279,7 @@ def test_runs_filters_newest_first_json(local_instance, isolated):
     )
     adapters.start_run("train", "training", engine="lightning")
     header, rows = columns(cli("runs", "--parent", pipeline.uid).stdout)
+    fails("runs", "--transform", "wf/algin", match="no transform with key 'wf/algin'")
     assert header == ["UID", "STATUS", "ENGINE", "TRANSFORM", "NAME", "STARTED (UTC)", "DURATION"]
     assert [row[4] for row in rows] == ["align (2)", "align (1)", "align (0)"]
     assert rows[0][1:4] == ["errored", "nextflow", "wf/align"]
