@@ -51,9 +51,12 @@ def bouncer(postgres: harness.Postgres) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
-        while not _listening(port) and time.monotonic() < deadline:
+        deadline = time.monotonic() + 120  # a start on a busy machine, never a measure
+        while not _listening(port) and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.1)
+        log = Path(folder, "pgbouncer.log")
+        tail = log.read_text(errors="replace")[-500:] if log.exists() else ""
+        assert _listening(port), f"pgbouncer did not start (exit {process.poll()}): {tail}"
         yield f"postgresql://postgres@127.0.0.1:{port}"
     finally:
         process.terminate()
