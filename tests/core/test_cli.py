@@ -691,3 +691,37 @@ def test_describe_of_a_tombstone_says_its_object_is_freed(local_instance, isolat
     ]
     # the path is where the object was: gc freed it
     assert len(storage) == 1 and storage[0].endswith(f"{raw.path}  (object freed)"), storage
+
+
+def test_gc_json_on_a_terminal_prints_only_json_on_stdout(local_instance, isolated):
+    import pty
+    import select
+
+    from threadline import adapters
+
+    raw = tl.Artifact(write(isolated / "raw.txt", "raw"), key="raw.txt").save()
+    run = adapters.start_run("clean", "task")
+    adapters.link_inputs(run, artifacts=[raw])
+    adapters.finish_run(run)
+    raw.delete()
+    command = str(Path(sys.executable).with_name("threadline"))
+    primary, secondary = pty.openpty()  # a person at the terminal, stdout to a script
+    child = subprocess.Popen(
+        [command, "gc", "--json", "--min-age", "0"],
+        stdin=secondary,
+        stdout=subprocess.PIPE,
+        stderr=secondary,
+    )
+    os.close(secondary)
+    seen = b""
+    try:
+        while b"go ahead?" not in seen:
+            ready, _, _ = select.select([primary], [], [], 60)
+            assert ready, f"no prompt: {seen!r}"
+            seen += os.read(primary, 4096)
+        os.write(primary, b"y\n")
+        out = child.communicate(timeout=60)[0].decode()
+    finally:
+        os.close(primary)
+    assert b"purge raw.txt v1" in seen  # the listing goes with the question
+    assert json.loads(out)["tombstones_kept"] == 1  # was the listing, then the JSON

@@ -153,7 +153,7 @@ def gc_cmd(
                 "nothing purged: stdin is not a terminal, so gc does not ask; "
                 "pass --yes to purge what is listed (--dry-run only lists)"
             )
-        click.echo("\n".join(listing))
+        click.echo("\n".join(listing), err=as_json)  # stdout stays one JSON document
         click.confirm(f"{_summary(todo)}: go ahead?", abort=True, err=True)
     result = gc(min_age_s=min_age, planned=todo)
     emit(result, as_json, lambda: _done(result))
