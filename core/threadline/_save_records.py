@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .saving import Item, Values
 
 _CHUNK = 500  # values per statement: well under SQLite's and PostgreSQL's limits
+Identity = tuple[str | None, str, bool]  # key, content hash, whether it is a file
 
 
 def write_records(items: Sequence["Item"], storage: Storage) -> None:
@@ -58,7 +59,7 @@ def _prepared(item: "Item") -> Any:
 
 def _sort_out(
     items: Sequence["Item"],
-    existing: dict[tuple[str | None, str], int],
+    existing: dict[Identity, int],
     tops: dict[str, int],
     storage: Storage,
 ) -> tuple[list["Item"], dict[int, int], dict[int, "Item"]]:
@@ -67,17 +68,18 @@ def _sort_out(
     fresh: list[Item] = []
     found: dict[int, int] = {}
     twins: dict[int, Item] = {}
-    first_keyless: dict[str, Item] = {}
+    first_keyless: dict[tuple[str, bool], Item] = {}
     for item in items:
         artifact, prepared = item.artifact, _prepared(item)
-        same = existing.get((artifact.key, prepared.hash))
+        content = (prepared.hash, prepared.n_files is None)
+        same = existing.get((artifact.key, *content))
         if same is not None:
             found[id(item)] = same
-        elif artifact.key is None and prepared.hash in first_keyless:
-            twins[id(item)] = first_keyless[prepared.hash]
+        elif artifact.key is None and content in first_keyless:
+            twins[id(item)] = first_keyless[content]
         else:
             if artifact.key is None:
-                first_keyless[prepared.hash] = item
+                first_keyless[content] = item
             else:
                 tops[artifact.key] = tops.get(artifact.key, 0) + 1
                 artifact.version = tops[artifact.key]
@@ -159,32 +161,36 @@ def _row(artifact: Artifact) -> dict[str, Any]:
     return data
 
 
-def _state(items: Sequence["Item"]) -> tuple[dict[tuple[str | None, str], int], dict[str, int]]:
-    """({(key, hash): id of the newest visible artifact with that key and content},
-    {key: its highest version}) for the keys and keyless contents saved now: one
-    statement per 500 keys (a single save: one), one per 500 keyless contents."""
+def _state(items: Sequence["Item"]) -> tuple[dict[Identity, int], dict[str, int]]:
+    """({(key, hash, is a file): id of the newest visible artifact with that key and
+    content}, {key: its highest version}) for the keys and keyless contents saved now:
+    one statement per 500 keys (a single save: one), one per 500 keyless contents. A
+    file and a folder are never the same content, even where their hashes agree (a
+    file can hold the very lines a folder's hash is made of)."""
     keys = sorted({i.artifact.key for i in items if i.artifact.key is not None})
-    existing: dict[tuple[str | None, str], int] = {}
+    existing: dict[Identity, int] = {}
     tops: dict[str, int] = {}
     for chunk in _chunks(keys):
         cursor = _run_sql(
-            "SELECT key, hash, MAX(version), "
-            "MAX(CASE WHEN visibility NOT IN ('trash', 'purged') THEN id END) "
-            f"FROM artifact WHERE key IN ({_marks(chunk)}) GROUP BY key, hash",
+            "SELECT key, hash, n_files IS NULL, MAX(version), "
+            "MAX(CASE WHEN visibility NOT IN ('trash', 'purged') THEN id END) FROM artifact "
+            f"WHERE key IN ({_marks(chunk)}) GROUP BY key, hash, n_files IS NULL",
             tuple(chunk),
         )
-        for key, hash_, top, visible in cursor.fetchall():
+        for key, hash_, is_file, top, visible in cursor.fetchall():
             tops[key] = max(tops.get(key, 0), top)
             if visible is not None:
-                existing[(key, hash_)] = visible
+                existing[(key, hash_, bool(is_file))] = visible
     keyless = sorted({_prepared(i).hash for i in items if i.artifact.key is None})
     for chunk in _chunks(keyless):
         cursor = _run_sql(
-            f"SELECT hash, MAX(id) FROM artifact WHERE key IS NULL AND hash IN ({_marks(chunk)}) "
-            "AND visibility NOT IN ('trash', 'purged') GROUP BY hash",
+            "SELECT hash, n_files IS NULL, MAX(id) FROM artifact WHERE key IS NULL AND hash "
+            f"IN ({_marks(chunk)}) AND visibility NOT IN ('trash', 'purged') "
+            "GROUP BY hash, n_files IS NULL",
             tuple(chunk),
         )
-        existing.update({(None, hash_): row_id for hash_, row_id in cursor.fetchall()})
+        for hash_, is_file, row_id in cursor.fetchall():
+            existing[(None, hash_, bool(is_file))] = row_id
     return existing, tops
 
 

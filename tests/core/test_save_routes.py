@@ -21,6 +21,7 @@ import pytest
 import threadline as tl
 from threadline import adapters
 from threadline.errors import InvalidFeatureValue, ThreadlineError, ValidationError
+from threadline.hashing import sha256_bytes
 
 
 @dataclass
@@ -254,3 +255,19 @@ def test_a_save_whose_transaction_fails_leaves_it_unsaved(local_instance, isolat
     assert tl.Artifact.filter().count() == 2  # b.txt and c.txt: one content, one record
     record = tl.Artifact.get(key="m/t.parquet")
     assert record.schema.name == "new" and record.features.get_values() == {"cell_type": ["B", "T"]}
+
+
+@pytest.mark.parametrize("together", [False, True], ids=["two saves", "one tl.save"])
+def test_a_file_is_never_the_folder_whose_hash_it_shares(instance, isolated, together):
+    """A folder's hash is SHA-256 over '<path>\\t<file hash>\\n' lines, so a file holding
+    exactly those lines has the same hash: it must still be its own (keyless) artifact."""
+    one = write(isolated / "dir" / "one.txt", "1").parent
+    lookalike = isolated / "lookalike.txt"
+    lookalike.write_bytes(f"one.txt\t{sha256_bytes(b'1')}\n".encode())
+    artifacts = [tl.Artifact(one, key=None), tl.Artifact(lookalike, key=None)]
+    folder, file = tl.save(artifacts) if together else [a.save() for a in artifacts]
+    assert folder.hash == file.hash and folder.uid != file.uid
+    assert (folder.kind, folder.n_files, file.kind, file.n_files) == ("folder", 1, "file", None)
+    assert file.load() == "one.txt\t" + sha256_bytes(b"1") + "\n"
+    again = tl.Artifact(lookalike, key=None).save()
+    assert again.uid == file.uid and tl.Artifact.filter().count() == 2
