@@ -725,3 +725,38 @@ def test_gc_json_on_a_terminal_prints_only_json_on_stdout(local_instance, isolat
         os.close(primary)
     assert b"purge raw.txt v1" in seen  # the listing goes with the question
     assert json.loads(out)["tombstones_kept"] == 1  # was the listing, then the JSON
+
+
+def test_save_of_a_folder_with_a_dangling_link_on_a_terminal_is_one_error_line(
+    local_instance, isolated
+):
+    import pty
+
+    folder = isolated / "with-dead-link"
+    write(folder / "a.txt", "a")
+    (folder / "dead").symlink_to(isolated / "nowhere")
+    command = str(Path(sys.executable).with_name("threadline"))
+    primary, secondary = pty.openpty()  # stderr on a terminal: the progress bar's path
+    child = subprocess.Popen(
+        [command, "save", str(folder), "--key", "linked"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=secondary,
+    )
+    os.close(secondary)
+    seen = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:  # the terminal closed with the child
+                break
+            if not chunk:
+                break
+            seen += chunk
+        child.wait(timeout=60)
+    finally:
+        os.close(primary)
+    lines = seen.decode().splitlines()
+    assert child.returncode == 1 and len(lines) == 1, lines  # was a FileNotFoundError traceback
+    assert lines[0].startswith("error: "), lines

@@ -31,10 +31,13 @@ def _hash_with_progress(path: str) -> None:
     cache then hands the hashes to save(), which does not read the files again."""
     if not sys.stderr.isatty() or "://" in path or not os.path.exists(path):
         return
-    if os.path.isdir(path):
-        total = sum(os.path.getsize(os.path.join(path, f)) for f in hashing.list_files(path))
-    else:
-        total = os.path.getsize(path)
+    try:
+        if os.path.isdir(path):
+            total = sum(os.path.getsize(os.path.join(path, f)) for f in hashing.list_files(path))
+        else:
+            total = os.path.getsize(path)
+    except OSError:  # a dangling link, a file gone: save() says so in one line
+        return
     if total < PROGRESS_BYTES:
         return
     with progress(total, "hashing") as tick:
