@@ -102,6 +102,18 @@ def test_equal_source_files_keep_their_own_names(db_instance, isolated):
     assert (inputs_of(first), inputs_of(second)) == (["src/a.txt"], ["src/b.txt"])
 
 
+def test_a_file_is_never_the_folder_whose_hash_it_shares(db_instance, isolated):
+    write(isolated / "reads" / "r1.txt", "r1\n")
+    maker = adapters.start_run("write reads", "task")
+    (folder,) = adapters.register_outputs(maker, [adapters.Output("reads", "reads")])
+    adapters.finish_run(maker, "completed")
+    (line,) = adapters.hash_files([isolated / "reads" / "r1.txt"])
+    manifest = write(isolated / "listing.txt", f"r1.txt\t{line}\n")  # the folder's lines
+    assert folder.n_files == 1 and adapters.hash_files([manifest]) == [folder.hash]
+    (found,) = adapters.resolve_inputs(adapters.start_run("use", "task"), [manifest])
+    assert found is not None and found.uid != folder.uid and found.key == "listing.txt"
+
+
 def test_inputs_hashed_after_the_consumer_started_are_marked_unverified(db_instance, isolated):
     path = write(isolated / "late.txt", "late\n")
     digest = adapters.hash_files([path])[0]

@@ -120,6 +120,7 @@ def resolve_inputs(
     bound = started_at or (run.started_at if run is not None else None)
     paths = {i: os.fspath(x.path) for i, x in enumerate(items) if x.artifact is None and x.path}
     digests = _digests(items, paths)
+    folder = {i: "://" not in p and os.path.isdir(p) for i, p in paths.items()}
     stored = _under_root(paths)  # objects under the storage root: found at their path
     keys = {
         i: items[i].key or (None if i in stored else source_key(p, workdir))
@@ -128,7 +129,7 @@ def resolve_inputs(
     chosen: dict[int, Artifact | None] = {i: x.artifact for i, x in enumerate(items)}
     handed = _outputs_by_content({r.id for i in paths for r in items[i].producers})
     for i in paths:
-        made = [handed.get((r.id, digests[i] or "")) for r in items[i].producers]
+        made = [handed.get((r.id, digests[i] or "", folder[i])) for r in items[i].producers]
         chosen[i] = next((a for a in made if a is not None), None)
     by_key = _latest_by_key({k for k in keys.values() if k})
     at_path = _in_place(set(stored.values()))
@@ -136,12 +137,12 @@ def resolve_inputs(
         if chosen[i] is not None:
             continue
         latest = by_key.get(key) if key else at_path.get(stored.get(i, ""))
-        if latest is not None and latest.hash == digests[i] and digests[i]:
+        if latest is not None and _same(latest, digests[i], folder[i]):
             chosen[i] = latest
     rest = {i for i in paths if chosen[i] is None}
     by_hash = _by_content({d for i in rest if (d := digests[i])}, bound)
     for i in rest:  # another file's source data is not this file: it gets its own name
-        found = by_hash.get(digests[i] or "")
+        found = by_hash.get((digests[i] or "", folder[i]))
         chosen[i] = None if found is not None and keys[i] and _is_source(found) else found
     unknown = [i for i in rest if chosen[i] is None]
     if unknown and register_unknown:
@@ -183,9 +184,15 @@ def _digests(items: list[Input], paths: dict[int, str]) -> dict[int, str | None]
     return digests
 
 
-def _outputs_by_content(run_ids: set[int]) -> dict[tuple[int, str], Artifact]:
-    """The visible outputs of runs by (run id, content), the latest of each."""
-    ordered, found = sorted(run_ids), dict[tuple[int, str], Artifact]()
+def _same(artifact: Artifact, digest: str | None, folder: bool) -> bool:
+    """The same content: the hash, and a folder for a folder (a file holding a folder's
+    manifest lines has the folder's hash)."""
+    return bool(digest) and artifact.hash == digest and (artifact.n_files is not None) == folder
+
+
+def _outputs_by_content(run_ids: set[int]) -> dict[tuple[int, str, bool], Artifact]:
+    """The visible outputs of runs by (run id, content, is a folder), the latest."""
+    ordered, found = sorted(run_ids), dict[tuple[int, str, bool], Artifact]()
     for start in range(0, len(ordered), CHUNK):
         query = (
             Artifact.select()
@@ -194,7 +201,8 @@ def _outputs_by_content(run_ids: set[int]) -> dict[tuple[int, str], Artifact]:
             .order_by(Artifact.id.desc())
         )
         for artifact in query:
-            found.setdefault((int(artifact.run_id or 0), artifact.hash), artifact)
+            ident = (int(artifact.run_id or 0), artifact.hash, artifact.n_files is not None)
+            found.setdefault(ident, artifact)
     return found
 
 
@@ -240,11 +248,11 @@ def _in_place(relative: set[str]) -> dict[str, Artifact]:
     return found
 
 
-def _by_content(digests: set[str], bound: dt.datetime | None) -> dict[str, Artifact]:
+def _by_content(digests: set[str], bound: dt.datetime | None) -> dict[tuple[str, bool], Artifact]:
     """Per content: the artifact of the producer that finished first, before ``bound``;
     else the first one no run produced. A producer still running or finished after the
     consumer started is never chosen."""
-    ordered, best = sorted(digests), dict[str, tuple[tuple[Any, ...], Artifact]]()
+    ordered, best = sorted(digests), dict[tuple[str, bool], tuple[tuple[Any, ...], Artifact]]()
     for start in range(0, len(ordered), CHUNK):
         query = (
             Artifact.select(Artifact, Run.finished_at.alias("producer_finished"))
@@ -255,9 +263,10 @@ def _by_content(digests: set[str], bound: dt.datetime | None) -> dict[str, Artif
         )
         for artifact in query:
             rank = _rank(artifact, bound)
-            if rank is not None and (artifact.hash not in best or rank < best[artifact.hash][0]):
-                best[artifact.hash] = (rank, artifact)
-    return {digest: pair[1] for digest, pair in best.items()}
+            ident = (artifact.hash, artifact.n_files is not None)  # a folder or a file
+            if rank is not None and (ident not in best or rank < best[ident][0]):
+                best[ident] = (rank, artifact)
+    return {ident: pair[1] for ident, pair in best.items()}
 
 
 def _is_source(artifact: Artifact) -> bool:
