@@ -66,6 +66,23 @@ def test_by_content_the_oldest_producer_finished_before_the_consumer(db_instance
     assert fresh.uid != early.uid and fresh.key == "elsewhere/copy.txt" and fresh.run_id is None
 
 
+def test_by_content_a_producers_named_output_before_its_keyless_one(db_instance, isolated):
+    """A task's work file (no key) and its published copy (a key), same content, same
+    producer: a consumer reading a third path gets the published, named one."""
+    run = adapters.start_run("task", "task")
+    work = write(isolated / "work" / "ab" / "out.txt", "greeting\n")
+    published = write(isolated / "results" / "out.txt", "greeting\n")
+    keyless, named = adapters.register_outputs(
+        run, [adapters.Output(str(work)), adapters.Output(str(published), "results/out.txt")]
+    )
+    adapters.finish_run(run, "completed")
+    assert keyless.key is None and keyless.id < named.id
+    write(isolated / "elsewhere" / "copy.txt", "greeting\n")
+    consumer = adapters.start_run("use", "task")
+    found = adapters.resolve_inputs(consumer, ["elsewhere/copy.txt"])
+    assert [x.uid for x in found if x] == [named.uid]
+
+
 def test_a_changed_file_at_a_key_is_not_its_old_version(db_instance, isolated):
     old = produce(isolated / "table.csv", "v1\n", "table.csv")
     write(isolated / "table.csv", "v2\n")

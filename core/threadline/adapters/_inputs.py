@@ -276,13 +276,16 @@ def _is_source(artifact: Artifact) -> bool:
 
 def _rank(artifact: Artifact, bound: dt.datetime | None) -> tuple[Any, ...] | None:
     """Producers finished before ``bound`` first (earliest), then artifacts no run made
-    (source data last); None: a producer still running or finished after ``bound``."""
+    (source data last); between equals, a named artifact (a key) before a keyless one (a
+    task's work file and its published copy: the name people know); None: a producer
+    still running or finished after ``bound``."""
+    unnamed = artifact.key is None
     if artifact.run_id is None:
-        return (2 if _is_source(artifact) else 1, dt.datetime.min, artifact.id)
+        return (2 if _is_source(artifact) else 1, dt.datetime.min, unnamed, artifact.id)
     finished: dt.datetime | None = getattr(artifact, "producer_finished", None)
     if finished is None or (bound is not None and finished > bound):
         return None
-    return (0, finished, artifact.id)
+    return (0, finished, unnamed, artifact.id)
 
 
 def _register_sources(
