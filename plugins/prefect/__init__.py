@@ -3,7 +3,8 @@
 ``from threadline.prefect import flow, task`` gives Prefect's decorators with
 threadline's state hooks added; ``instrument(obj)`` adds them to flows and tasks
 decorated elsewhere. Importing this package does not import Prefect: the names load on
-first use. See docs/prefect.md; ``CONTENT``, a cache policy keyed by content: docs/caching.md.
+first use. See docs/prefect.md; ``CONTENT``, a cache policy keyed by content: docs/caching.md;
+``SERVER_SETTINGS``, the settings of a Prefect server on a small machine.
 """
 
 import importlib
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "CONTENT",
+    "SERVER_SETTINGS",
     "ContentPolicy",
     "TrackOptions",
     "TrackedFlow",
@@ -24,6 +26,7 @@ __all__ = [
 _LAZY = {
     "CONTENT": "threadline.prefect._cache",
     "ContentPolicy": "threadline.prefect._cache",
+    "SERVER_SETTINGS": "threadline.prefect._server",
     "TrackOptions": "threadline.prefect._options",
     "TrackedFlow": "threadline.prefect._decorators",
     "TrackedMaterializingTask": "threadline.prefect._decorators",
@@ -44,6 +47,7 @@ if TYPE_CHECKING:
         task,
     )
     from ._options import TrackOptions
+    from ._server import SERVER_SETTINGS
 
 
 def __getattr__(name: str) -> Any:
