@@ -11,7 +11,7 @@ directory, its absolute path and host in the description.
 import datetime as dt
 import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -190,34 +190,36 @@ def _same(artifact: Artifact, digest: str | None, folder: bool) -> bool:
     return bool(digest) and artifact.hash == digest and (artifact.n_files is not None) == folder
 
 
+def _visible(
+    values: Iterable[Any], where: Callable[[list[Any]], Any], order: Any
+) -> Iterator[Artifact]:
+    """Visible artifacts matching ``where`` over ``values``, a chunk of values per query
+    (under SQLite's parameter limit), each chunk in ``order``."""
+    ordered = sorted(values)
+    for start in range(0, len(ordered), CHUNK):
+        chunk = ordered[start : start + CHUNK]
+        yield from (
+            Artifact.select()
+            .where(where(chunk))
+            .where(Artifact.visibility.not_in(GONE))
+            .order_by(order)
+        )
+
+
 def _outputs_by_content(run_ids: set[int]) -> dict[tuple[int, str, bool], Artifact]:
     """The visible outputs of runs by (run id, content, is a folder), the latest."""
-    ordered, found = sorted(run_ids), dict[tuple[int, str, bool], Artifact]()
-    for start in range(0, len(ordered), CHUNK):
-        query = (
-            Artifact.select()
-            .where(Artifact.run.in_(ordered[start : start + CHUNK]))
-            .where(Artifact.visibility.not_in(GONE))
-            .order_by(Artifact.id.desc())
-        )
-        for artifact in query:
-            ident = (int(artifact.run_id or 0), artifact.hash, artifact.n_files is not None)
-            found.setdefault(ident, artifact)
+    found = dict[tuple[int, str, bool], Artifact]()
+    for artifact in _visible(run_ids, Artifact.run.in_, Artifact.id.desc()):
+        ident = (int(artifact.run_id or 0), artifact.hash, artifact.n_files is not None)
+        found.setdefault(ident, artifact)
     return found
 
 
 def _latest_by_key(keys: set[str]) -> dict[str, Artifact]:
     """The highest visible version registered at each key."""
-    ordered, found = sorted(keys), dict[str, Artifact]()
-    for start in range(0, len(ordered), CHUNK):
-        query = (
-            Artifact.select()
-            .where(Artifact.key.in_(ordered[start : start + CHUNK]))
-            .where(Artifact.visibility.not_in(GONE))
-            .order_by(Artifact.version.desc())
-        )
-        for artifact in query:
-            found.setdefault(str(artifact.key), artifact)
+    found = dict[str, Artifact]()
+    for artifact in _visible(keys, Artifact.key.in_, Artifact.version.desc()):
+        found.setdefault(str(artifact.key), artifact)
     return found
 
 
@@ -233,18 +235,15 @@ def _under_root(paths: dict[int, str]) -> dict[int, str]:
     return stored
 
 
+def _registered_in_place_at(paths: list[str]) -> Any:
+    return Artifact.path.in_(paths) & Artifact.in_place
+
+
 def _in_place(relative: set[str]) -> dict[str, Artifact]:
     """The artifact last registered in place at each path under the storage root."""
-    ordered, found = sorted(relative), dict[str, Artifact]()
-    for start in range(0, len(ordered), CHUNK):
-        query = (
-            Artifact.select()
-            .where(Artifact.path.in_(ordered[start : start + CHUNK]) & Artifact.in_place)
-            .where(Artifact.visibility.not_in(GONE))
-            .order_by(Artifact.id.desc())
-        )
-        for artifact in query:
-            found.setdefault(artifact.path, artifact)
+    found = dict[str, Artifact]()
+    for artifact in _visible(relative, _registered_in_place_at, Artifact.id.desc()):
+        found.setdefault(artifact.path, artifact)
     return found
 
 
