@@ -42,6 +42,51 @@ def refuse_runs(name: str) -> None:
     )
 
 
+def _one_job_started(tmp_path: Path, workflow_id: str) -> tuple[Any, dt.datetime]:
+    """A recorder that saw a workflow start and one job ``make (sample=A)`` writing
+    out.txt (the plugin's own types: imported here, after the instance fixture)."""
+    from threadline.snakemake._events import JobInfo, WorkflowInfo
+    from threadline.snakemake._files import Reported
+    from threadline.snakemake._recorder import Recorder
+    from threadline.snakemake._register import Options
+
+    now = dt.datetime(2024, 5, 2, 12)
+    (tmp_path / "Snakefile").write_text("rule make:\n    output: 'out.txt'\n")
+    (tmp_path / "out.txt").write_text("made\n")
+    recorder = Recorder(Options())
+    recorder.workflow_started(
+        WorkflowInfo(
+            workflow_id=workflow_id,
+            snakefile="Snakefile",
+            workdir=str(tmp_path),
+            cmd="snakemake",
+            host=None,
+            user=None,
+            snakemake_version="9",
+            config_md5=None,
+            started_at=now,
+        )
+    )
+    recorder.job_info(
+        JobInfo(
+            jobid=1,
+            rule="make",
+            inputs=(),
+            outputs=(Reported("out.txt"),),
+            logs=(),
+            benchmark=None,
+            wildcards=(("sample", "A"),),
+            threads=1,
+            resources=(),
+            shellcmd="echo made > out.txt",
+            reason=None,
+            message=None,
+            started_at=now,
+        )
+    )
+    return recorder, now
+
+
 def test_files_are_hashed_and_stored_outside_the_write_transaction(
     three_rules: Path, tmp_path: Path
 ):
@@ -120,45 +165,7 @@ def test_a_refused_job_costs_itself_not_the_batch(
 
 def test_failed_flush_resets_its_runs_and_close_retries_them(local_instance, tmp_path: Path):
     """Driven without Snakemake, so the test can lift the fault between two flushes."""
-    from threadline.snakemake._events import JobInfo, WorkflowInfo
-    from threadline.snakemake._files import Reported
-    from threadline.snakemake._recorder import Recorder
-    from threadline.snakemake._register import Options
-
-    now = dt.datetime(2024, 5, 2, 12)
-    (tmp_path / "Snakefile").write_text("rule make:\n    output: 'out.txt'\n")
-    (tmp_path / "out.txt").write_text("made\n")
-    recorder = Recorder(Options())
-    recorder.workflow_started(
-        WorkflowInfo(
-            workflow_id="wf-1",
-            snakefile="Snakefile",
-            workdir=str(tmp_path),
-            cmd="snakemake",
-            host=None,
-            user=None,
-            snakemake_version="9",
-            config_md5=None,
-            started_at=now,
-        )
-    )
-    recorder.job_info(
-        JobInfo(
-            jobid=1,
-            rule="make",
-            inputs=(),
-            outputs=(Reported("out.txt"),),
-            logs=(),
-            benchmark=None,
-            wildcards=(("sample", "A"),),
-            threads=1,
-            resources=(),
-            shellcmd="echo made > out.txt",
-            reason=None,
-            message=None,
-            started_at=now,
-        )
-    )
+    recorder, now = _one_job_started(tmp_path, "wf-1")
     recorder.job_finished(1, now)
     refuse_runs("make (sample=A)")
     with pytest.raises(Exception, match="refused by the test"):
@@ -177,45 +184,7 @@ def test_failed_flush_resets_its_runs_and_close_retries_them(local_instance, tmp
 def test_a_job_given_up_has_its_run_aborted_not_left_started(local_instance, tmp_path: Path):
     """A job whose run was written at its start but whose files are refused in two
     batches is given up: its run is closed as aborted, not left started forever."""
-    from threadline.snakemake._events import JobInfo, WorkflowInfo
-    from threadline.snakemake._files import Reported
-    from threadline.snakemake._recorder import Recorder
-    from threadline.snakemake._register import Options
-
-    now = dt.datetime(2024, 5, 2, 12)
-    (tmp_path / "Snakefile").write_text("rule make:\n    output: 'out.txt'\n")
-    (tmp_path / "out.txt").write_text("made\n")
-    recorder = Recorder(Options())
-    recorder.workflow_started(
-        WorkflowInfo(
-            workflow_id="wf-2",
-            snakefile="Snakefile",
-            workdir=str(tmp_path),
-            cmd="snakemake",
-            host=None,
-            user=None,
-            snakemake_version="9",
-            config_md5=None,
-            started_at=now,
-        )
-    )
-    recorder.job_info(
-        JobInfo(
-            jobid=1,
-            rule="make",
-            inputs=(),
-            outputs=(Reported("out.txt"),),
-            logs=(),
-            benchmark=None,
-            wildcards=(("sample", "A"),),
-            threads=1,
-            resources=(),
-            shellcmd="echo made > out.txt",
-            reason=None,
-            message=None,
-            started_at=now,
-        )
-    )
+    recorder, now = _one_job_started(tmp_path, "wf-2")
     recorder.flush()  # the job's run is written, started
     assert tl.Run.get(name="make (sample=A)").status == "started"
     table = tl.Run._meta.database  # a real fault: every run feature value is refused
