@@ -38,9 +38,11 @@ class Hashed:
     hashes: tuple[str, ...] = ()  # each file's hash, in ``files`` order (folders)
     sizes: tuple[int, ...] = ()  # each file's size, in ``files`` order (folders)
     stamps: tuple["Stamp", ...] = ()  # each file's stamp as hashed (one for a file)
+    skipped: tuple["Skipped", ...] = ()  # folders: symbolic links not followed, and why
 
 
 Stamp = tuple[int, int, int, int, int]  # (device, inode, size, mtime_ns, ctime_ns)
+Skipped = tuple[str, str]  # (relative path of a symbolic link, why it was not followed)
 
 
 def stamp_of(st: os.stat_result) -> Stamp:
@@ -226,15 +228,82 @@ def hash_file(path: str, cache: StatCache = _NO_CACHE, progress: Progress | None
     return Hashed(path, file_hash, st.st_size, None, stamps=(before,))
 
 
+LOOP = "a loop of links"
+ANCESTOR = "a loop, to a folder that contains it"
+OUTSIDE = "a folder outside the saved folder"
+AGAIN = "a folder already saved through another link"
+
+
 def list_files(folder: str) -> list[str]:
     """Relative paths of every file below ``folder``, sorted, with '/' separators."""
-    found = []
-    for root, dirs, files in os.walk(folder):
-        dirs.sort()
-        for name in files:
-            rel = os.path.relpath(os.path.join(root, name), folder)
-            found.append(rel.replace(os.sep, "/"))
-    return sorted(found)
+    return walk_folder(folder)[0]
+
+
+def walk_folder(folder: str) -> tuple[list[str], list[Skipped]]:
+    """Every file below ``folder`` (sorted relative paths, '/' separators) and the symbolic
+    links not followed, with why.
+
+    Links to files are followed wherever they lead (the file is saved under the link's
+    name; what it is, a FIFO or a device, is checked when it is read). A link to a folder
+    inside ``folder`` is followed once, its files saved under the link's path; a link to a
+    folder that contains it (``loop -> .``, ``up -> ..``), a link that never resolves to
+    anything (``self -> self``), a link to a folder outside ``folder``, and a second link
+    to a folder already followed are skipped. Dangling links are kept: reading them fails
+    and names them. So the walk always ends, and reads each folder a bounded number of times.
+    """
+    top = os.path.realpath(folder)
+    files: list[str] = []
+    skipped: list[Skipped] = []
+    followed: set[str] = set()
+    # (relative folder, its real path, the real folders walked down to it)
+    pending: list[tuple[str, str, tuple[str, ...]]] = [("", top, (top,))]
+    while pending:
+        rel_dir, real_dir, above = pending.pop()
+        for entry in _entries(os.path.join(folder, rel_dir)):
+            rel = f"{rel_dir}{entry.name}"
+            if not entry.is_symlink():
+                if entry.is_dir(follow_symlinks=False):
+                    real = f"{real_dir}{os.sep}{entry.name}"
+                    pending.append((f"{rel}/", real, (*above, real)))
+                else:
+                    files.append(rel)
+                continue
+            why, target = _link(entry.path, top, above, followed)
+            if why is not None:
+                skipped.append((rel, why))
+            elif target is None:
+                files.append(rel)
+            else:
+                followed.add(target)
+                pending.append((f"{rel}/", target, (*above, target)))
+    return sorted(files), sorted(skipped)
+
+
+def _entries(path: str) -> list[os.DirEntry[str]]:
+    with os.scandir(path) as it:
+        return sorted(it, key=lambda e: e.name)
+
+
+def _link(
+    path: str, top: str, above: tuple[str, ...], followed: set[str]
+) -> tuple[str | None, str | None]:
+    """(why the link is skipped, or None; its real folder when it is one to follow)."""
+    try:
+        target = os.path.realpath(path, strict=True)
+    except FileNotFoundError:
+        return None, None  # dangling: kept, so that reading it names it
+    except OSError:
+        return LOOP, None
+    if not os.path.isdir(target):
+        return None, None
+    here = above[-1]
+    if target in above or here.startswith(target + os.sep) or top.startswith(target + os.sep):
+        return ANCESTOR, None
+    if not target.startswith(top + os.sep):
+        return OUTSIDE, None
+    if target in followed:
+        return AGAIN, None
+    return None, target
 
 
 def hash_folder(
@@ -243,8 +312,9 @@ def hash_folder(
     workers: int | None = None,
     progress: Progress | None = None,
 ) -> Hashed:
-    """Hash a folder's files in threads; ``progress`` gets byte counts (thread-safe)."""
-    files = list_files(path)
+    """Hash a folder's files in threads; ``progress`` gets byte counts (thread-safe).
+    Symbolic links are followed as ``walk_folder`` says; those skipped are in ``skipped``."""
+    files, skipped = walk_folder(path)
     hashed = _map_files([os.path.join(path, rel) for rel in files], cache, workers, progress)
     hashes = tuple(h.hash for h in hashed)
     sizes = tuple(h.size for h in hashed)
@@ -257,6 +327,7 @@ def hash_folder(
         hashes,
         sizes,
         tuple(h.stamps[0] for h in hashed),
+        tuple(skipped),
     )
 
 

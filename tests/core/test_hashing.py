@@ -6,7 +6,19 @@ import subprocess
 
 import pytest
 from threadline.errors import InvalidInput
-from threadline.hashing import StatCache, hash_file, hash_folder, hash_paths, manifest_hash
+from threadline.hashing import (
+    AGAIN,
+    ANCESTOR,
+    LOOP,
+    OUTSIDE,
+    StatCache,
+    hash_file,
+    hash_folder,
+    hash_paths,
+    list_files,
+    manifest_hash,
+    walk_folder,
+)
 
 
 def test_file_hash_is_full_content_sha256(tmp_path):
@@ -155,3 +167,100 @@ def test_progress_reports_every_byte(tmp_path):
     seen.clear()
     hash_file(str(tmp_path / "d" / "f2"), progress=seen.append)
     assert sum(seen) == sizes[2] and len(seen) == 3  # one call per 8 MiB chunk
+
+
+def _linked_folder(tmp_path):
+    """A folder with every kind of symbolic link: loops, links to files and folders
+    inside it, to a file and a folder outside it, and a link to the folder above it."""
+    outside = tmp_path / "outside"
+    (outside / "deep").mkdir(parents=True)
+    (outside / "ref.txt").write_text("reference")
+    (outside / "deep" / "x.txt").write_text("x")
+    top = tmp_path / "top"
+    (top / "sub" / "inner").mkdir(parents=True)
+    (top / "a.txt").write_text("a")
+    (top / "sub" / "b.txt").write_text("b")
+    (top / "sub" / "inner" / "c.txt").write_text("c")
+    for name, target in {
+        "loop": ".",
+        "self": "self",
+        "ping": "pong",
+        "pong": "ping",
+        "a-link": "a.txt",
+        "sub-link": "sub",
+        "sub-again": "sub",
+        "sub/up": "..",
+        "sub/inner/top": "../..",
+        "ref.txt": str(outside / "ref.txt"),
+        "out-folder": str(outside),
+        "parent": "..",
+    }.items():
+        (top / name).symlink_to(target)
+    return top
+
+
+def test_a_folder_with_symlink_loops_is_hashed_and_says_what_it_left_out(tmp_path):
+    """Links to files are followed; a link to a folder inside is followed once; loops,
+    links to folders outside and a second link to a followed folder are skipped, each
+    with why. The walk ends (it used to raise ELOOP on ``self -> self``)."""
+    top = _linked_folder(tmp_path)
+    files, skipped = walk_folder(str(top))
+    assert list_files(str(top)) == files
+    followed = sorted({"sub-link", "sub-again"} - {rel for rel, _ in skipped})
+    assert len(followed) == 1  # one of the two links to sub/ is followed
+    assert files == sorted(
+        [
+            "a.txt",
+            "a-link",
+            "ref.txt",  # a file outside: saved under the link's name
+            "sub/b.txt",
+            "sub/inner/c.txt",
+            f"{followed[0]}/b.txt",
+            f"{followed[0]}/inner/c.txt",
+        ]
+    )
+    again = ({"sub-link", "sub-again"} - set(followed)).pop()
+    assert dict(skipped) == {
+        "loop": ANCESTOR,
+        "self": LOOP,
+        "ping": LOOP,
+        "pong": LOOP,
+        "parent": ANCESTOR,
+        "out-folder": OUTSIDE,
+        again: AGAIN,
+        "sub/up": ANCESTOR,
+        "sub/inner/top": ANCESTOR,
+        f"{followed[0]}/up": ANCESTOR,
+        f"{followed[0]}/inner/top": ANCESTOR,
+    }
+    hashed = hash_folder(str(top))
+    assert hashed.files == tuple(files) and hashed.skipped == tuple(skipped)
+    assert dict(zip(hashed.files, hashed.hashes, strict=True))["ref.txt"] == sha(b"reference")
+    assert hashed.n_files == 7 and hashed.size == len("aa" + "reference" + "bbcc")
+
+
+def test_links_between_many_folders_are_walked_a_bounded_number_of_times(tmp_path):
+    """Twelve folders, each with a link to every other: following every path would be
+    12! walks; each folder is followed through one link only."""
+    top = tmp_path / "web"
+    names = [f"d{i:02}" for i in range(12)]
+    for name in names:
+        (top / name).mkdir(parents=True)
+        (top / name / "f.txt").write_text(name)
+    for name in names:
+        for other in names:
+            if other != name:
+                (top / name / f"to-{other}").symlink_to(f"../{other}")
+    files, skipped = walk_folder(str(top))
+    assert len(files) <= 2 * len(names) ** 2 and {f"{n}/f.txt" for n in names} <= set(files)
+    assert {why for _, why in skipped} <= {ANCESTOR, AGAIN}
+
+
+def test_a_dangling_link_inside_a_folder_is_kept_so_reading_it_names_it(tmp_path):
+    top = tmp_path / "top"
+    top.mkdir()
+    (top / "a.txt").write_text("a")
+    (top / "dead").symlink_to(tmp_path / "nowhere")
+    assert walk_folder(str(top)) == (["a.txt", "dead"], [])
+    with pytest.raises(FileNotFoundError, match="dead"):
+        hash_folder(str(top))

@@ -1,16 +1,18 @@
 """One conformance suite for every storage backend: local folder, memory, S3 (moto)."""
 
+import logging
 import uuid
 from pathlib import Path
 
 import pytest
 from threadline.errors import SourceChanged, StorageError
-from threadline.hashing import manifest_hash, sha256_bytes
+from threadline.hashing import ANCESTOR, LOOP, StatCache, manifest_hash, sha256_bytes
 from threadline.storage import (
     Backend,
     FsspecBackend,
     LocalBackend,
     _manifest,
+    _objects,
     manifest_path,
     object_path,
     open_backend,
@@ -192,3 +194,32 @@ def test_os_errors_are_one_storage_error_line(tmp_path):
             operation()
         assert str(caught.value).startswith(start) and "\n" not in str(caught.value)
     assert backend.sha256("file.txt") == sha256_bytes(b"x")  # nothing was replaced
+
+
+def test_a_folder_with_a_symlink_loop_is_stored_with_the_links_it_left_out(
+    backend, tmp_path, caplog
+):
+    """``loop -> .`` and ``self -> self`` inside a folder: the folder is stored (it used
+    to raise ELOOP), a link to a file and a linked subfolder inside it are followed, and
+    the manifest lists the links left out, with why; one warning says so at save time."""
+    folder = tmp_path / "looped"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_text("a")
+    (folder / "sub" / "b.txt").write_text("b")
+    (folder / "loop").symlink_to(".")
+    (folder / "self").symlink_to("self")
+    (folder / "a-link").symlink_to("a.txt")
+    (folder / "sub-link").symlink_to("sub")
+    with caplog.at_level(logging.WARNING, logger="threadline.storage"):
+        prepared = _objects.prepare(str(folder), backend, StatCache(None), "")
+    assert prepared.files == ("a-link", "a.txt", "sub-link/b.txt", "sub/b.txt")
+    assert dict(prepared.skipped) == {"loop": ANCESTOR, "self": LOOP}
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert f"without 2 symbolic links: loop ({ANCESTOR}); self ({LOOP})" in warning
+    _objects.store(prepared, backend)
+    where = prepared.object_path
+    assert _manifest.complete(backend, where, prepared.hash)
+    assert _manifest.skipped_links(backend, where) == [("loop", ANCESTOR), ("self", LOOP)]
+    assert sorted(p[len(where) + 1 :] for p in backend.list(where)) == list(prepared.files)
+    with backend.open(f"{where}/sub-link/b.txt") as handle:
+        assert handle.read() == b"b"

@@ -4,14 +4,17 @@ A manifest lists every file of a stored folder (relative path, size, SHA-256) an
 outside the folder, at ``manifest_path(object path)``, so the folder holds exactly the
 files saved. ``complete()`` is the only "does this folder exist" test: the manifest must
 exist, parse, and hash to the folder's content hash. An upload killed half way leaves no
-manifest, so the next save of the same folder uploads it again.
+manifest, so the next save of the same folder uploads it again. Symbolic links the saved
+folder held but the object leaves out (loops, links to folders outside it) are listed in the
+manifest under ``skipped_links``, with why.
 """
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import StorageError
-from ..hashing import manifest_hash
+from ..hashing import Skipped, manifest_hash
 from ._base import Backend, _first_line, inside, manifest_path
 
 Entry = tuple[str, int, str]  # relative path, size, sha256
@@ -21,14 +24,31 @@ class UnreadableManifest(StorageError):
     """A manifest that is there but cannot be parsed (a damaged or foreign file)."""
 
 
-def encode(hash_: str, entries: list[Entry]) -> bytes:
+def encode(hash_: str, entries: list[Entry], skipped: Sequence[Skipped] = ()) -> bytes:
     files = [{"path": p, "size": s, "sha256": h} for p, s, h in sorted(entries)]
-    return json.dumps({"hash": hash_, "files": files}, indent=0).encode()
+    data: dict[str, Any] = {"hash": hash_, "files": files}
+    if skipped:  # symbolic links the folder holds but the object does not (loops...)
+        data["skipped_links"] = [{"path": p, "why": why} for p, why in sorted(skipped)]
+    return json.dumps(data, indent=0).encode()
 
 
-def write(backend: Backend, path: str, hash_: str, entries: list[Entry]) -> None:
-    """Write the manifest of the folder object at ``path`` (after all its files)."""
-    backend.put_bytes(encode(hash_, entries), manifest_path(path))
+def write(
+    backend: Backend, path: str, hash_: str, entries: list[Entry], skipped: Sequence[Skipped] = ()
+) -> None:
+    """Write the manifest of the folder object at ``path`` (after all its files); the
+    symbolic links left out of it (``hashing.walk_folder``) are listed with why."""
+    backend.put_bytes(encode(hash_, entries, skipped), manifest_path(path))
+
+
+def skipped_links(backend: Backend, path: str) -> list[Skipped]:
+    """The symbolic links the folder object at ``path`` left out, with why (none when
+    there is no readable manifest)."""
+    try:
+        with backend.open(manifest_path(path)) as handle:
+            data: Any = json.loads(handle.read())
+        return [(str(s["path"]), str(s["why"])) for s in data.get("skipped_links", [])]
+    except (StorageError, OSError, ValueError, KeyError, TypeError, AttributeError):
+        return []
 
 
 def read(backend: Backend, path: str) -> list[Entry] | None:

@@ -10,6 +10,7 @@ Guarantees: a file that changes between hashing and the end of its copy is refus
 is written, last (``_manifest``); only regular files and folders are read.
 """
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from .._tables import OTYPES, describe_file
 from ..errors import InvalidInput, SourceChanged, StorageError
 from ..hashing import (
     Hashed,
+    Skipped,
     Stamp,
     StatCache,
     check_unchanged,
@@ -32,6 +34,7 @@ from ..hashing import (
 from . import _manifest
 from ._base import Backend, Check, inside, object_path, read_only_mode
 
+log = logging.getLogger("threadline.storage")
 SMALL_FILE = 256 << 10
 MAX_SUFFIX = 64
 
@@ -53,6 +56,7 @@ class Prepared:
     n_observations: int | None = None  # rows, where the format's metadata tells cheaply
     entries: tuple[_manifest.Entry, ...] = ()  # folders: (path, size, sha256) per file
     stamps: tuple[Stamp, ...] = ()  # local sources: each file's stamp when it was hashed
+    skipped: tuple[Skipped, ...] = ()  # folders: symbolic links left out, and why
 
 
 def check_suffix(suffix: str) -> str:
@@ -115,6 +119,11 @@ def prepare(path: Any, backend: Backend, cache: StatCache, suffix: str) -> Prepa
         raise InvalidInput(f"cannot read {local}: {exc.strerror or exc}") from exc
     otype, n_observations = describe_file(local, suffix)
     entries = zip(hashed.files, hashed.sizes, hashed.hashes, strict=True)
+    if hashed.skipped:
+        links = "; ".join(f"{rel} ({why})" for rel, why in hashed.skipped)
+        log.warning(
+            "threadline: saving %s without %d symbolic links: %s", local, len(hashed.skipped), links
+        )
     return Prepared(
         source=local,
         hash=hashed.hash,
@@ -129,6 +138,7 @@ def prepare(path: Any, backend: Backend, cache: StatCache, suffix: str) -> Prepa
         n_observations=n_observations,
         entries=tuple(entries),
         stamps=hashed.stamps,
+        skipped=hashed.skipped,
     )
 
 
@@ -196,7 +206,7 @@ def store(prepared: Prepared, backend: Backend, move: bool = False) -> None:
             return
         if not (move and _move_into(prepared, backend)):
             backend.put_folder(prepared.source, where, list(prepared.files), _unchanged(prepared))
-        _manifest.write(backend, where, prepared.hash, list(prepared.entries))
+        _manifest.write(backend, where, prepared.hash, list(prepared.entries), prepared.skipped)
         return
     info = backend.info(where)
     if info is not None and info["size"] == prepared.size:

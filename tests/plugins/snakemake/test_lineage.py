@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import threadline as tl
+from threadline.storage import _manifest
 
 from tests.plugins.snakemake.conftest import run_snakemake
 
@@ -175,12 +176,13 @@ rule flaky:
 def test_a_folder_output_behind_a_symlink_to_an_empty_folder(
     local_instance, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ):
-    """directory() outputs that are a symlink to an empty folder, and a folder with a
-    symlink loop inside: recorded where they can be, nothing reaches Snakemake's console,
-    the downstream job is recorded too."""
+    """directory() outputs that are a symlink to an empty folder, and a folder with
+    symlink loops inside (``loop -> .``, ``self -> self``, two links to each other) and a
+    link to a subfolder: both recorded, their downstream jobs too, the links left out
+    listed in the folder's manifest, no traceback on Snakemake's console."""
     snakefile = """
 rule all:
-    input: "listing.txt", "looped"
+    input: "listing.txt", "looped.txt"
 rule empty:
     output: directory("out")
     shell: "mkdir -p target && ln -s target {output}"
@@ -191,19 +193,33 @@ rule list:
 rule loop:
     output: directory("looped")
     shell:
-        "mkdir -p looped && ln -s self looped/self && "
-        "ln -s loop_b looped/loop_a && ln -s loop_a looped/loop_b"
+        "mkdir -p looped/sub && echo a > looped/sub/a.txt && ln -s . looped/loop && "
+        "ln -s self looped/self && ln -s loop_b looped/loop_a && ln -s loop_a looped/loop_b && "
+        "ln -s sub looped/sub_link"
+rule read_loop:
+    input: "looped"
+    output: "looped.txt"
+    shell: "cat {input}/sub_link/a.txt > {output}"
 """
     folder = write_workflow(tmp_path, snakefile)
     handlers = run_snakemake(folder, cores=1)
     assert handlers[0].failures == []
     out = tl.Artifact.get(key="out")
-    assert out.run.name == "empty" and out.kind == "folder"
+    assert out.run.name == "empty" and out.kind == "folder" and out.n_files == 0
     assert [a.key for a in job_runs()["list"].inputs] == ["out"]
-    assert job_runs()["list"].status == "completed"
-    loop = job_runs()["loop"]  # its folder cannot be read: said on the run, not raised
-    assert loop.status == "completed" and "could not save its files" in loop.error
-    assert job_runs()["all"].features.get_values()["unverified_inputs"] == ["looped"]
+    runs = job_runs()
+    assert {runs[n].status for n in ("list", "loop", "read_loop", "all")} == {"completed"}
+    assert not runs["loop"].error
+    looped = tl.Artifact.get(key="looped")
+    assert looped.run.name == "loop"
+    assert [(a.key, a.run.name) for a in runs["read_loop"].inputs] == [("looped", "loop")]
+    assert "unverified_inputs" not in runs["all"].features.get_values()
+    backend = tl.instance().backend
+    saved = [rel for rel, _, _ in _manifest.read(backend, looped.path) or []]
+    assert {"sub/a.txt", "sub_link/a.txt"} <= set(saved)  # the linked subfolder, followed
+    skipped = dict(_manifest.skipped_links(backend, looped.path))
+    assert sorted(skipped) == ["loop", "loop_a", "loop_b", "self"]
+    assert (folder / "looped.txt").read_text() == "a\n"
     captured = capfd.readouterr()
     assert "Traceback" not in captured.err and "OSError" not in captured.err
 
