@@ -32,6 +32,8 @@ class Layers(Protocol):
 
     def view_lineage(self, record: "Artifact", direction: str) -> "LineageView": ...
 
+    def delete_now(self, artifact: "Artifact", forget: bool) -> str: ...
+
 
 _current_run: contextvars.ContextVar[Any] = contextvars.ContextVar("threadline_run", default=None)
 _open_runs: list[Any] = []

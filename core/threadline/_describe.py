@@ -53,7 +53,8 @@ def describe_artifact(artifact: Any) -> str:
     if purged:
         t = tombstone(artifact)
         deleted = f"deleted by {t['deleted_by']} at {t['deleted_at']}"
-        items.append((f"purged: object freed by gc at {t['purged_at']} ({deleted})", []))
+        freed = f"object freed at {t['purged_at']} by {t['purged_by']}"
+        items.append((f"purged: {freed} ({deleted})", []))
     if artifact.otype or artifact.schema_id is not None:
         rows = artifact.n_observations
         data = f"otype: {artifact.otype or '-'}   observations: {'?' if rows is None else rows}"

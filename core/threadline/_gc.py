@@ -5,6 +5,8 @@ its object is freed and its record becomes a tombstone (visibility ``purged``, n
 latest version, its version number never reused). One no run used goes entirely. A
 tombstone goes only when forgotten; forgetting one that the outputs of a run read would
 cut their lineage, so that needs the tombstone named. ``maintenance`` is the public door.
+``delete_now`` does the same to one artifact at once (``Artifact.delete(permanent=True)``,
+reached through ``_context.layers()``): one mechanism for both.
 """
 
 from collections.abc import Iterable, Sequence
@@ -17,7 +19,7 @@ from ._context import instance
 from ._db import write_transaction
 from ._output import human_size
 from ._purge import current_user
-from .errors import InvalidInput
+from .errors import InvalidInput, NotFound
 from .models import Artifact, Run, RunInput
 from .models._base import utcnow
 from .models.artifact import refresh_latest
@@ -130,21 +132,73 @@ def execute(todo: GcPlan) -> dict[str, int]:
     for gone in todo.forget:
         artifact = Artifact.get_or_none(Artifact.uid == gone.uid)
         if artifact is not None:
-            forgot += _erase(artifact, "purged") is False
+            forgot += _erase(artifact, ("purged",)) is False
     return {"trash_purged": purged, "tombstones_kept": kept, "records_forgotten": forgot}
 
 
-def _purge(artifact: Artifact, keep: bool, who: str | None, now: Any) -> bool | None:
+def delete_now(artifact: Artifact, forget: bool = False) -> str:
+    """``Artifact.delete(permanent=True)``: what ``gc`` does to a trashed artifact, done
+    to this one now, whether it is in the trash or not: ``"tombstone"`` (a run used it:
+    object freed, record kept, stamped with who deleted it and when), ``"erase"`` (no run
+    used it: record and object gone) or ``"purged"`` (a tombstone already: nothing done).
+    ``forget``: the record goes in any case (``"forget"``), as ``gc --forget`` removes a
+    tombstone; refused (``InvalidInput``, nothing done) while the lineage of other
+    records needs it: ``gc --forget KEY@VERSION`` names a tombstone to forget anyway."""
+    if forget:
+        cuts = _dependents({artifact.id}).get(artifact.id)
+        if cuts:
+            raise InvalidInput(
+                f"refusing to forget {_name(artifact)} ({artifact.uid}): it is in the lineage "
+                f"of {_names(cuts)}; nothing was done (delete --permanent keeps it as a "
+                f"tombstone, then 'threadline gc --forget {_ref(artifact)}' forgets it anyway)"
+            )
+    if artifact.visibility == "purged" and not forget:
+        return "purged"
+    if not artifact.in_place:
+        inside(artifact.path)  # a crafted path: refused before the record changes
+    states = ("main", "trash", "purged") if forget else ("main", "trash")
+    if forget or not _used([artifact.id]):
+        done = _erase(artifact, states) is False
+        return ("forget" if forget else "erase") if done else _gone(artifact)
+    if _purge(artifact, True, current_user(), utcnow(), states) is not True:
+        return _gone(artifact)
+    fresh = Artifact.get_by_id(artifact.id)  # the caller's object shows the tombstone
+    for name in ("visibility", "is_latest", "deleted_at", "deleted_by", "purged_at", "purged_by"):
+        setattr(artifact, name, getattr(fresh, name))
+    return "tombstone"
+
+
+def _gone(artifact: Artifact) -> str:
+    """The record changed between the read and the write: purged by another, or gone."""
+    if Artifact.select().where(Artifact.id == artifact.id).exists():
+        return "purged"
+    raise NotFound(f"artifact {_name(artifact)} ({artifact.uid}) was removed meanwhile")
+
+
+def _purge(
+    artifact: Artifact,
+    keep: bool,
+    who: str | None,
+    now: Any,
+    states: tuple[str, ...] = ("trash",),
+) -> bool | None:
     """Free ``artifact``'s object; keep its record as a tombstone when ``keep`` (True),
-    else remove it (False); None when it left the trash meanwhile (nothing done)."""
+    else remove it (False); None when it left ``states`` meanwhile (nothing done). Who
+    deleted it and when are stamped unless the trash already did."""
     if not artifact.in_place:
         inside(artifact.path)  # a crafted path: refused before the record changes
     if not keep:
-        return _erase(artifact, "trash")
+        return _erase(artifact, states)
+    stamps = {
+        "deleted_at": peewee.fn.COALESCE(Artifact.deleted_at, now),
+        "deleted_by": peewee.fn.COALESCE(Artifact.deleted_by, who),
+    }
     with write_transaction(Artifact._meta.database, lock=f"artifact:{artifact.key}"):
         changed = (
-            Artifact.update(visibility="purged", is_latest=False, purged_at=now, purged_by=who)
-            .where((Artifact.id == artifact.id) & (Artifact.visibility == "trash"))
+            Artifact.update(
+                visibility="purged", is_latest=False, purged_at=now, purged_by=who, **stamps
+            )
+            .where((Artifact.id == artifact.id) & Artifact.visibility.in_(states))
             .execute()
         )
         if not changed:
@@ -157,11 +211,12 @@ def _purge(artifact: Artifact, keep: bool, who: str | None, now: Any) -> bool | 
     return True
 
 
-def _erase(artifact: Artifact, visibility: str) -> bool | None:
-    """Remove the record (and its links) if it still has ``visibility``, and the object
-    too where nothing else holds it; False when done, None when it changed meanwhile."""
+def _erase(artifact: Artifact, states: tuple[str, ...]) -> bool | None:
+    """Remove the record (and its links) if its visibility is still one of ``states``,
+    and the object too where nothing else holds it; False when done, None when it
+    changed meanwhile."""
     with write_transaction(Artifact._meta.database, lock=f"artifact:{artifact.key}"):
-        this = (Artifact.id == artifact.id) & (Artifact.visibility == visibility)
+        this = (Artifact.id == artifact.id) & Artifact.visibility.in_(states)
         if not Artifact.select().where(this).exists():
             return None  # restored (or gone) since it was read
         RunInput.delete().where(RunInput.artifact == artifact.id).execute()
@@ -271,6 +326,10 @@ def _purge_item(artifact: Artifact, used: bool) -> Purge:
 
 def _name(artifact: Artifact) -> str:
     return f"{artifact.key or artifact.uid} v{artifact.version}"
+
+
+def _ref(artifact: Artifact) -> str:
+    return f"{artifact.key}@{artifact.version}" if artifact.key else artifact.uid
 
 
 def _names(names: Sequence[str]) -> str:

@@ -38,6 +38,7 @@ def purge_message(artifact: Any) -> str:
     t = tombstone(artifact)
     return (
         f"artifact {artifact.key or '(no key)'} v{artifact.version} ({artifact.uid}) was purged "
-        f"by gc at {t['purged_at']} (deleted by {t['deleted_by']} at {t['deleted_at']}): "
+        f"at {t['purged_at']} by {t['purged_by']} (deleted by {t['deleted_by']} at "
+        f"{t['deleted_at']}): "
         "its content is gone, its record stays for lineage"
     )

@@ -5,12 +5,13 @@ imports the tables); ``threadline/__init__.py`` registers this module with ``_co
 and it is imported the first time a table needs one of them.
 """
 
+from ._gc import delete_now
 from .lineage import LineageView, view
 from .models import Artifact
 from .saving import save_artifacts
 from .validation import validate
 
-__all__ = ["save_artifacts", "validate", "view_lineage"]
+__all__ = ["delete_now", "save_artifacts", "validate", "view_lineage"]
 
 
 def view_lineage(record: Artifact, direction: str) -> LineageView:

@@ -495,7 +495,11 @@ def test_delete_restore_permanent(local_instance, isolated):
     assert tl.Artifact.get(key="d/a.txt").uid == v2.uid
     fails("restore", "d/a.txt", match="no version of key 'd/a.txt' is in the trash")
     v1 = tl.Artifact.get(key="d/a.txt", version=1)
-    assert as_json("delete", "d/a.txt@1", "--permanent") == {"uid": v1.uid, "permanent": True}
+    assert as_json("delete", "d/a.txt@1", "--permanent") == {
+        "uid": v1.uid,
+        "permanent": True,
+        "action": "erase",  # no run used it: record and object go (else a tombstone)
+    }
     assert not tl.instance().backend.exists(v1.path)
     assert tl.Artifact.filter(key="d/a.txt", visibility__in=["main", "trash"]).count() == 1
     assert as_json("restore", v2.uid) == {"uid": v2.uid, "visibility": "main"}

@@ -312,7 +312,7 @@ def test_gc_keeps_a_tombstone_where_a_run_used_the_artifact(instance, isolated):
     assert [a.key for a in tl.lineage.upstream(clean).artifacts] == ["raw/reads.txt"]
     assert "raw/reads.txt v1  (purged)" in clean.describe(as_text=True)
     assert check() == []  # a tombstone has no object to miss
-    with pytest.raises(ArtifactPurged, match=r"raw/reads.txt v1 .* was purged by gc at .* UTC"):
+    with pytest.raises(ArtifactPurged, match=r"raw/reads.txt v1 .* was purged at .* UTC by "):
         stone.load()
     with pytest.raises(ArtifactPurged):
         stone.restore()
@@ -396,7 +396,7 @@ def test_delete_then_gc_keeps_the_lineage_of_what_was_derived(instance, isolated
     assert not backend().exists(raw.path)
     described = cli("describe", "clean/reads.txt").stdout
     assert "inputs of that run: 1" in described and "raw/reads.txt v1  (purged)" in described
-    assert "purged: object freed by gc at" in cli("describe", raw.uid).stdout
+    assert "purged: object freed at" in cli("describe", raw.uid).stdout
     listed = cli("lineage", "clean/reads.txt").stdout
     assert f"artifact {raw.uid}  raw/reads.txt v1  (purged)" in listed
     walked = json.loads(cli("lineage", "clean/reads.txt", "--json").stdout)
@@ -487,3 +487,78 @@ def test_gc_does_what_it_listed_and_skips_what_was_restored_since(db_instance, i
     late.delete()  # trashed after the listing: not in it
     assert gc(planned=listed) == done(0, 0)
     assert raw.load() == "ACGT" and loose.load() == "no run" and backend().exists(late.path)
+
+
+# -- delete --permanent: the same tombstones, at once ---------------------------------------
+
+
+def test_permanent_delete_keeps_a_tombstone_where_a_run_used_it(db_instance, isolated):
+    """``delete(permanent=True)`` purges as gc does: one mechanism, not a second eraser."""
+    raw, clean, run = chain(isolated)
+    loose = tl.Artifact(write(isolated / "loose.txt", "no run"), key="loose.txt").save()
+    assert raw.delete(permanent=True) == "tombstone"
+    assert (raw.visibility, raw.is_latest) == ("purged", False)  # the object shows it too
+    stone = tl.Artifact.get(uid=raw.uid, visibility="purged")
+    assert (stone.key, stone.version, stone.hash, stone.size) == ("raw/reads.txt", 1, raw.hash, 4)
+    assert stone.deleted_by and stone.deleted_at and stone.purged_by and stone.purged_at
+    assert stone.deleted_at == stone.purged_at  # deleted and purged in one step
+    assert not backend().exists(raw.path) and objects() == sorted([clean.path, loose.path])
+    assert [a.uid for a in run.inputs] == [raw.uid]
+    assert "raw/reads.txt v1  (purged)" in clean.describe(as_text=True)
+    assert [a.key for a in tl.lineage.upstream(clean).artifacts] == ["raw/reads.txt"]
+    with pytest.raises(ArtifactPurged, match=r"raw/reads.txt v1 .* was purged"):
+        stone.load()
+    assert stone.delete(permanent=True) == "purged"  # a tombstone already: nothing done
+    assert loose.delete(permanent=True) == "erase"  # no run used it: record and object go
+    assert (
+        tl.Artifact.filter(uid=loose.uid, visibility__in=["main", "trash", "purged"]).count() == 0
+    )
+    assert gc(min_age_s=0) == done(0, 0)  # nothing left for gc: the same end state
+
+
+def test_permanent_delete_of_a_trashed_artifact_keeps_who_trashed_it(db_instance, isolated):
+    raw, clean, _ = chain(isolated)
+    raw.delete()
+    trashed_at = tl.Artifact.get(uid=raw.uid, visibility="trash").deleted_at
+    assert tl.Artifact.get(uid=raw.uid, visibility="trash").delete(permanent=True) == "tombstone"
+    stone = tl.Artifact.get(uid=raw.uid, visibility="purged")
+    assert stone.deleted_at == trashed_at and stone.purged_at >= trashed_at
+    # a run's output that nobody read is a tombstone too (its run used it)
+    assert clean.delete(permanent=True) == "tombstone"
+    assert tl.Artifact.filter(visibility="purged").count() == 2
+
+
+def test_delete_forget_refuses_while_records_depend(db_instance, isolated):
+    raw, clean, run = chain(isolated)
+    with pytest.raises(InvalidInput, match=r"refusing to forget raw/reads\.txt v1 .*clean/reads"):
+        raw.delete(forget=True)
+    assert tl.Artifact.get(uid=raw.uid).visibility == "main" and raw.load() == "ACGT"  # no change
+    assert clean.delete(forget=True) == "forget"  # an output nobody read: nothing depends
+    assert tl.Artifact.filter(uid=clean.uid, visibility__in=["main", "purged"]).count() == 0
+    assert raw.delete(permanent=True) == "tombstone"
+    assert raw.delete(forget=True) == "forget"  # its reader's outputs are gone now
+    assert list(run.inputs) == [] and objects() == []
+
+
+def test_delete_on_the_command_line_keeps_tombstones(instance, isolated):
+    raw, _, _ = chain(isolated)
+    refused = cli("delete", "raw/reads.txt", "--forget", code=1)
+    assert (
+        refused.stderr.count("\n") == 1 and "refusing to forget raw/reads.txt v1" in refused.stderr
+    )
+    assert "threadline gc --forget raw/reads.txt@1" in refused.stderr
+    assert cli("delete", "raw/reads.txt", "--permanent").stdout == (
+        "raw/reads.txt v1 purged: object freed, record kept as a tombstone (runs used it)\n"
+    )
+    assert not backend().exists(raw.path)
+    described = cli("describe", "clean/reads.txt").stdout
+    assert "inputs of that run: 1" in described and "raw/reads.txt v1  (purged)" in described
+    assert "purged: object freed at" in cli("describe", raw.uid).stdout
+    listed = cli("lineage", "clean/reads.txt").stdout
+    assert f"artifact {raw.uid}  raw/reads.txt v1  (purged)" in listed
+    again = json.loads(cli("delete", raw.uid, "--permanent", "--json").stdout)
+    assert again == {"uid": raw.uid, "permanent": True, "action": "purged"}
+    assert cli("gc", "--min-age", "0", "--dry-run").stdout == "nothing to purge\n"
+    forgot = cli("gc", "--forget", "raw/reads.txt@1", "--yes").stdout  # named: forgotten anyway
+    assert forgot.endswith("forgot 1 tombstones\n")
+    assert "inputs of that run: 0" in cli("describe", "clean/reads.txt").stdout

@@ -196,24 +196,46 @@ def _describe_run(run: Run, as_json: bool) -> None:
 
 @click.command("delete")
 @click.argument("ref")
-@click.option("--permanent", is_flag=True, help="Remove the record and its unshared object.")
+@click.option(
+    "--permanent",
+    is_flag=True,
+    help="Purge now, as gc purges the trash: a tombstone where a run used it.",
+)
+@click.option(
+    "--forget",
+    is_flag=True,
+    help="Remove the record too (implies --permanent); refused while others' lineage needs it.",
+)
 @json_option
 @click.pass_context
-def delete_cmd(ctx: click.Context, ref: str, permanent: bool, as_json: bool) -> None:
-    """Move an artifact to the trash, or delete it for good.
+def delete_cmd(ctx: click.Context, ref: str, permanent: bool, forget: bool, as_json: bool) -> None:
+    """Move an artifact to the trash, or purge it now.
 
     Same as artifact.delete(): a trashed artifact is hidden from ls and lookups and can be
-    restored; --permanent removes the record and its object unless another record shares it.
+    restored until gc purges it. --permanent purges it at once, as gc does: where a run
+    used it (read or wrote it) its object is freed and its record stays as a tombstone,
+    shown as purged in describe and lineage; one no run used goes entirely. An object
+    another record shares stays. --forget removes the record in any case, refused while
+    the lineage of other records needs it (threadline gc --forget KEY@VERSION forgets a
+    tombstone anyway).
     """
     open_instance(ctx)
     artifact = find_artifact(ref)
-    artifact.delete(permanent=permanent)
-    where = "deleted permanently" if permanent else "moved to trash"
+    action = artifact.delete(permanent=permanent, forget=forget)
     emit(
-        {"uid": artifact.uid, "permanent": permanent},
+        {"uid": artifact.uid, "permanent": permanent or forget, "action": action},
         as_json,
-        lambda: f"{artifact.key or artifact.uid} v{artifact.version} {where}",
+        lambda: f"{artifact.key or artifact.uid} v{artifact.version} {DELETED[action]}",
     )
+
+
+DELETED = {
+    "trash": "moved to trash",
+    "tombstone": "purged: object freed, record kept as a tombstone (runs used it)",
+    "erase": "deleted permanently: object and record removed (no run used it)",
+    "forget": "forgotten: record removed",
+    "purged": "is already purged (a tombstone): --forget removes its record",
+}
 
 
 @click.command("restore")

@@ -18,7 +18,6 @@ from .._keys import check_key, check_key_kept, suffix_of
 from .._loaders import load_path
 from .._purge import current_user, purge_message, tombstone
 from ..errors import ArtifactPurged, InvalidInput, InvalidKey
-from ..storage import inside
 from ..storage._objects import fetch
 from ._base import BaseModel, new_uid, utcnow
 from ._managers import FeatureManager, LabelManager
@@ -285,28 +284,15 @@ class Artifact(BaseModel):
         return f"{self.storage.root.rstrip('/')}/{self.path}"
 
     # -- lifecycle ---------------------------------------------------------------------
-    def delete(self, permanent: bool = False) -> None:  # type: ignore[override]
-        """Move to trash; with ``permanent=True`` remove the record and unshared object."""
-        if not permanent:
-            self._set_visibility("trash", deleted_at=utcnow(), deleted_by=current_user())
-            return
-        inst = _context.instance()
-        if not self.in_place:
-            inside(self.path)  # a crafted path is refused before the record goes
-        with write_transaction(Artifact._meta.database, lock=f"artifact:{self.key}"):
-            RunInput.delete().where(RunInput.artifact == self.id).execute()
-            Run.update(logs=None).where(Run.logs == self.id).execute()
-            # ``delete`` is this instance method here, so build peewee's query directly
-            peewee.ModelDelete(Artifact).where(Artifact.id == self.id).execute()
-            shared = (
-                Artifact.select()
-                .where((Artifact.path == self.path) & (Artifact.storage == self.storage_id))
-                .exists()
-            )
-            if self.key is not None:
-                refresh_latest(self.key)
-        if not shared and not self.in_place:
-            self._backend(inst).remove(self.path)
+    def delete(self, permanent: bool = False, forget: bool = False) -> str:  # type: ignore[override]
+        """Move to trash (``"trash"``); ``permanent=True`` purges now, as ``gc`` purges
+        the trash: a tombstone where a run used it (``"tombstone"``), else record and
+        object go (``"erase"``); ``forget=True`` removes the record in any case
+        (``"forget"``), refused while other records' lineage needs it."""
+        if permanent or forget:
+            return _context.layers().delete_now(self, forget)
+        self._set_visibility("trash", deleted_at=utcnow(), deleted_by=current_user())
+        return "trash"
 
     def restore(self) -> None:
         self.check_available()  # a purged version has no content to come back to
