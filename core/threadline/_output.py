@@ -46,6 +46,8 @@ STATUS_STYLES = {
     "started": "cyan",
     "scheduled": "dim",
     "cached": "blue",
+    "skipped": "dim yellow",
+    "rolled_back": "magenta",
 }
 
 

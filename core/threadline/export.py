@@ -35,8 +35,15 @@ VERSION_FACET = (
 JOB_TYPE_FACET = f"{SPEC}/facets/2-0-4/JobTypeJobFacet.json#/$defs/JobTypeJobFacet"
 THREADLINE_FACET = f"{REPOSITORY}/blob/main/docs/lineage.md#the-threadline-dataset-facet"
 NAMESPACE = "threadline"
-END_EVENTS = {"completed": "COMPLETE", "errored": "FAIL", "aborted": "ABORT", "cached": "COMPLETE"}
-NEVER_STARTED = ("scheduled", "cached")
+END_EVENTS = {
+    "completed": "COMPLETE",
+    "errored": "FAIL",
+    "aborted": "ABORT",
+    "cached": "COMPLETE",
+    "skipped": "ABORT",  # no START: it never ran
+    "rolled_back": "ABORT",  # it ran, and the engine undid what it did
+}
+NEVER_STARTED = ("scheduled", "cached", "skipped")
 LANGUAGES = {"nextflow": "GROOVY"}  # the errorMessage facet's programmingLanguage
 _IDS = uuid.UUID("6c1f7a52-4a8e-4c56-9a0f-2f6b1f3d9e10")  # namespace of the derived run ids
 _CHUNK = 500

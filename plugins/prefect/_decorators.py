@@ -15,6 +15,7 @@ import prefect
 from prefect.flows import Flow
 from prefect.tasks import MaterializingTask, Task
 
+from . import _outcomes
 from ._hooks import Hook, hooks_for
 from ._options import TrackOptions, split_options
 
@@ -30,6 +31,34 @@ HOOK_LISTS = {
 }
 
 
+def _call(self: Any, *args: Any, return_state: bool = False, **kwargs: Any) -> Any:
+    """A tracked task's direct call. When an upstream did not complete, Prefect will not
+    start the task (its call returns None): ask for the state then, to record it."""
+    wait_for = kwargs.get("wait_for")
+    if self.isasync or not (return_state or _outcomes.upstream_failed(args, kwargs, wait_for)):
+        return Task.__call__(self, *args, return_state=return_state, **kwargs)
+    state = Task.__call__(self, *args, return_state=True, **kwargs)
+    plain = {k: v for k, v in kwargs.items() if k != "wait_for"}
+    _outcomes.check(self, state, args, plain, wait_for)
+    if return_state:
+        return state
+    return None if state.is_pending() else state.result()  # Prefect's None when pending
+
+
+def _submit(self: Any, *args: Any, **kwargs: Any) -> Any:
+    """``Task.submit``, its future watched for a task run Prefect never starts."""
+    result = Task.submit(self, *args, **kwargs)
+    _outcomes.watch(self, result, args, kwargs)
+    return result
+
+
+def _map(self: Any, *args: Any, **kwargs: Any) -> Any:
+    """``Task.map``, its futures watched (each item's arguments are its own)."""
+    result = Task.map(self, *args, **kwargs)
+    _outcomes.watch(self, list(result), (), {"wait_for": kwargs.get("wait_for")})
+    return result
+
+
 class TrackedFlow(Flow[Any, Any]):
     """A Prefect ``Flow`` whose runs threadline records; copies stay tracked."""
 
@@ -43,6 +72,7 @@ class TrackedTask(Task[Any, Any]):
     """A Prefect ``Task`` whose runs threadline records; copies stay tracked."""
 
     _threadline_options: TrackOptions
+    __call__, submit, map = _call, _submit, _map  # see _outcomes: never-started runs
 
     def with_options(self, *args: Any, **kwargs: Any) -> Any:
         return _attach(super().with_options(*args, **kwargs), self._threadline_options)
@@ -52,6 +82,7 @@ class TrackedMaterializingTask(MaterializingTask[Any, Any]):
     """A Prefect ``MaterializingTask`` (``@materialize``) whose runs threadline records."""
 
     _threadline_options: TrackOptions
+    __call__, submit, map = _call, _submit, _map  # see _outcomes: never-started runs
 
     def with_options(self, *args: Any, **kwargs: Any) -> Any:
         return _attach(super().with_options(*args, **kwargs), self._threadline_options)
@@ -67,6 +98,9 @@ def _attach(obj: Any, options: TrackOptions) -> Any:
         name = HOOK_LISTS[event]
         kept = [h for h in getattr(obj, name) if not isinstance(h, Hook)]
         setattr(obj, name, [*kept, hook])
+    if kind == "task":  # a completed run its transaction rolls back (see _outcomes)
+        kept = [h for h in obj.on_rollback_hooks if not isinstance(h, _outcomes.RollbackHook)]
+        obj.on_rollback_hooks = [*kept, _outcomes.RollbackHook()]
     tracked = TRACKED.get(type(obj))
     if tracked is not None:
         obj.__class__ = tracked

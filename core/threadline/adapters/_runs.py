@@ -17,7 +17,7 @@ from ..models._base import insert_records
 from ..models.run import RUN_STATUSES
 from ._transforms import get_transform
 
-FINAL_STATUSES = ("completed", "errored", "aborted")
+FINAL_STATUSES = ("completed", "errored", "aborted", "skipped", "rolled_back")
 OPEN_STATUSES = ("scheduled", "started")
 CHUNK = 500  # ids per IN (...) list, under every database's limit on parameters
 

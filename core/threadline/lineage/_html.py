@@ -47,6 +47,8 @@ _STATUSES = {
     "started": "#1864ab",
     "scheduled": "#868e96",
     "cached": "#5f3dc4",
+    "skipped": "#e67700",
+    "rolled_back": "#a61e4d",
 }
 
 

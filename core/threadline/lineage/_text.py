@@ -16,6 +16,8 @@ STATUS_COLOURS = {
     "started": ("#d0ebff", "#1864ab"),
     "scheduled": ("#f1f3f5", "#868e96"),
     "cached": ("#e5dbff", "#5f3dc4"),
+    "skipped": ("#f8f9fa", "#e67700"),
+    "rolled_back": ("#fff0f6", "#a61e4d"),
 }
 
 

@@ -9,7 +9,16 @@ from ._base import BaseModel, JSONField, new_uid, utcnow
 from ._managers import FeatureManager, LabelManager
 from .feature import RunFeatureValue, RunLabel
 
-RUN_STATUSES = ("scheduled", "started", "completed", "errored", "aborted", "cached")
+RUN_STATUSES = (
+    "scheduled",
+    "started",
+    "completed",
+    "errored",
+    "aborted",
+    "cached",
+    "skipped",  # never started: the engine gave up on it before it ran (an upstream failed)
+    "rolled_back",  # completed, then undone by the engine (a transaction rolled back)
+)
 
 
 class Transform(BaseModel):

@@ -1,0 +1,173 @@
+"""Task runs Prefect's state hooks never see: never started, or rolled back.
+
+**Never started.** A task whose upstream (an argument's future or state, or ``wait_for=``)
+did not complete is given ``Pending("NotReady")`` and its body never runs; Prefect calls
+no state hook for it. Its future (``.submit``/``.map``) or returned state (``return_state=True``)
+still tells: ``TrackedTask`` watches them and records one ``skipped`` run per such task
+run, under the flow run, linked after the upstream runs it waited for, with Prefect's
+state name and message as its error. A direct call (``task(x, wait_for=[f])``) returns
+None in that case; ``TrackedTask.__call__`` checks the upstreams first (Prefect has
+already waited for them) and asks for the state only when one did not complete.
+
+**Rolled back.** A completed task inside ``with transaction():`` whose transaction rolls
+back gets Prefect's ``Completed("RolledBack")`` state, again without a state hook. Its
+transaction calls the task's ``on_rollback`` hooks with the transaction, whose logger
+carries the task run id: ``RollbackHook`` marks that run ``rolled_back``.
+"""
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import threadline as tl
+from threadline import adapters
+
+from . import _registry, _values, _writer
+from ._registry import ENGINE, GUARD, MACHINE
+
+ROLLBACK_HOOK_NAME = "threadline_task_on_rollback"
+ROLLED_BACK = "RolledBack: Task rolled back as part of transaction"  # Prefect's state
+
+
+def _upstreams(args: Iterable[Any], kwargs: dict[str, Any], wait_for: Any) -> Iterator[Any]:
+    """The futures and states among a call's arguments and ``wait_for``."""
+    from prefect.client.schemas.objects import State
+    from prefect.futures import PrefectFuture
+
+    for value in _values.walk([list(args), kwargs, wait_for]):
+        if isinstance(value, PrefectFuture | State):
+            yield value
+
+
+def upstream_failed(args: Iterable[Any], kwargs: dict[str, Any], wait_for: Any) -> bool:
+    """Whether an upstream of a direct call ended in a state other than completed, so
+    that Prefect will not start the task (it waits for these futures itself too)."""
+    for item in _upstreams(args, kwargs, wait_for):
+        state = item if not hasattr(item, "wait") else (item.wait(), item.state)[1]
+        if not state.is_completed():
+            return True
+    return False
+
+
+def watch(task: Any, result: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Record a ``skipped`` run for a submitted task run if Prefect never starts it:
+    ``result`` is what ``submit``/``map`` returned (futures, or states)."""
+    from prefect.client.schemas.objects import State
+
+    call = {k: v for k, v in kwargs.items() if k not in ("return_state", "wait_for")}
+    wait_for = kwargs.get("wait_for")
+    items = result if isinstance(result, list) else [result]
+    for item in items:
+        if isinstance(item, State):
+            check(task, item, args, call, wait_for)
+        elif hasattr(item, "add_done_callback"):
+            item.add_done_callback(lambda future: _done(task, future, args, call, wait_for))
+
+
+@GUARD("a Prefect task run that never started")
+def _done(task: Any, future: Any, *call: Any) -> None:
+    """A watched future is done: ``wait()`` (at once now) keeps its final state in
+    memory; ``state`` alone would ask Prefect's server, which keeps no task runs here."""
+    future.wait()
+    check(task, future.state, *call)
+
+
+@GUARD("a Prefect task run that never started")
+def check(
+    task: Any, state: Any, args: tuple[Any, ...], kwargs: dict[str, Any], wait_for: Any
+) -> None:
+    """Record ``state``'s task run as ``skipped`` if Prefect left it pending."""
+    details = state.state_details
+    task_run_id = details.task_run_id
+    if not state.is_pending() or task_run_id is None or _registry.entry(task_run_id):
+        return
+    from prefect.utilities.callables import get_call_parameters
+
+    flow_run, flow_key = flow_of(details.flow_run_id)
+    key = f"{flow_key}/{task.name}" if flow_key else task.name
+    upstream = [_registry.run_of(_run_id_of(item)) for item in _upstreams(args, kwargs, wait_for)]
+    try:
+        params = _plain(get_call_parameters(task.fn, args, kwargs))
+    except Exception:  # a mapped call: its arguments are per item, not these
+        params = None
+    transform = adapters.get_transform(key, "task", function=task.fn)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with _writer.WRITES:
+        run = adapters.start_run(
+            key,
+            "task",
+            transform=transform,
+            engine=ENGINE,
+            reference=str(task_run_id),
+            parent=flow_run or tl.context.run,
+            params=params,
+            status="skipped",
+            started_at=now,
+            finished_at=now,
+            error=f"{state.name}: {state.message}" if state.message else state.name,
+            **MACHINE.fields(),
+        )
+        edges = {before.id: before for before in upstream if before is not None}
+        if edges:
+            adapters.link_runs([(before, run) for before in edges.values()])
+
+
+def flow_of(flow_run_id: Any) -> tuple[Any, str | None]:
+    """The threadline run of a Prefect flow run, and its key (None, None outside one)."""
+    flow_entry = _registry.entry(flow_run_id)
+    if flow_entry is not None:
+        return flow_entry.run, flow_entry.key
+    flow_run = _registry.run_of(flow_run_id)
+    return flow_run, (flow_run.transform.key if flow_run is not None else None)
+
+
+def _run_id_of(item: Any) -> Any:
+    if hasattr(item, "task_run_id"):
+        return item.task_run_id
+    return item.state_details.task_run_id
+
+
+def _plain(params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters with each future or state replaced by a note naming its task run."""
+    from prefect.client.schemas.objects import State
+    from prefect.futures import PrefectFuture
+    from prefect.utilities.collections import visit_collection
+
+    def note(value: Any) -> Any:
+        if isinstance(value, PrefectFuture | State):
+            return f"<result of Prefect task run {_run_id_of(value)}>"
+        return value
+
+    return {
+        name: visit_collection(value, visit_fn=note, return_data=True)
+        for name, value in params.items()
+    }
+
+
+class RollbackHook:
+    """A task's ``on_rollback`` hook: its completed run becomes ``rolled_back``.
+    ``log_on_run = False`` keeps Prefect from logging two lines around it."""
+
+    __name__ = ROLLBACK_HOOK_NAME
+    log_on_run = False
+
+    def __call__(self, txn: Any) -> None:
+        extra = getattr(getattr(txn, "logger", None), "extra", None) or {}
+        if extra.get("task_run_id"):
+            rolled_back(extra["task_run_id"], extra.get("flow_run_id"))
+
+    def __repr__(self) -> str:
+        return f"<{self.__name__}>"
+
+
+@GUARD("a Prefect task run that was rolled back")
+def rolled_back(task_run_id: str, flow_run_id: str | None) -> None:
+    """Mark the run ``rolled_back`` after its completion is written (in the background
+    while its flow runs: the same queue keeps the order)."""
+
+    def write() -> None:
+        run = tl.Run.filter(reference=str(task_run_id), engine=ENGINE).first()
+        if run is not None and run.status == "completed":  # not a failed one's own rollback
+            adapters.finish_run(run, "rolled_back", error=ROLLED_BACK, finished_at=run.finished_at)
+
+    _writer.later(write, _registry.entry(flow_run_id) is None)

@@ -1,0 +1,99 @@
+"""Issue 14 for Prefect: a run for every task run, as Prefect ended it. Task runs Prefect
+never starts (an upstream did not complete: NotReady) are ``skipped``; a completed task
+whose transaction rolled back is ``rolled_back``; a task called inside a task is a child
+of the flow run, as in Prefect. On SQLite and PostgreSQL."""
+
+import json
+import logging
+import os
+from collections.abc import Iterator
+
+import pytest
+import threadline as tl
+from click.testing import CliRunner
+from threadline.cli import main
+
+from tests.plugins.prefect import flows_outcomes
+
+
+@pytest.fixture
+def tracked_db(
+    prefect_api: None,
+    db_instance: object,
+    hook_failures: list[logging.LogRecord],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[object]:
+    """``tracked`` on SQLite and on PostgreSQL."""
+    monkeypatch.setenv("THREADLINE_STRICT", "1")
+    yield db_instance
+    assert [r.getMessage() for r in hook_failures] == []
+
+
+def cli(*args: str) -> str:
+    done = CliRunner().invoke(main, list(args), catch_exceptions=False, prog_name="threadline")
+    assert done.exit_code == 0, done.output
+    return done.output
+
+
+def test_a_task_prefect_never_starts_is_one_skipped_run(tracked_db):
+    assert flows_outcomes.never_started("S1") == "None NotReady 2"  # Prefect's own results
+
+    flow_run = tl.Run.get(transform__key="never-started")
+    assert flow_run.status == "completed"
+    tasks = list(flow_run.children)
+    by_status: dict[str, list[tl.Run]] = {}
+    for run in tasks:
+        by_status.setdefault(run.status, []).append(run)
+    assert {s: len(r) for s, r in by_status.items()} == {"errored": 1, "skipped": 7, "completed": 1}
+    assert len({r.reference for r in tasks}) == 9  # one run per Prefect task run
+    (failed,) = by_status["errored"]
+    for run in by_status["skipped"]:
+        assert run.transform.key == "never-started/count"
+        assert run.error.startswith("NotReady: Upstream task run ")
+        assert run.finished_at is not None and run.parent == flow_run
+    direct = [r for r in by_status["skipped"] if r.params and r.params["sample"] == "S1"]
+    assert len(direct) == 4  # wait_for=, a future argument, a direct call, return_state
+    assert all(r.upstream_runs == [failed] for r in direct)  # why it never started
+    assert f"'{failed.reference}'" in direct[0].error
+    (chained,) = [r for r in by_status["skipped"] if r.params and r.params["sample"] == "chained"]
+    assert chained.params["reads"].startswith("<result of Prefect task run ")
+
+
+def test_skipped_shows_in_every_view(tracked_db):
+    flows_outcomes.never_started("S2")
+    run = tl.Run.filter(status="skipped").first()
+
+    assert f"({run.status}, prefect)" in cli("describe", run.uid) and run.status == "skipped"
+    listed = json.loads(cli("runs", "--status", "skipped", "--json"))
+    assert len(listed) == 7 and {r["status"] for r in listed} == {"skipped"}
+    assert "skipped" in cli("runs", "--status", "skipped")
+    events = tl.export.openlineage_events([run])
+    assert [e["eventType"] for e in events] == ["ABORT"]  # it never started: no START
+
+
+def test_a_rolled_back_transaction_marks_its_completed_task(tracked_db, isolated):
+    assert flows_outcomes.rolled_back("hello world") == "done"
+
+    assert not os.path.exists("side-effect.txt")  # the user's on_rollback hook ran
+    assert os.path.exists("kept.txt")
+    flow_run = tl.Run.get(transform__key="rolled-back")
+    written = {r.params["path"]: r for r in flow_run.children if r.transform.key.endswith("file")}
+    assert written["side-effect.txt"].status == "rolled_back"
+    assert written["side-effect.txt"].error == "RolledBack: Task rolled back as part of transaction"
+    assert written["kept.txt"].status == "completed"  # its transaction committed
+    tests = {r.params["path"]: r.status for r in flow_run.children if "quality" in r.transform.key}
+    assert tests == {"side-effect.txt": "errored", "kept.txt": "completed"}
+    assert "(rolled_back, prefect)" in cli("describe", written["side-effect.txt"].uid)
+    listed = json.loads(cli("runs", "--status", "rolled_back", "--json"))
+    assert [r["uid"] for r in listed] == [written["side-effect.txt"].uid]
+
+
+def test_a_task_called_in_a_task_is_a_child_of_the_flow_run(tracked_db):
+    assert flows_outcomes.nested(3) == 7
+
+    flow_run = tl.Run.get(transform__key="nested")
+    outer = tl.Run.get(transform__key="nested/outer")
+    inner = tl.Run.get(transform__key="nested/inner")
+    assert outer.parent == flow_run and inner.parent == flow_run  # Prefect's parent
+    assert inner.features.get_values() == {"called_by": outer.uid}  # the caller, kept
+    assert outer.features.get_values() == {}
