@@ -1,6 +1,7 @@
 """A task's files: outputs from its work dir or lineage FileOutputs, inputs staged in its
 work dir or named in lineage, and the files a run published (lineage FileOutputs)."""
 
+import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -11,9 +12,11 @@ from threadline.errors import InvalidInput
 
 from . import _lineage
 from ._lineage import LineageStore, Record
+from ._publish import task_hash_of
 from ._tasks import Task
 
 log = logging.getLogger(__name__)
+CHUNK = 500  # hashes per lookup
 
 
 def published(
@@ -66,23 +69,83 @@ def task_outputs(
     ]
 
 
+def own_records(outputs: list[adapters.Output]) -> list[adapters.Output]:
+    """Work files whose content a keyless record already holds (an earlier task's, or an
+    earlier file of this batch) get a key of their own, their work path
+    (``work/ab/cdef.../file``): threadline keeps one keyless record per content, so
+    without a name each task writing the same bytes (parallel tasks, empty markers)
+    would share the first task's record, and its readers would be linked to that task."""
+    if not outputs:
+        return outputs
+    digests = adapters.hash_files([o.path for o in outputs])
+    ordered = sorted(set(digests))
+    seen = {
+        str(a.hash)
+        for start in range(0, len(ordered), CHUNK)
+        for a in tl.Artifact.filter(hash__in=ordered[start : start + CHUNK], key__isnull=True)
+    }
+    named = []
+    for output, digest in zip(outputs, digests, strict=True):
+        key = work_key(output.path) if digest in seen and output.key is None else None
+        named.append(dataclasses.replace(output, key=key) if key else output)
+        seen.add(digest)
+    return named
+
+
+def work_key(path: str) -> str | None:
+    """``work/ab/cdef.../file`` for a file in a task work dir (wherever the work dir is)."""
+    parts = Path(path).parts
+    digest = task_hash_of(Path(path))
+    if not digest:
+        return None
+    index = next(i for i in range(1, len(parts)) if parts[i - 1] + parts[i] == digest)
+    return "/".join(("work", *parts[index - 1 :]))
+
+
 def task_inputs(
-    run: tl.Run, task: Task, by_hash: dict[str, tl.Run], store: LineageStore | None
+    run: tl.Run,
+    task: Task,
+    by_hash: dict[str, tl.Run],
+    store: LineageStore | None,
+    launch: Path,
 ) -> list[tuple[tl.Run, tl.Run]]:
-    """Link a task to the files it read; returns its links to the task runs that wrote
-    them, as (upstream, task) pairs."""
-    paths = list(task.workdir.inputs) if task.workdir else []
-    upstream = set()
+    """Link a task to the files it read, through the one adapter rule
+    (``adapters.resolve_inputs``); returns its links to the task runs that wrote them, as
+    (upstream, task) pairs.
+
+    A file another task wrote (in that task's work dir, or a ``lid://`` input of the
+    lineage store) names that task's run as its producer, so the right one of several
+    outputs with equal content is linked. A file from outside the work dirs (reads, a
+    genome) is source data keyed by its path relative to the launch dir, whoever runs
+    the ingest from wherever. Only producers that finished before the task started count.
+    """
+    writers: dict[str, str] = {}  # path read -> task hash of the task that wrote it ("": none)
+    upstream: set[str] = set()
+    for path in task.workdir.inputs if task.workdir else ():
+        writers.setdefault(path, task_hash_of(Path(path)))
     if task.lineage is not None:
         lids, external = _lineage.input_refs(task.lineage)
-        upstream |= {_lineage.task_hash_of_lid(lid) for lid in lids}
-        paths += [p.removeprefix("file://") for p in external]
-    for path in paths:
-        parts = Path(path).parts
-        if len(parts) >= 3 and "".join(parts[-3:-1]) in by_hash:  # in another work dir
-            upstream.add("".join(parts[-3:-1]))
-    local = [p for p in dict.fromkeys(paths) if os.path.isfile(p) or os.path.isdir(p)]
-    if local:
-        adapters.link_inputs(run, paths=local)
+        for lid in lids:
+            upstream.add(_lineage.task_hash_of_lid(lid))
+            record = store.get(lid) if store is not None else None
+            path = str(record.spec.get("path") or "") if record is not None else ""
+            if path:
+                writers.setdefault(path.removeprefix("file://"), _lineage.task_hash_of_lid(lid))
+        for path in external:
+            local = path.removeprefix("file://")
+            writers.setdefault(local, task_hash_of(Path(local)))
+    upstream |= {digest for digest in writers.values() if digest in by_hash}
+    inputs = [
+        adapters.Input(path=path, producers=_producers(by_hash.get(digest), run))
+        for path, digest in writers.items()
+        if os.path.isfile(path) or os.path.isdir(path)
+    ]
+    if inputs:
+        started = task.started_at or run.started_at
+        adapters.resolve_inputs(run, inputs, workdir=str(launch), started_at=started)
     sources = [by_hash.get(digest) for digest in sorted(upstream)]
     return [(source, run) for source in sources if source is not None and source.id != run.id]
+
+
+def _producers(writer: tl.Run | None, run: tl.Run) -> tuple[tl.Run, ...]:
+    return (writer,) if writer is not None and writer.id != run.id else ()

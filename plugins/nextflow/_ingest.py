@@ -98,7 +98,7 @@ def ingest(
                 for r in tl.Run.filter(parent=workflow).order_by("id")
             ]
         attach(tasks, work or _work_dir(launch, ident.workflow), store)
-        done = record_tasks(workflow, ident, tasks, store, progress)
+        done = record_tasks(workflow, ident, tasks, store, progress, launch)
     return _result(workflow, created, ident, done, outdirs, launch)
 
 
@@ -168,7 +168,7 @@ def _ingest_alone(
         run = _alone.read_trace_run(path, run_name)
         workflow, created = _alone.workflow_run(run, pipeline)
         attach(run.tasks, work or launch / "work", None)
-        done = record_tasks(workflow, run.ident, run.tasks, None, progress)
+        done = record_tasks(workflow, run.ident, run.tasks, None, progress, launch)
     return _result(workflow, created, run.ident, done, outdirs, launch)
 
 

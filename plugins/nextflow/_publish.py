@@ -55,7 +55,7 @@ def _sources(
 ) -> list[tl.Run | None]:
     """The task run behind each file: by symlink target, else by identical content
     (the unmatched files hashed together, against the run's outputs looked up once)."""
-    found = [by_hash.get(_task_hash(p.resolve())) if p.is_symlink() else None for p in files]
+    found = [by_hash.get(task_hash_of(p.resolve())) if p.is_symlink() else None for p in files]
     unmatched = [i for i, source in enumerate(found) if source is None]
     if unmatched:
         by_content = {
@@ -67,7 +67,7 @@ def _sources(
     return found
 
 
-def _task_hash(target: Path) -> str:
+def task_hash_of(target: Path) -> str:
     """The task hash of a path inside a work dir (``.../ab/cdef.../sub/file``), or ``""``."""
     parts = target.parts
     for index in range(len(parts) - 2, 0, -1):

@@ -8,12 +8,13 @@ full hash). Tasks already recorded are skipped, so a second ingest adds nothing.
 
 import datetime as dt
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import threadline as tl
 from threadline import adapters
 
-from ._files import published, task_inputs, task_outputs
+from ._files import own_records, published, task_inputs, task_outputs
 from ._lineage import LineageStore
 from ._pipeline import Identity
 from ._tasks import Task, short_hash
@@ -28,8 +29,10 @@ def record_tasks(
     tasks: list[Task],
     store: LineageStore | None,
     progress: Callable[[int, int], None] | None,
+    launch: Path,
 ) -> dict[str, Any]:
-    """Create the task runs not yet recorded; add files to those the receiver recorded."""
+    """Create the task runs not yet recorded; add files to those the receiver recorded.
+    Inputs from outside the work dirs are keyed by their path under ``launch``."""
     runs = list(tl.Run.filter(parent=workflow))
     known = _KnownRuns(runs)
     # the receiver marks the runs it creates files_recorded=False; ingest records their files
@@ -46,9 +49,9 @@ def record_tasks(
         batch = _record_batch(
             workflow, tasks[start : start + BATCH], known, complete, transforms, done
         )
-        outputs = [
-            out for task, run in batch for out in task_outputs(run, task, store, done["missing"])
-        ]
+        outputs = own_records(
+            [out for task, run in batch for out in task_outputs(run, task, store, done["missing"])]
+        )
         if outputs:  # the batch's files in one call: hashed in parallel, one transaction
             done["artifacts"] += len(adapters.register_outputs(None, outputs))
         if progress is not None:
@@ -58,7 +61,9 @@ def record_tasks(
     done.update(recorded=len(recorded), by_hash=known.by_reference)
     _link_cached(workflow, ident, [(t, r) for t, r in recorded if t.cached])
     links = [
-        pair for task, run in recorded for pair in task_inputs(run, task, known.by_reference, store)
+        pair
+        for task, run in recorded
+        for pair in task_inputs(run, task, known.by_reference, store, launch)
     ]
     adapters.link_runs(links)
     if recorded and store is not None and ident.workflow is not None:
