@@ -10,7 +10,6 @@ goes to the trash, restorable until ``threadline gc``.
 
 import logging
 import os
-import tempfile
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -21,7 +20,7 @@ from threadline import adapters
 
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from . import _features, _keys
+from . import _config, _features, _keys, _resume
 from ._events import ArtifactKind, ArtifactRemovedEvent, ArtifactSavedEvent
 from ._ledger import Entry, Ledger
 from ._publishing import ArtifactPublisher
@@ -95,15 +94,24 @@ class Checkpoint(ArtifactPublisher, ModelCheckpoint):
         self._last: dict[str, Any] = {}
         self._last_event: ArtifactSavedEvent | ArtifactRemovedEvent | None = None
         self._run_values_written = False
-        self._hparams_saved = False
+        self._hparams_saved = self._config_recorded = self._restored = False
+        self._restored_state: dict[str, Any] = {}
+        self._saving: str | None = None
         self._warned_no_run = False
         self._guard = adapters.Guard("lightning", host="training")  # each place once
 
     # -- set-up ------------------------------------------------------------------------
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
         super().setup(trainer, pl_module, stage)
+        self._restored, self._restored_state = False, {}
+        cli = _config.find(trainer)  # LightningCLI's SaveConfigCallback: it ran before
+        config_path = _config.local_path(trainer, cli)  # on every rank: log_dir broadcasts
         if trainer.is_global_zero:
             self._resolve(trainer, pl_module)
+            if cli is not None and not self._config_recorded:
+                self._config_recorded = True
+                with self._guard("the CLI config artifact"):
+                    _config.record(self, trainer, cli, config_path)
         self._base = trainer.strategy.broadcast(self._base)
 
     def _resolve(self, trainer: Any, pl_module: Any) -> None:
@@ -145,19 +153,25 @@ class Checkpoint(ArtifactPublisher, ModelCheckpoint):
             with self._guard("MLflow linkage"):
                 threadline.mlflow.link_trainer(trainer, self._run)
 
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), **_resume.saved_keys(self, self._saving)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)  # Lightning restores top-k/last: same dirpath
+        self._restored = state_dict.get("dirpath", self.dirpath) == self.dirpath
+        self._restored_state = state_dict
+
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
-        """A fit resumed from a checkpoint (``ckpt_path=``) reads it: an input of the run,
-        by the adapters' one input rule (the artifact at its key, else its content)."""
+        """A fit resumed from a checkpoint (``ckpt_path=``): see ``_resume``."""
         super().on_fit_start(trainer, pl_module)
         path = getattr(trainer, "ckpt_path", None)
-        if trainer.is_global_zero and self._run is not None and path and os.path.isfile(path):
-            with self._guard("linking the checkpoint resumed from"):
-                key = self.resolve_artifact_key(trainer, path, "checkpoint")
-                adapters.resolve_inputs(self._run, [adapters.Input(path=path, key=key)])
+        if trainer.is_global_zero and path and os.path.isfile(path):
+            with self._guard("resuming from a checkpoint"):
+                _resume.resume(self, trainer, os.fspath(path), self._restored)
 
     def _start_over(self) -> None:
         self._ledger = Ledger()
-        self._run_values_written = self._hparams_saved = False
+        self._run_values_written = self._hparams_saved = self._config_recorded = False
 
     def _ensure(self, trainer: Any) -> None:
         if self._base is None:
@@ -184,7 +198,11 @@ class Checkpoint(ArtifactPublisher, ModelCheckpoint):
 
     # -- Lightning's save and remove ---------------------------------------------------
     def _save_checkpoint(self, trainer: Any, filepath: str) -> None:
-        super()._save_checkpoint(trainer, filepath)
+        self._saving = filepath  # its key goes into the file (see ``state_dict``)
+        try:
+            super()._save_checkpoint(trainer, filepath)
+        finally:
+            self._saving = None
         if trainer.is_global_zero:
             with self._guard("saving the checkpoint artifact"):
                 self.save_checkpoint_artifact(trainer, filepath)
@@ -251,15 +269,22 @@ class Checkpoint(ArtifactPublisher, ModelCheckpoint):
         if replaced.artifact.id == entry.artifact.id:
             entry.written = replaced.written
             return []
-        if not self.keep_versions:
+        if not self.keep_versions and replaced.artifact.key == entry.artifact.key:
             replaced.artifact.delete(permanent=True)
             return []
-        if replaced.written.get("model_rank") is not None:
-            replaced.artifact.features.remove_values("model_rank")
+        return self._unflagged(replaced)
+
+    def _unflagged(self, entry: Entry) -> list[tuple[Entry, dict[str, Any]]]:
+        """A checkpoint out of the ledger keeps no rank, best or last flag."""
+        if entry.written.get("model_rank") is not None:
+            entry.artifact.features.remove_values("model_rank")
+            entry.written.pop("model_rank")
         flags: dict[str, Any] = {
-            k: False for k in ("is_best_model", "is_last_model") if k in self._existing
+            k: False
+            for k in ("is_best_model", "is_last_model")
+            if k in self._existing and entry.written.get(k) is not False
         }
-        return [(replaced, flags)] if flags else []
+        return [(entry, flags)] if flags else []
 
     @staticmethod
     def _merge(
@@ -301,9 +326,9 @@ class Checkpoint(ArtifactPublisher, ModelCheckpoint):
     def _checkpoint_removed(self, trainer: Any, filepath: str) -> None:
         entry = self._ledger.remove(filepath)
         artifact = entry.artifact if entry is not None else None
-        if artifact is not None:
-            artifact.delete()  # to the trash: restorable until `threadline gc`
-            self._write_flags(self._flag_updates())
+        if entry is not None:
+            self._write_flags([*self._unflagged(entry), *self._flag_updates()])
+            entry.artifact.delete()  # to the trash: restorable until `threadline gc`
         key = (
             artifact.key
             if artifact is not None
@@ -346,13 +371,7 @@ class Checkpoint(ArtifactPublisher, ModelCheckpoint):
         """Save ``hparams.yaml`` under the checkpoint prefix (an output, not an input)."""
         self._ensure(trainer)
         key = self.resolve_artifact_key(trainer, hparams_path, "hparams")
-        with tempfile.TemporaryDirectory() as folder:  # stored with secrets masked
-            local = _features.redacted_copy(hparams_path, folder)
-            (artifact,) = adapters.register_outputs(
-                self._run,
-                [adapters.Output(local, key=key, description=HPARAMS_DESCRIPTION)],
-                create_features=False,
-            )
+        artifact = _config.store(self._run, hparams_path, key, HPARAMS_DESCRIPTION)
         self._saved("hparams", trainer, hparams_path, artifact)
         return artifact
 
@@ -361,12 +380,6 @@ class Checkpoint(ArtifactPublisher, ModelCheckpoint):
         no run created, linked as the run's input in the same transaction."""
         self._ensure(trainer)
         key = self.resolve_artifact_key(trainer, config_path, "config")
-        with tempfile.TemporaryDirectory() as folder:
-            local = _features.redacted_copy(config_path, folder)
-            (artifact,) = adapters.register_inputs(
-                self._run,
-                [adapters.Output(local, key=key, description=CONFIG_DESCRIPTION)],
-                kind="config",
-            )
+        artifact = _config.store(self._run, config_path, key, CONFIG_DESCRIPTION, config=True)
         self._saved("config", trainer, config_path, artifact)
         return artifact

@@ -34,6 +34,13 @@ class Ledger:
         self.last_path = entry.path
         return previous
 
+    def adopt(self, entries: list[Entry]) -> None:
+        """Take over checkpoints an earlier fit saved (a resume): before this fit's own;
+        the one that carries ``is_last_model`` is the last until this fit saves one."""
+        self.entries = {**{e.path: e for e in entries}, **self.entries}
+        if self.last_path is None:
+            self.last_path = next((e.path for e in entries if e.written.get("is_last_model")), None)
+
     def remove(self, path: str) -> Entry | None:
         entry = self.entries.pop(path, None)
         if path == self.last_path:

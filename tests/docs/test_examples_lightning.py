@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import lightning.pytorch as L
+import pytest
 import threadline as tl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
@@ -49,8 +50,10 @@ def make_trainer(callbacks, max_epochs=3, **kwargs) -> L.Trainer:
     )
 
 
-def fit(trainer: L.Trainer, model: L.LightningModule | None = None) -> None:
-    trainer.fit(model or Regressor(), train_dataloaders=loader(), val_dataloaders=loader())
+def fit(trainer: L.Trainer, model: L.LightningModule | None = None, **kwargs) -> None:
+    trainer.fit(
+        model or Regressor(), train_dataloaders=loader(), val_dataloaders=loader(), **kwargs
+    )
 
 
 def test_quickstart(local_instance, isolated, monkeypatch):
@@ -171,6 +174,42 @@ def test_versions(local_instance, isolated, monkeypatch):
     # -- end lightning-versions --
 
 
+@pytest.mark.filterwarnings("ignore:Checkpoint directory .* exists and is not empty")  # Lightning's
+def test_resume(local_instance, isolated, monkeypatch):
+    monkeypatch.setenv("THREADLINE_STRICT", "1")
+    from threadline.lightning import save_lightning_features
+
+    save_lightning_features()
+    # -- start lightning-resume --
+    from threadline.lightning import Checkpoint
+
+    def train(max_epochs: int, ckpt_path: str | None = None) -> None:
+        checkpoint = Checkpoint(dirpath="ckpts", monitor="val_loss", save_top_k=2, save_last=True)
+        model = Regressor(losses=(5.0, 4.0, 3.0, 3.5, 1.0))  # val_loss of epochs 0 to 4
+        fit(make_trainer([checkpoint], max_epochs=max_epochs), model, ckpt_path=ckpt_path)
+
+    first = tl.track()
+    train(max_epochs=3)  # keeps epochs 1 and 2 (4.0, 3.0) and last.ckpt
+    tl.finish()
+    resumed = tl.track()
+    train(max_epochs=5, ckpt_path="last")  # evicts epoch 1, then its own epoch 3 (3.5)
+    tl.finish()
+
+    best = tl.Artifact.get(is_best_model=True)  # one best and one last over both fits
+    assert best.key == f"ckpts/{resumed.uid}/checkpoints/epoch=4-step=10.ckpt"
+    assert tl.Artifact.get(is_last_model=True).key == f"ckpts/{resumed.uid}/checkpoints/last.ckpt"
+    earlier = f"ckpts/{first.uid}/checkpoints"
+    kept = tl.Artifact.get(key=f"{earlier}/epoch=2-step=6.ckpt")  # still in the top 2
+    assert kept.features.get_values()["model_rank"] == 1  # was 0 in the first fit
+    evicted = tl.Artifact.get(key=f"{earlier}/epoch=1-step=4.ckpt", visibility="trash")
+    assert "model_rank" not in evicted.features.get_values()
+
+    started_from = tl.Artifact.get(key=f"{earlier}/last.ckpt")
+    assert [a.uid for a in resumed.inputs] == [started_from.uid]
+    assert first.uid in {r.uid for r in tl.lineage.upstream(resumed).runs}
+    # -- end lightning-resume --
+
+
 def test_cli(local_instance, isolated, monkeypatch):
     monkeypatch.setenv("THREADLINE_STRICT", "1")
     # jsonargparse deprecates an API Lightning 2.6 calls: their warning, not ours
@@ -187,13 +226,12 @@ def test_cli(local_instance, isolated, monkeypatch):
 
     # -- start lightning-cli --
     from lightning.pytorch.cli import LightningCLI
-    from threadline.lightning import Checkpoint, SaveConfigCallback
+    from threadline.lightning import Checkpoint
 
     run = tl.track()
-    LightningCLI(
+    LightningCLI(  # with Lightning's own SaveConfigCallback
         Regressor,
         DataModule,
-        save_config_callback=SaveConfigCallback,
         seed_everything_default=0,
         trainer_defaults={
             "callbacks": [Checkpoint()],

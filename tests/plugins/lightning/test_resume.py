@@ -1,0 +1,95 @@
+"""A fit resumed with ``ckpt_path="last"`` into the same dirpath: the records match the
+files Lightning keeps, evicts and overwrites, and the two runs are connected."""
+
+from pathlib import Path
+
+import pytest
+import threadline as tl
+from threadline import adapters
+from threadline.lightning import Checkpoint as ModelCheckpoint  # the one changed line
+
+from tests.plugins.lightning.models import TinyData, TinyModel, trainer
+
+LOSSES = [5.0, 4.0, 3.0, 3.5, 1.0]  # val_loss per epoch, over both fits
+
+
+def fit(max_epochs: int, ckpt_path: str | None = None) -> ModelCheckpoint:
+    """Lightning's documented pattern: top-2 by val_loss plus last.ckpt in one folder."""
+    checkpoint_callback = ModelCheckpoint(
+        dirpath="my/path/", save_top_k=2, monitor="val_loss", save_last=True
+    )
+    trainer([checkpoint_callback], max_epochs=max_epochs).fit(
+        TinyModel(losses=LOSSES), TinyData(), ckpt_path=ckpt_path
+    )
+    return checkpoint_callback
+
+
+def visible_checkpoints() -> list[tl.Artifact]:
+    """The latest version of each checkpoint key outside the trash (earlier versions of
+    last.ckpt are its history, not files of their own)."""
+    return tl.Artifact.filter(kind="model", is_latest=True).order_by("id").all()
+
+
+def flags(artifact: tl.Artifact) -> dict:
+    values = artifact.features.get_values()
+    return {k: values.get(k) for k in ("is_best_model", "is_last_model", "model_rank")}
+
+
+@pytest.mark.filterwarnings("ignore:Checkpoint directory .* exists and is not empty")  # Lightning's
+def test_resume_matches_the_files_on_disk(db_instance, isolated):
+    tl.lightning.save_lightning_features()
+    first_run = tl.track(key="train.py")
+    fit(max_epochs=3)
+    tl.finish()
+    on_disk = sorted(p.name for p in Path("my/path").iterdir())
+    assert on_disk == ["epoch=1-step=4.ckpt", "epoch=2-step=6.ckpt", "last.ckpt"]
+
+    resumed = tl.track(key="train.py")
+    callback = fit(max_epochs=5, ckpt_path="last")
+    tl.finish()
+    # Lightning kept epoch 2 (3.0) of the first fit, evicted epoch 1 (4.0) and its own
+    # epoch 3 (3.5), and wrote last.ckpt again.
+    on_disk = sorted(p.name for p in Path("my/path").iterdir())
+    assert on_disk == ["epoch=2-step=6.ckpt", "epoch=4-step=10.ckpt", "last.ckpt"]
+
+    visible = visible_checkpoints()
+    for artifact in visible:  # every visible checkpoint's file exists ...
+        assert (Path("my/path") / artifact.key.rsplit("/", 1)[1]).is_file(), artifact.key
+    names = {a.key.rsplit("/", 1)[1] for a in visible}
+    assert names == set(on_disk)  # ... and every file on disk has one
+    trashed = tl.Artifact.filter(kind="model", visibility="trash").order_by("id").all()
+    assert [(a.key.rsplit("/", 1)[1], a.run.uid) for a in trashed] == [
+        ("epoch=0-step=2.ckpt", first_run.uid),  # evicted during the first fit
+        ("epoch=1-step=4.ckpt", first_run.uid),  # evicted by the resumed fit
+        ("epoch=3-step=8.ckpt", resumed.uid),
+    ]
+    unflagged = {"is_best_model": False, "is_last_model": False, "model_rank": None}
+    assert [flags(a) for a in trashed] == [unflagged] * 3
+
+    best = tl.Artifact.get(is_best_model=True)  # one, not MultipleFound
+    last = tl.Artifact.get(is_last_model=True)
+    assert best.hash == adapters.hash_files([callback.best_model_path])[0]
+    assert best.key.endswith("epoch=4-step=10.ckpt") and best.run.uid == resumed.uid
+    assert last.hash == adapters.hash_files(["my/path/last.ckpt"])[0]
+    assert last.key.endswith("last.ckpt") and last.run.uid == resumed.uid
+    kept = {a.key.rsplit("/", 1)[1]: (a.run.uid, flags(a)) for a in visible if a.id != last.id}
+    assert kept == {
+        "epoch=2-step=6.ckpt": (
+            first_run.uid,
+            {"is_best_model": False, "is_last_model": False, "model_rank": 1},  # was 0
+        ),
+        "epoch=4-step=10.ckpt": (
+            resumed.uid,
+            {"is_best_model": True, "is_last_model": False, "model_rank": 0},
+        ),
+        "last.ckpt": (  # the first fit's last.ckpt, overwritten on disk: kept, unflagged
+            first_run.uid,
+            unflagged,
+        ),
+    }
+
+    started_from = tl.Artifact.get(key=f"my/path/{first_run.uid}/checkpoints/last.ckpt")
+    assert [a.uid for a in tl.Run.get(uid=resumed.uid).inputs] == [started_from.uid]
+    upstream = tl.lineage.upstream(tl.Run.get(uid=resumed.uid))
+    assert first_run.uid in {r.uid for r in upstream.runs}
+    assert (started_from.uid, resumed.uid) in upstream.edges
