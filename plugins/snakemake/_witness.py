@@ -31,6 +31,7 @@ from ._workflow import JobIndex, live_workflow
 
 log = logging.getLogger("threadline.snakemake")
 SNAKEMAKE_LOGGER = "snakemake.logging"
+WITNESSED = ("workflow_started", "job_info", "job_finished")  # logged by the main thread
 
 
 @dataclass
@@ -70,9 +71,20 @@ class Witness(logging.Handler):
         if self.held_root is not None:
             shutil.rmtree(self.held_root, ignore_errors=True)
 
+    def handle(self, record: logging.LogRecord) -> bool:
+        """``emit`` without the handler lock that ``logging.Handler.handle`` takes: job
+        threads log too (a job's shell command, just before Snakemake starts its
+        process) and must never wait while this handler hashes files on the main thread.
+        A member of a failing pipe group started that late escapes Snakemake's kill of
+        the group, and Snakemake then waits for it forever at shutdown. The events read
+        here are logged by the main thread only; ``seen`` has its own lock."""
+        if event_of(record) in WITNESSED:
+            self.emit(record)
+        return True
+
     def emit(self, record: logging.LogRecord) -> None:
         event = event_of(record)
-        if event not in ("workflow_started", "job_info", "job_finished"):
+        if event not in WITNESSED:
             return
         with self.guard(f"Snakemake's {event} event (main thread)"):
             if event == "workflow_started":
