@@ -94,7 +94,7 @@ def _flow_event(hook: Hook, flow: Any, flow_run: Any, state: Any) -> None:
         return
     problem = None
     try:
-        _writer.WRITER.flush()  # the task runs of this flow, closed in the background
+        _writer.flush()  # the task runs of this flow, closed in the background
         if hook.event == "completion":
             naming = _outputs.Naming(entry.key, flow.name, "", entry.params, entry.workdir)
             problem = _save_outputs(entry, state, hook.options, naming)

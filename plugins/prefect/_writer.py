@@ -1,25 +1,18 @@
-"""Writes that need not hold up the flow: closing task runs and recording their edges.
+"""Writes that need not hold up the flow: closing task runs, their edges and annotations.
 
-A task's run row must exist before its body starts (artifacts saved in the body point
-to it), but marking it finished and recording which runs it consumed can wait a few
-milliseconds. Under Prefect the flow's thread competes for the GIL with Prefect's event
-and log workers, and every database statement on that thread hands the GIL over and
-waits to get it back; on a busy 2-core machine that is 1-2 ms per statement. So these
-writes go, in order, to one background thread per process, and the end of every flow
-run waits for them (``flush``): a flow's records are complete when the flow returns.
+A task's run row must exist before its body starts (artifacts saved in the body point to
+it), so it is written on the task's thread. Marking the run finished and recording which
+runs it consumed can wait: they go to this process's background writer
+(``adapters.writer()``: one thread, batched short transactions, retried through a
+database outage), and the end of every flow run waits for them (``flush``), so a flow's
+records are complete when the flow call returns.
 
-Work from tasks outside a flow, and in worker processes (Dask), is written at once:
-no flow end would wait for it there.
-
-All of the adapter's writes in a process take turns on ``WRITES``: a thread that waits
-for SQLite's write lock sleeps in SQLite's busy handler (1 ms, then longer), while this
-lock hands over as soon as the previous writer is done. The background thread takes it
-once for everything queued meanwhile.
+Work from tasks outside a flow, and in worker processes (Dask), is written at once: no
+flow end would wait for it there. Writes made at once take the writer's ``turn``: a thread
+that waited for SQLite's write lock would sleep in SQLite's busy handler (1 ms, then
+longer), while this lock hands over as soon as the writer's batch is committed.
 """
 
-import atexit
-import queue
-import threading
 from collections.abc import Callable
 
 from threadline import adapters
@@ -27,61 +20,20 @@ from threadline import adapters
 from ._registry import GUARD
 
 Job = Callable[[], None]
-WRITES = threading.Lock()
 
 
-class Writer:
-    """One background thread that runs submitted writes in order."""
+class _Turn:
+    """``with WRITES:`` writes synchronously, taking turns with the background writer
+    (whose lock is looked up each time: a forked worker process has a writer of its own)."""
 
-    def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[Job] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self._errors: list[BaseException] = []
+    def __enter__(self) -> None:
+        adapters.writer().turn.acquire()
 
-    def submit(self, job: Job) -> None:
-        if self._thread is None:
-            with self._lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(
-                        target=self._loop, daemon=True, name="threadline-prefect-writer"
-                    )
-                    self._thread.start()
-        self._queue.put(job)
-
-    def flush(self) -> None:
-        """Wait until everything submitted so far is written; in strict mode, raise the
-        first failure among those writes."""
-        if self._thread is None:
-            return
-        done = threading.Event()
-        self._queue.put(done.set)
-        done.wait()
-        with self._lock:
-            errors, self._errors = self._errors, []
-        if errors and adapters.strict():
-            raise errors[0]
-
-    def _loop(self) -> None:
-        while True:
-            jobs = [self._queue.get()]
-            while not self._queue.empty():
-                jobs.append(self._queue.get())
-            with WRITES:
-                for job in jobs:
-                    self._run(job)
-
-    def _run(self, job: Job) -> None:
-        try:
-            job()
-        except Exception as error:  # a hook's write: logged, never raised into Prefect
-            GUARD.report("a Prefect task run (background write)", error)
-            with self._lock:
-                self._errors.append(error)
+    def __exit__(self, *exc: object) -> None:
+        adapters.writer().turn.release()
 
 
-WRITER = Writer()
-atexit.register(WRITER.flush)
+WRITES = _Turn()
 
 
 def later(job: Job, now: bool) -> None:
@@ -90,4 +42,9 @@ def later(job: Job, now: bool) -> None:
         with WRITES:
             job()
     else:
-        WRITER.submit(job)
+        adapters.writer().submit(job, where="a Prefect task run", guard=GUARD)
+
+
+def flush() -> None:
+    """Wait for the background writes queued so far (the task runs of a flow)."""
+    adapters.writer().flush()

@@ -550,3 +550,25 @@ def test_emit(capsys):
     # -- end adapter-emit --
     text, data = capsys.readouterr().out.split("\n", 1)
     assert text == "r1  completed" and json.loads(data) == rows
+
+
+def test_writer(local_instance, isolated):
+    workflow, job = workflow_and_job()
+    guard = adapters.Guard("myengine", host="the workflow")
+    # -- start adapter-writer --
+    writer = adapters.writer()  # this process's writer thread (started on first use)
+
+    def on_job_finished(job: tl.Run, lane: int) -> None:  # an engine callback: returns at once
+        def write() -> None:
+            adapters.finish_run(job, "completed")
+            adapters.annotate(job, {"lane": lane}, create_features=True)
+
+        writer.submit(write, where="a finished job", guard=guard)
+
+    on_job_finished(job, 3)
+    writer.flush()  # where the workflow ends: everything it queued is written
+    assert tl.Run.get(uid=job.uid).status == "completed"
+    with writer.turn:  # a write the callback needs at once takes turns with the writer
+        task = adapters.start_run("rules/sort", "rule", parent=workflow)
+    # -- end adapter-writer --
+    assert task.id is not None and guard.failures == []

@@ -34,6 +34,8 @@ Features and edges
     ``link_runs``: (upstream, downstream) edges between runs.
 Engine safety
     ``Guard``: the one "never fail the host engine" wrapper (log once, record, go on);
+    ``writer`` (a ``Writer``): this process's background writer thread, which writes
+    what a hook need not wait for in short batched transactions, off the engine's thread;
     ``strict``: whether adapters re-raise their own failures (``THREADLINE_STRICT=1``);
     ``redact``: a value with its secrets masked; ``check_key``: a key, checked.
 Command lines
@@ -80,11 +82,13 @@ from ._runs import (
     update_run,
 )
 from ._transforms import get_transform
+from ._writer import Writer, writer
 
 __all__ = [
     "Guard",
     "Input",
     "Output",
+    "Writer",
     "abort_children",
     "activate",
     "annotate",
@@ -115,6 +119,7 @@ __all__ = [
     "strict",
     "transaction",
     "update_run",
+    "writer",
 ]
 
 

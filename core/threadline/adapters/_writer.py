@@ -1,0 +1,226 @@
+"""The background writer: writes an engine's hook need not wait for, batched, off its thread.
+
+An engine hook that writes on the engine's own thread pays for each database statement
+twice: the statement, and the wait to get the GIL back from the engine's busy background
+threads when the driver returns (1-2 ms a statement on a busy 2-core machine). Writes whose
+result the hook does not need at once (closing a run, its edges, its annotations) go to one
+``Writer`` thread per process instead, in order, and the writer writes everything queued
+meanwhile as one short transaction:
+
+- A kill -9 loses at most the batch being written; since a batch is one transaction and
+  jobs run in the order they were submitted, no record ever points at a missing one.
+- A database outage (the database cannot be reached) is retried, batch by batch, for
+  ``THREADLINE_WRITER_RETRY_S`` seconds (60 by default); nothing is lost if the database
+  is back within that window. After it, the batch is given up and reported once.
+- A job that fails for another reason (a bug, a refused value) is reported once per kind
+  through the submitter's ``Guard`` and dropped; the rest of its batch is written, each
+  job in its own transaction. With ``THREADLINE_STRICT=1``, ``flush`` raises it.
+- ``flush()`` waits until everything submitted before it is written: call it where the
+  engine's unit of work ends (a flow run) so its records are all visible when it returns;
+  every writer is also flushed at interpreter exit.
+
+A write the hook needs at once (a run that artifacts saved in the task body will point to)
+stays on the hook's thread, inside ``with writer.turn:``: the writer holds the same lock
+while it writes a batch, so the two take turns instead of one sleeping in SQLite's busy
+handler.
+
+Test hook: with ``THREADLINE_WRITER_HOLD=<folder>``, before committing batch ``n`` the
+writer writes ``<folder>/batch-<n>`` (one line per job: what it writes) and waits until
+``<folder>/go-<n>`` exists, so a test can kill the process between enqueue and commit.
+"""
+
+import atexit
+import contextlib
+import dataclasses
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from .._db import unwrap
+from ..models import Run
+from ._guard import Guard, strict
+from ._runs import transaction
+
+ENV_RETRY = "THREADLINE_WRITER_RETRY_S"
+ENV_HOLD = "THREADLINE_WRITER_HOLD"
+RETRY_S = 60.0
+MAX_BATCH = 500  # jobs per transaction: short enough never to hold the write lock long
+
+Job = Callable[[], None]
+log = logging.getLogger("threadline.adapters")
+_DEFAULT_GUARD = Guard("adapters", host="the engine's run")
+
+
+@dataclasses.dataclass
+class _Item:
+    job: Job
+    where: str
+    guard: Guard
+
+
+class Writer:
+    """One background thread that writes submitted jobs in order, in batches.
+
+    ``retry_s``: how long a batch is retried while the database cannot be reached (default
+    ``THREADLINE_WRITER_RETRY_S``, else 60 s). ``turn``: the lock the writer holds while
+    writing; take it around this process's synchronous writes. ``retries``: how many
+    times a batch met an unreachable database; ``failures``: the errors of jobs given up.
+    """
+
+    def __init__(self, *, retry_s: float | None = None, name: str = "threadline-writer") -> None:
+        self.retry_s = _retry_s() if retry_s is None else retry_s
+        self.name = name
+        self.turn = threading.Lock()
+        self.retries = 0
+        self.failures: list[BaseException] = []
+        self._queue: queue.SimpleQueue[_Item | threading.Event] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._unraised: list[BaseException] = []
+        self._batches = 0
+
+    def submit(self, job: Job, *, where: str = "a write", guard: Guard | None = None) -> None:
+        """Queue ``job`` (a function that writes through the adapter API); ``where`` names
+        it in the log line of a failure, reported through ``guard``."""
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._loop, daemon=True, name=self.name)
+                    self._thread.start()
+        self._queue.put(_Item(job, where, guard or _DEFAULT_GUARD))
+
+    def flush(self) -> None:
+        """Wait until everything submitted so far is written (or given up); with
+        ``THREADLINE_STRICT=1``, raise the first failure among those writes."""
+        if self._thread is None or threading.current_thread() is self._thread:
+            return
+        done = threading.Event()
+        self._queue.put(done)
+        done.wait()
+        with self._lock:
+            errors, self._unraised = self._unraised, []
+        if errors and strict():
+            raise errors[0]
+
+    def _loop(self) -> None:
+        while True:
+            entries = [self._queue.get()]
+            while len(entries) < MAX_BATCH:
+                try:
+                    entries.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            items = [e for e in entries if isinstance(e, _Item)]
+            if items:
+                with self.turn:
+                    self._write(items)
+            for entry in entries:
+                if isinstance(entry, threading.Event):
+                    entry.set()
+
+    def _write(self, items: list[_Item]) -> None:
+        """One transaction for the batch; while the database cannot be reached, again
+        until ``retry_s`` has passed; a job's own failure: each job in its own transaction."""
+        attempts, deadline = 0, time.monotonic() + self.retry_s
+        while True:
+            try:
+                with transaction():
+                    for item in items:
+                        item.job()
+                    self._hold(items)
+                return
+            except Exception as error:
+                if _reachable():
+                    break  # the database answers: one of the jobs is at fault
+                attempts += 1
+                self.retries += 1
+                if attempts == 1:
+                    log.warning(
+                        "threadline: the database cannot be reached (%s); retrying for %g s",
+                        error,
+                        self.retry_s,
+                    )
+                if time.monotonic() >= deadline:
+                    return self._give_up(items, error)
+                time.sleep(min(2.0, 0.05 * 2**attempts))
+        for item in items:
+            try:
+                with transaction():
+                    item.job()
+            except Exception as error:
+                self._give_up([item], error)
+
+    def _give_up(self, items: list[_Item], error: BaseException) -> None:
+        for item in items:
+            item.guard.report(f"{item.where} (background write)", error)
+        with self._lock:
+            self.failures.append(error)
+            self._unraised.append(error)
+
+    def _hold(self, items: list[_Item]) -> None:
+        """The test hook (``THREADLINE_WRITER_HOLD``): wait, before the commit, for a go."""
+        folder = os.environ.get(ENV_HOLD)
+        if not folder:
+            return
+        self._batches += 1
+        lines = "".join(f"{item.where}\n" for item in items)
+        Path(folder, f"batch-{self._batches}").write_text(lines)
+        while not Path(folder, f"go-{self._batches}").exists():
+            time.sleep(0.01)
+
+
+def _reachable() -> bool:
+    """Whether the database answers (after reopening this thread's connection)."""
+    db = unwrap(Run._meta.database)
+    with contextlib.suppress(Exception):
+        db.close()
+    try:
+        db.execute_sql("SELECT 1")
+    except Exception:
+        return False
+    return True
+
+
+def _retry_s() -> float:
+    text = os.environ.get(ENV_RETRY, "").strip()
+    try:
+        return float(text) if text else RETRY_S
+    except ValueError:
+        log.warning(
+            "threadline: %s=%r is not a number of seconds; using %s", ENV_RETRY, text, RETRY_S
+        )
+        return RETRY_S
+
+
+_writer: Writer | None = None
+_writer_lock = threading.Lock()
+
+
+def writer() -> Writer:
+    """This process's writer (one per process, started on first use, flushed at exit)."""
+    global _writer
+    if _writer is None:
+        with _writer_lock:
+            if _writer is None:
+                _writer = Writer()
+    return _writer
+
+
+def _flush_at_exit() -> None:
+    if _writer is not None:
+        with contextlib.suppress(Exception):
+            _writer.flush()
+
+
+def _forget_in_child() -> None:
+    """A forked child has no writer thread: it starts its own."""
+    global _writer, _writer_lock
+    _writer, _writer_lock = None, threading.Lock()
+
+
+atexit.register(_flush_at_exit)
+os.register_at_fork(after_in_child=_forget_in_child)

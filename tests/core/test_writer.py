@@ -1,0 +1,267 @@
+"""The adapter API's background writer (``adapters.Writer``): batches, failures, a kill -9
+between enqueue and commit, and a real PostgreSQL outage in the middle of a run."""
+
+import itertools
+import logging
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import threadline as tl
+from threadline import adapters
+
+from tests import harness
+
+
+def wait_for(path: Path, proc: subprocess.Popen[str] | None = None, timeout: float = 120) -> None:
+    """Wait until ``path`` exists (a file the writer's test hook writes)."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the child ended early: {proc.communicate()}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path.name} never appeared")
+        time.sleep(0.02)
+
+
+def job(where: str) -> tl.Run:
+    return adapters.start_run(where, "job", source=f"echo {where}")
+
+
+def test_jobs_are_written_in_order_and_visible_after_flush(local_instance, isolated):
+    writer = adapters.Writer()
+    runs = [job(f"jobs/{i}") for i in range(30)]
+    for i, run in enumerate(runs):
+        writer.submit(lambda run=run: adapters.finish_run(run, "completed"))
+        writer.submit(lambda run=run, i=i: adapters.annotate(run, {"i": i}, create_features=True))
+    writer.submit(lambda: adapters.link_runs(list(itertools.pairwise(runs))))
+    writer.flush()
+
+    found = tl.Run.filter(transform__key__startswith="jobs/").order_by("id").all()
+    assert [r.status for r in found] == ["completed"] * 30
+    assert [r.features.get_values()["i"] for r in found] == list(range(30))
+    assert [len(r.upstream_runs) for r in found] == [0] + [1] * 29
+    assert adapters.writer() is adapters.writer()  # one per process
+
+
+def test_a_batch_is_one_transaction(local_instance, isolated, tmp_path, monkeypatch):
+    """Held before its commit (the test hook), a batch is invisible to other connections;
+    what was queued meanwhile becomes the next batch."""
+    hold = tmp_path / "hold"
+    hold.mkdir()
+    monkeypatch.setenv("THREADLINE_WRITER_HOLD", str(hold))
+    writer = adapters.Writer()
+    first, *others = [job(f"batch/{i}") for i in range(4)]
+    writer.submit(lambda: adapters.finish_run(first, "completed"), where="first")
+    wait_for(hold / "batch-1")
+    for i, run in enumerate(others):
+        writer.submit(lambda run=run: adapters.finish_run(run, "errored"), where=f"other {i}")
+    db = sqlite3.connect(local_instance.settings.db.removeprefix("sqlite:///"))
+    status = "SELECT status FROM run WHERE uid = ?"
+    assert db.execute(status, (first.uid,)).fetchone() == ("started",)  # not committed yet
+    (hold / "go-1").touch()
+    wait_for(hold / "batch-2")
+    assert db.execute(status, (first.uid,)).fetchone() == ("completed",)
+    assert (hold / "batch-2").read_text().splitlines() == ["other 0", "other 1", "other 2"]
+    (hold / "go-2").touch()
+    writer.flush()
+    assert [db.execute(status, (r.uid,)).fetchone() for r in others] == [("errored",)] * 3
+    db.close()
+
+
+def test_a_failing_job_is_logged_once_and_the_rest_written(
+    local_instance, isolated, monkeypatch, caplog
+):
+    monkeypatch.setenv("THREADLINE_STRICT", "0")
+    guard = adapters.Guard("myengine")
+    writer = adapters.Writer()
+    good, bad = job("ok"), job("bad")
+    writer.submit(lambda: adapters.finish_run(bad, "done"), where="a job", guard=guard)
+    writer.submit(lambda: adapters.finish_run(good, "completed"), where="a job", guard=guard)
+    writer.submit(lambda: adapters.finish_run(bad, "over"), where="a job", guard=guard)
+    with caplog.at_level(logging.DEBUG, logger="threadline.myengine"):
+        writer.flush()  # never raises outside strict mode
+
+    assert tl.Run.get(uid=good.uid).status == "completed"
+    assert tl.Run.get(uid=bad.uid).status == "started"
+    assert guard.failures == ["a job (background write): InvalidInput"] * 2
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "final status must be one of" in errors[0].getMessage()
+    assert len(writer.failures) == 2
+
+    monkeypatch.setenv("THREADLINE_STRICT", "1")
+    writer.submit(lambda: adapters.finish_run(bad, "over"), where="a job", guard=guard)
+    with pytest.raises(tl.errors.InvalidInput, match="final status"):
+        writer.flush()
+
+
+CHILD = """
+import sys
+import time
+from pathlib import Path
+
+import threadline as tl
+from threadline import adapters
+
+hold = Path(sys.argv[1])
+writer = adapters.writer()
+flow = adapters.start_run("flow", "flow", source="flow")  # written at once
+made: dict[str, tl.Run] = {}
+
+
+def start(name: str, parent: str | None) -> None:
+    made[name] = adapters.start_run(name, "task", source=name, parent=made.get(parent, flow))
+
+
+writer.submit(lambda: start("a", None), where="start a")
+writer.submit(
+    lambda: adapters.annotate(made["a"], {"n": 1}, create_features=True), where="annotate a"
+)
+while not (hold / "batch-1").exists():  # batch 1 is being written (held before its commit)
+    time.sleep(0.01)
+writer.submit(lambda: start("b", "a"), where="start b")
+writer.submit(lambda: adapters.link_runs([(made["a"], made["b"])]), where="link a b")
+writer.submit(lambda: adapters.annotate(made["b"], {"n": 2}), where="annotate b")
+writer.submit(lambda: adapters.finish_run(made["a"], "completed"), where="finish a")
+writer.flush()
+"""
+
+
+def test_kill_9_between_enqueue_and_commit_loses_only_the_last_batch(
+    local_instance, isolated, tmp_path
+):
+    """A real SIGKILL while the writer holds batch 2 before its commit (the test hook):
+    batch 1 is all there, batch 2 is all gone, and nothing points at a missing record."""
+    hold = tmp_path / "hold"
+    hold.mkdir()
+    inst = local_instance
+    env = {
+        **os.environ,
+        "THREADLINE_DB": inst.settings.db,
+        "THREADLINE_STORAGE": inst.settings.storage,
+        "THREADLINE_WRITER_HOLD": str(hold),
+    }
+    child = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(CHILD), str(hold)],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for(hold / "batch-1", child)
+        (hold / "go-1").touch()
+        wait_for(hold / "batch-2", child)
+        assert (hold / "batch-2").read_text().split("\n")[:-1] == [
+            "start b",
+            "link a b",
+            "annotate b",
+            "finish a",
+        ]
+        child.send_signal(signal.SIGKILL)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.communicate()
+    assert child.returncode == -signal.SIGKILL
+
+    a = tl.Run.get(transform__key="a")  # batch 1: written
+    assert a.features.get_values() == {"n": 1}
+    assert a.status == "started"  # "finish a" was in batch 2
+    assert tl.Run.filter(transform__key="b").count() == 0  # batch 2: all of it lost
+    db = sqlite3.connect(inst.settings.db.removeprefix("sqlite:///"))
+    assert db.execute("SELECT count(*) FROM run_link").fetchone() == (0,)
+    assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+    assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    db.close()
+
+
+# -- a real PostgreSQL outage ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def own_postgres() -> Iterator[harness.Postgres]:
+    """A throwaway cluster of this module's own, stopped and started by the test."""
+    if harness.postgres_bindir() is None and not os.environ.get("CI"):
+        pytest.skip("PostgreSQL server binaries not installed (apt-get install postgresql)")
+    with harness.postgres_server() as server:
+        yield server
+
+
+def pg_ctl(server: harness.Postgres, *args: str) -> None:
+    command = server._cmd(os.path.join(server.bindir, "pg_ctl"), "-D", server.datadir, *args)
+    subprocess.run(command, check=True, capture_output=True)
+
+
+def restart(server: harness.Postgres) -> None:
+    folder = os.path.dirname(server.datadir)
+    options = f"-p {server.port} -c listen_addresses=127.0.0.1 -k {folder} -c fsync=off"
+    log = os.path.join(folder, "log")
+    pg_ctl(server, "-o", options, "-l", log, "-w", "-t", "60", "start")
+
+
+@pytest.fixture
+def on_own_postgres(own_postgres, isolated, tmp_path, monkeypatch) -> Iterator[harness.Postgres]:
+    monkeypatch.setenv("THREADLINE_DB", own_postgres.create_database(f"w{uuid.uuid4().hex[:12]}"))
+    monkeypatch.setenv("THREADLINE_STORAGE", str(tmp_path / "storage"))
+    tl.connect()
+    yield own_postgres
+    tl.disconnect()
+
+
+def test_an_outage_loses_nothing_when_the_database_is_back_in_time(on_own_postgres, caplog):
+    writer = adapters.Writer(retry_s=120)
+    runs = [job(f"outage/{i}") for i in range(5)]
+    writer.submit(lambda: adapters.finish_run(runs[0], "completed"))
+    writer.flush()
+    pg_ctl(on_own_postgres, "-m", "immediate", "stop")  # the server is gone
+    try:
+        for i, run in enumerate(runs[1:], start=1):
+            writer.submit(lambda run=run: adapters.finish_run(run, "completed"))
+            writer.submit(
+                lambda run=run, i=i: adapters.annotate(run, {"i": i}, create_features=True)
+            )
+        writer.submit(lambda: adapters.link_runs(list(itertools.pairwise(runs))))
+        deadline = time.monotonic() + 120
+        while writer.retries < 2:  # the writer met the outage and is retrying
+            assert time.monotonic() < deadline, "the writer never tried to write"
+            time.sleep(0.05)
+    finally:
+        restart(on_own_postgres)
+    with caplog.at_level(logging.WARNING, logger="threadline.adapters"):
+        writer.flush()
+
+    assert writer.failures == []
+    said = [r for r in caplog.records if "cannot be reached" in r.getMessage()]
+    assert len(said) == 1  # one warning for the whole outage
+    tl.disconnect()
+    tl.connect()  # this thread's connection died with the server
+    found = tl.Run.filter(transform__key__startswith="outage/").order_by("id").all()
+    assert [r.status for r in found] == ["completed"] * 5
+    assert [r.features.get_values().get("i") for r in found] == [None, 1, 2, 3, 4]
+    assert [len(r.upstream_runs) for r in found] == [0, 1, 1, 1, 1]
+
+
+def test_an_outage_longer_than_the_window_is_reported_once(on_own_postgres, monkeypatch):
+    monkeypatch.setenv("THREADLINE_STRICT", "0")
+    guard = adapters.Guard("myengine")
+    writer = adapters.Writer(retry_s=0.5)
+    run = job("outage/long")
+    pg_ctl(on_own_postgres, "-m", "immediate", "stop")
+    try:
+        writer.submit(lambda: adapters.finish_run(run, "completed"), where="a job", guard=guard)
+        writer.flush()  # returns once the window has passed, without raising
+    finally:
+        restart(on_own_postgres)
+    assert guard.failures == ["a job (background write): DatabaseError"]
+    tl.disconnect()
+    tl.connect()
+    assert tl.Run.get(uid=run.uid).status == "started"  # given up: nothing half-written
