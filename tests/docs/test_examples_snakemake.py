@@ -64,6 +64,11 @@ def test_api_and_queries(local_instance, isolated):
         "data/A.csv",  # the raw inputs, by the paths they were read from
         "data/B.csv",
     }
+    raw = clean.inputs[0]  # source data: no run made it, its path is its key
+    assert (raw.key, raw.run) == ("data/A.csv", None)
+    assert "source data read from" in raw.description  # + absolute path and host
+    for job in jobs:  # every input of every job is named
+        assert job.inputs.count() > 0 and all(a.key for a in job.inputs), job.name
     # -- end snakemake-query --
 
 
