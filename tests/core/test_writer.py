@@ -184,6 +184,53 @@ def test_kill_9_between_enqueue_and_commit_loses_only_the_last_batch(
     db.close()
 
 
+LOCKER = """
+import sqlite3, sys, time
+from pathlib import Path
+
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN EXCLUSIVE")  # no other process can write until this one lets go
+Path(sys.argv[2], "locked").touch()
+while not Path(sys.argv[2], "release").exists():
+    time.sleep(0.01)
+db.execute("COMMIT")
+"""
+
+
+def test_a_database_locked_by_another_process_past_the_busy_timeout_loses_nothing(
+    isolated, tmp_path, monkeypatch
+):
+    """Another process holds SQLite's write lock longer than the busy timeout (shortened
+    to 0.2 s here, 120 s normally): the writer's batch fails with "database is locked",
+    is retried, and is written once the lock is released."""
+    from threadline import _db
+
+    monkeypatch.setattr(_db, "BUSY_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(_db, "SQLITE_PRAGMAS", {**_db.SQLITE_PRAGMAS, "busy_timeout": 200})
+    path = tmp_path / "db" / "threadline.db"
+    monkeypatch.setenv("THREADLINE_DB", f"sqlite:///{path}")
+    monkeypatch.setenv("THREADLINE_STORAGE", str(tmp_path / "storage"))
+    tl.connect()
+    runs = [job(f"locked/{i}") for i in range(3)]
+    locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(path), str(tmp_path)])
+    try:
+        wait_for(tmp_path / "locked", locker)
+        writer = adapters.Writer(retry_s=120)
+        for run in runs:
+            writer.submit(lambda run=run: adapters.finish_run(run, "completed"))
+        deadline = time.monotonic() + 120
+        while writer.retries < 2:  # the batch met the lock and is being retried
+            assert time.monotonic() < deadline, "the writer never tried to write"
+            time.sleep(0.02)
+    finally:
+        (tmp_path / "release").touch()
+        locker.wait(timeout=60)
+    writer.flush()
+    assert writer.failures == []
+    assert [tl.Run.get(uid=r.uid).status for r in runs] == ["completed"] * 3
+    tl.disconnect()
+
+
 # -- a real PostgreSQL outage ------------------------------------------------------------
 
 

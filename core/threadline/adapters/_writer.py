@@ -9,7 +9,8 @@ meanwhile as one short transaction:
 
 - A kill -9 loses at most the batch being written; since a batch is one transaction and
   jobs run in the order they were submitted, no record ever points at a missing one.
-- A database outage (the database cannot be reached) is retried, batch by batch, for
+- A database outage (the database cannot be reached, or another process holds SQLite's
+  write lock past the busy timeout) is retried, batch by batch, for
   ``THREADLINE_WRITER_RETRY_S`` seconds (60 by default); nothing is lost if the database
   is back within that window. After it, the batch is given up and reported once.
 - A job that fails for another reason (a bug, a refused value) is reported once per kind
@@ -134,7 +135,7 @@ class Writer:
                     self._hold(items)
                 return
             except Exception as error:
-                if _reachable():
+                if not _unavailable(error):
                     break  # the database answers: one of the jobs is at fault
                 attempts += 1
                 self.retries += 1
@@ -171,6 +172,13 @@ class Writer:
         Path(folder, f"batch-{self._batches}").write_text(lines)
         while not Path(folder, f"go-{self._batches}").exists():
             time.sleep(0.01)
+
+
+def _unavailable(error: Exception) -> bool:
+    """Whether the database cannot take a batch now: it cannot be reached, or another
+    process has held SQLite's write lock past the busy timeout."""
+    text = str(error).lower()
+    return "database is locked" in text or "database is busy" in text or not _reachable()
 
 
 def _reachable() -> bool:
