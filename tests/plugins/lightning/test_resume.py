@@ -93,3 +93,23 @@ def test_resume_matches_the_files_on_disk(db_instance, isolated):
     upstream = tl.lineage.upstream(tl.Run.get(uid=resumed.uid))
     assert first_run.uid in {r.uid for r in upstream.runs}
     assert (started_from.uid, resumed.uid) in upstream.edges
+
+
+@pytest.mark.filterwarnings("ignore:Checkpoint directory .* exists and is not empty")  # Lightning's
+def test_resume_without_a_run_is_versions_of_the_same_keys(local_instance, isolated):
+    tl.lightning.save_lightning_features()
+    fit(max_epochs=3)
+    callback = fit(max_epochs=5, ckpt_path="last")
+    on_disk = sorted(p.name for p in Path("my/path").iterdir())
+    visible = visible_checkpoints()  # one per file: no run, so both fits share the keys
+    assert sorted(a.key for a in visible) == [f"my/path/checkpoints/{n}" for n in on_disk]
+    for artifact in visible:  # each holds what is on disk now
+        path = Path("my/path") / artifact.key.rsplit("/", 1)[1]
+        assert artifact.hash == adapters.hash_files([path])[0]
+    last = tl.Artifact.get(key="my/path/checkpoints/last.ckpt")
+    assert [a.version for a in last.versions] == [1, 2, 3, 4, 5]  # one per epoch, both fits
+    best = tl.Artifact.get(is_best_model=True)
+    assert best.hash == adapters.hash_files([callback.best_model_path])[0]
+    assert tl.Artifact.get(is_last_model=True).uid == last.uid
+    ranks = {a.key.rsplit("/", 1)[1]: flags(a)["model_rank"] for a in visible}
+    assert ranks == {"epoch=2-step=6.ckpt": 1, "epoch=4-step=10.ckpt": 0, "last.ckpt": None}
