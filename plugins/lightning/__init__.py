@@ -2,8 +2,9 @@
 
 ``Checkpoint`` is a drop-in ``ModelCheckpoint``: inside a threadline run (``tl.track()``,
 ``@tl.flow``, an adapter's run) its checkpoints are the run's outputs, keyed by dirpath or
-logger and the run uid, annotated with best/last/rank and the trainer's settings.
-``SaveConfigCallback`` makes the ``LightningCLI`` config an input of the run;
+logger and the run uid, annotated with best/last/rank and the trainer's settings;
+the ``LightningCLI`` config (written by Lightning's own ``SaveConfigCallback``) becomes an
+input of the run, and a fit resumed with ``ckpt_path=`` takes over the earlier fit's files;
 ``save_lightning_features()`` creates the auto-features once. Importing this package does
 not import torch or Lightning: the names load on first use. See docs/lightning.md.
 """
