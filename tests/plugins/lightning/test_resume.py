@@ -10,7 +10,7 @@ from threadline.lightning import Checkpoint as ModelCheckpoint  # the one change
 
 from tests.plugins.lightning.models import TinyData, TinyModel, trainer
 
-LOSSES = [5.0, 4.0, 3.0, 3.5, 1.0]  # val_loss per epoch, over both fits
+LOSSES = [5.0, 4.0, 3.0, 3.5, 1.0, 0.5]  # val_loss per epoch, over all fits
 
 
 def fit(max_epochs: int, ckpt_path: str | None = None) -> ModelCheckpoint:
@@ -28,6 +28,13 @@ def visible_checkpoints() -> list[tl.Artifact]:
     """The latest version of each checkpoint key outside the trash (earlier versions of
     last.ckpt are its history, not files of their own)."""
     return tl.Artifact.filter(kind="model", is_latest=True).order_by("id").all()
+
+
+UNFLAGGED = {"is_best_model": False, "is_last_model": False, "model_rank": None}
+
+
+def flagged(rank: int | None = None, best: bool = False, last: bool = False) -> dict:
+    return {"is_best_model": best, "is_last_model": last, "model_rank": rank}
 
 
 def flags(artifact: tl.Artifact) -> dict:
@@ -63,8 +70,7 @@ def test_resume_matches_the_files_on_disk(db_instance, isolated):
         ("epoch=1-step=4.ckpt", first_run.uid),  # evicted by the resumed fit
         ("epoch=3-step=8.ckpt", resumed.uid),
     ]
-    unflagged = {"is_best_model": False, "is_last_model": False, "model_rank": None}
-    assert [flags(a) for a in trashed] == [unflagged] * 3
+    assert [flags(a) for a in trashed] == [UNFLAGGED] * 3
 
     best = tl.Artifact.get(is_best_model=True)  # one, not MultipleFound
     last = tl.Artifact.get(is_last_model=True)
@@ -74,18 +80,9 @@ def test_resume_matches_the_files_on_disk(db_instance, isolated):
     assert last.key.endswith("last.ckpt") and last.run.uid == resumed.uid
     kept = {a.key.rsplit("/", 1)[1]: (a.run.uid, flags(a)) for a in visible if a.id != last.id}
     assert kept == {
-        "epoch=2-step=6.ckpt": (
-            first_run.uid,
-            {"is_best_model": False, "is_last_model": False, "model_rank": 1},  # was 0
-        ),
-        "epoch=4-step=10.ckpt": (
-            resumed.uid,
-            {"is_best_model": True, "is_last_model": False, "model_rank": 0},
-        ),
-        "last.ckpt": (  # the first fit's last.ckpt, overwritten on disk: kept, unflagged
-            first_run.uid,
-            unflagged,
-        ),
+        "epoch=2-step=6.ckpt": (first_run.uid, flagged(rank=1)),  # was rank 0
+        "epoch=4-step=10.ckpt": (resumed.uid, flagged(rank=0, best=True)),
+        "last.ckpt": (first_run.uid, UNFLAGGED),  # the first fit's, overwritten on disk
     }
 
     started_from = tl.Artifact.get(key=f"my/path/{first_run.uid}/checkpoints/last.ckpt")
@@ -113,3 +110,29 @@ def test_resume_without_a_run_is_versions_of_the_same_keys(local_instance, isola
     assert tl.Artifact.get(is_last_model=True).uid == last.uid
     ranks = {a.key.rsplit("/", 1)[1]: flags(a)["model_rank"] for a in visible}
     assert ranks == {"epoch=2-step=6.ckpt": 1, "epoch=4-step=10.ckpt": 0, "last.ckpt": None}
+
+
+@pytest.mark.filterwarnings("ignore:Checkpoint directory .* exists and is not empty")  # Lightning's
+def test_a_resume_of_a_resume_evicts_the_first_fits_file(local_instance, isolated):
+    """The second fit's checkpoint names the first fit's file it kept: the third finds it."""
+    tl.lightning.save_lightning_features()
+    runs = []
+    for epochs, ckpt_path in [(3, None), (5, "last"), (6, "last")]:
+        runs.append(tl.track(key="train.py"))
+        fit(max_epochs=epochs, ckpt_path=ckpt_path)
+        tl.finish()
+    first, second, third = (run.uid for run in runs)
+    on_disk = sorted(p.name for p in Path("my/path").iterdir())
+    assert on_disk == ["epoch=4-step=10.ckpt", "epoch=5-step=12.ckpt", "last.ckpt"]
+    trashed = tl.Artifact.filter(kind="model", visibility="trash").order_by("id").all()
+    assert f"my/path/{first}/checkpoints/epoch=2-step=6.ckpt" in [a.key for a in trashed]
+    visible = {a.key: flags(a) for a in visible_checkpoints()}
+    assert visible == {
+        f"my/path/{first}/checkpoints/last.ckpt": UNFLAGGED,
+        f"my/path/{second}/checkpoints/epoch=4-step=10.ckpt": flagged(rank=1),
+        f"my/path/{second}/checkpoints/last.ckpt": UNFLAGGED,
+        f"my/path/{third}/checkpoints/epoch=5-step=12.ckpt": flagged(rank=0, best=True),
+        f"my/path/{third}/checkpoints/last.ckpt": flagged(last=True),
+    }
+    inputs = [a.key for a in tl.Run.get(uid=third).inputs]
+    assert inputs == [f"my/path/{second}/checkpoints/last.ckpt"]
