@@ -80,6 +80,21 @@ def read_trace_run(path: Path, run_name: str | None = None) -> TraceRun:
     return TraceRun(path, ident, tasks, status, error, first, max(ends, default=first))
 
 
+def launch_of(run: TraceRun) -> Path | None:
+    """The launch dir the trace's work dirs point to: ``X`` for ``X/work/ab/cdef...``
+    (Nextflow's default work dir is ``work`` in the launch dir), when every task agrees
+    and ``X`` is still there; else None."""
+    found = {
+        folder.parents[2]
+        for task in run.tasks
+        if task.recorded_workdir
+        and len((folder := Path(task.recorded_workdir)).parents) > 2
+        and folder.parent.parent.name == "work"
+    }
+    only = found.pop() if len(found) == 1 else None
+    return only if only is not None and only.is_dir() else None
+
+
 def _end(task: Task) -> dt.datetime | None:
     if task.finished_at is not None:
         return task.finished_at

@@ -116,11 +116,13 @@ def ingest_traces(
     them (and of a ``pipeline_info`` folder in it), each its own run, oldest name first.
 
     ``run_name`` names the run of a single file (default: the file's name and its first
-    submit time); ``launch_dir`` (default: the trace's folder) holds ``work/`` and keys
-    the ``published`` files; ``pipeline`` is the pipeline's transform key (default
-    ``nextflow-pipeline``). Tasks, retries, status and metrics come from the trace;
-    outputs and inputs from the work dirs found (the trace's ``workdir`` field, ``work_dir``
-    or ``<launch_dir>/work``) and the published dirs. Ingesting again is a no-op.
+    submit time); ``launch_dir`` holds ``work/`` and keys the ``published`` files and the
+    source inputs (default: ``X`` where the trace's work dirs are ``X/work/ab/cdef...``
+    and ``X`` is there, else the trace's folder); ``pipeline`` is the pipeline's
+    transform key (default ``nextflow-pipeline``). Tasks, retries, status and metrics
+    come from the trace; outputs and inputs from the work dirs found (the trace's
+    ``workdir`` field, ``work_dir`` or ``<launch_dir>/work``) and the published dirs.
+    Ingesting again is a no-op.
     """
     source = Path(traces)
     files = list(_alone.trace_files(source))
@@ -131,7 +133,8 @@ def ingest_traces(
     )
     launch, outdirs, work = _folders(folder, published, work_dir)
     return [
-        _ingest_alone(path, run_name, launch, outdirs, work, pipeline, progress) for path in files
+        _ingest_alone(path, run_name, launch, outdirs, work, pipeline, progress, launch_dir is None)
+        for path in files
     ]
 
 
@@ -160,12 +163,15 @@ def _ingest_alone(
     work: Path | None,
     pipeline: str | None,
     progress: Callable[[int, int], None] | None,
+    guess_launch: bool = False,
 ) -> IngestResult:
-    """One run from one trace file, with no history and no lineage store."""
+    """One run from one trace file, with no history and no lineage store; with
+    ``guess_launch``, the launch dir its work dirs name, when they name one."""
     if not path.is_file():
         raise InvalidInput(f"trace file not found: {path}")
     with _collector_paused():
         run = _alone.read_trace_run(path, run_name)
+        launch = (_alone.launch_of(run) if guess_launch else None) or launch
         workflow, created = _alone.workflow_run(run, pipeline)
         attach(run.tasks, work or launch / "work", None)
         done = record_tasks(workflow, run.ident, run.tasks, None, progress, launch)

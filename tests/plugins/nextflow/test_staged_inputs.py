@@ -218,6 +218,20 @@ def test_a_trace_alone_keys_inputs_as_the_launch_dir_does(
     assert ingest_traces(launch / "trace.txt")[0].tasks == 0
 
 
+def test_a_trace_in_the_output_folder_finds_the_launch_dir_of_its_work_dirs(
+    db_instance, tmp_path, monkeypatch, launch
+):
+    """nf-core publishes ``pipeline_info/execution_trace_*.txt`` under the output dir;
+    the launch dir is where the trace's ``workdir`` fields say (``<launch>/work/..``)."""
+    shutil.rmtree(launch / ".nextflow")
+    info = launch / "results" / "pipeline_info"
+    info.mkdir()
+    trace = (launch / "trace.txt").rename(info / "execution_trace_2026-03-02_09-00-00.txt")
+    monkeypatch.chdir(tmp_path)
+    [result] = ingest_traces(trace)
+    check_lineage(result.workflow)
+
+
 def weblog_events(launch: Path) -> list[dict]:
     """The run as the weblog receiver hears it: the real 23.04.2 capture's ``started``
     and ``completed`` bodies, and a ``process_completed`` per task of this launch dir
