@@ -16,6 +16,7 @@ carries the task run id: ``RollbackHook`` marks that run ``rolled_back``.
 """
 
 import datetime as dt
+import itertools
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -33,10 +34,19 @@ def _upstreams(args: Iterable[Any], kwargs: dict[str, Any], wait_for: Any) -> It
     """The futures and states among a call's arguments and ``wait_for``."""
     from prefect.client.schemas.objects import State
     from prefect.futures import PrefectFuture
+    from prefect.utilities.annotations import BaseAnnotation
 
-    for value in _values.walk([list(args), kwargs, wait_for]):
+    def visit(value: Any, depth: int) -> Iterator[Any]:
         if isinstance(value, PrefectFuture | State):
             yield value
+        elif isinstance(value, BaseAnnotation) or depth >= _values.MAX_DEPTH:
+            return  # allow_failure(...), quote(...): these never keep Prefect from starting it
+        elif isinstance(value, list | tuple | set | frozenset | dict):
+            items = value.values() if isinstance(value, dict) else value
+            for item in itertools.islice(items, _values.MAX_ITEMS):
+                yield from visit(item, depth + 1)
+
+    yield from visit([list(args), kwargs, wait_for], 0)
 
 
 def upstream_failed(args: Iterable[Any], kwargs: dict[str, Any], wait_for: Any) -> bool:

@@ -3,6 +3,7 @@ back, tasks called inside a task."""
 
 import os
 
+from prefect import allow_failure
 from prefect.transactions import transaction
 from threadline.prefect import flow, task
 
@@ -27,7 +28,8 @@ def never_started(sample: str) -> str:
     direct = count(sample, wait_for=[broken])  # a direct call: Prefect returns None
     state = count(sample, broken, return_state=True)
     ran = count.submit(sample)  # an independent task still runs
-    return f"{direct} {state.name} {ran.result()}"
+    allowed = count(sample, wait_for=[allow_failure(broken)])  # runs: failure allowed
+    return f"{direct} {state.name} {ran.result()} {allowed}"
 
 
 @task
