@@ -15,7 +15,7 @@ from typing import Any
 import threadline as tl
 from threadline import adapters
 
-from . import _outputs, _registry, _report, _values, _writer
+from . import _outcomes, _outputs, _registry, _report, _values, _writer
 from ._options import TrackOptions
 from ._registry import ENGINE, GUARD, MACHINE, Entry
 
@@ -63,18 +63,30 @@ class _OwnHookChatter(logging.Filter):
     """Prefect logs two INFO lines around every hook call ("Running hook ...", "Hook ...
     finished running successfully"), and ships each to its API. For threadline's own
     hooks that would be four lines per task run, more than the rest of a task's log and
-    a measurable share of its cost, so they are dropped; failures (ERROR) still show."""
+    a measurable share of its cost, so they are dropped; failures (ERROR) still show, and
+    so do the lines of every other hook (a user's hook is never named like ours)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO:
+            return True
         text = record.msg if isinstance(record.msg, str) else ""
-        return record.levelno != logging.INFO or not text.startswith(
-            ("Running hook 'threadline_", "Hook 'threadline_")
-        )
+        if not text.startswith(("Running hook 'threadline_", "Hook 'threadline_")):
+            return True
+        return text.split("'", 2)[1] not in OWN_HOOK_NAMES
+
+
+OWN_HOOK_NAMES = frozenset(
+    f"threadline_{kind}_on_{event}"
+    for kind, events in (("flow", FLOW_EVENTS), ("task", TASK_EVENTS))
+    for event in events
+)
+# "prefect.engine": a top-level flow's on_running hooks run before its run logger exists
+CHATTY_LOGGERS = ("prefect.engine", "prefect.flow_runs", "prefect.task_runs")
 
 
 def quiet_own_hooks() -> None:
-    """Install the filter on Prefect's run loggers, once per process."""
-    for name in ("prefect.task_runs", "prefect.flow_runs"):
+    """Install the filter on the Prefect loggers that report hook calls, once per process."""
+    for name in CHATTY_LOGGERS:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _OwnHookChatter) for f in logger.filters):
             logger.addFilter(_OwnHookChatter())
@@ -182,13 +194,11 @@ def _task_event(hook: Hook, task: Any, task_run: Any, state: Any) -> None:
 
 def _start_task(options: TrackOptions, task: Any, task_run: Any) -> None:
     flow_entry = _registry.entry(task_run.flow_run_id)
-    flow_run = flow_entry.run if flow_entry else _registry.run_of(task_run.flow_run_id)
-    flow_key = (
-        flow_entry.key if flow_entry else (flow_run.transform.key if flow_run is not None else None)
-    )
+    flow_run, flow_key = _outcomes.flow_of(task_run.flow_run_id)
     key = f"{flow_key}/{task.name}" if flow_key else task.name
     upstream = _upstream_runs(task_run.task_inputs or {})
-    parent = upstream.pop("__parents__", None) or flow_run or tl.context.run
+    caller = upstream.pop("__parents__", None)  # a task called in a task's body
+    parent = flow_run or caller or tl.context.run  # Prefect's parent: the flow run
     params = _task_params()
     transform = adapters.get_transform(key, "task", function=task.fn)
     with _writer.WRITES:
@@ -212,10 +222,13 @@ def _start_task(options: TrackOptions, task: Any, task_run: Any) -> None:
         flow_id=str(task_run.flow_run_id),
     )
     edges = list({r.id: r for r in upstream.values() if r.id != run.id}.values())
-    if edges:
+    if edges or (caller is not None and parent is not caller):
 
         def link() -> None:
-            adapters.link_runs([(before, run) for before in edges])
+            if edges:
+                adapters.link_runs([(before, run) for before in edges])
+            if caller is not None and parent is not caller:  # the calling task, kept
+                adapters.annotate(run, {"called_by": caller.uid}, create_features=True)
 
         _writer.later(link, entry.write_now)
     producers: dict[str, list[Any]] = {}
