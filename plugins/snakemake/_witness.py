@@ -55,6 +55,7 @@ class Witness(logging.Handler):
         self.guard = guard
         self.on_start = on_start  # called with workflow_started's record (connects)
         self.seen_lock = threading.Lock()
+        self.events_lock = threading.Lock()  # one witnessed event at a time (see handle)
         self.seen = Seen()
         self.workdir: str | None = None
         self.held_root: str | None = None
@@ -72,14 +73,14 @@ class Witness(logging.Handler):
             shutil.rmtree(self.held_root, ignore_errors=True)
 
     def handle(self, record: logging.LogRecord) -> bool:
-        """``emit`` without the handler lock that ``logging.Handler.handle`` takes: job
-        threads log too (a job's shell command, just before Snakemake starts its
-        process) and must never wait while this handler hashes files on the main thread.
-        A member of a failing pipe group started that late escapes Snakemake's kill of
-        the group, and Snakemake then waits for it forever at shutdown. The events read
-        here are logged by the main thread only; ``seen`` has its own lock."""
+        """A lock only for the events read here (``logging.Handler.handle`` takes the
+        handler lock for every record): job threads log too (a job's shell command, just
+        before Snakemake starts its process) and must never wait while this handler
+        hashes files on the main thread. A member of a failing pipe group started that
+        late escapes Snakemake's kill of the group, and waits on its stream forever."""
         if event_of(record) in WITNESSED:
-            self.emit(record)
+            with self.events_lock:
+                self.emit(record)
         return True
 
     def emit(self, record: logging.LogRecord) -> None:
