@@ -1,6 +1,7 @@
 """Nextflow adapter benchmark: trace ingest and weblog receiver throughput.
 
-    python bench/nextflow.py [--tasks 100000] [--events 5000] [--db URL]   (--events 0: ingest only)
+    python bench/nextflow.py [--tasks 100000] [--events 5000] [--db URL | --postgres]
+    (--events 0: ingest only; --postgres: a throwaway local PostgreSQL cluster)
 
 Prints, on a fresh embedded instance in a temporary folder:
 - parse: reading a generated trace (the real default format, ``--tasks`` tasks plus
@@ -16,6 +17,7 @@ Nothing here asserts.
 """
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -124,8 +126,17 @@ def main() -> None:
         help="database URL (default: SQLite in a temporary folder); "
         "an empty PostgreSQL database measures the server",
     )
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="a throwaway local PostgreSQL (tests/harness.py) instead of --db",
+    )
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        if args.postgres:
+            from tests.harness import postgres_server
+
+            args.db = stack.enter_context(postgres_server()).create_database("bench")
         tl.connect(db=args.db or f"sqlite:///{tmp}/db.sqlite", storage=f"{tmp}/storage")
         launch = Path(tmp) / "launch"
         launch.mkdir()

@@ -56,10 +56,17 @@ class Settings:
 
     db: str
     storage: str
-    cache_dir: str
+    cache_folder: str | None  # THREADLINE_CACHE_DIR; None: the platform's (see cache_dir)
     source: str  # "arguments", "environment", the project file's path, or "default"
     transport: Transport = field(default_factory=Transport)
     openlineage_url: str | None = None  # where live OpenLineage events go (None: nowhere)
+
+    @property
+    def cache_dir(self) -> str:
+        """Where fetched objects and the hash cache live: THREADLINE_CACHE_DIR, else the
+        platform's user cache folder, looked up on first use (platformdirs costs a
+        tenth of the import of threadline, and most processes never need the folder)."""
+        return self.cache_folder or _platform_cache_dir()
 
 
 def openlineage_url(value: Any = None, where: str = "threadline.toml") -> str | None:
@@ -115,8 +122,16 @@ def home_dir() -> Path:
 
 
 def cache_dir() -> str:
+    return _cache_folder() or _platform_cache_dir()
+
+
+def _cache_folder() -> str | None:
     if os.environ.get(ENV_CACHE):
         return str(Path(os.environ[ENV_CACHE]).expanduser())
+    return None
+
+
+def _platform_cache_dir() -> str:
     from platformdirs import user_cache_dir
 
     return user_cache_dir("threadline", appauthor=False)
@@ -277,13 +292,13 @@ def write_project_file(folder: Path, storage: str, db: str | None) -> Path:
 
 def resolve(db: str | None = None, storage: str | None = None) -> Settings:
     """Resolve settings by the documented order; each level gives both values or neither."""
-    cache = cache_dir()
+    cache = _cache_folder()
     if db or storage:
         fallback = resolve() if not (db and storage) else None
         return Settings(
             db=normalize_db(db) if db else fallback.db,  # type: ignore[union-attr]
             storage=normalize_storage(storage) if storage else fallback.storage,  # type: ignore[union-attr]
-            cache_dir=cache,
+            cache_folder=cache,
             source="arguments",
             transport=fallback.transport if fallback else transport(),
             openlineage_url=fallback.openlineage_url if fallback else openlineage_url(),

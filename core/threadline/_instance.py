@@ -6,6 +6,7 @@ else reaches the instance through ``_context.instance()``, which calls ``connect
 first use, so ``import threadline`` itself opens nothing.
 """
 
+import functools
 import os
 import threading
 from dataclasses import dataclass
@@ -39,7 +40,11 @@ class Instance:
     db: peewee.Database
     backend: Backend
     storage: Storage
-    stat_cache: StatCache
+
+    @functools.cached_property
+    def stat_cache(self) -> StatCache:
+        """The hash cache in the cache folder, made on first use (reads never need it)."""
+        return StatCache(os.path.join(self.settings.cache_dir, "statcache.sqlite"))
 
     def backend_for(self, root: str) -> Backend:
         """A backend for another registered root (artifacts saved from another instance)."""
@@ -134,8 +139,7 @@ def _open(settings: Settings, create: bool = True) -> Instance:
         db.close()
         raise
     backend.create_root()  # the embedded default's folder appears on first use
-    cache = StatCache(os.path.join(settings.cache_dir, "statcache.sqlite"))
-    return Instance(settings, db, backend, record, cache)
+    return Instance(settings, db, backend, record)
 
 
 def _storage_record(backend: Backend) -> Storage:

@@ -13,8 +13,9 @@ import peewee
 from .._db import is_sqlite, write_transaction
 from ..errors import DatabaseError
 from ._base import BaseModel
+from .feature import value_indexes
 
-LATEST = 5
+LATEST = 6
 
 
 class SchemaVersion(BaseModel):
@@ -84,11 +85,25 @@ def _v5_unverified_inputs(db: peewee.Database, tables: list[type[BaseModel]]) ->
         db.execute_sql("ALTER TABLE run_input ADD COLUMN unverified BOOLEAN")
 
 
+def _v6_covering_feature_indexes(db: peewee.Database, tables: list[type[BaseModel]]) -> None:
+    """v6: the feature-value lookup indexes also hold the record's id (a filter's
+    subquery reads the index alone), under their v2 names; the single-column index on
+    feature_id goes, as those indexes lead with it (one index fewer to keep up per row)."""
+    for owner in ("artifact", "run"):
+        table = f"{owner}_feature_value"
+        for column in ("text", "num"):
+            db.execute_sql(f'DROP INDEX IF EXISTS "{table}_feature_id_{column}"')
+        for statement in value_indexes(owner):
+            db.execute_sql(statement)
+        db.execute_sql(f'DROP INDEX IF EXISTS "{table}_feature_id"')
+
+
 STEPS: list[tuple[int, Callable[[peewee.Database, list[type[BaseModel]]], None]]] = [
     (2, _v2_run_links_and_feature_indexes),
     (3, _v3_caching_and_liveness),
     (4, _v4_tombstones),
     (5, _v5_unverified_inputs),
+    (6, _v6_covering_feature_indexes),
 ]
 
 

@@ -79,13 +79,15 @@ class Label(BaseModel):
 
 def _value_table(owner: str) -> type[BaseModel]:
     class Meta:
-        indexes = ((("feature", "text"), False), (("feature", "num"), False))
+        # (feature, text|num, record): a filter's subquery reads the index alone; these
+        # also serve lookups by feature, so the feature column has no index of its own
+        indexes = tuple(map(peewee.SQL, value_indexes(owner)))
 
     attrs = {
         owner: peewee.DeferredForeignKey(
             owner.capitalize(), on_delete="CASCADE", index=True, backref="feature_values"
         ),
-        "feature": peewee.ForeignKeyField(Feature, on_delete="CASCADE"),
+        "feature": peewee.ForeignKeyField(Feature, on_delete="CASCADE", index=False),
         "value": JSONField(),
         "num": peewee.DoubleField(null=True),
         "text": peewee.CharField(max_length=1024, null=True),
@@ -93,6 +95,17 @@ def _value_table(owner: str) -> type[BaseModel]:
         "__module__": __name__,
     }
     return type(f"{owner.capitalize()}FeatureValue", (BaseModel,), attrs)
+
+
+def value_indexes(owner: str) -> list[str]:
+    """The statements creating the lookup indexes of ``owner``'s feature-value table (the
+    same names since schema v2; since v6 they end with the record's id)."""
+    table = f"{owner}_feature_value"
+    return [
+        f'CREATE INDEX IF NOT EXISTS "{table}_feature_id_{column}" '
+        f'ON "{table}" ("feature_id", "{column}", "{owner}_id")'
+        for column in ("text", "num")
+    ]
 
 
 def _label_table(owner: str) -> type[BaseModel]:
