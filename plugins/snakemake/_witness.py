@@ -74,9 +74,10 @@ class Witness(logging.Handler):
 
     def handle(self, record: logging.LogRecord) -> bool:
         """A lock only for the events read here (``logging.Handler.handle`` takes the
-        handler lock for every record): job threads log too (a job's shell command, just
-        before Snakemake starts its process) and must never wait while this handler
-        hashes files on the main thread. A member of a failing pipe group started that
+        handler lock for every record): job threads log too, just before Snakemake starts
+        their process (a ``script:`` or ``run:`` job's shell command, "Activating conda
+        environment"), and must never wait while this handler hashes files on the main
+        thread. A member of a failing pipe group started that
         late escapes Snakemake's kill of the group, and waits on its stream forever."""
         if event_of(record) in WITNESSED:
             with self.events_lock:
