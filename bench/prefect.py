@@ -4,12 +4,14 @@
 
 Starts one Prefect API server (the test suite's harness and settings, see
 tests/plugins/prefect/server.py) and a fresh embedded threadline instance in a temporary
-folder, then runs the same flow body (``--tasks`` calls of a trivial task) decorated with ``prefect.flow``/``prefect.task`` and with
-``threadline.prefect.flow``/``task``, alternating, ``--rounds`` times each after one
-warm-up run of each. Prints, for the whole flow call and for the tasks alone (timed
-inside the flow body: Prefect's flow start and end come in steps of about a second on a
-busy machine, which hides small differences), the median of each, their ratio and
-threadline's overhead per task in milliseconds. Nothing here asserts.
+folder, then runs the same flow body (``--tasks`` calls of a trivial task) decorated
+with ``prefect.flow``/``prefect.task`` and with ``threadline.prefect.flow``/``task``,
+alternating, ``--rounds`` times each after one warm-up run of each. Prints, for the whole
+flow call, for the tasks alone (timed inside the flow body: Prefect's flow start and end
+come in steps of about a second on a busy machine, which hides small differences) and for
+the process's CPU time during the flow call, the median of each, their ratio and
+threadline's overhead per task in milliseconds, with the load average. Nothing here
+asserts.
 
 Modes (``--tasks`` defaults to 200 for the first two, 111 for Prefect's concurrent examples):
 ``seq`` calls the task in a loop, ``submit`` ``.submit()``s each and waits for all,
@@ -90,11 +92,13 @@ def _async_flows(n: int, prefect: Any, tlp: Any) -> tuple[Callable[[], Any], Cal
     return plain, tracked
 
 
-def timed(fn: Callable[[], Any]) -> tuple[float, float]:
-    """(the whole flow call, the tasks alone) in seconds."""
-    started = time.perf_counter()
+def timed(fn: Callable[[], Any]) -> tuple[float, float, float]:
+    """(the whole flow call, the tasks alone, the process's CPU time in the call) in
+    seconds: CPU time, summed over every thread, is steadier than wall time on a busy
+    machine."""
+    started, cpu = time.perf_counter(), time.process_time()
     tasks = fn()
-    return time.perf_counter() - started, tasks
+    return time.perf_counter() - started, tasks, time.process_time() - cpu
 
 
 def main() -> None:
@@ -116,7 +120,7 @@ def main() -> None:
         with prefect_server():
             plain, tracked = make_flows(args.tasks, args.mode)
             timed(plain), timed(tracked)  # warm-up: imports, first transform
-            times: dict[str, list[tuple[float, float]]] = {"plain": [], "threadline": []}
+            times: dict[str, list[tuple[float, float, float]]] = {"plain": [], "threadline": []}
             for _ in range(args.rounds):
                 times["plain"].append(timed(plain))
                 times["threadline"].append(timed(tracked))
@@ -126,13 +130,13 @@ def main() -> None:
 
 
 def report(
-    args: argparse.Namespace, times: dict[str, list[tuple[float, float]]], runs: int
+    args: argparse.Namespace, times: dict[str, list[tuple[float, float, float]]], runs: int
 ) -> None:
     print(
         f"{args.tasks} tasks ({args.mode}), median of {args.rounds} rounds; "
         f"{runs} task runs recorded; load average {os.getloadavg()[0]:.2f}"
     )
-    for index, label in ((0, "whole flow"), (1, "tasks only")):
+    for index, label in ((0, "whole flow"), (1, "tasks only"), (2, "CPU, whole flow")):
         plain, tracked = (
             statistics.median(t[index] for t in times[k]) for k in ("plain", "threadline")
         )
