@@ -9,9 +9,11 @@ command with its output piped, as CI reads it, in a session of its own; a run th
 not end within the (generous) timeout, or leaves a process behind, fails the test.
 """
 
+import logging
 import os
 import signal
 import subprocess
+import threading
 from pathlib import Path
 
 import threadline as tl
@@ -57,3 +59,39 @@ def test_a_failing_pipe_group_ends_every_run_as_without_the_logger(local_instanc
     assert ends == [(plain, False)] * RUNS
     pipelines = tl.Run.filter(engine="snakemake", parent=None)
     assert [r.status for r in pipelines] == ["errored"] * RUNS
+
+
+def test_a_job_thread_never_waits_for_the_witness(local_instance):
+    """While the witness works on a main-thread event (its lock held, as when it hashes a
+    job's inputs), a job thread's record (a ``script:`` job's shell command, logged just
+    before its process starts) passes through at once; a witnessed event waits its turn."""
+    from snakemake_interface_logger_plugins.common import LogEvent
+    from threadline import adapters
+    from threadline.snakemake._witness import SNAKEMAKE_LOGGER, Witness
+
+    witness = Witness(adapters.Guard("snakemake"))
+    logger = logging.getLogger(SNAKEMAKE_LOGGER)
+    witness.attach()
+    passed: list[str] = []
+
+    def log(event: LogEvent) -> None:  # what logger.info does once past the level check
+        extra = {"event": event, "jobid": 1, "job_id": 1}
+        logger.handle(
+            logger.makeRecord(logger.name, logging.INFO, "", 0, None, (), None, None, extra)
+        )
+        passed.append(str(event))
+
+    try:
+        assert witness.lock is not None  # logging.Handler's own lock, and the witness's
+        with witness.lock, witness.events_lock:  # the main thread, busy in the witness
+            shell = threading.Thread(target=log, args=(LogEvent.SHELLCMD,))
+            shell.start()
+            shell.join(timeout=30)
+            finished = threading.Thread(target=log, args=(LogEvent.JOB_FINISHED,))
+            finished.start()
+            finished.join(timeout=0.5)
+            assert passed == ["shellcmd"]  # the witnessed event is still waiting
+        finished.join(timeout=30)
+        assert passed == ["shellcmd", "job_finished"]
+    finally:
+        witness.detach()
