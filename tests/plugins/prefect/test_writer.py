@@ -130,3 +130,35 @@ def test_kill_9_of_a_flow_between_enqueue_and_commit(tracked, tmp_path):
     assert db.execute("PRAGMA foreign_key_check").fetchall() == []
     assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     db.close()
+
+
+@tlp.flow(task_runner=ThreadPoolTaskRunner(max_workers=4))
+def refused(n: int) -> int:
+    return sum(square.map(range(n)).result())
+
+
+def test_a_refused_background_write_is_logged_once_and_never_fails_the_flow(
+    tracked, hook_failures, monkeypatch
+):
+    """A real refusal by the database (a trigger that aborts closing any run): the task
+    runs' closes fail in the background writer, one ERROR line for all of them, and the
+    flow returns its result."""
+    monkeypatch.setenv("THREADLINE_STRICT", "0")
+    db = sqlite3.connect(tracked.settings.db.removeprefix("sqlite:///"))
+    db.execute(
+        "CREATE TRIGGER no_close BEFORE UPDATE OF status ON run "
+        "BEGIN SELECT RAISE(ABORT, 'closing refused'); END"
+    )
+    db.commit()
+
+    assert refused(12) == sum(i * i for i in range(12))
+
+    closes = [r for r in hook_failures if "background write" in r.getMessage()]
+    assert len(closes) == 1 and "closing refused" in closes[0].getMessage()
+    statuses = db.execute(
+        "SELECT r.status, count(*) FROM run r JOIN transform t ON r.transform_id = t.id "
+        "WHERE t.key = 'refused/square' GROUP BY r.status"
+    ).fetchall()
+    db.close()
+    assert statuses == [("started", 12)]  # started, never closed: nothing half-written
+    hook_failures.clear()  # checked: the fixture's "no failure" check is for other tests
