@@ -1,12 +1,14 @@
 """Django-style lookups: fields, patterns, relations, features, ordering, paging, visibility."""
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
 import threadline as tl
 from threadline import adapters
 from threadline.errors import InvalidInput, MultipleFound, NotFound, UnknownFeature
+from threadline.query._columnar import arrow_table
 
 
 def write(path: Path, text: str) -> Path:
@@ -536,6 +538,137 @@ def test_dataframe_with_features(db_instance):
         tl.Run.filter().df(features=["nope"])
     with pytest.raises(InvalidInput, match="Transform records have no features"):
         tl.Transform.filter().df(features=True)
+
+
+def _frame_cell(value):
+    """A frame cell as the Python value it stands for (missing: None)."""
+    pd = pytest.importorskip("pandas")
+    if not isinstance(value, dict | list) and pd.isna(value):
+        return None
+    return value.item() if hasattr(value, "item") and not isinstance(value, pd.Timestamp) else value
+
+
+def _record_cell(value, column):
+    pd = pytest.importorskip("pandas")
+    if value is not None and column.dtype.kind == "M":  # stored dates: compare as instants
+        return pd.Timestamp(value)
+    return value
+
+
+def test_dataframe_equals_the_records_read_one_by_one(db_instance):
+    """The columnar frame (ADBC on SQLite) holds what the records hold, row by row, with
+    NULLs, dates with a time zone, JSON, booleans and floats; on SQLite it is identical
+    (columns, dtypes, values) to the frame built from the cursor's rows, which a thread
+    inside a transaction gets (its uncommitted rows are only on its own connection)."""
+    pd = pytest.importorskip("pandas")
+    flow = adapters.get_transform("frame", "flow")
+    aware = dt.datetime(2024, 3, 4, 5, 6, 7, 891011, tzinfo=dt.UTC)
+    adapters.start_runs(
+        [
+            {
+                "transform": flow,
+                "name": None if i % 3 == 0 else f"run {i} é",
+                "params": None if i % 2 else {"i": i, "tags": ["a", "b"], "x": 0.5},
+                "finished_at": None if i % 4 == 0 else aware + dt.timedelta(hours=i),
+                "git_dirty": [True, False, None][i % 3],
+                "process_start": None if i == 1 else 1.7e9 + i / 8,
+                "pid": None if i % 5 == 0 else 4000 + i,
+            }
+            for i in range(12)
+        ]
+    )
+    query = tl.Run.filter(transform__key="frame").order_by("id")
+    frame = query.to_dataframe()
+    records = list(query)
+    assert list(frame.columns) == [f.name for f in tl.Run._meta.sorted_fields]
+    assert len(frame) == len(records) == 12
+    for column in frame.columns:
+        expected = [_record_cell(r.__data__.get(column), frame[column]) for r in records]
+        assert [_frame_cell(v) for v in frame[column]] == expected, column
+    assert frame["git_dirty"].dtype == "boolean" and frame["pid"].dtype == "Int64"
+    assert frame["params"][0] == {"i": 0, "tags": ["a", "b"], "x": 0.5}
+    db = tl.instance().db
+    if db_instance.settings.db.startswith("sqlite"):  # the columnar path serves this query
+        assert arrow_table(db, *query.select().sql()) is not None
+    with db.atomic():  # the cursor path
+        from_rows = query.to_dataframe()
+    pd.testing.assert_frame_equal(frame, from_rows, check_exact=True)
+
+
+def test_dataframe_sees_every_commit_and_its_own_transaction(instance, isolated):
+    """The columnar read keeps no snapshot between calls, and a transaction's own rows
+    are in its frame."""
+    save(isolated, "fresh/a.txt")
+    assert list(tl.Artifact.filter(key__startswith="fresh/").to_dataframe()["key"]) == [
+        "fresh/a.txt"
+    ]
+    save(isolated, "fresh/b.txt")
+    frame = tl.Artifact.filter(key__startswith="fresh/").order_by("key").to_dataframe()
+    assert list(frame["key"]) == ["fresh/a.txt", "fresh/b.txt"]
+    with tl.instance().db.atomic():
+        tl.Artifact.update(description="changed").where(tl.Artifact.key == "fresh/b.txt").execute()
+        inside = tl.Artifact.filter(key__startswith="fresh/").order_by("key").to_dataframe()
+        assert list(inside["description"].fillna("-")) == ["-", "changed"]
+    assert tl.Artifact.filter(key="fresh/b.txt").to_dataframe()["description"][0] == "changed"
+
+
+FEATURE_TEXTS = {  # dtype -> stored JSON texts of records 1..n (record 0 has none)
+    "int": ["1", "-7", "12345678901"],
+    "float": ["0.5", "2", "1e-300", "NaN"],
+    "str": ['"a"', '"\\u00e9 \\"q\\"\\n"', '""'],
+    "bool": ["true", "false"],
+    "dict": [
+        '{"rss": 1, "host": "n1", "ok": true, "cpu": 2}',
+        '{"rss": 2.5, "ok": false}',
+        "{}",
+        "null",
+        '{"host": "n\\u00e9", "cpu": 3, "extra": null}',
+    ],
+}
+
+
+@pytest.mark.parametrize("dtype", sorted(FEATURE_TEXTS))
+def test_feature_columns_parsed_by_arrow_equal_json_ones(dtype):
+    """Feature texts read by Arrow's JSON reader give the columns ``json.loads`` and
+    pandas' inference give (dtypes and values), records without a value included."""
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    from threadline.query._arrowjson import parsed_columns
+    from threadline.query._frame import _expanded
+
+    texts = FEATURE_TEXTS[dtype]
+    owners, rows = list(range(1, len(texts) + 1)), pd.Index(range(len(texts) + 2))
+    fast = parsed_columns("f", dtype, owners, texts, rows)
+    values = [None, *(json.loads(t) for t in texts), None]  # json: the reference
+    if dtype == "dict":
+        expected = _expanded("f", [v if type(v) is dict else {} for v in values])
+    else:
+        expected = {"f": values}
+    assert fast is not None and list(fast) == list(expected)
+    for name, column in expected.items():
+        pd.testing.assert_series_equal(
+            pd.Series(fast[name]), pd.Series(column), check_exact=True, obj=name
+        )
+
+
+@pytest.mark.parametrize(
+    ("dtype", "texts"),
+    [
+        ("dict", ['{"when": "2024-01-01 00:00:00"}']),  # Arrow would make it a timestamp
+        ("dict", ['{"inner": {"a": 1}}']),
+        ("dict", ['{"a": 1}', "[1, 2]"]),
+        ("int", ["12345678901234567890"]),
+        ("str", ['"a"', "1"]),
+        ("date", ['"2024-01-01"']),
+    ],
+)
+def test_feature_texts_arrow_would_read_otherwise_are_left_to_json(dtype, texts):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    from threadline.query._arrowjson import parsed_columns
+
+    owners = list(range(len(texts)))
+    assert parsed_columns("f", dtype, owners, texts, pd.Index(owners)) is None
 
 
 def test_trash_and_archive_are_hidden_unless_asked(instance, isolated):

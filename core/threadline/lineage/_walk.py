@@ -2,11 +2,17 @@
 
 An artifact's upstream is the run that created it, that run's inputs, their creating
 runs, and so on. A walk is one recursive CTE over artifacts, used as a subquery by one
-query for the artifacts and one for the runs (with their transforms), so a 10,000-hop
-chain costs the same few queries as a single hop. ``depth`` counts runs: depth 1 is the
-creating run and its inputs (upstream) or the reading runs and their outputs (downstream).
+query for the artifacts and one for the runs (with their transforms); a whole upstream
+walk reads the artifacts with their creating runs and transforms in one query (the CTE
+runs once). A 10,000-hop chain costs the same few queries as a single hop, and its
+20,000 records are built from the rows directly (``_records``). ``depth`` counts runs:
+depth 1 is the creating run and its inputs (upstream) or the reading runs and their
+outputs (downstream).
 """
 
+import datetime as dt
+import functools
+import itertools
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -121,59 +127,102 @@ def _walk(way: str, seed: str, record_id: int, depth: int | None) -> tuple[Any, 
 
 
 _PLAIN = (peewee.AutoField, peewee.IntegerField, peewee.CharField, peewee.TextField)
+_fromisoformat = dt.datetime.fromisoformat
 
 
 def _converter(field: peewee.Field) -> Any:
     """The field's ``python_value`` where the driver's value needs it (dates, booleans,
     JSON), None where it is already the Python value (ids, integers, text)."""
     kind = type(field.rel_field if isinstance(field, peewee.ForeignKeyField) else field)
-    return None if kind in _PLAIN else field.python_value
+    if kind in _PLAIN:
+        return None
+    if kind is peewee.DateTimeField:
+        return functools.partial(_datetime, field.python_value)
+    return field.python_value
 
 
-def _builder(model: Any, start: int) -> Any:
-    """Builds a ``model`` record from its fields' columns in a row, from ``start`` on."""
+def _datetime(python_value: Any, value: Any) -> Any:
+    """``DateTimeField.python_value``: peewee's first try is ``fromisoformat`` (which
+    reads the space separator itself since Python 3.11), made here without its wrapping."""
+    if type(value) is str:
+        try:
+            return _fromisoformat(value)
+        except ValueError:
+            pass
+    return python_value(value)
+
+
+def _records(model: Any, rows: list[tuple[Any, ...]], start: int = 0) -> list[Any]:
+    """``model`` records from its fields' columns in ``rows`` (from ``start`` on), built
+    without one ``__setattr__`` per field (the values as peewee stores them, nothing
+    dirty): a 10,000-hop walk reads 20,000 records."""
     fields = model._meta.sorted_fields
     names = [f.name for f in fields]
-    converters = [(start + i, f.name, c) for i, f in enumerate(fields) if (c := _converter(f))]
-    end = start + len(fields)
-
-    def build(row: tuple[Any, ...]) -> Any:
-        record = model.__new__(model)
-        data = dict(zip(names, row[start:end], strict=True))
-        for i, name, convert in converters:
-            data[name] = convert(row[i])
-        vars(record).update(__data__=data, _dirty=set(), __rel__={})  # no __setattr__
-        return record
-
-    return build
+    if start or (rows and len(rows[0]) != len(fields)):
+        rows = [row[start : start + len(fields)] for row in rows]
+    data = list(map(dict, map(zip, itertools.repeat(names), rows)))
+    for each in fields:
+        convert = _converter(each)
+        if convert is not None:
+            name = each.name
+            for values in data:
+                if values[name] is not None:
+                    values[name] = convert(values[name])
+    records = [model.__new__(model) for _ in data]
+    place = object.__setattr__
+    for record, values in zip(records, data, strict=True):
+        place(record, "__dict__", {"__data__": values, "_dirty": set(), "__rel__": {}})
+    return records
 
 
 def _artifacts(walk: Any, *exclude: Any) -> list[Artifact]:
-    """The walk's artifacts, built without one ``__setattr__`` per field (the values as
-    peewee stores them, nothing dirty): a 10,000-hop walk reads 20,000 records, and
-    peewee's row-by-row model construction took most of its time."""
+    """The walk's artifacts, oldest first."""
     query = Artifact.select().where(Artifact.id.in_(walk), *exclude).order_by(Artifact.id)
-    build = _builder(Artifact, 0)
-    return [build(row) for row in Artifact._meta.database.execute(query)]
+    return _records(Artifact, list(Artifact._meta.database.execute(query)))
 
 
 def _runs(artifacts: list[Artifact], *conditions: Any) -> list[Run]:
     """Runs matching ``conditions`` with their transforms; outputs' ``run`` attached."""
     query = Run.select(Run, Transform).join(Transform).where(*conditions).order_by(Run.id)
-    build_run, first = _builder(Run, 0), len(Run._meta.sorted_fields)
-    build_transform, transforms = _builder(Transform, first), {}
-    runs = []
-    for row in Run._meta.database.execute(query):
-        run = build_run(row)
+    rows = list(Run._meta.database.execute(query))
+    return _attached(artifacts, rows, 0)
+
+
+def _attached(artifacts: list[Artifact], rows: list[tuple[Any, ...]], first: int) -> list[Run]:
+    """The runs in ``rows`` (their columns from ``first`` on, then their transform's),
+    each transform built once, each run set as its outputs' ``run``."""
+    runs = _records(Run, rows, first)
+    after, transforms = first + len(Run._meta.sorted_fields), {}
+    for run, row in zip(runs, rows, strict=True):
         if run.transform_id not in transforms:  # one record per transform
-            transforms[run.transform_id] = build_transform(row)
+            transforms[run.transform_id] = _records(Transform, [row], after)[0]
         run.__rel__["transform"] = transforms[run.transform_id]
-        runs.append(run)
     by_id = {run.id: run for run in runs}
     for artifact in artifacts:
         if artifact.run_id in by_id:
             artifact.__rel__["run"] = by_id[artifact.run_id]  # no query per artifact later
     return runs
+
+
+def _creators_too(walk: Any, record: Artifact | Run) -> tuple[list[Artifact], list[Run]]:
+    """The walk's artifacts and the runs that created them (with their transforms), from
+    one query, so the walk's CTE runs once: each artifact row carries its run's columns."""
+    query = (
+        Artifact.select(Artifact, Run, Transform)
+        .join(Run, peewee.JOIN.LEFT_OUTER, on=(Artifact.run == Run.id))
+        .join(Transform, peewee.JOIN.LEFT_OUTER, on=(Run.transform == Transform.id))
+        .where(Artifact.id.in_(walk))
+        .order_by(Artifact.id)
+    )
+    rows = list(Artifact._meta.database.execute(query))
+    start, first = record.id, len(Artifact._meta.sorted_fields)
+    is_artifact = isinstance(record, Artifact)
+    artifacts = _records(Artifact, [row for row in rows if not (is_artifact and row[0] == start)])
+    by_run = {row[first]: row for row in rows if row[first] is not None}
+    if not is_artifact:
+        by_run.pop(start, None)
+    runs = _attached(artifacts, [by_run[run_id] for run_id in sorted(by_run)], first)
+    return artifacts, runs
 
 
 def _not_start(model: Any, record: Artifact | Run) -> list[Any]:
@@ -199,6 +248,9 @@ def upstream(record: Artifact | Run, depth: int | None = None) -> Lineage:
     _check_depth(depth)
     seed = "artifact" if isinstance(record, Artifact) else "inputs"
     walk, inside = _walk("up", seed, record.id, depth)
+    if inside is None:  # every artifact reached: its creator is in
+        artifacts, runs = _creators_too(walk, record)
+        return Lineage(artifacts, runs, record, (walk,))
     artifacts = _artifacts(walk, *_not_start(Artifact, record))
     creators = Artifact.select(Artifact.run).where(Artifact.id.in_(inside or walk))
     runs = _runs(artifacts, Run.id.in_(creators), *_not_start(Run, record))

@@ -19,6 +19,7 @@ import peewee
 
 from .._db import unwrap
 from ..errors import InvalidInput, MultipleFound, NotFound
+from ._columnar import arrow_column, arrow_table, column
 from ._frame import feature_columns
 from ._lookups import OPERATORS, compare, resolve
 
@@ -146,23 +147,25 @@ class Query:
 
         ``features=True`` (or a list of names) adds a column per feature, and per key of a
         ``dict`` feature (``trace.peak_rss``); a name that is also a field's gets the
-        prefix ``features.``. Rows come straight from the cursor; only columns whose stored
-        form differs from the Python one (timestamps, booleans, JSON) are converted, a
-        column at a time.
+        prefix ``features.``. Columns are built whole (``_columnar.py``): on SQLite from
+        Arrow arrays (ADBC), elsewhere from the cursor's rows; only columns whose stored
+        form differs from the Python one (timestamps, booleans, JSON) are converted.
         """
         import pandas as pd
 
         fields = self.model._meta.sorted_fields
         sql, params = self.select().sql()
-        cursor = unwrap(self.model._meta.database).execute_sql(sql, params)
-        rows = cursor.fetchall()
-        columns = list(zip(*rows, strict=True)) if rows else [()] * len(fields)
-        frame = pd.DataFrame(
-            {
-                field.name: _column(values, field, pd)
-                for field, values in zip(fields, columns, strict=True)
+        db = unwrap(self.model._meta.database)
+        table = arrow_table(db, sql, params)
+        if table is not None and table.num_rows:
+            data = {
+                f.name: arrow_column(c, f, pd) for f, c in zip(fields, table.columns, strict=True)
             }
-        )
+        else:
+            rows = db.execute_sql(sql, params).fetchall()
+            columns = list(zip(*rows, strict=True)) if rows else [()] * len(fields)
+            data = {f.name: column(c, f, pd) for f, c in zip(fields, columns, strict=True)}
+        frame = pd.DataFrame(data)
         if features is not False:
             self._add_features(frame, features, pd)
         return frame
@@ -171,7 +174,7 @@ class Query:
         if getattr(self.model, "_feature_table", None) is None:
             raise InvalidInput(f"{self.model.__name__} records have no features")
         ids = self.select().select(self.model.id)
-        found = feature_columns(self.model, ids, features, list(frame["id"]))
+        found = feature_columns(self.model, ids, features, frame["id"].to_numpy("int64"))
         for name, values in found.items():
             column = f"features.{name}" if name in frame.columns else name
             frame[column] = pd.Series(values, index=frame.index)
@@ -180,21 +183,6 @@ class Query:
 
     def __repr__(self) -> str:
         return f"<Query {self.model.__name__}: {self.select().sql()[0][:120]}...>"
-
-
-def _column(values: tuple[Any, ...], field: Any, pd: Any) -> Any:
-    """One column as a typed pandas array, converted as a whole (nullable dtypes)."""
-    if isinstance(field, peewee.DateTimeField):
-        return pd.to_datetime(pd.Series(values, dtype=object), format="ISO8601")
-    if isinstance(field, peewee.BooleanField):
-        return pd.array(values, dtype="boolean")
-    if isinstance(field, peewee.IntegerField | peewee.AutoField | peewee.ForeignKeyField):
-        return pd.array(values, dtype="Int64")
-    if isinstance(field, peewee.FloatField):
-        return pd.array(values, dtype="Float64")
-    if type(field).__module__ != "peewee":  # our own fields (JSON text)
-        return pd.array([field.python_value(v) for v in values], dtype=object)
-    return pd.array(values, dtype=object)
 
 
 def _describe_one(key: str, value: Any) -> str:

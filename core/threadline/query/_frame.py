@@ -5,9 +5,15 @@ subquery); each feature becomes a column, and a ``dict`` feature one column per 
 (``trace.peak_rss``), so that a Nextflow run's task metrics are one ``df()`` away. Dates
 come back as dates; a record without a value has ``None`` (numbers: ``NaN``).
 
-Built for size (a 100,000-task run is 400,000 values): the rows come straight from the
-cursor as tuples, the stored JSON of a feature is decoded in one ``json.loads`` call, and
-each column is a list aligned with the frame's rows, filled by position.
+Built for size (a 100,000-task run is 400,000 values): on SQLite the rows come as Arrow
+arrays (``_columnar.py``), elsewhere as cursor tuples; they are grouped by feature with one
+numpy sort. The JSON of a plain (``int``, ``float``, ``str``, ``bool``) or ``dict`` feature
+is parsed by Arrow's JSON reader into typed arrays (a dict's keys become columns), which
+are placed at their records' rows with ``take``: no Python object per value. Each column
+has the dtype pandas infers from the Python values (``[1, None]``: float64 with NaN), so
+the frame is the one the Python path builds; any other feature, or JSON the reader types
+otherwise (dates, nested values), is decoded by one ``json.loads`` call and placed by
+position.
 """
 
 import json
@@ -18,14 +24,16 @@ from typing import Any
 from .._db import unwrap
 from .._dtypes import typed_value
 from ..errors import UnknownFeature
+from ._arrowjson import parsed_columns
+from ._columnar import arrow_table
 
 
 def feature_columns(
-    model: Any, ids: Any, wanted: bool | Iterable[str], record_ids: list[int]
-) -> dict[str, list[Any]]:
-    """Column name -> values in the order of ``record_ids``, for the features of the
-    records in ``ids`` (a subquery of their ids): every feature they have with
-    ``wanted=True``, else the ones named (a column each, even with no value)."""
+    model: Any, ids: Any, wanted: bool | Iterable[str], record_ids: Any
+) -> dict[str, Any]:
+    """Column name -> values (a list or an array) in the order of ``record_ids``, for the
+    features of the records in ``ids`` (a subquery of their ids): every feature they have
+    with ``wanted=True``, else the ones named (a column each, even with no value)."""
     import pandas as pd
 
     table = model._feature_table
@@ -36,14 +44,24 @@ def feature_columns(
     if names is not None:
         query = query.where(table.feature.in_([features[n][0] for n in names]))
     sql, params = query.sql()
-    groups = _by_feature(unwrap(table._meta.database).execute_sql(sql, params).fetchall())
+    db = unwrap(table._meta.database)
+    fetched = arrow_table(db, sql, params)
+    if fetched is not None:
+        groups = _by_feature_arrow(fetched)
+    else:
+        groups = _by_feature(db.execute_sql(sql, params).fetchall())
     rows = pd.Index(record_ids)
     shown = names if names is not None else sorted(n for n, f in features.items() if f[0] in groups)
-    columns: dict[str, list[Any]] = {}
+    columns: dict[str, Any] = {}
     for name in shown:
         feature_id, dtype = features[name]
         owners, raw = groups.get(feature_id, ([], []))
-        values = json.loads("[" + ",".join(raw) + "]")  # one call for the whole column
+        parsed = parsed_columns(name, dtype, owners, raw, rows) if len(raw) else None
+        if parsed is not None:
+            columns.update(parsed)
+            continue
+        texts = raw if isinstance(raw, list) else raw.to_pylist()
+        values = json.loads("[" + ",".join(texts) + "]")  # one call for the whole column
         if dtype == "dict":
             dicts = [v if type(v) is dict else _NO_DICT for v in values]
             columns.update(_expanded(name, _placed(owners, dicts, rows, _NO_DICT)))
@@ -84,6 +102,25 @@ def _by_feature(rows: list[tuple[int, int, str]]) -> dict[int, tuple[Any, list[s
     ends = [*starts[1:], len(rows)]
     return {
         int(f): (owner_ids[start:end], texts[start:end].tolist())
+        for f, start, end in zip(found, starts, ends, strict=True)
+    }
+
+
+def _by_feature_arrow(fetched: Any) -> dict[int, tuple[Any, Any]]:
+    """``_by_feature`` of an Arrow table (owner, feature, value): the texts stay Arrow."""
+    import numpy as np
+
+    if not fetched.num_rows:
+        return {}
+    owners, feature_ids, raw = (fetched.column(i).combine_chunks() for i in range(3))
+    by_feature = feature_ids.to_numpy()
+    order = np.argsort(by_feature, kind="stable")
+    found, starts = np.unique(by_feature[order], return_index=True)
+    owner_ids = owners.to_numpy()[order]
+    texts = raw.take(order)
+    ends = [*starts[1:], len(order)]
+    return {
+        int(f): (owner_ids[start:end], texts.slice(start, end - start))
         for f, start, end in zip(found, starts, ends, strict=True)
     }
 

@@ -1,0 +1,97 @@
+"""Feature values parsed by Arrow's JSON reader, as the frame columns of ``_frame.py``.
+
+Each stored JSON text becomes one line ``{"v": <text>}``; the reader turns the lines into
+typed arrays in C (a ``dict`` feature: a struct whose fields are its keys). Each array is
+then put at its records' rows with ``take`` and given the dtype pandas infers from the
+same values as Python objects (``[1, None]``: float64 with NaN; ``["a", None]``: str;
+``[True, None]``: object). Whatever the reader types otherwise (dates, lists, nested
+dicts, numbers too big for int64) or cannot read answers ``None``: the caller decodes the
+texts with ``json`` instead, so both ways give the same frame.
+"""
+
+from typing import Any
+
+_PLAIN = frozenset({"int", "float", "str", "bool"})
+
+
+def parsed_columns(
+    name: str, dtype: str, owners: Any, raw: Any, rows: Any
+) -> dict[str, Any] | None:
+    """Column name -> array aligned with ``rows`` (a pandas Index of record ids) for the
+    texts ``raw`` of ``owners``; ``None`` where the reader cannot stand in for ``json``."""
+    if dtype != "dict" and dtype not in _PLAIN:
+        return None
+    import pyarrow as pa
+
+    try:
+        parsed = _parse(raw)
+    except (pa.ArrowException, ValueError):
+        return None
+    if parsed is None:
+        return None
+    take = _positions(owners, rows, pa)
+    if dtype != "dict":
+        if dtype == "int" and not pa.types.is_int64(parsed.type):
+            return None  # beyond int64: Python keeps the ints
+        column = _inferred(parsed.take(take), pa)
+        return None if column is None else {name: column}
+    if pa.types.is_null(parsed.type):  # no record has a dict: no columns, as with json
+        return {}
+    if not pa.types.is_struct(parsed.type):
+        return None
+    placed = parsed.take(take).flatten()  # a missing dict: every key missing
+    columns = {}
+    for field, values in sorted(zip(parsed.type, placed, strict=True), key=lambda f: f[0].name):
+        column = _inferred(values, pa)
+        if column is None:
+            return None
+        columns[f"{name}.{field.name}"] = column
+    return columns
+
+
+def _parse(raw: Any) -> Any:
+    """The texts as one Arrow array (``None``: a NULL text or a line count that differs)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.json as pj
+
+    texts = raw if isinstance(raw, pa.Array) else pa.array(raw, type=pa.string())
+    if texts.null_count:
+        return None
+    lines = pc.binary_join_element_wise(pa.scalar('{"v":'), texts, pa.scalar("}"), "")
+    whole = pa.ListArray.from_arrays(pa.array([0, len(lines)], pa.int32()), lines)
+    data = pc.binary_join(whole, "\n")[0].as_buffer()
+    options = pj.ReadOptions(use_threads=False, block_size=data.size + 1)  # one block
+    table = pj.read_json(pa.BufferReader(data), read_options=options)
+    if table.num_rows != len(texts) or table.column_names != ["v"]:
+        return None
+    return table.column("v").combine_chunks()
+
+
+def _positions(owners: Any, rows: Any, pa: Any) -> Any:
+    """For each of ``rows``, the index of its value in ``owners`` (null: it has none)."""
+    import numpy as np
+
+    at = rows.get_indexer(owners)
+    kept = at >= 0
+    index = np.full(len(rows), -1, dtype=np.int64)
+    index[at[kept]] = np.nonzero(kept)[0]  # a record listed twice: its last value
+    return pa.array(index, mask=index < 0)
+
+
+def _inferred(values: Any, pa: Any) -> Any:
+    """The array pandas makes of ``values.to_pylist()``, or ``None`` for other types."""
+    import numpy as np
+
+    kind = values.type
+    if values.null_count == len(values):
+        return np.full(len(values), None, dtype=object)
+    if pa.types.is_int64(kind) or pa.types.is_float64(kind):
+        return values.to_numpy(zero_copy_only=False)  # with a missing value: float64, NaN
+    if pa.types.is_string(kind):
+        return values.to_pandas().array
+    if pa.types.is_boolean(kind):
+        if values.null_count:
+            return np.array(values.to_pylist(), dtype=object)
+        return values.to_numpy(zero_copy_only=False)
+    return None
