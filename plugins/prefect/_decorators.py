@@ -35,14 +35,30 @@ def _call(self: Any, *args: Any, return_state: bool = False, **kwargs: Any) -> A
     """A tracked task's direct call. When an upstream did not complete, Prefect will not
     start the task (its call returns None): ask for the state then, to record it."""
     wait_for = kwargs.get("wait_for")
-    if self.isasync or not (return_state or _outcomes.upstream_failed(args, kwargs, wait_for)):
-        return Task.__call__(self, *args, return_state=return_state, **kwargs)
+    if self.isasync:  # checked when awaited, as Prefect resolves them then
+        if return_state or _outcomes.has_upstreams(args, kwargs, wait_for):
+            return _awaited(self, args, kwargs, return_state)
+        return Task.__call__(self, *args, **kwargs)
+    if not (return_state or _outcomes.upstream_failed(args, kwargs, wait_for)):
+        return Task.__call__(self, *args, **kwargs)
     state = Task.__call__(self, *args, return_state=True, **kwargs)
+    return _answer(self, state, args, kwargs, return_state)
+
+
+async def _awaited(self: Any, args: Any, kwargs: dict[str, Any], return_state: bool) -> Any:
+    if not (return_state or _outcomes.upstream_failed(args, kwargs, kwargs.get("wait_for"))):
+        return await Task.__call__(self, *args, **kwargs)
+    state = await Task.__call__(self, *args, return_state=True, **kwargs)
+    return _answer(self, state, args, kwargs, return_state)
+
+
+def _answer(self: Any, state: Any, args: Any, kwargs: dict[str, Any], return_state: bool) -> Any:
+    """Record a run Prefect never started; answer as the call asked (Prefect's None)."""
     plain = {k: v for k, v in kwargs.items() if k != "wait_for"}
-    _outcomes.check(self, state, args, plain, wait_for)
+    _outcomes.check(self, state, args, plain, kwargs.get("wait_for"))
     if return_state:
         return state
-    return None if state.is_pending() else state.result()  # Prefect's None when pending
+    return None if state.is_pending() else state.result()
 
 
 def _submit(self: Any, *args: Any, **kwargs: Any) -> Any:

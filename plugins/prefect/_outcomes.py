@@ -49,6 +49,10 @@ def _upstreams(args: Iterable[Any], kwargs: dict[str, Any], wait_for: Any) -> It
     yield from visit([list(args), kwargs, wait_for], 0)
 
 
+def has_upstreams(args: Iterable[Any], kwargs: dict[str, Any], wait_for: Any) -> bool:
+    return next(_upstreams(args, kwargs, wait_for), None) is not None
+
+
 def upstream_failed(args: Iterable[Any], kwargs: dict[str, Any], wait_for: Any) -> bool:
     """Whether an upstream of a direct call ended in a state other than completed, so
     that Prefect will not start the task (it waits for these futures itself too)."""

@@ -78,3 +78,17 @@ def outer(value: int) -> int:
 @flow(name="nested")
 def nested(value: int) -> int:
     return outer(value)
+
+
+@task
+async def measure(sample: str) -> int:
+    return len(sample)
+
+
+@flow(name="never-started-async")
+async def never_started_async(sample: str) -> str:
+    broken = fails.submit(sample)
+    direct = await measure(sample, wait_for=[broken])  # awaited directly: None
+    state = await measure(sample, wait_for=[broken], return_state=True)
+    ran = await measure(sample)
+    return f"{direct} {state.name} {ran}"
