@@ -3,8 +3,8 @@
 An artifact's upstream is the run that created it, that run's inputs, their creating
 runs, and so on. A walk is one recursive CTE over artifacts, used as a subquery by one
 query for the artifacts and one for the runs (with their transforms); a whole upstream
-walk reads the artifacts with their creating runs and transforms in one query (the CTE
-runs once). A 10,000-hop chain costs the same few queries as a single hop, and its
+walk reads the artifacts with their creating runs in one query (the CTE runs once), then
+their few transforms by id. A 10,000-hop chain costs the same few queries as a single hop, and its
 20,000 records are built from the rows directly (``_records``). ``depth`` counts runs:
 depth 1 is the creating run and its inputs (upstream) or the reading runs and their
 outputs (downstream).
@@ -189,14 +189,21 @@ def _runs(artifacts: list[Artifact], *conditions: Any) -> list[Run]:
 
 
 def _attached(artifacts: list[Artifact], rows: list[tuple[Any, ...]], first: int) -> list[Run]:
-    """The runs in ``rows`` (their columns from ``first`` on, then their transform's),
-    each transform built once, each run set as its outputs' ``run``."""
+    """The runs in ``rows`` (their columns from ``first`` on, then their transform's if
+    the rows have them, else the transforms are read by id), each transform built once,
+    each run set as its outputs' ``run``."""
     runs = _records(Run, rows, first)
-    after, transforms = first + len(Run._meta.sorted_fields), {}
-    for run, row in zip(runs, rows, strict=True):
-        if run.transform_id not in transforms:  # one record per transform
-            transforms[run.transform_id] = _records(Transform, [row], after)[0]
-        run.__rel__["transform"] = transforms[run.transform_id]
+    after = first + len(Run._meta.sorted_fields)
+    if rows and len(rows[0]) > after:
+        transforms = {row[after]: row for row in rows}
+        built = _records(Transform, list(transforms.values()), after)
+    else:
+        ids = {run.transform_id for run in runs}
+        query = Transform.select().where(Transform.id.in_(ids))
+        built = _records(Transform, list(Transform._meta.database.execute(query))) if ids else []
+    by_transform = {transform.id: transform for transform in built}
+    for run in runs:
+        run.__rel__["transform"] = by_transform[run.transform_id]
     by_id = {run.id: run for run in runs}
     for artifact in artifacts:
         if artifact.run_id in by_id:
@@ -205,12 +212,12 @@ def _attached(artifacts: list[Artifact], rows: list[tuple[Any, ...]], first: int
 
 
 def _creators_too(walk: Any, record: Artifact | Run) -> tuple[list[Artifact], list[Run]]:
-    """The walk's artifacts and the runs that created them (with their transforms), from
-    one query, so the walk's CTE runs once: each artifact row carries its run's columns."""
+    """The walk's artifacts and the runs that created them from one query, so the walk's
+    CTE runs once (each artifact row carries its run's columns); then their transforms,
+    read by id (a few rows, not one per run)."""
     query = (
-        Artifact.select(Artifact, Run, Transform)
+        Artifact.select(Artifact, Run)
         .join(Run, peewee.JOIN.LEFT_OUTER, on=(Artifact.run == Run.id))
-        .join(Transform, peewee.JOIN.LEFT_OUTER, on=(Run.transform == Transform.id))
         .where(Artifact.id.in_(walk))
         .order_by(Artifact.id)
     )
