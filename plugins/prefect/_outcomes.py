@@ -16,8 +16,9 @@ carries the task run id: ``RollbackHook`` marks that run ``rolled_back``.
 """
 
 import datetime as dt
+import functools
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 import threadline as tl
@@ -30,27 +31,42 @@ ROLLBACK_HOOK_NAME = "threadline_task_on_rollback"
 ROLLED_BACK = "RolledBack: Task rolled back as part of transaction"  # Prefect's state
 
 
-def _upstreams(args: Iterable[Any], kwargs: dict[str, Any], wait_for: Any) -> Iterator[Any]:
-    """The futures and states among a call's arguments and ``wait_for``."""
+@functools.cache
+def _prefect_types() -> tuple[type, type, type]:
     from prefect.client.schemas.objects import State
     from prefect.futures import PrefectFuture
     from prefect.utilities.annotations import BaseAnnotation
 
-    def visit(value: Any, depth: int) -> Iterator[Any]:
-        if isinstance(value, PrefectFuture | State):
-            yield value
-        elif isinstance(value, BaseAnnotation) or depth >= _values.MAX_DEPTH:
-            return  # allow_failure(...), quote(...): these never keep Prefect from starting it
-        elif isinstance(value, list | tuple | set | frozenset | dict):
+    return PrefectFuture, State, BaseAnnotation
+
+
+SCALARS = (str, bytes, int, float, type(None))
+CONTAINERS = (list, tuple, set, frozenset, dict)
+
+
+def _upstreams(args: Iterable[Any], kwargs: dict[str, Any], wait_for: Any) -> list[Any]:
+    """The futures and states among a call's arguments and ``wait_for`` (a loop, not a
+    recursion: it runs on every direct call of a task given containers)."""
+    future, state, annotation = _prefect_types()
+    upstream = (future, state)
+    found: list[Any] = []
+    stack: list[tuple[Any, int]] = [(list(args), 0), (kwargs, 0), (wait_for, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, upstream):
+            found.append(value)
+        elif isinstance(value, annotation):
+            continue  # allow_failure(...), quote(...): these never keep Prefect from starting it
+        elif isinstance(value, CONTAINERS) and depth < _values.MAX_DEPTH:
             items = value.values() if isinstance(value, dict) else value
             for item in itertools.islice(items, _values.MAX_ITEMS):
-                yield from visit(item, depth + 1)
-
-    yield from visit([list(args), kwargs, wait_for], 0)
+                if not isinstance(item, SCALARS):
+                    stack.append((item, depth + 1))
+    return found
 
 
 def has_upstreams(args: Iterable[Any], kwargs: dict[str, Any], wait_for: Any) -> bool:
-    return next(_upstreams(args, kwargs, wait_for), None) is not None
+    return bool(_upstreams(args, kwargs, wait_for))
 
 
 def upstream_failed(args: Iterable[Any], kwargs: dict[str, Any], wait_for: Any) -> bool:
