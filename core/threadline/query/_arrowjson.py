@@ -21,7 +21,10 @@ def parsed_columns(
     texts ``raw`` of ``owners``; ``None`` where the reader cannot stand in for ``json``."""
     if dtype != "dict" and dtype not in _PLAIN:
         return None
-    import pyarrow as pa
+    try:
+        import pyarrow as pa
+    except ImportError:  # pandas runs without it: json decodes
+        return None
 
     try:
         parsed = _parse(raw)
