@@ -138,6 +138,8 @@ def _converter(field: peewee.Field) -> Any:
         return None
     if kind is peewee.DateTimeField:
         return functools.partial(_datetime, field.python_value)
+    if kind is peewee.BooleanField:
+        return bool  # its python_value of a value that is not None
     return field.python_value
 
 
@@ -158,16 +160,17 @@ def _records(model: Any, rows: list[tuple[Any, ...]], start: int = 0) -> list[An
     dirty): a 10,000-hop walk reads 20,000 records."""
     fields = model._meta.sorted_fields
     names = [f.name for f in fields]
-    if start or (rows and len(rows[0]) != len(fields)):
+    if start:
         rows = [row[start : start + len(fields)] for row in rows]
-    data = list(map(dict, map(zip, itertools.repeat(names), rows)))
+    data = list(map(dict, map(zip, itertools.repeat(names), rows)))  # zip: the first columns
     for each in fields:
         convert = _converter(each)
         if convert is not None:
             name = each.name
             for values in data:
-                if values[name] is not None:
-                    values[name] = convert(values[name])
+                value = values[name]
+                if value is not None:
+                    values[name] = convert(value)
     records = [model.__new__(model) for _ in data]
     place = object.__setattr__
     for record, values in zip(records, data, strict=True):
