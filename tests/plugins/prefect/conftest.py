@@ -58,3 +58,16 @@ def tracked(
     monkeypatch.setenv("THREADLINE_STRICT", "1")
     yield local_instance
     assert [r.getMessage() for r in hook_failures] == []
+
+
+@pytest.fixture
+def tracked_db(
+    prefect_api: None,
+    db_instance: object,
+    hook_failures: list[logging.LogRecord],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[object]:
+    """``tracked`` on SQLite and on PostgreSQL."""
+    monkeypatch.setenv("THREADLINE_STRICT", "1")
+    yield db_instance
+    assert [r.getMessage() for r in hook_failures] == []

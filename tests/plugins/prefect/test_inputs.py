@@ -1,30 +1,14 @@
 """Issue 14 for Prefect: an input is the file the task read (never another file of the
 same content registered first), and source data keeps its name."""
 
-import logging
 import os
 import socket
-from collections.abc import Iterator
 
-import pytest
 import threadline as tl
 
 from tests.plugins.prefect import flows_inputs
 
 ROUNDS = 20
-
-
-@pytest.fixture
-def tracked_db(
-    prefect_api: None,
-    db_instance: object,
-    hook_failures: list[logging.LogRecord],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[object]:
-    """``tracked`` on SQLite and on PostgreSQL."""
-    monkeypatch.setenv("THREADLINE_STRICT", "1")
-    yield db_instance
-    assert [r.getMessage() for r in hook_failures] == []
 
 
 def reader_inputs(flow_run: tl.Run) -> list[tl.Artifact]:

@@ -5,9 +5,7 @@ of the flow run, as in Prefect. On SQLite and PostgreSQL."""
 
 import asyncio
 import json
-import logging
 import os
-from collections.abc import Iterator
 
 import pytest
 import threadline as tl
@@ -15,19 +13,6 @@ from click.testing import CliRunner
 from threadline.cli import main
 
 from tests.plugins.prefect import flows_outcomes
-
-
-@pytest.fixture
-def tracked_db(
-    prefect_api: None,
-    db_instance: object,
-    hook_failures: list[logging.LogRecord],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[object]:
-    """``tracked`` on SQLite and on PostgreSQL."""
-    monkeypatch.setenv("THREADLINE_STRICT", "1")
-    yield db_instance
-    assert [r.getMessage() for r in hook_failures] == []
 
 
 def cli(*args: str) -> str:
