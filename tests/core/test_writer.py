@@ -312,3 +312,24 @@ def test_an_outage_longer_than_the_window_is_reported_once(on_own_postgres, monk
     tl.disconnect()
     tl.connect()
     assert tl.Run.get(uid=run.uid).status == "started"  # given up: nothing half-written
+
+
+def test_what_is_queued_at_exit_is_written(local_instance, isolated):
+    """A process that queues writes and ends without flushing: the writer is flushed by
+    the interpreter's exit."""
+    script = """
+from threadline import adapters
+
+runs = [adapters.start_run(f"exit/{i}", "job", source="x") for i in range(20)]
+for run in runs:
+    adapters.writer().submit(lambda run=run: adapters.finish_run(run, "completed"))
+"""
+    env = {
+        **os.environ,
+        "THREADLINE_DB": local_instance.settings.db,
+        "THREADLINE_STORAGE": local_instance.settings.storage,
+    }
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    found = tl.Run.filter(transform__key__startswith="exit/").all()
+    assert [r.status for r in found] == ["completed"] * 20
