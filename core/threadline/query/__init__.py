@@ -19,7 +19,7 @@ import peewee
 
 from .._db import unwrap
 from ..errors import InvalidInput, MultipleFound, NotFound
-from ._columnar import arrow_column, arrow_table, column
+from ._columnar import column
 from ._frame import feature_columns
 from ._lookups import OPERATORS, compare, resolve
 
@@ -147,24 +147,16 @@ class Query:
 
         ``features=True`` (or a list of names) adds a column per feature, and per key of a
         ``dict`` feature (``trace.peak_rss``); a name that is also a field's gets the
-        prefix ``features.``. Columns are built whole (``_columnar.py``): on SQLite from
-        Arrow arrays (ADBC), elsewhere from the cursor's rows; only columns whose stored
-        form differs from the Python one (timestamps, booleans, JSON) are converted.
+        prefix ``features.``. Rows come straight from the cursor and are turned into
+        typed columns a column at a time (``_columnar.py``).
         """
         import pandas as pd
 
         fields = self.model._meta.sorted_fields
         sql, params = self.select().sql()
-        db = unwrap(self.model._meta.database)
-        table = arrow_table(db, sql, params)
-        if table is not None and table.num_rows:
-            data = {
-                f.name: arrow_column(c, f, pd) for f, c in zip(fields, table.columns, strict=True)
-            }
-        else:
-            rows = db.execute_sql(sql, params).fetchall()
-            columns = list(zip(*rows, strict=True)) if rows else [()] * len(fields)
-            data = {f.name: column(c, f, pd) for f, c in zip(fields, columns, strict=True)}
+        rows = unwrap(self.model._meta.database).execute_sql(sql, params).fetchall()
+        columns = list(zip(*rows, strict=True)) if rows else [()] * len(fields)
+        data = {f.name: column(c, f, pd) for f, c in zip(fields, columns, strict=True)}
         frame = pd.DataFrame(data)
         if features is not False:
             self._add_features(frame, features, pd)

@@ -5,13 +5,13 @@ subquery); each feature becomes a column, and a ``dict`` feature one column per 
 (``trace.peak_rss``), so that a Nextflow run's task metrics are one ``df()`` away. Dates
 come back as dates; a record without a value has ``None`` (numbers: ``NaN``).
 
-Built for size (a 100,000-task run is 400,000 values): on SQLite the rows come as Arrow
-arrays (``_columnar.py``), elsewhere as cursor tuples; they are grouped by feature with one
-numpy sort. The JSON of a plain (``int``, ``float``, ``str``, ``bool``) or ``dict`` feature
-is parsed by Arrow's JSON reader into typed arrays (a dict's keys become columns), which
-are placed at their records' rows with ``take``: no Python object per value. Each column
-has the dtype pandas infers from the Python values (``[1, None]``: float64 with NaN), so
-the frame is the one the Python path builds; any other feature, or JSON the reader types
+Built for size (a 100,000-task run is 400,000 values): the rows come straight from the
+cursor as tuples and are grouped by feature with one numpy sort. The JSON texts of a
+plain (``int``, ``float``, ``str``, ``bool``) or ``dict`` feature are parsed by Arrow's
+JSON reader into typed arrays (a dict's keys become columns), placed at their records'
+rows with ``take``: no Python object per value (``_arrowjson.py``). Each column has the
+dtype pandas infers from the Python values (``[1, None]``: float64 with NaN), so the
+frame is the one the Python path builds; any other feature, or JSON the reader types
 otherwise (dates, nested values), is decoded by one ``json.loads`` call and placed by
 position.
 """
@@ -25,7 +25,6 @@ from .._db import unwrap
 from .._dtypes import typed_value
 from ..errors import UnknownFeature
 from ._arrowjson import parsed_columns
-from ._columnar import arrow_table
 
 
 def feature_columns(
@@ -44,12 +43,7 @@ def feature_columns(
     if names is not None:
         query = query.where(table.feature.in_([features[n][0] for n in names]))
     sql, params = query.sql()
-    db = unwrap(table._meta.database)
-    fetched = arrow_table(db, sql, params)
-    if fetched is not None:
-        groups = _by_feature_arrow(fetched)
-    else:
-        groups = _by_feature(db.execute_sql(sql, params).fetchall())
+    groups = _by_feature(unwrap(table._meta.database).execute_sql(sql, params).fetchall())
     rows = pd.Index(record_ids)
     shown = names if names is not None else sorted(n for n, f in features.items() if f[0] in groups)
     columns: dict[str, Any] = {}
@@ -60,8 +54,7 @@ def feature_columns(
         if parsed is not None:
             columns.update(parsed)
             continue
-        texts = raw if isinstance(raw, list) else raw.to_pylist()
-        values = json.loads("[" + ",".join(texts) + "]")  # one call for the whole column
+        values = json.loads("[" + ",".join(raw) + "]")  # one call for the whole column
         if dtype == "dict":
             dicts = [v if type(v) is dict else _NO_DICT for v in values]
             columns.update(_expanded(name, _placed(owners, dicts, rows, _NO_DICT)))
@@ -102,25 +95,6 @@ def _by_feature(rows: list[tuple[int, int, str]]) -> dict[int, tuple[Any, list[s
     ends = [*starts[1:], len(rows)]
     return {
         int(f): (owner_ids[start:end], texts[start:end].tolist())
-        for f, start, end in zip(found, starts, ends, strict=True)
-    }
-
-
-def _by_feature_arrow(fetched: Any) -> dict[int, tuple[Any, Any]]:
-    """``_by_feature`` of an Arrow table (owner, feature, value): the texts stay Arrow."""
-    import numpy as np
-
-    if not fetched.num_rows:
-        return {}
-    owners, feature_ids, raw = (fetched.column(i).combine_chunks() for i in range(3))
-    by_feature = feature_ids.to_numpy()
-    order = np.argsort(by_feature, kind="stable")
-    found, starts = np.unique(by_feature[order], return_index=True)
-    owner_ids = owners.to_numpy()[order]
-    texts = raw.take(order)
-    ends = [*starts[1:], len(order)]
-    return {
-        int(f): (owner_ids[start:end], texts.slice(start, end - start))
         for f, start, end in zip(found, starts, ends, strict=True)
     }
 
