@@ -131,6 +131,7 @@ writer.submit(lambda: start("b", "a"), where="start b")
 writer.submit(lambda: adapters.link_runs([(made["a"], made["b"])]), where="link a b")
 writer.submit(lambda: adapters.annotate(made["b"], {"n": 2}), where="annotate b")
 writer.submit(lambda: adapters.finish_run(made["a"], "completed"), where="finish a")
+(hold / "queued").touch()  # all four wait in the queue: batch 2 takes them together
 writer.flush()
 """
 
@@ -158,6 +159,7 @@ def test_kill_9_between_enqueue_and_commit_loses_only_the_last_batch(
     )
     try:
         wait_for(hold / "batch-1", child)
+        wait_for(hold / "queued", child)  # batch 2's jobs are queued before batch 1 commits
         (hold / "go-1").touch()
         wait_for(hold / "batch-2", child)
         assert (hold / "batch-2").read_text().split("\n")[:-1] == [

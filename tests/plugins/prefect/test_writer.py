@@ -84,7 +84,9 @@ def wait_for(path: Path, child: subprocess.Popen[str]) -> None:
 def test_kill_9_of_a_flow_between_enqueue_and_commit(tracked, tmp_path):
     """The writer holds batch 2 (the close of task run 2) before its commit (the test
     hook ``THREADLINE_WRITER_HOLD``); a real SIGKILL then. Batch 1 and everything written
-    on the task threads is there, batch 2 is gone, nothing points at a missing record."""
+    on the task threads is there, batch 2 is gone, nothing points at a missing record.
+    Whether task run 3 started before the kill depends on which thread took the writer's
+    turn first after batch 1; either way it is never closed."""
     import prefect.settings
 
     hold = tmp_path / "hold"
@@ -122,9 +124,14 @@ def test_kill_9_of_a_flow_between_enqueue_and_commit(tracked, tmp_path):
         (r for r in tl.Run.filter(transform__key="steps/step").all()), key=lambda r: r.id
     )
     assert sorted(runs) == ["steps", "steps/step"]
-    assert [r.status for r in steps] == ["completed", "started"]  # batch 2 lost: not closed
+    statuses = [r.status for r in steps]
+    assert statuses in (["completed", "started"], ["completed", "started", "started"])
     saved = tl.Artifact.filter(key__startswith="steps/").order_by("key").all()
-    assert [(a.key, a.run_id) for a in saved] == [(f"steps/{i}.txt", steps[i].id) for i in (0, 1)]
+    by_key = {a.key: a.run_id for a in saved}
+    assert by_key["steps/0.txt"] == steps[0].id  # saved in the bodies: written at once
+    assert by_key["steps/1.txt"] == steps[1].id
+    assert set(by_key) <= {f"steps/{i}.txt" for i in range(len(steps))}
+    assert all(by_key[f"steps/{i}.txt"] == steps[i].id for i in range(len(by_key)))
     assert all(r.parent_id == runs["steps"].id for r in steps)
     db = sqlite3.connect(tracked.settings.db.removeprefix("sqlite:///"))
     assert db.execute("PRAGMA foreign_key_check").fetchall() == []
