@@ -1,9 +1,8 @@
 """Columns for ``to_dataframe``: the cursor's rows turned into typed pandas columns a
 column at a time, with as few Python steps per value as the column allows.
 
-A column with no value is made whole (no ``None`` per row to convert); dates in peewee's
-stored form (``YYYY-MM-DD HH:MM:SS.ffffff``) are parsed by Arrow when pyarrow is there,
-others by pandas; a JSON field's texts are decoded in one ``json.loads`` call. The frame
+A column with no value is made whole (no ``None`` per row to convert); a JSON field's
+texts are decoded in one ``json.loads`` call. The frame
 is the one a value-by-value conversion gives (tests/core/test_query.py compares them).
 
 Not used: reading SQLite through the ADBC SQLite driver, though it fills Arrow arrays in
@@ -14,12 +13,9 @@ through it returned a row set missing a committed row.
 """
 
 import json
-import re
 from typing import Any
 
 import peewee
-
-_ISO_US = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}")  # str(datetime), microseconds
 
 
 def column(values: Any, field: Any, pd: Any) -> Any:
@@ -27,7 +23,7 @@ def column(values: Any, field: Any, pd: Any) -> Any:
     if values.count(None) == len(values) and len(values):
         return _missing(len(values), field, pd)
     if isinstance(field, peewee.DateTimeField):
-        return _datetimes(values, pd)
+        return pd.to_datetime(pd.Series(values, dtype=object), format="ISO8601")
     if isinstance(field, peewee.BooleanField):
         return pd.array(values, dtype="boolean")
     if isinstance(field, peewee.IntegerField | peewee.AutoField | peewee.ForeignKeyField):
@@ -37,21 +33,6 @@ def column(values: Any, field: Any, pd: Any) -> Any:
     if type(field).__module__ != "peewee":  # our own fields (JSON text)
         return pd.array(_python_values(values, field), dtype=object)
     return pd.array(values, dtype=object)
-
-
-def _datetimes(values: Any, pd: Any) -> Any:
-    """``pd.to_datetime(..., format="ISO8601")`` of the stored dates; by Arrow's parser
-    where every one is a text in peewee's form with microseconds (then pandas' result is
-    microseconds, no zone, too)."""
-    try:
-        import pyarrow as pa
-    except ImportError:
-        pa = None
-    match = _ISO_US.fullmatch
-    if pa is not None and all(v is None or (type(v) is str and match(v)) for v in values):
-        parsed = pa.array(values, type=pa.string()).cast(pa.timestamp("us"))
-        return pd.Series(parsed.to_numpy(zero_copy_only=False))
-    return pd.to_datetime(pd.Series(values, dtype=object), format="ISO8601")
 
 
 def _python_values(values: Any, field: Any) -> list[Any]:
