@@ -318,6 +318,28 @@ def uids(query) -> list[str]:
     return sorted(r.uid for r in query)
 
 
+def test_several_set_conditions_are_one_intersection(db_instance):
+    """Two feature filters and a relation (each an ``id IN (subquery)``) are read as one
+    set of ids (an INTERSECT), and give what filtering each run by hand gives."""
+    runs = [adapters.start_run("step", "process") for _ in range(12)]
+    adapters.annotate_records(
+        [(r, {"process": f"P{i % 3}", "exit": i % 2}) for i, r in enumerate(runs)],
+        create_features=True,
+    )
+    for run in runs[1:6]:
+        run.labels.add("reviewed")
+    values = {r.uid: (f"P{i % 3}", i % 2) for i, r in enumerate(runs)}
+    query = tl.Run.filter(process="P1", exit=1)
+    assert "INTERSECT" in query.select().sql()[0]
+    assert uids(query) == sorted(u for u, v in values.items() if v == ("P1", 1))
+    assert query.count() == 2
+    assert uids(query.filter(process__ne="P0", exit__isnull=False)) == uids(query)
+    reviewed = tl.Run.filter(process="P1", exit=1, labels="reviewed")  # a link table too
+    expected = {r.uid for r in runs[1:6]} & {u for u, v in values.items() if v == ("P1", 1)}
+    assert uids(reviewed) == sorted(expected) and len(expected) == 1
+    assert uids(tl.Run.filter(process="P2", exit=7)) == []
+
+
 def test_dict_feature_items(db_instance):
     """Keys inside a dict feature, by the operand's type: numbers, text, booleans, nested."""
     a, b, c, d = (adapters.start_run("align", "process") for _ in range(4))

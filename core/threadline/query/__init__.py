@@ -21,7 +21,7 @@ from .._db import unwrap
 from ..errors import InvalidInput, MultipleFound, NotFound
 from ._columnar import column
 from ._frame import feature_columns
-from ._lookups import OPERATORS, compare, resolve
+from ._lookups import OPERATORS, compare, intersected, resolve
 
 __all__ = ["OPERATORS", "Query", "QueryMixin", "compare", "resolve"]
 
@@ -74,7 +74,7 @@ class Query:
     def select(self) -> peewee.ModelSelect:
         """The peewee query this stands for."""
         query = self.model.select()
-        conditions = list(self._where)
+        conditions = intersected(self.model, list(self._where))
         if "visibility" in self.model._meta.fields and not self._hidden:
             conditions.append(self.model.visibility == "main")
         if conditions:

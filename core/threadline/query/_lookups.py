@@ -215,3 +215,34 @@ def _feature_operand(name: str, dtype: str, value: Any, numeric: bool) -> Any:
     if isinstance(value, peewee.Model) and hasattr(value, "name"):
         return value.name  # a Label
     return value if isinstance(value, str) else str(value)
+
+
+def intersected(model: Any, conditions: list[Any]) -> list[Any]:
+    """Two or more ``id IN (subquery)`` conditions (features, backrefs, links) as one.
+
+    ``id IN (s1) AND id IN (s2)`` makes the planner scan every record (PostgreSQL) or
+    probe the table once per row of ``s1`` (SQLite); the ids in all of them, computed
+    first, are one index lookup each: ``id IN (s1 INTERSECT s2)`` on SQLite and
+    ``id = ANY(ARRAY(s1 INTERSECT s2))`` on PostgreSQL (which would otherwise still
+    scan). Other conditions are kept as they are.
+    """
+    subqueries = [c.rhs for c in conditions if _is_id_in(model, c)]
+    if len(subqueries) < 2:
+        return conditions
+    kept = [c for c in conditions if not _is_id_in(model, c)]
+    common = subqueries[0]
+    for subquery in subqueries[1:]:
+        common = common.intersect(subquery)
+    if _is_sqlite():
+        return [*kept, model.id.in_(common)]
+    ids = peewee.NodeList((peewee.SQL("ARRAY"), peewee.EnclosedNodeList([common])))
+    return [*kept, model.id == peewee.fn.ANY(ids)]
+
+
+def _is_id_in(model: Any, condition: Any) -> bool:
+    return (
+        isinstance(condition, peewee.Expression)
+        and condition.op == peewee.OP.IN
+        and condition.lhs is model.id
+        and isinstance(condition.rhs, peewee.SelectQuery)
+    )
