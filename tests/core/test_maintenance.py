@@ -377,6 +377,16 @@ def cli(*args: str, code: int = 0, stdin: str | None = None) -> Result:
     return result
 
 
+def assert_purged_but_shown(raw: tl.Artifact) -> None:
+    """raw's object is gone; its tombstone is named in what was derived from it."""
+    assert not backend().exists(raw.path)
+    described = cli("describe", "clean/reads.txt").stdout
+    assert "inputs of that run: 1" in described and "raw/reads.txt v1  (purged)" in described
+    assert "purged: object freed at" in cli("describe", raw.uid).stdout
+    listed = cli("lineage", "clean/reads.txt").stdout
+    assert f"artifact {raw.uid}  raw/reads.txt v1  (purged)" in listed
+
+
 def test_delete_then_gc_keeps_the_lineage_of_what_was_derived(instance, isolated):
     raw, clean, _ = chain(isolated)
     cli("delete", "raw/reads.txt")
@@ -393,12 +403,7 @@ def test_delete_then_gc_keeps_the_lineage_of_what_was_derived(instance, isolated
     )
     done = cli("gc", "--min-age", "0", "--yes").stdout
     assert done == "purged 1 from trash (1 kept as tombstones), removed 0 objects\n"
-    assert not backend().exists(raw.path)
-    described = cli("describe", "clean/reads.txt").stdout
-    assert "inputs of that run: 1" in described and "raw/reads.txt v1  (purged)" in described
-    assert "purged: object freed at" in cli("describe", raw.uid).stdout
-    listed = cli("lineage", "clean/reads.txt").stdout
-    assert f"artifact {raw.uid}  raw/reads.txt v1  (purged)" in listed
+    assert_purged_but_shown(raw)
     walked = json.loads(cli("lineage", "clean/reads.txt", "--json").stdout)
     assert [(a["key"], a.get("purged")) for a in walked["artifacts"]] == [("raw/reads.txt", True)]
     mermaid = cli("lineage", "clean/reads.txt", "--format", "mermaid").stdout
@@ -550,12 +555,7 @@ def test_delete_on_the_command_line_keeps_tombstones(instance, isolated):
     assert cli("delete", "raw/reads.txt", "--permanent").stdout == (
         "raw/reads.txt v1 purged: object freed, record kept as a tombstone (runs used it)\n"
     )
-    assert not backend().exists(raw.path)
-    described = cli("describe", "clean/reads.txt").stdout
-    assert "inputs of that run: 1" in described and "raw/reads.txt v1  (purged)" in described
-    assert "purged: object freed at" in cli("describe", raw.uid).stdout
-    listed = cli("lineage", "clean/reads.txt").stdout
-    assert f"artifact {raw.uid}  raw/reads.txt v1  (purged)" in listed
+    assert_purged_but_shown(raw)
     again = json.loads(cli("delete", raw.uid, "--permanent", "--json").stdout)
     assert again == {"uid": raw.uid, "permanent": True, "action": "purged"}
     assert cli("gc", "--min-age", "0", "--dry-run").stdout == "nothing to purge\n"
