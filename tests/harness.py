@@ -16,12 +16,14 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -224,3 +226,27 @@ class MotoProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.kill()
+
+
+def wait_for_file(
+    path: Path, proc: subprocess.Popen[str] | None = None, timeout: float = 300
+) -> None:
+    """Wait until ``path`` exists (a file a child process or a test hook writes); fail at
+    once if ``proc`` ends first. The timeout only catches a hang, it times nothing."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the child ended early: {proc.communicate()}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path.name} never appeared")
+        time.sleep(0.02)
+
+
+def assert_sqlite_consistent(url: str) -> None:
+    """No row of the SQLite database at ``url`` points at a missing one, and its file is sound."""
+    db = sqlite3.connect(url.removeprefix("sqlite:///"))
+    try:
+        assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    finally:
+        db.close()

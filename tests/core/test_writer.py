@@ -12,24 +12,12 @@ import textwrap
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import threadline as tl
 from threadline import adapters
 
 from tests import harness
-
-
-def wait_for(path: Path, proc: subprocess.Popen[str] | None = None, timeout: float = 120) -> None:
-    """Wait until ``path`` exists (a file the writer's test hook writes)."""
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"the child ended early: {proc.communicate()}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{path.name} never appeared")
-        time.sleep(0.02)
 
 
 def job(where: str) -> tl.Run:
@@ -61,14 +49,14 @@ def test_a_batch_is_one_transaction(local_instance, isolated, tmp_path, monkeypa
     writer = adapters.Writer()
     first, *others = [job(f"batch/{i}") for i in range(4)]
     writer.submit(lambda: adapters.finish_run(first, "completed"), where="first")
-    wait_for(hold / "batch-1")
+    harness.wait_for_file(hold / "batch-1")
     for i, run in enumerate(others):
         writer.submit(lambda run=run: adapters.finish_run(run, "errored"), where=f"other {i}")
     db = sqlite3.connect(local_instance.settings.db.removeprefix("sqlite:///"))
     status = "SELECT status FROM run WHERE uid = ?"
     assert db.execute(status, (first.uid,)).fetchone() == ("started",)  # not committed yet
     (hold / "go-1").touch()
-    wait_for(hold / "batch-2")
+    harness.wait_for_file(hold / "batch-2")
     assert db.execute(status, (first.uid,)).fetchone() == ("completed",)
     assert (hold / "batch-2").read_text().splitlines() == ["other 0", "other 1", "other 2"]
     (hold / "go-2").touch()
@@ -158,10 +146,12 @@ def test_kill_9_between_enqueue_and_commit_loses_only_the_last_batch(
         stderr=subprocess.PIPE,
     )
     try:
-        wait_for(hold / "batch-1", child)
-        wait_for(hold / "queued", child)  # batch 2's jobs are queued before batch 1 commits
+        harness.wait_for_file(hold / "batch-1", child)
+        harness.wait_for_file(
+            hold / "queued", child
+        )  # batch 2's jobs are queued before batch 1 commits
         (hold / "go-1").touch()
-        wait_for(hold / "batch-2", child)
+        harness.wait_for_file(hold / "batch-2", child)
         assert (hold / "batch-2").read_text().split("\n")[:-1] == [
             "start b",
             "link a b",
@@ -181,9 +171,8 @@ def test_kill_9_between_enqueue_and_commit_loses_only_the_last_batch(
     assert tl.Run.filter(transform__key="b").count() == 0  # batch 2: all of it lost
     db = sqlite3.connect(inst.settings.db.removeprefix("sqlite:///"))
     assert db.execute("SELECT count(*) FROM run_link").fetchone() == (0,)
-    assert db.execute("PRAGMA foreign_key_check").fetchall() == []
-    assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     db.close()
+    harness.assert_sqlite_consistent(inst.settings.db)
 
 
 LOCKER = """
@@ -216,7 +205,7 @@ def test_a_database_locked_by_another_process_past_the_busy_timeout_loses_nothin
     runs = [job(f"locked/{i}") for i in range(3)]
     locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(path), str(tmp_path)])
     try:
-        wait_for(tmp_path / "locked", locker)
+        harness.wait_for_file(tmp_path / "locked", locker)
         writer = adapters.Writer(retry_s=120)
         for run in runs:
             writer.submit(lambda run=run: adapters.finish_run(run, "completed"))

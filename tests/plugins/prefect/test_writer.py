@@ -7,12 +7,12 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import time
-from pathlib import Path
 
 import threadline as tl
 import threadline.prefect as tlp
 from prefect.task_runners import ThreadPoolTaskRunner
+
+from tests import harness
 
 
 @tlp.task
@@ -73,14 +73,6 @@ steps()
 """
 
 
-def wait_for(path: Path, child: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 300
-    while not path.exists():
-        assert child.poll() is None, child.communicate()
-        assert time.monotonic() < deadline, f"{path.name} never appeared"
-        time.sleep(0.02)
-
-
 def test_kill_9_of_a_flow_between_enqueue_and_commit(tracked, tmp_path):
     """The writer holds batch 2 (the close of task run 2) before its commit (the test
     hook ``THREADLINE_WRITER_HOLD``); a real SIGKILL then. Batch 1 and everything written
@@ -109,9 +101,11 @@ def test_kill_9_of_a_flow_between_enqueue_and_commit(tracked, tmp_path):
         stderr=subprocess.PIPE,
     )
     try:
-        wait_for(hold / "batch-1", child)  # step 0 closed, held; step 1 waits for its turn
+        harness.wait_for_file(
+            hold / "batch-1", child
+        )  # step 0 closed, held; step 1 waits for its turn
         (hold / "go-1").touch()
-        wait_for(hold / "batch-2", child)  # step 1 closed, held
+        harness.wait_for_file(hold / "batch-2", child)  # step 1 closed, held
         child.send_signal(signal.SIGKILL)
     finally:
         if child.poll() is None:
@@ -133,10 +127,7 @@ def test_kill_9_of_a_flow_between_enqueue_and_commit(tracked, tmp_path):
     assert set(by_key) <= {f"steps/{i}.txt" for i in range(len(steps))}
     assert all(by_key[f"steps/{i}.txt"] == steps[i].id for i in range(len(by_key)))
     assert all(r.parent_id == runs["steps"].id for r in steps)
-    db = sqlite3.connect(tracked.settings.db.removeprefix("sqlite:///"))
-    assert db.execute("PRAGMA foreign_key_check").fetchall() == []
-    assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-    db.close()
+    harness.assert_sqlite_consistent(tracked.settings.db)
 
 
 @tlp.flow(task_runner=ThreadPoolTaskRunner(max_workers=4))
