@@ -250,3 +250,11 @@ def assert_sqlite_consistent(url: str) -> None:
         assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
     finally:
         db.close()
+
+
+def write(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path``, making its folders; return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path

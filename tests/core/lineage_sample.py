@@ -7,13 +7,9 @@ from pathlib import Path
 import threadline as tl
 from threadline import adapters
 
+from tests.harness import write
+
 SECRET = "s3cr3t-t0ken-value"
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
 
 
 def build(folder: Path) -> dict[str, object]:

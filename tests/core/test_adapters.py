@@ -6,7 +6,6 @@ import socket
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 import threadline as tl
@@ -14,11 +13,7 @@ from threadline import adapters
 from threadline.adapters import Output
 from threadline.errors import InvalidFeatureValue, InvalidInput, NotFound
 
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
+from tests.harness import write
 
 
 def input_keys(run: tl.Run) -> list:

@@ -8,11 +8,7 @@ import pytest
 import threadline as tl
 from threadline.errors import InvalidInput, InvalidKey, NotFound, StorageError
 
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
+from tests.harness import write
 
 
 def test_save_returns_record_with_identity(instance, isolated):

@@ -18,10 +18,7 @@ from threadline._db import is_sqlite
 from threadline.errors import InvalidInput
 from threadline.models import CacheEntry
 
-
-def write(path: Path, text: str) -> Path:
-    path.write_text(text)
-    return path
+from tests.harness import write
 
 
 def test_a_second_call_reuses_the_first(local_instance, isolated):

@@ -14,6 +14,8 @@ import threadline as tl
 from click.testing import CliRunner, Result
 from threadline.cli import main
 
+from tests.harness import write
+
 
 def cli(*args: str, code: int = 0) -> Result:
     """Run ``threadline ARGS`` in-process and check its exit code."""
@@ -40,12 +42,6 @@ def columns(text: str) -> tuple[list[str], list[list[str]]]:
     """A piped table: its header and rows, cells split at runs of two or more spaces."""
     header, *rows = text.splitlines()
     return re.split(r"\s{2,}", header), [re.split(r"\s{2,}", row) for row in rows]
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
 
 
 # what ``gc --json`` prints when there is nothing to purge

@@ -16,11 +16,7 @@ from threadline import adapters, export
 from threadline.adapters import Input
 from threadline.cli import main
 
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
+from tests.harness import write
 
 
 def produce(path: Path, text: str, key: str | None = None) -> tl.Artifact:

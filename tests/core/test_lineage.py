@@ -7,13 +7,8 @@ import threadline as tl
 from threadline import adapters
 from threadline.errors import InvalidInput
 
+from tests.harness import write
 from tests.sql_log import recorded_sql
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
 
 
 def keys(records) -> list:

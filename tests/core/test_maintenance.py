@@ -21,11 +21,7 @@ from threadline.errors import ArtifactPurged, InvalidInput
 from threadline.maintenance import Problem, check, gc, gc_plan
 from threadline.storage import OBJECTS
 
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
+from tests.harness import write
 
 
 def backend():

@@ -9,11 +9,7 @@ import threadline as tl
 from threadline import adapters
 from threadline.errors import InvalidInput, MultipleFound, NotFound, UnknownFeature
 
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
+from tests.harness import write
 
 
 def save(folder: Path, key: str | None, text: str | None = None, **fields) -> tl.Artifact:

@@ -23,6 +23,8 @@ from threadline import adapters
 from threadline.errors import InvalidFeatureValue, ThreadlineError, ValidationError
 from threadline.hashing import sha256_bytes
 
+from tests.harness import write
+
 
 @dataclass
 class Entry:
@@ -62,12 +64,6 @@ ROUTES: dict[str, Callable[[list[Entry]], list[tl.Artifact]]] = {
     "tl.save": save_together,
     "register_outputs": register_outputs,
 }
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
 
 
 def frame() -> pd.DataFrame:

@@ -11,12 +11,7 @@ import pytest
 import threadline as tl
 from threadline import adapters
 
-
-def write(path: str | Path, text: str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
+from tests.harness import write
 
 
 def workflow_and_job() -> tuple[tl.Run, tl.Run]:

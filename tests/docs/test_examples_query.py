@@ -2,17 +2,11 @@
 test_examples_lineage.py)."""
 
 import datetime
-from pathlib import Path
 
 import pytest
 import threadline as tl
 
-
-def write(path: str | Path, text: str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
+from tests.harness import write
 
 
 def make_samples() -> None:

@@ -4,10 +4,11 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import threadline as tl
+
+from tests.harness import write
 
 TRACK_SCRIPT = r"""
 # -- start track-script --
@@ -39,13 +40,6 @@ tl.Artifact(f"{sys.argv[1]}.txt", key=f"assemblies/{sys.argv[1]}.txt").save()
 tl.finish()
 # -- end child-script --
 """
-
-
-def write(path: str | Path, text: str) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
 
 
 def git(*args: str) -> str:
