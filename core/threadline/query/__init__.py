@@ -19,7 +19,7 @@ import peewee
 
 from .._db import unwrap
 from ..errors import InvalidInput, MultipleFound, NotFound
-from ._columnar import column
+from ._columnar import column, paused_gc
 from ._frame import feature_columns
 from ._lookups import OPERATORS, compare, intersected, resolve
 
@@ -154,12 +154,15 @@ class Query:
 
         fields = self.model._meta.sorted_fields
         sql, params = self.select().sql()
-        rows = unwrap(self.model._meta.database).execute_sql(sql, params).fetchall()
-        columns = list(zip(*rows, strict=True)) if rows else [()] * len(fields)
-        data = {f.name: column(c, f, pd) for f, c in zip(fields, columns, strict=True)}
-        frame = pd.DataFrame(data)
-        if features is not False:
-            self._add_features(frame, features, pd)
+        with paused_gc():  # rows and values die young: no collection scans them
+            rows = unwrap(self.model._meta.database).execute_sql(sql, params).fetchall()
+            columns = list(zip(*rows, strict=True)) if rows else [()] * len(fields)
+            del rows
+            data = {f.name: column(c, f, pd) for f, c in zip(fields, columns, strict=True)}
+            del columns
+            frame = pd.DataFrame(data)
+            if features is not False:
+                self._add_features(frame, features, pd)
         return frame
 
     def _add_features(self, frame: Any, features: bool | Iterable[str], pd: Any) -> None:
