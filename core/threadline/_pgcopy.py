@@ -22,6 +22,9 @@ from typing import Any
 
 _NULL = "\\N"
 _SPECIAL = ("\\", "\t", "\n", "\r")
+# characters psycopg2 reads from the buffer at a time (its default is 8,192): each read
+# needs the GIL back, which another busy thread of the process holds for up to 5 ms
+_READ = 1 << 22
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -107,4 +110,4 @@ def _copy(db: Any, table: str, names: list[str], texts: list[list[str]]) -> None
         return
     buffer = io.StringIO("\n".join(map("\t".join, zip(*texts, strict=True))) + "\n")
     columns = ", ".join(f'"{name}"' for name in names)
-    db.cursor().copy_expert(f'COPY "{table}" ({columns}) FROM STDIN', buffer)
+    db.cursor().copy_expert(f'COPY "{table}" ({columns}) FROM STDIN', buffer, size=_READ)

@@ -129,3 +129,25 @@ def test_a_refused_row_writes_nothing(db_instance):
         insert_columns(RunFeatureValue, columns)
     assert RunFeatureValue.select().count() == before
     assert tl.Run.get(uid=run.uid).features.get_values() == {"size": 1}
+
+
+def test_bulk_values_replace_earlier_ones_only(db_instance):
+    """annotate_records over records with and without earlier values, below, at and above
+    the largest annotated record (new runs skip the search for earlier values): each
+    feature's earlier value is replaced, other features and other records stay."""
+    align = adapters.get_transform("align", "process")
+    a, b, c, d = adapters.start_runs([{"transform": align} for _ in range(4)])
+    adapters.annotate_records(
+        [(b, {"exit": 1, "kept": "b"}), (d, {"exit": 3, "kept": "d"})], create_features=True
+    )
+    (e,) = adapters.start_runs([{"transform": align}])  # above every annotated record
+    adapters.annotate_records([(r, {"exit": 10 + i}) for i, r in enumerate([a, b, c, d, e])])
+    found = {r.uid: tl.Run.get(uid=r.uid).features.get_values() for r in (a, b, c, d, e)}
+    assert found == {
+        a.uid: {"exit": 10},
+        b.uid: {"kept": "b", "exit": 11},
+        c.uid: {"exit": 12},
+        d.uid: {"kept": "d", "exit": 13},
+        e.uid: {"exit": 14},
+    }
+    assert RunFeatureValue.select().count() == 7

@@ -59,11 +59,14 @@ def _delete_values(table: type[BaseModel], owner: str, feature_id: int, ids: lis
 
 
 def _owners_with_values(table: type[BaseModel], owner: str, ids: list[int]) -> set[int]:
-    """Which of these records have any feature value yet (one query per chunk)."""
+    """Which of these records have any feature value yet: none above the largest owner id
+    in the table (records made since, such as a batch of new runs: one index lookup), the
+    others one query per chunk."""
     db = unwrap(table._meta.database)
     column = getattr(table, owner).column_name
+    top = db.execute_sql(f'SELECT MAX("{column}") FROM "{table._meta.table_name}"').fetchone()[0]
     found: set[int] = set()
-    for chunk in _chunks(ids):
+    for chunk in _chunks([i for i in ids if top is not None and i <= top]):
         marks = ", ".join([db.param] * len(chunk))
         cursor = db.execute_sql(
             f'SELECT DISTINCT "{column}" FROM "{table._meta.table_name}" '
