@@ -107,12 +107,33 @@ def mask(value: Any, name: str = "") -> Any:
     if isinstance(value, str):
         return redact_text(value)
     if isinstance(value, dict):
-        return {k: mask(v, str(k)) for k, v in value.items()}
+        return _mask_dict(value)
     if isinstance(value, list):
         return _mask_items(value, mask)
     if isinstance(value, tuple):
         return tuple(_mask_items(value, mask))
     return value
+
+
+# value types ``mask`` returns as they are (no shape of a secret), checked exactly
+_KEPT = frozenset({int, float, bool, type(None)})
+
+
+def _mask_dict(value: dict[Any, Any]) -> dict[Any, Any]:
+    """``mask`` of each item under its key's name, with the plain cases inline (a bulk
+    ingest masks the feature dicts of 100,000 tasks: one call per item less)."""
+    out = {}
+    for key, item in value.items():
+        name = key if type(key) is str else str(key)
+        if name and is_secret_name(name) and item not in (None, "", False):
+            out[key] = MASK
+        elif type(item) in _KEPT:
+            out[key] = item
+        elif type(item) is str:
+            out[key] = redact_text(item)
+        else:
+            out[key] = mask(item)  # its name is checked above
+    return out
 
 
 def _mask_items(items: Iterable[Any], each: Callable[[Any], Any]) -> list[Any]:
