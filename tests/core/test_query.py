@@ -607,6 +607,34 @@ def test_dataframe_equals_the_records_read_one_by_one(db_instance):
     pd.testing.assert_frame_equal(frame, again, check_exact=True)
 
 
+def test_dataframe_columns_without_nulls_are_what_pandas_makes_of_the_values(db_instance, isolated):
+    """Integer and boolean columns with no NULL (one numpy conversion each) equal the
+    arrays pandas builds from the records' values, with 64-bit extremes."""
+    pd = pytest.importorskip("pandas")
+    flow = adapters.get_transform("whole", "flow")
+    runs = [{"transform": flow, "git_dirty": i % 2 == 0, "pid": 2**31 - 1 - i} for i in range(4)]
+    adapters.start_runs(runs)
+    sizes = [2**63 - 1, -(2**63), 0, 2**53 + 1]
+    for i, size in enumerate(sizes):
+        save(isolated, f"whole/{i}.txt")
+        tl.Artifact.update(size=size).where(tl.Artifact.key == f"whole/{i}.txt").execute()
+    checks = {
+        tl.Run.filter(transform__key="whole"): {
+            "id": "Int64",
+            "pid": "Int64",
+            "git_dirty": "boolean",
+        },
+        tl.Artifact.filter(key__startswith="whole/"): {"size": "Int64", "is_latest": "boolean"},
+    }
+    for query, columns in checks.items():
+        frame = query.order_by("id").to_dataframe()
+        records = list(query.order_by("id"))
+        for name, dtype in columns.items():
+            expected = pd.array([r.__data__[name] for r in records], dtype=dtype)
+            pd.testing.assert_extension_array_equal(frame[name].array, expected)
+    assert list(tl.Artifact.filter(key__startswith="whole/").order_by("id").df()["size"]) == sizes
+
+
 def test_dataframe_sees_every_commit_and_its_own_transaction(instance, isolated):
     """A frame holds every committed row, and inside a transaction its own rows."""
     save(isolated, "fresh/a.txt")

@@ -160,7 +160,7 @@ class Query:
             del rows
             data = {f.name: column(c, f, pd) for f, c in zip(fields, columns, strict=True)}
             del columns
-            frame = pd.DataFrame(data)
+            frame = pd.DataFrame(data, copy=False)  # the arrays are this frame's alone
             if features is not False:
                 self._add_features(frame, features, pd)
         return frame

@@ -47,14 +47,35 @@ def column(values: Any, field: Any, pd: Any) -> Any:
     if isinstance(field, peewee.DateTimeField):
         return pd.to_datetime(pd.Series(values, dtype=object), format="ISO8601")
     if isinstance(field, peewee.BooleanField):
-        return pd.array(values, dtype="boolean")
+        return _whole(values, pd, boolean=True) or pd.array(values, dtype="boolean")
     if isinstance(field, peewee.IntegerField | peewee.AutoField | peewee.ForeignKeyField):
-        return pd.array(values, dtype="Int64")
+        return _whole(values, pd, boolean=False) or pd.array(values, dtype="Int64")
     if isinstance(field, peewee.FloatField):
         return pd.array(values, dtype="Float64")
     if type(field).__module__ != "peewee":  # our own fields (JSON text)
         return pd.array(_python_values(values, field), dtype=object)
     return pd.array(values, dtype=object)
+
+
+def _whole(values: Any, pd: Any, boolean: bool) -> Any:
+    """A column without ``None`` as the masked array ``pd.array`` makes of it, from one
+    numpy conversion (``None``: a missing value, or values that are not all int64,
+    or not all 0/1 for a boolean; ``pd.array`` then decides, as before)."""
+    import numpy as np
+
+    if None in values:
+        return None
+    array = np.array(values)
+    mask = np.zeros(len(array), dtype=bool)
+    if array.dtype == np.bool_ and boolean:
+        return pd.arrays.BooleanArray(array, mask)
+    if array.dtype != np.int64:
+        return None
+    if not boolean:
+        return pd.arrays.IntegerArray(array, mask)
+    if ((array == 0) | (array == 1)).all():
+        return pd.arrays.BooleanArray(array.astype(bool), mask)
+    return None
 
 
 def _python_values(values: Any, field: Any) -> list[Any]:
