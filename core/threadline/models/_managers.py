@@ -81,9 +81,10 @@ def _chunks(items: list[Any]) -> list[list[Any]]:
     return [items[i : i + _CHUNK] for i in range(0, len(items), _CHUNK)]
 
 
-def _add_rows(columns: dict[str, list[Any]], record_id: int, feature_id: int, value: Any) -> None:
-    """A value's rows, appended column by column: one per element of a list (an empty list
-    is one row that matches no element), with its comparable ``num`` or ``text``."""
+def _add_rows(rows: list[tuple[Any, ...]], record_id: int, feature_id: int, value: Any) -> None:
+    """A value's rows (owner, feature, value, num, text): one per element of a list (an
+    empty list is one row that matches no element), with its comparable ``num`` or
+    ``text``."""
     elements = value if isinstance(value, list) else (value,)
     for element in elements or (None,):
         if isinstance(element, str):
@@ -93,11 +94,7 @@ def _add_rows(columns: dict[str, list[Any]], record_id: int, feature_id: int, va
         else:
             comparable = columns_for(element)
             num, text = comparable["num"], comparable["text"]
-        columns["owner"].append(record_id)
-        columns["feature"].append(feature_id)
-        columns["value"].append(value)
-        columns["num"].append(num)
-        columns["text"].append(text)
+        rows.append((record_id, feature_id, value, num, text))
 
 
 def write_values_many(items: list[tuple[BaseModel, list[tuple[Feature, Any]]]]) -> None:
@@ -109,33 +106,70 @@ def write_values_many(items: list[tuple[BaseModel, list[tuple[Feature, Any]]]]) 
     items = [(record, checked) for record, checked in items if checked]
     if not items:
         return
-    for _, checked in items:
-        for feature, _ in checked:
-            if feature.id is None:
-                feature.save()
+    facts = _feature_facts(items)
     model = type(items[0][0])
     table, owner = model._feature_table, model._feature_owner
     link = ArtifactLabel if owner == "artifact" else RunLabel
-    owners: dict[int, list[int]] = {}
-    columns: dict[str, list[Any]] = {"owner": [], "feature": [], "value": [], "num": [], "text": []}
+    rows: list[tuple[Any, ...]] = []
     labelled: list[tuple[int, int, str]] = []
     for record, checked in items:
+        record_id = record.id
         for feature, value in checked:
-            owners.setdefault(feature.id, []).append(record.id)
-            _add_rows(columns, record.id, feature.id, value)
-            if "cat" in feature.dtype:
+            feature_id, categorical = facts[id(feature)]
+            kind = type(value)  # exact str, int and float: one row, as _add_rows makes it
+            if kind is str:
+                rows.append((record_id, feature_id, value, None, value[:1024]))
+            elif kind is int or kind is float:
+                rows.append((record_id, feature_id, value, float(value), None))
+            else:
+                _add_rows(rows, record_id, feature_id, value)
+            if categorical:
                 names = value if isinstance(value, list) else [value]
-                labelled.extend((record.id, feature.id, name) for name in names)
-    columns[owner] = columns.pop("owner")
+                labelled.extend((record_id, feature_id, name) for name in names)
+    fields = (owner, "feature", "value", "num", "text")  # every record has a row or more
+    columns = {f: list(c) for f, c in zip(fields, zip(*rows, strict=True), strict=True)}
     with write_transaction(table._meta.database):
         annotated = _owners_with_values(table, owner, list({r.id for r, _ in items}))
-        for feature_id, all_ids in owners.items():
-            ids = [i for i in all_ids if i in annotated]  # new records have nothing to replace
-            for chunk in _chunks(ids):
-                _delete_values(table, owner, feature_id, chunk)
-                _delete_values(link, owner, feature_id, chunk)
+        if annotated:  # new records have nothing to replace
+            _delete_earlier(table, link, owner, items, facts, annotated)
         insert_columns(table, columns)
         _link_labels(link, owner, labelled)
+
+
+def _feature_facts(
+    items: list[tuple[BaseModel, list[tuple[Feature, Any]]]],
+) -> dict[int, tuple[int, bool]]:
+    """Each feature object's id and whether it is categorical, by ``id()`` of the object;
+    features not saved yet are saved first."""
+    facts: dict[int, tuple[int, bool]] = {}
+    for _, checked in items:
+        for feature, _ in checked:
+            if id(feature) not in facts:
+                if feature.id is None:
+                    feature.save()
+                facts[id(feature)] = (feature.id, "cat" in feature.dtype)
+    return facts
+
+
+def _delete_earlier(
+    table: type[BaseModel],
+    link: type[BaseModel],
+    owner: str,
+    items: list[tuple[BaseModel, list[tuple[Feature, Any]]]],
+    facts: dict[int, tuple[int, bool]],
+    annotated: set[int],
+) -> None:
+    """Remove the earlier values (and label links) of the features given anew to the
+    records that have values."""
+    owners: dict[int, list[int]] = {}
+    for record, checked in items:
+        if record.id in annotated:
+            for feature, _ in checked:
+                owners.setdefault(facts[id(feature)][0], []).append(record.id)
+    for feature_id, ids in owners.items():
+        for chunk in _chunks(ids):
+            _delete_values(table, owner, feature_id, chunk)
+            _delete_values(link, owner, feature_id, chunk)
 
 
 def _link_labels(link: type[BaseModel], owner: str, labelled: list[tuple[int, int, str]]) -> None:
