@@ -201,7 +201,7 @@ def _start_task(options: TrackOptions, task: Any, task_run: Any) -> None:
     parent = flow_run or caller or tl.context.run  # Prefect's parent: the flow run
     params = _task_params()
     transform = adapters.get_transform(key, "task", function=task.fn)
-    with _writer.WRITES:
+    with _writer.at_once():
         run = adapters.start_run(
             key,
             "task",
@@ -243,16 +243,18 @@ def _task_params() -> dict[str, Any]:
     """The task's arguments. In ``on_running`` Prefect's context still holds futures
     and states where results were passed (``.submit``/``.map``); resolve them the way
     the engine does just before the body runs (they are final by then)."""
-    from prefect.client.schemas.objects import State
     from prefect.context import TaskRunContext
-    from prefect.futures import PrefectFuture
-    from prefect.utilities.collections import visit_collection
-    from prefect.utilities.engine import resolve_to_final_result
 
     ctx = TaskRunContext.get()
     params = dict(ctx.parameters or {}) if ctx is not None else {}
-    if not any(isinstance(v, PrefectFuture | State) for v in _values.walk(params)):
+    upstream = _outcomes.upstream_types()
+    if all(type(v) in _values.SCALARS for v in params.values()) or not any(
+        isinstance(v, upstream) for v in _values.walk(params)
+    ):
         return params
+    from prefect.utilities.collections import visit_collection
+    from prefect.utilities.engine import resolve_to_final_result
+
     return {
         name: visit_collection(
             value,

@@ -40,6 +40,12 @@ def _prefect_types() -> tuple[type, type, type]:
     return PrefectFuture, State, BaseAnnotation
 
 
+def upstream_types() -> tuple[type, type]:
+    """Prefect's future and state classes: what an upstream task run's result is."""
+    future, state, _ = _prefect_types()
+    return future, state
+
+
 SCALARS = (str, bytes, int, float, type(None))
 CONTAINERS = (list, tuple, set, frozenset, dict)
 
@@ -122,7 +128,7 @@ def check(
         params = None
     transform = adapters.get_transform(key, "task", function=task.fn)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    with _writer.WRITES:
+    with _writer.at_once():
         run = adapters.start_run(
             key,
             "task",

@@ -18,7 +18,7 @@ MAX_ROWS = 200
 def outputs_of(run: Any) -> list[Any]:
     """The outputs of the flow run and every run under it, each with its run loaded in
     the same query (the table shows its uid)."""
-    return adapters.outputs_of([run, *adapters.descendants(run)], limit=MAX_ROWS + 1)
+    return adapters.outputs_of([run], limit=MAX_ROWS + 1, below=True)
 
 
 def markdown(run: Any, outputs: list[Any]) -> str:

@@ -19,6 +19,7 @@ import threadline as tl
 
 MAX_DEPTH = 4
 MAX_ITEMS = 10_000
+SCALARS = frozenset({int, float, bool, str, bytes, type(None)})  # nothing to walk into
 
 
 @dataclass

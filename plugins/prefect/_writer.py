@@ -8,11 +8,14 @@ database outage), and the end of every flow run waits for them (``flush``), so a
 records are complete when the flow call returns.
 
 Work from tasks outside a flow, and in worker processes (Dask), is written at once: no
-flow end would wait for it there. Writes made at once take the writer's ``turn``: a thread
-that waited for SQLite's write lock would sleep in SQLite's busy handler (1 ms, then
-longer), while this lock hands over as soon as the writer's batch is committed.
+flow end would wait for it there. Writes made at once take the writer's ``turn``
+(``Writer.at_once``): a thread that waited for SQLite's write lock would sleep in SQLite's
+busy handler (1 ms, then longer), while this lock hands over as soon as the writer's batch
+is committed; and they go through one connection the writer keeps for them, so that a
+task runner's threads (new ones for every flow run) open no connection of their own.
 """
 
+import contextlib
 from collections.abc import Callable
 
 from threadline import adapters
@@ -22,24 +25,17 @@ from ._registry import GUARD
 Job = Callable[[], None]
 
 
-class _Turn:
-    """``with WRITES:`` writes synchronously, taking turns with the background writer
-    (whose lock is looked up each time: a forked worker process has a writer of its own)."""
-
-    def __enter__(self) -> None:
-        adapters.writer().turn.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        adapters.writer().turn.release()
-
-
-WRITES = _Turn()
+def at_once() -> contextlib.AbstractContextManager[None]:
+    """``with at_once():`` writes synchronously, taking turns with the background writer,
+    through the connection it keeps for that (``Writer.at_once``; the writer is looked up
+    each time: a forked worker process has a writer of its own)."""
+    return adapters.writer().at_once()
 
 
 def later(job: Job, now: bool) -> None:
     """Run ``job`` in the background, or at once when ``now``."""
     if now:
-        with WRITES:
+        with at_once():
             job()
     else:
         adapters.writer().submit(job, where="a Prefect task run", guard=GUARD)

@@ -16,6 +16,7 @@ from ..hashing import hash_paths
 from ..models import Artifact, Feature, Run, RunInput, check_values
 from ..saving import save_artifacts
 from ._inputs import resolve_inputs
+from ._runs import descendant_ids
 
 CHUNK = 500  # rows per statement, under every database's limit on parameters
 
@@ -116,10 +117,15 @@ def claim_outputs(claims: Iterable[tuple[Artifact, Run]]) -> int:
     return claimed
 
 
-def outputs_of(runs: Iterable[Run], *, limit: int | None = None) -> list[Artifact]:
+def outputs_of(
+    runs: Iterable[Run], *, limit: int | None = None, below: bool = False
+) -> list[Artifact]:
     """The artifacts the ``runs`` made, oldest first, each with its run loaded in the same
-    query (``artifact.run`` costs nothing); at most ``limit`` of them."""
+    query (``artifact.run`` costs nothing); at most ``limit`` of them. ``below``: also
+    those of every run under them (as ``descendants``, reading only their ids)."""
     ids = [run.id for run in runs]
+    if below:
+        ids += descendant_ids(ids)
     found: list[Artifact] = []
     for start in range(0, len(ids), CHUNK):
         query = (
