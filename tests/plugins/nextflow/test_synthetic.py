@@ -1,7 +1,13 @@
 """Large runs: synthetic traces written in the real formats, parsed and ingested."""
 
+import os
+import subprocess
+import sys
+import time
+
 import pytest
 import threadline as tl
+from threadline import adapters
 from threadline.nextflow import ingest, parse_duration, parse_memory, read_trace
 
 from .conftest import TRACES
@@ -104,3 +110,34 @@ def test_100k_task_trace_ingests(local_instance, tmp_path):
     workflow = tl.Run.get(uid=result.workflow)
     assert tl.Run.filter(parent=workflow).count() == rows
     assert tl.Run.filter(parent=workflow, status="errored").count() == 100_000 // 20
+
+
+def test_an_ingest_killed_mid_way_keeps_whole_batches_and_resumes(db_instance, tmp_path):
+    """kill -9 of an ingest once its first batch is committed (the next batch's runs and
+    features are being prepared on a helper thread meanwhile): every task run left has
+    all its features, and ingesting again records exactly the rest, once each."""
+    _launch_dir(tmp_path)
+    rows = write_synthetic_trace(tmp_path / "trace.txt", 12_000)  # three batches
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"from threadline.nextflow import ingest; ingest({str(tmp_path)!r})",
+        ],
+        env={**os.environ, **adapters.child_environment()},
+    )
+    deadline = time.monotonic() + 300  # a hang guard, not a timing
+    while tl.Run.filter().count() <= 1 and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)  # until the workflow run and a first batch of task runs are in
+    child.kill()
+    child.wait()
+    (workflow,) = tl.Run.filter(name="big_run")
+    left = tl.Run.filter(parent=workflow).count()
+    assert left in (5000, 10_000, rows)  # whole batches of 5,000 (one transaction each)
+    assert left == tl.Run.filter(parent=workflow, trace__isnull=False).count()
+    assert left == tl.Run.filter(parent=workflow, process__isnull=False).count()
+    result = ingest(tmp_path)
+    assert (result.tasks, result.skipped) == (rows - left, left)
+    runs = list(tl.Run.filter(parent=workflow))
+    assert len(runs) == len({r.reference for r in runs}) == rows
+    assert tl.Run.filter(parent=workflow, trace__isnull=False).count() == rows
