@@ -132,6 +132,7 @@ def lamindb_query(python: str) -> float:
     (work / "guard").mkdir()
     (work / "guard" / "sitecustomize.py").write_text(ops.NETGUARD)
     env = ops.bench_env(work)
+    python = str(Path(python).absolute())  # the commands run in ``work``; a venv's python is a link
     lamin = Path(python).with_name("lamin")
     subprocess.run(
         [str(lamin), "init", "--storage", str(work / "store")],

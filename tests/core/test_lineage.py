@@ -1,5 +1,6 @@
 """Lineage walks: chains, diamonds, branches, runs, deep graphs in a bounded number of queries."""
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -96,6 +97,22 @@ def test_diamond_lists_each_record_once(graph):
     assert [r.uid for r in tl.lineage.downstream(a).runs] == [join.uid]
     assert keys(tl.lineage.upstream(a).artifacts) == ["raw.txt"]
     assert [r.uid for r in tl.lineage.upstream(a).runs] == [left.uid]
+
+
+def test_walks_leave_the_garbage_collector_as_they_found_it(graph):
+    """Walks pause Python's collector while they build records, then restore it: on
+    stays on, off (the caller's choice) stays off."""
+    raw = graph.source("raw.txt")
+    _, (made,) = graph.run("step", [raw], ["made.txt"])
+    for enabled in (True, False):
+        (gc.enable if enabled else gc.disable)()
+        try:
+            assert keys(tl.lineage.upstream(made).artifacts) == ["raw.txt"]
+            assert keys(tl.lineage.downstream(raw).artifacts) == ["made.txt"]
+            assert keys(tl.lineage.upstream(made, depth=1).artifacts) == ["raw.txt"]
+            assert gc.isenabled() is enabled
+        finally:
+            gc.enable()
 
 
 def test_branches_do_not_leak_into_each_other(graph):

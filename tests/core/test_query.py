@@ -1,6 +1,7 @@
 """Django-style lookups: fields, patterns, relations, features, ordering, paging, visibility."""
 
 import datetime as dt
+import gc
 import json
 from pathlib import Path
 
@@ -633,6 +634,22 @@ def test_dataframe_columns_without_nulls_are_what_pandas_makes_of_the_values(db_
             expected = pd.array([r.__data__[name] for r in records], dtype=dtype)
             pd.testing.assert_extension_array_equal(frame[name].array, expected)
     assert list(tl.Artifact.filter(key__startswith="whole/").order_by("id").df()["size"]) == sizes
+
+
+def test_dataframe_leaves_the_garbage_collector_as_it_found_it(db_instance, isolated):
+    """to_dataframe pauses Python's collector while it builds columns, then restores it,
+    also when it fails inside (a model without features)."""
+    pytest.importorskip("pandas")
+    save(isolated, "gc/a.txt")
+    for enabled in (True, False):
+        (gc.enable if enabled else gc.disable)()
+        try:
+            assert list(tl.Artifact.filter(key__startswith="gc/").df()["key"]) == ["gc/a.txt"]
+            with pytest.raises(InvalidInput, match="Transform records have no features"):
+                tl.Transform.filter().df(features=True)
+            assert gc.isenabled() is enabled
+        finally:
+            gc.enable()
 
 
 def test_dataframe_sees_every_commit_and_its_own_transaction(instance, isolated):
