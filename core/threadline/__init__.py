@@ -5,7 +5,7 @@ load on first use of a name below (module ``__getattr__`` imports the module tha
 it), and the instance opens on first use of the database.
 """
 
-from typing import TYPE_CHECKING, Any
+from __future__ import annotations
 
 from . import _context, errors
 
@@ -41,7 +41,10 @@ __all__ = [
     "validate",
 ]
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup)
 if TYPE_CHECKING:
+    from typing import Any
+
     from . import adapters, caching, export, lineage, maintenance
     from ._context import instance
     from ._instance import connect, disconnect, init

@@ -7,16 +7,21 @@ Driver errors (sqlite3, psycopg2) arrive as peewee exceptions and are mapped to
 ``DatabaseError`` here, in one place, as peewee's own ``ExceptionWrapper`` maps drivers.
 """
 
+from __future__ import annotations
+
 import contextlib
 import hashlib
 import os
 from collections.abc import Iterator
-from typing import Any
 
 import peewee
 
 from ._config import redact_url, url_password
 from .errors import ConfigError, DatabaseError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup)
+if TYPE_CHECKING:
+    from typing import Any
 
 BUSY_TIMEOUT_S = 120
 SQLITE_PRAGMAS = {

@@ -5,10 +5,14 @@ child of every branch gets ``└──`` and its descendants a blank margin. Lon
 after ``SHOW_AT_MOST`` items with an "and N more" line.
 """
 
-from typing import Any
+from __future__ import annotations
 
 from ._output import human_size, human_time
 from ._purge import tombstone
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup)
+if TYPE_CHECKING:
+    from typing import Any
 
 SHOW_AT_MOST = 20
 Tree = list[tuple[str, "Tree"]]

@@ -6,12 +6,12 @@ else reaches the instance through ``_context.instance()``, which calls ``connect
 first use, so ``import threadline`` itself opens nothing.
 """
 
+from __future__ import annotations
+
 import functools
 import os
 import threading
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import peewee
 
@@ -30,6 +30,10 @@ from .errors import ConfigError, DatabaseError
 from .hashing import StatCache
 from .models import TABLES, Storage, database, ensure_schema
 from .storage import Backend, open_backend
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 _lock = threading.RLock()
 
@@ -88,6 +92,8 @@ def init(storage: str, db: str | None = None, folder: str | None = None) -> Inst
     The database defaults to ``.threadline/threadline.db`` beside the project file. The
     instance is opened (and so checked) before the file is written.
     """
+    from pathlib import Path  # not at import (see _config's docstring)
+
     base = Path(folder or os.getcwd()).resolve()
     storage_root = normalize_storage(storage, base)
     db_url = normalize_db(db, base) if db else sqlite_url(base / ".threadline" / "threadline.db")

@@ -4,19 +4,24 @@ Tables load as pandas DataFrames (``.parquet``, ``.csv``, ``.tsv``) and single-c
 AnnData (``.h5ad``, ``.zarr`` folders); those libraries are imported only then.
 """
 
+from __future__ import annotations
+
 import json
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 from . import _tables
 from .errors import InvalidInput
 
-Loader = Callable[[str], Any]
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup)
+if TYPE_CHECKING:
+    from typing import Any
+
+    Loader = Callable[[str], Any]  # a type only: Any is not imported at run time
 
 
 def _text(path: str) -> str:
-    return Path(path).read_text()
+    with open(path) as handle:  # as Path.read_text(): the locale's encoding
+        return handle.read()
 
 
 def _json(path: str) -> Any:

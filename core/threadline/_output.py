@@ -6,13 +6,17 @@ format with a timezone and microseconds always written (``2026-12-05T11:32:07.12
 threadline stores UTC.
 """
 
+from __future__ import annotations
+
 import datetime as dt
 import io
 import json
-import shutil
 import sys
 from collections.abc import Callable
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def iso(moment: dt.datetime | None) -> str | None:
@@ -102,6 +106,8 @@ def table(headers: list[str], rows: list[list[str]], styles: dict[str, str] | No
 
 
 def _rich_table(headers: list[str], rows: list[list[str]], styles: dict[str, str]) -> str:
+    import shutil  # with rich, not at import (6 M instructions)
+
     from rich.console import Console  # heavy: only on a terminal
     from rich.table import Table
     from rich.text import Text

@@ -4,15 +4,21 @@ Kept apart from the models (which call it when an artifact goes to the trash or 
 to load) and from ``maintenance`` (which purges); no threadline imports.
 """
 
+from __future__ import annotations
+
 import datetime as dt
-import getpass
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup)
+if TYPE_CHECKING:
+    from typing import Any
 
 TOMBSTONE_FIELDS = ("deleted_by", "deleted_at", "purged_by", "purged_at")
 
 
 def current_user() -> str | None:
     """The login name of this process's user (None where there is none)."""
+    import getpass  # on use: with termios, 1 M instructions every query would pay at import
+
     try:
         return getpass.getuser()
     except (OSError, KeyError):

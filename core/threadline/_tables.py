@@ -11,12 +11,17 @@
 pandas, pyarrow, anndata, h5py and zarr are imported inside the functions that use them.
 """
 
+from __future__ import annotations
+
 import json
 import os
-from pathlib import Path
-from typing import Any
 
 from .errors import InvalidInput
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup)
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
 
 OTYPES = {
     ".parquet": "DataFrame",
@@ -130,6 +135,8 @@ def _count(path: str, suffix: str) -> int | None:
             index = obs[obs.attrs.get("_index", "_index")]
             return int(index.shape[0])
     if suffix == ".zarr":
+        from pathlib import Path  # not at import: opening an instance never needs it
+
         return _zarr_obs_count(Path(path))
     return None  # csv/tsv: counting means parsing the whole file; left unknown
 

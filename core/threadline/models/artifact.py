@@ -6,8 +6,9 @@ it to the one save pipeline, ``threadline.saving`` (``tl.save`` of one artifact)
 the tables reach through ``_context.layers()`` because it sits above them.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 import peewee
 
@@ -18,14 +19,17 @@ from .._keys import check_key, check_key_kept, suffix_of
 from .._loaders import load_path
 from .._purge import current_user, purge_message, tombstone
 from ..errors import ArtifactPurged, InvalidInput, InvalidKey
-from ..storage._objects import fetch
+from ..storage._fetch import fetch
 from ._base import BaseModel, new_uid, utcnow
 from ._managers import FeatureManager, LabelManager
 from .feature import ArtifactFeatureValue, ArtifactLabel
 from .run import Run, Transform
 from .schema import Schema
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup)
 if TYPE_CHECKING:
+    from typing import Any
+
     from .._instance import Instance
     from ..lineage import LineageView
     from ..storage import Backend
@@ -41,7 +45,7 @@ class PendingSave:
     source: Any = None  # a local file or folder, or an object URI under the storage root
     data: Any = None  # a DataFrame or an AnnData
     format: str | None = None  # parquet, h5ad, zarr (for ``data``)
-    report: "ValidationReport | None" = None
+    report: ValidationReport | None = None
 
 
 class Storage(BaseModel):
@@ -114,7 +118,7 @@ class Artifact(BaseModel):
         schema: Any = None,
         description: str | None = None,
         **fields: Any,
-    ) -> "Artifact":
+    ) -> Artifact:
         """An unsaved artifact for a pandas DataFrame, stored as parquet on ``save()``.
 
         With ``schema`` the frame is validated now: a ``ValidationError`` lists every
@@ -137,7 +141,7 @@ class Artifact(BaseModel):
         format: str | None = None,
         description: str | None = None,
         **fields: Any,
-    ) -> "Artifact":
+    ) -> Artifact:
         """An unsaved artifact for an AnnData, stored as ``.h5ad`` (default) or ``.zarr``."""
         if _tables.object_type(adata) != "AnnData":
             raise InvalidInput(f"from_anndata() takes an AnnData, not {type(adata).__name__}")
@@ -155,7 +159,7 @@ class Artifact(BaseModel):
     @classmethod
     def _from_object(
         cls, data: Any, fmt: str, key: str | None, schema: Any, **fields: Any
-    ) -> "Artifact":
+    ) -> Artifact:
         suffix = f".{fmt}"
         if key is not None:
             check_key(key)
@@ -184,7 +188,7 @@ class Artifact(BaseModel):
         return lookups
 
     # -- saving ------------------------------------------------------------------------
-    def save(self, *args: Any, **kwargs: Any) -> "Artifact":  # type: ignore[override]
+    def save(self, *args: Any, **kwargs: Any) -> Artifact:  # type: ignore[override]
         """Store the object and write the record; returns the saved artifact.
 
         Same key and content: the existing artifact (its fields are copied into ``self``).
@@ -245,7 +249,7 @@ class Artifact(BaseModel):
         if self.visibility == "purged":
             raise ArtifactPurged(purge_message(self))
 
-    def _backend(self, inst: "Instance") -> "Backend":
+    def _backend(self, inst: Instance) -> Backend:
         if self.storage_id == inst.storage.id:
             return inst.backend
         return inst.backend_for(self.storage.root)
@@ -257,7 +261,7 @@ class Artifact(BaseModel):
 
     # -- relations ---------------------------------------------------------------------
     @property
-    def versions(self) -> list["Artifact"]:
+    def versions(self) -> list[Artifact]:
         if self.key is None:
             return [self]
         return list(
@@ -308,7 +312,7 @@ class Artifact(BaseModel):
                 refresh_latest(self.key)
         self.is_latest = Artifact.get_by_id(self.id).is_latest
 
-    def view_lineage(self, direction: str = "upstream") -> "LineageView":
+    def view_lineage(self, direction: str = "upstream") -> LineageView:
         """This artifact's lineage view (what ``tl.lineage.view`` returns)."""
         return _context.layers().view_lineage(self, direction)
 

@@ -1,7 +1,8 @@
 """Collections: versioned, ordered sets of artifacts. (``Schema`` lives in ``schema.py``.)"""
 
+from __future__ import annotations
+
 import hashlib
-from typing import Any
 
 import peewee
 
@@ -13,6 +14,10 @@ from ._base import BaseModel, new_uid, utcnow
 from .artifact import Artifact
 from .run import Run
 from .schema import Schema
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["Collection", "CollectionArtifact", "Schema"]
 
@@ -37,7 +42,7 @@ class Collection(BaseModel):
         super().__init__(key=key, **fields)
         self._members = list(artifacts) if artifacts is not None else None
 
-    def save(self, *args: Any, **kwargs: Any) -> "Collection":  # type: ignore[override]
+    def save(self, *args: Any, **kwargs: Any) -> Collection:  # type: ignore[override]
         """Save; the same key and members returns the existing version."""
         if self.id is not None or self._members is None:
             super().save(*args, **kwargs)

@@ -7,13 +7,17 @@ the JSON value plus a number or a text column that queries compare against. The 
 rules live in ``threadline._dtypes``; reading and writing values in ``_managers.py``.
 """
 
-from typing import Any
+from __future__ import annotations
 
 import peewee
 
 from .._dtypes import normalize_dtype
 from ..errors import InvalidInput
 from ._base import BaseModel, JSONField, utcnow
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class Feature(BaseModel):
@@ -28,7 +32,7 @@ class Feature(BaseModel):
             kwargs["dtype"] = normalize_dtype(dtype)
         super().__init__(*args, **kwargs)
 
-    def save(self, *args: Any, **kwargs: Any) -> "Feature":  # type: ignore[override]
+    def save(self, *args: Any, **kwargs: Any) -> Feature:  # type: ignore[override]
         """Create the feature, or return the existing one if name and dtype agree."""
         if self.id is not None:
             super().save(*args, **kwargs)
@@ -59,7 +63,7 @@ class Label(BaseModel):
     description = peewee.TextField(null=True)
     created_at = peewee.DateTimeField(default=utcnow)
 
-    def save(self, *args: Any, **kwargs: Any) -> "Label":  # type: ignore[override]
+    def save(self, *args: Any, **kwargs: Any) -> Label:  # type: ignore[override]
         """Create the label, or return the existing one of that name."""
         if self.id is None:
             if not self.name:

@@ -1,6 +1,6 @@
 """Transforms (units of code), their runs, and what a run carries: project, environment."""
 
-from typing import Any
+from __future__ import annotations
 
 import peewee
 
@@ -8,6 +8,10 @@ from ..errors import InvalidInput
 from ._base import BaseModel, JSONField, new_uid, utcnow
 from ._managers import FeatureManager, LabelManager
 from .feature import RunFeatureValue, RunLabel
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup)
+if TYPE_CHECKING:
+    from typing import Any
 
 RUN_STATUSES = (
     "scheduled",
@@ -38,7 +42,7 @@ class Transform(BaseModel):
         indexes = ((("key", "hash"), True), (("key", "version"), True))
 
     @property
-    def versions(self) -> list["Transform"]:
+    def versions(self) -> list[Transform]:
         return list(Transform.select().where(Transform.key == self.key).order_by(Transform.version))
 
     def _repr_fields(self) -> list[str]:
@@ -116,7 +120,7 @@ class Run(BaseModel):
         return LabelManager(self, RunLabel, "run")
 
     @property
-    def upstream_runs(self) -> list["Run"]:
+    def upstream_runs(self) -> list[Run]:
         """Runs linked as this run's direct predecessors (engine dependency edges)."""
         ids = RunLink.select(RunLink.upstream).where(RunLink.downstream == self.id)
         return list(Run.select().where(Run.id.in_(ids)).order_by(Run.id))

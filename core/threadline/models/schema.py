@@ -14,10 +14,11 @@ The same name and definition is the same schema; a changed definition under a na
 next version. Validation itself lives in ``threadline.validation``; nothing here imports pandas.
 """
 
+from __future__ import annotations
+
 import json
 import re
 from collections.abc import Iterable
-from typing import Any
 
 import peewee
 
@@ -27,6 +28,10 @@ from ..errors import InvalidInput
 from ..hashing import sha256_bytes
 from ._base import BaseModel, JSONField, new_uid, utcnow
 from .feature import Feature
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup)
+if TYPE_CHECKING:
+    from typing import Any
 
 VALID_FEATURES = "valid_features"
 INDEX_RULES = ("regex", "values", "registry")
@@ -45,7 +50,7 @@ class Schema(BaseModel):
     description = peewee.TextField(null=True)
     created_at = peewee.DateTimeField(default=utcnow)
     # an AnnData schema's unsaved obs schema, saved with it (records read back: None)
-    pending_obs: "Schema | None" = None
+    pending_obs: Schema | None = None
 
     class Meta:
         indexes = ((("name", "hash"), True), (("name", "version"), True))
@@ -89,7 +94,7 @@ class Schema(BaseModel):
         if slots is not None:
             self.pending_obs = slots.get("obs")
 
-    def save(self, *args: Any, **kwargs: Any) -> "Schema":  # type: ignore[override]
+    def save(self, *args: Any, **kwargs: Any) -> Schema:  # type: ignore[override]
         """Store the schema; same name and definition returns the existing version."""
         if self.id is not None:
             super().save(*args, **kwargs)
@@ -168,7 +173,7 @@ class Schema(BaseModel):
         return f"{self.name!r} v{self.version}" if self.id is not None else repr(self.name)
 
     @classmethod
-    def valid_features(cls) -> "Schema":
+    def valid_features(cls) -> Schema:
         """The built-in schema: every column is a known feature of the right dtype."""
         return cls(
             name=VALID_FEATURES,

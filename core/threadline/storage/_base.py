@@ -10,15 +10,19 @@ Every path a backend touches goes through ``inside()`` first, whatever it came f
 key, a suffix, a database row, a bucket listing): one containment check for all.
 """
 
+from __future__ import annotations
+
 import abc
 import contextlib
 import hashlib
 import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import IO, Any
 
 from ..errors import StorageError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup)
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 OBJECTS = ".threadline/objects/sha256"
 MANIFESTS = ".threadline/manifests/sha256"
@@ -165,7 +169,7 @@ class Backend(abc.ABC):
         self._checked(check, path)
 
     def get_file(self, path: str, local_path: str) -> None:
-        Path(local_path).parent.mkdir(parents=True, exist_ok=True)
+        os.makedirs(os.path.dirname(local_path) or ".", exist_ok=True)
         with self._failing("fetch", path):
             self._get(path, local_path)
 

@@ -9,13 +9,18 @@ folder held but the object leaves out (loops, links to folders outside it) are l
 manifest under ``skipped_links``, with why.
 """
 
+from __future__ import annotations
+
 import json
 from collections.abc import Sequence
-from typing import Any
 
 from ..errors import StorageError
 from ..hashing import Skipped, manifest_hash
 from ._base import Backend, _first_line, inside, manifest_path
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup)
+if TYPE_CHECKING:
+    from typing import Any
 
 Entry = tuple[str, int, str]  # relative path, size, sha256
 

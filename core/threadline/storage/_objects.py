@@ -2,18 +2,19 @@
 
 ``prepare`` hashes a local path (or an object already under the storage root) and says
 where its object lives; ``store`` uploads a managed object unless identical content is
-already there, complete; ``fetch`` gives a local copy of a stored object (cached for
-remote roots). No database access happens here.
+already there, complete (``fetch``, the way back, is ``_fetch``: reading a stored object
+needs none of this module). No database access happens here.
 
 Guarantees: a file that changes between hashing and the end of its copy is refused
 (``SourceChanged``) and leaves no object; a folder object counts only once its manifest
 is written, last (``_manifest``); only regular files and folders are read.
 """
 
+from __future__ import annotations
+
 import logging
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from .._tables import OTYPES, describe_file
@@ -236,39 +237,3 @@ def _move_into(prepared: Prepared, backend: Backend) -> bool:
     except OSError:  # another device, or a folder is already there: copy instead
         return False
     return True
-
-
-def fetch(backend: Backend, path: str, cache_dir: str, is_folder: bool) -> str:
-    """A local path for the object: itself on local storage, a cached copy otherwise.
-
-    Every file written into the cache is checked to stay inside it, whatever the bucket
-    listing or the manifest says.
-    """
-    local = backend.local_path(path)
-    if local is not None:
-        if not os.path.exists(local):
-            raise StorageError(f"object missing from storage: {local}")
-        return local
-    protocol, _, base = backend.root.partition("://")
-    target = Path(inside(path, os.path.join(cache_dir, protocol, base)))
-    if is_folder:
-        entries = _manifest.read(backend, path)
-        if entries is not None:
-            files = [rel for rel, _, _ in entries]
-        else:
-            files = [f[len(path) + 1 :] for f in backend.list(path)]
-        for rel in files:
-            _fetch_file(backend, inside(rel, path), Path(inside(rel, str(target))))
-        target.mkdir(parents=True, exist_ok=True)
-    else:
-        _fetch_file(backend, path, target)
-    return str(target)
-
-
-def _fetch_file(backend: Backend, path: str, target: Path) -> None:
-    info = backend.info(path)
-    if info is None:
-        raise StorageError(f"object missing from storage: {backend.uri(path)}")
-    if target.exists() and target.stat().st_size == info["size"]:
-        return
-    backend.get_file(path, str(target))

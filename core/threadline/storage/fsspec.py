@@ -7,14 +7,19 @@ stored in the database. Timeouts and retries come from ``Transport`` (the instan
 config's ``[s3]`` table); any transport failure becomes one ``StorageError`` line.
 """
 
+from __future__ import annotations
+
 import contextlib
 import os
 from collections.abc import Iterator
-from typing import IO, Any
 
 from .._config import Transport
 from ..errors import StorageError, ThreadlineError
 from ._base import Backend, Check, _first_line, inside
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup)
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 
 def _filesystem(protocol: str, transport: Transport) -> Any:

@@ -1,22 +1,29 @@
-"""Objects in a local folder, with plain ``os`` calls (no fsspec import on this path)."""
+"""Objects in a local folder, with plain ``os`` calls (no fsspec import on this path).
+
+``shutil`` (6 M instructions with its compression modules) is imported where an object is
+copied or removed, not when an instance opens: opening needs only ``os``.
+"""
+
+from __future__ import annotations
 
 import os
-import shutil
 import stat
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
-from typing import IO, Any
 
 from ..errors import StorageError
 from ._base import Backend, Check, inside, read_only_mode
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup)
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import IO, Any
 
 
 class LocalBackend(Backend):
     is_local = True
 
     def __init__(self, root: str) -> None:
-        self.root = str(Path(root).resolve())
+        self.root = os.path.realpath(root)
         self._folders: set[str] = set()  # folders known to exist: no mkdir per object
 
     def _ensure_folder(self, folder: str) -> None:
@@ -43,6 +50,8 @@ class LocalBackend(Backend):
         return self._abs(path)
 
     def _put(self, local_path: str, path: str, check: Check | None = None) -> None:
+        import shutil  # on use: see the module docstring
+
         target = self._abs(path)
         self._ensure_folder(os.path.dirname(target))
         tmp = f"{target}.tmp-{uuid.uuid4().hex}"
@@ -78,6 +87,8 @@ class LocalBackend(Backend):
         half removed or tampered with) is kept when it holds exactly ``files`` with the
         same sizes, and replaced otherwise.
         """
+        import shutil  # on use: see the module docstring
+
         target = self._abs(path)
         tmp = f"{target}.tmp-{uuid.uuid4().hex}"
         mode = read_only_mode()
@@ -97,6 +108,8 @@ class LocalBackend(Backend):
             shutil.rmtree(tmp, ignore_errors=True)
 
     def _rename_folder(self, tmp: str, target: str) -> None:
+        import shutil  # on use: see the module docstring
+
         os.makedirs(os.path.dirname(target), exist_ok=True)
         try:
             os.rename(tmp, target)
@@ -114,6 +127,8 @@ class LocalBackend(Backend):
             shutil.rmtree(aside, ignore_errors=True)
 
     def _get(self, path: str, local_path: str) -> None:
+        import shutil  # on use: see the module docstring
+
         shutil.copyfile(self._abs(path), local_path)
 
     def open(self, path: str, mode: str = "rb") -> IO[Any]:
@@ -142,6 +157,8 @@ class LocalBackend(Backend):
                 yield os.path.relpath(os.path.join(folder, name), self.root)
 
     def _remove(self, path: str) -> None:
+        import shutil  # on use: see the module docstring
+
         target = self._abs(path)
         if os.path.isdir(target):
             shutil.rmtree(target)
@@ -172,10 +189,10 @@ class LocalBackend(Backend):
 
         Nothing is created here: the root appears with the first stored object.
         """
-        existing = Path(self.root)
-        while not existing.exists():
-            existing = existing.parent
-        if not existing.is_dir():
+        existing = self.root
+        while not os.path.exists(existing):
+            existing = os.path.dirname(existing)
+        if not os.path.isdir(existing):
             raise StorageError(f"storage {self.root} is not usable: {existing} is not a folder")
         if not os.access(existing, os.W_OK):
             raise StorageError(f"storage {self.root} is not writable")

@@ -1,0 +1,90 @@
+"""What a process pays to start: ``import threadline`` and its first query load only what
+they use (issue 17: the start is measured against ``import peewee``; bench/README.md).
+
+Each check runs a fresh interpreter, as a user's script starts. The modules pinned here
+were taken off the first query's path on purpose; if one comes back, the start costs that
+much more again (pathlib with urllib.parse: 16 M instructions, shutil: 6 M; the write path
+of storage: 8 M).
+"""
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from threadline import _config
+
+FIRST_QUERY = "import threadline as tl; tl.Artifact.filter().count()"
+NOT_ON_THE_PATH = [
+    "pathlib",
+    "urllib.parse",
+    "shutil",
+    "getpass",
+    "tomllib",
+    "platformdirs",
+    "concurrent.futures",
+    "threadline.storage._objects",
+    "threadline._wiring",
+    "threadline.saving",
+    "threadline.lineage",
+    "pandas",
+    "fsspec",
+]
+
+
+def loaded_after(statement: str, candidates: list[str], env: dict[str, str]) -> list[str]:
+    code = f"import sys; {statement}; print([m for m in {candidates!r} if m in sys.modules])"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    return ast.literal_eval(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def test_the_first_query_on_the_embedded_instance_loads_only_what_it_uses(isolated: Path):
+    env = dict(os.environ)
+    assert loaded_after(FIRST_QUERY, NOT_ON_THE_PATH, env) == []
+    # the instance really opened: the database file is where the default puts it
+    assert (Path(env["THREADLINE_HOME"]) / "threadline.db").is_file()
+
+
+def test_the_first_query_on_an_instance_from_the_environment_loads_only_what_it_uses(
+    isolated: Path,
+):
+    env = {
+        **os.environ,
+        "THREADLINE_DB": f"sqlite:///{isolated / 'db' / 'threadline.db'}",
+        "THREADLINE_STORAGE": str(isolated / "store"),
+    }
+    assert loaded_after(FIRST_QUERY, NOT_ON_THE_PATH, env) == []
+    assert (isolated / "db" / "threadline.db").is_file()
+
+
+def test_a_project_file_is_still_found_from_a_subfolder(isolated: Path):
+    """``find_project_file`` walks up with ``os.path`` now; it still hands back a Path."""
+    (isolated / "threadline.toml").write_text('storage = "store"\ndb = "sqlite:///x.db"\n')
+    deep = isolated / "a" / "b"
+    deep.mkdir(parents=True)
+    found = _config.find_project_file(deep)
+    assert found == isolated.resolve() / "threadline.toml"
+    assert isinstance(found, Path)
+    assert _config.find_project_file(Path("/")) is None or Path("/threadline.toml").is_file()
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a//b/./c/", "/", "//x/y", "///x", ".", "", "./a", "a/../b", "~/x/", "/a/b/"],
+)
+def test_folders_from_the_environment_read_as_pathlib_wrote_them(text: str):
+    assert _config._pure(text) == str(Path(text))
+
+
+def test_the_default_instance_resolves_as_before(isolated: Path, monkeypatch: pytest.MonkeyPatch):
+    home = isolated / "x" / ".." / "home//"
+    monkeypatch.setenv("THREADLINE_HOME", str(home))
+    settings = _config.resolve()
+    assert settings.db == "sqlite:///" + str((Path(home) / "threadline.db").resolve())
+    assert settings.storage == str((Path(home) / "storage").resolve())
+    assert _config.home_dir() == Path(home)
+    assert settings.source == "default"
