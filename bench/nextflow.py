@@ -2,6 +2,8 @@
 
     python bench/nextflow.py [--tasks 100000] [--events 5000] [--db URL | --postgres]
     (--events 0: ingest only; --postgres: a throwaway local PostgreSQL cluster)
+    python bench/nextflow.py --baseline WORKTREE [--rounds 2] [--tasks N] [--postgres]
+    (the ingest alone, a fresh process each, alternating the baseline tree and this one)
 
 Prints, on a fresh embedded instance in a temporary folder:
 - parse: reading a generated trace (the real default format, ``--tasks`` tasks plus
@@ -21,6 +23,9 @@ import contextlib
 import http.client
 import json
 import os
+import re
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -117,6 +122,43 @@ def bench_receiver(count: int) -> dict[str, float]:
     }
 
 
+INGEST = re.compile(
+    r"ingest\s+(?P<rows>[\d,]+) rows\s+(?P<wall>[\d.]+) s.*CPU (?P<cpu>[\d.]+) s here "
+    r"\+ (?P<server>[\d.]+) s server\s+\(load (?P<load>[\d.]+)\)"
+)
+
+
+def side_by_side(baseline: Path, rounds: int, tasks: int, postgres: bool) -> None:
+    """The ingest of ``tasks`` tasks in fresh processes, baseline tree and this tree in
+    turn, ``rounds`` times; each run's line, then the medians."""
+    from bench.query_speed import link_tree
+
+    base = str(link_tree(baseline, Path(tempfile.mkdtemp(prefix="tl-base-"))))
+    args = ["--tasks", str(tasks), "--events", "0", *(["--postgres"] if postgres else [])]
+    sides = {
+        "baseline": ([sys.executable, str(baseline / "bench" / "nextflow.py"), *args], base),
+        "this tree": ([sys.executable, __file__, *args], None),
+    }
+    found: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
+    for _ in range(rounds):
+        for side, (command, path) in sides.items():
+            env = {k: v for k, v in os.environ.items() if not k.startswith("THREADLINE_")}
+            if path:
+                env["PYTHONPATH"] = path
+            out = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+            match = INGEST.search(out.stdout)
+            if match is None:
+                raise SystemExit(f"{side}: no ingest line in its output:\n{out.stdout}")
+            print(f"{side:>9}: {match[0]}", flush=True)
+            found[side].append({k: float(v.replace(",", "")) for k, v in match.groupdict().items()})
+    print(f"medians of {rounds}, {'PostgreSQL' if postgres else 'SQLite'}:")
+    for side, runs in found.items():
+        wall, cpu, server = (
+            statistics.median(r[k] for r in runs) for k in ("wall", "cpu", "server")
+        )
+        print(f"{side:>9}: ingest {wall:.2f} s wall, CPU {cpu:.2f} s here + {server:.2f} s server")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=100_000)
@@ -131,7 +173,12 @@ def main() -> None:
         action="store_true",
         help="a throwaway local PostgreSQL (tests/harness.py) instead of --db",
     )
+    parser.add_argument("--baseline", type=Path, help="a git worktree to compare with")
+    parser.add_argument("--rounds", type=int, default=2, help="with --baseline")
     args = parser.parse_args()
+    if args.baseline is not None:
+        side_by_side(args.baseline.resolve(), args.rounds, args.tasks, args.postgres)
+        return
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         if args.postgres:
             from tests.harness import postgres_server
