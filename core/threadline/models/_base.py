@@ -6,7 +6,6 @@ import datetime as dt
 import functools
 import json
 import os
-import random
 import string
 
 import peewee
@@ -19,6 +18,7 @@ from ..query import QueryMixin
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup)
 if TYPE_CHECKING:
+    import random
     from typing import Any, ClassVar
 
 
@@ -40,14 +40,17 @@ class _UidSource:
     """Random bits for uids: a generator seeded from ``os.urandom`` once per process (and
     again in a forked child). Reading ``os.urandom`` for every uid is a system call that
     releases the GIL; in a busy multi-threaded host (Prefect's event threads) getting it
-    back cost about 1 ms per uid."""
+    back cost about 1 ms per uid. The generator is made on the first uid (``random`` is
+    2.8 M instructions to import, which a process that only reads never needs)."""
 
     def __init__(self) -> None:
         self.pid = -1
-        self.generator = random.Random()
+        self.generator: random.Random | None = None
 
     def bits(self, count: int) -> int:
-        if self.pid != os.getpid():
+        if self.pid != os.getpid() or self.generator is None:
+            import random  # on the first uid of this process (see above)
+
             self.pid, self.generator = os.getpid(), random.Random(os.urandom(32))
         return self.generator.getrandbits(count)
 
