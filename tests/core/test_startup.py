@@ -43,7 +43,7 @@ def loaded_after(statement: str, candidates: list[str], env: dict[str, str]) -> 
     return ast.literal_eval(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def test_the_first_query_on_the_embedded_instance_loads_only_what_it_uses(isolated: Path):
+def test_the_first_query_on_the_embedded_instance_loads_only_what_it_uses(isolated: Path) -> None:
     env = dict(os.environ)
     assert loaded_after(FIRST_QUERY, NOT_ON_THE_PATH, env) == []
     # the instance really opened: the database file is where the default puts it
@@ -52,7 +52,7 @@ def test_the_first_query_on_the_embedded_instance_loads_only_what_it_uses(isolat
 
 def test_the_first_query_on_an_instance_from_the_environment_loads_only_what_it_uses(
     isolated: Path,
-):
+) -> None:
     env = {
         **os.environ,
         "THREADLINE_DB": f"sqlite:///{isolated / 'db' / 'threadline.db'}",
@@ -62,7 +62,7 @@ def test_the_first_query_on_an_instance_from_the_environment_loads_only_what_it_
     assert (isolated / "db" / "threadline.db").is_file()
 
 
-def test_a_project_file_is_still_found_from_a_subfolder(isolated: Path):
+def test_a_project_file_is_still_found_from_a_subfolder(isolated: Path) -> None:
     """``find_project_file`` walks up with ``os.path`` now; it still hands back a Path."""
     (isolated / "threadline.toml").write_text('storage = "store"\ndb = "sqlite:///x.db"\n')
     deep = isolated / "a" / "b"
@@ -77,11 +77,13 @@ def test_a_project_file_is_still_found_from_a_subfolder(isolated: Path):
     "text",
     ["a//b/./c/", "/", "//x/y", "///x", ".", "", "./a", "a/../b", "~/x/", "/a/b/"],
 )
-def test_folders_from_the_environment_read_as_pathlib_wrote_them(text: str):
+def test_folders_from_the_environment_read_as_pathlib_wrote_them(text: str) -> None:
     assert _config._pure(text) == str(Path(text))
 
 
-def test_the_default_instance_resolves_as_before(isolated: Path, monkeypatch: pytest.MonkeyPatch):
+def test_the_default_instance_resolves_as_before(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     home = isolated / "x" / ".." / "home//"
     monkeypatch.setenv("THREADLINE_HOME", str(home))
     settings = _config.resolve()
@@ -91,7 +93,7 @@ def test_the_default_instance_resolves_as_before(isolated: Path, monkeypatch: py
     assert settings.source == "default"
 
 
-def test_uids_are_drawn_afresh_in_a_forked_child():
+def test_uids_are_drawn_afresh_in_a_forked_child() -> None:
     """``random`` loads with the first uid now; a forked child still reseeds, so parent
     and child never hand out the same uids."""
     from threadline.models import new_uid
