@@ -6,12 +6,10 @@ hash (the trace's short hash and the task id, ``ab/cdef12#7``, when no work dir 
 full hash). Tasks already recorded are skipped, so a second ingest adds nothing.
 """
 
-import contextlib
 import datetime as dt
-from collections.abc import Callable, Generator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import threadline as tl
 from threadline import adapters
@@ -47,20 +45,19 @@ def record_tasks(
     done: dict[str, Any] = {"tasks": 0, "skipped": 0, "cached": 0, "artifacts": 0, "missing": []}
     transforms: dict[str, tl.Transform] = {}
     recorded: list[tuple[Task, tl.Run]] = []
-    recorded_before = frozenset(r.reference for r in runs if r.id in complete)
-    batches = contextlib.closing(_prepared_batches(workflow, tasks, recorded_before))
-    with batches as prepared_batches:  # the helper thread ends with the loop, even on errors
-        for start, prepared in prepared_batches:
-            batch = _record_batch(workflow, prepared, known, complete, transforms, done)
-            outputs = own_records(
-                [o for task, run in batch for o in task_outputs(run, task, store, done["missing"])]
-            )
-            if outputs:  # the batch's files in one call: hashed in parallel, one transaction
-                done["artifacts"] += len(adapters.register_outputs(None, outputs))
-            if progress is not None:
-                for number in range(start + 1, start + len(batch) + 1):
-                    progress(number, len(tasks))
-            recorded += batch
+    for start in range(0, len(tasks), BATCH):
+        batch = _record_batch(
+            workflow, tasks[start : start + BATCH], known, complete, transforms, done
+        )
+        outputs = own_records(
+            [out for task, run in batch for out in task_outputs(run, task, store, done["missing"])]
+        )
+        if outputs:  # the batch's files in one call: hashed in parallel, one transaction
+            done["artifacts"] += len(adapters.register_outputs(None, outputs))
+        if progress is not None:
+            for number in range(start + 1, start + len(batch) + 1):
+                progress(number, len(tasks))
+        recorded += batch
     done.update(recorded=len(recorded), by_hash=known.by_reference)
     _link_cached(workflow, ident, [(t, r) for t, r in recorded if t.cached])
     links = [
@@ -99,47 +96,9 @@ class _KnownRuns:
         return same[0] if len(same) == 1 else None
 
 
-def _prepared_batches(
-    workflow: tl.Run, tasks: list[Task], recorded_before: frozenset[str]
-) -> Generator[tuple[int, list["_Prepared"]], None, None]:
-    """The tasks in batches, each new task with its run's fields and its features, built
-    on a helper thread one batch ahead: plain Python work, no database, that overlaps with
-    the database writing the batch before (the writing thread waits on the server with the
-    GIL released). Every write stays on the calling thread, one transaction per batch."""
-    with ThreadPoolExecutor(1, thread_name_prefix="threadline-nextflow-prepare") as pool:
-        ahead = pool.submit(_prepare, workflow, tasks[:BATCH], recorded_before)
-        for start in range(0, len(tasks), BATCH):
-            prepared = ahead.result()
-            following = tasks[start + BATCH : start + 2 * BATCH]
-            ahead = pool.submit(_prepare, workflow, following, recorded_before)
-            yield start, prepared
-
-
-class _Prepared(NamedTuple):
-    task: Task
-    reference: str
-    process: str  # the transform's last key part
-    fields: dict[str, Any] | None  # the new run's fields but its transform (None: recorded)
-    features: dict[str, Any] | None
-
-
-def _prepare(workflow: tl.Run, batch: list[Task], skip: frozenset[str]) -> list[_Prepared]:
-    """The batch's tasks with the fields and features of their runs, but for tasks whose
-    reference is in ``skip`` (recorded before: an ingest again does no more work)."""
-    prepared = []
-    for task in batch:
-        reference = task.reference
-        if reference in skip:
-            prepared.append(_Prepared(task, reference, task.process, None, None))
-        else:
-            fields, features = _task_fields(workflow, task), task.features()
-            prepared.append(_Prepared(task, reference, task.process, fields, features))
-    return prepared
-
-
 def _record_batch(
     workflow: tl.Run,
-    batch: list[_Prepared],
+    batch: list[Task],
     known: _KnownRuns,
     complete: set[int],
     transforms: dict[str, tl.Transform],
@@ -147,64 +106,50 @@ def _record_batch(
 ) -> list[tuple[Task, tl.Run]]:
     """One transaction: the batch's new task runs (one INSERT for all) and their features.
     Tasks already complete are skipped; runs the receiver recorded get their files now."""
-    slots: list[tuple[_Prepared, tl.Run | None]] = []
+    slots: list[tuple[Task, tl.Run | None]] = []
     new: set[str] = set()
-    for item in batch:
-        run = known.find(item.task)
-        if (run is not None and run.id in complete) or (run is None and item.reference in new):
+    for task in batch:
+        run = known.find(task)
+        if (run is not None and run.id in complete) or (run is None and task.reference in new):
             done["skipped"] += 1  # recorded before, or a repeated row of the trace
             continue
         if run is None:
-            new.add(item.reference)
-        slots.append((item, run))
+            new.add(task.reference)
+        slots.append((task, run))
     recorded, features = [], []
     with adapters.transaction():
         created = iter(
             adapters.start_runs(
-                [
-                    {
-                        **(item.fields or _task_fields(workflow, item.task)),
-                        "transform": _transform(workflow, item, transforms),
-                    }
-                    for item, run in slots
-                    if run is None
-                ]
+                [_task_run(workflow, task, transforms) for task, run in slots if run is None]
             )
         )
-        for item, run in slots:
+        for task, run in slots:
             if run is None:
                 run = next(created)
                 known.add(run)
                 done["tasks"] += 1
-                done["cached"] += item.task.cached
-                features.append((run, item.features or item.task.features()))
+                done["cached"] += task.cached
+                features.append((run, task.features()))
             else:  # recorded live by the receiver: now its files
                 done["skipped"] += 1
                 features.append((run, {"files_recorded": True}))
             complete.add(run.id)
-            recorded.append((item.task, run))
+            recorded.append((task, run))
         adapters.annotate_records(features, create_features=True)
     return recorded
 
 
-def _transform(
-    workflow: tl.Run, item: _Prepared, transforms: dict[str, tl.Transform]
-) -> tl.Transform:
-    """The task's process transform (looked up or made once per process)."""
-    key = f"{workflow.transform.key}/{item.process}"
+def _task_run(workflow: tl.Run, task: Task, transforms: dict[str, tl.Transform]) -> dict[str, Any]:
+    """The fields of a new task run, for ``adapters.start_runs``."""
+    key = f"{workflow.transform.key}/{task.process}"
     transform = transforms.get(key)
     if transform is None:
-        lineage = item.task.lineage
-        code = (lineage.spec.get("codeChecksum") or {}) if lineage else {}
+        code = (task.lineage.spec.get("codeChecksum") or {}) if task.lineage else {}
         transform = adapters.get_transform(key, "process", hash=code.get("value"))
         transforms[key] = transform
-    return transform
-
-
-def _task_fields(workflow: tl.Run, task: Task) -> dict[str, Any]:
-    """The fields of a new task run but its transform, for ``adapters.start_runs``."""
     error = f"exit status {task.exit_status}" if task.status == "errored" else None
     return {
+        "transform": transform,
         "engine": ENGINE,
         "reference": task.reference,
         "parent": workflow,
