@@ -251,13 +251,36 @@ def parse_value(field: str, text: str) -> Any:
         raise TraceError(f"field {field}: {exc}") from None
 
 
+_REMEMBERED = 65_536  # answers kept per column of a trace; cleared when full
+
+
+def _remembering(parse: Callable[[str], Any] | None) -> Callable[[str], Any] | None:
+    """``parse`` answering each text it saw before from a dict: Nextflow writes sizes,
+    durations and percentages rounded (``1.7 GB``, ``4m 19s``), so a trace of 100,000
+    tasks holds a few thousand different ones per column. Dates are nearly all
+    different, and text cells are not parsed: both are left as they are."""
+    if parse is None or parse is _PARSERS["date"]:
+        return parse
+    seen: dict[str, Any] = {}
+
+    def remembered(text: str) -> Any:
+        value = seen.get(text, seen)  # the dict itself: not seen yet
+        if value is seen:
+            if len(seen) >= _REMEMBERED:
+                seen.clear()
+            value = seen[text] = parse(text)
+        return value
+
+    return remembered
+
+
 def iter_trace(path: str | Path, sep: str = "\t") -> Iterator[TraceRecord]:
     """The rows of a trace file, in file order (completion order, not task_id order)."""
     with open(path, encoding="utf-8", errors="replace") as handle:
         header = handle.readline().rstrip("\r\n").split(sep)
         if "task_id" not in header and "hash" not in header and "name" not in header:
             raise TraceError(f"{path}: not a Nextflow trace file (header {header[:3]})")
-        parsers = [_parser(field) for field in header]
+        parsers = [_remembering(_parser(field)) for field in header]
         for number, line in enumerate(handle, start=2):
             cells = line.rstrip("\r\n").split(sep)
             if cells == [""]:

@@ -199,3 +199,19 @@ def test_truncated_last_row_is_skipped_but_bad_rows_fail(tmp_path):
 def test_split_name():
     assert split_name("NFCORE:QUANT (S1 rep (2))") == ("NFCORE:QUANT", "S1 rep (2)")
     assert split_name(None) == (None, None)
+
+
+def test_repeated_cells_read_alike_and_a_bad_one_still_names_its_row(tmp_path):
+    """Cells seen before are answered from memory (a trace repeats its rounded sizes and
+    durations): same values, and a bad cell after good ones still fails on its row."""
+    rows = ["task_id\thash\tname\tduration\tpeak_rss\t%cpu"]
+    rows += [f"{i}\tab/cdef{i:02d}\tP ({i})\t4m 19s\t1.7 GB\t98.5%" for i in range(1, 4)]
+    trace = tmp_path / "trace.txt"
+    trace.write_text("\n".join(rows) + "\n")
+    read = read_trace(trace)
+    assert {(r.get("duration"), r.get("peak_rss"), r.get("%cpu")) for r in read} == {
+        (259_000, round(1.7 * 2**30), 98.5)
+    }
+    trace.write_text("\n".join([*rows, "4\tab/cdef04\tP (4)\t4m 19s\t1.7 GiB\t98.5%"]) + "\n")
+    with pytest.raises(TraceError, match=r"trace.txt:5: field peak_rss: not a Nextflow memory"):
+        read_trace(trace)
