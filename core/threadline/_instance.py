@@ -26,8 +26,8 @@ from ._config import (
     write_project_file,
 )
 from ._db import open_database, sqlite_path
+from ._digests import StatCache
 from .errors import ConfigError, DatabaseError
-from .hashing import StatCache
 from .models import TABLES, Storage, database, ensure_schema
 from .storage import Backend, open_backend
 

@@ -23,9 +23,9 @@ from collections.abc import Iterable
 import peewee
 
 from .._db import write_transaction
+from .._digests import sha256_bytes
 from .._dtypes import normalize_dtype
 from ..errors import InvalidInput
-from ..hashing import sha256_bytes
 from ._base import BaseModel, JSONField, new_uid, utcnow
 from .feature import Feature
 

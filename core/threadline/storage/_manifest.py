@@ -14,13 +14,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from .._digests import manifest_hash
 from ..errors import StorageError
-from ..hashing import Skipped, manifest_hash
 from ._base import Backend, _first_line, inside, manifest_path
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup)
 if TYPE_CHECKING:
     from typing import Any
+
+    from ..hashing import Skipped
 
 Entry = tuple[str, int, str]  # relative path, size, sha256
 
