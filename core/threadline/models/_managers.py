@@ -2,13 +2,17 @@
 and their bulk forms for many records at once (``check_values``, ``write_values_many``).
 """
 
-from typing import Any
+from __future__ import annotations
 
 from .._db import unwrap, write_transaction
 from .._dtypes import EXACT, check_value, columns_for, infer_dtype, typed_value
 from ..errors import InvalidInput, UnknownFeature
 from ._base import BaseModel, insert_columns, utcnow
 from .feature import ArtifactLabel, Feature, Label, RunLabel
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def check_values(
@@ -248,7 +252,7 @@ class LabelManager:
     def __init__(self, record: BaseModel, table: Any, owner_field: str) -> None:
         self._record, self._table, self._owner = record, table, owner_field
 
-    def add(self, *labels: "Label | str") -> None:
+    def add(self, *labels: Label | str) -> None:
         for item in labels:
             label = item if isinstance(item, Label) else Label(name=item).save()
             if label.id is None:
@@ -257,7 +261,7 @@ class LabelManager:
                 {self._owner: self._record.id, "label": label.id}
             ).on_conflict_ignore().execute()
 
-    def remove(self, *labels: "Label | str") -> None:
+    def remove(self, *labels: Label | str) -> None:
         names = [getattr(x, "name", x) for x in labels]
         ids = Label.select(Label.id).where(Label.name.in_(names))
         owner = getattr(self._table, self._owner)
