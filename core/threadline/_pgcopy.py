@@ -15,10 +15,15 @@ Only values in database form (a field's ``db_value``) of the types below are cop
 ``copy_columns`` returns ``False`` for anything else and the caller inserts as before.
 """
 
+from __future__ import annotations
+
 import datetime as dt
 import io
 from collections.abc import Callable
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup)
+if TYPE_CHECKING:
+    from typing import Any
 
 _NULL = "\\N"
 _SPECIAL = ("\\", "\t", "\n", "\r")
