@@ -18,6 +18,7 @@ rounds. Nothing here asserts.
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -142,9 +143,12 @@ def lamindb_query(python: str) -> float:
         check=True,
     )
     args = [str(HERE / "_lamindb_ops.py"), "--workdir", str(work), "--op", "query"]
-    found = subprocess.run(
-        [python, *args], cwd=work, env=env, capture_output=True, text=True, check=True
-    )
+    try:
+        found = subprocess.run(
+            [python, *args], cwd=work, env=env, capture_output=True, text=True, check=True
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # LaminDB's instance and its 2,000 files
     line = next(x for x in reversed(found.stdout.splitlines()) if x.startswith("RESULT "))
     return float(json.loads(line[len("RESULT ") :])["query_2k_ms"])
 
