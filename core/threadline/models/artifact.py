@@ -8,8 +8,6 @@ the tables reach through ``_context.layers()`` because it sits above them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import peewee
 
 from .. import _context, _tables
@@ -36,16 +34,25 @@ if TYPE_CHECKING:
     from ..validation import ValidationReport
 
 
-@dataclass
 class PendingSave:
     """What an unsaved artifact is saved from: a path (``tl.Artifact(path)``) or an
     in-memory object written out as ``format`` on save (``from_dataframe``/
-    ``from_anndata``), with the report of its validation when a schema was given."""
+    ``from_anndata``), with the report of its validation when a schema was given.
 
-    source: Any = None  # a local file or folder, or an object URI under the storage root
-    data: Any = None  # a DataFrame or an AnnData
-    format: str | None = None  # parquet, h5ad, zarr (for ``data``)
-    report: ValidationReport | None = None
+    A plain class, not a dataclass: a dataclass compiles its methods from source when the
+    tables are imported (2 M instructions of every start), and nothing compares or prints
+    these holders."""
+
+    __slots__ = ("data", "format", "report", "source")
+
+    def __init__(
+        self,
+        source: Any = None,  # a local file or folder, or an object URI under the storage root
+        data: Any = None,  # a DataFrame or an AnnData
+        format: str | None = None,  # parquet, h5ad, zarr (for ``data``)
+        report: ValidationReport | None = None,
+    ) -> None:
+        self.source, self.data, self.format, self.report = source, data, format, report
 
 
 class Storage(BaseModel):
