@@ -202,6 +202,11 @@ def normalize_db(url: str, base: Path | None = None) -> str:
         return url
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///") :]
+        if path == ":memory:" or "mode=memory" in path:  # else a FILE named ':memory:'
+            raise ConfigError(
+                f"database URL {redact_url(url)!r} is an in-memory database, which "
+                "threadline's connections cannot share: use a file (sqlite:////abs/path.db)"
+            )
         if not os.path.isabs(path):
             path = os.path.join(base or os.getcwd(), path)
         return sqlite_url(path)

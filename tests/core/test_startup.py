@@ -113,3 +113,22 @@ def test_uids_are_drawn_afresh_in_a_forked_child() -> None:
     os.close(read)
     assert len(child) == len(parent) == 16
     assert child != parent
+
+
+@pytest.mark.parametrize("url", ["sqlite:///:memory:", "sqlite:///file:x?mode=memory"])
+def test_an_in_memory_database_is_refused_and_nothing_is_written(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    """Each connection to ``:memory:`` is another database (the background writer's
+    too), and as a path it became a file named ':memory:' in the working directory."""
+    import threadline as tl
+    from threadline.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="is an in-memory database") as caught:
+        tl.connect(url, str(isolated / "store"))
+    assert "\n" not in str(caught.value) and "sqlite:////abs/path.db" in str(caught.value)
+    monkeypatch.setenv("THREADLINE_DB", url)
+    monkeypatch.setenv("THREADLINE_STORAGE", str(isolated / "store"))
+    with pytest.raises(ConfigError, match="in-memory"):
+        _config.resolve()
+    assert list(isolated.iterdir()) == []
