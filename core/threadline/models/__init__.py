@@ -3,6 +3,7 @@
 from .._dtypes import check_value, infer_dtype, normalize_dtype
 from ..query import Query
 from ._base import BaseModel, JSONField, database, new_uid, utcnow
+from ._constraints import undefer
 from ._managers import FeatureManager, LabelManager, check_values, write_values_many
 from ._migrations import LATEST, SchemaVersion, ensure_schema
 from .artifact import Artifact, PendingSave, RunInput, Storage
@@ -37,6 +38,7 @@ TABLES: list[type[BaseModel]] = [
     CollectionArtifact,
     CacheEntry,
 ]
+undefer(TABLES)  # keys to tables defined later become real constraints (_constraints.py)
 
 Artifact._links = {
     "input_of": (RunInput, "artifact", "run"),

@@ -13,9 +13,11 @@ import peewee
 from .._db import is_sqlite, write_transaction
 from ..errors import DatabaseError
 from ._base import BaseModel
+from ._constraints import add_late_keys
+from ._constraints import upgrade as _v7_foreign_keys
 from .feature import value_indexes
 
-LATEST = 6
+LATEST = 7
 
 
 class SchemaVersion(BaseModel):
@@ -104,6 +106,7 @@ STEPS: list[tuple[int, Callable[[peewee.Database, list[type[BaseModel]]], None]]
     (4, _v4_tombstones),
     (5, _v5_unverified_inputs),
     (6, _v6_covering_feature_indexes),
+    (7, _v7_foreign_keys),  # the keys peewee left out of CREATE TABLE (_constraints.py)
 ]
 
 
@@ -139,6 +142,7 @@ def ensure_schema(db: peewee.Database, tables: list[type[BaseModel]]) -> int:
             return LATEST
         if version is None:
             db.create_tables([SchemaVersion, *tables], safe=True)
+            add_late_keys(db, tables)
             _pattern_index(db)
             SchemaVersion.create(version=LATEST)
             return LATEST
