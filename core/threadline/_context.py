@@ -10,36 +10,42 @@ and open the instance through the connector, both registered by the package root
 (``threadline/__init__.py``), which sits above every layer.
 """
 
+from __future__ import annotations
+
 import contextlib
 import contextvars
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup)
 if TYPE_CHECKING:
+    from typing import Any, Protocol
+
     from ._instance import Instance
     from .lineage import LineageView
     from .models import Artifact
     from .validation import ValidationReport
+else:
+    Protocol = object  # the protocol classes below are types only
 
 
 class Layers(Protocol):
     """What the tables use of the layers above them (``threadline._wiring``)."""
 
-    def save_artifacts(self, artifacts: Sequence["Artifact"]) -> list["Artifact"]: ...
+    def save_artifacts(self, artifacts: Sequence[Artifact]) -> list[Artifact]: ...
 
-    def validate(self, data: Any, schema: Any) -> "ValidationReport": ...
+    def validate(self, data: Any, schema: Any) -> ValidationReport: ...
 
-    def view_lineage(self, record: "Artifact", direction: str) -> "LineageView": ...
+    def view_lineage(self, record: Artifact, direction: str) -> LineageView: ...
 
-    def delete_now(self, artifact: "Artifact", forget: bool) -> str: ...
+    def delete_now(self, artifact: Artifact, forget: bool) -> str: ...
 
 
 _current_run: contextvars.ContextVar[Any] = contextvars.ContextVar("threadline_run", default=None)
 _open_runs: list[Any] = []
 _lock = threading.Lock()
 _connector: Callable[[], Any] | None = None
-_active_instance: "Instance | None" = None
+_active_instance: Instance | None = None
 _layers: Callable[[], Layers] | None = None
 _loaded: Layers | None = None
 
@@ -64,12 +70,12 @@ def layers() -> Layers:
     return _loaded
 
 
-def set_instance(instance: "Instance | None") -> None:
+def set_instance(instance: Instance | None) -> None:
     global _active_instance
     _active_instance = instance
 
 
-def instance() -> "Instance":
+def instance() -> Instance:
     """The active instance, opening the resolved one on first use."""
     if _active_instance is None and _connector is not None:
         _connector()

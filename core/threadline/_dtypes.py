@@ -7,14 +7,21 @@ way, ``check_value`` turns a value into what its dtype stores (or raises
 ``typed_value`` turns a stored value back into its Python type.
 """
 
+from __future__ import annotations
+
 import datetime as dt
 import math
 import numbers
 import re
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 from .errors import InvalidFeatureValue, InvalidInput
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup)
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+else:
+    Protocol = object  # the protocol classes below are types only
 
 DTYPES = ("int", "float", "str", "bool", "date", "datetime", "dict")
 _LIST = re.compile(r"^list\[(\w+|cat\[Label\])\]$")

@@ -12,8 +12,9 @@ The lookups are ``_lookups.py`` (dict items: ``_json.py``); feature columns of
 (``threadline.models``) build on ``QueryMixin``.
 """
 
+from __future__ import annotations
+
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 import peewee
 
@@ -22,6 +23,10 @@ from ..errors import InvalidInput, MultipleFound, NotFound
 from ._columnar import column, paused_gc
 from ._frame import feature_columns
 from ._lookups import OPERATORS, compare, intersected, resolve
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["OPERATORS", "Query", "QueryMixin", "compare", "resolve"]
 
@@ -41,7 +46,7 @@ class Query:
         self.model, self._where, self._order = model, where, order
         self._limit, self._hidden, self._described = limit, hidden, described
 
-    def _clone(self, **changes: Any) -> "Query":
+    def _clone(self, **changes: Any) -> Query:
         state = {
             "where": self._where,
             "order": self._order,
@@ -52,10 +57,10 @@ class Query:
         }
         return Query(self.model, **state)
 
-    def filter(self, *expressions: Any, **lookups: Any) -> "Query":
+    def filter(self, *expressions: Any, **lookups: Any) -> Query:
         return self._filter(expressions, lookups, shown=True)
 
-    def _filter(self, expressions: Any, lookups: dict[str, Any], shown: bool) -> "Query":
+    def _filter(self, expressions: Any, lookups: dict[str, Any], shown: bool) -> Query:
         added = list(expressions) + [resolve(self.model, k, v) for k, v in lookups.items()]
         hidden = self._hidden or any(k.split("__")[0] == "visibility" for k in lookups)
         described = self._described + (
@@ -63,12 +68,12 @@ class Query:
         )
         return self._clone(where=self._where + tuple(added), hidden=hidden, described=described)
 
-    def order_by(self, *names: str) -> "Query":
+    def order_by(self, *names: str) -> Query:
         for name in names:
             self._order_term(name)  # fail here, not when the query runs
         return self._clone(order=tuple(names))
 
-    def limit(self, n: int) -> "Query":
+    def limit(self, n: int) -> Query:
         return self._clone(limit=n)
 
     def select(self) -> peewee.ModelSelect:

@@ -9,7 +9,12 @@ dicts, numbers too big for int64) or cannot read answers ``None``: the caller de
 texts with ``json`` instead, so both ways give the same frame.
 """
 
-from typing import Any
+from __future__ import annotations
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup)
+if TYPE_CHECKING:
+    from typing import Any
+
 
 _PLAIN = frozenset({"int", "float", "str", "bool"})
 

@@ -16,13 +16,18 @@ short-lived objects (rows, values, records): none of them form cycles, yet each 
 allocations triggers a collection, and a full one scans the whole heap of the process.
 """
 
+from __future__ import annotations
+
 import gc
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import peewee
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @contextmanager

@@ -16,15 +16,20 @@ otherwise (dates, nested values), is decoded by one ``json.loads`` call and plac
 position.
 """
 
+from __future__ import annotations
+
 import json
 from collections.abc import Iterable
 from itertools import repeat
-from typing import Any
 
 from .._db import unwrap
 from .._dtypes import typed_value
 from ..errors import UnknownFeature
 from ._arrowjson import parsed_columns
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def feature_columns(

@@ -8,12 +8,17 @@ another JSON type (or a missing key) is NULL, so it matches only ``ne`` and ``is
 Nested keys are further ``__`` parts: ``hparams__optimizer__lr__lt=0.01``.
 """
 
+from __future__ import annotations
+
 import datetime as dt
-from typing import Any
 
 import peewee
 
 from ..errors import InvalidInput
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup)
+if TYPE_CHECKING:
+    from typing import Any
 
 _SQLITE_TYPES = {"number": "('integer', 'real')", "text": "('text')", "bool": "('true', 'false')"}
 _POSTGRES_TYPES = {"number": "number", "text": "string", "bool": "boolean"}

@@ -8,7 +8,7 @@ further parts after a ``dict`` feature are keys inside it (``trace__peak_rss__gt
 Artifacts in the trash or archive are hidden unless ``visibility`` is given.
 """
 
-from typing import Any
+from __future__ import annotations
 
 import peewee
 
@@ -16,6 +16,10 @@ from .. import _context
 from .._db import is_sqlite
 from ..errors import InvalidInput, UnknownFeature
 from . import _json
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup)
+if TYPE_CHECKING:
+    from typing import Any
 
 OPERATORS = (
     "exact",
