@@ -397,6 +397,13 @@ def test_entries_and_clear(local_instance, isolated):
     assert caching.clear() == 2
 
 
+def importable(folder, monkeypatch) -> None:
+    """Modules in ``folder`` importable, read from source on every import: an edit in the
+    same second that keeps the file's size would otherwise reuse the stale ``.pyc``."""
+    monkeypatch.syspath_prepend(str(folder))
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+
+
 def test_an_edited_helper_invalidates(local_instance, isolated, monkeypatch):
     helpers = write(isolated / "helpers_mod.py", "def shout(t):\n    return t.upper()\n")
     steps = write(
@@ -404,7 +411,7 @@ def test_an_edited_helper_invalidates(local_instance, isolated, monkeypatch):
         "import threadline as tl\nfrom helpers_mod import shout\nLIMIT = 3\n\n"
         "@tl.step('shout', cache=True)\ndef run(t: str) -> str:\n    return shout(t)[:LIMIT]\n",
     )
-    monkeypatch.syspath_prepend(str(isolated))
+    importable(isolated, monkeypatch)
 
     def load() -> object:
         for name in ("steps_mod", "helpers_mod"):
@@ -436,7 +443,7 @@ def test_an_edited_config_dict_invalidates(local_instance, isolated, monkeypatch
         "@tl.step('configured-step', cache=True)\ndef run(n: int) -> int:\n"
         "    return n * CONFIG['k']\n",
     )
-    monkeypatch.syspath_prepend(str(isolated))
+    importable(isolated, monkeypatch)
 
     def load() -> object:
         sys.modules.pop("configured_mod", None)
@@ -736,6 +743,7 @@ def _diamond_folder(folder: Path, a: str, helpers: str) -> Path:
 
 def test_twenty_step_diamond_reruns_exactly_the_affected_steps(local_instance, isolated):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # edits below keep sizes: no stale .pyc reused
     work = _diamond_folder(isolated / "dag", "A", HELPERS)
     left_side = ["a", *(f"l{i}" for i in range(1, 9))]
     polished = [f"p{i}" for i in range(5, 9)]
