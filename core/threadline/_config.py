@@ -27,8 +27,10 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass, field
 
+from ._settings import Settings as Settings
+from ._settings import Transport as Transport
+from ._settings import platform_cache_dir
 from .errors import ConfigError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (see tests)
@@ -48,34 +50,6 @@ ENV_TRANSPORT = {
     "read_timeout": "THREADLINE_S3_READ_TIMEOUT",
     "retries": "THREADLINE_S3_RETRIES",
 }
-
-
-@dataclass(frozen=True)
-class Transport:
-    """How long to wait for remote storage, and how often to try again."""
-
-    connect_timeout: float = 10.0  # seconds to open a connection
-    read_timeout: float = 30.0  # seconds without an answer on an open connection
-    retries: int = 2  # further attempts after a failed request (0: try once)
-
-
-@dataclass(frozen=True)
-class Settings:
-    """A resolved instance: where its database and its objects live."""
-
-    db: str
-    storage: str
-    cache_folder: str | None  # THREADLINE_CACHE_DIR; None: the platform's (see cache_dir)
-    source: str  # "arguments", "environment", the project file's path, or "default"
-    transport: Transport = field(default_factory=Transport)
-    openlineage_url: str | None = None  # where live OpenLineage events go (None: nowhere)
-
-    @property
-    def cache_dir(self) -> str:
-        """Where fetched objects and the hash cache live: THREADLINE_CACHE_DIR, else the
-        platform's user cache folder, looked up on first use (platformdirs costs a
-        tenth of the import of threadline, and most processes never need the folder)."""
-        return self.cache_folder or _platform_cache_dir()
 
 
 def openlineage_url(value: Any = None, where: str = "threadline.toml") -> str | None:
@@ -145,19 +119,13 @@ def _pure(path: str) -> str:
 
 
 def cache_dir() -> str:
-    return _cache_folder() or _platform_cache_dir()
+    return _cache_folder() or platform_cache_dir()
 
 
 def _cache_folder() -> str | None:
     if os.environ.get(ENV_CACHE):
         return _pure(os.path.expanduser(os.environ[ENV_CACHE]))
     return None
-
-
-def _platform_cache_dir() -> str:
-    from platformdirs import user_cache_dir
-
-    return user_cache_dir("threadline", appauthor=False)
 
 
 def sqlite_url(path: str | Path) -> str:

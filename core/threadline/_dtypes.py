@@ -13,7 +13,6 @@ import datetime as dt
 import math
 import numbers
 import re
-from dataclasses import dataclass
 
 from .errors import InvalidFeatureValue, InvalidInput
 
@@ -85,13 +84,13 @@ class FeatureLike(Protocol):
     def coerce(self) -> bool: ...
 
 
-@dataclass(frozen=True)
 class Spec:
     """A feature's rules without its record (list elements, pandera probes, ``uns`` keys)."""
 
-    name: str
-    dtype: str
-    coerce: bool = False
+    __slots__ = ("coerce", "dtype", "name")
+
+    def __init__(self, name: str, dtype: str, coerce: bool = False) -> None:
+        self.name, self.dtype, self.coerce = name, dtype, coerce
 
 
 def check_value(feature: FeatureLike, value: Any) -> Any:

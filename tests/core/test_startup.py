@@ -21,6 +21,7 @@ from threadline import _config
 FIRST_QUERY = "import threadline as tl; tl.Artifact.filter().count()"
 NOT_ON_THE_PATH = [
     "typing",
+    "dataclasses",
     "pathlib",
     "urllib.parse",
     "shutil",
@@ -134,3 +135,17 @@ def test_an_in_memory_database_is_refused_and_nothing_is_written(
     with pytest.raises(ConfigError, match="in-memory"):
         _config.resolve()
     assert list(isolated.iterdir()) == []
+
+
+def test_settings_are_immutable_values_with_equality_hash_and_repr():
+    settings = _config.Settings("sqlite:////x.db", "/data", None, "arguments")
+    same = _config.Settings("sqlite:////x.db", "/data", None, "arguments")
+    assert (
+        settings == same
+        and hash(settings) == hash(same)
+        and settings.transport == _config.Transport()
+    )
+    assert settings != _config.Settings("sqlite:////y.db", "/data", None, "arguments")
+    assert "db='sqlite:////x.db'" in repr(settings) and "retries=2" in repr(settings)
+    with pytest.raises(AttributeError, match="immutable"):
+        settings.db = "sqlite:////y.db"  # type: ignore[misc]
