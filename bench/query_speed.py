@@ -10,7 +10,8 @@ really saved, median of 15 calls per worker), ``walk_10k`` (``tl.lineage.upstrea
 last artifact of a 10,000-hop chain, median of 3) and ``frame_100k``
 (``Run.filter(parent__uid=...).to_dataframe(features=True)`` of a 100,000-task Nextflow
 run, one call). Wall and CPU (process time) milliseconds. The instances are made once by
-this tree in ``--folder`` (kept for the next call) and read by both. With
+this tree in ``--folder`` (kept for the next call); the baseline reads copies stamped with
+its own schema version (``for_baseline``). With
 ``--lamindb-python``, LaminDB's ``query_2k`` (bench/_lamindb_ops.py) runs between the
 rounds. Nothing here asserts.
 """
@@ -153,6 +154,23 @@ def lamindb_query(python: str) -> float:
     return float(json.loads(line[len("RESULT ") :])["query_2k_ms"])
 
 
+def for_baseline(folder: Path, baseline: Path) -> Path:
+    """Copies of the instances stamped with the baseline's schema version, which refuses a
+    newer one: the steps since (v7: foreign keys) change nothing these reads touch."""
+    import re
+    import sqlite3
+
+    source = (baseline / "core" / "threadline" / "models" / "_migrations.py").read_text()
+    version = int(re.search(r"^LATEST = (\d+)", source, re.M).group(1))  # type: ignore[union-attr]
+    copies = folder / f"baseline-v{version}"
+    for sub in ("q2k", "chain10k", "frame100k"):
+        if not (copies / sub).exists():
+            shutil.copytree(folder / sub, copies / sub, symlinks=True)
+            with sqlite3.connect(copies / sub / "db.sqlite") as db:
+                db.execute("UPDATE threadline_schema_version SET version = ?", (version,))
+    return copies
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", type=Path, required=True, help="a git worktree")
@@ -166,13 +184,14 @@ def main() -> None:
     folder.mkdir(parents=True, exist_ok=True)
     prepare(folder, args.tasks)
     base = str(link_tree(args.baseline, Path(tempfile.mkdtemp(prefix="tl-base-"))))
+    copies = for_baseline(folder, args.baseline)
     results: dict[str, dict[str, list[float]]] = {}
     lamindb: list[float] = []
     loads = [os.getloadavg()[0]]
     for _ in range(args.rounds):
         for measure in args.measures.split(","):
             for side, path in (("baseline", base), ("this tree", None)):
-                found = worker(measure, folder, path)
+                found = worker(measure, copies if path else folder, path)
                 for unit, value in found.items():
                     results.setdefault(f"{measure} {unit}", {}).setdefault(side, []).append(value)
         if args.lamindb_python:
