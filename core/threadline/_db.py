@@ -46,39 +46,50 @@ def _wrap(exc: Exception, url: str) -> DatabaseError:
 
 
 class _Mapped:
-    """Mixin: driver errors other than integrity violations become ``DatabaseError``."""
+    """Mixin: driver errors other than integrity violations become ``DatabaseError``; a
+    read or a ``BEGIN`` that finds this thread's connection dead (PostgreSQL restarted,
+    a network cut) runs once more on a new connection. Nothing else is retried: a write
+    outside a transaction may have been done before the connection died."""
 
     url = ""
 
     def execute_sql(self, sql: str, params: Any = None, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return super().execute_sql(sql, params, *args, **kwargs)  # type: ignore[misc]
-        except peewee.IntegrityError:
-            raise
-        except (peewee.DatabaseError, peewee.InterfaceError) as exc:
-            raise _wrap(exc, self.url) from exc
+        run = super().execute_sql  # type: ignore[misc]
+        again = sql.lstrip()[:6].upper() in ("SELECT", "WITH R", "PRAGMA")
+        return self._mapped(lambda: run(sql, params, *args, **kwargs), again)
 
     def begin(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return super().begin(*args, **kwargs)  # type: ignore[misc]
-        except peewee.IntegrityError:
-            raise
-        except (peewee.DatabaseError, peewee.InterfaceError) as exc:
-            raise _wrap(exc, self.url) from exc
+        run = super().begin  # type: ignore[misc]
+        return self._mapped(lambda: run(*args, **kwargs), again=True)
 
     def commit(self) -> Any:
-        try:
-            return super().commit()  # type: ignore[misc]
-        except peewee.IntegrityError:
-            raise
-        except (peewee.DatabaseError, peewee.InterfaceError) as exc:
-            raise _wrap(exc, self.url) from exc
+        return self._mapped(super().commit, again=False)  # type: ignore[misc]
 
     def connect(self, reuse_if_open: bool = False) -> Any:
         try:
             return super().connect(reuse_if_open)  # type: ignore[misc]
         except (peewee.DatabaseError, peewee.InterfaceError) as exc:
             raise _wrap(exc, self.url) from exc
+
+    def _mapped(self, call: Any, again: bool) -> Any:
+        try:
+            return call()
+        except peewee.IntegrityError:
+            raise
+        except (peewee.DatabaseError, peewee.InterfaceError) as exc:
+            if again and self._reconnected():
+                return self._mapped(call, again=False)
+            raise _wrap(exc, self.url) from exc
+
+    def _reconnected(self) -> bool:
+        """A new connection for this thread if its own died outside a transaction
+        (psycopg2 marks a lost connection ``closed``; SQLite's never are)."""
+        state = self._state  # type: ignore[attr-defined]
+        if state.conn is None or not getattr(state.conn, "closed", 0) or state.transactions:
+            return False
+        state.reset()  # forget the dead connection: closing it again would fail
+        self.connect()
+        return True
 
 
 class SqliteDatabase(_Mapped, peewee.SqliteDatabase):

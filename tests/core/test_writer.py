@@ -305,6 +305,37 @@ def test_an_outage_longer_than_the_window_is_reported_once(on_own_postgres, monk
     assert tl.Run.get(uid=run.uid).status == "started"  # given up: nothing half-written
 
 
+def test_every_thread_reads_and_writes_again_after_a_restart(on_own_postgres, isolated):
+    """Not only the writer's: a thread whose connection died with the server gets a new
+    one for its next read or transaction (a plain write outside one is never retried)."""
+    import threading
+
+    run = job("restart/read")
+    seen: list[str] = []
+
+    def other_thread() -> None:
+        seen.append(tl.Run.get(uid=run.uid).status)  # a connection of its own, opened now
+        started.set()
+        restarted.wait()
+        seen.append(tl.Run.get(uid=run.uid).status)  # ... dead now: read on a new one
+
+    started, restarted = threading.Event(), threading.Event()
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    started.wait()
+    pg_ctl(on_own_postgres, "-m", "fast", "stop")
+    restart(on_own_postgres)
+    restarted.set()
+    thread.join()
+    assert seen == ["started", "started"]
+    assert tl.Run.get(uid=run.uid).status == "started"  # this thread's read, the same
+    pg_ctl(on_own_postgres, "-m", "fast", "stop")
+    restart(on_own_postgres)
+    harness.write(isolated / "a.txt", "a")
+    saved = tl.Artifact(str(isolated / "a.txt"), key="restart/a.txt").save()  # BEGIN first
+    assert tl.Artifact.get(key="restart/a.txt").hash == saved.hash
+
+
 def test_what_is_queued_at_exit_is_written(local_instance, isolated):
     """A process that queues writes and ends without flushing: the writer is flushed by
     the interpreter's exit."""
