@@ -50,6 +50,8 @@ def test_a_flows_records_are_all_visible_when_the_flow_call_returns(tracked):
 
 
 CHILD = """
+import os
+import time
 from pathlib import Path
 
 import threadline as tl
@@ -58,6 +60,9 @@ from threadline.prefect import flow, task
 
 @task
 def step(i: int) -> int:
+    hold = Path(os.environ["THREADLINE_WRITER_HOLD"])
+    while i and not (hold / f"batch-{i}").exists():  # the writer took the closes before
+        time.sleep(0.01)  # this one: without it, a slow writer thread batches them all
     Path(f"step-{i}.txt").write_text(f"step {i}")
     tl.Artifact(f"step-{i}.txt", key=f"steps/{i}.txt").save()  # in the body: points at the run
     return i
