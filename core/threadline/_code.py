@@ -21,7 +21,6 @@ import sysconfig
 import types
 import weakref
 from collections.abc import Callable
-from importlib import metadata
 from typing import Any
 
 _SIMPLE = (type(None), bool, int, float, str, bytes)
@@ -56,6 +55,8 @@ def is_local(module: types.ModuleType) -> bool:
 
 @functools.cache
 def _distributions() -> dict[str, list[str]]:
+    from importlib import metadata  # ~18 ms to import: only where a cached step needs it
+
     return dict(metadata.packages_distributions())
 
 
@@ -63,6 +64,8 @@ def _distributions() -> dict[str, list[str]]:
 def package_identity(top: str) -> str:
     """``dist==version`` for an installed top-level package, the Python version for the
     standard library and built-in modules."""
+    from importlib import metadata  # ~18 ms to import: only where a cached step needs it
+
     python = f"python=={sys.version_info.major}.{sys.version_info.minor}:{top}"
     if top in sys.stdlib_module_names or top in sys.builtin_module_names:
         return python

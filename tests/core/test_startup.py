@@ -67,6 +67,15 @@ def test_the_first_query_on_an_instance_from_the_environment_loads_only_what_it_
     assert (isolated / "db" / "threadline.db").is_file()
 
 
+def test_a_cli_command_does_not_load_package_metadata(isolated: Path) -> None:
+    # importlib.metadata (~18 ms) is for plugin command groups and cached steps' package
+    # versions only: a built-in command runs without it, and a plugin group still loads
+    command = "from threadline.cli import main; main(['ls'], standalone_mode=False)"
+    assert loaded_after(command, ["importlib.metadata"], dict(os.environ)) == []
+    plugin = "from threadline.cli import main; main(['nextflow', '--help'], standalone_mode=False)"
+    assert loaded_after(plugin, ["importlib.metadata"], dict(os.environ)) == ["importlib.metadata"]
+
+
 def test_a_project_file_is_still_found_from_a_subfolder(isolated: Path) -> None:
     """``find_project_file`` walks up with ``os.path`` now; it still hands back a Path."""
     (isolated / "threadline.toml").write_text('storage = "store"\ndb = "sqlite:///x.db"\n')
