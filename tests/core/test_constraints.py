@@ -8,10 +8,12 @@ reused the id. These tests delete records for real and upgrade a real v6 databas
 
 import re
 
+import peewee
+import pytest
 import threadline as tl
 from threadline import adapters
 from threadline._db import is_sqlite
-from threadline.models import TABLES
+from threadline.models import LATEST, TABLES
 from threadline.models._constraints import BORN_DEFERRED, _has_key
 
 from tests.core.test_migrations import reopen, sql, versions
@@ -58,6 +60,46 @@ def test_a_deleted_run_takes_its_values_and_labels_along(db_instance):
     assert sql("SELECT count(*) FROM run_label")[0][0] == 0
 
 
+def assert_dangling_ids_refused(run: tl.Run, artifact: tl.Artifact) -> None:
+    """A new or changed id that points nowhere fails as a key does, and nothing changes."""
+    before = sql("SELECT id, logs_id FROM run ORDER BY id")
+    for statement in (
+        f"UPDATE run SET logs_id = 999997 WHERE id = {int(run.id)}",
+        f"UPDATE artifact SET schema_id = 999996 WHERE id = {int(artifact.id)}",
+        "INSERT INTO run (uid, transform_id, started_at, status, logs_id) "
+        f"SELECT 'dangling000000ab', transform_id, started_at, status, 999995 "
+        f"FROM run WHERE id = {int(run.id)}",
+    ):
+        refused = pytest.raises(peewee.IntegrityError, match=r"(?i)foreign key")
+        with refused, tl.instance().db.atomic():
+            sql(statement)
+    assert sql("SELECT id, logs_id FROM run ORDER BY id") == before
+    assert tl.Artifact.get(uid=artifact.uid).schema_id is None
+
+
+def test_a_key_refuses_ids_that_point_nowhere(db_instance, isolated):
+    artifact = saved(isolated, "a.txt", "a")
+    run = adapters.start_run("t", "task")
+    adapters.update_run(run, logs=artifact)  # a real target is taken
+    assert tl.Run.get(uid=run.uid).logs_id == artifact.id
+    assert_dangling_ids_refused(run, artifact)
+
+
+def test_a_v7_database_gets_the_sqlite_key_checks(db_instance, isolated):
+    artifact = saved(isolated, "a.txt", "a")
+    run = adapters.start_run("t", "task")
+    if is_sqlite(tl.instance().db):  # v7 made the logs key a delete trigger alone
+        sql('DROP TRIGGER "fk_run_logs_id_on_insert"')
+        sql('DROP TRIGGER "fk_run_logs_id_on_update"')
+        sql(f"UPDATE run SET logs_id = 999998 WHERE id = {int(run.id)}")  # let through
+        sql(f"UPDATE run SET logs_id = NULL WHERE id = {int(run.id)}")
+    sql("DELETE FROM threadline_schema_version")
+    sql("INSERT INTO threadline_schema_version (version) VALUES (7)")
+    reopen()
+    assert versions() == [LATEST]
+    assert_dangling_ids_refused(run, artifact)
+
+
 def _without_keys_as_in_v6() -> None:
     """Take the database back to what v6 created: no owner keys, no logs trigger."""
     db = tl.instance().db
@@ -71,7 +113,8 @@ def _without_keys_as_in_v6() -> None:
             )
             sql(f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}"')
     else:
-        sql('DROP TRIGGER "fk_run_logs_id_on_delete"')
+        for action in ("delete", "insert", "update"):
+            sql(f'DROP TRIGGER "fk_run_logs_id_on_{action}"')
         for table in CHILDREN:
             (ddl,) = sql("SELECT sql FROM sqlite_master WHERE name = ?", (table,))[0]
             owner = table.split("_")[0]
@@ -105,7 +148,7 @@ def test_a_v6_database_loses_its_orphans_and_gets_the_keys(db_instance, isolated
     )
     sql(f"UPDATE run SET logs_id = 997 WHERE id = {int(run.id)}")
     reopen()
-    assert versions() == [7]
+    assert versions() == [LATEST]
     db = tl.instance().db
     assert [k.column_name for k in KEYS if not _has_key(db, k)] == []
     assert sql("SELECT artifact_id FROM artifact_feature_value") == [(kept.id,)]
@@ -114,5 +157,6 @@ def test_a_v6_database_loses_its_orphans_and_gets_the_keys(db_instance, isolated
     assert tl.Artifact.get(uid=kept.uid).features.get_values() == {"sample": "S1"}
     assert [label.name for label in tl.Artifact.get(uid=kept.uid).labels.all()] == ["blue"]
     assert tl.Artifact.filter(sample="S1").count() == 1  # indexes back in place
+    assert_dangling_ids_refused(run, kept)
     assert kept.delete(forget=True) == "forget"
     assert sql("SELECT count(*) FROM artifact_feature_value")[0][0] == 0

@@ -9,12 +9,16 @@ the largest id plus one, would hand them to the next artifact. So:
   labels, an artifact's schema) into ordinary keys once every table is defined: new
   databases get them in ``CREATE TABLE``.
 - ``run.logs`` closes a cycle (artifact -> run -> artifact) and stays deferred;
-  ``add_late_keys`` adds it once the tables exist: a constraint on PostgreSQL, a trigger
-  with the same action on SQLite (which cannot add a constraint to a table).
+  ``add_late_keys`` adds it once the tables exist: a constraint on PostgreSQL; on SQLite,
+  which cannot add a constraint to a table, three triggers that act as one: a new or
+  changed id that points nowhere is refused ("FOREIGN KEY constraint failed", as a real
+  key says it) and deleting the target takes the declared ``ON DELETE`` action.
 - ``upgrade`` (schema v7) does the same to a database made before: orphaned rows go first
   (a key cannot be added over them), then PostgreSQL gets the constraints; SQLite rebuilds
   the four child tables with theirs and gets triggers for the two keys on ``artifact`` and
   ``run``, tables too central to rebuild in place.
+- ``add_checks`` (schema v8) gives SQLite keys that v7 made as a delete trigger alone the
+  two triggers that refuse dangling ids.
 """
 
 from __future__ import annotations
@@ -66,6 +70,17 @@ def upgrade(db: peewee.Database, tables: list[type[BaseModel]]) -> None:
             _add_key(db, field)
 
 
+def add_checks(db: peewee.Database, tables: list[type[BaseModel]]) -> None:
+    """v8: SQLite keys kept as triggers refuse ids that point nowhere (idempotent)."""
+    if not is_sqlite(db):
+        return
+    for field in _born_deferred(tables):
+        table, column = _name(field)
+        keys = db.execute_sql(f'PRAGMA foreign_key_list("{table}")').fetchall()
+        if not any(row[3] == column for row in keys):
+            _add_key(db, field)
+
+
 def _deferred(tables: list[type[BaseModel]]) -> list[peewee.ForeignKeyField]:
     return [f for t in tables for f in t._meta.refs if f.deferred]
 
@@ -94,16 +109,31 @@ def _add_key(db: peewee.Database, field: peewee.ForeignKeyField) -> None:
     if not is_sqlite(db):
         field.model._schema.create_foreign_key(field)
         return
+    for statement in _triggers(field):
+        db.execute_sql(statement)
+
+
+def _triggers(field: peewee.ForeignKeyField) -> list[str]:
+    """SQLite: a key as triggers, the same checks and action a constraint would give."""
     table, column = _name(field)
     target = field.rel_model._meta.table_name
     if field.on_delete == "CASCADE":
         action = f'DELETE FROM "{table}"'
     else:
         action = f'UPDATE "{table}" SET "{column}" = NULL'
-    db.execute_sql(
-        f'CREATE TRIGGER IF NOT EXISTS "fk_{table}_{column}_on_delete" AFTER DELETE ON '
-        f'"{target}" BEGIN {action} WHERE "{column}" = OLD."id"; END'
+    refuse = (
+        f'WHEN NEW."{column}" IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "{target}" '
+        f'WHERE "id" = NEW."{column}") BEGIN SELECT RAISE(ABORT, '
+        "'FOREIGN KEY constraint failed'); END"
     )
+    name = f"fk_{table}_{column}"
+    return [
+        f'CREATE TRIGGER IF NOT EXISTS "{name}_on_delete" AFTER DELETE ON "{target}" '
+        f'BEGIN {action} WHERE "{column}" = OLD."id"; END',
+        f'CREATE TRIGGER IF NOT EXISTS "{name}_on_insert" BEFORE INSERT ON "{table}" {refuse}',
+        f'CREATE TRIGGER IF NOT EXISTS "{name}_on_update" BEFORE UPDATE OF "{column}" '
+        f'ON "{table}" {refuse}',
+    ]
 
 
 def _has_key(db: peewee.Database, field: peewee.ForeignKeyField) -> bool:

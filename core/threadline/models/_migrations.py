@@ -13,11 +13,12 @@ import peewee
 from .._db import is_sqlite, write_transaction
 from ..errors import DatabaseError
 from ._base import BaseModel
+from ._constraints import add_checks as _v8_key_checks
 from ._constraints import add_late_keys
 from ._constraints import upgrade as _v7_foreign_keys
 from .feature import value_indexes
 
-LATEST = 7
+LATEST = 8
 
 
 class SchemaVersion(BaseModel):
@@ -107,6 +108,7 @@ STEPS: list[tuple[int, Callable[[peewee.Database, list[type[BaseModel]]], None]]
     (5, _v5_unverified_inputs),
     (6, _v6_covering_feature_indexes),
     (7, _v7_foreign_keys),  # the keys peewee left out of CREATE TABLE (_constraints.py)
+    (8, _v8_key_checks),  # SQLite keys kept as triggers refuse dangling ids too
 ]
 
 
