@@ -76,17 +76,34 @@ def bench_ingest(folder: Path, tasks: int) -> dict[str, float]:
 
 
 def server_cpu_s() -> float:
-    """CPU seconds used so far by the PostgreSQL server process of this connection (0 on
-    SQLite, or when the server is not on this machine)."""
+    """CPU seconds used so far by the local PostgreSQL server of this connection: every
+    process of it (the ingest writes its batches over several connections), the ones that
+    ended counted through the postmaster's children's time; 0 on SQLite, or when the
+    server is not on this machine."""
     db = tl.Run._meta.database
     if "postgres" not in type(db.obj).__name__.lower():
         return 0.0
     pid = db.execute_sql("SELECT pg_backend_pid()").fetchone()[0]
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        postmaster = int(_stat(pid)[1])
+        ticks = sum(map(int, _stat(postmaster)[13:15]))  # children's utime + stime, ended ones
+        for entry in os.listdir("/proc"):
+            fields = _stat(int(entry), missing=True) if entry.isdigit() else []
+            if fields and int(fields[1]) == postmaster:
+                ticks += int(fields[11]) + int(fields[12])  # utime + stime
     except OSError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int, missing: bool = False) -> list[str]:
+    """Fields of /proc/PID/stat after the command name (index 0: state, 1: parent)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        if missing:  # a process that ended meanwhile
+            return []
+        raise
 
 
 def events(count: int) -> list[dict]:
@@ -136,7 +153,7 @@ def side_by_side(baseline: Path, rounds: int, tasks: int, postgres: bool) -> Non
     base = str(link_tree(baseline, Path(tempfile.mkdtemp(prefix="tl-base-"))))
     args = ["--tasks", str(tasks), "--events", "0", *(["--postgres"] if postgres else [])]
     sides = {
-        "baseline": ([sys.executable, str(baseline / "bench" / "nextflow.py"), *args], base),
+        "baseline": ([sys.executable, __file__, *args], base),
         "this tree": ([sys.executable, __file__, *args], None),
     }
     found: dict[str, list[dict[str, float]]] = {side: [] for side in sides}

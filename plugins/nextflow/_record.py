@@ -4,9 +4,19 @@ files, links between task runs, and CACHED tasks linked to their earlier runs.
 Each task attempt becomes a child run of the workflow run whose ``reference`` is its task
 hash (the trace's short hash and the task id, ``ab/cdef12#7``, when no work dir gives the
 full hash). Tasks already recorded are skipped, so a second ingest adds nothing.
+
+Each batch is one transaction. On PostgreSQL two batches overlap: a batch's transaction
+runs on a thread of its own (its own connection) and inserts its runs while the batch
+before it writes its feature values; the database driver lets go of the interpreter while
+the server works, so the server's half of one batch runs while this process computes the
+next. Batches still commit one by one in trace order (a batch waits for the one before to
+commit before it writes its values), so a kill leaves whole batches from the start of
+the trace; a failing batch fails the ingest with its own error and the batch after it is
+rolled back. A batch that needs a transform or feature no earlier batch made runs alone.
 """
 
 import datetime as dt
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,23 +51,10 @@ def record_tasks(
         if runs and tl.Feature.filter(name="files_recorded").exists()
         else set()
     )
-    complete = {r.id for r in runs} - waiting
     done: dict[str, Any] = {"tasks": 0, "skipped": 0, "cached": 0, "artifacts": 0, "missing": []}
-    transforms: dict[str, tl.Transform] = {}
-    recorded: list[tuple[Task, tl.Run]] = []
-    for start in range(0, len(tasks), BATCH):
-        batch = _record_batch(
-            workflow, tasks[start : start + BATCH], known, complete, transforms, done
-        )
-        outputs = own_records(
-            [out for task, run in batch for out in task_outputs(run, task, store, done["missing"])]
-        )
-        if outputs:  # the batch's files in one call: hashed in parallel, one transaction
-            done["artifacts"] += len(adapters.register_outputs(None, outputs))
-        if progress is not None:
-            for number in range(start + 1, start + len(batch) + 1):
-                progress(number, len(tasks))
-        recorded += batch
+    shared = _Shared(workflow, known, {r.id for r in runs} - waiting)
+    overlap = tl.instance().settings.db.startswith("postgres")
+    recorded = _write_batches(shared, tasks, overlap, store, done, progress)
     done.update(recorded=len(recorded), by_hash=known.by_reference)
     _link_cached(workflow, ident, [(t, r) for t, r in recorded if t.cached])
     links = [
@@ -69,6 +66,71 @@ def record_tasks(
     if recorded and store is not None and ident.workflow is not None:
         done["artifacts"] += published(store, ident.workflow, known.by_reference, done["missing"])
     return done
+
+
+def _write_batches(
+    shared: "_Shared",
+    tasks: list[Task],
+    overlap: bool,
+    store: LineageStore | None,
+    done: dict[str, Any],
+    progress: Callable[[int, int], None] | None,
+) -> list[tuple[Task, tl.Run]]:
+    """Every batch, two at a time with ``overlap`` (see the module's docstring)."""
+    recorded: list[tuple[Task, tl.Run]] = []
+    flight: list[_Batch] = []  # batches started and not finished, oldest first
+    try:
+        for start in range(0, len(tasks), BATCH):
+            if flight:  # its new runs are known now: the same task is not made twice
+                flight[-1].runs_known.wait()
+            batch = _Batch(shared, tasks, start, done)
+            alone = not overlap or batch.makes_new(shared)
+            while alone and flight:
+                recorded += _finish(flight.pop(0), shared, store, done, progress, len(tasks))
+            batch.before = flight[-1] if flight else None
+            flight.append(batch)
+            if alone:
+                batch.write()
+            else:
+                threading.Thread(target=batch.write, kwargs={"close": True}).start()
+            last = start + BATCH >= len(tasks)
+            while len(flight) > 1 or (flight and (alone or last)):
+                recorded += _finish(flight.pop(0), shared, store, done, progress, len(tasks))
+    finally:
+        shared.stop.set()  # batches still running roll back (one failed, or this thread)
+        for batch in flight:
+            batch.done.wait()
+    return recorded
+
+
+def _finish(
+    batch: "_Batch",
+    shared: "_Shared",
+    store: LineageStore | None,
+    done: dict[str, Any],
+    progress: Callable[[int, int], None] | None,
+    total: int,
+) -> list[tuple[Task, tl.Run]]:
+    """Wait for a batch's commit (raise its error), then record its files."""
+    batch.done.wait()
+    if batch.error is not None:
+        raise batch.error
+    for name, count in batch.counts.items():
+        done[name] += count
+    shared.features.update(batch.names)
+    outputs = own_records(
+        [
+            out
+            for task, run in batch.recorded
+            for out in task_outputs(run, task, store, done["missing"])
+        ]
+    )
+    if outputs:  # the batch's files in one call: hashed in parallel, one transaction
+        done["artifacts"] += len(adapters.register_outputs(None, outputs))
+    if progress is not None:
+        for number in range(batch.start + 1, batch.start + len(batch.recorded) + 1):
+            progress(number, total)
+    return batch.recorded
 
 
 class _KnownRuns:
@@ -96,63 +158,110 @@ class _KnownRuns:
         return same[0] if len(same) == 1 else None
 
 
-def _record_batch(
-    workflow: tl.Run,
-    batch: list[Task],
-    known: _KnownRuns,
-    complete: set[int],
-    transforms: dict[str, tl.Transform],
-    done: dict[str, Any],
-) -> list[tuple[Task, tl.Run]]:
+class _Shared:
+    """What the batches of one ingest share: the runs known so far (written by a batch's
+    thread before it sets ``runs_known``, read by the next batch only after), the runs
+    complete, the transforms and feature names made, and the stop flag."""
+
+    def __init__(self, workflow: tl.Run, known: "_KnownRuns", complete: set[int]) -> None:
+        self.workflow, self.known, self.complete = workflow, known, complete
+        self.prefix = workflow.transform.key  # loaded here, not on a batch's thread
+        self.transforms: dict[str, tl.Transform] = {}
+        self.features: set[str] = set()  # names some committed batch gave values
+        self.stop = threading.Event()
+
+
+class _Batch:
     """One transaction: the batch's new task runs (one INSERT for all) and their features.
     Tasks already complete are skipped; runs the receiver recorded get their files now."""
-    slots: list[tuple[Task, tl.Run | None]] = []
-    new: set[str] = set()
-    for task in batch:
-        run = known.find(task)
-        if (run is not None and run.id in complete) or (run is None and task.reference in new):
-            done["skipped"] += 1  # recorded before, or a repeated row of the trace
-            continue
-        if run is None:
-            new.add(task.reference)
-        slots.append((task, run))
-    recorded, features = [], []
-    with adapters.transaction():
-        created = iter(
-            adapters.start_runs(
-                [_task_run(workflow, task, transforms) for task, run in slots if run is None]
-            )
-        )
-        for task, run in slots:
+
+    def __init__(self, shared: _Shared, tasks: list[Task], start: int, done: dict[str, Any]):
+        self.shared, self.start = shared, start
+        self.slots: list[tuple[Task, tl.Run | None, dict[str, Any]]] = []
+        new: set[str] = set()
+        for task in tasks[start : start + BATCH]:
+            run = shared.known.find(task)
+            if (run is not None and run.id in shared.complete) or (
+                run is None and task.reference in new
+            ):
+                done["skipped"] += 1  # recorded before, or a repeated row of the trace
+                continue
+            if run is None:
+                new.add(task.reference)
+            values = task.features() if run is None else {"files_recorded": True}
+            self.slots.append((task, run, values))
+        self.names = {name for _, _, values in self.slots for name in values}
+        self.before: _Batch | None = None  # the batch that commits just before this one
+        self.runs_known, self.done = threading.Event(), threading.Event()
+        self.error: BaseException | None = None
+        self.counts = {"tasks": 0, "skipped": 0, "cached": 0}
+        self.recorded: list[tuple[Task, tl.Run]] = []
+
+    def makes_new(self, shared: _Shared) -> bool:
+        """Whether this batch makes a transform or a feature (two transactions making the
+        same one at once would collide): such a batch runs alone."""
+        keys = {f"{shared.prefix}/{task.process}" for task, run, _ in self.slots if run is None}
+        return bool(keys - shared.transforms.keys() or self.names - shared.features)
+
+    def write(self, close: bool = False) -> None:
+        """The transaction; on a thread of its own, ``close`` closes its connection."""
+        try:
+            with adapters.transaction():
+                features = self._start_runs()
+                self.runs_known.set()
+                self._wait_before()  # values and commit in trace order
+                adapters.annotate_records(features, create_features=True)
+                self._wait_before()
+        except BaseException as exc:  # the ingest raises it when it reaches this batch
+            self.error = exc
+        finally:
+            self.runs_known.set()
+            self.done.set()
+            if close:
+                tl.instance().db.close()
+
+    def _start_runs(self) -> list[tuple[tl.Run, dict[str, Any]]]:
+        shared = self.shared
+        fields = [_task_run(shared, task) for task, run, _ in self.slots if run is None]
+        created = iter(adapters.start_runs(fields))
+        features = []
+        for task, run, values in self.slots:
             if run is None:
                 run = next(created)
-                known.add(run)
-                done["tasks"] += 1
-                done["cached"] += task.cached
-                features.append((run, task.features()))
+                shared.known.add(run)
+                self.counts["tasks"] += 1
+                self.counts["cached"] += task.cached
             else:  # recorded live by the receiver: now its files
-                done["skipped"] += 1
-                features.append((run, {"files_recorded": True}))
-            complete.add(run.id)
-            recorded.append((task, run))
-        adapters.annotate_records(features, create_features=True)
-    return recorded
+                self.counts["skipped"] += 1
+            features.append((run, values))
+            shared.complete.add(run.id)
+            self.recorded.append((task, run))
+        return features
+
+    def _wait_before(self) -> None:
+        before = self.before
+        if before is not None:
+            before.done.wait()
+            if before.error is not None:
+                raise RuntimeError("the batch before failed") from before.error
+        if self.shared.stop.is_set():
+            raise RuntimeError("the ingest failed")
 
 
-def _task_run(workflow: tl.Run, task: Task, transforms: dict[str, tl.Transform]) -> dict[str, Any]:
+def _task_run(shared: _Shared, task: Task) -> dict[str, Any]:
     """The fields of a new task run, for ``adapters.start_runs``."""
-    key = f"{workflow.transform.key}/{task.process}"
-    transform = transforms.get(key)
+    key = f"{shared.prefix}/{task.process}"
+    transform = shared.transforms.get(key)
     if transform is None:
         code = (task.lineage.spec.get("codeChecksum") or {}) if task.lineage else {}
         transform = adapters.get_transform(key, "process", hash=code.get("value"))
-        transforms[key] = transform
+        shared.transforms[key] = transform
     error = f"exit status {task.exit_status}" if task.status == "errored" else None
     return {
         "transform": transform,
         "engine": ENGINE,
         "reference": task.reference,
-        "parent": workflow,
+        "parent": shared.workflow,
         "name": task.name,
         "status": task.status,
         "started_at": task.started_at,

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 
+import peewee
 import pytest
 import threadline as tl
 from threadline import adapters
@@ -113,9 +114,10 @@ def test_100k_task_trace_ingests(local_instance, tmp_path):
 
 
 def test_an_ingest_killed_mid_way_keeps_whole_batches_and_resumes(db_instance, tmp_path):
-    """kill -9 of an ingest once its first batch is committed (the next batch's runs and
-    features are being prepared on a helper thread meanwhile): every task run left has
-    all its features, and ingesting again records exactly the rest, once each."""
+    """kill -9 of an ingest once its first batch is committed (on PostgreSQL the next
+    batch's transaction runs on its own connection meanwhile, and batches commit in trace
+    order): every task run left has all its features, and ingesting again records exactly
+    the rest, once each."""
     _launch_dir(tmp_path)
     rows = write_synthetic_trace(tmp_path / "trace.txt", 12_000)  # three batches
     child = subprocess.Popen(
@@ -140,4 +142,45 @@ def test_an_ingest_killed_mid_way_keeps_whole_batches_and_resumes(db_instance, t
     assert (result.tasks, result.skipped) == (rows - left, left)
     runs = list(tl.Run.filter(parent=workflow))
     assert len(runs) == len({r.reference for r in runs}) == rows
+    assert tl.Run.filter(parent=workflow, trace__isnull=False).count() == rows
+
+
+def test_a_failing_batch_fails_the_ingest_and_the_batch_after_it_rolls_back(db_instance, tmp_path):
+    """The second of three batches is refused by the database (a real trigger on ``run``
+    rejects one of its tasks). On PostgreSQL the third batch has started meanwhile on its
+    own connection (its run ids were taken from the sequence); it rolls back all the same:
+    the ingest raises the refusal, only the first batch stays, whole, and a second ingest
+    records exactly the rest."""
+    _launch_dir(tmp_path)
+    rows = write_synthetic_trace(tmp_path / "trace.txt", 12_000)  # batches of 5000, 5000, 2600
+    record = read_trace(tmp_path / "trace.txt")[6000]
+    refused = f"{record.get('hash')}#{record.get('task_id')}"
+    db = tl.Run._meta.database
+    postgres = tl.instance().settings.db.startswith("postgres")
+    if postgres:
+        db.execute_sql(
+            "CREATE FUNCTION refuse_task() RETURNS trigger AS $$ BEGIN "
+            f"IF NEW.reference = '{refused}' THEN RAISE EXCEPTION USING ERRCODE = "
+            f"'check_violation', MESSAGE = 'task {refused} refused'; END IF; RETURN NEW; "
+            "END $$ LANGUAGE plpgsql"
+        )
+        db.execute_sql(
+            "CREATE TRIGGER refuse BEFORE INSERT ON run FOR EACH ROW EXECUTE FUNCTION refuse_task()"
+        )
+    else:
+        db.execute_sql(
+            f"CREATE TRIGGER refuse BEFORE INSERT ON run WHEN NEW.reference = '{refused}' "
+            f"BEGIN SELECT RAISE(ABORT, 'task {refused} refused'); END"
+        )
+    with pytest.raises(peewee.IntegrityError, match=f"task {refused} refused"):
+        ingest(tmp_path)
+    (workflow,) = tl.Run.filter(name="big_run")
+    assert tl.Run.filter(parent=workflow).count() == 5000
+    assert tl.Run.filter(parent=workflow, trace__isnull=False).count() == 5000
+    if postgres:  # ids go on past the refused batch's 5,000 and the third batch's 2,600
+        taken = db.execute_sql("SELECT last_value FROM run_id_seq").fetchone()[0]
+        assert taken - max(r.id for r in tl.Run.filter()) >= 7600
+    db.execute_sql("DROP TRIGGER refuse" + (" ON run" if postgres else ""))
+    result = ingest(tmp_path)
+    assert (result.tasks, result.skipped) == (rows - 5000, 5000)
     assert tl.Run.filter(parent=workflow, trace__isnull=False).count() == rows
