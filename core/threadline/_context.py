@@ -106,11 +106,11 @@ def enter_run(run: Any) -> contextvars.Token[Any]:
 
 
 def exit_run(run: Any, token: contextvars.Token[Any] | None) -> None:
-    with _lock:
-        if run in _open_runs:
-            _open_runs.reverse()
-            _open_runs.remove(run)
-            _open_runs.reverse()
+    with _lock:  # by identity: ``==`` compares ids, which a run started later has not yet
+        for index in range(len(_open_runs) - 1, -1, -1):
+            if _open_runs[index] is run:
+                del _open_runs[index]
+                break
     if token is None:
         return
     try:

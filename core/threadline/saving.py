@@ -76,11 +76,21 @@ def save_artifacts(
             for item in items:
                 _write_out(item, folder)
             _prepare_and_store(items, inst, workers)
+        _run_written()
         with _undone_on_failure(items):
             write_records(items, inst.storage)
         for item in items:
             item.artifact.pending = None
     return list(artifacts)
+
+
+def _run_written() -> None:
+    """The current run's row, written now if it is still queued (a run an engine adapter
+    started with ``start_run(..., later=True)``): the records' transaction reads its id,
+    and must not wait there for the background writer (SQLite's single write lock)."""
+    run = _context.current_run()
+    if run is not None:
+        run.id  # noqa: B018  # reading it is what writes a queued run's row
 
 
 @contextlib.contextmanager

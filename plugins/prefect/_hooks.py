@@ -201,18 +201,13 @@ def _start_task(options: TrackOptions, task: Any, task_run: Any) -> None:
     parent = flow_run or caller or tl.context.run  # Prefect's parent: the flow run
     params = _task_params()
     transform = adapters.get_transform(key, "task", function=task.fn)
-    with _writer.at_once():
-        run = adapters.start_run(
-            key,
-            "task",
-            transform=transform,
-            engine=ENGINE,
-            reference=str(task_run.id),
-            name=task_run.name,
-            parent=parent,
-            params=params,
-            **MACHINE.fields(),
-        )
+    fields = {"engine": ENGINE, "reference": str(task_run.id), "name": task_run.name}
+    fields.update(params=params, transform=transform, parent=parent, **MACHINE.fields())
+    if flow_entry is None:  # no flow end waits for the writer: at once
+        with _writer.at_once():
+            run = adapters.start_run(key, "task", **fields)
+    else:  # the writer's next batch (the id comes on demand: a save in the body waits)
+        run = adapters.start_run(key, "task", later=True, guard=GUARD, **fields)
     entry = Entry(
         run,
         key,
@@ -221,7 +216,7 @@ def _start_task(options: TrackOptions, task: Any, task_run: Any) -> None:
         params=params,
         flow_id=str(task_run.flow_run_id),
     )
-    edges = list({r.id: r for r in upstream.values() if r.id != run.id}.values())
+    edges = list({id(r): r for r in upstream.values() if r is not run}.values())
     if edges or (caller is not None and parent is not caller):
 
         def link() -> None:

@@ -52,8 +52,19 @@ def entry(prefect_id: Any) -> Entry | None:
 
 
 def forget(prefect_id: Any) -> Entry | None:
+    """The entry of a run that ends; its run stays known (``run_of``) to the runs that
+    come after it: its row may still be queued on the background writer."""
     with _lock:
-        return _entries.pop(str(prefect_id), None)
+        found = _entries.pop(str(prefect_id), None)
+        if found is not None:
+            _keep(str(prefect_id), found.run)
+        return found
+
+
+def _keep(key: str, run: Any) -> None:
+    if len(_found) > 10_000:
+        _found.clear()
+    _found[key] = run
 
 
 def forget_tasks_of(flow_id: Any) -> list[Entry]:
@@ -71,15 +82,17 @@ def run_of(prefect_id: Any) -> Any:
     if found is not None:
         return found.run
     key = str(prefect_id)
-    if key not in _found:
+    run = _found.get(key)
+    if run is None:
         run = tl.Run.filter(reference=key, engine=ENGINE).first()
+        if run is None:  # its row may be queued still (a run of this process, forgotten)
+            adapters.writer().wait()
+            run = tl.Run.filter(reference=key, engine=ENGINE).first()
         if run is None:
             return None
         with _lock:
-            if len(_found) > 10_000:
-                _found.clear()
-            _found[key] = run
-    return _found[key]
+            _keep(key, run)
+    return run
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,11 @@
-"""Writes that need not hold up the flow: closing task runs, their edges and annotations.
+"""Writes that need not hold up the flow: task runs' rows, closes, edges and annotations.
 
-A task's run row must exist before its body starts (artifacts saved in the body point to
-it), so it is written on the task's thread. Marking the run finished and recording which
-runs it consumed can wait: they go to this process's background writer
-(``adapters.writer()``: one thread, batched short transactions, retried through a
-database outage), and the end of every flow run waits for them (``flush``), so a flow's
-records are complete when the flow call returns.
+In a flow, a task run's row is queued on this process's background writer
+(``adapters.start_run(..., later=True)``: one thread, batched short transactions, retried
+through a database outage), and so are its close and the runs it consumed, after it. An
+artifact saved in the body reads the run's id, which waits for the row once (the save
+pipeline reads it before its own transaction). The end of every flow run waits for the
+writer (``flush``), so a flow's records are complete when the flow call returns.
 
 Work from tasks outside a flow, and in worker processes (Dask), is written at once: no
 flow end would wait for it there. Writes made at once take the writer's ``turn``

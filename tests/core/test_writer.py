@@ -288,6 +288,36 @@ def test_an_outage_loses_nothing_when_the_database_is_back_in_time(on_own_postgr
     assert [len(r.upstream_runs) for r in found] == [0, 1, 1, 1, 1]
 
 
+def test_an_outage_loses_no_run_started_later(on_own_postgres):
+    """Runs whose rows the writer writes (``start_run(..., later=True)``), started while
+    the server is down: written, and closed, once it is back within the retry window."""
+    writer = adapters.writer()  # the one ``later`` uses
+    transform = adapters.get_transform("outage/later", "job", source="echo later")
+    before = writer.retries
+    pg_ctl(on_own_postgres, "-m", "immediate", "stop")
+    try:
+        runs = [
+            adapters.start_run("outage/later", "job", transform=transform, later=True)
+            for _ in range(4)
+        ]
+        for run in runs:
+            writer.submit(lambda run=run: adapters.finish_run(run, "completed"))
+        deadline = time.monotonic() + 60
+        while writer.retries < before + 2:  # the writer met the outage and is retrying
+            assert time.monotonic() < deadline, "the writer never tried to write"
+            time.sleep(0.05)
+    finally:
+        restart(on_own_postgres)
+    writer.flush()
+
+    tl.disconnect()
+    tl.connect()  # this thread's connection died with the server
+    found = tl.Run.filter(transform__key="outage/later").order_by("id").all()
+    assert [r.uid for r in found] == [r.uid for r in runs]
+    assert [r.id for r in found] == [r.id for r in runs]
+    assert [r.status for r in found] == ["completed"] * 4
+
+
 def test_an_outage_longer_than_the_window_is_reported_once(on_own_postgres, monkeypatch):
     monkeypatch.setenv("THREADLINE_STRICT", "0")
     guard = adapters.Guard("myengine")

@@ -87,6 +87,8 @@ def register_inputs(
         )
         for o in items
     ]
+    if run is not None:  # a queued row (``start_run(..., later=True)``): written first,
+        run.id  # noqa: B018  # not inside the transaction below
     with write_transaction(Artifact._meta.database), _context.no_run():
         save_artifacts(artifacts)
         if run is not None:

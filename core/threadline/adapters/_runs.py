@@ -18,7 +18,10 @@ from ..errors import InvalidInput, NotFound
 from ..models import Project, Run, Transform
 from ..models._base import insert_records
 from ..models.run import RUN_STATUSES
+from ._deferred import defer
+from ._guard import Guard
 from ._transforms import get_transform
+from ._writer import writer
 
 FINAL_STATUSES = ("completed", "errored", "aborted", "skipped", "rolled_back")
 OPEN_STATUSES = ("scheduled", "started")
@@ -40,9 +43,16 @@ def start_run(
     status: str = "started",
     started_at: dt.datetime | None = None,
     transform: Transform | None = None,
+    later: bool = False,
+    guard: Guard | None = None,
     **fields: Any,
 ) -> Run:
-    """Create a run of the transform ``key``/``kind``; ``parent`` is a Run or its uid."""
+    """Create a run of the transform ``key``/``kind``; ``parent`` is a Run or its uid.
+
+    ``later``: the row is written by this process's background writer (``writer()``),
+    batched with other writes; the run comes back at once, and its id is there once the
+    writer has written it (reading ``run.id`` before waits for it, see ``_deferred``);
+    ``guard`` reports a failure of that write (default: the adapters' own)."""
     transform = transform or get_transform(key, kind, source=source, hash=hash)
     if status not in RUN_STATUSES:
         raise InvalidInput(f"run status must be one of {RUN_STATUSES}, not {status!r}")
@@ -50,6 +60,7 @@ def start_run(
         transform,
         _as_run(parent),
         _project(project),
+        later,
         engine=engine,
         params=redact(params) if params else None,
         status=status,
@@ -57,6 +68,9 @@ def start_run(
     )
     if started_at is not None:
         run.started_at = started_at
+    if later:
+        defer(run, writer(), guard)  # announced once written
+        return run
     run.insert_now()
     _announce([run])
     return run
@@ -67,15 +81,21 @@ _PLAIN_FIELDS = frozenset(
 )
 
 
-def _new_run(transform: Transform, parent: Run | None, project: Any, **values: Any) -> Run:
+def _new_run(
+    transform: Transform, parent: Run | None, project: Any, later: bool, **values: Any
+) -> Run:
     """``Run(transform=..., parent=..., project=..., **values)``, unsaved, with its plain
     columns put in place at once instead of through peewee's per-field ``setattr`` (a
-    task run's start is the hot path of every engine adapter). Same fields, same row."""
+    task run's start is the hot path of every engine adapter). Same fields, same row.
+    ``later``: a parent whose own row is still queued is looked up when this one is
+    written (by the writer, after it), not now."""
     run: Run = Run.__new__(Run)
     data = Run._meta.get_default_dict()  # type: ignore[no-untyped-call]  # uid, status, started_at
     data.update(transform=transform.id, parent=None, project=None)
     vars(run).update(__data__=data, _dirty=set(), __rel__={"transform": transform})
-    if parent is not None:
+    if later and parent is not None and _queued(parent):
+        run.__rel__["parent"] = parent
+    elif parent is not None:
         run.parent = parent
     if project is not None:
         run.project = project
@@ -86,6 +106,10 @@ def _new_run(transform: Transform, parent: Run | None, project: Any, **values: A
             setattr(run, name, value)
     run._dirty.update(data)
     return run
+
+
+def _queued(run: Run) -> bool:
+    return run.__data__.get("id") is None and "_pending" in vars(run)
 
 
 def start_runs(runs: Iterable[dict[str, Any]]) -> list[Run]:
@@ -306,6 +330,7 @@ def child_environment(run: Run | None = None) -> dict[str, str]:
     env = {ENV_DB: inst.settings.db, ENV_STORAGE: inst.settings.storage}
     run = run or _context.current_run()
     if run is not None:
+        run.id  # noqa: B018  # reading it writes a queued row (``later``): the child looks it up
         env[ENV_PARENT_RUN] = run.uid
     return env
 

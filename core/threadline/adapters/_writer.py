@@ -20,10 +20,11 @@ meanwhile as one short transaction:
   engine's unit of work ends (a flow run) so its records are all visible when it returns;
   every writer is also flushed at interpreter exit.
 
-A write the hook needs at once (a run that artifacts saved in the task body will point to)
-stays on the hook's thread, inside ``with writer.turn:``: the writer holds the same lock
-while it writes a batch, so the two take turns instead of one sleeping in SQLite's busy
-handler.
+A run's row can be queued too (``start_run(..., later=True)``, see ``_deferred``): its id
+comes once the batch is committed, and whoever reads it first waits for it (``wait``). A
+write the hook needs at once stays on the hook's thread, inside ``at_once()`` (``turn``):
+the writer holds the same lock while it writes a batch, so the two take turns instead of
+one sleeping in SQLite's busy handler.
 
 Test hook: with ``THREADLINE_WRITER_HOLD=<folder>``, before committing batch ``n`` the
 writer writes ``<folder>/batch-<n>`` (one line per job: what it writes) and waits until
@@ -45,15 +46,15 @@ from typing import Any
 
 import peewee
 
-from .._db import unwrap
+from .._db import unwrap, write_transaction
 from ..models import Run
 from ._guard import Guard, strict
-from ._runs import transaction
 
 ENV_RETRY = "THREADLINE_WRITER_RETRY_S"
 ENV_HOLD = "THREADLINE_WRITER_HOLD"
 RETRY_S = 60.0
 MAX_BATCH = 500  # jobs per transaction: short enough never to hold the write lock long
+LINGER_S = 0.02  # how long a batch waits for more jobs after its first: one commit for many
 
 Job = Callable[[], None]
 log = logging.getLogger("threadline.adapters")
@@ -65,6 +66,7 @@ class _Item:
     job: Job
     where: str
     guard: Guard
+    committed: Job | None = None  # called once the job's transaction is committed
 
 
 class Writer:
@@ -79,7 +81,8 @@ class Writer:
     def __init__(self, *, retry_s: float | None = None, name: str = "threadline-writer") -> None:
         self.retry_s = _retry_s() if retry_s is None else retry_s
         self.name = name
-        self.turn = threading.Lock()
+        self.turn = _Turn()
+        self.linger_s = LINGER_S
         self.retries = 0
         self.failures: list[BaseException] = []
         self._queue: queue.SimpleQueue[_Item | threading.Event] = queue.SimpleQueue()
@@ -89,28 +92,48 @@ class Writer:
         self._batches = 0
         self._shared: tuple[Any, Any] | None = None  # (database, connection): see at_once
 
-    def submit(self, job: Job, *, where: str = "a write", guard: Guard | None = None) -> None:
+    def submit(
+        self,
+        job: Job,
+        *,
+        where: str = "a write",
+        guard: Guard | None = None,
+        committed: Job | None = None,
+    ) -> None:
         """Queue ``job`` (a function that writes through the adapter API); ``where`` names
-        it in the log line of a failure, reported through ``guard``."""
+        it in the log line of a failure, reported through ``guard``; ``committed`` (on the
+        writer's thread) once the transaction that wrote ``job`` is committed."""
         if self._thread is None:
             with self._lock:
                 if self._thread is None:
                     self._thread = threading.Thread(target=self._loop, daemon=True, name=self.name)
                     self._thread.start()
-        self._queue.put(_Item(job, where, guard or _DEFAULT_GUARD))
+        self._queue.put(_Item(job, where, guard or _DEFAULT_GUARD, committed))
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The writer's thread, once started."""
+        return self._thread
 
     def flush(self) -> None:
         """Wait until everything submitted so far is written (or given up); with
         ``THREADLINE_STRICT=1``, raise the first failure among those writes."""
-        if self._thread is None or threading.current_thread() is self._thread:
+        if not self.wait():
             return
-        done = threading.Event()
-        self._queue.put(done)
-        done.wait()
         with self._lock:
             errors, self._unraised = self._unraised, []
         if errors and strict():
             raise errors[0]
+
+    def wait(self) -> bool:
+        """``flush`` without raising: failures stay for the next ``flush`` to raise.
+        False where there was nothing to wait for (never started, or on its thread)."""
+        if self._thread is None or threading.current_thread() is self._thread:
+            return False
+        done = threading.Event()
+        self._queue.put(done)
+        done.wait()
+        return True
 
     @contextlib.contextmanager
     def at_once(self) -> Iterator[None]:
@@ -135,6 +158,10 @@ class Writer:
                 raise
             finally:
                 vars(state).update(saved)
+
+    def holds_turn(self) -> bool:
+        """Whether this thread holds ``turn`` (the writer then waits for it)."""
+        return self.turn.holder == threading.get_ident()
 
     def _shared_connection(self, db: Any) -> Any:
         if self._shared is not None and self._shared[0] is db:
@@ -163,12 +190,7 @@ class Writer:
 
     def _loop(self) -> None:
         while True:
-            entries = [self._queue.get()]
-            while len(entries) < MAX_BATCH:
-                try:
-                    entries.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            entries = self._take()
             items = [e for e in entries if isinstance(e, _Item)]
             if items:
                 with self.turn:
@@ -177,17 +199,38 @@ class Writer:
                 if isinstance(entry, threading.Event):
                     entry.set()
 
+    def _take(self) -> list[_Item | threading.Event]:
+        """The next batch: what is queued, and what comes within ``linger_s`` of the first
+        job (fewer commits when jobs trickle in, as a loop's task runs do); a waiter
+        (``flush``, ``wait``) ends the wait at once."""
+        entries = [self._queue.get()]
+        deadline = time.monotonic() + self.linger_s
+        while len(entries) < MAX_BATCH and isinstance(entries[-1], _Item):
+            left = deadline - time.monotonic()
+            try:
+                entries.append(
+                    self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
+                )
+            except queue.Empty:
+                break
+        while len(entries) < MAX_BATCH:  # what a waiter's marker came with
+            try:
+                entries.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return entries
+
     def _write(self, items: list[_Item]) -> None:
         """One transaction for the batch; while the database cannot be reached, again
         until ``retry_s`` has passed; a job's own failure: each job in its own transaction."""
         attempts, deadline = 0, time.monotonic() + self.retry_s
         while True:
             try:
-                with transaction():
+                with write_transaction(Run._meta.database):
                     for item in items:
                         item.job()
                     self._hold(items)
-                return
+                return _committed(items)
             except Exception as error:
                 if not _unavailable(error):
                     break  # the database answers: one of the jobs is at fault
@@ -204,10 +247,12 @@ class Writer:
                 time.sleep(min(2.0, 0.05 * 2**attempts))
         for item in items:
             try:
-                with transaction():
+                with write_transaction(Run._meta.database):
                     item.job()
             except Exception as error:
                 self._give_up([item], error)
+            else:
+                _committed([item])
 
     def _give_up(self, items: list[_Item], error: BaseException) -> None:
         for item in items:
@@ -223,9 +268,44 @@ class Writer:
             return
         self._batches += 1
         lines = "".join(f"{item.where}\n" for item in items)
-        Path(folder, f"batch-{self._batches}").write_text(lines)
+        written = Path(folder, f"batch-{self._batches}.part")
+        written.write_text(lines)
+        written.replace(Path(folder, f"batch-{self._batches}"))  # whole when it appears
         while not Path(folder, f"go-{self._batches}").exists():
             time.sleep(0.01)
+
+
+class _Turn:
+    """A lock that knows which thread holds it (``Writer.holds_turn``)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.holder: int | None = None
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        taken = self._lock.acquire(blocking, timeout)
+        if taken:
+            self.holder = threading.get_ident()
+        return taken
+
+    def release(self) -> None:
+        self.holder = None
+        self._lock.release()
+
+    def locked(self) -> bool:
+        return self._lock.locked()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _committed(items: list[_Item]) -> None:
+    for item in items:
+        if item.committed is not None:
+            item.committed()
 
 
 def _in_memory(db: Any) -> bool:

@@ -134,6 +134,25 @@ class Run(BaseModel):
         super().__setattr__(name, value)
 
 
+class _RunId(peewee.FieldAccessor):
+    """``run.id``. A run whose row the background writer still has to write (started with
+    ``adapters.start_run(..., later=True)``) carries ``_pending``, which gets the id on
+    demand (``adapters._deferred.Pending.resolve``): whoever reads it first waits for it."""
+
+    def __get__(self, instance: Any, instance_type: Any = None) -> Any:
+        if instance is None:
+            return self.field
+        value = instance.__data__.get("id")
+        if value is None:
+            pending = instance.__dict__.get("_pending")
+            if pending is not None:
+                return pending.resolve()
+        return value
+
+
+Run.id = _RunId(Run, Run._meta.primary_key, "id")  # type: ignore[assignment,misc]
+
+
 class RunLink(BaseModel):
     """A dependency edge between runs (a task that consumed another task's result)."""
 

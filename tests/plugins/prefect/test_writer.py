@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import threadline as tl
 import threadline.prefect as tlp
@@ -50,8 +51,6 @@ def test_a_flows_records_are_all_visible_when_the_flow_call_returns(tracked):
 
 
 CHILD = """
-import os
-import time
 from pathlib import Path
 
 import threadline as tl
@@ -60,9 +59,6 @@ from threadline.prefect import flow, task
 
 @task
 def step(i: int) -> int:
-    hold = Path(os.environ["THREADLINE_WRITER_HOLD"])
-    while i and not (hold / f"batch-{i}").exists():  # the writer took the closes before
-        time.sleep(0.01)  # this one: without it, a slow writer thread batches them all
     Path(f"step-{i}.txt").write_text(f"step {i}")
     tl.Artifact(f"step-{i}.txt", key=f"steps/{i}.txt").save()  # in the body: points at the run
     return i
@@ -76,14 +72,15 @@ def steps() -> None:
 
 steps()
 """
+START, CLOSE = "a run's start", "a Prefect task run"  # what the hold hook's batch files list
 
 
 def test_kill_9_of_a_flow_between_enqueue_and_commit(tracked, tmp_path):
-    """The writer holds batch 2 (the close of task run 2) before its commit (the test
-    hook ``THREADLINE_WRITER_HOLD``); a real SIGKILL then. Batch 1 and everything written
-    on the task threads is there, batch 2 is gone, nothing points at a missing record.
-    Whether task run 3 started before the kill depends on which thread took the writer's
-    turn first after batch 1; either way it is never closed."""
+    """The writer holds batch 3 before its commit (the test hook ``THREADLINE_WRITER_HOLD``)
+    and the process gets a real SIGKILL. A task run's row is written by the writer too
+    (batch 1: step 0's row alone, which its body's save waited for); batches 1 and 2 are
+    there, job for job as their files list them, batch 3 is gone, and nothing points at a
+    missing record (the files saved in the bodies point at rows written before them)."""
     import prefect.settings
 
     hold = tmp_path / "hold"
@@ -106,11 +103,10 @@ def test_kill_9_of_a_flow_between_enqueue_and_commit(tracked, tmp_path):
         stderr=subprocess.PIPE,
     )
     try:
-        harness.wait_for_file(
-            hold / "batch-1", child
-        )  # step 0 closed, held; step 1 waits for its turn
-        (hold / "go-1").touch()
-        harness.wait_for_file(hold / "batch-2", child)  # step 1 closed, held
+        for n in (1, 2):
+            harness.wait_for_file(hold / f"batch-{n}", child)
+            (hold / f"go-{n}").touch()
+        harness.wait_for_file(hold / "batch-3", child)
         child.send_signal(signal.SIGKILL)
     finally:
         if child.poll() is None:
@@ -118,17 +114,22 @@ def test_kill_9_of_a_flow_between_enqueue_and_commit(tracked, tmp_path):
         child.communicate()
     assert child.returncode == -signal.SIGKILL
 
+    batches = [(hold / f"batch-{n}").read_text().splitlines() for n in (1, 2, 3)]
+    assert batches[0] == [START]
+    committed = batches[0] + batches[1]
+    assert set(committed + batches[2]) <= {START, CLOSE} and batches[2]
     runs = {r.transform.key: r for r in tl.Run.filter(engine="prefect").all()}
-    steps = sorted(
-        (r for r in tl.Run.filter(transform__key="steps/step").all()), key=lambda r: r.id
-    )
+    steps = sorted(tl.Run.filter(transform__key="steps/step").all(), key=lambda r: r.id)
     assert sorted(runs) == ["steps", "steps/step"]
+    assert len(steps) == committed.count(START)  # the rows of batch 3: gone
     statuses = [r.status for r in steps]
-    assert statuses in (["completed", "started"], ["completed", "started", "started"])
+    assert statuses == ["completed"] * committed.count(CLOSE) + ["started"] * (
+        len(steps) - committed.count(CLOSE)
+    )
+    assert [r.params["i"] for r in steps] == list(range(len(steps)))  # in order, none skipped
     saved = tl.Artifact.filter(key__startswith="steps/").order_by("key").all()
     by_key = {a.key: a.run_id for a in saved}
-    assert by_key["steps/0.txt"] == steps[0].id  # saved in the bodies: written at once
-    assert by_key["steps/1.txt"] == steps[1].id
+    assert by_key["steps/0.txt"] == steps[0].id  # saved in the body, after its row
     assert set(by_key) <= {f"steps/{i}.txt" for i in range(len(steps))}
     assert all(by_key[f"steps/{i}.txt"] == steps[i].id for i in range(len(by_key)))
     assert all(r.parent_id == runs["steps"].id for r in steps)
@@ -164,4 +165,70 @@ def test_a_refused_background_write_is_logged_once_and_never_fails_the_flow(
     ).fetchall()
     db.close()
     assert statuses == [("started", 12)]  # started, never closed: nothing half-written
+    hook_failures.clear()  # checked: the fixture's "no failure" check is for other tests
+
+
+@tlp.flow
+def saves_in_a_subflow(x: int) -> int:
+    Path(f"sub-{x}.txt").write_text(f"sub {x}")
+    tl.Artifact(f"sub-{x}.txt", key=f"sub/{x}.txt").save()
+    return x
+
+
+@tlp.task
+def saves_at_once(x: int) -> int:
+    Path(f"task-{x}.txt").write_text(f"task {x}")  # right after the start: the row waited for
+    tl.Artifact(f"task-{x}.txt", key=f"task/{x}.txt").save()
+    return saves_in_a_subflow(x)  # a flow whose parent is this task run
+
+
+@tlp.flow(task_runner=ThreadPoolTaskRunner(max_workers=4))
+def deferred_rows(n: int) -> int:
+    return sum(saves_at_once.map(range(n)).result())
+
+
+def test_rows_written_by_the_writer_under_saves_and_subflows(tracked_db):
+    """Task runs' rows are the writer's: a task that saves a file right after its start,
+    and a subflow inside a task (its parent, the task run), on SQLite and PostgreSQL; all
+    visible, and every record pointing at the right run, when the flow call returns."""
+    assert deferred_rows(6) == sum(range(6))
+
+    flow_run = tl.Run.get(transform__key="deferred-rows")
+    tasks = {r.params["x"]: r for r in flow_run.children}
+    assert sorted(tasks) == list(range(6))
+    assert all(r.status == "completed" for r in tasks.values())
+    for x, task_run in tasks.items():
+        assert tl.Artifact.get(key=f"task/{x}.txt").run_id == task_run.id
+        [sub] = task_run.children
+        assert sub.transform.key == "saves-in-a-subflow" and sub.status == "completed"
+        assert tl.Artifact.get(key=f"sub/{x}.txt").run_id == sub.id
+
+
+def test_a_refused_task_run_row_is_logged_once_and_never_fails_the_flow(
+    tracked, hook_failures, monkeypatch
+):
+    """A real refusal of the task runs' rows (a trigger on their INSERT), which the
+    background writer writes: one ERROR line for all of them on ``threadline.prefect``
+    (and one for their closes, which cannot be written either), the flow returns its
+    result and its own run is complete, no task run row exists, and nothing points at
+    one."""
+    monkeypatch.setenv("THREADLINE_STRICT", "0")
+    db = sqlite3.connect(tracked.settings.db.removeprefix("sqlite:///"))
+    db.execute(
+        "CREATE TRIGGER no_task_rows BEFORE INSERT ON run WHEN NEW.name LIKE 'square-%' "
+        "BEGIN SELECT RAISE(ABORT, 'task rows refused'); END"
+    )
+    db.commit()
+
+    assert refused(12) == sum(i * i for i in range(12))
+
+    said = [r.getMessage() for r in hook_failures]
+    assert len(said) == 2 and all(line.endswith("task rows refused") for line in said)
+    assert "a run's start (background write)" in said[0]  # the rows: once for all 12
+    assert "a Prefect task run (background write)" in said[1]  # so their closes: once
+    rows = db.execute("SELECT name, status FROM run").fetchall()
+    db.close()
+    assert [status for _, status in rows] == ["completed"]  # the flow run alone
+    assert not rows[0][0].startswith("square-")
+    harness.assert_sqlite_consistent(tracked.settings.db)
     hook_failures.clear()  # checked: the fixture's "no failure" check is for other tests

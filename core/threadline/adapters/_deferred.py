@@ -1,0 +1,110 @@
+"""Run rows written by the background writer: ``start_run(..., later=True)``.
+
+A run started ``later`` is returned at once with its uid, fields and no id; its INSERT is
+a job of this process's writer (``adapters.writer()``), queued before anything that points
+at it (edges, annotations, its close), so one batch commits many task runs' rows and a
+kill -9 still never leaves a record pointing at a missing one. The id is published on the
+run only once the batch that wrote it is committed. Whoever reads ``run.id`` before that
+gets it on demand (``Pending.resolve``, through the ``Run.id`` accessor):
+
+- on the writer's thread (a later job of the same batch): the id its batch inserted;
+- elsewhere: ``writer.wait()``, then the committed id (a task that saves a file waits
+  once; a task that saves nothing never waits);
+- where the writer would wait for the reader (an SQLite write transaction of the reader's
+  own, whose lock the writer needs, or inside ``Writer.at_once``): the reader looks the row
+  up by uid (the writer may have committed it) and else writes it itself, in its own
+  transaction; the writer's job then skips it. Such a row is undone with that transaction
+  if it is rolled back (no engine hook of threadline does that).
+"""
+
+import threading
+from typing import Any
+
+from .._db import is_sqlite, unwrap
+from .._live import runs_started
+from ..models import Run
+from ..models._base import _insert_sql
+from ._guard import Guard
+from ._writer import Writer
+
+
+class Pending:
+    """The deferred INSERT of ``run``'s row by ``writer``."""
+
+    def __init__(self, run: Run, writer: Writer, guard: Guard | None = None) -> None:
+        self.run, self.writer, self.guard = run, writer, guard
+        self.lock = threading.Lock()
+        self.inserted: int | None = None  # the id the writer's open batch inserted
+        data, fields = run.__data__, Run._meta.fields  # the row as started (not as closed)
+        self.names = tuple(n for n in Run._meta.sorted_field_names if n != "id" and n in data)
+        self.values = [fields[n].db_value(data[n]) for n in self.names]
+
+    def __reduce__(self) -> tuple[Any, tuple[()]]:
+        """A pickled run (a task's result) carries no writer: unpickled, it is a plain
+        run, with the id it had when it was pickled."""
+        return (_nothing, ())
+
+    def submit(self) -> None:
+        self.writer.submit(
+            self._job, where="a run's start", guard=self.guard, committed=self._committed
+        )
+
+    def resolve(self) -> int | None:
+        """The run's id, written first where it is not yet (see the module's text)."""
+        data = self.run.__data__
+        if threading.current_thread() is self.writer.thread:
+            found: int | None = data.get("id") or self.inserted
+            return found  # (the id its own open transaction inserted)
+        db: Any = unwrap(Run._meta.database)
+        if self.writer.holds_turn() or (db.in_transaction() and is_sqlite(db)):
+            return self._here(db)
+        self.writer.wait()
+        written: int | None = data.get("id")
+        return written
+
+    def _job(self) -> None:
+        with self.lock:
+            if self.run.__data__.get("id") is None:  # else a reader wrote it first
+                self.inserted = self._insert()
+
+    def _committed(self) -> None:
+        with self.lock:
+            data = self.run.__data__
+            if data.get("id") is None and self.inserted is not None:
+                data["id"] = self.inserted
+                self.run._dirty.clear()
+        runs_started([self.run])
+
+    def _insert(self) -> int:
+        """INSERT the row as it was started (its parent's id looked up now: the parent
+        may have been deferred too) and return its id, without setting it on the run."""
+        names, values = self.names, list(self.values)
+        parent = self.run.__rel__.get("parent")
+        if "parent" in names and values[names.index("parent")] is None and parent is not None:
+            values[names.index("parent")] = parent.id
+        db: Any = unwrap(Run._meta.database)
+        sqlite = is_sqlite(db)
+        cursor = db.execute_sql(_insert_sql(Run, names, db.param, sqlite), values)
+        return cursor.lastrowid if sqlite else cursor.fetchone()[0]  # type: ignore[no-any-return]
+
+    def _here(self, db: Any) -> int | None:
+        with self.lock:
+            data = self.run.__data__
+            if data.get("id") is None:
+                sql = f'SELECT "id" FROM "run" WHERE "uid" = {db.param}'
+                row = db.execute_sql(sql, [data["uid"]]).fetchone()
+                data["id"] = row[0] if row is not None else self._insert()
+                self.run._dirty.clear()
+            return data["id"]  # type: ignore[no-any-return]
+
+
+def _nothing() -> None:
+    return None
+
+
+def defer(run: Run, writer: Writer, guard: Guard | None = None) -> None:
+    """Queue ``run``'s INSERT on ``writer`` (``start_run(..., later=True)``); ``guard``
+    reports its failure."""
+    pending = Pending(run, writer, guard)
+    vars(run)["_pending"] = pending
+    pending.submit()
