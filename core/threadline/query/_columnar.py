@@ -12,14 +12,17 @@ drops the other's (SQLite's "How To Corrupt" note on multiple copies of SQLite):
 through it returned a row set missing a committed row.
 
 ``paused_gc`` holds Python's cyclic garbage collector while a read builds its many
-short-lived objects (rows, values, records): none of them form cycles, yet each thousand
-allocations triggers a collection, and a full one scans the whole heap of the process.
+short-lived objects (rows, values, records): none of them form cycles, yet every few
+hundred allocations trigger a collection, and a full one scans the whole heap of the process.
+It is safe across threads (a count of the reads in progress, the application's own
+``gc.disable()``/``gc.enable()`` left alone).
 """
 
 from __future__ import annotations
 
 import gc
 import json
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -30,24 +33,46 @@ if TYPE_CHECKING:
     from typing import Any
 
 
+_pausing = threading.Lock()  # guards the two below
+_pauses = 0  # reads holding the collector now, in every thread
+_resume_at = 0  # threshold0 when the first of them began
+
+
 @contextmanager
 def paused_gc() -> Iterator[None]:
-    """No automatic collection inside (each thread restores what it found; a process
-    that turned the collector off keeps it off). Reading a 100,000-task run's frame spent
-    about 400 ms of its 2 s in collections; a 10,000-hop walk in a process holding 74,000
-    objects 76-120 ms of its 300 ms."""
-    enabled = gc.isenabled()
-    gc.disable()
+    """No automatic collection inside, in any thread, until the last read that paused it
+    ends (reading a 100,000-task run's frame spent about 400 ms of its 2 s in
+    collections; a 10,000-hop walk in a process holding 74,000 objects 76-120 ms of 300).
+
+    The pause is ``threshold0 = 0`` (Python's documented "disables collection"), never
+    ``gc.disable()``: the collector's on/off switch belongs to the application, so a
+    thread that turns it off (or on) during another thread's read keeps what it set.
+    Pauses are counted across threads under a lock: the first to begin sets threshold0
+    to 0, the last to end puts back the value the first found, unless someone set
+    another threshold meanwhile (then theirs stays).
+    """
+    global _pauses, _resume_at
+    with _pausing:
+        if _pauses == 0:
+            _resume_at = gc.get_threshold()[0]
+            _set_threshold0(0)
+        _pauses += 1
     try:
         yield
     finally:
-        if enabled:
-            gc.enable()
+        with _pausing:
+            _pauses -= 1
+            if _pauses == 0 and gc.get_threshold()[0] == 0:
+                _set_threshold0(_resume_at)
+
+
+def _set_threshold0(value: int) -> None:
+    gc.set_threshold(value, *gc.get_threshold()[1:])
 
 
 def column(values: Any, field: Any, pd: Any) -> Any:
     """One column of Python values as a typed pandas array (nullable dtypes)."""
-    if values.count(None) == len(values) and len(values):
+    if values and values[0] is None and values.count(None) == len(values):
         return _missing(len(values), field, pd)
     if isinstance(field, peewee.DateTimeField):
         return pd.to_datetime(pd.Series(values, dtype=object), format="ISO8601")
@@ -65,11 +90,10 @@ def column(values: Any, field: Any, pd: Any) -> Any:
 def _whole(values: Any, pd: Any, boolean: bool) -> Any:
     """A column without ``None`` as the masked array ``pd.array`` makes of it, from one
     numpy conversion (``None``: a missing value, or values that are not all int64,
-    or not all 0/1 for a boolean; ``pd.array`` then decides, as before)."""
+    or not all 0/1 for a boolean; ``pd.array`` then decides, as before). A ``None``
+    makes numpy's array one of objects, so no search for it comes first."""
     import numpy as np
 
-    if None in values:
-        return None
     array = np.array(values)
     mask = np.zeros(len(array), dtype=bool)
     if array.dtype == np.bool_ and boolean:

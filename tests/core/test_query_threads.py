@@ -1,0 +1,134 @@
+"""Reads in several threads at once and Python's garbage collector.
+
+``to_dataframe`` and the lineage walks pause automatic collections while they build
+their rows (``query._columnar.paused_gc``). The collector is one per process, so the
+pauses of reads running in two threads overlap. Each read here is really stopped in the
+middle of its first SQL statement by SQLite's progress handler on its own thread's
+connection (SQLite only: that is where such a hook exists; the pause does not depend on
+the database), while the other thread acts.
+"""
+
+import gc
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import threadline as tl
+
+from tests.harness import write
+
+
+class HeldRead:
+    """``call()`` in a thread of its own, held inside its first SQL statement until
+    ``release()``; ``result`` is what it returned."""
+
+    def __init__(self, call: Callable[[], object]) -> None:
+        self.inside, self.go = threading.Event(), threading.Event()
+        self.result: object = None
+        self.failed: list[BaseException] = []
+        self.thread = threading.Thread(target=self._run, args=(call,), daemon=True)
+        self.thread.start()
+        assert self.inside.wait(30), "the read never reached SQLite"
+
+    def _run(self, call: Callable[[], object]) -> None:
+        try:
+            connection = tl.instance().db.connection()  # this thread's own, opened now
+
+            def hold() -> int:
+                if not self.inside.is_set():
+                    self.inside.set()
+                    self.go.wait(30)
+                return 0  # go on with the statement
+
+            connection.set_progress_handler(hold, 1)
+            try:
+                self.result = call()
+            finally:
+                connection.set_progress_handler(None, 1)
+        except BaseException as exc:  # handed to the test by release()
+            self.failed.append(exc)
+            self.inside.set()
+
+    def release(self) -> object:
+        self.go.set()
+        self.thread.join(30)
+        assert not self.thread.is_alive()
+        if self.failed:
+            raise self.failed[0]
+        return self.result
+
+
+@pytest.fixture
+def keys_frame(local_instance, isolated: Path) -> Callable[[], list[str]]:
+    path = write(isolated / "src" / "a.txt", "content")
+    tl.Artifact(path, key="threads/a.txt").save()
+    return lambda: list(tl.Artifact.filter(key__startswith="threads/").to_dataframe()["key"])
+
+
+def collections_during(work: Callable[[], object]) -> int:
+    """How many collections Python ran by itself while ``work`` ran (``gc.callbacks``)."""
+    started: list[int] = []
+
+    def count(phase: str, info: dict) -> None:
+        if phase == "start":
+            started.append(info["generation"])
+
+    gc.callbacks.append(count)
+    try:
+        work()
+    finally:
+        gc.callbacks.remove(count)
+    return len(started)
+
+
+def containers() -> list:
+    return [[i] for i in range(20_000)]  # 20,000 tracked objects: many collections' worth
+
+
+@pytest.fixture
+def collector():
+    """The collector as the test found it, put back afterwards."""
+    enabled, thresholds = gc.isenabled(), gc.get_threshold()
+    yield
+    gc.set_threshold(*thresholds)
+    (gc.enable if enabled else gc.disable)()
+
+
+def test_a_thread_that_turns_the_collector_off_during_another_threads_read_keeps_it_off(
+    keys_frame, collector
+):
+    """The defect: a read that ends put back the collector it had found on when it
+    began, undoing what another thread had set meanwhile."""
+    gc.enable()
+    held = HeldRead(keys_frame)
+    gc.disable()  # this thread's own choice, while the other thread reads
+    assert held.release() == ["threads/a.txt"]
+    assert gc.isenabled() is False
+    gc.disable()
+    held = HeldRead(keys_frame)
+    gc.enable()
+    assert held.release() == ["threads/a.txt"]
+    assert gc.isenabled() is True
+
+
+def test_overlapping_reads_hold_the_collector_until_the_last_one_ends(keys_frame, collector):
+    """Two reads in two threads: the first to end leaves the second's pause in place; the
+    last to end gives back the collector as it was before the first began."""
+    gc.enable()
+    thresholds = gc.get_threshold()
+    first = HeldRead(keys_frame)
+    second = HeldRead(keys_frame)
+    assert first.release() == ["threads/a.txt"]
+    assert collections_during(containers) == 0  # the second read is still going on
+    assert second.release() == ["threads/a.txt"]
+    assert gc.isenabled() is True and gc.get_threshold() == thresholds
+    assert collections_during(containers) > 0  # collecting again by itself
+
+
+def test_a_threshold_set_during_a_read_is_kept(keys_frame, collector):
+    """Someone who sets the collector's thresholds while a read runs keeps them."""
+    held = HeldRead(keys_frame)
+    gc.set_threshold(5000, 20, 20)
+    assert held.release() == ["threads/a.txt"]
+    assert gc.get_threshold() == (5000, 20, 20)
