@@ -5,14 +5,16 @@ Each task attempt becomes a child run of the workflow run whose ``reference`` is
 hash (the trace's short hash and the task id, ``ab/cdef12#7``, when no work dir gives the
 full hash). Tasks already recorded are skipped, so a second ingest adds nothing.
 
-Each batch is one transaction. On PostgreSQL two batches overlap: a batch's transaction
-runs on a thread of its own (its own connection) and inserts its runs while the batch
-before it writes its feature values; the database driver lets go of the interpreter while
-the server works, so the server's half of one batch runs while this process computes the
-next. Batches still commit one by one in trace order (a batch waits for the one before to
-commit before it writes its values), so a kill leaves whole batches from the start of
-the trace; a failing batch fails the ingest with its own error and the batch after it is
-rolled back. A batch that needs a transform or feature no earlier batch made runs alone.
+Each batch is one transaction. On PostgreSQL batches overlap: each batch's transaction
+runs on a thread of its own (its own connection), up to three at a time, so that one
+batch inserts its runs while the ones before it write their feature values and commit;
+the database driver lets go of the interpreter while the server works, so the server's
+share of the work runs beside this process's. Batches still commit one by one in trace
+order (each waits for the one before it to commit first), so a kill leaves whole batches
+from the start of the trace; a failing batch fails the ingest with its own error and the
+batches after it roll back. A batch that needs a transform or feature no earlier batch
+made runs alone, and batches with categorical features (label links, which two
+transactions could both make) write their values one after another.
 """
 
 import datetime as dt
@@ -31,6 +33,7 @@ from ._tasks import Task, short_hash
 
 ENGINE = "nextflow"
 BATCH = 5000  # task runs annotated per transaction
+AHEAD = 2  # PostgreSQL: batches still writing while the next one starts
 
 
 def record_tasks(
@@ -76,7 +79,8 @@ def _write_batches(
     done: dict[str, Any],
     progress: Callable[[int, int], None] | None,
 ) -> list[tuple[Task, tl.Run]]:
-    """Every batch, two at a time with ``overlap`` (see the module's docstring)."""
+    """Every batch; with ``overlap`` up to ``AHEAD + 1`` at a time (see the docstring
+    of this module)."""
     recorded: list[tuple[Task, tl.Run]] = []
     flight: list[_Batch] = []  # batches started and not finished, oldest first
     try:
@@ -94,7 +98,7 @@ def _write_batches(
             else:
                 threading.Thread(target=batch.write, kwargs={"close": True}).start()
             last = start + BATCH >= len(tasks)
-            while len(flight) > 1 or (flight and (alone or last)):
+            while len(flight) > AHEAD or (flight and (alone or last)):
                 recorded += _finish(flight.pop(0), shared, store, done, progress, len(tasks))
     finally:
         shared.stop.set()  # batches still running roll back (one failed, or this thread)
@@ -117,7 +121,11 @@ def _finish(
         raise batch.error
     for name, count in batch.counts.items():
         done[name] += count
-    shared.features.update(batch.names)
+    made = list(batch.names - shared.features)
+    if made:  # values of a categorical feature link labels, which batches may share
+        shared.features.update(made)
+        features = tl.Feature.filter(name__in=made)
+        shared.labelled.update(f.name for f in features if "cat" in f.dtype)
     outputs = own_records(
         [
             out
@@ -168,6 +176,7 @@ class _Shared:
         self.prefix = workflow.transform.key  # loaded here, not on a batch's thread
         self.transforms: dict[str, tl.Transform] = {}
         self.features: set[str] = set()  # names some committed batch gave values
+        self.labelled: set[str] = set()  # those of them that are categorical
         self.stop = threading.Event()
 
 
@@ -209,9 +218,10 @@ class _Batch:
             with adapters.transaction():
                 features = self._start_runs()
                 self.runs_known.set()
-                self._wait_before()  # values and commit in trace order
+                if self.names & self.shared.labelled:  # labels: one batch at a time
+                    self._wait_before()
                 adapters.annotate_records(features, create_features=True)
-                self._wait_before()
+                self._wait_before()  # commits in trace order
         except BaseException as exc:  # the ingest raises it when it reaches this batch
             self.error = exc
         finally:

@@ -184,3 +184,18 @@ def test_a_failing_batch_fails_the_ingest_and_the_batch_after_it_rolls_back(db_i
     result = ingest(tmp_path)
     assert (result.tasks, result.skipped) == (rows - 5000, 5000)
     assert tl.Run.filter(parent=workflow, trace__isnull=False).count() == rows
+
+
+def test_overlapping_batches_link_the_labels_of_a_categorical_feature(db_instance, tmp_path):
+    """``process`` made categorical beforehand: every batch links its task runs to the
+    process labels (batches with label links write their values one at a time), each run
+    once, each label made once."""
+    tl.Feature(name="process", dtype="cat[Label]").save()
+    _launch_dir(tmp_path)
+    rows = write_synthetic_trace(tmp_path / "trace.txt", 12_000)  # batches of 5000, 5000, 2600
+    assert ingest(tmp_path).tasks == rows
+    (workflow,) = tl.Run.filter(name="big_run")
+    processes = {r.name.split(" ")[0] for r in tl.Run.filter(parent=workflow)}
+    assert tl.Label.filter(name__in=sorted(processes)).count() == len(processes) > 1
+    linked = sum(tl.Run.filter(parent=workflow, process=name).count() for name in processes)
+    assert linked == rows
