@@ -160,21 +160,27 @@ class Query:
         fields = self.model._meta.sorted_fields
         sql, params = self.select().sql()
         with paused_gc():  # rows and values die young: no collection scans them
+            # feature values first: Arrow parses them while the rows below are read
+            placed = None if features is False else self._feature_values(features)
             rows = unwrap(self.model._meta.database).execute_sql(sql, params).fetchall()
             columns = list(zip(*rows, strict=True)) if rows else [()] * len(fields)
             del rows
             data = {f.name: column(c, f, pd) for f, c in zip(fields, columns, strict=True)}
             del columns
             frame = pd.DataFrame(data, copy=False)  # the arrays are this frame's alone
-            if features is not False:
-                self._add_features(frame, features, pd)
+            if placed is not None:
+                self._add_features(frame, placed(frame["id"].to_numpy("int64")), pd)
         return frame
 
-    def _add_features(self, frame: Any, features: bool | Iterable[str], pd: Any) -> None:
+    def _feature_values(self, features: bool | Iterable[str]) -> Any:
         if getattr(self.model, "_feature_table", None) is None:
             raise InvalidInput(f"{self.model.__name__} records have no features")
         ids = self.select().select(self.model.id)
-        found = feature_columns(self.model, ids, features, frame["id"].to_numpy("int64"))
+        if self._limit is None:  # the order picks no rows: SQLite need not sort the ids
+            ids = ids.order_by()
+        return feature_columns(self.model, ids, features)
+
+    def _add_features(self, frame: Any, found: dict[str, Any], pd: Any) -> None:
         for name, values in found.items():
             column = f"features.{name}" if name in frame.columns else name
             frame[column] = pd.Series(values, index=frame.index)

@@ -7,12 +7,18 @@ same values as Python objects (``[1, None]``: float64 with NaN; ``["a", None]``:
 ``[True, None]``: object). Whatever the reader types otherwise (dates, lists, nested
 dicts, numbers too big for int64) or cannot read answers ``None``: the caller decodes the
 texts with ``json`` instead, so both ways give the same frame.
+
+Texts of the plainest shapes (strings without escapes, ints of up to 18 digits, bools)
+skip the reader: Arrow's string kernels make the reader's array two to three times
+faster (``_plain``). The parsing runs in a thread of its own while the caller reads the
+records' rows (``parse_in_background``): Arrow holds no GIL meanwhile.
 """
 
 from __future__ import annotations
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup)
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 
@@ -24,19 +30,63 @@ def parsed_columns(
 ) -> dict[str, Any] | None:
     """Column name -> array aligned with ``rows`` (a pandas Index of record ids) for the
     texts ``raw`` of ``owners``; ``None`` where the reader cannot stand in for ``json``."""
+    return placed_columns(name, dtype, parsed_array(dtype, raw), owners, rows)
+
+
+def parse_in_background(texts: dict[int, tuple[str, Any]]) -> Callable[[], dict[int, Any]]:
+    """``parsed_array`` of each feature's texts (feature id -> (dtype, texts)) in a thread
+    of its own, started now: Arrow parses without holding the GIL while the caller's
+    thread reads the records' rows. The function returned waits for the arrays."""
+    import threading
+
+    parsed: dict[int, Any] = {}
+    if not texts:
+        return lambda: parsed
+    failed: list[BaseException] = []
+
+    def parse() -> None:
+        try:
+            for feature_id, (dtype, raw) in texts.items():
+                parsed[feature_id] = parsed_array(dtype, raw)
+        except BaseException as exc:  # raised again in the caller's thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=parse, name="threadline-feature-texts", daemon=True)
+    thread.start()
+
+    def arrays() -> dict[int, Any]:
+        thread.join()
+        if failed:
+            raise failed[0]
+        return parsed
+
+    return arrays
+
+
+def parsed_array(dtype: str, raw: Any) -> Any:
+    """The texts of one feature as one Arrow array, or ``None`` (json must read them)."""
     if dtype != "dict" and dtype not in _PLAIN:
         return None
     try:
         import pyarrow as pa
     except ImportError:  # pandas runs without it: json decodes
         return None
-
     try:
-        parsed = _parse(raw)
+        texts = raw if isinstance(raw, pa.Array) else pa.array(raw, type=pa.string())
+        parsed = _plain(dtype, texts) if dtype in _SHAPES else None
+        return _parse(texts) if parsed is None else parsed
     except (pa.ArrowException, ValueError):
         return None
+
+
+def placed_columns(
+    name: str, dtype: str, parsed: Any, owners: Any, rows: Any
+) -> dict[str, Any] | None:
+    """``parsed_array``'s array as columns aligned with ``rows`` (``None``: json reads)."""
     if parsed is None:
         return None
+    import pyarrow as pa
+
     take = _positions(owners, rows, pa)
     if dtype != "dict":
         if dtype == "int" and not pa.types.is_int64(parsed.type):
@@ -57,13 +107,37 @@ def parsed_columns(
     return columns
 
 
-def _parse(raw: Any) -> Any:
+# What every text of a feature must look like to be read without the JSON reader (JSON
+# as ``json.dumps`` writes it): a string without escapes, an int of at most 18 digits
+# (always an int64), a bool. The array is the reader's (same type and values), made
+# two to three times faster; anything else goes to the reader.
+_SHAPES = {
+    "str": r'^"[^"\\\x00-\x1f]*"$',
+    "int": r"^-?(0|[1-9][0-9]{0,17})$",
+    "bool": r"^(true|false)$",
+}
+
+
+def _plain(dtype: str, texts: Any) -> Any:
+    """The array the JSON reader makes of ``texts``, or ``None`` (not all of that shape)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if texts.null_count or not pc.all(pc.match_substring_regex(texts, _SHAPES[dtype])).as_py():
+        return None
+    if dtype == "str":
+        return pc.utf8_slice_codeunits(texts, 1, -1)  # the quotes off
+    if dtype == "int":
+        return pc.cast(texts, pa.int64())
+    return pc.equal(texts, "true")
+
+
+def _parse(texts: Any) -> Any:
     """The texts as one Arrow array (``None``: a NULL text or a line count that differs)."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.json as pj
 
-    texts = raw if isinstance(raw, pa.Array) else pa.array(raw, type=pa.string())
     if texts.null_count:
         return None
     lines = pc.binary_join_element_wise(pa.scalar('{"v":'), texts, pa.scalar("}"), "")

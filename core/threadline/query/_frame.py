@@ -13,19 +13,22 @@ rows with ``take``: no Python object per value (``_arrowjson.py``). Each column 
 dtype pandas infers from the Python values (``[1, None]``: float64 with NaN), so the
 frame is the one the Python path builds; any other feature, or JSON the reader types
 otherwise (dates, nested values), is decoded by one ``json.loads`` call and placed by
-position.
+position. The values are read before the records' rows, and Arrow parses them in a
+thread of its own while the rows are read (``parse_in_background``; Arrow holds no GIL),
+so on a machine with a free core the parsing adds no wall time.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import partial
 from itertools import repeat
 
 from .._db import unwrap
 from .._dtypes import typed_value
 from ..errors import UnknownFeature
-from ._arrowjson import parsed_columns
+from ._arrowjson import parse_in_background, placed_columns
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup)
 if TYPE_CHECKING:
@@ -33,13 +36,12 @@ if TYPE_CHECKING:
 
 
 def feature_columns(
-    model: Any, ids: Any, wanted: bool | Iterable[str], record_ids: Any
-) -> dict[str, Any]:
-    """Column name -> values (a list or an array) in the order of ``record_ids``, for the
-    features of the records in ``ids`` (a subquery of their ids): every feature they have
-    with ``wanted=True``, else the ones named (a column each, even with no value)."""
-    import pandas as pd
-
+    model: Any, ids: Any, wanted: bool | Iterable[str]
+) -> Callable[[Any], dict[str, Any]]:
+    """Reads the feature values of the records in ``ids`` (a subquery of their ids): every
+    feature they have with ``wanted=True``, else the ones named (a column each, even with
+    no value). Returns the function that makes their columns (name -> values) in the
+    order of the record ids it is given; Arrow parses the texts meanwhile."""
     table = model._feature_table
     owner = getattr(table, model._feature_owner)
     names = None if wanted is True else list(dict.fromkeys(wanted))  # type: ignore[arg-type]
@@ -49,15 +51,29 @@ def feature_columns(
         query = query.where(table.feature.in_([features[n][0] for n in names]))
     sql, params = query.sql()
     groups = _by_feature(unwrap(table._meta.database).execute_sql(sql, params).fetchall())
-    rows = pd.Index(record_ids)
     shown = names if names is not None else sorted(n for n, f in features.items() if f[0] in groups)
+    texts = {f: (dtype, groups[f][1]) for f, dtype in (features[n] for n in shown) if f in groups}
+    return partial(_columns, shown, features, groups, parse_in_background(texts))
+
+
+def _columns(
+    shown: list[str],
+    features: dict[str, tuple[int, str]],
+    groups: dict[int, tuple[Any, list[str]]],
+    parsing: Callable[[], dict[int, Any]],
+    record_ids: Any,
+) -> dict[str, Any]:
+    import pandas as pd
+
+    parsed = parsing()
+    rows = pd.Index(record_ids)
     columns: dict[str, Any] = {}
     for name in shown:
         feature_id, dtype = features[name]
         owners, raw = groups.get(feature_id, ([], []))
-        parsed = parsed_columns(name, dtype, owners, raw, rows) if len(raw) else None
-        if parsed is not None:
-            columns.update(parsed)
+        placed = placed_columns(name, dtype, parsed.get(feature_id), owners, rows)
+        if placed is not None:
+            columns.update(placed)
             continue
         values = json.loads("[" + ",".join(raw) + "]")  # one call for the whole column
         if dtype == "dict":
