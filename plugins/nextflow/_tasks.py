@@ -7,6 +7,7 @@ where the others lack them.
 """
 
 import datetime as dt
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,11 +87,11 @@ class Task:
             return self.hash
         return f"{self.hash}#{self.task_id}"
 
-    @property
-    def process(self) -> str:
+    @functools.cached_property
+    def process(self) -> str:  # read for each batch's transforms, fields and features
         return split_name(self.name)[0] or self.name
 
-    @property
+    @functools.cached_property
     def tag(self) -> str | None:
         return split_name(self.name)[1]
 

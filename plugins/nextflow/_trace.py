@@ -151,8 +151,10 @@ def split_name(name: str | None) -> tuple[str | None, str | None]:
     """``"CONVERTTOUPPER (2)"`` -> ``("CONVERTTOUPPER", "2")``."""
     if not name:
         return None, None
-    match = re.fullmatch(r"(.*?) \((.*)\)", name)
-    return (match[1], match[2]) if match else (name, None)
+    cut = name.find(" (")  # the first one: what ``(.*?) \((.*)\)`` matches, without re
+    if cut < 0 or not name.endswith(")") or "\n" in name:
+        return name, None
+    return name[:cut], name[cut + 2 : -1]
 
 
 def parse_duration(text: str) -> int:

@@ -2,6 +2,7 @@
 SQLite. The same records come back on both, whatever the text holds."""
 
 import datetime as dt
+import json
 import math
 
 import peewee
@@ -100,6 +101,11 @@ def test_bulk_feature_values_keep_every_value(db_instance):
     assert tl.Run.get(label="line\nbreak").uid == runs[1].uid
     assert tl.Run.get(label="\\N").uid == runs[4].uid
     assert tl.Run.filter(trace__peak_rss__gt=6 * 2**30).count() == 2
+    db = tl.Run._meta.database  # the stored JSON text is json.dumps' (str and int inline)
+    sql = f"SELECT value FROM run_feature_value WHERE run_id = {db.param}"
+    for run, expected in zip(runs, values, strict=True):
+        stored = {row[0] for row in db.execute_sql(sql, [run.id]).fetchall()}
+        assert stored == {json.dumps(v, sort_keys=True) for v in expected.values()}
 
 
 def test_aware_timestamps_are_stored_as_by_a_single_insert(db_instance):

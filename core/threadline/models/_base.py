@@ -81,6 +81,8 @@ def utcnow() -> dt.datetime:
 _JSON_SCALARS = frozenset({str, int, float, bool})
 _encode_json = json.JSONEncoder().encode  # what json.dumps(value) uses without options
 _encode_sorted = json.JSONEncoder(sort_keys=True, default=str).encode  # made once, not per call
+# exact types whose JSON text these give as JSONEncoder().encode does (ensure_ascii)
+_JSON_TEXT: dict[type, Any] = {str: json.encoder.encode_basestring_ascii, int: int.__repr__}
 
 
 class JSONField(peewee.TextField):
@@ -248,7 +250,13 @@ def _column_values(field: peewee.Field, values: list[Any]) -> list[Any]:
     plain = _PLAIN_VALUES.get(type(field))  # exact types: subclasses may convert
     if plain is not None and set(map(type, values)) <= plain:
         return values
-    return [field.db_value(v) for v in values]
+    encode: Any = field.db_value
+    if type(field) is JSONField:  # text and whole numbers as json writes them, inline
+        text = _JSON_TEXT
+        return [
+            None if v is None else (t(v) if (t := text.get(type(v))) else encode(v)) for v in values
+        ]
+    return [encode(v) for v in values]
 
 
 @functools.cache

@@ -199,6 +199,13 @@ def test_truncated_last_row_is_skipped_but_bad_rows_fail(tmp_path):
 def test_split_name():
     assert split_name("NFCORE:QUANT (S1 rep (2))") == ("NFCORE:QUANT", "S1 rep (2)")
     assert split_name(None) == (None, None)
+    # the first " (" splits, the name must end in ")" and hold no line break (as the
+    # pattern (.*?) \((.*)\) did before split_name went without re)
+    assert split_name("A (1) (2)") == ("A", "1) (2")
+    assert split_name(" (x)") == ("", "x") and split_name("A ()") == ("A", "")
+    assert split_name("A (1") == ("A (1", None) and split_name("A(1)") == ("A(1)", None)
+    assert split_name("A (1)\n") == ("A (1)\n", None)
+    assert split_name("A (1\n)") == ("A (1\n)", None)
 
 
 def test_repeated_cells_read_alike_and_a_bad_one_still_names_its_row(tmp_path):
