@@ -44,3 +44,24 @@ def test_the_plain_route_is_taken_only_for_its_shapes(dtype):
     plain = _plain(dtype, pa.array(PLAIN[dtype], type=pa.string()))
     assert plain is not None and plain.to_pylist() == [json.loads(t) for t in PLAIN[dtype]]
     assert _plain(dtype, pa.array(OTHER[dtype], type=pa.string())) is None
+
+
+def test_values_read_as_concatenated_texts_are_the_rows():
+    """SQLite hands the feature values over as three concatenated texts; split by Arrow
+    they are the rows, grouped by feature in their order; a text holding the separator
+    (which JSON never does unescaped) sends the caller back to the rows."""
+    peewee = pytest.importorskip("peewee")
+    pytest.importorskip("pyarrow")
+    from threadline.query._arrowjson import concatenated
+
+    db = peewee.SqliteDatabase(":memory:")
+    rows = [(7, 2, '"a,b"'), (5, 1, "1"), (9, 2, '{"x": [1, 2]}'), (5, 2, '""')]
+    sql = " UNION ALL ".join("SELECT ? AS o, ? AS f, ? AS v" for _ in rows)
+    params = [x for row in rows for x in row]
+    groups = concatenated(db, sql, params)
+    assert {f: (list(o), t.to_pylist()) for f, (o, t) in groups.items()} == {
+        1: ([5], ["1"]),
+        2: ([7, 9, 5], ['"a,b"', '{"x": [1, 2]}', '""']),
+    }
+    assert concatenated(db, "SELECT 1 AS o, 1 AS f, 'x' AS v WHERE 0", []) == {}
+    assert concatenated(db, "SELECT 1 AS o, 1 AS f, 'x' || char(30) || 'y' AS v", []) is None

@@ -132,3 +132,27 @@ def test_a_threshold_set_during_a_read_is_kept(keys_frame, collector):
     gc.set_threshold(5000, 20, 20)
     assert held.release() == ["threads/a.txt"]
     assert gc.get_threshold() == (5000, 20, 20)
+
+
+def test_a_feature_frame_inside_a_transaction_holds_its_own_values(db_instance):
+    """Outside a transaction SQLite's feature values are read on a second connection in a
+    thread of their own; inside one, on the caller's own connection, which alone sees
+    what the transaction wrote."""
+    pytest.importorskip("pandas")
+    from threadline import adapters
+
+    flow = adapters.get_transform("tx", "flow")
+    runs = adapters.start_runs([{"transform": flow, "name": f"r{i}"} for i in range(3)])
+    adapters.annotate_records([(r, {"exit": i}) for i, r in enumerate(runs)], create_features=True)
+    query = tl.Run.filter(transform__key="tx").order_by("id")
+    outside = query.df(features=True)
+    assert list(outside["exit"]) == [0, 1, 2]
+    with tl.instance().db.atomic():
+        adapters.annotate_records([(runs[0], {"colour": "red"})], create_features=True)
+        inside = query.df(features=True)
+    assert inside["colour"].tolist()[0] == "red" and inside["colour"].isna().tolist()[1:] == [
+        True,
+        True,
+    ]
+    assert list(inside["exit"]) == [0, 1, 2]
+    assert list(query.df(features=True)["colour"].fillna("-")) == ["red", "-", "-"]

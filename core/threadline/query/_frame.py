@@ -25,10 +25,10 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from itertools import repeat
 
-from .._db import unwrap
+from .._db import is_sqlite, unwrap
 from .._dtypes import typed_value
 from ..errors import UnknownFeature
-from ._arrowjson import parse_in_background, placed_columns
+from ._arrowjson import concatenated, parsed_array, placed_columns
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup)
 if TYPE_CHECKING:
@@ -38,34 +38,80 @@ if TYPE_CHECKING:
 def feature_columns(
     model: Any, ids: Any, wanted: bool | Iterable[str]
 ) -> Callable[[Any], dict[str, Any]]:
-    """Reads the feature values of the records in ``ids`` (a subquery of their ids): every
-    feature they have with ``wanted=True``, else the ones named (a column each, even with
-    no value). Returns the function that makes their columns (name -> values) in the
-    order of the record ids it is given; Arrow parses the texts meanwhile."""
+    """Starts reading the feature values of the records in ``ids`` (a subquery of their
+    ids): every feature they have with ``wanted=True``, else the ones named (a column
+    each, even with no value). Returns the function that makes their columns (name ->
+    values) in the order of the record ids it is given."""
     table = model._feature_table
     owner = getattr(table, model._feature_owner)
     names = None if wanted is True else list(dict.fromkeys(wanted))  # type: ignore[arg-type]
     features = _features(table.feature.rel_model, names)  # name -> (id, dtype)
-    query = table.select(owner, table.feature, table.value).where(owner.in_(ids))
+    values = (owner.alias("o"), table.feature.alias("f"), table.value.alias("v"))
+    query = table.select(*values).where(owner.in_(ids))
     if names is not None:
         query = query.where(table.feature.in_([features[n][0] for n in names]))
-    sql, params = query.sql()
-    groups = _by_feature(unwrap(table._meta.database).execute_sql(sql, params).fetchall())
-    shown = names if names is not None else sorted(n for n, f in features.items() if f[0] in groups)
-    texts = {f: (dtype, groups[f][1]) for f, dtype in (features[n] for n in shown) if f in groups}
-    return partial(_columns, shown, features, groups, parse_in_background(texts))
+    db, dtypes = unwrap(table._meta.database), dict(features.values())
+    if is_sqlite(db) and not db.connection().in_transaction:  # else: its own rows
+        reading = in_background(partial(_read, db, query.sql(), dtypes, True))
+    else:
+        groups = _by_feature(db.execute_sql(*query.sql()).fetchall())
+        reading = in_background(partial(_parsed, groups, dtypes))
+    return partial(_columns, names, features, reading)
+
+
+def in_background(work: Callable[[], Any]) -> Callable[[], Any]:
+    """``work()`` in a thread of its own, started now; the function returned waits for
+    its result (or raises its error)."""
+    import threading
+
+    done: list[Any] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            done.append(work())
+        except BaseException as exc:  # raised again in the caller's thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=run, name="threadline-feature-values", daemon=True)
+    thread.start()
+
+    def result() -> Any:
+        thread.join()
+        if failed:
+            raise failed[0]
+        return done[0]
+
+    return result
+
+
+def _read(db: Any, sql: tuple[str, Any], dtypes: dict[int, str], own: bool) -> Any:
+    """The values of ``sql`` grouped by feature, and parsed (``_parsed``), on this
+    thread's own connection, closed at the end when ``own``."""
+    try:
+        groups = concatenated(db, *sql)
+        if groups is None:
+            groups = _by_feature(db.execute_sql(*sql).fetchall())
+        return _parsed(groups, dtypes)
+    finally:
+        if own:
+            db.close()
+
+
+def _parsed(groups: dict[int, tuple[Any, Any]], dtypes: dict[int, str]) -> Any:
+    return groups, {f: parsed_array(dtypes[f], groups[f][1]) for f in groups if f in dtypes}
 
 
 def _columns(
-    shown: list[str],
+    names: list[str] | None,
     features: dict[str, tuple[int, str]],
-    groups: dict[int, tuple[Any, list[str]]],
-    parsing: Callable[[], dict[int, Any]],
+    reading: Callable[[], Any],
     record_ids: Any,
 ) -> dict[str, Any]:
     import pandas as pd
 
-    parsed = parsing()
+    groups, parsed = reading()
+    shown = names if names is not None else sorted(n for n, f in features.items() if f[0] in groups)
     rows = pd.Index(record_ids)
     columns: dict[str, Any] = {}
     for name in shown:
@@ -75,7 +121,8 @@ def _columns(
         if placed is not None:
             columns.update(placed)
             continue
-        values = json.loads("[" + ",".join(raw) + "]")  # one call for the whole column
+        texts = raw if isinstance(raw, list) else raw.to_pylist()
+        values = json.loads("[" + ",".join(texts) + "]")  # one call for the whole column
         if dtype == "dict":
             dicts = [v if type(v) is dict else _NO_DICT for v in values]
             columns.update(_expanded(name, _placed(owners, dicts, rows, _NO_DICT)))
