@@ -141,3 +141,16 @@ def test_outputs_and_inputs_of_a_run_started_later(db_instance, isolated):
     found = tl.Run.get(uid=run.uid)
     assert [a.uid for a in found.outputs] == [output.uid]
     assert [a.uid for a in found.inputs] == [config.uid]
+
+
+def test_a_field_set_before_the_row_is_written_is_kept(local_instance):
+    """What is set on a run after its start (its row as started is what the writer
+    inserts) is written by its close, as for a run written at once."""
+    writer = adapters.writer()
+    with writer.turn:  # the row is not written before the change
+        run = later("deferred/renamed")
+        run.name = "renamed"
+    writer.submit(lambda: adapters.finish_run(run, "completed"))
+    writer.flush()
+    found = tl.Run.get(uid=run.uid)
+    assert (found.name, found.status) == ("renamed", "completed")

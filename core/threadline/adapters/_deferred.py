@@ -72,7 +72,6 @@ class Pending:
             data = self.run.__data__
             if data.get("id") is None and self.inserted is not None:
                 data["id"] = self.inserted
-                self.run._dirty.clear()
         runs_started([self.run])
 
     def _insert(self) -> int:
@@ -94,7 +93,6 @@ class Pending:
                 sql = f'SELECT "id" FROM "run" WHERE "uid" = {db.param}'
                 row = db.execute_sql(sql, [data["uid"]]).fetchone()
                 data["id"] = row[0] if row is not None else self._insert()
-                self.run._dirty.clear()
             return data["id"]  # type: ignore[no-any-return]
 
 
@@ -105,6 +103,7 @@ def _nothing() -> None:
 def defer(run: Run, writer: Writer, guard: Guard | None = None) -> None:
     """Queue ``run``'s INSERT on ``writer`` (``start_run(..., later=True)``); ``guard``
     reports its failure."""
-    pending = Pending(run, writer, guard)
+    pending = Pending(run, writer, guard)  # the row as it is now: what the writer inserts
+    run._dirty.clear()  # fields set from now on are written by the run's next save (its close)
     vars(run)["_pending"] = pending
     pending.submit()
