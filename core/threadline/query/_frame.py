@@ -13,9 +13,14 @@ rows with ``take``: no Python object per value (``_arrowjson.py``). Each column 
 dtype pandas infers from the Python values (``[1, None]``: float64 with NaN), so the
 frame is the one the Python path builds; any other feature, or JSON the reader types
 otherwise (dates, nested values), is decoded by one ``json.loads`` call and placed by
-position. The values are read before the records' rows, and Arrow parses them in a
-thread of its own while the rows are read (``parse_in_background``; Arrow holds no GIL),
-so on a machine with a free core the parsing adds no wall time.
+position.
+
+The values are read in a thread of their own (``in_background``) while the caller reads
+the records' rows. On SQLite, outside a transaction, that thread reads them on a second
+connection as three texts SQLite concatenates, split by Arrow (``concatenated``): SQLite
+and Arrow hold no GIL meanwhile, so on a machine with a free core the values cost little
+wall time. Inside a transaction (only its connection sees its writes) and on PostgreSQL
+the caller reads the rows itself and the thread only parses them.
 """
 
 from __future__ import annotations
