@@ -65,3 +65,21 @@ def test_values_read_as_concatenated_texts_are_the_rows():
     }
     assert concatenated(db, "SELECT 1 AS o, 1 AS f, 'x' AS v WHERE 0", []) == {}
     assert concatenated(db, "SELECT 1 AS o, 1 AS f, 'x' || char(30) || 'y' AS v", []) is None
+
+
+def test_values_too_long_for_one_sqlite_string_send_the_caller_back_to_the_rows(tmp_path):
+    """More text than SQLite holds in one string (its length limit, lowered here for
+    real on the connection): ``None``, and the caller reads the rows instead."""
+    import sqlite3
+
+    pytest.importorskip("pyarrow")
+    from threadline._db import SqliteDatabase
+    from threadline.query._arrowjson import concatenated
+
+    db = SqliteDatabase(str(tmp_path / "limit.sqlite"))
+    db.connection().setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 64)
+    sql = "SELECT 1 AS o, 1 AS f, ? AS v UNION ALL SELECT 2, 1, ?"
+    texts = ['"' + "a" * 40 + '"', '"' + "b" * 40 + '"']
+    assert concatenated(db, sql, [texts[0], '"b"']) is not None  # 48 characters: fits
+    assert concatenated(db, sql, texts) is None
+    db.close()
