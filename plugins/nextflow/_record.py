@@ -199,7 +199,7 @@ class _Batch:
                 new.add(task.reference)
             values = task.features() if run is None else {"files_recorded": True}
             self.slots.append((task, run, values))
-        self.names = {name for _, _, values in self.slots for name in values}
+        self.names: set[str] = set().union(*[values for _, _, values in self.slots])
         self.before: _Batch | None = None  # the batch that commits just before this one
         self.runs_known, self.done = threading.Event(), threading.Event()
         self.error: BaseException | None = None
