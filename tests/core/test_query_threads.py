@@ -156,3 +156,51 @@ def test_a_feature_frame_inside_a_transaction_holds_its_own_values(db_instance):
     ]
     assert list(inside["exit"]) == [0, 1, 2]
     assert list(query.df(features=True)["colour"].fillna("-")) == ["red", "-", "-"]
+
+
+def test_a_commit_landing_between_a_feature_frames_reads_shows_in_all_of_it_or_none(
+    local_instance,
+):
+    """A frame's feature values and rows are two statements; another thread's save that
+    commits while the values are being read (SQLite's trace and progress hooks on the
+    reading connection start it there, for real) shows in the whole frame or not at
+    all: one read transaction, one snapshot."""
+    pytest.importorskip("pandas")
+    from threadline import adapters
+
+    flow = adapters.get_transform("snap", "flow")
+    (first,) = adapters.start_runs([{"transform": flow, "name": "first"}])
+    adapters.annotate_records([(first, {"exit": 1})], create_features=True)
+
+    def save_elsewhere() -> None:
+        (second,) = adapters.start_runs([{"transform": flow, "name": "second"}])
+        adapters.annotate_records([(second, {"exit": 2}), (first, {"exit": 9})])
+
+    reading, steps, saved = [], [], threading.Event()
+
+    def watch(sql: str) -> None:
+        reading.append("run_feature_value" in sql)
+
+    def step() -> int:
+        if reading and reading[-1] and not saved.is_set():
+            steps.append(1)
+            if len(steps) == 5:  # well inside the values' statement
+                writer = threading.Thread(target=save_elsewhere)
+                writer.start()
+                writer.join(30)
+                saved.set()
+        return 0
+
+    connection = tl.instance().db.connection()
+    connection.set_trace_callback(watch)
+    connection.set_progress_handler(step, 1)
+    try:
+        frame = tl.Run.filter(transform__key="snap").order_by("id").df(features=True)
+    finally:
+        connection.set_progress_handler(None, 1)
+        connection.set_trace_callback(None)
+    assert saved.is_set()  # the save committed while the frame was being read
+    seen = (list(frame["name"]), frame["exit"].tolist())
+    assert seen in ((["first"], [1]), (["first", "second"], [9, 2]))
+    after = tl.Run.filter(transform__key="snap").order_by("id").df(features=True)
+    assert (list(after["name"]), after["exit"].tolist()) == (["first", "second"], [9, 2])

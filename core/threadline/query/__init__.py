@@ -15,10 +15,11 @@ The lookups are ``_lookups.py`` (dict items: ``_json.py``); feature columns of
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 
 import peewee
 
-from .._db import unwrap
+from .._db import is_sqlite, unwrap
 from ..errors import InvalidInput, MultipleFound, NotFound
 from ._columnar import column, paused_gc
 from ._frame import feature_columns
@@ -159,10 +160,12 @@ class Query:
 
         fields = self.model._meta.sorted_fields
         sql, params = self.select().sql()
-        with paused_gc():  # rows and values die young: no collection scans them
-            # feature values first: Arrow parses them while the rows below are read
+        db = unwrap(self.model._meta.database)
+        # rows and values die young: no collection scans them; all reads see one snapshot
+        with paused_gc(), _one_snapshot(db, features is not False):
+            # feature values first: a thread parses them while the rows below are read
             placed = None if features is False else self._feature_values(features)
-            rows = unwrap(self.model._meta.database).execute_sql(sql, params).fetchall()
+            rows = db.execute_sql(sql, params).fetchall()
             columns = list(zip(*rows, strict=True)) if rows else [()] * len(fields)
             del rows
             data = {f.name: column(c, f, pd) for f, c in zip(fields, columns, strict=True)}
@@ -189,6 +192,15 @@ class Query:
 
     def __repr__(self) -> str:
         return f"<Query {self.model.__name__}: {self.select().sql()[0][:120]}...>"
+
+
+def _one_snapshot(db: Any, several: bool) -> Any:
+    """SQLite: one read transaction around a frame's several reads (features, values,
+    rows), so that all of them see the same commits (WAL: one snapshot); inside the
+    caller's own transaction they already do. PostgreSQL: each statement its own."""
+    if not several or not is_sqlite(db) or db.connection().in_transaction:
+        return nullcontext()
+    return db.atomic()
 
 
 def _describe_one(key: str, value: Any) -> str:

@@ -15,12 +15,11 @@ frame is the one the Python path builds; any other feature, or JSON the reader t
 otherwise (dates, nested values), is decoded by one ``json.loads`` call and placed by
 position.
 
-The values are read in a thread of their own (``in_background``) while the caller reads
-the records' rows. On SQLite, outside a transaction, that thread reads them on a second
-connection as three texts SQLite concatenates, split by Arrow (``concatenated``): SQLite
-and Arrow hold no GIL meanwhile, so on a machine with a free core the values cost little
-wall time. Inside a transaction (only its connection sees its writes) and on PostgreSQL
-the caller reads the rows itself and the thread only parses them.
+The values are read first, on the caller's connection and in the same read transaction
+as the records' rows (one snapshot, ``Query.to_dataframe``); on SQLite as three texts
+SQLite concatenates, split by Arrow (``concatenated``: no Python object per value). A
+thread of their own parses them (``in_background``; Arrow holds no GIL) while the
+caller reads the rows: on a machine with a free core the parsing costs no wall time.
 """
 
 from __future__ import annotations
@@ -56,12 +55,10 @@ def feature_columns(
     if names is not None:
         query = query.where(table.feature.in_([features[n][0] for n in names]))
     db, dtypes = unwrap(table._meta.database), dict(features.values())
-    if is_sqlite(db) and not db.connection().in_transaction:  # else: its own rows
-        reading = in_background(partial(_read, db, query.sql(), dtypes, True))
-    else:
+    groups = concatenated(db, *query.sql()) if is_sqlite(db) else None
+    if groups is None:
         groups = _by_feature(db.execute_sql(*query.sql()).fetchall())
-        reading = in_background(partial(_parsed, groups, dtypes))
-    return partial(_columns, names, features, reading)
+    return partial(_columns, names, features, in_background(partial(_parsed, groups, dtypes)))
 
 
 def in_background(work: Callable[[], Any]) -> Callable[[], Any]:
@@ -88,19 +85,6 @@ def in_background(work: Callable[[], Any]) -> Callable[[], Any]:
         return done[0]
 
     return result
-
-
-def _read(db: Any, sql: tuple[str, Any], dtypes: dict[int, str], own: bool) -> Any:
-    """The values of ``sql`` grouped by feature, and parsed (``_parsed``), on this
-    thread's own connection, closed at the end when ``own``."""
-    try:
-        groups = concatenated(db, *sql)
-        if groups is None:
-            groups = _by_feature(db.execute_sql(*sql).fetchall())
-        return _parsed(groups, dtypes)
-    finally:
-        if own:
-            db.close()
 
 
 def _parsed(groups: dict[int, tuple[Any, Any]], dtypes: dict[int, str]) -> Any:
