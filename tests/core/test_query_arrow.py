@@ -83,3 +83,27 @@ def test_values_too_long_for_one_sqlite_string_send_the_caller_back_to_the_rows(
     assert concatenated(db, sql, [texts[0], '"b"']) is not None  # 48 characters: fits
     assert concatenated(db, sql, texts) is None
     db.close()
+
+
+def test_a_feature_frame_too_long_for_one_sqlite_string_is_read_as_rows(local_instance):
+    """With SQLite's length limit (lowered for real on the reading connection) below the
+    concatenated values, the frame reads the rows instead and is the same frame."""
+    import sqlite3
+
+    pd = pytest.importorskip("pandas")
+    import threadline as tl
+    from threadline import adapters
+
+    flow = adapters.get_transform("long", "flow")
+    runs = adapters.start_runs([{"transform": flow, "name": f"r{i}"} for i in range(30)])
+    features = {"tag": "x" * 50, "exit": 3, "trace": {"rss": 1, "host": "n"}}
+    adapters.annotate_records([(r, features) for r in runs], create_features=True)
+    query = tl.Run.filter(transform__key="long").order_by("id")
+    whole = query.df(features=True)
+    connection = tl.instance().db.connection()
+    connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 1000)  # 30 x 50 characters: over
+    try:
+        pd.testing.assert_frame_equal(query.df(features=True), whole, check_exact=True)
+    finally:
+        connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 1_000_000_000)
+    assert list(whole["tag"]) == ["x" * 50] * 30 and list(whole["trace.host"]) == ["n"] * 30

@@ -36,35 +36,56 @@ def parsed_columns(
 
 def concatenated(db: Any, sql: str, params: Any) -> dict[int, tuple[Any, Any]] | None:
     """SQLite: the rows of ``sql`` (``o`` owner, ``f`` feature, ``v`` JSON text) grouped by
-    feature as (owner ids, Arrow texts), read as three texts SQLite concatenates (the
-    i-th item of each is one row's: the aggregates step through the same rows) and split
-    by Arrow: no Python object per value, and SQLite's work runs without the GIL.
-    ``None`` (read the rows instead): no pyarrow, a text holding the separator (JSON never
-    does unescaped), or more than SQLite or Arrow hold in one string."""
+    feature as (owner ids, Arrow texts): ``grouped(concatenated_texts(...))``. ``None``
+    (read the rows instead): see those two."""
+    return grouped(concatenated_texts(db, sql, params))
+
+
+def concatenated_texts(db: Any, sql: str, params: Any) -> tuple[Any, Any, Any] | None:
+    """The rows of ``sql`` as three texts SQLite concatenates (owners, features, and the
+    JSON texts separated by char(30); the i-th item of each is one row's: the aggregates
+    step through the same rows): no Python object per value, and SQLite builds them
+    without the GIL. ``None``: no pyarrow to split them, or more than SQLite holds in
+    one string."""
     try:
-        import numpy as np
-        import pyarrow as pa
-        import pyarrow.compute as pc
+        import pyarrow  # noqa: F401 - grouped() splits with it
     except ImportError:
         return None
     whole = f"SELECT group_concat(o), group_concat(f), group_concat(v, char(30)) FROM ({sql})"
     try:
-        owners, features, texts = db.execute_sql(whole, params).fetchone()
-        if owners is None:
-            return {}
+        texts: tuple[Any, Any, Any] = db.execute_sql(whole, params).fetchone()
+    except DatabaseError:
+        return None
+    return texts
+
+
+def grouped(texts: tuple[Any, Any, Any] | None) -> dict[int, tuple[Any, Any]] | None:
+    """``concatenated_texts`` split by Arrow and grouped by feature; ``None``: a text
+    holding the separator (JSON never does unescaped), or more than Arrow holds in one
+    string. No database access (a thread of its own may run it)."""
+    if texts is None:
+        return None
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    owners, features, values = texts
+    if owners is None:
+        return {}
+    try:
         ids = [_split(x, ",", pa, pc) for x in (owners, features)]
         owner_ids, feature_ids = (pc.cast(x, pa.int64()).to_numpy() for x in ids)
-        values = _split(texts, "\x1e", pa, pc)
-    except (DatabaseError, pa.ArrowException, ValueError):
+        split = _split(values, "\x1e", pa, pc)
+    except (pa.ArrowException, ValueError):
         return None
-    if not len(owner_ids) == len(feature_ids) == len(values):
+    if not len(owner_ids) == len(feature_ids) == len(split):
         return None
     order = np.argsort(feature_ids, kind="stable")
     found, starts = np.unique(feature_ids[order], return_index=True)
-    owner_ids, values = owner_ids[order], values.take(pa.array(order))
+    owner_ids, split = owner_ids[order], split.take(pa.array(order))
     ends = [*starts[1:], len(order)]
     return {
-        int(f): (owner_ids[start:end], values.slice(start, end - start))
+        int(f): (owner_ids[start:end], split.slice(start, end - start))
         for f, start, end in zip(found, starts, ends, strict=True)
     }
 

@@ -32,7 +32,7 @@ from itertools import repeat
 from .._db import is_sqlite, unwrap
 from .._dtypes import typed_value
 from ..errors import UnknownFeature
-from ._arrowjson import concatenated, parsed_array, placed_columns
+from ._arrowjson import concatenated_texts, grouped, parsed_array, placed_columns
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup)
 if TYPE_CHECKING:
@@ -55,10 +55,14 @@ def feature_columns(
     if names is not None:
         query = query.where(table.feature.in_([features[n][0] for n in names]))
     db, dtypes = unwrap(table._meta.database), dict(features.values())
-    groups = concatenated(db, *query.sql()) if is_sqlite(db) else None
-    if groups is None:
-        groups = _by_feature(db.execute_sql(*query.sql()).fetchall())
-    return partial(_columns, names, features, in_background(partial(_parsed, groups, dtypes)))
+    texts = concatenated_texts(db, *query.sql()) if is_sqlite(db) else None
+    if texts is None:
+        rows = _by_feature(db.execute_sql(*query.sql()).fetchall())
+        reading = in_background(partial(_parsed, rows, dtypes))
+    else:  # split, grouped and parsed meanwhile; the rows read again if they cannot be
+        reading = in_background(partial(_split_up, texts, dtypes))
+    again = partial(_rows_read_again, db, query.sql(), dtypes)
+    return partial(_columns, names, features, reading, again)
 
 
 def in_background(work: Callable[[], Any]) -> Callable[[], Any]:
@@ -91,15 +95,26 @@ def _parsed(groups: dict[int, tuple[Any, Any]], dtypes: dict[int, str]) -> Any:
     return groups, {f: parsed_array(dtypes[f], groups[f][1]) for f in groups if f in dtypes}
 
 
+def _split_up(texts: tuple[Any, Any, Any], dtypes: dict[int, str]) -> Any:
+    groups = grouped(texts)
+    return None if groups is None else _parsed(groups, dtypes)
+
+
+def _rows_read_again(db: Any, sql: tuple[str, Any], dtypes: dict[int, str]) -> Any:
+    """The values as rows, on the caller's connection (in the frame's transaction)."""
+    return _parsed(_by_feature(db.execute_sql(*sql).fetchall()), dtypes)
+
+
 def _columns(
     names: list[str] | None,
     features: dict[str, tuple[int, str]],
     reading: Callable[[], Any],
+    again: Callable[[], Any],
     record_ids: Any,
 ) -> dict[str, Any]:
     import pandas as pd
 
-    groups, parsed = reading()
+    groups, parsed = reading() or again()
     shown = names if names is not None else sorted(n for n, f in features.items() if f[0] in groups)
     rows = pd.Index(record_ids)
     columns: dict[str, Any] = {}
