@@ -1,6 +1,7 @@
 """Prefect adapter benchmark: a 200-task flow with Prefect's decorators and threadline's.
 
     python bench/prefect.py [--tasks N] [--rounds 3] [--mode seq|submit|map|gather]
+                            [--threads] [--tree FOLDER]
 
 Starts one Prefect API server (the test suite's harness and settings, see
 tests/plugins/prefect/server.py) and a fresh embedded threadline instance in a temporary
@@ -18,6 +19,12 @@ Modes (``--tasks`` defaults to 200 for the first two, 111 for Prefect's concurre
 ``map`` is ``task.map(range(n))`` on a ``ThreadPoolTaskRunner`` (Prefect's thread-pool
 example) and ``gather`` an async flow awaiting ``asyncio.gather`` of ``n`` calls of an
 async task (Prefect's async example).
+
+``--threads`` measures threadline's own CPU per task run instead, by thread: its task
+hooks on the task threads and the background writer's thread (thread CPU time). ``--tree
+FOLDER`` imports threadline from FOLDER (another commit's ``core/threadline`` copied as
+``FOLDER/threadline``, with ``plugins/prefect`` as ``FOLDER/threadline/prefect`` and its
+``tests``), so one script measures both sides of a before/after.
 """
 
 import argparse
@@ -31,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+if "--tree" in sys.argv[:-1]:  # another tree's threadline (a copy of a commit, as the package)
+    ROOT = Path(sys.argv[sys.argv.index("--tree") + 1]).resolve()
 # this file is named prefect.py: its folder must not shadow the prefect package
 sys.path[:] = [str(ROOT)] + [
     p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
@@ -106,6 +115,8 @@ def main() -> None:
     parser.add_argument("--tasks", type=int)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--mode", choices=("seq", "submit", "map", "gather"), default="seq")
+    parser.add_argument("--threads", action="store_true", help="threadline's CPU by thread")
+    parser.add_argument("--tree", help="measure the threadline of this folder instead")
     args = parser.parse_args()
     args.tasks = args.tasks or (111 if args.mode in ("map", "gather") else 200)
     from tests.plugins.prefect.server import prefect_server
@@ -118,6 +129,8 @@ def main() -> None:
 
         tl.connect()
         with prefect_server():
+            if args.threads:
+                return by_thread(args)
             plain, tracked = make_flows(args.tasks, args.mode)
             timed(plain), timed(tracked)  # warm-up: imports, first transform
             times: dict[str, list[tuple[float, float, float]]] = {"plain": [], "threadline": []}
@@ -127,6 +140,54 @@ def main() -> None:
         runs = tl.Run.filter(transform__key="bench-threadline/inc").count()
         tl.disconnect()
     report(args, times, runs)
+
+
+def by_thread(args: argparse.Namespace) -> None:
+    """threadline's own CPU per task run, by thread: its task hooks on the task threads
+    (thread CPU time, and their wall time) and the background writer's thread, over
+    ``--rounds`` flows after a warm-up (steadier than the ratios on a busy machine)."""
+    import threading
+
+    import threadline as tl
+    from threadline import adapters
+    from threadline.prefect import _hooks
+
+    spent, lock, original = [0.0, 0.0], threading.Lock(), _hooks.Hook.__call__
+
+    def hook(self: Any, owner: Any, run: Any, state: Any) -> None:
+        if self.kind != "task":
+            return original(self, owner, run, state)
+        cpu, wall = time.thread_time(), time.perf_counter()
+        try:
+            return original(self, owner, run, state)
+        finally:
+            with lock:
+                spent[0] += time.thread_time() - cpu
+                spent[1] += time.perf_counter() - wall
+
+    _hooks.Hook.__call__ = hook
+    tracked = make_flows(args.tasks, args.mode)[1]
+    tracked()  # warm-up: imports, first transform, the writer thread started
+    writer = adapters.writer()
+    before, spent[:] = _thread_cpu(writer), [0.0, 0.0]
+    for _ in range(args.rounds):
+        tracked()
+    writer_cpu = _thread_cpu(writer) - before
+    runs = args.rounds * args.tasks
+    assert tl.Run.filter(transform__key="bench-threadline/inc").count() == runs + args.tasks
+    print(
+        f"{args.tasks} tasks ({args.mode}), {args.rounds} flows, {ROOT}; load average "
+        f"{os.getloadavg()[0]:.2f}\nper task run: task hooks {spent[0] / runs * 1e3:.3f} ms CPU "
+        f"({spent[1] / runs * 1e3:.3f} ms wall), writer thread {writer_cpu / runs * 1e3:.3f} "
+        f"ms CPU, together {(spent[0] + writer_cpu) / runs * 1e3:.3f} ms CPU"
+    )
+
+
+def _thread_cpu(writer: Any) -> float:
+    thread = writer._thread
+    if thread is None or thread.ident is None:
+        return 0.0
+    return time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
 
 
 def report(

@@ -83,6 +83,7 @@ class Writer:
         self.name = name
         self.turn = _Turn()
         self.linger_s = LINGER_S
+        self._urgent = threading.Event()  # set by a waiter: write what is queued now
         self.retries = 0
         self.failures: list[BaseException] = []
         self._queue: queue.SimpleQueue[_Item | threading.Event] = queue.SimpleQueue()
@@ -132,6 +133,7 @@ class Writer:
             return False
         done = threading.Event()
         self._queue.put(done)
+        self._urgent.set()  # the writer stops lingering
         done.wait()
         return True
 
@@ -200,20 +202,15 @@ class Writer:
                     entry.set()
 
     def _take(self) -> list[_Item | threading.Event]:
-        """The next batch: what is queued, and what comes within ``linger_s`` of the first
-        job (fewer commits when jobs trickle in, as a loop's task runs do); a waiter
-        (``flush``, ``wait``) ends the wait at once."""
+        """The next batch: what is queued, once ``linger_s`` has passed after its first
+        job (fewer commits when jobs trickle in, as a loop's task runs do) or a waiter
+        (``flush``, ``wait``) has come. Jobs queued meanwhile do not wake this thread:
+        each wake-up takes the GIL from the engine's threads."""
         entries = [self._queue.get()]
-        deadline = time.monotonic() + self.linger_s
-        while len(entries) < MAX_BATCH and isinstance(entries[-1], _Item):
-            left = deadline - time.monotonic()
-            try:
-                entries.append(
-                    self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
-                )
-            except queue.Empty:
-                break
-        while len(entries) < MAX_BATCH:  # what a waiter's marker came with
+        if isinstance(entries[0], _Item) and self.linger_s > 0:
+            self._urgent.wait(self.linger_s)
+        self._urgent.clear()
+        while len(entries) < MAX_BATCH:
             try:
                 entries.append(self._queue.get_nowait())
             except queue.Empty:
