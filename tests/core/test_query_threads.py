@@ -204,3 +204,40 @@ def test_a_commit_landing_between_a_feature_frames_reads_shows_in_all_of_it_or_n
     assert seen in ((["first"], [1]), (["first", "second"], [9, 2]))
     after = tl.Run.filter(transform__key="snap").order_by("id").df(features=True)
     assert (list(after["name"]), after["exit"].tolist()) == (["first", "second"], [9, 2])
+
+
+def test_a_commit_landing_between_a_feature_frames_reads_on_postgresql(db_instance, monkeypatch):
+    """The same on PostgreSQL (and SQLite again), where no progress hook exists: the save
+    runs, for real, in another thread right after the frame's values statement returns
+    and before its rows are read (a hook on this instance's ``execute_sql``, no mock)."""
+    pytest.importorskip("pandas")
+    from threadline import adapters
+
+    flow = adapters.get_transform("snap", "flow")
+    (first,) = adapters.start_runs([{"transform": flow, "name": "first"}])
+    adapters.annotate_records([(first, {"exit": 1})], create_features=True)
+
+    def save_elsewhere() -> None:
+        (second,) = adapters.start_runs([{"transform": flow, "name": "second"}])
+        adapters.annotate_records([(second, {"exit": 2}), (first, {"exit": 9})])
+
+    db, saved, reader = tl.instance().db, threading.Event(), threading.get_ident()
+    execute_sql = db.execute_sql
+
+    def then_save(sql: str, *args: object, **kwargs: object) -> object:
+        cursor = execute_sql(sql, *args, **kwargs)
+        frames = threading.get_ident() == reader  # not the saving thread's own statements
+        if frames and "run_feature_value" in sql and not saved.is_set():
+            writer = threading.Thread(target=save_elsewhere)
+            writer.start()
+            writer.join(30)
+            saved.set()
+        return cursor
+
+    monkeypatch.setattr(db, "execute_sql", then_save)
+    frame = tl.Run.filter(transform__key="snap").order_by("id").df(features=True)
+    monkeypatch.undo()
+    assert saved.is_set()  # the save committed between the frame's statements
+    assert (list(frame["name"]), frame["exit"].tolist()) == (["first"], [1])
+    after = tl.Run.filter(transform__key="snap").order_by("id").df(features=True)
+    assert (list(after["name"]), after["exit"].tolist()) == (["first", "second"], [9, 2])

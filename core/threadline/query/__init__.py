@@ -15,7 +15,7 @@ The lookups are ``_lookups.py`` (dict items: ``_json.py``); feature columns of
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 
 import peewee
 
@@ -195,12 +195,22 @@ class Query:
 
 
 def _one_snapshot(db: Any, several: bool) -> Any:
-    """SQLite: one read transaction around a frame's several reads (features, values,
-    rows), so that all of them see the same commits (WAL: one snapshot); inside the
-    caller's own transaction they already do. PostgreSQL: each statement its own."""
-    if not several or not is_sqlite(db) or db.connection().in_transaction:
+    """One read transaction around a frame's several reads (features, values, rows), so
+    that all of them see the same commits: SQLite (WAL) keeps one snapshot per read
+    transaction; PostgreSQL does at REPEATABLE READ (its default, READ COMMITTED, takes a
+    new one per statement). Inside the caller's own transaction, the caller decides."""
+    if not several:
         return nullcontext()
-    return db.atomic()
+    if is_sqlite(db):
+        return nullcontext() if db.connection().in_transaction else db.atomic()
+    return nullcontext() if db.in_transaction() else _repeatable_read(db)
+
+
+@contextmanager
+def _repeatable_read(db: Any) -> Iterator[None]:
+    with db.atomic():
+        db.execute_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield
 
 
 def _describe_one(key: str, value: Any) -> str:
