@@ -158,14 +158,9 @@ def test_a_feature_frame_inside_a_transaction_holds_its_own_values(db_instance):
     assert list(query.df(features=True)["colour"].fillna("-")) == ["red", "-", "-"]
 
 
-def test_a_commit_landing_between_a_feature_frames_reads_shows_in_all_of_it_or_none(
-    local_instance,
-):
-    """A frame's feature values and rows are two statements; another thread's save that
-    commits while the values are being read (SQLite's trace and progress hooks on the
-    reading connection start it there, for real) shows in the whole frame or not at
-    all: one read transaction, one snapshot."""
-    pytest.importorskip("pandas")
+def one_run_and_a_save_for_later() -> Callable[[], None]:
+    """Run "first" (exit 1) under transform "snap"; the returned call saves run "second"
+    (exit 2) and changes first's exit to 9."""
     from threadline import adapters
 
     flow = adapters.get_transform("snap", "flow")
@@ -175,6 +170,19 @@ def test_a_commit_landing_between_a_feature_frames_reads_shows_in_all_of_it_or_n
     def save_elsewhere() -> None:
         (second,) = adapters.start_runs([{"transform": flow, "name": "second"}])
         adapters.annotate_records([(second, {"exit": 2}), (first, {"exit": 9})])
+
+    return save_elsewhere
+
+
+def test_a_commit_landing_between_a_feature_frames_reads_shows_in_all_of_it_or_none(
+    local_instance,
+):
+    """A frame's feature values and rows are two statements; another thread's save that
+    commits while the values are being read (SQLite's trace and progress hooks on the
+    reading connection start it there, for real) shows in the whole frame or not at
+    all: one read transaction, one snapshot."""
+    pytest.importorskip("pandas")
+    save_elsewhere = one_run_and_a_save_for_later()
 
     reading, steps, saved = [], [], threading.Event()
 
@@ -211,15 +219,7 @@ def test_a_commit_landing_between_a_feature_frames_reads_on_postgresql(db_instan
     runs, for real, in another thread right after the frame's values statement returns
     and before its rows are read (a hook on this instance's ``execute_sql``, no mock)."""
     pytest.importorskip("pandas")
-    from threadline import adapters
-
-    flow = adapters.get_transform("snap", "flow")
-    (first,) = adapters.start_runs([{"transform": flow, "name": "first"}])
-    adapters.annotate_records([(first, {"exit": 1})], create_features=True)
-
-    def save_elsewhere() -> None:
-        (second,) = adapters.start_runs([{"transform": flow, "name": "second"}])
-        adapters.annotate_records([(second, {"exit": 2}), (first, {"exit": 9})])
+    save_elsewhere = one_run_and_a_save_for_later()
 
     db, saved, reader = tl.instance().db, threading.Event(), threading.get_ident()
     execute_sql = db.execute_sql

@@ -136,6 +136,16 @@ def test_kill_9_of_a_flow_between_enqueue_and_commit(tracked, tmp_path):
     harness.assert_sqlite_consistent(tracked.settings.db)
 
 
+def refuse_in(tracked, monkeypatch, trigger: str, message: str) -> sqlite3.Connection:
+    """A real refusal by the database: a trigger ``trigger`` that aborts with ``message``;
+    hook failures logged, not raised (THREADLINE_STRICT=0)."""
+    monkeypatch.setenv("THREADLINE_STRICT", "0")
+    db = sqlite3.connect(tracked.settings.db.removeprefix("sqlite:///"))
+    db.execute(f"CREATE TRIGGER {trigger} BEGIN SELECT RAISE(ABORT, '{message}'); END")
+    db.commit()
+    return db  # the test reads the rows through it, then closes it
+
+
 @tlp.flow(task_runner=ThreadPoolTaskRunner(max_workers=4))
 def refused(n: int) -> int:
     return sum(square.map(range(n)).result())
@@ -147,13 +157,9 @@ def test_a_refused_background_write_is_logged_once_and_never_fails_the_flow(
     """A real refusal by the database (a trigger that aborts closing any run): the task
     runs' closes fail in the background writer, one ERROR line for all of them, and the
     flow returns its result."""
-    monkeypatch.setenv("THREADLINE_STRICT", "0")
-    db = sqlite3.connect(tracked.settings.db.removeprefix("sqlite:///"))
-    db.execute(
-        "CREATE TRIGGER no_close BEFORE UPDATE OF status ON run "
-        "BEGIN SELECT RAISE(ABORT, 'closing refused'); END"
+    db = refuse_in(
+        tracked, monkeypatch, "no_close BEFORE UPDATE OF status ON run", "closing refused"
     )
-    db.commit()
 
     assert refused(12) == sum(i * i for i in range(12))
 
@@ -212,13 +218,8 @@ def test_a_refused_task_run_row_is_logged_once_and_never_fails_the_flow(
     (and one for their closes, which cannot be written either), the flow returns its
     result and its own run is complete, no task run row exists, and nothing points at
     one."""
-    monkeypatch.setenv("THREADLINE_STRICT", "0")
-    db = sqlite3.connect(tracked.settings.db.removeprefix("sqlite:///"))
-    db.execute(
-        "CREATE TRIGGER no_task_rows BEFORE INSERT ON run WHEN NEW.name LIKE 'square-%' "
-        "BEGIN SELECT RAISE(ABORT, 'task rows refused'); END"
-    )
-    db.commit()
+    when = "no_task_rows BEFORE INSERT ON run WHEN NEW.name LIKE 'square-%'"
+    db = refuse_in(tracked, monkeypatch, when, "task rows refused")
 
     assert refused(12) == sum(i * i for i in range(12))
 
