@@ -547,6 +547,22 @@ def test_emit(capsys):
     assert text == "r1  completed" and json.loads(data) == rows
 
 
+def test_start_run_later(local_instance, isolated):
+    workflow, _ = workflow_and_job()
+    # -- start adapter-start-run-later --
+    writer = adapters.writer()
+    task = adapters.start_run("tasks/square", "task", parent=workflow, later=True)  # queued
+
+    def on_task_end() -> None:  # queued after the row, written after it
+        adapters.finish_run(task, "completed")
+
+    writer.submit(on_task_end, where="a finished task")
+    writer.flush()  # where the flow ends: its records are all visible
+    assert tl.Run.get(uid=task.uid).status == "completed"
+    assert task.id == tl.Run.get(uid=task.uid).id  # the id, once the row is written
+    # -- end adapter-start-run-later --
+
+
 def test_writer(local_instance, isolated):
     workflow, job = workflow_and_job()
     guard = adapters.Guard("myengine", host="the workflow")
