@@ -26,6 +26,42 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+def ctrl_c_as_in_a_terminal() -> None:
+    """``preexec_fn`` for a child the test sends SIGINT: Ctrl-C's default action, whatever
+    this test process inherited. A suite started in the background by a shell without job
+    control inherits SIGINT *ignored*, and so would every child (Python then installs no
+    KeyboardInterrupt handler; bash cannot trap a signal ignored on entry)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def group_alive(group: int, grace_s: float = 10.0) -> bool:
+    """Whether a process of process group ``group`` is still alive, as ``/proc`` lists
+    them. Zombies (ended, waiting for init to reap them) are not alive, and a process
+    still ending gets ``grace_s`` to go: what is left behind for real (a reader blocked
+    on a pipe) stays for ever."""
+    deadline = time.monotonic() + grace_s
+    while True:
+        alive = [
+            pid for pid, (pgrp, state) in _processes().items() if pgrp == group and state != "Z"
+        ]
+        if not alive or time.monotonic() > deadline:
+            return bool(alive)
+        time.sleep(0.1)
+
+
+def _processes() -> dict[int, tuple[int, str]]:
+    """pid -> (process group, state) of every process ``/proc`` shows."""
+    found = {}
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            text = Path(stat).read_text()
+        except OSError:  # ended meanwhile
+            continue
+        fields = text[text.rindex(")") + 2 :].split()  # after "pid (comm) "
+        found[int(text.split(" ", 1)[0])] = (int(fields[2]), fields[0])
+    return found
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

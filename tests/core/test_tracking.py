@@ -19,6 +19,8 @@ from threadline import _liveness
 from threadline.cli import main
 from threadline.errors import TrackingError
 
+from tests import harness
+
 
 def test_flow_and_nested_steps(local_instance, isolated):
     @tl.step()
@@ -279,7 +281,9 @@ run = tl.track()
 
 @tl.flow("long-flow")
 def long_flow() -> None:
-    pathlib.Path(sys.argv[1]).write_text(run.uid)
+    written = pathlib.Path(sys.argv[1] + ".part")  # whole or absent: renamed into place
+    written.write_text(run.uid)
+    written.rename(sys.argv[1])
     time.sleep(120)
 
 long_flow()
@@ -294,7 +298,11 @@ def _start_long(isolated: Path, mode: str) -> tuple[subprocess.Popen, Path]:
     errors = isolated / f"{mode}.err"
     with errors.open("wb") as stderr:
         proc = subprocess.Popen(
-            [sys.executable, str(script), str(marker), mode], cwd=isolated, env=env, stderr=stderr
+            [sys.executable, str(script), str(marker), mode],
+            cwd=isolated,
+            env=env,
+            stderr=stderr,
+            preexec_fn=harness.ctrl_c_as_in_a_terminal,
         )
     deadline = time.monotonic() + 120
     while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:

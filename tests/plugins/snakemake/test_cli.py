@@ -7,6 +7,7 @@ from pathlib import Path
 
 import threadline as tl
 
+from tests import harness
 from tests.plugins.snakemake.conftest import copy_workflow, run_snakemake
 
 from .conftest import cli
@@ -91,6 +92,7 @@ def test_interrupted_workflow_is_aborted(local_instance, tmp_path: Path):
         text=True,
         env=dict(os.environ),
         start_new_session=True,
+        preexec_fn=harness.ctrl_c_as_in_a_terminal,
     )
     try:
         wait_for(folder / "started.flag", process)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import threadline as tl
 
+from tests import harness
 from tests.plugins.snakemake.conftest import SNAKEMAKE, copy_workflow
 
 RUNS = 10
@@ -40,11 +41,7 @@ def run_once(folder: Path, *args: str) -> tuple[int | None, bool]:
         code: int | None = child.returncode
     except subprocess.TimeoutExpired:
         code = None
-    try:
-        os.killpg(child.pid, 0)
-        left = True
-    except ProcessLookupError:
-        left = False
+    left = harness.group_alive(child.pid)  # zombies awaiting init's reaping are not left
     if code is None or left:
         os.killpg(child.pid, signal.SIGKILL)  # this test's own processes only
         child.communicate()
