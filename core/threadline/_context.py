@@ -48,11 +48,23 @@ _connector: Callable[[], Any] | None = None
 _active_instance: Instance | None = None
 _layers: Callable[[], Layers] | None = None
 _loaded: Layers | None = None
+_leaving: list[Callable[[], None]] = []  # see on_leaving_instance
 
 
 def register_connector(connect: Callable[[], Any]) -> None:
     global _connector
     _connector = connect
+
+
+def on_leaving_instance(hook: Callable[[], None]) -> None:
+    """Call ``hook`` whenever ``connect`` is about to make another instance current,
+    while the old one still is (the background writer writes what it holds for it)."""
+    _leaving.append(hook)
+
+
+def leaving_instance() -> None:
+    for hook in list(_leaving):
+        hook()
 
 
 def register_layers(loader: Callable[[], Layers]) -> None:

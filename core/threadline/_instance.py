@@ -81,6 +81,8 @@ def connect(db: str | None = None, storage: str | None = None, create: bool = Tr
         current = _context._active_instance
         if current is not None and current.settings == settings:
             return current  # type: ignore[no-any-return]
+        if current is not None:
+            _context.leaving_instance()  # e.g. queued writes go to the instance they were for
         instance = _open(settings, create or settings.source == "default")
         if current is not None:
             current.db.close()
@@ -175,6 +177,7 @@ def disconnect() -> None:
     with _lock:
         current = _context._active_instance
         if current is not None:
+            _context.leaving_instance()
             current.db.close()
         _context.set_instance(None)
         _context.clear()

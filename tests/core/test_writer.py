@@ -1,6 +1,7 @@
 """The adapter API's background writer (``adapters.Writer``): batches, failures, a kill -9
 between enqueue and commit, and a real PostgreSQL outage in the middle of a run."""
 
+import contextlib
 import itertools
 import logging
 import os
@@ -385,3 +386,58 @@ for run in runs:
     assert done.returncode == 0, done.stderr
     found = tl.Run.filter(transform__key__startswith="exit/").all()
     assert [r.status for r in found] == ["completed"] * 20
+
+
+def _open_connections(inst) -> int:
+    """This process's open connections to ``inst``'s database: SQLite, open files that
+    are its file; PostgreSQL, the server's other backends on that database."""
+    url = inst.settings.db
+    if url.startswith("sqlite:///"):
+        path, found = url.removeprefix("sqlite:///"), 0
+        for fd in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError):
+                found += os.readlink(f"/proc/self/fd/{fd}") == path
+        return found
+    import psycopg2
+
+    with contextlib.closing(psycopg2.connect(url)) as conn, conn.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return int(cur.fetchone()[0])
+
+
+def _rows(inst, sql: str, *args) -> list[tuple]:
+    previous = tl.connect(db=inst.settings.db, storage=inst.settings.storage)
+    try:
+        return [tuple(row) for row in previous.db.execute_sql(sql, args).fetchall()]
+    finally:
+        tl.disconnect()
+
+
+def test_writes_queued_for_an_instance_land_there_when_another_is_connected(db_instance, isolated):
+    """``tl.connect()`` to another instance while jobs wait in the queue: they are written
+    to the instance they were submitted for, none to the new one, and the writer's
+    connections to the old database are closed."""
+    writer = adapters.Writer()
+    writer.linger_s = 600.0  # the batch waits in the queue until something asks for it
+    run = job("leaving/a")
+    writer.submit(lambda: adapters.finish_run(run, "completed"), where="finish a")
+    writer.submit(lambda: adapters.annotate(run, {"n": 1}, create_features=True), where="note a")
+    with writer.at_once():  # the connection at_once shares is open too
+        adapters.start_run("leaving/b", "job", source="echo b")
+
+    other = tl.connect(db=f"sqlite:///{isolated / 'other.db'}", storage=str(isolated / "other"))
+
+    assert writer.failures == []
+    assert _open_connections(db_instance) == 0
+    new = sqlite3.connect(other.settings.db.removeprefix("sqlite:///"))
+    assert new.execute("SELECT count(*) FROM run").fetchone() == (0,)
+    assert new.execute("SELECT count(*) FROM feature").fetchone() == (0,)
+    new.close()
+    p = "%s" if db_instance.settings.db.startswith("postgres") else "?"
+    assert _rows(db_instance, f"SELECT status FROM run WHERE uid = {p}", run.uid) == [
+        ("completed",)
+    ]
+    assert _rows(db_instance, "SELECT count(*) FROM run_feature_value") == [(1,)]

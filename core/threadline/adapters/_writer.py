@@ -19,6 +19,9 @@ meanwhile as one short transaction:
 - ``flush()`` waits until everything submitted before it is written: call it where the
   engine's unit of work ends (a flow run) so its records are all visible when it returns;
   every writer is also flushed at interpreter exit.
+- Before ``threadline.connect()`` makes another instance current, every writer writes
+  what it holds to the instance it was submitted for and closes its connections to it
+  (``leave``): nothing queued lands in the next instance.
 
 A run's row can be queued too (``start_run(..., later=True)``, see ``_deferred``): its id
 comes once the batch is committed, and whoever reads it first waits for it (``wait``). A
@@ -40,12 +43,14 @@ import queue
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import peewee
 
+from .. import _context
 from .._db import unwrap, write_transaction
 from ..models import Run
 from ._guard import Guard, strict
@@ -109,6 +114,7 @@ class Writer:
                 if self._thread is None:
                     self._thread = threading.Thread(target=self._loop, daemon=True, name=self.name)
                     self._thread.start()
+                    _started.add(self)
         self._queue.put(_Item(job, where, guard or _DEFAULT_GUARD, committed))
 
     @property
@@ -136,6 +142,21 @@ class Writer:
         self._urgent.set()  # the writer stops lingering
         done.wait()
         return True
+
+    def leave(self) -> None:
+        """Before another instance becomes current: write what is queued (to the current
+        instance, as ``wait``) and close this writer's connections to it, its thread's
+        and the one ``at_once`` shares."""
+        if self._thread is not None and threading.current_thread() is not self._thread:
+            done = _Leaving()
+            self._queue.put(done)
+            self._urgent.set()
+            done.wait()
+        if self.holds_turn():
+            self._drop_shared()
+        else:
+            with self.turn:
+                self._drop_shared()
 
     @contextlib.contextmanager
     def at_once(self) -> Iterator[None]:
@@ -198,6 +219,8 @@ class Writer:
                 with self.turn:
                     self._write(items)
             for entry in entries:
+                if isinstance(entry, _Leaving):
+                    _close_own_connection()
                 if isinstance(entry, threading.Event):
                     entry.set()
 
@@ -272,6 +295,11 @@ class Writer:
             time.sleep(0.01)
 
 
+class _Leaving(threading.Event):
+    """Queued by ``leave``: set once what came before it is written and the writer's
+    thread has closed its connection."""
+
+
 class _Turn:
     """A lock that knows which thread holds it (``Writer.holds_turn``)."""
 
@@ -303,6 +331,14 @@ def _committed(items: list[_Item]) -> None:
     for item in items:
         if item.committed is not None:
             item.committed()
+
+
+def _close_own_connection() -> None:
+    """Close this thread's connection to the current instance's database, if open."""
+    db = getattr(Run._meta.database, "obj", None)  # never opens an instance
+    if db is not None:
+        with contextlib.suppress(Exception):
+            db.close()
 
 
 def _in_memory(db: Any) -> bool:
@@ -345,6 +381,7 @@ def _retry_s() -> float:
 
 _writer: Writer | None = None
 _writer_lock = threading.Lock()
+_started: "weakref.WeakSet[Writer]" = weakref.WeakSet()  # writers whose thread runs
 
 
 def writer() -> Writer:
@@ -369,5 +406,11 @@ def _forget_in_child() -> None:
     _writer, _writer_lock = None, threading.Lock()
 
 
+def _leave_all() -> None:
+    for each in list(_started):
+        each.leave()
+
+
 atexit.register(_flush_at_exit)
+_context.on_leaving_instance(_leave_all)
 os.register_at_fork(after_in_child=_forget_in_child)
