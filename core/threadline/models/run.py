@@ -128,6 +128,12 @@ class Run(BaseModel):
     def _repr_fields(self) -> list[str]:
         return ["uid", "status", "engine", "reference"]
 
+    def __getstate__(self) -> Any:
+        """A run still to be written (started ``later``) gets its row first, so that a
+        pickled copy keeps the id (reading ``id`` waits for the writer)."""
+        self.id  # noqa: B018
+        return super().__getstate__()
+
     def __setattr__(self, name: str, value: Any) -> None:
         if name == "status" and value not in RUN_STATUSES:
             raise InvalidInput(f"run status must be one of {RUN_STATUSES}, not {value!r}")
