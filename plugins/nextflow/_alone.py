@@ -21,8 +21,7 @@ from threadline import adapters
 from threadline.errors import InvalidInput
 
 from ._pipeline import Identity, transform_for
-from ._tasks import Task, from_trace
-from ._trace import iter_trace
+from ._tasks import Task, tasks_from_trace
 
 ENGINE = "nextflow"
 PIPELINE = "nextflow-pipeline"  # the transform key when nothing names the pipeline
@@ -66,7 +65,7 @@ def _is_trace(path: Path) -> bool:
 
 def read_trace_run(path: Path, run_name: str | None = None) -> TraceRun:
     """The run of one trace file (``TraceError`` for a malformed one)."""
-    tasks = [from_trace(row) for row in iter_trace(path)]
+    tasks = tasks_from_trace(path)
     if not tasks:
         raise InvalidInput(f"{path}: a trace file without tasks")
     starts = [t.submitted_at or t.started_at for t in tasks]

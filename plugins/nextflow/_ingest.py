@@ -20,12 +20,12 @@ import threadline as tl
 from threadline import adapters
 from threadline.errors import InvalidInput, NotFound
 
-from . import _alone, _lineage, _publish, _trace
+from . import _alone, _lineage, _publish
 from ._history import HistoryRun, find_run, logged_tasks, read_history
 from ._lineage import LineageStore, Record
 from ._pipeline import Identity, pipeline_transform, resolve_identity, workflow_features
 from ._record import record_tasks
-from ._tasks import Task, attach, from_lineage, from_log, from_trace
+from ._tasks import Task, attach, from_lineage, from_log, tasks_from_trace
 
 log = logging.getLogger(__name__)
 ENGINE = "nextflow"
@@ -246,7 +246,7 @@ def _collect_tasks(
         raise InvalidInput(f"trace file not found: {trace}")
     trace_path = Path(trace) if trace is not None else find_trace(launch)
     if trace_path is not None:
-        return [from_trace(row) for row in _trace.iter_trace(trace_path)]
+        return tasks_from_trace(trace_path)
     if store is not None and ident.workflow is not None:
         return [from_lineage(r) for r in store.tasks_of(ident.workflow)]
     for log_file in sorted(launch.glob(".nextflow.log*")):

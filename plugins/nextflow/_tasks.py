@@ -7,7 +7,6 @@ where the others lack them.
 """
 
 import datetime as dt
-import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 
 from ._history import LoggedTask
 from ._lineage import LineageStore, Record
-from ._trace import TraceRecord, split_name
+from ._trace import TraceRecord, iter_trace, read_columns, split_name
 from ._workdir import WorkDir, find_workdir, read_workdir, task_hash
 
 STATUS = {
@@ -87,31 +86,45 @@ class Task:
             return self.hash
         return f"{self.hash}#{self.task_id}"
 
-    @functools.cached_property
+    @property
     def process(self) -> str:  # read for each batch's transforms, fields and features
-        return split_name(self.name)[0] or self.name
+        return self._name_parts()[0]
 
-    @functools.cached_property
+    @property
     def tag(self) -> str | None:
-        return split_name(self.name)[1]
+        return self._name_parts()[1]
+
+    def _name_parts(self) -> tuple[str, str | None]:
+        """The process and the tag, split from the name once."""
+        parts: tuple[str, str | None] | None = self.__dict__.get("_parts")
+        if parts is None:
+            process, tag = split_name(self.name)
+            parts = self.__dict__["_parts"] = (process or self.name, tag)
+        return parts
 
     def features(self) -> dict[str, Any]:
-        return task_features(
-            {
-                "process": self.process,
-                "tag": self.tag,
-                "exit": self.exit_status,
-                "attempt": self.attempt,
-            },
-            {
-                "hash": self.hash,
-                "task_id": self.task_id,
-                "native_id": self.native_id,
-                "cached": self.cached,
-                "workdir": str(self.workdir.path) if self.workdir else None,
-                **self.metrics,
-            },
-        )
+        """``task_features`` of this task, built directly (once per task of an ingest)."""
+        process, tag = self._name_parts()
+        values: dict[str, Any] = {"process": process}
+        if tag is not None:
+            values["tag"] = tag
+        if self.exit_status is not None:
+            values["exit"] = self.exit_status
+        if self.attempt is not None:
+            values["attempt"] = self.attempt
+        facts: dict[str, Any] = {"hash": self.hash}
+        if self.task_id is not None:
+            facts["task_id"] = self.task_id
+        if self.native_id is not None:
+            facts["native_id"] = self.native_id
+        facts["cached"] = self.cached
+        if self.workdir is not None:
+            facts["workdir"] = str(self.workdir.path)
+        facts.update(self.metrics)
+        if None in facts.values():
+            facts = {k: v for k, v in facts.items() if v is not None}
+        values["trace"] = facts
+        return values
 
 
 def task_features(scalars: dict[str, Any], trace: dict[str, Any]) -> dict[str, Any]:
@@ -151,6 +164,73 @@ def from_trace(row: TraceRecord) -> Task:
         submitted_at=values.get("submit"),
         recorded_workdir=workdir,
     )
+
+
+def tasks_from_trace(path: Path) -> list[Task]:
+    """The tasks of a trace file, in file order: ``from_trace`` of each row, built from
+    whole columns (``read_columns``); a file that is not well-formed is read row by row
+    by ``iter_trace``, which says where it is not."""
+    found = read_columns(path)
+    if found is None:
+        return [from_trace(row) for row in iter_trace(path)]
+    header, values = found
+    columns = dict(zip(header, values, strict=True))  # a repeated field: the last one
+    nothing: list[Any] = [None] * (len(values[0]) if values else 0)
+    name, process, tag, workdir, digest, state, start, submit = (
+        columns.get(field, nothing)
+        for field in ("name", "process", "tag", "workdir", "hash", "status", "start", "submit")
+    )
+    if None in name:
+        name = [str(n or _name(p, t)) for n, p, t in zip(name, process, tag, strict=True)]
+    if workdir is not nothing or None in digest:
+        digest = [task_hash(w) if w else str(h) for w, h in zip(workdir, digest, strict=True)]
+    kinds = {s: str(s or "COMPLETED") for s in set(state)}
+    statuses = {s: STATUS.get(kind, "errored") for s, kind in kinds.items()}
+    start = submit if start is nothing else [a or b for a, b in zip(start, submit, strict=True)]
+    return list(
+        map(  # Task's fields in their order (text columns are str or None, as _text makes)
+            Task,
+            name,
+            digest,
+            columns.get("task_id", nothing),
+            columns.get("native_id", nothing),
+            [statuses[s] for s in state],
+            columns.get("exit", nothing),
+            columns.get("attempt", nothing),
+            [kinds[s] == "CACHED" for s in state],
+            start,
+            columns.get("complete", nothing),
+            _metrics(columns, len(nothing)),
+            nothing,  # workdir: attach() finds it
+            nothing,  # lineage
+            submit,
+            workdir,
+        )
+    )
+
+
+def _metrics(columns: dict[str, list[Any]], count: int) -> list[dict[str, Any]]:
+    """Each row's metrics (``from_trace``'s: present ones, percentages as floats)."""
+    names, metrics = _metric_columns(columns)
+    if not metrics:
+        return [{} for _ in range(count)]
+    rows = zip(*metrics, strict=True)
+    if any(None in column for column in metrics):
+        return [{k: v for k, v in zip(names, row, strict=True) if v is not None} for row in rows]
+    return [dict(zip(names, row, strict=True)) for row in rows]
+
+
+def _metric_columns(columns: dict[str, list[Any]]) -> tuple[list[str], list[list[Any]]]:
+    """The metrics' names and columns (``from_trace``'s, percentages as floats)."""
+    names = [METRIC_NAMES[k] for k in columns if k in METRIC_NAMES]
+    metrics = [
+        [float(v) if v is not None else None for v in columns[k]]
+        if METRIC_NAMES[k] in FLOATS
+        else columns[k]
+        for k in columns
+        if k in METRIC_NAMES
+    ]
+    return names, metrics
 
 
 def from_lineage(record: Record) -> Task:
