@@ -63,6 +63,7 @@ def record_tasks(
     links = [
         pair
         for task, run in recorded
+        if task.workdir is not None or task.lineage is not None  # else it names no input
         for pair in task_inputs(run, task, known.by_reference, store, launch)
     ]
     adapters.link_runs(links)
@@ -88,6 +89,8 @@ def _write_batches(
             if flight:  # its new runs are known now: the same task is not made twice
                 flight[-1].runs_known.wait()
             batch = _Batch(shared, tasks, start, done)
+            if overlap and batch.makes_new(shared):
+                _prepare(shared, batch)  # then it need not run alone
             alone = not overlap or batch.makes_new(shared)
             while alone and flight:
                 recorded += _finish(flight.pop(0), shared, store, done, progress, len(tasks))
@@ -156,13 +159,17 @@ class _KnownRuns:
         self.by_reference[reference] = run
         self.by_short.setdefault(short_hash(reference), []).append(run)
 
-    def find(self, task: Task) -> tl.Run | None:
-        """By reference, else the one run with the same short hash and task name (a run
-        recorded from a trace without its full hash, or with it by the receiver)."""
-        run = self.by_reference.get(task.reference)
+    def find(self, task: Task, reference: str | None = None) -> tl.Run | None:
+        """By reference (``task.reference`` unless given), else the one run with the same
+        short hash and task name (a run recorded from a trace without its full hash, or
+        with it by the receiver)."""
+        run = self.by_reference.get(task.reference if reference is None else reference)
         if run is not None:
             return run
-        same = [r for r in self.by_short.get(short_hash(task.hash), []) if r.name == task.name]
+        runs = self.by_short.get(short_hash(task.hash))
+        if runs is None:
+            return None
+        same = [r for r in runs if r.name == task.name]
         return same[0] if len(same) == 1 else None
 
 
@@ -189,14 +196,15 @@ class _Batch:
         self.slots: list[tuple[Task, tl.Run | None, dict[str, Any]]] = []
         new: set[str] = set()
         for task in tasks[start : start + BATCH]:
-            run = shared.known.find(task)
+            reference = task.reference
+            run = shared.known.find(task, reference)
             if (run is not None and run.id in shared.complete) or (
-                run is None and task.reference in new
+                run is None and reference in new
             ):
                 done["skipped"] += 1  # recorded before, or a repeated row of the trace
                 continue
             if run is None:
-                new.add(task.reference)
+                new.add(reference)
             values = task.features() if run is None else {"files_recorded": True}
             self.slots.append((task, run, values))
         self.names: set[str] = set().union(*[values for _, _, values in self.slots])
@@ -258,14 +266,47 @@ class _Batch:
             raise RuntimeError("the ingest failed")
 
 
-def _task_run(shared: _Shared, task: Task) -> dict[str, Any]:
-    """The fields of a new task run, for ``adapters.start_runs``."""
+_PLAIN = (str, int, float, bool, dict)  # value types whose dtype is their type's
+
+
+def _prepare(shared: _Shared, batch: "_Batch") -> None:
+    """PostgreSQL: the transforms and features a batch would make, made first in a short
+    transaction of their own (a feature's dtype is its first value's type, as
+    ``create_features`` infers it), so the batch can overlap the others instead of
+    running alone. A batch that fails later leaves them: transforms and features
+    without runs or values, which the next ingest uses. Features whose first value is of
+    another type (lists, dates) are left to the batch, which then runs alone."""
+    firsts: dict[str, Any] = {}
+    for _, _, values in batch.slots:
+        for name, value in values.items():
+            firsts.setdefault(name, value)
+    names = sorted(firsts.keys() - shared.features)
+    with adapters.transaction():
+        for task, run, _ in batch.slots:
+            if run is None:
+                _transform(shared, task)
+        features = {f.name: f for f in tl.Feature.filter(name__in=names)} if names else {}
+        for name in names:
+            if name not in features and type(firsts[name]) in _PLAIN:
+                features[name] = tl.Feature(name=name, dtype=type(firsts[name])).save()
+    shared.features.update(features)
+    shared.labelled.update(name for name, f in features.items() if "cat" in f.dtype)
+
+
+def _transform(shared: _Shared, task: Task) -> tl.Transform:
+    """The transform of a task's process (made once per ingest)."""
     key = f"{shared.prefix}/{task.process}"
     transform = shared.transforms.get(key)
     if transform is None:
         code = (task.lineage.spec.get("codeChecksum") or {}) if task.lineage else {}
         transform = adapters.get_transform(key, "process", hash=code.get("value"))
         shared.transforms[key] = transform
+    return transform
+
+
+def _task_run(shared: _Shared, task: Task) -> dict[str, Any]:
+    """The fields of a new task run, for ``adapters.start_runs``."""
+    transform = _transform(shared, task)
     error = f"exit status {task.exit_status}" if task.status == "errored" else None
     return {
         "transform": transform,

@@ -1,5 +1,6 @@
 """Large runs: synthetic traces written in the real formats, parsed and ingested."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -9,7 +10,9 @@ import peewee
 import pytest
 import threadline as tl
 from threadline import adapters
+from threadline.errors import TraceError
 from threadline.nextflow import ingest, parse_duration, parse_memory, read_trace
+from threadline.nextflow._tasks import from_trace, tasks_from_trace
 
 from .conftest import TRACES
 from .synthetic import (
@@ -102,6 +105,30 @@ def test_tasks_whose_short_hashes_collide_are_separate_runs(local_instance, tmp_
     assert ingest(tmp_path).tasks == 0  # and each is found again on a second ingest
 
 
+@pytest.mark.parametrize("raw", [False, True])
+def test_a_trace_read_by_columns_gives_the_tasks_read_row_by_row(tmp_path, raw):
+    """``tasks_from_trace`` (whole columns) gives the tasks ``from_trace`` makes of each
+    row, field by field, on the real formats and the fixtures; a bad cell or a short row
+    sends it back to the row reader, which names the line."""
+    files = [tmp_path / "trace.txt", *sorted(TRACES.glob("*/*trace*.txt"))]
+    files += sorted((TRACES / "nf-executor").glob("*.txt"))
+    write_synthetic_trace(files[0], 3000, raw=raw)
+    for path in files:
+        by_rows = [dataclasses.asdict(from_trace(row)) for row in read_trace(path)]
+        assert [dataclasses.asdict(t) for t in tasks_from_trace(path)] == by_rows, path
+    lines = files[0].read_text().splitlines(keepends=True)
+    bad = lines[40].split("\t")
+    bad[DEFAULT_FIELDS.index("peak_rss")] = "12 parsecs"
+    for number, broken in ((41, "\t".join(bad)), (42, "a\tb\n")):
+        path = tmp_path / f"bad{number}.txt"
+        path.write_text("".join([*lines[: number - 1], broken, *lines[number:]]))
+        with pytest.raises(TraceError) as by_rows:
+            read_trace(path)
+        with pytest.raises(TraceError, match=f":{number}: ") as by_columns:
+            tasks_from_trace(path)
+        assert str(by_columns.value) == str(by_rows.value)
+
+
 @pytest.mark.slow
 def test_100k_task_trace_ingests(local_instance, tmp_path):
     _launch_dir(tmp_path)
@@ -184,6 +211,66 @@ def test_a_failing_batch_fails_the_ingest_and_the_batch_after_it_rolls_back(db_i
     result = ingest(tmp_path)
     assert (result.tasks, result.skipped) == (rows - 5000, 5000)
     assert tl.Run.filter(parent=workflow, trace__isnull=False).count() == rows
+
+
+def _refuse_task(reference: str, postgres: bool) -> None:
+    """A real trigger on ``run`` that refuses the task run of ``reference``."""
+    db = tl.Run._meta.database
+    if postgres:
+        db.execute_sql(
+            "CREATE FUNCTION refuse_task() RETURNS trigger AS $$ BEGIN "
+            f"IF NEW.reference = '{reference}' THEN RAISE EXCEPTION USING ERRCODE = "
+            f"'check_violation', MESSAGE = 'task {reference} refused'; END IF; RETURN NEW; "
+            "END $$ LANGUAGE plpgsql"
+        )
+        db.execute_sql(
+            "CREATE TRIGGER refuse BEFORE INSERT ON run FOR EACH ROW EXECUTE FUNCTION refuse_task()"
+        )
+    else:
+        db.execute_sql(
+            f"CREATE TRIGGER refuse BEFORE INSERT ON run WHEN NEW.reference = '{reference}' "
+            f"BEGIN SELECT RAISE(ABORT, 'task {reference} refused'); END"
+        )
+
+
+def test_a_failing_first_batch_leaves_only_what_the_next_ingest_uses(db_instance, tmp_path):
+    """On PostgreSQL the transforms and features of the first batch are made in a short
+    transaction of their own before it (so it can overlap the next batches). When that
+    batch is then refused (a real trigger on ``run``), the ingest raises the refusal and
+    no task run or value stays; on PostgreSQL the transforms and features stay, without
+    runs or values, with the dtypes a batch infers; a second ingest records every task
+    once with them, as an ingest that never failed does."""
+    _launch_dir(tmp_path)
+    rows = write_synthetic_trace(tmp_path / "trace.txt", 12_000)
+    record = read_trace(tmp_path / "trace.txt")[100]
+    refused = f"{record.get('hash')}#{record.get('task_id')}"
+    postgres = tl.instance().settings.db.startswith("postgres")
+    _refuse_task(refused, postgres)
+    with pytest.raises(peewee.IntegrityError, match=f"task {refused} refused"):
+        ingest(tmp_path)
+    (workflow,) = tl.Run.filter(name="big_run")
+    assert tl.Run.filter(parent=workflow).count() == 0
+    processes = {f"PROCESS_{i}" for i in range(12)}
+    left = {t.key.rsplit("/", 1)[1] for t in tl.Transform.filter(kind="process")}
+    made = {
+        f.name: f.dtype for f in tl.Feature.filter(name__in=["process", "tag", "exit", "trace"])
+    }
+    if postgres:
+        assert left == processes
+        assert made == {"process": "str", "tag": "str", "exit": "int", "trace": "dict"}
+        assert tl.Run.filter(trace__isnull=False).count() == 0
+    else:  # one transaction made them with the batch
+        assert left == set() and made == {}
+    tl.Run._meta.database.execute_sql("DROP TRIGGER refuse" + (" ON run" if postgres else ""))
+    result = ingest(tmp_path)
+    assert (result.tasks, result.skipped) == (rows, 0)
+    assert tl.Run.filter(parent=workflow, trace__isnull=False).count() == rows
+    assert tl.Run.filter(parent=workflow, process="PROCESS_3").count() > 0
+    assert {t.key.rsplit("/", 1)[1] for t in tl.Transform.filter(kind="process")} == processes
+    made = {
+        f.name: f.dtype for f in tl.Feature.filter(name__in=["process", "tag", "exit", "trace"])
+    }
+    assert made == {"process": "str", "tag": "str", "exit": "int", "trace": "dict"}
 
 
 def test_overlapping_batches_link_the_labels_of_a_categorical_feature(db_instance, tmp_path):
