@@ -173,11 +173,12 @@ def _flow_parent(flow_run: Any) -> Any:
 @GUARD("a Prefect task run")
 def _task_event(hook: Hook, task: Any, task_run: Any, state: Any) -> None:
     _registry.use_instance(hook._instance, hook._origin)  # in a worker: the flow's instance
+    prefect_id = str(task_run.id)
     if hook.event == "running":
-        if _registry.entry(task_run.id) is None:  # else a retry of the same task run
-            _start_task(hook.options, task, task_run)
+        if _registry.entry(prefect_id) is None:  # else a retry of the same task run
+            _start_task(hook.options, task, task_run, prefect_id)
         return
-    entry = _registry.forget(task_run.id)
+    entry = _registry.forget(prefect_id)
     if entry is None:
         return
     problem = None
@@ -192,16 +193,17 @@ def _task_event(hook: Hook, task: Any, task_run: Any, state: Any) -> None:
         raise problem  # for the guard to report (the run is closed as errored)
 
 
-def _start_task(options: TrackOptions, task: Any, task_run: Any) -> None:
-    flow_entry = _registry.entry(task_run.flow_run_id)
-    flow_run, flow_key = _outcomes.flow_of(task_run.flow_run_id)
+def _start_task(options: TrackOptions, task: Any, task_run: Any, prefect_id: str) -> None:
+    flow_id = str(task_run.flow_run_id)  # "None": a task called outside a flow
+    flow_entry = _registry.entry(flow_id)
+    flow_run, flow_key = _outcomes.flow_of(task_run.flow_run_id if flow_entry is None else flow_id)
     key = f"{flow_key}/{task.name}" if flow_key else task.name
     upstream = _upstream_runs(task_run.task_inputs or {})
     caller = upstream.pop("__parents__", None)  # a task called in a task's body
     parent = flow_run or caller or tl.context.run  # Prefect's parent: the flow run
     params = _task_params()
     transform = adapters.get_transform(key, "task", function=task.fn)
-    fields = {"engine": ENGINE, "reference": str(task_run.id), "name": task_run.name}
+    fields = {"engine": ENGINE, "reference": prefect_id, "name": task_run.name}
     fields.update(params=params, transform=transform, parent=parent, **MACHINE.fields())
     if flow_entry is None:  # no flow end waits for the writer: at once
         with _writer.at_once():
@@ -214,7 +216,7 @@ def _start_task(options: TrackOptions, task: Any, task_run: Any) -> None:
         workdir=flow_entry.workdir if flow_entry else os.getcwd(),
         write_now=flow_entry is None,
         params=params,
-        flow_id=str(task_run.flow_run_id),
+        flow_id=flow_id,
     )
     edges = list({id(r): r for r in upstream.values() if r is not run}.values())
     if edges or (caller is not None and parent is not caller):
@@ -231,7 +233,7 @@ def _start_task(options: TrackOptions, task: Any, task_run: Any) -> None:
         producers.setdefault(name.partition(":")[0], []).append(before)
     _outputs.link_inputs(run, params, options, entry.workdir, producers)
     _activate(entry)
-    _registry.remember(task_run.id, entry)
+    _registry.remember(prefect_id, entry)
 
 
 def _task_params() -> dict[str, Any]:

@@ -53,6 +53,8 @@ CONTAINERS = (list, tuple, set, frozenset, dict)
 def _upstreams(args: Iterable[Any], kwargs: dict[str, Any], wait_for: Any) -> list[Any]:
     """The futures and states among a call's arguments and ``wait_for`` (a loop, not a
     recursion: it runs on every direct call of a task given containers)."""
+    if wait_for is None and all(type(v) in _values.SCALARS for v in (*args, *kwargs.values())):
+        return []  # plain values only (a task called in a loop): nothing to look into
     future, state, annotation = _prefect_types()
     upstream = (future, state)
     found: list[Any] = []

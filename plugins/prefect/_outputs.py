@@ -65,6 +65,8 @@ def link_inputs(
 def save_outputs(run: Any, value: Any, options: TrackOptions, naming: Naming) -> list[Any]:
     """Save the outputs in ``value`` as ``run``'s artifacts; returns every output."""
     found = _values.find(value, naming.workdir, objects=options.save_result)
+    if not (found.artifacts or found.paths or found.objects or options.features):
+        return []  # nothing to save (most task runs): no plan to check, nothing to store
     plan = plan_outputs(run, found, options, naming)
     features = dict(options.features)
     if features:  # a value that does not fit stops it here, before anything is stored

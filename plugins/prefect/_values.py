@@ -20,6 +20,7 @@ import threadline as tl
 MAX_DEPTH = 4
 MAX_ITEMS = 10_000
 SCALARS = frozenset({int, float, bool, str, bytes, type(None)})  # nothing to walk into
+PLAIN = frozenset({int, float, bool, complex, bytes, type(None)})  # never an input or output
 
 
 @dataclass
@@ -76,6 +77,8 @@ def table_type(value: Any) -> str | None:
 def find(value: Any, workdir: str, *, objects: bool = False) -> Found:
     """The artifacts, paths and (if asked) in-memory tables in ``value``."""
     found = Found()
+    if type(value) in PLAIN:  # a number: nothing in it (every task run's return value)
+        return found
     for item in walk(value):
         if isinstance(item, tl.Artifact):
             found.artifacts.append(item)

@@ -3,6 +3,7 @@ the id on demand, a parent still queued, a file saved under such a run, and the 
 where waiting for the writer would deadlock (an SQLite transaction of the reader's own,
 ``Writer.at_once``)."""
 
+import datetime as dt
 import itertools
 import sqlite3
 
@@ -154,3 +155,25 @@ def test_a_field_set_before_the_row_is_written_is_kept(local_instance):
     writer.flush()
     found = tl.Run.get(uid=run.uid)
     assert (found.name, found.status) == ("renamed", "completed")
+
+
+@pytest.mark.parametrize("db_instance", ["sqlite", "postgres"], indirect=True)
+def test_the_row_written_later_is_the_run_as_started(db_instance):
+    """The writer turns the started run's values into database values itself, except a
+    container (params), turned at the start: a change made inside it afterwards is not
+    written, as for a run written at once (a change in place marks nothing to save)."""
+    writer = adapters.writer()
+    started = dt.datetime(2026, 1, 2, 3, 4, 5, 678901)
+    fields = {"source": "echo p", "params": {"sample": "a", "sizes": [1, 2]}, "engine": "bench"}
+    with writer.turn:  # the later row is not written before the changes
+        run = adapters.start_run("deferred/p", "task", later=True, started_at=started, **fields)
+        now = adapters.start_run("deferred/p", "task", started_at=started, **fields)
+        for each in (run, now):
+            each.params["sample"] = "changed"
+            each.params["sizes"].append(3)
+    writer.flush()
+    rows = [tl.Run.get(uid=r.uid) for r in (run, now)]
+    assert [(r.params, r.started_at, r.engine) for r in rows] == [
+        ({"sample": "a", "sizes": [1, 2]}, started, "bench")
+    ] * 2
+    assert rows[0].hostname == rows[1].hostname and rows[0].pid == rows[1].pid

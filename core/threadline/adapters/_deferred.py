@@ -17,6 +17,7 @@ gets it on demand (``Pending.resolve``, through the ``Run.id`` accessor):
   if it is rolled back (no engine hook of threadline does that).
 """
 
+import functools
 import threading
 from typing import Any
 
@@ -35,9 +36,15 @@ class Pending:
         self.run, self.writer, self.guard = run, writer, guard
         self.lock = threading.Lock()
         self.inserted: int | None = None  # the id the writer's open batch inserted
-        data, fields = run.__data__, Run._meta.fields  # the row as started (not as closed)
-        self.names = tuple(n for n in Run._meta.sorted_field_names if n != "id" and n in data)
-        self.values = [fields[n].db_value(data[n]) for n in self.names]
+        # the row as started (not as closed): its values taken now, turned into database
+        # values by the writer, except containers (params), turned now (a change made
+        # inside one later is no change of the run's fields, as before)
+        data = run.__data__
+        self.names = names = _names(tuple(data))
+        self.values = values = [data[n] for n in names]
+        for index, value in enumerate(values):
+            if type(value) in (dict, list):
+                values[index] = _Ready(_column(names[index]).db_value(value))
 
     def __reduce__(self) -> tuple[Any, tuple[()]]:
         """A pickled run (a task's result) carries no writer: unpickled, it is a plain
@@ -77,7 +84,11 @@ class Pending:
     def _insert(self) -> int:
         """INSERT the row as it was started (its parent's id looked up now: the parent
         may have been deferred too) and return its id, without setting it on the run."""
-        names, values = self.names, list(self.values)
+        names = self.names
+        values = [
+            v.value if type(v) is _Ready else convert(v)
+            for convert, v in zip(_converters(names), self.values, strict=True)
+        ]
         parent = self.run.__rel__.get("parent")
         if "parent" in names and values[names.index("parent")] is None and parent is not None:
             values[names.index("parent")] = parent.id
@@ -94,6 +105,31 @@ class Pending:
                 row = db.execute_sql(sql, [data["uid"]]).fetchone()
                 data["id"] = row[0] if row is not None else self._insert()
             return data["id"]  # type: ignore[no-any-return]
+
+
+class _Ready:
+    """A column value converted for the database already."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+@functools.cache
+def _names(keys: tuple[str, ...]) -> tuple[str, ...]:
+    """The columns of a run row whose data has ``keys``, in the table's order, no id."""
+    return tuple(n for n in Run._meta.sorted_field_names if n != "id" and n in keys)
+
+
+@functools.cache
+def _converters(names: tuple[str, ...]) -> tuple[Any, ...]:
+    """Each column's conversion to a database value (``Field.db_value``)."""
+    return tuple(Run._meta.fields[n].db_value for n in names)
+
+
+def _column(name: str) -> Any:
+    return Run._meta.fields[name]
 
 
 def _nothing() -> None:

@@ -190,6 +190,7 @@ def _texts(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: _text(k, v) if isinstance(v, str) else v for k, v in fields.items()}
 
 
+@functools.lru_cache(maxsize=1024)  # the same host, user, engine... on every run
 def _text(name: str, value: str) -> str:
     return redact_key(value) if name in _IDENTIFIERS else redact_text(value)
 
@@ -206,10 +207,15 @@ def finish_run(
     """Close ``run`` with a final status; errors and tracebacks are stored redacted."""
     if status not in FINAL_STATUSES:
         raise InvalidInput(f"final status must be one of {FINAL_STATUSES}, not {status!r}")
-    run.status = status
-    run.finished_at = finished_at or _now()
-    run.error = redact_text(error) if error else run.error
-    run.traceback = redact_text(traceback) if traceback else run.traceback
+    # plain columns set as peewee's field accessors do (the value, marked changed), with
+    # the status checked above: the close is the hot path of every engine adapter
+    closed = {"status": status, "finished_at": finished_at or _now()}
+    if error:
+        closed["error"] = redact_text(error)
+    if traceback:
+        closed["traceback"] = redact_text(traceback)
+    run.__data__.update(closed)
+    run._dirty.update(closed)
     for name, value in _texts(fields).items():
         setattr(run, name, value)
     _save_changes(run)
