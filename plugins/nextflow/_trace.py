@@ -8,6 +8,7 @@ the same values: datetimes, milliseconds, bytes and floats.
 """
 
 import datetime as dt
+import itertools
 import logging
 import re
 from collections.abc import Callable, Iterator
@@ -122,6 +123,8 @@ _DURATION = re.compile(
 )
 _MISSING = frozenset({"-", ""})
 _DATE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}", re.ASCII)
+_DATES = re.compile(r"(?:\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}(?:\n|\Z))*", re.ASCII)
+_from_iso = dt.datetime.fromisoformat
 
 
 @dataclass(frozen=True)
@@ -330,22 +333,27 @@ def read_columns(path: str | Path, sep: str = "\t") -> tuple[list[str], list[lis
         header = handle.readline().rstrip("\r\n").split(sep)
         if "task_id" not in header and "hash" not in header and "name" not in header:
             raise TraceError(f"{path}: not a Nextflow trace file (header {header[:3]})")
-        rows = [line.split(sep) for line in handle.read().split("\n") if line]
-    if any(len(cells) != len(header) for cells in rows):
-        return None
-    texts = list(zip(*rows, strict=True)) if rows else [() for _ in header]
+        text = handle.read().removesuffix("\n")  # newlines as "\n" (universal newlines)
+    lines = text.split("\n") if text else []
+    counts = set(map(str.count, lines, itertools.repeat(sep)))
+    if sep == "\n" or "" in lines or counts - {len(header) - 1}:
+        return None  # blank lines, a short or a long row: ``iter_trace`` reads them
+    cells = text.replace("\n", sep).split(sep) if lines else []
     try:
-        return header, [_column(field, cells) for field, cells in zip(header, texts, strict=True)]
+        return header, [_column(field, cells[i :: len(header)]) for i, field in enumerate(header)]
     except TraceError:
         return None
 
 
-def _column(field: str, cells: tuple[str, ...]) -> list[Any]:
+def _column(field: str, cells: list[str]) -> list[Any]:
     """One column's values, as ``_record`` reads its cells."""
     parse = _parser(field)
     if parse is None:
         return [None if text in _MISSING else text for text in cells]
     if parse is _PARSERS["date"]:  # nearly all different: each parsed
+        present = [text for text in cells if text not in _MISSING]
+        if _DATES.fullmatch("\n".join(present)):  # the one layout Nextflow writes
+            return [None if text in _MISSING else _from_iso(text) for text in cells]
         return [None if text in _MISSING else parse(text) for text in cells]
     values: dict[str, Any] = {text: parse(text) for text in set(cells) - _MISSING}
     values.update(dict.fromkeys(_MISSING))
