@@ -54,10 +54,9 @@ from .. import _context
 from .._db import unwrap, write_transaction
 from ..models import Run
 from ._guard import Guard, strict
+from ._outage import retry_s_from_env, unavailable
 
-ENV_RETRY = "THREADLINE_WRITER_RETRY_S"
 ENV_HOLD = "THREADLINE_WRITER_HOLD"
-RETRY_S = 60.0
 MAX_BATCH = 500  # jobs per transaction: short enough never to hold the write lock long
 LINGER_S = 0.02  # how long a batch waits for more jobs after its first: one commit for many
 
@@ -84,7 +83,7 @@ class Writer:
     """
 
     def __init__(self, *, retry_s: float | None = None, name: str = "threadline-writer") -> None:
-        self.retry_s = _retry_s() if retry_s is None else retry_s
+        self.retry_s = retry_s_from_env() if retry_s is None else retry_s
         self.name = name
         self.turn = _Turn()
         self.linger_s = LINGER_S
@@ -252,7 +251,7 @@ class Writer:
                     self._hold(items)
                 return _committed(items)
             except Exception as error:
-                if not _unavailable(error):
+                if not unavailable(error):
                     break  # the database answers: one of the jobs is at fault
                 attempts += 1
                 self.retries += 1
@@ -347,36 +346,6 @@ def _in_memory(db: Any) -> bool:
     return isinstance(db, peewee.SqliteDatabase) and (
         name in ("", ":memory:") or "mode=memory" in name
     )
-
-
-def _unavailable(error: Exception) -> bool:
-    """Whether the database cannot take a batch now: it cannot be reached, or another
-    process has held SQLite's write lock past the busy timeout."""
-    text = str(error).lower()
-    return "database is locked" in text or "database is busy" in text or not _reachable()
-
-
-def _reachable() -> bool:
-    """Whether the database answers (after reopening this thread's connection)."""
-    db = unwrap(Run._meta.database)
-    with contextlib.suppress(Exception):
-        db.close()
-    try:
-        db.execute_sql("SELECT 1")
-    except Exception:
-        return False
-    return True
-
-
-def _retry_s() -> float:
-    text = os.environ.get(ENV_RETRY, "").strip()
-    try:
-        return float(text) if text else RETRY_S
-    except ValueError:
-        log.warning(
-            "threadline: %s=%r is not a number of seconds; using %s", ENV_RETRY, text, RETRY_S
-        )
-        return RETRY_S
 
 
 _writer: Writer | None = None
