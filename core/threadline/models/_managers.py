@@ -125,6 +125,8 @@ def write_values_many(items: list[tuple[BaseModel, list[tuple[Feature, Any]]]]) 
                 rows.append((record_id, feature_id, value, None, value[:1024]))
             elif kind is int or kind is float:
                 rows.append((record_id, feature_id, value, float(value), None))
+            elif kind is dict:  # one row with neither (as columns_for gives a dict)
+                rows.append((record_id, feature_id, value, None, None))
             else:
                 _add_rows(rows, record_id, feature_id, value)
             if categorical:
