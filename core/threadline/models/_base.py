@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import json
 import os
 import string
@@ -189,7 +190,7 @@ def insert_records(model: type[BaseModel], rows: list[dict[str, Any]]) -> list[A
         {**defaults(), **{k: v for k, v in row.items() if v is not None}}  # type: ignore[no-untyped-call]
         for row in rows
     ]
-    names = list(dict.fromkeys(name for row in data for name in row))
+    names = list(dict.fromkeys(itertools.chain.from_iterable(data)))  # the rows' keys
     db = unwrap(model._meta.database)
     table = model._meta.table_name
     with write_transaction(db):
@@ -224,7 +225,9 @@ def _copy_new(model: type[BaseModel], data: list[dict[str, Any]], names: list[st
     """PostgreSQL: the rows copied with ids reserved from the sequence (``_pgcopy``),
     uid -> id; empty (nothing written) where COPY cannot take them."""
     fields = model._meta.fields
-    columns = [_column_values(fields[n], [row.get(n) for row in data]) for n in names]
+    columns = [
+        _column_values(fields[n], list(map(dict.get, data, itertools.repeat(n)))) for n in names
+    ]
     db = unwrap(model._meta.database)
     with peewee.__exception_wrapper__:  # type: ignore[attr-defined]  # driver errors as peewee's
         ids = copy_new_rows(db, model._meta.table_name, _by_column(model, names, columns))
