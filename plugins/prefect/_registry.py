@@ -37,6 +37,7 @@ class Entry:
 
 _entries: dict[str, Entry] = {}
 _found: dict[str, Any] = {}  # runs of other processes, by Prefect id (bounded below)
+_kept: dict[str, list[str]] = {}  # flow run id -> its ended task runs' ids in _found
 _lock = threading.Lock()
 _worker_settings: tuple[str, str] | None = None
 _connected: tuple[str, str] | None = None
@@ -54,16 +55,22 @@ def entry(prefect_id: Any) -> Entry | None:
 def forget(prefect_id: Any) -> Entry | None:
     """The entry of a run that ends; its run stays known (``run_of``) to the runs that
     come after it: its row may still be queued on the background writer."""
+    key = str(prefect_id)
     with _lock:
-        found = _entries.pop(str(prefect_id), None)
+        found = _entries.pop(key, None)
         if found is not None:
-            _keep(str(prefect_id), found.run)
+            _keep(key, found.run)
+            if found.flow_id is not None:  # a task run: kept while its flow runs
+                _kept.setdefault(found.flow_id, []).append(key)
+            for task_key in _kept.pop(key, ()):  # a flow run: its task runs are let go,
+                _found.pop(task_key, None)  # looked up in the database if ever needed
         return found
 
 
 def _keep(key: str, run: Any) -> None:
     if len(_found) > 10_000:
         _found.clear()
+        _kept.clear()
     _found[key] = run
 
 

@@ -79,6 +79,8 @@ class Pending:
             data = self.run.__data__
             if data.get("id") is None and self.inserted is not None:
                 data["id"] = self.inserted
+            if data.get("id") is not None:  # the run no longer needs its pending write:
+                vars(self.run).pop("_pending", None)  # no reference cycle left to collect
         runs_started([self.run])
 
     def _insert(self) -> int:
