@@ -7,11 +7,18 @@ Starts one Prefect API server (the test suite's harness and settings, see
 tests/plugins/prefect/server.py) and a fresh embedded threadline instance in a temporary
 folder, then runs the same flow body (``--tasks`` calls of a trivial task) decorated
 with ``prefect.flow``/``prefect.task`` and with ``threadline.prefect.flow``/``task``,
-alternating, ``--rounds`` times each after one warm-up run of each. Prints, for the whole
-flow call, for the tasks alone (timed inside the flow body: Prefect's flow start and end
-come in steps of about a second on a busy machine, which hides small differences) and for
-the process's CPU time during the flow call, the median of each, their ratio and
-threadline's overhead per task in milliseconds, with the load average. Nothing here
+in pairs, ``--rounds`` pairs after one warm-up run of each (each pair's order alternates:
+plain first, then threadline first). Prints, for the whole flow call, for the tasks alone
+(timed inside the flow body: Prefect's flow start and end come in steps of about a second
+on a busy machine, which hides small differences) and for the process's CPU time during
+the flow call, the median of each side and threadline's overhead per task in
+milliseconds; the ratio threadline / plain of each pair, as their median and their range
+(steadier than the ratio of the two medians, also printed, as both flows of a pair run
+side by side); and the garbage collector's time in each flow call (a full collection,
+0.1-0.3 s with Prefect loaded, comes every two or three flows and lands in one flow or
+another: its mean per task over all flows of a side says which side brings them on
+more often) and the tasks alone with the collector's time in them taken out (steadier;
+the measure of the target stays the tasks alone), with the load average. Nothing here
 asserts.
 
 Modes (``--tasks`` defaults to 200 for the first two, 111 for Prefect's concurrent examples):
@@ -28,6 +35,7 @@ FOLDER`` imports threadline from FOLDER (another commit's ``core/threadline`` co
 """
 
 import argparse
+import gc
 import os
 import statistics
 import sys
@@ -53,16 +61,17 @@ def make_flows(n: int, mode: str) -> tuple[Callable[[], Any], Callable[[], Any]]
     if mode == "gather":
         return _async_flows(n, prefect, tlp)
 
-    def body(step: Any) -> float:
-        """Run the tasks; returns how long they took, inside the flow run."""
-        started = time.perf_counter()
+    def body(step: Any) -> tuple[float, float]:
+        """Run the tasks; returns how long they took, inside the flow run, and the garbage
+        collector's share of that."""
+        started, collected = time.perf_counter(), collecting[1]
         if mode == "submit":
             sum(f.result() for f in [step.submit(i) for i in range(n)])
         elif mode == "map":
             sum(step.map(range(n)).result())
         else:
             sum(step(i) for i in range(n))
-        return time.perf_counter() - started
+        return time.perf_counter() - started, collecting[1] - collected
 
     def inc(x: int) -> int:
         return x + 1
@@ -88,10 +97,10 @@ def _async_flows(n: int, prefect: Any, tlp: Any) -> tuple[Callable[[], Any], Cal
         return x + 1
 
     def make(decorate_flow: Any, step: Any, name: str) -> Callable[[], Any]:
-        async def body() -> float:
-            started = time.perf_counter()
+        async def body() -> tuple[float, float]:
+            started, collected = time.perf_counter(), collecting[1]
             sum(await asyncio.gather(*[step(i) for i in range(n)]))
-            return time.perf_counter() - started
+            return time.perf_counter() - started, collecting[1] - collected
 
         tracked = decorate_flow(body, name=name)
         return lambda: asyncio.run(tracked())
@@ -101,13 +110,27 @@ def _async_flows(n: int, prefect: Any, tlp: Any) -> tuple[Callable[[], Any], Cal
     return plain, tracked
 
 
-def timed(fn: Callable[[], Any]) -> tuple[float, float, float]:
-    """(the whole flow call, the tasks alone, the process's CPU time in the call) in
-    seconds: CPU time, summed over every thread, is steadier than wall time on a busy
-    machine."""
+def timed(fn: Callable[[], Any]) -> tuple[float, ...]:
+    """(the whole flow call, the tasks alone, the process's CPU time in the call, the
+    garbage collector's time in the call, the tasks alone less the collector's time in
+    them) in seconds: CPU time, summed over every thread, is steadier than wall time on a
+    busy machine; a full collection (every object of the process: 0.1-0.3 s with Prefect
+    loaded) comes every two or three flows and lands on one side of a pair or the other."""
+    collecting[:] = [0.0, 0.0]
     started, cpu = time.perf_counter(), time.process_time()
-    tasks = fn()
-    return time.perf_counter() - started, tasks, time.process_time() - cpu
+    tasks, collected = fn()
+    whole, spent = time.perf_counter() - started, time.process_time() - cpu
+    return whole, tasks, spent, collecting[1], tasks - collected
+
+
+collecting = [0.0, 0.0]  # (when the running collection started, seconds collected so far)
+
+
+def _collection(phase: str, info: dict[str, Any]) -> None:
+    if phase == "start":
+        collecting[0] = time.perf_counter()
+    else:
+        collecting[1] += time.perf_counter() - collecting[0]
 
 
 def main() -> None:
@@ -128,15 +151,19 @@ def main() -> None:
         import threadline as tl
 
         tl.connect()
+        gc.callbacks.append(_collection)
         with prefect_server():
             if args.threads:
                 return by_thread(args)
             plain, tracked = make_flows(args.tasks, args.mode)
             timed(plain), timed(tracked)  # warm-up: imports, first transform
-            times: dict[str, list[tuple[float, float, float]]] = {"plain": [], "threadline": []}
-            for _ in range(args.rounds):
-                times["plain"].append(timed(plain))
-                times["threadline"].append(timed(tracked))
+            times: dict[str, list[tuple[float, ...]]] = {"plain": [], "threadline": []}
+            # pairs, plain first and threadline first in turn: a drift of the machine's
+            # load or of the server's state meets both sides alike
+            for index in range(args.rounds):
+                pair = [("plain", plain), ("threadline", tracked)]
+                for key, fn in pair if index % 2 == 0 else pair[::-1]:
+                    times[key].append(timed(fn))
         runs = tl.Run.filter(transform__key="bench-threadline/inc").count()
         tl.disconnect()
     report(args, times, runs)
@@ -190,22 +217,36 @@ def _thread_cpu(writer: Any) -> float:
     return time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
 
 
-def report(
-    args: argparse.Namespace, times: dict[str, list[tuple[float, float, float]]], runs: int
-) -> None:
+def report(args: argparse.Namespace, times: dict[str, list[tuple[float, ...]]], runs: int) -> None:
     print(
-        f"{args.tasks} tasks ({args.mode}), median of {args.rounds} rounds; "
-        f"{runs} task runs recorded; load average {os.getloadavg()[0]:.2f}"
+        f"{args.tasks} tasks ({args.mode}), {args.rounds} pairs (plain and threadline flows in "
+        f"turn, each pair's order alternating); {runs} task runs recorded; load average "
+        f"{os.getloadavg()[0]:.2f}"
     )
-    for index, label in ((0, "whole flow"), (1, "tasks only"), (2, "CPU, whole flow")):
-        plain, tracked = (
-            statistics.median(t[index] for t in times[k]) for k in ("plain", "threadline")
-        )
+    labels = (
+        (0, "whole flow"),
+        (1, "tasks only"),
+        (2, "CPU, whole flow"),
+        (3, "of which GC"),
+        (4, "tasks only, GC taken out"),
+    )
+    for index, label in labels:
+        plain, tracked = ([t[index] for t in times[k]] for k in ("plain", "threadline"))
         print(
-            f"{label}: plain prefect {plain:.3f} s, threadline.prefect {tracked:.3f} s, "
-            f"ratio {tracked / plain:.3f}x, overhead per task "
-            f"{(tracked - plain) / args.tasks * 1000:.2f} ms"
+            f"{label}: plain prefect {statistics.median(plain):.3f} s, threadline.prefect "
+            f"{statistics.median(tracked):.3f} s, overhead per task "
+            f"{(statistics.median(tracked) - statistics.median(plain)) / args.tasks * 1e3:.2f} ms"
         )
+        if index == 3:  # full collections land on one side or the other: all of them
+            per_task = [sum(t) / len(t) / args.tasks * 1e3 for t in (plain, tracked)]
+            print(f"  mean per task: plain {per_task[0]:.3f} ms, threadline {per_task[1]:.3f} ms")
+        else:  # per pair: the ratio of the two flows run side by side
+            ratios = sorted(b / a for a, b in zip(plain, tracked, strict=True))
+            print(
+                f"  ratio: median of the pairs {statistics.median(ratios):.3f}x "
+                f"(pairs {ratios[0]:.3f}x to {ratios[-1]:.3f}x; ratio of the medians "
+                f"{statistics.median(tracked) / statistics.median(plain):.3f}x)"
+            )
         for key in ("plain", "threadline"):
             print(f"  {key:<10} {[round(t[index], 3) for t in times[key]]}")
 

@@ -54,7 +54,10 @@ def entry(prefect_id: Any) -> Entry | None:
 
 def forget(prefect_id: Any) -> Entry | None:
     """The entry of a run that ends; its run stays known (``run_of``) to the runs that
-    come after it: its row may still be queued on the background writer."""
+    come after it while its flow runs (its row may still be queued on the background
+    writer); when a flow run ends, its task runs are let go (a later ``run_of`` reads the
+    database, as for a run of another process): nothing keeps them alive for the garbage
+    collector to scan."""
     key = str(prefect_id)
     with _lock:
         found = _entries.pop(key, None)
