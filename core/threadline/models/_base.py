@@ -159,11 +159,11 @@ def insert_columns(model: type[BaseModel], columns: dict[str, list[Any]]) -> Non
     db = unwrap(model._meta.database)
     names = tuple(columns)
     values = [_column_values(model._meta.fields[n], columns[n]) for n in names]
-    params = list(zip(*values, strict=True))
-    if not params:
+    if not values or not values[0]:
         return
     with peewee.__exception_wrapper__:  # type: ignore[attr-defined]  # driver errors as peewee's
         if is_sqlite(db):  # executemany steps one prepared statement: the fastest there
+            params = list(zip(*values, strict=True))
             db.cursor().executemany(_insert_sql(model, names, db.param, True), params)
         elif not copy_columns(db, model._meta.table_name, _by_column(model, names, values)):
             from psycopg2.extras import execute_values  # many rows per statement
@@ -171,7 +171,7 @@ def insert_columns(model: type[BaseModel], columns: dict[str, list[Any]]) -> Non
             execute_values(
                 db.cursor(),
                 _insert_sql(model, names, "%s", True, many=True),
-                params,
+                list(zip(*values, strict=True)),
                 page_size=1000,
             )
 
