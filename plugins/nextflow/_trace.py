@@ -333,20 +333,29 @@ def read_columns(path: str | Path, sep: str = "\t") -> tuple[list[str], list[lis
         header = handle.readline().rstrip("\r\n").split(sep)
         if "task_id" not in header and "hash" not in header and "name" not in header:
             raise TraceError(f"{path}: not a Nextflow trace file (header {header[:3]})")
-        text = handle.read().removesuffix("\n")  # newlines as "\n" (universal newlines)
-    lines = text.split("\n") if text else []
+        lines = handle.read().removesuffix("\n").split("\n")  # universal newlines: "\n"
+    lines = lines if lines != [""] else []
     counts = set(map(str.count, lines, itertools.repeat(sep)))
     if sep == "\n" or "" in lines or counts - {len(header) - 1}:
         return None  # blank lines, a short or a long row: ``iter_trace`` reads them
-    cells = text.replace("\n", sep).split(sep) if lines else []
+    columns: list[list[Any]] = [[] for _ in header]
+    seen: list[dict[str, Any]] = [{} for _ in header]  # parsed cells, by column
     try:
-        return header, [_column(field, cells[i :: len(header)]) for i, field in enumerate(header)]
+        for start in range(0, len(lines), _CHUNK):  # the cells of one chunk at a time
+            cells = sep.join(lines[start : start + _CHUNK]).split(sep)
+            for i, field in enumerate(header):
+                columns[i] += _column(field, cells[i :: len(header)], seen[i])
     except TraceError:
         return None
+    return header, columns
 
 
-def _column(field: str, cells: list[str]) -> list[Any]:
-    """One column's values, as ``_record`` reads its cells."""
+_CHUNK = 10_000  # rows split into cells at a time
+
+
+def _column(field: str, cells: list[str], seen: dict[str, Any]) -> list[Any]:
+    """One column's values, as ``_record`` reads its cells; ``seen`` keeps the parsed
+    cells of the column's earlier chunks (up to ``_REMEMBERED``)."""
     parse = _parser(field)
     if parse is None:
         return [None if text in _MISSING else text for text in cells]
@@ -355,6 +364,8 @@ def _column(field: str, cells: list[str]) -> list[Any]:
         if _DATES.fullmatch("\n".join(present)):  # the one layout Nextflow writes
             return [None if text in _MISSING else _from_iso(text) for text in cells]
         return [None if text in _MISSING else parse(text) for text in cells]
-    values: dict[str, Any] = {text: parse(text) for text in set(cells) - _MISSING}
-    values.update(dict.fromkeys(_MISSING))
-    return [values[text] for text in cells]
+    if len(seen) > _REMEMBERED:
+        seen.clear()
+    seen.update({text: parse(text) for text in set(cells).difference(seen, _MISSING)})
+    seen.update(dict.fromkeys(_MISSING))
+    return [seen[text] for text in cells]

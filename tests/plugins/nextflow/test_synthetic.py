@@ -11,7 +11,7 @@ import pytest
 import threadline as tl
 from threadline import adapters
 from threadline.errors import TraceError
-from threadline.nextflow import ingest, parse_duration, parse_memory, read_trace
+from threadline.nextflow import _trace, ingest, parse_duration, parse_memory, read_trace
 from threadline.nextflow._tasks import from_trace, tasks_from_trace
 
 from .conftest import TRACES
@@ -106,10 +106,13 @@ def test_tasks_whose_short_hashes_collide_are_separate_runs(local_instance, tmp_
 
 
 @pytest.mark.parametrize("raw", [False, True])
-def test_a_trace_read_by_columns_gives_the_tasks_read_row_by_row(tmp_path, raw):
+def test_a_trace_read_by_columns_gives_the_tasks_read_row_by_row(tmp_path, raw, monkeypatch):
     """``tasks_from_trace`` (whole columns) gives the tasks ``from_trace`` makes of each
     row, field by field, on the real formats and the fixtures; a bad cell or a short row
-    sends it back to the row reader, which names the line."""
+    sends it back to the row reader, which names the line. Chunks of 700 rows and at
+    most 200 parsed cells kept per column, so both limits are crossed here."""
+    monkeypatch.setattr(_trace, "_CHUNK", 700)
+    monkeypatch.setattr(_trace, "_REMEMBERED", 200)
     files = [tmp_path / "trace.txt", *sorted(TRACES.glob("*/*trace*.txt"))]
     files += sorted((TRACES / "nf-executor").glob("*.txt"))
     write_synthetic_trace(files[0], 3000, raw=raw)
