@@ -177,3 +177,28 @@ def test_the_row_written_later_is_the_run_as_started(db_instance):
         ({"sample": "a", "sizes": [1, 2]}, started, "bench")
     ] * 2
     assert rows[0].hostname == rows[1].hostname and rows[0].pid == rows[1].pid
+
+
+@pytest.mark.parametrize("db_instance", ["sqlite", "postgres"], indirect=True)
+def test_a_row_a_reader_wrote_in_its_own_transaction_is_written_again_if_that_rolls_back(
+    db_instance, monkeypatch
+):
+    """Reading the id inside the caller's own transaction writes the row there; that
+    transaction rolled back, the writer's job writes it again and the run's close, queued
+    after, lands on the new row (before: the row was lost without a word)."""
+    writer = adapters.writer()
+    writer.flush()
+    monkeypatch.setattr(writer, "linger_s", 600.0)  # the row's job waits in the queue
+    run = later("rolled/task")
+    with pytest.raises(RuntimeError), tl.Run._meta.database.atomic(), writer.at_once():
+        inside = run.id  # written here, in this transaction
+        assert count(run.uid) == 1
+        raise RuntimeError("the caller's transaction rolls back")
+    assert count(run.uid) == 0
+    writer.submit(lambda: adapters.finish_run(run, "completed"))
+    writer.flush()
+
+    assert writer.failures == []
+    found = tl.Run.get(uid=run.uid)
+    assert found.status == "completed" and found.id == run.id
+    assert inside is not None and run.id is not None

@@ -13,8 +13,8 @@ gets it on demand (``Pending.resolve``, through the ``Run.id`` accessor):
 - where the writer would wait for the reader (an SQLite write transaction of the reader's
   own, whose lock the writer needs, or inside ``Writer.at_once``): the reader looks the row
   up by uid (the writer may have committed it) and else writes it itself, in its own
-  transaction; the writer's job then skips it. Such a row is undone with that transaction
-  if it is rolled back (no engine hook of threadline does that).
+  transaction; the writer's job then writes it again only if that transaction was rolled
+  back (``INSERT .. ON CONFLICT (uid) DO NOTHING``), and the run takes the new id.
 """
 
 import functools
@@ -36,6 +36,7 @@ class Pending:
         self.run, self.writer, self.guard = run, writer, guard
         self.lock = threading.Lock()
         self.inserted: int | None = None  # the id the writer's open batch inserted
+        self.by_reader = False  # written by a reader in its own transaction (_here)
         # the row as started (not as closed): its values taken now, turned into database
         # values by the writer, except containers (params), turned now (a change made
         # inside one later is no change of the run's fields, as before)
@@ -71,8 +72,13 @@ class Pending:
 
     def _job(self) -> None:
         with self.lock:
-            if self.run.__data__.get("id") is None:  # else a reader wrote it first
+            data = self.run.__data__
+            if data.get("id") is None:
                 self.inserted = self._insert()
+            elif self.by_reader:  # in the reader's own transaction: gone if it rolled back
+                again = self._insert(unless_there=True)
+                if again is not None:  # the jobs after this one point at the new row
+                    data["id"] = again
 
     def _committed(self) -> None:
         with self.lock:
@@ -83,9 +89,10 @@ class Pending:
                 vars(self.run).pop("_pending", None)  # no reference cycle left to collect
         runs_started([self.run])
 
-    def _insert(self) -> int:
+    def _insert(self, unless_there: bool = False) -> Any:
         """INSERT the row as it was started (its parent's id looked up now: the parent
-        may have been deferred too) and return its id, without setting it on the run."""
+        may have been deferred too) and return its id, without setting it on the run;
+        ``unless_there``: nothing where a row with its uid exists (then None)."""
         names = self.names
         values = [
             v.value if type(v) is _Ready else convert(v)
@@ -96,8 +103,15 @@ class Pending:
             values[names.index("parent")] = parent.id
         db: Any = unwrap(Run._meta.database)
         sqlite = is_sqlite(db)
-        cursor = db.execute_sql(_insert_sql(Run, names, db.param, sqlite), values)
-        return cursor.lastrowid if sqlite else cursor.fetchone()[0]  # type: ignore[no-any-return]
+        if not unless_there:
+            cursor = db.execute_sql(_insert_sql(Run, names, db.param, sqlite), values)
+            return cursor.lastrowid if sqlite else cursor.fetchone()[0]
+        sql = _insert_sql(Run, names, db.param, True) + ' ON CONFLICT ("uid") DO NOTHING'
+        cursor = db.execute_sql(sql if sqlite else f"{sql} RETURNING id", values)
+        if sqlite:
+            return cursor.lastrowid if cursor.rowcount == 1 else None
+        row = cursor.fetchone()
+        return row[0] if row is not None else None
 
     def _here(self, db: Any) -> int | None:
         with self.lock:
@@ -105,7 +119,10 @@ class Pending:
             if data.get("id") is None:
                 sql = f'SELECT "id" FROM "run" WHERE "uid" = {db.param}'
                 row = db.execute_sql(sql, [data["uid"]]).fetchone()
-                data["id"] = row[0] if row is not None else self._insert()
+                if row is None:
+                    data["id"], self.by_reader = self._insert(), True
+                else:
+                    data["id"] = row[0]
             return data["id"]  # type: ignore[no-any-return]
 
 
