@@ -1,7 +1,9 @@
 """The logger plugin: ``snakemake --logger threadline``.
 
 Snakemake hands every log record to ``LogHandler.emit`` on its log listener thread; the
-handler picks out the structured events and passes them to a ``Recorder``. A failure in
+handler picks out the structured events and passes them to a ``Recorder``. What must
+happen before a job starts (the instance opened, the pipeline run written, the variables
+jobs inherit set) is done on Snakemake's main thread by the witness (``_witness``). A failure in
 threadline is caught by the adapter API's ``Guard``: logged once per kind on
 ``threadline.snakemake``, listed in ``LogHandler.failures``, and it never reaches Snakemake
 (``THREADLINE_STRICT=1`` re-raises, for tests). Dry runs (``-n``) record nothing.
@@ -19,7 +21,6 @@ from snakemake_interface_logger_plugins.settings import LogHandlerSettingsBase
 from threadline import adapters
 
 from ._events import created, event_of, parse_job, parse_workflow
-from ._pipeline import connect
 from ._recorder import Recorder
 from ._register import Options
 from ._witness import Witness
@@ -100,8 +101,10 @@ class LogHandler(LogHandlerBase):
         self.guard = adapters.Guard("snakemake", host="the workflow")
         self.disabled = bool(getattr(self.common_settings, "dryrun", False))
         options = settings.options()
-        self.witness = Witness(self.guard, on_start=lambda _record: connect(options))
-        self.recorder = Recorder(options, self.witness)
+        self.witness = Witness(self.guard)
+        self.recorder = recorder = Recorder(options, self.witness)
+        self.witness.on_start = lambda record: recorder.workflow_started(parse_workflow(record))
+        self.witness.on_job = recorder.jobs_may_start
         if not self.disabled:
             self.witness.attach()  # Snakemake's main thread: see _witness
 

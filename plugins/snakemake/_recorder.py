@@ -55,14 +55,15 @@ class Recorder:
 
     # -- workflow ------------------------------------------------------------------------
     def workflow_started(self, info: WorkflowInfo) -> None:
-        """Remember the invocation; its run is created with the first job (or at close),
-        once Snakemake has settled whether this is a dry run."""
+        """Remember the invocation (called on Snakemake's main thread by the witness,
+        again by the listener); its run is created before the first job starts (or at
+        close), once Snakemake has settled whether this is a dry run."""
         with self.lock:
             if self.info is None:
+                connect(self.options)  # raises before anything is set: tried again later
                 self.info = info
                 self.workflow = _workflow.live_workflow()
                 self.index = _workflow.JobIndex(self.workflow)
-                connect(self.options)
                 self.parent_uid = os.environ.get("THREADLINE_PARENT_RUN")
                 self.environment.export(None)
 
@@ -76,6 +77,15 @@ class Recorder:
         self.batch = Batch(self.info.workdir, self.options, self.pipeline, self.witness)
         self.environment.export(self.pipeline)
         return self.pipeline
+
+    def jobs_may_start(self) -> None:
+        """Snakemake's main thread, just before it starts a job (see _witness): the
+        pipeline run and the variables its jobs inherit are made here, so every job
+        process sees them and no other thread writes the environment while processes
+        start. Once made, this reads one attribute (the listener may hold the lock)."""
+        if self.pipeline is None and not self.dryrun:
+            with self.lock:
+                self._pipeline_run()
 
     # -- jobs ----------------------------------------------------------------------------
     def job_info(self, info: JobInfo) -> None:

@@ -7,8 +7,12 @@ the time it registers a job, a later job may have changed its inputs in place
 synchronous handler on the ``snakemake.logging`` logger (called in the thread that logs,
 before the record is queued for the plugin) notes, for every job:
 
-- on ``job_info`` (logged just before the job runs): the content hash of each local
-  input, and a copy of each ``update()`` output as it was before the job changes it;
+- on ``workflow_started`` and ``job_info`` (logged just before the job runs): the
+  instance is opened and, before the first job, the pipeline run is written and the
+  variables its jobs inherit are set (from this thread, before any job process starts:
+  never from the listener while Snakemake's threads start processes);
+- on ``job_info``: the content hash of each local input, and a copy of each
+  ``update()`` output as it was before the job changes it;
 - on ``job_finished`` (logged after Snakemake checked the outputs and before it deletes
   temp files): the content hash of each local output, and a hard link (else a copy) of
   each ``temp()`` output, kept until the job is registered.
@@ -50,10 +54,11 @@ class Witness(logging.Handler):
     """The synchronous handler (see the module docstring); ``seen`` is read by the
     recorder on the listener thread, under ``seen_lock``."""
 
-    def __init__(self, guard: adapters.Guard, on_start: Any = None) -> None:
+    def __init__(self, guard: adapters.Guard, on_start: Any = None, on_job: Any = None) -> None:
         super().__init__(logging.NOTSET)
         self.guard = guard
         self.on_start = on_start  # called with workflow_started's record (connects)
+        self.on_job = on_job  # called before each job starts (its environment is set)
         self.seen_lock = threading.Lock()
         self.events_lock = threading.Lock()  # one witnessed event at a time (see handle)
         self.seen = Seen()
@@ -106,6 +111,8 @@ class Witness(logging.Handler):
         self.workflow = live_workflow()
 
     def _job_info(self, record: logging.LogRecord) -> None:
+        if self.on_job is not None:
+            self.on_job()
         job = parse_job(record)
         hashes = self._hash(self._local(job.inputs))
         with self.seen_lock:

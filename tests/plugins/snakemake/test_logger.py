@@ -1,5 +1,9 @@
 """The logger plugin on real in-process Snakemake runs of a three-rule workflow."""
 
+import os
+import sqlite3
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -197,3 +201,55 @@ def test_inputs_already_saved_are_found_by_content(three_rules: Path):
     make = tl.Run.get(name="make (sample=A)")
     assert [a.uid for a in make.inputs] == [raw.uid]  # not a second artifact
     assert tl.Run.get(name="make (sample=B)").inputs[0].key == "raw/B.txt"  # a source
+
+
+def _hold_write_lock(db: str) -> tuple[object, Callable[[], None]]:
+    """Another client holds the instance's write lock (a concurrent ingest, say): reads
+    go on, every write waits until ``release()``."""
+    if db.startswith("sqlite"):
+        other = sqlite3.connect(
+            db.removeprefix("sqlite:///"), isolation_level=None, check_same_thread=False
+        )
+        other.execute("BEGIN IMMEDIATE")
+    else:
+        import psycopg2
+
+        other = psycopg2.connect(db)
+        other.cursor().execute('LOCK TABLE "run" IN SHARE ROW EXCLUSIVE MODE')
+    return other, lambda: (other.rollback(), other.close())  # type: ignore[attr-defined]
+
+
+def test_jobs_inherit_the_pipeline_run_even_when_the_listener_lags(db_instance, tmp_path: Path):
+    """The first job's process sees THREADLINE_PARENT_RUN although the log listener is
+    stuck behind another client's write lock: the pipeline run and the jobs' environment
+    are made on Snakemake's main thread before it starts the job, never set from the
+    listener while jobs start (a write to the environment while another thread forks
+    can also make the child's exec fail with EFAULT)."""
+    folder = tmp_path / "lagging"
+    folder.mkdir()
+    (folder / "Snakefile").write_text(
+        'rule env:\n    output: "env.txt"\n'
+        '    shell: "echo ${{THREADLINE_PARENT_RUN:-unset}} > {output}"\n'
+    )
+    _, release = _hold_write_lock(tl.instance().settings.db)
+    done = threading.Event()
+
+    def release_later() -> None:
+        # The lock goes when the job has run (only possible before the fix) or after 3 s;
+        # a slow machine can only let the old order pass, never fail the new one.
+        for _ in range(30):
+            if (folder / "env.txt").exists() or done.wait(0.1):
+                break
+        release()
+
+    releaser = threading.Thread(target=release_later)
+    releaser.start()
+    try:
+        run_snakemake(folder, cores=1)
+    finally:
+        done.set()
+        releaser.join()
+    (pipeline,) = pipeline_runs()
+    assert (folder / "env.txt").read_text().strip() == pipeline.uid
+    assert tl.Run.get(parent=pipeline).name == "env"
+    assert "THREADLINE_PARENT_RUN" not in os.environ  # restored at the end
