@@ -15,6 +15,7 @@ from threadline import adapters
 from threadline._db import is_sqlite
 from threadline.models import LATEST, TABLES
 from threadline.models._constraints import BORN_DEFERRED, _has_key
+from threadline.models._pgkeys import STATEMENT_KEYS
 
 from tests.core.test_migrations import reopen, sql, versions
 from tests.harness import write
@@ -100,10 +101,30 @@ def test_a_v7_database_gets_the_sqlite_key_checks(db_instance, isolated):
     assert_dangling_ids_refused(run, artifact)
 
 
+def as_in_v8() -> None:
+    """PostgreSQL: take the value tables' keys back to what v8 had, constraints (drop the
+    statement triggers and their functions), and stamp the database v8."""
+    for (table, column), target in STATEMENT_KEYS.items():
+        name = f"fk_{table}_{column}"
+        for event in ("insert", "update"):
+            sql(f'DROP TRIGGER "{name}_on_{event}" ON "{table}"')
+        for event in ("delete", "key_change"):
+            sql(f'DROP TRIGGER "{name}_on_{event}" ON "{target}"')
+        for function in ("check", "cascade", "kept"):
+            sql(f'DROP FUNCTION "{name}_{function}"()')
+        sql(
+            f'ALTER TABLE "{table}" ADD FOREIGN KEY ("{column}") REFERENCES "{target}" ("id") '
+            "ON DELETE CASCADE"
+        )
+    sql("DELETE FROM threadline_schema_version")
+    sql("INSERT INTO threadline_schema_version (version) VALUES (8)")
+
+
 def _without_keys_as_in_v6() -> None:
     """Take the database back to what v6 created: no owner keys, no logs trigger."""
     db = tl.instance().db
     if not is_sqlite(db):
+        as_in_v8()
         for key in KEYS:
             table = key.model._meta.table_name
             ((name,),) = sql(

@@ -19,6 +19,9 @@ the largest id plus one, would hand them to the next artifact. So:
   ``run``, tables too central to rebuild in place.
 - ``add_checks`` (schema v8) gives SQLite keys that v7 made as a delete trigger alone the
   two triggers that refuse dangling ids.
+- ``statement_keys`` (schema v9, PostgreSQL) checks the feature-value tables' two keys once
+  per statement instead of once per row (``_pgkeys.py``): a bulk write of values no longer
+  pays two key lookups per row.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ import peewee
 
 from .._db import is_sqlite
 from ._base import BaseModel
+from ._pgkeys import STATEMENT_KEYS, has_statement_key
+from ._pgkeys import statement_keys as statement_keys
 
 logger = logging.getLogger("threadline")
 
@@ -145,6 +150,8 @@ def _has_key(db: peewee.Database, field: peewee.ForeignKeyField) -> bool:
             (f"fk_{table}_{column}_on_delete",),
         ).fetchall()
         return any(row[3] == column for row in keys) or bool(trigger)
+    if (table, column) in STATEMENT_KEYS and has_statement_key(db, table, column):
+        return True
     return bool(
         db.execute_sql(
             "SELECT 1 FROM pg_constraint WHERE contype = 'f' AND conrelid = %s::regclass "

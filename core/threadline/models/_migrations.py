@@ -14,11 +14,11 @@ from .._db import is_sqlite, write_transaction
 from ..errors import DatabaseError
 from ._base import BaseModel
 from ._constraints import add_checks as _v8_key_checks
-from ._constraints import add_late_keys
+from ._constraints import add_late_keys, statement_keys
 from ._constraints import upgrade as _v7_foreign_keys
 from .feature import value_indexes
 
-LATEST = 8
+LATEST = 9
 
 
 class SchemaVersion(BaseModel):
@@ -109,6 +109,7 @@ STEPS: list[tuple[int, Callable[[peewee.Database, list[type[BaseModel]]], None]]
     (6, _v6_covering_feature_indexes),
     (7, _v7_foreign_keys),  # the keys peewee left out of CREATE TABLE (_constraints.py)
     (8, _v8_key_checks),  # SQLite keys kept as triggers refuse dangling ids too
+    (9, statement_keys),  # PostgreSQL: value tables' keys checked per statement (_pgkeys.py)
 ]
 
 
@@ -145,6 +146,7 @@ def ensure_schema(db: peewee.Database, tables: list[type[BaseModel]]) -> int:
         if version is None:
             db.create_tables([SchemaVersion, *tables], safe=True)
             add_late_keys(db, tables)
+            statement_keys(db, tables)
             _pattern_index(db)
             SchemaVersion.create(version=LATEST)
             return LATEST

@@ -1,0 +1,172 @@
+"""Schema v9: on PostgreSQL the feature-value tables' keys are checked once per statement
+(models/_pgkeys.py) and do everything the constraints they replace did; SQLite keeps its
+keys. Real databases, real deletes, real concurrent transactions on PostgreSQL."""
+
+import os
+import threading
+import time
+
+import peewee
+import psycopg2
+import pytest
+import threadline as tl
+from threadline import adapters
+from threadline._db import is_sqlite
+from threadline.models import LATEST
+from threadline.models._pgkeys import STATEMENT_KEYS
+
+from tests.core.test_constraints import as_in_v8, saved
+from tests.core.test_migrations import reopen, sql, versions, writes
+from tests.sql_log import recorded_sql
+
+foreign_key = pytest.raises(peewee.IntegrityError, match=r"(?i)foreign key")
+
+
+def annotated(folder):
+    run = adapters.start_run("t", "task")
+    run.features.add_values({"exit": 0, "tag": "A"}, create_features=True)
+    artifact = saved(folder, "a.txt", "a", sample="S1", score=0.5)
+    return run, artifact
+
+
+def constraints() -> list[tuple[str, str]]:
+    """The value tables' foreign-key constraints (PostgreSQL)."""
+    return sql(
+        "SELECT conrelid::regclass::text, conname FROM pg_constraint WHERE contype = 'f' "
+        "AND conrelid::regclass::text IN ('artifact_feature_value', 'run_feature_value') "
+        "ORDER BY 1, 2"
+    )
+
+
+def test_a_v8_database_is_upgraded_to_statement_keys(db_instance, isolated):
+    run, artifact = annotated(isolated)
+    db = tl.instance().db
+    if is_sqlite(db):
+        sql("DELETE FROM threadline_schema_version")
+        sql("INSERT INTO threadline_schema_version (version) VALUES (8)")
+    else:
+        as_in_v8()
+        assert len(constraints()) == 4
+    with recorded_sql() as seen:
+        reopen()
+    assert versions() == [LATEST] == [9]
+    if is_sqlite(tl.instance().db):  # nothing to do but the stamp
+        assert {s.split()[2].strip('"') for s in writes(seen)} == {"threadline_schema_version"}
+    else:
+        assert constraints() == []
+        triggers = sql("SELECT tgname FROM pg_trigger WHERE tgname LIKE %s", ("fk%feature_value%",))
+        assert len(triggers) == 4 * len(STATEMENT_KEYS)
+    assert tl.Run.get(uid=run.uid).features.get_values() == {"exit": 0, "tag": "A"}
+    assert tl.Artifact.get(uid=artifact.uid).features.get_values() == {
+        "sample": "S1",
+        "score": 0.5,
+    }
+    assert tl.Run.filter(tag="A").count() == 1 and tl.Artifact.filter(score__gt=0.1).count() == 1
+    refused_and_cascaded(run, artifact)
+
+
+def refused_and_cascaded(run: tl.Run, artifact: tl.Artifact) -> None:
+    """What the keys do: dangling ids refused (one row or a bulk statement, nothing written),
+    a referenced id kept, deletes cascading from the record and from the feature."""
+    before = sql("SELECT * FROM run_feature_value ORDER BY id")
+    (feature,) = sql("SELECT id FROM feature WHERE name = 'exit'")[0]
+    insert = "INSERT INTO run_feature_value (feature_id, value, run_id) VALUES"
+    for statement in (
+        f"{insert} ({feature}, '1', 999991)",
+        f"{insert} (999992, '1', {run.id})",
+        "INSERT INTO run_feature_value (feature_id, value, num, run_id) "
+        "SELECT feature_id, value, num, CASE WHEN text IS NULL THEN run_id ELSE 999993 END "
+        "FROM run_feature_value",  # one good row and one dangling in one statement
+        "UPDATE run_feature_value SET run_id = 999994",
+        f"UPDATE run SET id = 999995 WHERE id = {run.id}",
+        f"UPDATE feature SET id = 999996 WHERE id = {feature}",
+    ):
+        with foreign_key, tl.instance().db.atomic():
+            sql(statement)
+    assert sql("SELECT * FROM run_feature_value ORDER BY id") == before
+    sql(f"DELETE FROM feature WHERE id = {feature}")
+    assert tl.Run.get(uid=run.uid).features.get_values() == {"tag": "A"}
+    sql(f"DELETE FROM run WHERE id = {run.id}")
+    assert sql("SELECT count(*) FROM run_feature_value") == [(0,)]
+    assert artifact.delete(forget=True) == "forget"
+    assert sql("SELECT count(*) FROM artifact_feature_value") == [(0,)]
+
+
+def test_the_keys_of_a_new_database_refuse_and_cascade(db_instance, isolated):
+    run, artifact = annotated(isolated)
+    if not is_sqlite(tl.instance().db):
+        assert constraints() == []
+    refused_and_cascaded(run, artifact)
+
+
+def other_connection():
+    connection = psycopg2.connect(os.environ["THREADLINE_DB"])
+    connection.autocommit = False
+    return connection
+
+
+def test_a_run_deleted_while_its_values_are_written_takes_them_along(db_instance):
+    if is_sqlite(tl.instance().db):
+        pytest.skip("PostgreSQL only: SQLite has one writer at a time")
+    run = adapters.start_run("t", "task")
+    run.features.add_values({"exit": 0}, create_features=True)
+    (feature,) = sql("SELECT id FROM feature WHERE name = 'exit'")[0]
+    writer, deleter = other_connection(), other_connection()
+    with writer.cursor() as cursor:  # values written, locking the run until commit
+        cursor.execute(
+            "INSERT INTO run_feature_value (feature_id, value, num, run_id) "
+            f"SELECT {feature}, '1', 1, {run.id} FROM generate_series(1, 1000)"
+        )
+    done = threading.Event()
+
+    def delete() -> None:
+        with deleter.cursor() as cursor:
+            cursor.execute(f"DELETE FROM run WHERE id = {run.id}")
+        deleter.commit()
+        done.set()
+
+    thread = threading.Thread(target=delete)
+    thread.start()
+    time.sleep(0.5)
+    assert not done.is_set()  # the delete waits for the writer's lock on the run
+    writer.commit()
+    thread.join(30)
+    assert done.is_set()
+    assert sql(f"SELECT count(*) FROM run_feature_value WHERE run_id = {run.id}") == [(0,)]
+    writer.close()
+    deleter.close()
+
+
+def test_values_for_a_run_deleted_meanwhile_are_refused(db_instance):
+    if is_sqlite(tl.instance().db):
+        pytest.skip("PostgreSQL only: SQLite has one writer at a time")
+    run = adapters.start_run("t", "task")
+    run.features.add_values({"exit": 0}, create_features=True)
+    (feature,) = sql("SELECT id FROM feature WHERE name = 'exit'")[0]
+    writer, deleter = other_connection(), other_connection()
+    with deleter.cursor() as cursor:
+        cursor.execute(f"DELETE FROM run WHERE id = {run.id}")
+    failed: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            with writer.cursor() as cursor:
+                cursor.execute(
+                    "INSERT INTO run_feature_value (feature_id, value, num, run_id) "
+                    f"VALUES ({feature}, '1', 1, {run.id})"
+                )
+        except psycopg2.Error as error:
+            failed.append(error)
+            writer.rollback()
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    time.sleep(0.5)
+    assert thread.is_alive()  # the check waits for the deleting transaction
+    deleter.commit()
+    thread.join(30)
+    assert [type(e).__name__ for e in failed] == ["ForeignKeyViolation"]
+    assert "is not present in table" in str(failed[0])
+    assert sql("SELECT count(*) FROM run_feature_value") == [(0,)]
+    writer.close()
+    deleter.close()
