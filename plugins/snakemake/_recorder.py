@@ -52,6 +52,7 @@ class Recorder:
         self.environment = Environment()
         self.dryrun = False
         self.parent_uid: str | None = None  # a run that started Snakemake (tl.track())
+        self.tried_before_jobs = False  # jobs_may_start
 
     # -- workflow ------------------------------------------------------------------------
     def workflow_started(self, info: WorkflowInfo) -> None:
@@ -82,8 +83,11 @@ class Recorder:
         """Snakemake's main thread, just before it starts a job (see _witness): the
         pipeline run and the variables its jobs inherit are made here, so every job
         process sees them and no other thread writes the environment while processes
-        start. Once made, this reads one attribute (the listener may hold the lock)."""
-        if self.pipeline is None and not self.dryrun:
+        start. Once made, this reads one attribute (the listener may hold the lock).
+        Tried once: if that write fails, the listener tries again, as for any event,
+        and Snakemake's thread never waits for the database again."""
+        if self.pipeline is None and not self.dryrun and not self.tried_before_jobs:
+            self.tried_before_jobs = True
             with self.lock:
                 self._pipeline_run()
 

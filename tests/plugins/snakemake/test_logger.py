@@ -253,3 +253,21 @@ def test_jobs_inherit_the_pipeline_run_even_when_the_listener_lags(db_instance, 
     assert (folder / "env.txt").read_text().strip() == pipeline.uid
     assert tl.Run.get(parent=pipeline).name == "env"
     assert "THREADLINE_PARENT_RUN" not in os.environ  # restored at the end
+
+
+def test_a_pipeline_run_that_cannot_be_written_is_tried_once_on_snakemakes_thread(
+    three_rules: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The write before the first job is the only one Snakemake's own thread waits for:
+    refused (a real trigger), it is not tried again there for the next jobs; the
+    listener goes on trying, and the workflow runs to its end."""
+    from tests.plugins.snakemake.test_recorder import refuse_runs
+
+    monkeypatch.setenv("THREADLINE_STRICT", "0")
+    refuse_runs("Snakefile")  # the pipeline run's name
+    (handler,) = run_snakemake(three_rules, cores=2)
+    on_main_thread = [f for f in handler.failures if "(main thread)" in f]
+    assert len(on_main_thread) == 1 and "job_info" in on_main_thread[0]
+    assert len(handler.failures) > 1  # the listener's own tries, one per event
+    assert (three_rules / "results" / "combined.txt").exists()
+    assert not pipeline_runs()
