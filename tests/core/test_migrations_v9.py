@@ -38,20 +38,41 @@ def constraints() -> list[tuple[str, str]]:
     )
 
 
+def num_indexes() -> list[str]:
+    """The definitions of the value tables' ``num`` lookup indexes."""
+    if is_sqlite(tl.instance().db):
+        found = sql("SELECT sql FROM sqlite_master WHERE name LIKE '%feature_id_num' ORDER BY 1")
+    else:
+        found = sql("SELECT indexdef FROM pg_indexes WHERE indexname LIKE %s ORDER BY 1", ("%num",))
+    return [row[0] for row in found]
+
+
 def test_a_v8_database_is_upgraded_to_statement_keys(db_instance, isolated):
     run, artifact = annotated(isolated)
     db = tl.instance().db
+    for owner in ("artifact", "run"):  # v8's num index held every row
+        table = f"{owner}_feature_value"
+        sql(f'DROP INDEX "{table}_feature_id_num"')
+        sql(f'CREATE INDEX "{table}_feature_id_num" ON "{table}" (feature_id, num, {owner}_id)')
     if is_sqlite(db):
         sql("DELETE FROM threadline_schema_version")
         sql("INSERT INTO threadline_schema_version (version) VALUES (8)")
     else:
         as_in_v8()
         assert len(constraints()) == 4
+    assert not any("WHERE" in index for index in num_indexes())
     with recorded_sql() as seen:
         reopen()
     assert versions() == [LATEST] == [9]
-    if is_sqlite(tl.instance().db):  # nothing to do but the stamp
-        assert {s.split()[2].strip('"') for s in writes(seen)} == {"threadline_schema_version"}
+    assert len(num_indexes()) == 2
+    assert all(
+        index.endswith(("WHERE (num IS NOT NULL)", 'WHERE "num" IS NOT NULL'))
+        for index in num_indexes()
+    )
+    if is_sqlite(tl.instance().db):  # the num indexes again and the stamp, nothing else
+        assert len(writes(seen)) == 6 and all(
+            "feature_id_num" in s or "threadline_schema_version" in s for s in writes(seen)
+        )
     else:
         assert constraints() == []
         triggers = sql("SELECT tgname FROM pg_trigger WHERE tgname LIKE %s", ("fk%feature_value%",))
@@ -170,3 +191,30 @@ def test_values_for_a_run_deleted_meanwhile_are_refused(db_instance):
     assert sql("SELECT count(*) FROM run_feature_value") == [(0,)]
     writer.close()
     deleter.close()
+
+
+def plan(query) -> str:
+    db = tl.instance().db
+    sql_text, params = query.select().sql()
+    if is_sqlite(db):
+        return " ".join(str(row[-1]) for row in sql("EXPLAIN QUERY PLAN " + sql_text, params))
+    with db.atomic():
+        sql("SET LOCAL enable_seqscan = off")  # a tiny table would be scanned anyway
+        return " ".join(row[0] for row in sql("EXPLAIN " + sql_text, params))
+
+
+def test_lookups_use_the_value_indexes(db_instance):
+    """The ``num`` index holds only rows with a number: a comparison with a number still
+    finds it (it implies ``num IS NOT NULL``); lookups by feature alone use ``text``'s."""
+    for i in range(20):
+        run = adapters.start_run("t", "task")
+        values = {"exit": i % 3, "tag": f"t{i}", "trace": {"a": i}}
+        run.features.add_values(values, create_features=True)
+    num, text = "run_feature_value_feature_id_num", "run_feature_value_feature_id_text"
+    for lookups in ({"exit": 1}, {"exit__gt": 0}, {"exit__lte": 1.5}):
+        assert num in plan(tl.Run.filter(**lookups)), lookups
+    for lookups in ({"tag": "t3"}, {"exit__isnull": False}, {"trace__a": 3}):
+        assert text in plan(tl.Run.filter(**lookups)), lookups
+    assert [r.features.get_values()["tag"] for r in tl.Run.filter(exit__gt=1)] == [
+        f"t{i}" for i in range(20) if i % 3 == 2
+    ]

@@ -101,6 +101,17 @@ def _v6_covering_feature_indexes(db: peewee.Database, tables: list[type[BaseMode
         db.execute_sql(f'DROP INDEX IF EXISTS "{table}_feature_id"')
 
 
+def _v9_statement_keys_and_partial_num_index(
+    db: peewee.Database, tables: list[type[BaseModel]]
+) -> None:
+    """v9: PostgreSQL checks the value tables' keys per statement (``_pgkeys.py``); the
+    value tables' ``num`` lookup index holds only rows with a number (``value_indexes``)."""
+    statement_keys(db, tables)
+    for owner in ("artifact", "run"):
+        db.execute_sql(f'DROP INDEX IF EXISTS "{owner}_feature_value_feature_id_num"')
+        db.execute_sql(value_indexes(owner)[1])
+
+
 STEPS: list[tuple[int, Callable[[peewee.Database, list[type[BaseModel]]], None]]] = [
     (2, _v2_run_links_and_feature_indexes),
     (3, _v3_caching_and_liveness),
@@ -109,7 +120,7 @@ STEPS: list[tuple[int, Callable[[peewee.Database, list[type[BaseModel]]], None]]
     (6, _v6_covering_feature_indexes),
     (7, _v7_foreign_keys),  # the keys peewee left out of CREATE TABLE (_constraints.py)
     (8, _v8_key_checks),  # SQLite keys kept as triggers refuse dangling ids too
-    (9, statement_keys),  # PostgreSQL: value tables' keys checked per statement (_pgkeys.py)
+    (9, _v9_statement_keys_and_partial_num_index),
 ]
 
 

@@ -103,12 +103,15 @@ def _value_table(owner: str) -> type[BaseModel]:
 
 def value_indexes(owner: str) -> list[str]:
     """The statements creating the lookup indexes of ``owner``'s feature-value table (the
-    same names since schema v2; since v6 they end with the record's id)."""
+    same names since schema v2; since v6 they end with the record's id). Since v9 the
+    ``num`` one holds only rows with a number (a comparison with a number implies it), so
+    text and dict values cost one index entry fewer; the ``text`` one holds every row and
+    serves lookups by feature alone."""
     table = f"{owner}_feature_value"
     return [
         f'CREATE INDEX IF NOT EXISTS "{table}_feature_id_{column}" '
-        f'ON "{table}" ("feature_id", "{column}", "{owner}_id")'
-        for column in ("text", "num")
+        f'ON "{table}" ("feature_id", "{column}", "{owner}_id"){where}'
+        for column, where in (("text", ""), ("num", ' WHERE "num" IS NOT NULL'))
     ]
 
 
