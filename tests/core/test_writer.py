@@ -12,6 +12,7 @@ import sys
 import textwrap
 import time
 import uuid
+import weakref
 from collections.abc import Iterator
 
 import pytest
@@ -39,6 +40,30 @@ def test_jobs_are_written_in_order_and_visible_after_flush(local_instance, isola
     assert [r.features.get_values()["i"] for r in found] == list(range(30))
     assert [len(r.upstream_runs) for r in found] == [0] + [1] * 29
     assert adapters.writer() is adapters.writer()  # one per process
+
+
+def test_a_written_batch_is_let_go_before_the_next_one(local_instance, isolated):
+    """Nothing of a written batch stays referenced while the writer waits for the next:
+    the jobs and what they hold are freed at once (objects kept alive meanwhile are what
+    the engine's young collections move to the oldest generation)."""
+
+    class Held:
+        pass
+
+    writer = adapters.Writer()
+    held = Held()
+    watched = weakref.ref(held)
+    writer.submit(
+        lambda held=held: adapters.annotate(job("jobs/held"), {"held": 1}, create_features=True)
+    )
+    del held
+    writer.flush()  # returns when the batch's waiter is woken, just before the batch ends
+    for _ in range(200):  # up to 10 s: freed at once unless something holds the batch
+        if watched() is None:
+            break
+        time.sleep(0.05)
+    assert watched() is None, "the writer still holds its last batch"
+    assert tl.Run.get(transform__key="jobs/held").features.get_values() == {"held": 1}
 
 
 def test_a_batch_is_one_transaction(local_instance, isolated, tmp_path, monkeypatch):

@@ -212,16 +212,22 @@ class Writer:
 
     def _loop(self) -> None:
         while True:
-            entries = self._take()
-            items = [e for e in entries if isinstance(e, _Item)]
-            if items:
-                with self.turn:
-                    self._write(items)
-            for entry in entries:
-                if isinstance(entry, _Leaving):
-                    _close_own_connection()
-                if isinstance(entry, threading.Event):
-                    entry.set()
+            self._one_batch(self._take())
+
+    def _one_batch(self, entries: list[_Item | threading.Event]) -> None:
+        """Write a batch and wake its waiters. A method of its own so that nothing of
+        the batch stays referenced while the loop waits for the next one: its jobs and
+        the runs they hold are freed at once, before a young collection of the engine's
+        threads could move them to the oldest generation."""
+        items = [e for e in entries if isinstance(e, _Item)]
+        if items:
+            with self.turn:
+                self._write(items)
+        for entry in entries:
+            if isinstance(entry, _Leaving):
+                _close_own_connection()
+            if isinstance(entry, threading.Event):
+                entry.set()
 
     def _take(self) -> list[_Item | threading.Event]:
         """The next batch: what is queued, once ``linger_s`` has passed after its first
