@@ -125,9 +125,24 @@ def other_connection():
     return connection
 
 
+def waiting_for_a_lock(connection) -> bool:
+    """Whether ``connection``'s server process is waiting for a lock (polled, up to 30 s:
+    the other thread gets there whatever the machine's load)."""
+    pid = connection.get_backend_pid()
+    for _ in range(600):
+        if sql("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)) == [
+            ("Lock",)
+        ]:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+postgres_only = pytest.mark.parametrize("db_instance", ["postgres"], indirect=True)
+
+
+@postgres_only  # SQLite has one writer at a time
 def test_a_run_deleted_while_its_values_are_written_takes_them_along(db_instance):
-    if is_sqlite(tl.instance().db):
-        pytest.skip("PostgreSQL only: SQLite has one writer at a time")
     run = adapters.start_run("t", "task")
     run.features.add_values({"exit": 0}, create_features=True)
     (feature,) = sql("SELECT id FROM feature WHERE name = 'exit'")[0]
@@ -147,8 +162,8 @@ def test_a_run_deleted_while_its_values_are_written_takes_them_along(db_instance
 
     thread = threading.Thread(target=delete)
     thread.start()
-    time.sleep(0.5)
-    assert not done.is_set()  # the delete waits for the writer's lock on the run
+    assert waiting_for_a_lock(deleter)  # the delete waits for the writer's lock on the run
+    assert not done.is_set()
     writer.commit()
     thread.join(30)
     assert done.is_set()
@@ -157,9 +172,8 @@ def test_a_run_deleted_while_its_values_are_written_takes_them_along(db_instance
     deleter.close()
 
 
+@postgres_only  # SQLite has one writer at a time
 def test_values_for_a_run_deleted_meanwhile_are_refused(db_instance):
-    if is_sqlite(tl.instance().db):
-        pytest.skip("PostgreSQL only: SQLite has one writer at a time")
     run = adapters.start_run("t", "task")
     run.features.add_values({"exit": 0}, create_features=True)
     (feature,) = sql("SELECT id FROM feature WHERE name = 'exit'")[0]
@@ -181,8 +195,7 @@ def test_values_for_a_run_deleted_meanwhile_are_refused(db_instance):
 
     thread = threading.Thread(target=write)
     thread.start()
-    time.sleep(0.5)
-    assert thread.is_alive()  # the check waits for the deleting transaction
+    assert waiting_for_a_lock(writer)  # the check waits for the deleting transaction
     deleter.commit()
     thread.join(30)
     assert [type(e).__name__ for e in failed] == ["ForeignKeyViolation"]
