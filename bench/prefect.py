@@ -17,9 +17,10 @@ milliseconds; the ratio threadline / plain of each pair, as their median and the
 side by side); and the garbage collector's time in each flow call (a full collection,
 0.1-0.3 s with Prefect loaded, comes every two or three flows and lands in one flow or
 another: its mean per task over all flows of a side says which side brings them on
-more often) and the tasks alone with the collector's time in them taken out (steadier;
-the measure of the target stays the tasks alone), with the load average. Nothing here
-asserts.
+more often) and the tasks alone and the whole flow with the collector's time in them
+taken out (steadier; the measure of the target stays the tasks alone, collector
+included), how many full collections each side's timed flows had, with the load
+average. Nothing here asserts.
 
 Modes (``--tasks`` defaults to 200 for the first two, 111 for Prefect's concurrent examples):
 ``seq`` calls the task in a loop, ``submit`` ``.submit()``s each and waits for all,
@@ -113,17 +114,20 @@ def _async_flows(n: int, prefect: Any, tlp: Any) -> tuple[Callable[[], Any], Cal
 def timed(fn: Callable[[], Any]) -> tuple[float, ...]:
     """(the whole flow call, the tasks alone, the process's CPU time in the call, the
     garbage collector's time in the call, the tasks alone less the collector's time in
-    them) in seconds: CPU time, summed over every thread, is steadier than wall time on a
+    them, the whole flow less the collector's time) in seconds, and the number of full
+    collections in the call: CPU time, summed over every thread, is steadier than wall time on a
     busy machine; a full collection (every object of the process: 0.1-0.3 s with Prefect
     loaded) comes every two or three flows and lands on one side of a pair or the other."""
-    collecting[:] = [0.0, 0.0]
+    collecting[:] = [0.0, 0.0, 0]
     started, cpu = time.perf_counter(), time.process_time()
     tasks, collected = fn()
     whole, spent = time.perf_counter() - started, time.process_time() - cpu
-    return whole, tasks, spent, collecting[1], tasks - collected
+    gc_time, full = collecting[1], collecting[2]
+    return whole, tasks, spent, gc_time, tasks - collected, whole - gc_time, full
 
 
-collecting = [0.0, 0.0]  # (when the running collection started, seconds collected so far)
+# (when the running collection started, seconds collected so far, full collections)
+collecting: list[Any] = [0.0, 0.0, 0]
 
 
 def _collection(phase: str, info: dict[str, Any]) -> None:
@@ -131,6 +135,7 @@ def _collection(phase: str, info: dict[str, Any]) -> None:
         collecting[0] = time.perf_counter()
     else:
         collecting[1] += time.perf_counter() - collecting[0]
+        collecting[2] += info["generation"] == 2
 
 
 def main() -> None:
@@ -229,6 +234,7 @@ def report(args: argparse.Namespace, times: dict[str, list[tuple[float, ...]]], 
         (2, "CPU, whole flow"),
         (3, "of which GC"),
         (4, "tasks only, GC taken out"),
+        (5, "whole flow, GC taken out"),
     )
     for index, label in labels:
         plain, tracked = ([t[index] for t in times[k]] for k in ("plain", "threadline"))
@@ -249,6 +255,12 @@ def report(args: argparse.Namespace, times: dict[str, list[tuple[float, ...]]], 
             )
         for key in ("plain", "threadline"):
             print(f"  {key:<10} {[round(t[index], 3) for t in times[key]]}")
+    full = [sum(t[6] for t in times[k]) for k in ("plain", "threadline")]
+    print(
+        f"full collections (generation 2) in the timed flows: plain {full[0]}, threadline "
+        f"{full[1]}, of {args.rounds} flows each; per flow "
+        f"{[t[6] for t in times['plain']]} / {[t[6] for t in times['threadline']]}"
+    )
 
 
 if __name__ == "__main__":

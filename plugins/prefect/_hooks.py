@@ -7,6 +7,7 @@ worker process writes into the same instance (see ``_registry.use_instance``).
 """
 
 import datetime as dt
+import functools
 import logging
 import os
 import traceback
@@ -218,7 +219,7 @@ def _start_task(options: TrackOptions, task: Any, task_run: Any, prefect_id: str
         params=params,
         flow_id=flow_id,
     )
-    edges = list({id(r): r for r in upstream.values() if r is not run}.values())
+    edges = list({r.uid: r for r in upstream.values() if r is not run}.values())
     if edges or (caller is not None and parent is not caller):
 
         def link() -> None:
@@ -326,14 +327,19 @@ def _finish(
         trace = "".join(traceback.format_exception(problem)) or None
     elif event != "completion":
         error, trace = _error_of(state)
-    run, finished_at = entry.run, dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    finished_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    # a partial, not a closure: two objects for the collector to track while the job is
+    # queued, not eight (the function, its cells and their tuple)
+    close = functools.partial(_close, entry.run, status, error, trace, finished_at, attempts)
+    _writer.later(close, now)
 
-    def write() -> None:
-        adapters.finish_run(run, status, error=error, traceback=trace, finished_at=finished_at)
-        if attempts and attempts > 1:
-            adapters.annotate(run, {"attempt": attempts}, create_features=True)
 
-    _writer.later(write, now)
+def _close(
+    run: Any, status: str, error: Any, trace: Any, finished_at: Any, attempts: int | None
+) -> None:
+    adapters.finish_run(run, status, error=error, traceback=trace, finished_at=finished_at)
+    if attempts and attempts > 1:
+        adapters.annotate(run, {"attempt": attempts}, create_features=True)
 
 
 def _outputs_failed(problem: Exception) -> str:

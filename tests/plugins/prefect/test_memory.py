@@ -53,3 +53,55 @@ def test_a_flows_task_runs_are_freed_when_it_ends_without_a_collection(tracked):
     assert runs == [None] * 10  # no run kept by threadline, none in a cycle
     steps = tl.Run.filter(transform__key__in=["submitted/step", "looped/step"]).all()
     assert sorted(r.status for r in steps) == ["completed"] * 10
+
+
+def _let_writer_go() -> None:
+    writer = adapters.writer()
+    writer.submit(lambda: None)  # the writer lets go of its last batch
+    writer.flush()
+
+
+@tlp.flow
+def still_running(n: int) -> list[object]:
+    """Ends ``n`` task runs, waits until their rows are written, ends one more (the
+    registry settles what it keeps at a task run's end), collects the garbage and says
+    which of the first ``n`` runs are still alive, while the flow still runs."""
+    total = sum(step(i) for i in range(n))
+    _let_writer_go()
+    total += step(n)
+    gc.collect()  # Prefect's own cycles hold contexts in which a run was current
+    return [r() for r in seen[:n]] + [total]
+
+
+def test_a_running_flows_written_task_runs_are_not_kept_alive(tracked):
+    """While a flow runs, its ended task runs stay known to the task runs after it
+    (their edges), but once their rows are written only as their values (an untracked
+    dict of plain values), not as run objects with their containers: anything kept
+    alive through the flow is moved to the collector's oldest generation by the first
+    collection that finds it and brings the next full collection closer."""
+    seen.clear()
+    assert still_running(5) == [None] * 5 + [sum(range(1, 7))]
+
+
+@tlp.task
+def consume(value: int) -> int:
+    return value * 2
+
+
+@tlp.flow(task_runner=ThreadPoolTaskRunner(max_workers=2))
+def late_consumer() -> int:
+    first = step.submit(1)
+    first.result()
+    _let_writer_go()
+    step.submit(2).result()  # its end settles the first run: kept as its values only
+    return consume.submit(first).result()
+
+
+def test_a_task_run_kept_as_its_values_is_still_linked_upstream(tracked):
+    """A task run the registry keeps as its row's values is made a run again when a
+    later task run consumes its result: the edge is recorded as before."""
+    assert late_consumer() == 4
+    (consumer,) = tl.Run.filter(transform__key="late-consumer/consume").all()
+    (first,) = tl.Run.filter(transform__key="late-consumer/step", params={"x": 1}).all()
+    assert [r.uid for r in consumer.upstream_runs] == [first.uid]
+    assert consumer.parent.uid == first.parent.uid
