@@ -7,6 +7,7 @@ from .._db import write_transaction
 from .._redact import mask
 from ..errors import InvalidInput
 from ..models import Artifact, Feature, Run, RunLink, check_values, write_values_many
+from ..models._managers import check_values_many
 
 CHUNK = 500  # rows per INSERT
 
@@ -24,10 +25,13 @@ def annotate_records(
 ) -> None:
     """``annotate`` for many records of one kind in one transaction; every value is
     checked before anything is written."""
-    known: dict[str, Feature] = {}
-    checked: list[tuple[Any, list[tuple[Feature, Any]]]] = [
-        (record, check_values(mask(values), create_features, known)) for record, values in items
-    ]
+    items = list(items)
+    masked = [mask(values) for _, values in items]
+    checked: list[tuple[Any, list[tuple[Feature, Any]]]] = list(
+        zip(
+            [record for record, _ in items], check_values_many(masked, create_features), strict=True
+        )
+    )
     kinds = {type(record) for record, _ in checked}
     if len(kinds) > 1:
         raise InvalidInput("annotate_records takes artifacts or runs, not both in one call")

@@ -13,7 +13,7 @@ from .._config import ENV_DB, ENV_PARENT_RUN, ENV_STORAGE
 from .._db import unwrap, write_transaction
 from .._live import endpoint, runs_ended, runs_started
 from .._process import process_fields
-from .._redact import redact, redact_key, redact_text
+from .._redact import all_plain, redact, redact_key, redact_text
 from ..errors import InvalidInput, NotFound
 from ..models import Project, Run, Transform
 from ..models._base import insert_records
@@ -119,8 +119,9 @@ def start_runs(runs: Iterable[dict[str, Any]]) -> list[Run]:
     ``params``, ``name``, ``project``, ``status``, ``started_at``, ``finished_at``,
     ``error``... Every item is checked before anything is written; returns the runs in
     order."""
-    found: dict[tuple[str, Any], Any] = {}  # parents, looked up once each
-    rows = [_run_row(item, found) for item in runs]
+    found: dict[tuple[str, Any], Any] = {}  # transforms and parents, looked up once each
+    here = process_fields()
+    rows = [_run_row(item, found, here) for item in runs]
     with write_transaction(Run._meta.database):  # projects made only once all is checked
         projects: dict[str, int] = {}
         for row in rows:
@@ -146,28 +147,50 @@ def _announce(runs: list[Run]) -> None:
 _RUN_FIELDS = frozenset(Run._meta.fields) - {"id", "uid"}
 
 
-def _run_row(item: dict[str, Any], found: dict[tuple[str, Any], Any]) -> dict[str, Any]:
+def _run_row(
+    item: dict[str, Any], found: dict[tuple[str, Any], Any], here: dict[str, Any]
+) -> dict[str, Any]:
+    """A checked, stamped and redacted row; ``found`` keeps each transform and parent
+    object with its id (held, so that its ``id()`` is not reused), ``here`` is
+    ``process_fields()``."""
     row = dict(item)
     transform = row.pop("transform", None)
-    if not isinstance(transform, Transform) or transform.id is None:
-        raise InvalidInput("start_runs: every run needs a saved transform (get_transform)")
+    known = found.get(("transform", id(transform)))
+    if known is None:
+        if not isinstance(transform, Transform) or transform.id is None:
+            raise InvalidInput("start_runs: every run needs a saved transform (get_transform)")
+        known = found["transform", id(transform)] = (transform, transform.id)
     if not _RUN_FIELDS.issuperset(row):
         unknown = ", ".join(sorted(row.keys() - _RUN_FIELDS))
         raise InvalidInput(f"start_runs: unknown or reserved run fields: {unknown}")
     if row.get("status", "started") not in RUN_STATUSES:
         raise InvalidInput(f"run status must be one of {RUN_STATUSES}, not {row['status']!r}")
-    row["transform"] = transform.id
+    row["transform"] = known[1]
     parent = row.get("parent")
     if parent is not None:
-        key = ("parent", parent.id if isinstance(parent, Run) else parent)
-        if key not in found:
-            found[key] = _as_run(parent).id  # type: ignore[union-attr]
-        row["parent"] = found[key]
+        row["parent"] = _parent_id(parent, found)
     if row.get("project") is not None and not isinstance(row["project"], str):
         raise InvalidInput(f"start_runs: project is a name, not {row['project']!r}")
     if row.get("params"):
         row["params"] = redact(row["params"])
-    return _texts(_stamped(row))
+    if here.keys().isdisjoint(row):  # what _stamped does with none of them given
+        row.update(here)
+    else:
+        row = _stamped(row)
+    if all_plain([v for v in row.values() if isinstance(v, str)]):  # what _texts leaves
+        return row
+    return _texts(row)
+
+
+def _parent_id(parent: Run | str, found: dict[tuple[str, Any], Any]) -> Any:
+    """The id of a parent run (a Run or its uid), each object and uid looked up once."""
+    known = found.get(("run", id(parent)))
+    if known is None:
+        key = ("parent", parent.id if isinstance(parent, Run) else parent)
+        if key not in found:
+            found[key] = _as_run(parent).id  # type: ignore[union-attr]
+        known = found["run", id(parent)] = (parent, found[key])
+    return known[1]
 
 
 def _stamped(fields: dict[str, Any]) -> dict[str, Any]:

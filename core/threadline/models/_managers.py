@@ -5,7 +5,7 @@ and their bulk forms for many records at once (``check_values``, ``write_values_
 from __future__ import annotations
 
 from .._db import unwrap, write_transaction
-from .._dtypes import EXACT, check_value, columns_for, infer_dtype, typed_value
+from .._dtypes import EXACT, _json_safe, check_value, columns_for, infer_dtype, typed_value
 from ..errors import InvalidInput, UnknownFeature
 from ._base import BaseModel, insert_columns, utcnow
 from .feature import ArtifactLabel, Feature, Label, RunLabel
@@ -25,16 +25,37 @@ def check_values(
     features resolved so far across calls (many records annotated at once), so that a
     feature is looked up, or inferred, once.
     """
+    return check_values_many([values], create_features, known)[0]
+
+
+def check_values_many(
+    many: list[dict[str, Any]],
+    create_features: bool = False,
+    known: dict[str, Feature] | None = None,
+) -> list[list[tuple[Feature, Any]]]:
+    """``check_values`` of each dict of values (those of many records), each feature's
+    rule read once: its exact type, and whether it is a ``dict`` feature (whose dicts
+    are stored as they are when they hold no NaN or infinity, as ``check_value`` says)."""
     known = {} if known is None else known
-    checked = []
-    for name, value in values.items():
-        feature = known.get(name)
-        if feature is None:
-            feature = known[name] = _resolve(name, value, create_features)
-        if type(value) is not EXACT.get(feature.dtype):  # else already as stored
-            value = check_value(feature, value)
-        checked.append((feature, value))
-    return checked
+    rules: dict[str, tuple[Feature, type | None, bool]] = {}
+    out = []
+    for values in many:
+        checked = []
+        for name, value in values.items():
+            rule = rules.get(name)
+            if rule is None:
+                feature = known.get(name)
+                if feature is None:
+                    feature = known[name] = _resolve(name, value, create_features)
+                dtype = feature.dtype
+                rule = rules[name] = (feature, EXACT.get(dtype), dtype == "dict")
+            feature, exact, is_dict = rule
+            kind = type(value)
+            if kind is not exact and not (is_dict and kind is dict and _json_safe(value)):
+                value = check_value(feature, value)  # else already as stored
+            checked.append((feature, value))
+        out.append(checked)
+    return out
 
 
 def _resolve(name: str, value: Any, create_features: bool) -> Feature:
