@@ -49,13 +49,30 @@ _KEY_ASSIGN = re.compile(
 
 
 # what every rule above needs somewhere in the text, lowercased: most strings (names,
-# paths, statuses) have none of it and are returned after this one scan (without
-# IGNORECASE, on the lowercased text: 3x faster than either alternative measured)
-_CLUES = re.compile("@|akia|gh[pousr]_|xox|sk-|eyj|pass|secret|token|api|access|private|credential")
+# paths, statuses) have none of it and are returned after these checks; each literal is
+# one substring test (``in``: a C scan of the text), which for text of 60 characters
+# costs under half of one regular expression search over the same clues (instructions
+# measured), and the same for short text
+_GITHUB_CLUE = re.compile("gh[pousr]_")
 
 
 def _maybe_secret(text: str) -> bool:
-    return _CLUES.search(text.lower()) is not None
+    low = text.lower()
+    return (
+        "@" in low
+        or "akia" in low
+        or "xox" in low
+        or "sk-" in low
+        or "eyj" in low
+        or "pass" in low
+        or "secret" in low
+        or "token" in low
+        or "api" in low
+        or "access" in low
+        or "private" in low
+        or "credential" in low
+        or ("gh" in low and _GITHUB_CLUE.search(low) is not None)
+    )
 
 
 def all_plain(texts: list[str]) -> bool:

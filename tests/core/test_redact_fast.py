@@ -4,11 +4,12 @@ plain values are still masked, and bad values are still refused."""
 
 import math
 import random
+import re
 
 import pytest
 import threadline as tl
 from threadline import adapters
-from threadline._redact import MASK, _mask_each, all_plain, mask
+from threadline._redact import MASK, _mask_each, _maybe_secret, all_plain, mask
 from threadline.errors import InvalidFeatureValue
 
 AWS = "AKIA" + "ABCDEFGHIJKLMNOP"  # alphanumeric, as short as a task hash
@@ -122,3 +123,19 @@ def test_a_bad_value_among_many_is_refused_before_anything_is_written(db_instanc
         with pytest.raises(InvalidFeatureValue):
             adapters.annotate_records(batch)
         assert [r.features.get_values() for r in runs[1:]] == [{}, {}, {}, {}]
+
+
+def test_the_clue_check_finds_what_one_search_for_every_clue_finds():
+    """``_maybe_secret`` (one substring test per clue) says yes exactly where a search for
+    any clue in the lowercased text finds one: random texts made of clue fragments,
+    near misses (``gh_``, ``ghx_``, ``sk_``), case and non-ASCII letters."""
+    clues = re.compile(
+        "@|akia|gh[pousr]_|xox|sk-|eyj|pass|secret|token|api|access|private|credential"
+    )
+    parts = ["@", "AKIA", "akI", "ghp_", "GHS_", "gh_", "ghx_", "xo", "x", "sk-", "sk_", "eyJ"]
+    parts += ["pa", "ss", "SECRET", "toke", "n", "ap", "i", "access", "priv", "ate", "İ", "ß"]
+    parts += ["credential", "cred", "/", "7c", "_0", " ", "\n", "K", "Ω"]
+    rng = random.Random(5)
+    for _ in range(20000):
+        text = "".join(rng.choice(parts) for _ in range(rng.randrange(1, 6)))
+        assert _maybe_secret(text) == (clues.search(text.lower()) is not None), text
