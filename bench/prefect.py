@@ -9,8 +9,9 @@ folder, then runs the same flow body (``--tasks`` calls of a trivial task) decor
 with ``prefect.flow``/``prefect.task`` and with ``threadline.prefect.flow``/``task``,
 in pairs, ``--rounds`` pairs after one warm-up run of each (each pair's order alternates:
 plain first, then threadline first). Prints, for the whole flow call, for the tasks alone
-(timed inside the flow body: Prefect's flow start and end come in steps of about a second
-on a busy machine, which hides small differences) and for the process's CPU time during
+(timed inside the flow body: the end of a synchronous flow joins Prefect's flow-run
+heartbeat thread, which sleeps in steps of one second, so whole-flow times come in steps
+of a second, which hides small differences) and for the process's CPU time during
 the flow call, the median of each side and threadline's overhead per task in
 milliseconds; the ratio threadline / plain of each pair, as their median and their range
 (steadier than the ratio of the two medians, also printed, as both flows of a pair run
