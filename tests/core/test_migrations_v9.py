@@ -141,11 +141,17 @@ def waiting_for_a_lock(connection) -> bool:
 postgres_only = pytest.mark.parametrize("db_instance", ["postgres"], indirect=True)
 
 
-@postgres_only  # SQLite has one writer at a time
-def test_a_run_deleted_while_its_values_are_written_takes_them_along(db_instance):
+def a_run_with_a_value() -> tuple[tl.Run, int]:
+    """A run with a value of the feature ``exit``, and that feature's id."""
     run = adapters.start_run("t", "task")
     run.features.add_values({"exit": 0}, create_features=True)
     (feature,) = sql("SELECT id FROM feature WHERE name = 'exit'")[0]
+    return run, feature
+
+
+@postgres_only  # SQLite has one writer at a time
+def test_a_run_deleted_while_its_values_are_written_takes_them_along(db_instance):
+    run, feature = a_run_with_a_value()
     writer, deleter = other_connection(), other_connection()
     with writer.cursor() as cursor:  # values written, locking the run until commit
         cursor.execute(
@@ -174,9 +180,7 @@ def test_a_run_deleted_while_its_values_are_written_takes_them_along(db_instance
 
 @postgres_only  # SQLite has one writer at a time
 def test_values_for_a_run_deleted_meanwhile_are_refused(db_instance):
-    run = adapters.start_run("t", "task")
-    run.features.add_values({"exit": 0}, create_features=True)
-    (feature,) = sql("SELECT id FROM feature WHERE name = 'exit'")[0]
+    run, feature = a_run_with_a_value()
     writer, deleter = other_connection(), other_connection()
     with deleter.cursor() as cursor:
         cursor.execute(f"DELETE FROM run WHERE id = {run.id}")
