@@ -6,6 +6,8 @@ import datetime as dt
 import functools
 import itertools
 import json
+import math
+import operator
 import os
 import string
 
@@ -20,6 +22,7 @@ from ..query import QueryMixin
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup)
 if TYPE_CHECKING:
     import random
+    from collections.abc import Iterator
     from typing import Any, ClassVar
 
 
@@ -75,6 +78,18 @@ def new_uid(length: int = 16) -> str:
             return digits[:length].decode()
 
 
+def new_uids(count: int, length: int = 16) -> list[str]:
+    """``count`` uids as ``new_uid`` makes them, from one draw of random bits (a bulk
+    insert's rows): the same uniform base62 digits, cut into uids one after another."""
+    uids: list[str] = []
+    while len(uids) < count:
+        spare = (length + 8) * (count - len(uids))
+        raw = _uid_source.bits(8 * spare).to_bytes(spare, "big")
+        digits = raw.translate(_DIGIT_OF_BYTE, _UNUSED_BYTES).decode()
+        uids += [digits[i : i + length] for i in range(0, len(digits) - length + 1, length)]
+    return uids[:count]
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
@@ -84,6 +99,59 @@ _encode_json = json.JSONEncoder().encode  # what json.dumps(value) uses without 
 _encode_sorted = json.JSONEncoder(sort_keys=True, default=str).encode  # made once, not per call
 # exact types whose JSON text these give as JSONEncoder().encode does (ensure_ascii)
 _JSON_TEXT: dict[type, Any] = {str: json.encoder.encode_basestring_ascii, int: int.__repr__}
+# the same for the scalars of a dict's values (floats only where finite: json writes NaN)
+_ITEM_TEXT: dict[type, Any] = {
+    **_JSON_TEXT,
+    float: float.__repr__,
+    bool: {True: "true", False: "false"}.__getitem__,
+    type(None): lambda _: "null",
+}
+_SAME_KEYS = 4  # dicts with the same keys written a column at a time from this many on
+
+
+def json_dict_texts(dicts: list[dict[Any, Any]]) -> list[str]:
+    """``JSONField.db_value`` of many dicts, the same texts (keys sorted, ``json``'s
+    separators and escapes). Dicts with the same keys in the same order (a bulk ingest's
+    feature dicts) whose keys are strings and values plain scalars are written a column
+    at a time: each key's text once, each column's values by one ``map``, each dict by
+    one ``%`` of a template. Anything else goes through ``json`` as before."""
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, value in enumerate(dicts):
+        groups.setdefault(tuple(value), []).append(i)
+    texts = [""] * len(dicts)
+    for keys, where in groups.items():
+        members = [dicts[i] for i in where]
+        written = _same_keys(keys, members) if len(members) >= _SAME_KEYS else None
+        for i, text in zip(where, written or map(_encode_sorted, members), strict=True):
+            texts[i] = text
+    return texts
+
+
+def _same_keys(keys: tuple[Any, ...], members: list[dict[Any, Any]]) -> list[str] | None:
+    """The texts of dicts with these keys, or None where a key or value is not plain."""
+    if not all(type(key) is str for key in keys):
+        return None
+    order = sorted(keys)
+    columns = [_item_texts(list(map(operator.itemgetter(key), members))) for key in order]
+    if None in columns:
+        return None
+    escape = json.encoder.encode_basestring_ascii
+    template = "{" + ", ".join(escape(key).replace("%", "%%") + ": %s" for key in order) + "}"
+    return (
+        list(map(template.__mod__, zip(*columns, strict=True))) if order else ["{}"] * len(members)
+    )
+
+
+def _item_texts(column: list[Any]) -> list[str] | None:
+    """The JSON texts of one key's values, or None if one is not a plain scalar."""
+    kinds = set(map(type, column))
+    if not kinds <= _ITEM_TEXT.keys():
+        return None
+    if float in kinds and not all(math.isfinite(v) for v in column if type(v) is float):
+        return None
+    if len(kinds) == 1:
+        return list(map(_ITEM_TEXT[kinds.pop()], column))
+    return [_ITEM_TEXT[type(v)](v) for v in column]
 
 
 class JSONField(peewee.TextField):
@@ -185,11 +253,7 @@ def insert_records(model: type[BaseModel], rows: list[dict[str, Any]]) -> list[A
     """
     if not rows:
         return []
-    defaults = model._meta.get_default_dict  # fresh callable defaults (uids) per row
-    data = [
-        {**defaults(), **{k: v for k, v in row.items() if v is not None}}  # type: ignore[no-untyped-call]
-        for row in rows
-    ]
+    data = _with_defaults(model, rows)
     names = list(dict.fromkeys(itertools.chain.from_iterable(data)))  # the rows' keys
     db = unwrap(model._meta.database)
     table = model._meta.table_name
@@ -208,11 +272,48 @@ def insert_records(model: type[BaseModel], rows: list[dict[str, Any]]) -> list[A
                 f"{table}: the ids of new rows were not above the largest "
                 "id before them (rows inserted with explicit ids?)"
             )
-    records = []
     for row in data:
-        record = model(__no_default__=1)  # peewee's way to build a record without defaults
-        record.__data__, record._dirty = row, set()
-        record.__data__["id"] = ids[row["uid"]]
+        row["id"] = ids[row["uid"]]
+    return _records(model, data)
+
+
+def _with_defaults(model: type[BaseModel], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each row's values in front of the defaults of the fields it leaves out or None: the
+    dicts peewee's ``get_default_dict`` and the row would make (same keys, same order),
+    with a callable default called only for the rows that need it (uids drawn together)."""
+    meta = model._meta
+    given = [{k: v for k, v in row.items() if v is not None} for row in rows]
+    made: list[tuple[str, Iterator[Any]]] = []  # field, fresh defaults for rows without it
+    for name, default in meta._default_callable_list:  # type: ignore[attr-defined]
+        missing = sum(name not in row for row in given)
+        fresh = new_uids(missing) if default is new_uid else [default() for _ in range(missing)]
+        made.append((name, iter(fresh)))
+    static: dict[str, Any] = meta._default_by_name  # type: ignore[attr-defined]
+    data = []
+    for row in given:
+        values = static.copy()
+        for name, column in made:  # in the defaults' order, as get_default_dict has them
+            values[name] = None if name in row else next(column)
+        values.update(row)
+        data.append(values)
+    return data
+
+
+def _records(model: type[BaseModel], data: list[dict[str, Any]]) -> list[Any]:
+    """Records holding these rows (``__data__``), as ``model(__no_default__=1)`` makes
+    them; without its per-record ``__setattr__`` calls where the model keeps peewee's
+    ``__init__`` (the same three attributes, set directly)."""
+    records = []
+    if model.__init__ is not peewee.Model.__init__:
+        for row in data:
+            record = model(__no_default__=1)  # peewee's way to build a record without defaults
+            record.__data__, record._dirty = row, set()
+            records.append(record)
+        return records
+    new = object.__new__
+    for row in data:
+        record = new(model)
+        record.__dict__.update(__data__=row, _dirty=set(), __rel__={})
         records.append(record)
     return records
 
@@ -244,6 +345,7 @@ _PLAIN_VALUES = {
     peewee.CharField: frozenset({type(None), str}),
     peewee.TextField: frozenset({type(None), str}),
     peewee.BooleanField: frozenset({type(None), bool}),
+    peewee.DateTimeField: frozenset({type(None), dt.datetime}),  # its db_value keeps these
 }
 
 
@@ -256,9 +358,11 @@ def _column_values(field: peewee.Field, values: list[Any]) -> list[Any]:
     encode: Any = field.db_value
     if type(field) is JSONField:  # text and whole numbers as json writes them, inline
         text = _JSON_TEXT
-        return [
-            None if v is None else (t(v) if (t := text.get(type(v))) else encode(v)) for v in values
-        ]
+        found = [None if v is None else (t(v) if (t := text.get(type(v))) else v) for v in values]
+        dicts = [i for i, v in enumerate(values) if type(v) is dict]  # written together
+        for i, written in zip(dicts, json_dict_texts([values[i] for i in dicts]), strict=True):
+            found[i] = written
+        return [v if v is None or type(v) is str else encode(v) for v in found]
     return [encode(v) for v in values]
 
 
