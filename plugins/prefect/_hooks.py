@@ -328,18 +328,27 @@ def _finish(
     elif event != "completion":
         error, trace = _error_of(state)
     finished_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    # a partial, not a closure: two objects for the collector to track while the job is
-    # queued, not eight (the function, its cells and their tuple)
-    close = functools.partial(_close, entry.run, status, error, trace, finished_at, attempts)
-    _writer.later(close, now)
-
-
-def _close(
-    run: Any, status: str, error: Any, trace: Any, finished_at: Any, attempts: int | None
-) -> None:
-    adapters.finish_run(run, status, error=error, traceback=trace, finished_at=finished_at)
+    run = entry.run
+    if now:
+        with _writer.at_once():
+            adapters.finish_run(run, status, error=error, traceback=trace, finished_at=finished_at)
+    else:  # with its row, where that is still queued (see adapters.finish_run)
+        adapters.finish_run(
+            run,
+            status,
+            error=error,
+            traceback=trace,
+            finished_at=finished_at,
+            later=True,
+            guard=GUARD,
+        )
     if attempts and attempts > 1:
-        adapters.annotate(run, {"attempt": attempts}, create_features=True)
+        # a partial, not a closure: fewer objects for the collector to track while queued
+        _writer.later(functools.partial(_note_attempts, run, attempts), now)
+
+
+def _note_attempts(run: Any, attempts: int) -> None:
+    adapters.annotate(run, {"attempt": attempts}, create_features=True)
 
 
 def _outputs_failed(problem: Exception) -> str:

@@ -66,6 +66,46 @@ def test_a_written_batch_is_let_go_before_the_next_one(local_instance, isolated)
     assert tl.Run.get(transform__key="jobs/held").features.get_values() == {"held": 1}
 
 
+def test_a_flush_behind_more_than_a_batch_never_waits_for_the_linger(local_instance, isolated):
+    """A waiter queued behind more than ``MAX_BATCH`` jobs: the writer lingers no more
+    until it is answered (it used to linger again after the first batch, so a flush behind
+    1,200 jobs with a long linger waited twice that long). A hang shows as the thread
+    still waiting after two minutes, with the writer lingering for ten."""
+    import threading
+
+    from threadline.adapters._writer import MAX_BATCH
+
+    writer = adapters.Writer()
+    writer.linger_s = 600.0
+    runs = [job(f"jobs/many/{i}") for i in range(3)]
+    writer.flush()  # started, nothing queued
+    for i in range(MAX_BATCH * 2 + 200):
+        writer.submit(lambda run=runs[i % 3], i=i: adapters.update_run(run, name=f"n{i}"))
+    flushed = threading.Thread(target=writer.flush, daemon=True)
+    flushed.start()
+    flushed.join(timeout=120)
+    assert not flushed.is_alive(), "the flush waited for the writer's linger"
+    assert tl.Run.get(uid=runs[(MAX_BATCH * 2 + 199) % 3].uid).name == f"n{MAX_BATCH * 2 + 199}"
+
+
+def test_a_whole_batch_queued_is_written_without_lingering(local_instance, isolated):
+    """``MAX_BATCH`` jobs queued wake the writer at once, waiter or not (a long linger no
+    longer lets the queue grow without bound)."""
+    import threading
+
+    from threadline.adapters._writer import MAX_BATCH
+
+    writer = adapters.Writer()
+    writer.linger_s = 600.0
+    run = job("jobs/full")
+    written = threading.Event()
+    for i in range(MAX_BATCH):
+        writer.submit(lambda i=i: adapters.update_run(run, name=f"n{i}"), committed=written.set)
+    assert written.wait(timeout=120), "the writer lingered with a whole batch queued"
+    assert tl.Run.get(uid=run.uid).name == f"n{MAX_BATCH - 1}"
+    writer.flush()
+
+
 def test_a_batch_is_one_transaction(local_instance, isolated, tmp_path, monkeypatch):
     """Held before its commit (the test hook), a batch is invisible to other connections;
     what was queued meanwhile becomes the next batch."""

@@ -554,12 +554,14 @@ def test_start_run_later(local_instance, isolated):
     task = adapters.start_run("tasks/square", "task", parent=workflow, later=True)  # queued
 
     def on_task_end() -> None:  # queued after the row, written after it
-        adapters.finish_run(task, "completed")
+        adapters.annotate(task, {"attempt": 2}, create_features=True)
 
     writer.submit(on_task_end, where="a finished task")
+    adapters.finish_run(task, "completed", later=True)  # part of the queued row if still queued
     writer.flush()  # where the flow ends: its records are all visible
     assert tl.Run.get(uid=task.uid).status == "completed"
     assert task.id == tl.Run.get(uid=task.uid).id  # the id, once the row is written
+    assert tl.Run.get(uid=task.uid).features.get_values() == {"attempt": 2}
     # -- end adapter-start-run-later --
 
 

@@ -59,6 +59,7 @@ from .._redact import redact as _redact_value
 from .._redact import redact_text
 from .._references import resolve_reference, resolve_references, split_reference
 from ._annotate import annotate, annotate_records, check_features, link_runs
+from ._family import descendants
 from ._files import (
     Output,
     claim_outputs,
@@ -74,7 +75,6 @@ from ._runs import (
     abort_children,
     activate,
     child_environment,
-    descendants,
     finish_run,
     start_run,
     start_runs,

@@ -18,11 +18,12 @@ gets it on demand (``Pending.resolve``, through the ``Run.id`` accessor):
 """
 
 import functools
+import json
 import threading
 from typing import Any
 
 from .._db import is_sqlite, unwrap
-from .._live import runs_started
+from .._live import runs_ended, runs_started
 from ..models import Run
 from ..models._base import _insert_sql
 from ._guard import Guard
@@ -37,6 +38,9 @@ class Pending:
         self.lock = threading.Lock()
         self.inserted: int | None = None  # the id the writer's open batch inserted
         self.by_reader = False  # written by a reader in its own transaction (_here)
+        self.taken = False  # the writer has begun its job: the row is no longer just queued
+        self.bulked = False  # inserted by ``insert_many`` in the open transaction
+        self.closed = False  # the run's close is part of the queued row (``fold``)
         # the row as started (not as closed): its values taken now, turned into database
         # values by the writer, except containers (params), turned now (a change made
         # inside one later is no change of the run's fields, as before)
@@ -54,8 +58,27 @@ class Pending:
 
     def submit(self) -> None:
         self.writer.submit(
-            self._job, where="a run's start", guard=self.guard, committed=self._committed
+            self,
+            where="a run's start",
+            guard=self.guard,
+            committed=self._committed,
+            bulk=insert_many,
         )
+
+    def fold(self, closed: dict[str, Any]) -> bool:
+        """Make the run's close (``closed``: its final columns, database-ready) part of
+        the queued row, if the writer has not begun to write it: one INSERT of the row
+        as closed instead of an INSERT and an UPDATE. False where the row is being
+        written or is written (the close is then an UPDATE after it)."""
+        with self.lock:
+            if self.taken or self.run.__data__.get("id") is not None:
+                return False
+            row = dict(zip(self.names, self.values, strict=True))
+            row.update(closed)
+            self.names = _names(tuple(row))
+            self.values = [row[n] for n in self.names]
+            self.closed = True
+            return True
 
     def resolve(self) -> int | None:
         """The run's id, written first where it is not yet (see the module's text)."""
@@ -70,8 +93,13 @@ class Pending:
         written: int | None = data.get("id")
         return written
 
-    def _job(self) -> None:
+    def __call__(self) -> None:
+        """The writer's job: the row, unless ``insert_many`` wrote it just before."""
         with self.lock:
+            self.taken = True
+            if self.bulked:
+                self.bulked = False
+                return
             data = self.run.__data__
             if data.get("id") is None:
                 self.inserted = self._insert()
@@ -88,11 +116,18 @@ class Pending:
             if data.get("id") is not None:  # the run no longer needs its pending write:
                 vars(self.run).pop("_pending", None)  # no reference cycle left to collect
         runs_started([self.run])
+        if self.closed:
+            runs_ended([self.run])
 
-    def _insert(self, unless_there: bool = False) -> Any:
-        """INSERT the row as it was started (its parent's id looked up now: the parent
-        may have been deferred too) and return its id, without setting it on the run;
-        ``unless_there``: nothing where a row with its uid exists (then None)."""
+    def _take(self) -> bool:
+        """For ``insert_many``: the writer begins; whether the row is still to write."""
+        with self.lock:
+            self.taken, self.bulked = True, False
+            return self.run.__data__.get("id") is None
+
+    def _row(self) -> list[Any]:
+        """The row's database values (its parent's id looked up now: the parent may have
+        been deferred too)."""
         names = self.names
         values = [
             v.value if type(v) is _Ready else convert(v)
@@ -101,6 +136,13 @@ class Pending:
         parent = self.run.__rel__.get("parent")
         if "parent" in names and values[names.index("parent")] is None and parent is not None:
             values[names.index("parent")] = parent.id
+        return values
+
+    def _insert(self, unless_there: bool = False) -> Any:
+        """INSERT the row as it was started (or closed: ``fold``) and return its id,
+        without setting it on the run; ``unless_there``: nothing where a row with its
+        uid exists (then None)."""
+        names, values = self.names, self._row()
         db: Any = unwrap(Run._meta.database)
         sqlite = is_sqlite(db)
         if not unless_there:
@@ -124,6 +166,44 @@ class Pending:
                 else:
                     data["id"] = row[0]
             return data["id"]  # type: ignore[no-any-return]
+
+
+def insert_many(pendings: list[Pending]) -> None:
+    """The writer's ``bulk`` for queued rows: a batch's rows in one INSERT per set of
+    columns (and per 500 rows) instead of one each, and their ids in one query. A row
+    whose parent is queued in the same batch waits for a later round, after it."""
+    todo = [p for p in pendings if p._take()]
+    while todo:
+        queued = {id(p.run) for p in todo}
+        ready = [p for p in todo if id(p.run.__rel__.get("parent")) not in queued] or todo[:1]
+        groups: dict[tuple[str, ...], list[Pending]] = {}
+        for pending in ready:
+            groups.setdefault(pending.names, []).append(pending)
+        for names, group in groups.items():
+            for start in range(0, len(group), _ROWS):
+                _insert_rows(names, group[start : start + _ROWS])
+        todo = [p for p in todo if not p.bulked]
+
+
+_ROWS = 500  # rows per INSERT: within SQLite's limit on parameters
+
+
+def _insert_rows(names: tuple[str, ...], group: list[Pending]) -> None:
+    db: Any = unwrap(Run._meta.database)
+    one = _insert_sql(Run, names, db.param, True)
+    row = one[one.rindex(" VALUES ") + 8 :]
+    sql = one + f", {row}" * (len(group) - 1)
+    values = [value for pending in group for value in pending._row()]
+    uids = [pending.run.__data__["uid"] for pending in group]
+    if is_sqlite(db):
+        db.execute_sql(sql, values)
+        marks = ", ".join([db.param] * len(uids))
+        query = f'SELECT json_group_object("uid", "id") FROM "run" WHERE "uid" IN ({marks})'
+        ids = json.loads(db.execute_sql(query, uids).fetchone()[0])
+    else:
+        ids = dict(db.execute_sql(f'{sql} RETURNING "uid", "id"', values).fetchall())
+    for pending, uid in zip(group, uids, strict=True):
+        pending.inserted, pending.bulked = ids[uid], True
 
 
 class _Ready:

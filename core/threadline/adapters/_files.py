@@ -15,8 +15,8 @@ from ..errors import InvalidInput, NotFound
 from ..hashing import hash_paths
 from ..models import Artifact, Feature, Run, RunInput, check_values
 from ..saving import save_artifacts
+from ._family import descendant_ids
 from ._inputs import resolve_inputs
-from ._runs import descendant_ids
 
 CHUNK = 500  # rows per statement, under every database's limit on parameters
 

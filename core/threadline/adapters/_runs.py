@@ -225,9 +225,16 @@ def finish_run(
     error: str | None = None,
     traceback: str | None = None,
     finished_at: dt.datetime | None = None,
+    later: bool = False,
+    guard: Guard | None = None,
     **fields: Any,
 ) -> Run:
-    """Close ``run`` with a final status; errors and tracebacks are stored redacted."""
+    """Close ``run`` with a final status; errors and tracebacks are stored redacted.
+
+    ``later``: closed by this process's background writer. A run started ``later``
+    whose row is still queued is then written closed, in one INSERT (a short task's
+    start and end usually fall in one batch); else its UPDATE is queued after the row.
+    ``guard`` reports a failure of that write (default: the adapters' own)."""
     if status not in FINAL_STATUSES:
         raise InvalidInput(f"final status must be one of {FINAL_STATUSES}, not {status!r}")
     # plain columns set as peewee's field accessors do (the value, marked changed), with
@@ -237,13 +244,30 @@ def finish_run(
         closed["error"] = redact_text(error)
     if traceback:
         closed["traceback"] = redact_text(traceback)
+    if later:
+        _finish_later(run, closed, fields, guard)
+    else:
+        _close(run, closed, fields)
+    return run
+
+
+def _finish_later(run: Run, closed: dict[str, Any], fields: dict[str, Any], guard: Any) -> None:
+    """``finish_run(..., later=True)``: folded into the queued row, or queued."""
+    pending = vars(run).get("_pending")
+    if not fields and pending is not None and pending.fold(closed):
+        run.__data__.update(closed)  # the row is written as closed: nothing left to save
+        return
+    job = functools.partial(_close, run, closed, fields)
+    writer().submit(job, where="a run's close", guard=guard)
+
+
+def _close(run: Run, closed: dict[str, Any], fields: dict[str, Any]) -> None:
     run.__data__.update(closed)
     run._dirty.update(closed)
     for name, value in _texts(fields).items():
         setattr(run, name, value)
     _save_changes(run)
     runs_ended([run])
-    return run
 
 
 def update_run(run: Run, **fields: Any) -> Run:
@@ -302,36 +326,6 @@ def abort_children(run: Run, *, error: str | None = None) -> int:
     for start in range(0, len(told), CHUNK):  # live OpenLineage: their ABORT events
         runs_ended(Run.select().where(Run.id.in_(told[start : start + CHUNK])))
     return count
-
-
-def descendants(run: Run) -> list[Run]:
-    """Every run under ``run`` (children, their children...), level by level: one query
-    per level and per 500 runs of the level above."""
-    found: list[Run] = []
-    level = [run.id]
-    while level:
-        below: list[Run] = []
-        for start in range(0, len(level), CHUNK):
-            chunk = level[start : start + CHUNK]
-            below += list(Run.select().where(Run.parent.in_(chunk)).order_by(Run.id))
-        found += below
-        level = [r.id for r in below]
-    return found
-
-
-def descendant_ids(ids: list[int]) -> list[int]:
-    """The ids of every run under the runs ``ids``, level by level, ascending per level
-    (``descendants`` without building the records)."""
-    found: list[int] = []
-    level = list(ids)
-    while level:
-        below: list[int] = []
-        for start in range(0, len(level), CHUNK):
-            query = Run.select(Run.id).where(Run.parent.in_(level[start : start + CHUNK]))
-            below += [row[0] for row in query.order_by(Run.id).tuples()]  # type: ignore[index]
-        found += below
-        level = below
-    return found
 
 
 @contextlib.contextmanager

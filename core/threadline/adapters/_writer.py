@@ -55,12 +55,14 @@ from .._db import unwrap, write_transaction
 from ..models import Run
 from ._guard import Guard, strict
 from ._outage import retry_s_from_env, unavailable
+from ._turn import Turn
 
 ENV_HOLD = "THREADLINE_WRITER_HOLD"
 MAX_BATCH = 500  # jobs per transaction: short enough never to hold the write lock long
 LINGER_S = 0.02  # how long a batch waits for more jobs after its first: one commit for many
 
 Job = Callable[[], None]
+Bulk = Callable[[list[Any]], None]
 log = logging.getLogger("threadline.adapters")
 _DEFAULT_GUARD = Guard("adapters", host="the engine's run")
 
@@ -71,6 +73,7 @@ class _Item:
     where: str
     guard: Guard
     committed: Job | None = None  # called once the job's transaction is committed
+    bulk: Bulk | None = None  # does the work of many such jobs at once (see ``submit``)
 
 
 class Writer:
@@ -85,9 +88,10 @@ class Writer:
     def __init__(self, *, retry_s: float | None = None, name: str = "threadline-writer") -> None:
         self.retry_s = retry_s_from_env() if retry_s is None else retry_s
         self.name = name
-        self.turn = _Turn()
+        self.turn = Turn()
         self.linger_s = LINGER_S
-        self._urgent = threading.Event()  # set by a waiter: write what is queued now
+        self._urgent = threading.Event()  # set by a waiter or a full batch: write now
+        self._waiters = 0  # waiters (flush, wait, leave) queued and not yet answered
         self.retries = 0
         self.failures: list[BaseException] = []
         self._queue: queue.SimpleQueue[_Item | threading.Event] = queue.SimpleQueue()
@@ -104,17 +108,27 @@ class Writer:
         where: str = "a write",
         guard: Guard | None = None,
         committed: Job | None = None,
+        bulk: Bulk | None = None,
     ) -> None:
         """Queue ``job`` (a function that writes through the adapter API); ``where`` names
         it in the log line of a failure, reported through ``guard``; ``committed`` (on the
-        writer's thread) once the transaction that wrote ``job`` is committed."""
+        writer's thread) once the transaction that wrote ``job`` is committed.
+
+        ``bulk``: a function given, in the transaction of each batch, the list of its
+        jobs that name it (in order), before any job of the batch runs; it does their
+        work in a few statements, and each job then finds its work done. Every statement
+        of a batch hands the GIL to the engine's threads and back: when they are busy,
+        that costs them more than the statement. A job with a ``bulk`` must need nothing
+        that a job queued before it in the same batch writes, but another of its kind."""
         if self._thread is None:
             with self._lock:
                 if self._thread is None:
                     self._thread = threading.Thread(target=self._loop, daemon=True, name=self.name)
                     self._thread.start()
                     _started.add(self)
-        self._queue.put(_Item(job, where, guard or _DEFAULT_GUARD, committed))
+        self._queue.put(_Item(job, where, guard or _DEFAULT_GUARD, committed, bulk))
+        if self._queue.qsize() >= MAX_BATCH:  # a whole batch waits: no need to linger
+            self._urgent.set()
 
     @property
     def thread(self) -> threading.Thread | None:
@@ -137,10 +151,16 @@ class Writer:
         if self._thread is None or threading.current_thread() is self._thread:
             return False
         done = threading.Event()
-        self._queue.put(done)
-        self._urgent.set()  # the writer stops lingering
+        self._queue_waiter(done)
         done.wait()
         return True
+
+    def _queue_waiter(self, done: threading.Event) -> None:
+        """Queue ``done``; the writer lingers no more until every waiter is answered."""
+        with self._lock:
+            self._waiters += 1
+        self._queue.put(done)
+        self._urgent.set()
 
     def leave(self) -> None:
         """Before another instance becomes current: write what is queued (to the current
@@ -148,8 +168,7 @@ class Writer:
         and the one ``at_once`` shares."""
         if self._thread is not None and threading.current_thread() is not self._thread:
             done = _Leaving()
-            self._queue.put(done)
-            self._urgent.set()
+            self._queue_waiter(done)
             done.wait()
         if self.holds_turn():
             self._drop_shared()
@@ -227,6 +246,8 @@ class Writer:
             if isinstance(entry, _Leaving):
                 _close_own_connection()
             if isinstance(entry, threading.Event):
+                with self._lock:
+                    self._waiters -= 1
                 entry.set()
 
     def _take(self) -> list[_Item | threading.Event]:
@@ -235,7 +256,8 @@ class Writer:
         (``flush``, ``wait``) has come. Jobs queued meanwhile do not wake this thread:
         each wake-up takes the GIL from the engine's threads."""
         entries = [self._queue.get()]
-        if isinstance(entries[0], _Item) and self.linger_s > 0:
+        lingers = self.linger_s > 0 and not self._waiters and self._queue.qsize() < MAX_BATCH
+        if isinstance(entries[0], _Item) and lingers:
             self._urgent.wait(self.linger_s)
         self._urgent.clear()
         while len(entries) < MAX_BATCH:
@@ -252,8 +274,7 @@ class Writer:
         while True:
             try:
                 with write_transaction(Run._meta.database):
-                    for item in items:
-                        item.job()
+                    _run(items)
                     self._hold(items)
                 return _committed(items)
             except Exception as error:
@@ -273,7 +294,7 @@ class Writer:
         for item in items:
             try:
                 with write_transaction(Run._meta.database):
-                    item.job()
+                    _run([item])
             except Exception as error:
                 self._give_up([item], error)
             else:
@@ -305,31 +326,16 @@ class _Leaving(threading.Event):
     thread has closed its connection."""
 
 
-class _Turn:
-    """A lock that knows which thread holds it (``Writer.holds_turn``)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.holder: int | None = None
-
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        taken = self._lock.acquire(blocking, timeout)
-        if taken:
-            self.holder = threading.get_ident()
-        return taken
-
-    def release(self) -> None:
-        self.holder = None
-        self._lock.release()
-
-    def locked(self) -> bool:
-        return self._lock.locked()
-
-    def __enter__(self) -> bool:
-        return self.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
+def _run(items: list[_Item]) -> None:
+    """Run the jobs: first each ``bulk`` function once, with its jobs, then every job."""
+    bulks: dict[Bulk, list[Job]] = {}
+    for item in items:
+        if item.bulk is not None:
+            bulks.setdefault(item.bulk, []).append(item.job)
+    for bulk, jobs in bulks.items():
+        bulk(jobs)
+    for item in items:
+        item.job()
 
 
 def _committed(items: list[_Item]) -> None:

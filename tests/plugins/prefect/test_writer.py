@@ -72,7 +72,7 @@ def steps() -> None:
 
 steps()
 """
-START, CLOSE = "a run's start", "a Prefect task run"  # what the hold hook's batch files list
+START, CLOSE = "a run's start", "a run's close"  # what the hold hook's batch files list
 
 
 def test_kill_9_of_a_flow_between_enqueue_and_commit(tracked, tmp_path):
@@ -151,6 +151,19 @@ def refused(n: int) -> int:
     return sum(square.map(range(n)).result())
 
 
+@tlp.task
+def square_written(x: int) -> int:
+    """Reads its run's id: its row is written before its close, which is an UPDATE then
+    (a close is otherwise folded into a row still queued: ``finish_run(later=True)``)."""
+    assert tl.context.run.id is not None
+    return x * x
+
+
+@tlp.flow(task_runner=ThreadPoolTaskRunner(max_workers=4))
+def refused_closes(n: int) -> int:
+    return sum(square_written.map(range(n)).result())
+
+
 def test_a_refused_background_write_is_logged_once_and_never_fails_the_flow(
     tracked, hook_failures, monkeypatch
 ):
@@ -161,13 +174,13 @@ def test_a_refused_background_write_is_logged_once_and_never_fails_the_flow(
         tracked, monkeypatch, "no_close BEFORE UPDATE OF status ON run", "closing refused"
     )
 
-    assert refused(12) == sum(i * i for i in range(12))
+    assert refused_closes(12) == sum(i * i for i in range(12))
 
     closes = [r for r in hook_failures if "background write" in r.getMessage()]
     assert len(closes) == 1 and "closing refused" in closes[0].getMessage()
     statuses = db.execute(
         "SELECT r.status, count(*) FROM run r JOIN transform t ON r.transform_id = t.id "
-        "WHERE t.key = 'refused/square' GROUP BY r.status"
+        "WHERE t.key = 'refused-closes/square_written' GROUP BY r.status"
     ).fetchall()
     db.close()
     assert statuses == [("started", 12)]  # started, never closed: nothing half-written
@@ -215,18 +228,19 @@ def test_a_refused_task_run_row_is_logged_once_and_never_fails_the_flow(
 ):
     """A real refusal of the task runs' rows (a trigger on their INSERT), which the
     background writer writes: one ERROR line for all of them on ``threadline.prefect``
-    (and one for their closes, which cannot be written either), the flow returns its
-    result and its own run is complete, no task run row exists, and nothing points at
-    one."""
+    (and one for the closes that came after their row was taken: a close that finds its
+    row still queued is part of that row's INSERT; which ones do depends on the writer's
+    timing, so either is right), the flow returns its result and its own run is
+    complete, no task run row exists, and nothing points at one."""
     when = "no_task_rows BEFORE INSERT ON run WHEN NEW.name LIKE 'square-%'"
     db = refuse_in(tracked, monkeypatch, when, "task rows refused")
 
     assert refused(12) == sum(i * i for i in range(12))
 
     said = [r.getMessage() for r in hook_failures]
-    assert len(said) == 2 and all(line.endswith("task rows refused") for line in said)
+    assert len(said) in (1, 2) and all(line.endswith("task rows refused") for line in said)
     assert "a run's start (background write)" in said[0]  # the rows: once for all 12
-    assert "a Prefect task run (background write)" in said[1]  # so their closes: once
+    assert all("a run's close (background write)" in line for line in said[1:])  # once
     rows = db.execute("SELECT name, status FROM run").fetchall()
     db.close()
     assert [status for _, status in rows] == ["completed"]  # the flow run alone
