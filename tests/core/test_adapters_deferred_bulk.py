@@ -136,3 +136,17 @@ def test_one_refused_row_of_a_bulk_batch_is_lost_alone(db_instance, held):
     assert sorted(found) == sorted(r.uid for i, r in enumerate(runs) if i != 4)
     kept = [r for r in runs if r.uid in found]
     assert all(found[r.uid].id == r.id and found[r.uid].status == "completed" for r in kept)
+
+
+def test_fields_set_before_a_folded_close_are_written_with_it(db_instance, held):
+    """What is set on a run after its start goes into the row with a folded close, as it
+    goes into the UPDATE of a close that is not folded: the name and params changed
+    since the start (params as they are at the close; a change after it is not written)."""
+    run = later("fold/renamed", params={"a": 1})
+    run.name = "renamed"
+    run.params = {"a": 2}
+    adapters.finish_run(run, "completed", later=True)
+    run.params["a"] = 3  # after the close: not written
+    held.flush()
+    found = tl.Run.get(uid=run.uid)
+    assert (found.name, found.params, found.status) == ("renamed", {"a": 2}, "completed")

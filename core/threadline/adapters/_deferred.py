@@ -74,7 +74,9 @@ class Pending:
             if self.taken or self.run.__data__.get("id") is not None:
                 return False
             row = dict(zip(self.names, self.values, strict=True))
-            row.update(closed)
+            for name, value in closed.items():  # a container as it is now (see __init__)
+                ready = type(value) in (dict, list)
+                row[name] = _Ready(_column(name).db_value(value)) if ready else value
             self.names = _names(tuple(row))
             self.values = [row[n] for n in self.names]
             self.closed = True

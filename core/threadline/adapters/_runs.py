@@ -254,9 +254,13 @@ def finish_run(
 def _finish_later(run: Run, closed: dict[str, Any], fields: dict[str, Any], guard: Any) -> None:
     """``finish_run(..., later=True)``: folded into the queued row, or queued."""
     pending = vars(run).get("_pending")
-    if not fields and pending is not None and pending.fold(closed):
-        run.__data__.update(closed)  # the row is written as closed: nothing left to save
-        return
+    if not fields and pending is not None:
+        data = run.__data__  # fields set since the start go with the close, as in _close
+        changed = {name: data[name] for name in run._dirty if name in data and name != "id"}
+        if pending.fold({**changed, **closed}):
+            data.update(closed)  # the row is written as closed: nothing left to save
+            run._dirty.clear()
+            return
     job = functools.partial(_close, run, closed, fields)
     writer().submit(job, where="a run's close", guard=guard)
 
