@@ -13,6 +13,7 @@ references, names, features, params, commands, sources, errors):
 """
 
 import functools
+import operator
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -182,6 +183,77 @@ def _plain_copy(value: dict[Any, Any], texts: list[str]) -> dict[Any, Any] | Non
         elif kind not in _KEPT:
             return None
     return dict(value) if out is None else out
+
+
+def mask_many(values: list[Any]) -> list[Any]:
+    """``mask`` of each value (a bulk ingest's feature dicts, one per record), the same
+    results. Dicts with the same keys in the same order are checked together: their keys
+    once, each key's values by one type check, all their strings by one clue scan, then
+    copied; a group where a key or value is not plain, or the scan finds a clue, goes
+    through ``mask`` one dict at a time, as does anything else."""
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    out: list[Any] = [None] * len(values)
+    for i, value in enumerate(values):
+        if type(value) is dict:
+            groups.setdefault(tuple(value), []).append(i)
+        else:
+            out[i] = mask(value)
+    for keys, where in groups.items():
+        members = [values[i] for i in where]
+        texts: list[str] = []
+        copies = _plain_copies(keys, members, texts)
+        if copies is None or not all_plain(texts):
+            copies = list(map(mask, members))
+        for i, copy in zip(where, copies, strict=True):
+            out[i] = copy
+    return out
+
+
+_PLAIN_ITEMS = _KEPT | {str, dict}
+
+
+def _plain_copies(
+    keys: tuple[Any, ...], members: list[dict[Any, Any]], texts: list[str]
+) -> list[dict[Any, Any]] | None:
+    """``_plain_copy`` of each of these dicts with these keys, a key at a time."""
+    if keys not in _PLAIN_KEYS:
+        if not all(type(k) is str and not is_secret_name(k) for k in keys):
+            return None
+        if len(_PLAIN_KEYS) < 4096:
+            _PLAIN_KEYS.add(keys)
+    copies = list(map(dict, members))
+    for key in keys:
+        column = list(map(operator.itemgetter(key), members))
+        kinds = set(map(type, column))
+        if kinds <= _KEPT:
+            continue
+        if not kinds <= _PLAIN_ITEMS:
+            return None
+        if str in kinds:
+            texts += column if len(kinds) == 1 else [v for v in column if type(v) is str]
+        if dict in kinds:
+            where = [i for i, v in enumerate(column) if type(v) is dict]
+            inner = _plain_group([column[i] for i in where], texts)
+            if inner is None:
+                return None
+            for i, copy in zip(where, inner, strict=True):
+                copies[i][key] = copy
+    return copies
+
+
+def _plain_group(dicts: list[dict[Any, Any]], texts: list[str]) -> list[dict[Any, Any]] | None:
+    """``_plain_copies`` of dicts of any keys (the dicts inside a group's dicts)."""
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, value in enumerate(dicts):
+        groups.setdefault(tuple(value), []).append(i)
+    out: list[dict[Any, Any]] = [{}] * len(dicts)
+    for keys, where in groups.items():
+        copies = _plain_copies(keys, [dicts[i] for i in where], texts)
+        if copies is None:
+            return None
+        for i, copy in zip(where, copies, strict=True):
+            out[i] = copy
+    return out
 
 
 def _mask_each(value: dict[Any, Any]) -> dict[Any, Any]:

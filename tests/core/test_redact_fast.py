@@ -9,7 +9,7 @@ import re
 import pytest
 import threadline as tl
 from threadline import adapters
-from threadline._redact import MASK, _mask_each, _maybe_secret, all_plain, mask
+from threadline._redact import MASK, _mask_each, _maybe_secret, all_plain, mask, mask_many
 from threadline.errors import InvalidFeatureValue
 
 AWS = "AKIA" + "ABCDEFGHIJKLMNOP"  # alphanumeric, as short as a task hash
@@ -80,6 +80,57 @@ def test_the_fast_path_gives_what_item_by_item_gives():
         for key, item in value.items():
             if type(item) is dict:
                 assert got[key] is not item
+
+
+def _copies_all_the_way(got: object, value: object) -> None:
+    """``got`` (a masked copy of ``value``) shares no dict with it at any depth."""
+    if type(value) is dict:
+        assert type(got) is dict and got is not value
+        for key, item in value.items():
+            if got[key] != MASK:
+                _copies_all_the_way(got[key], item)
+
+
+def _similar(rng: random.Random, count: int) -> list[dict[object, object]]:
+    """Dicts with the same keys in the same order (as a bulk ingest's), values drawn anew:
+    plain ones mostly, now and then a secret, a list, or nested dicts of their own keys."""
+    shape = _dict(rng)
+    inner = _dict(rng, 1)
+    out = []
+    for _ in range(count):
+        made: dict[object, object] = {}
+        for key, item in shape.items():
+            if type(item) is dict:
+                made[key] = {k: _value(rng, 2) for k in inner}
+            else:
+                made[key] = _value(rng, 1) if rng.random() < 0.2 else item
+        out.append(made)
+    return out
+
+
+def test_masking_many_gives_what_masking_each_gives():
+    """Lists of dicts with the same keys (the grouped path), mixed with other dicts and
+    values that are no dicts: ``mask_many`` equals ``mask`` of each, in order, in new
+    dicts at every depth, and secrets by name or shape are masked however many plain
+    dicts surround them."""
+    rng = random.Random(29)
+    for _ in range(400):
+        values: list[object] = []
+        for _ in range(rng.randrange(1, 4)):
+            values += _similar(rng, rng.randrange(1, 30))
+        values += [_dict(rng) for _ in range(rng.randrange(3))]
+        values += rng.sample(["text", AWS, 3, None, [GITHUB]], rng.randrange(3))
+        rng.shuffle(values)
+        got = mask_many(values)
+        assert got == [mask(v) for v in values]
+        for masked, value in zip(got, values, strict=True):
+            _copies_all_the_way(masked, value)
+    plain = {"process": "ALIGN", "trace": {"hash": "ab/1", "rss": 5}}
+    hidden = {"process": "ALIGN", "trace": {"hash": AWS, "rss": 5}}
+    got = mask_many([plain] * 50 + [hidden] + [plain] * 50)
+    assert got[50] == {"process": "ALIGN", "trace": {"hash": MASK, "rss": 5}}
+    assert got[:50] == got[51:] == [plain] * 50
+    assert mask_many([{"token": 1, "n": 2}] * 5) == [{"token": MASK, "n": 2}] * 5
 
 
 def test_bulk_runs_and_values_are_stored_masked(db_instance):

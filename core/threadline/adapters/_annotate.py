@@ -4,7 +4,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .._db import write_transaction
-from .._redact import mask
+from .._redact import mask, mask_many
 from ..errors import InvalidInput
 from ..models import Artifact, Feature, Run, RunLink, check_values, write_values_many
 from ..models._managers import check_values_many
@@ -26,7 +26,7 @@ def annotate_records(
     """``annotate`` for many records of one kind in one transaction; every value is
     checked before anything is written."""
     items = list(items)
-    masked = [mask(values) for _, values in items]
+    masked = mask_many([values for _, values in items])
     checked: list[tuple[Any, list[tuple[Feature, Any]]]] = list(
         zip(
             [record for record, _ in items], check_values_many(masked, create_features), strict=True
