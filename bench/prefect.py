@@ -20,8 +20,9 @@ side by side); and the garbage collector's time in each flow call (a full collec
 another: its mean per task over all flows of a side says which side brings them on
 more often) and the tasks alone and the whole flow with the collector's time in them
 taken out (steadier; the measure of the target stays the tasks alone, collector
-included), how many full collections each side's timed flows had, with the load
-average. Nothing here asserts.
+included), how many full collections each side's timed flows had, the process's
+voluntary context switches per flow (each statement of threadline's writer thread hands
+the GIL to Prefect's threads and back), with the load average. Nothing here asserts.
 
 Modes (``--tasks`` defaults to 200 for the first two, 111 for Prefect's concurrent examples):
 ``seq`` calls the task in a loop, ``submit`` ``.submit()``s each and waits for all,
@@ -120,11 +121,22 @@ def timed(fn: Callable[[], Any]) -> tuple[float, ...]:
     busy machine; a full collection (every object of the process: 0.1-0.3 s with Prefect
     loaded) comes every two or three flows and lands on one side of a pair or the other."""
     collecting[:] = [0.0, 0.0, 0]
+    switches = _switches()
     started, cpu = time.perf_counter(), time.process_time()
     tasks, collected = fn()
     whole, spent = time.perf_counter() - started, time.process_time() - cpu
     gc_time, full = collecting[1], collecting[2]
-    return whole, tasks, spent, gc_time, tasks - collected, whole - gc_time, full
+    switched = _switches() - switches
+    return whole, tasks, spent, gc_time, tasks - collected, whole - gc_time, full, switched
+
+
+def _switches() -> int:
+    """The process's voluntary context switches so far: a thread that waits for the GIL,
+    a lock or I/O gives up its core. Each statement threadline's writer thread runs hands
+    the GIL to the engine's threads and back, so this counts what its batches cost them."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw
 
 
 # (when the running collection started, seconds collected so far, full collections)
@@ -256,6 +268,11 @@ def report(args: argparse.Namespace, times: dict[str, list[tuple[float, ...]]], 
             )
         for key in ("plain", "threadline"):
             print(f"  {key:<10} {[round(t[index], 3) for t in times[key]]}")
+    switched = [statistics.median(t[7] for t in times[k]) for k in ("plain", "threadline")]
+    print(
+        f"voluntary context switches per flow (median): plain {switched[0]:.0f}, threadline "
+        f"{switched[1]:.0f} ({(switched[1] - switched[0]) / args.tasks:+.1f} a task)"
+    )
     full = [sum(t[6] for t in times[k]) for k in ("plain", "threadline")]
     print(
         f"full collections (generation 2) in the timed flows: plain {full[0]}, threadline "
