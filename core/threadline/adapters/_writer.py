@@ -59,7 +59,10 @@ from ._turn import Turn
 
 ENV_HOLD = "THREADLINE_WRITER_HOLD"
 MAX_BATCH = 500  # jobs per transaction: short enough never to hold the write lock long
-LINGER_S = 0.02  # how long a batch waits for more jobs after its first: one commit for many
+# how long a batch waits for more jobs after its first. Each batch, whatever its size,
+# takes the GIL from the engine's threads a few times; at 0.02 s a loop of 2.5 ms Prefect
+# tasks had 2,000 more context switches per 200 tasks than plain Prefect, at 0.1 s none
+LINGER_S = 0.1
 
 Job = Callable[[], None]
 Bulk = Callable[[list[Any]], None]
