@@ -1,7 +1,7 @@
 """Prefect adapter benchmark: a 200-task flow with Prefect's decorators and threadline's.
 
     python bench/prefect.py [--tasks N] [--rounds 3] [--mode seq|submit|map|gather]
-                            [--threads] [--tree FOLDER]
+                            [--threads] [--collect] [--tree FOLDER]
 
 Starts one Prefect API server (the test suite's harness and settings, see
 tests/plugins/prefect/server.py) and a fresh embedded threadline instance in a temporary
@@ -29,6 +29,12 @@ Modes (``--tasks`` defaults to 200 for the first two, 111 for Prefect's concurre
 ``map`` is ``task.map(range(n))`` on a ``ThreadPoolTaskRunner`` (Prefect's thread-pool
 example) and ``gather`` an async flow awaiting ``asyncio.gather`` of ``n`` calls of an
 async task (Prefect's async example).
+
+``--collect`` runs a full collection before every timed flow, so that none lands inside
+one. Without it, a full collection comes every few flows, and since each pair's order
+alternates (plain, threadline, threadline, plain...), one that comes every fourth flow
+lands on the same side every time: steadier ratios, at the price of not showing how
+often each side's garbage brings on a full collection (see the counts without it).
 
 ``--threads`` measures threadline's own CPU per task run instead, by thread: its task
 hooks on the task threads and the background writer's thread (thread CPU time). ``--tree
@@ -158,6 +164,7 @@ def main() -> None:
     parser.add_argument("--mode", choices=("seq", "submit", "map", "gather"), default="seq")
     parser.add_argument("--threads", action="store_true", help="threadline's CPU by thread")
     parser.add_argument("--tree", help="measure the threadline of this folder instead")
+    parser.add_argument("--collect", action="store_true", help="collect before every flow")
     args = parser.parse_args()
     args.tasks = args.tasks or (111 if args.mode in ("map", "gather") else 200)
     from tests.plugins.prefect.server import prefect_server
@@ -181,6 +188,8 @@ def main() -> None:
             for index in range(args.rounds):
                 pair = [("plain", plain), ("threadline", tracked)]
                 for key, fn in pair if index % 2 == 0 else pair[::-1]:
+                    if args.collect:
+                        gc.collect()
                     times[key].append(timed(fn))
         runs = tl.Run.filter(transform__key="bench-threadline/inc").count()
         tl.disconnect()
@@ -236,9 +245,11 @@ def _thread_cpu(writer: Any) -> float:
 
 
 def report(args: argparse.Namespace, times: dict[str, list[tuple[float, ...]]], runs: int) -> None:
+    collected = "; a full collection before each" if args.collect else ""
     print(
         f"{args.tasks} tasks ({args.mode}), {args.rounds} pairs (plain and threadline flows in "
-        f"turn, each pair's order alternating); {runs} task runs recorded; load average "
+        f"turn, each pair's order alternating{collected}); "
+        f"{runs} task runs recorded; load average "
         f"{os.getloadavg()[0]:.2f}"
     )
     labels = (
