@@ -150,3 +150,21 @@ def test_fields_set_before_a_folded_close_are_written_with_it(db_instance, held)
     held.flush()
     found = tl.Run.get(uid=run.uid)
     assert (found.name, found.params, found.status) == ("renamed", {"a": 2}, "completed")
+
+
+def test_an_id_from_a_rolled_back_attempt_is_never_used(db_instance, held):
+    """A queued row refused on every attempt must not keep an id from an earlier attempt
+    that was rolled back (SQLite gives that id to the next row): its close, an UPDATE,
+    would land on another run. The stale id is planted by hand (a rolled-back attempt
+    that inserted the row cannot be made to fail the second time for real here)."""
+    refuse("INSERT", is_postgres(), when="NEW.name = 'refused'")
+    other = adapters.start_run("stale/other", "task", source="echo")  # written at once
+    run = later("stale/refused", name="refused")
+    vars(run)["_pending"].inserted = other.id  # as a rolled-back attempt would leave it
+    adapters.finish_run(run, "errored", later=True, cache_note="never folded: an UPDATE")
+
+    held.flush()
+
+    found = tl.Run.get(uid=other.uid)
+    assert (found.status, found.cache_note) == ("started", None)
+    assert tl.Run.filter(name="refused").count() == 0

@@ -123,8 +123,8 @@ class Pending:
 
     def _take(self) -> bool:
         """For ``insert_many``: the writer begins; whether the row is still to write."""
-        with self.lock:
-            self.taken, self.bulked = True, False
+        with self.lock:  # an id from an attempt rolled back is no id: SQLite reuses it
+            self.taken, self.bulked, self.inserted = True, False, None
             return self.run.__data__.get("id") is None
 
     def _row(self) -> list[Any]:
