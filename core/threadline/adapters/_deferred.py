@@ -45,11 +45,8 @@ class Pending:
         # values by the writer, except containers (params), turned now (a change made
         # inside one later is no change of the run's fields, as before)
         data = run.__data__
-        self.names = names = _names(tuple(data))
-        self.values = values = [data[n] for n in names]
-        for index, value in enumerate(values):
-            if type(value) in (dict, list):
-                values[index] = _Ready(_column(names[index]).db_value(value))
+        self.names = _names(tuple(data))
+        self.values = [_as_of_now(n, data[n]) for n in self.names]
 
     def __reduce__(self) -> tuple[Any, tuple[()]]:
         """A pickled run (a task's result) carries no writer: unpickled, it is a plain
@@ -66,17 +63,15 @@ class Pending:
         )
 
     def fold(self, closed: dict[str, Any]) -> bool:
-        """Make the run's close (``closed``: its final columns, database-ready) part of
-        the queued row, if the writer has not begun to write it: one INSERT of the row
-        as closed instead of an INSERT and an UPDATE. False where the row is being
-        written or is written (the close is then an UPDATE after it)."""
+        """Make the run's close (``closed``: its final columns and the fields changed
+        since the start) part of the queued row, if the writer has not begun to write
+        it: one INSERT of the row as closed instead of an INSERT and an UPDATE. False
+        where the row is being written or is written (the close is then an UPDATE)."""
         with self.lock:
             if self.taken or self.run.__data__.get("id") is not None:
                 return False
             row = dict(zip(self.names, self.values, strict=True))
-            for name, value in closed.items():  # a container as it is now (see __init__)
-                ready = type(value) in (dict, list)
-                row[name] = _Ready(_column(name).db_value(value)) if ready else value
+            row.update((name, _as_of_now(name, value)) for name, value in closed.items())
             self.names = _names(tuple(row))
             self.values = [row[n] for n in self.names]
             self.closed = True
@@ -215,6 +210,13 @@ class _Ready:
 
     def __init__(self, value: Any) -> None:
         self.value = value
+
+
+def _as_of_now(name: str, value: Any) -> Any:
+    """A container (params) turned into its database value now, so that a change made
+    inside it later is no change of the row; any other value as it is (the writer turns
+    it when it writes the row)."""
+    return _Ready(_column(name).db_value(value)) if type(value) in (dict, list) else value
 
 
 @functools.cache
