@@ -102,22 +102,28 @@ def test_a_v7_database_gets_the_sqlite_key_checks(db_instance, isolated):
 
 
 def as_in_v8() -> None:
-    """PostgreSQL: take the value tables' keys back to what v8 had, constraints (drop the
-    statement triggers and their functions), and stamp the database v8."""
-    for (table, column), target in STATEMENT_KEYS.items():
+    """PostgreSQL: take the keys checked per statement (the value tables' and the run
+    table's) back to what v8 had, constraints (drop the triggers and their functions), and
+    stamp the database v8."""
+    as_constraints(STATEMENT_KEYS)
+    sql("DELETE FROM threadline_schema_version")
+    sql("INSERT INTO threadline_schema_version (version) VALUES (8)")
+
+
+def as_constraints(keys: dict[tuple[str, str], tuple[str, str]]) -> None:
+    """PostgreSQL: ``keys`` as foreign-key constraints again, their triggers gone."""
+    for (table, column), (target, action) in keys.items():
         name = f"fk_{table}_{column}"
         for event in ("insert", "update"):
             sql(f'DROP TRIGGER "{name}_on_{event}" ON "{table}"')
         for event in ("delete", "key_change"):
             sql(f'DROP TRIGGER "{name}_on_{event}" ON "{target}"')
-        for function in ("check", "cascade", "kept"):
+        for function in ("check", "check_row", "action", "kept"):
             sql(f'DROP FUNCTION "{name}_{function}"()')
         sql(
             f'ALTER TABLE "{table}" ADD FOREIGN KEY ("{column}") REFERENCES "{target}" ("id") '
-            "ON DELETE CASCADE"
+            f"ON DELETE {action}"
         )
-    sql("DELETE FROM threadline_schema_version")
-    sql("INSERT INTO threadline_schema_version (version) VALUES (8)")
 
 
 def _without_keys_as_in_v6() -> None:

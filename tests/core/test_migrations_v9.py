@@ -13,7 +13,7 @@ import threadline as tl
 from threadline import adapters
 from threadline._db import is_sqlite
 from threadline.models import LATEST
-from threadline.models._pgkeys import STATEMENT_KEYS
+from threadline.models._pgkeys import VALUE_KEYS
 
 from tests.core.test_constraints import as_in_v8, saved
 from tests.core.test_migrations import reopen, sql, versions, writes
@@ -75,7 +75,7 @@ def test_a_v8_database_is_upgraded_to_statement_keys(db_instance, isolated):
     else:
         assert constraints() == []
         triggers = sql("SELECT tgname FROM pg_trigger WHERE tgname LIKE %s", ("fk%feature_value%",))
-        assert len(triggers) == 4 * len(STATEMENT_KEYS)
+        assert len(triggers) == 4 * len(VALUE_KEYS)
     assert tl.Run.get(uid=run.uid).features.get_values() == {"exit": 0, "tag": "A"}
     assert tl.Artifact.get(uid=artifact.uid).features.get_values() == {
         "sample": "S1",

@@ -16,9 +16,10 @@ from ._base import BaseModel
 from ._constraints import add_checks as _v8_key_checks
 from ._constraints import add_late_keys, statement_keys
 from ._constraints import upgrade as _v7_foreign_keys
+from ._pgkeys import STATEMENT_KEYS, VALUE_KEYS
 from .feature import value_indexes
 
-LATEST = 9
+LATEST = 10
 
 
 class SchemaVersion(BaseModel):
@@ -106,10 +107,17 @@ def _v9_statement_keys_and_partial_num_index(
 ) -> None:
     """v9: PostgreSQL checks the value tables' keys per statement (``_pgkeys.py``); the
     value tables' ``num`` lookup index holds only rows with a number (``value_indexes``)."""
-    statement_keys(db, tables)
+    statement_keys(db, tables, VALUE_KEYS)
     for owner in ("artifact", "run"):
         db.execute_sql(f'DROP INDEX IF EXISTS "{owner}_feature_value_feature_id_num"')
         db.execute_sql(value_indexes(owner)[1])
+
+
+def _v10_run_statement_keys(db: peewee.Database, tables: list[type[BaseModel]]) -> None:
+    """v10: PostgreSQL checks the run table's ``transform_id`` and ``parent_id`` per
+    statement too, and every such key's UPDATE check is a row trigger that fires only when
+    the key changes (``_pgkeys.py``); SQLite: the version stamp alone."""
+    statement_keys(db, tables, STATEMENT_KEYS)
 
 
 STEPS: list[tuple[int, Callable[[peewee.Database, list[type[BaseModel]]], None]]] = [
@@ -121,6 +129,7 @@ STEPS: list[tuple[int, Callable[[peewee.Database, list[type[BaseModel]]], None]]
     (7, _v7_foreign_keys),  # the keys peewee left out of CREATE TABLE (_constraints.py)
     (8, _v8_key_checks),  # SQLite keys kept as triggers refuse dangling ids too
     (9, _v9_statement_keys_and_partial_num_index),
+    (10, _v10_run_statement_keys),
 ]
 
 
