@@ -1,7 +1,8 @@
 """Schema v10: on PostgreSQL the run table's ``transform_id`` (ON DELETE CASCADE) and
-``parent_id`` (a key into ``run`` itself, ON DELETE SET NULL) are checked once per statement
-(models/_pgkeys.py) and do everything the constraints they replace did; SQLite keeps its
-keys. Real databases, real deletes, real concurrent transactions on PostgreSQL."""
+``parent_id`` (a key into ``run`` itself, ON DELETE SET NULL) and ``run_link``'s two keys (ON
+DELETE CASCADE) are checked once per statement (models/_pgkeys.py) and do everything the
+constraints they replace did; SQLite keeps its keys. Real databases, real deletes, real
+concurrent transactions on PostgreSQL."""
 
 import io
 import threading
@@ -25,13 +26,15 @@ COLUMNS = "uid, transform_id, status, started_at, parent_id"
 
 def family() -> dict[str, tl.Run]:
     """A workflow run, two task runs of one transform under it and a run of another
-    transform under the first task run; each with a value."""
+    transform under the first task run; each with a value; links a -> b -> c."""
     runs = {"workflow": adapters.start_run("wf", "pipeline")}
     runs["a"] = adapters.start_run("task", "task", parent=runs["workflow"])
     runs["b"] = adapters.start_run("task", "task", parent=runs["workflow"])
     runs["c"] = adapters.start_run("sub", "task", parent=runs["a"])
     for run in runs.values():
         run.features.add_values({"exit": 0}, create_features=True)
+    a, b, c = (runs[name].id for name in "abc")
+    sql(f"INSERT INTO run_link (upstream_id, downstream_id) VALUES ({a}, {b}), ({b}, {c})")
     return runs
 
 
@@ -53,18 +56,23 @@ def refused():
 
 
 def everything() -> list[tuple]:
-    return sql("SELECT id, transform_id, parent_id FROM run ORDER BY id") + sql(
-        "SELECT run_id, feature_id FROM run_feature_value ORDER BY id"
+    return (
+        sql("SELECT id, transform_id, parent_id FROM run ORDER BY id")
+        + sql("SELECT run_id, feature_id FROM run_feature_value ORDER BY id")
+        + sql("SELECT upstream_id, downstream_id FROM run_link ORDER BY id")
     )
 
 
 def refuses_dangling_and_changed_ids(runs: dict[str, tl.Run]) -> None:
     """Dangling ids refused in one-row and bulk INSERTs and UPDATEs (nothing written), a
-    referenced id kept."""
+    referenced id kept (also where a link alone refers to it)."""
     before = everything()
+    up, down = adapters.start_run("sub", "task"), adapters.start_run("sub", "task")
+    sql(f"INSERT INTO run_link (upstream_id, downstream_id) VALUES ({up.id}, {down.id})")
     task = transform_of(runs["a"])
     select = f"INSERT INTO run ({COLUMNS}) SELECT substr(uid, 2) || 'x', "
-    b = runs["b"].id
+    a, b = runs["a"].id, runs["b"].id
+    link = "INSERT INTO run_link (upstream_id, downstream_id) VALUES"
     for statement in (
         new_run("x1", 999991),
         new_run("x2", task, 999992),
@@ -77,11 +85,18 @@ def refuses_dangling_and_changed_ids(runs: dict[str, tl.Run]) -> None:
         f"UPDATE run SET parent_id = CASE WHEN id = {b} THEN 999997 ELSE parent_id END",
         f"UPDATE transform SET id = 999998 WHERE id = {task}",
         f"UPDATE run SET id = 999999 WHERE id = {runs['workflow'].id}",
+        f"{link} ({b}, {a}), (999981, {a})",
+        f"{link} ({b}, {a}), ({a}, 999982)",
+        f"UPDATE run_link SET downstream_id = 999983 WHERE upstream_id = {a}",
+        "UPDATE run_link SET upstream_id = 999984",
+        f"UPDATE run SET id = 999985 WHERE id = {up.id}",
+        f"UPDATE run SET id = 999986 WHERE id = {down.id}",
     ):
         with refused() as caught, tl.instance().db.atomic():
             sql(statement)
         if not is_sqlite(tl.instance().db):
             assert caught.value.orig.pgcode == "23503", statement
+    sql(f"DELETE FROM run WHERE id IN ({up.id}, {down.id})")  # their link goes along
     assert everything() == before
 
 
@@ -92,6 +107,7 @@ def acts_through_the_chain(runs: dict[str, tl.Run]) -> None:
     workflow, c = runs["workflow"], runs["c"]
     sql(f"DELETE FROM transform WHERE id = {transform_of(runs['a'])}")
     assert sql("SELECT id, parent_id FROM run ORDER BY id") == [(workflow.id, None), (c.id, None)]
+    assert sql("SELECT count(*) FROM run_link") == [(0,)]  # a -> b -> c: a and b are gone
     assert sorted(sql("SELECT run_id FROM run_feature_value")) == sorted([(workflow.id,), (c.id,)])
     child = adapters.start_run("sub", "task", parent=workflow)
     grandchild = adapters.start_run("sub", "task", parent=child)
@@ -114,12 +130,16 @@ def test_deletes_cascade_and_clear_through_the_chain(db_instance):
 
 
 def run_constraints() -> list[str]:
-    """The run table's foreign-key constraints' columns (PostgreSQL)."""
+    """The columns of the foreign-key constraints of ``run`` and ``run_link`` (PostgreSQL)."""
     found = sql(
-        "SELECT a.attname FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid "
-        "AND a.attnum = c.conkey[1] WHERE c.contype = 'f' AND c.conrelid = 'run'::regclass"
+        "SELECT c.conrelid::regclass::text || '.' || a.attname FROM pg_constraint c "
+        "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] "
+        "WHERE c.contype = 'f' AND c.conrelid IN ('run'::regclass, 'run_link'::regclass)"
     )
     return sorted(row[0] for row in found)
+
+
+OTHER_KEYS = ["run.cached_from_id", "run.environment_id", "run.logs_id", "run.project_id"]
 
 
 def as_in_v9() -> None:
@@ -146,21 +166,14 @@ def test_a_v9_database_is_upgraded_to_run_statement_keys(db_instance):
         sql("INSERT INTO threadline_schema_version (version) VALUES (9)")
     else:
         as_in_v9()
-        assert run_constraints() == [
-            "cached_from_id",
-            "environment_id",
-            "logs_id",
-            "parent_id",
-            "project_id",
-            "transform_id",
-        ]
+        assert run_constraints() == sorted(OTHER_KEYS + [f"{t}.{c}" for t, c in RUN_KEYS])
     with recorded_sql() as seen:
         reopen()
     assert versions() == [LATEST]
     if is_sqlite(tl.instance().db):  # the stamp alone
         assert all("threadline_schema_version" in s for s in writes(seen))
     else:
-        assert run_constraints() == ["cached_from_id", "environment_id", "logs_id", "project_id"]
+        assert run_constraints() == OTHER_KEYS
         statement_level = sql(
             "SELECT tgname FROM pg_trigger WHERE tgname LIKE %s "
             "AND tgtype & 1 = 0 ORDER BY 1",  # FOR EACH STATEMENT
@@ -207,6 +220,11 @@ def test_a_copy_finds_parents_of_its_own_and_refuses_dangling_keys(db_instance):
             copy_runs(connection, [(good, "good", task, workflow), (bad, "bad", transform, parent)])
         connection.rollback()
         assert caught.value.pgcode == "23503" and "is not present in table" in str(caught.value)
+    for link in f"{p}\t999993\n", f"999994\t{p}\n":  # a good link and a dangling one
+        with pytest.raises(psycopg2.errors.ForeignKeyViolation), connection.cursor() as cursor:
+            text = io.StringIO(f"{q}\t{r}\n{link}")
+            cursor.copy_expert("COPY run_link (upstream_id, downstream_id) FROM STDIN", text)
+        connection.rollback()
     assert everything() == before
     connection.close()
 
@@ -309,3 +327,27 @@ def test_a_child_of_a_parent_deleted_meanwhile_is_refused(db_instance):
         "SELECT count(*) FROM run WHERE parent_id IS NOT NULL AND parent_id NOT IN "
         "(SELECT id FROM run)"
     ) == [(0,)]
+
+
+def links_to(run: int, count: int = 2) -> str:
+    """Links from ``count`` other runs to ``run``, in one statement."""
+    return (
+        "INSERT INTO run_link (upstream_id, downstream_id) SELECT id, "
+        f"{run} FROM run WHERE id <> {run} ORDER BY id LIMIT {count}"
+    )
+
+
+@postgres_only  # SQLite has one writer at a time
+def test_a_run_deleted_while_links_to_it_are_inserted_takes_them_along(db_instance):
+    runs = family()
+    sql("DELETE FROM run_link")
+    race(links_to(runs["c"].id), f"DELETE FROM run WHERE id = {runs['c'].id}", then_fails=False)
+    assert sql("SELECT count(*) FROM run_link") == [(0,)]
+
+
+@postgres_only  # SQLite has one writer at a time
+def test_links_to_a_run_deleted_meanwhile_are_refused(db_instance):
+    runs = family()
+    sql("DELETE FROM run_link")
+    race(f"DELETE FROM run WHERE id = {runs['c'].id}", links_to(runs["c"].id), then_fails=True)
+    assert sql("SELECT count(*) FROM run_link") == [(0,)]

@@ -22,7 +22,8 @@ the largest id plus one, would hand them to the next artifact. So:
 - ``statement_keys`` (schema v9, PostgreSQL) checks the feature-value tables' two keys once
   per statement instead of once per row (``_pgkeys.py``): a bulk write of values no longer
   pays two key lookups per row. Schema v10 does the same for the run table's
-  ``transform_id`` and ``parent_id`` (``ON DELETE SET NULL``, a key into its own table).
+  ``transform_id`` and ``parent_id`` (``ON DELETE SET NULL``, a key into its own table)
+  and ``run_link``'s two keys.
 """
 
 from __future__ import annotations

@@ -114,9 +114,10 @@ def _v9_statement_keys_and_partial_num_index(
 
 
 def _v10_run_statement_keys(db: peewee.Database, tables: list[type[BaseModel]]) -> None:
-    """v10: PostgreSQL checks the run table's ``transform_id`` and ``parent_id`` per
-    statement too, and every such key's UPDATE check is a row trigger that fires only when
-    the key changes (``_pgkeys.py``); SQLite: the version stamp alone."""
+    """v10: PostgreSQL checks the run table's ``transform_id`` and ``parent_id`` and the
+    run links' two keys per statement too, and every such key's UPDATE check is a row
+    trigger that fires only when the key changes (``_pgkeys.py``); SQLite: the version
+    stamp alone."""
     statement_keys(db, tables, STATEMENT_KEYS)
 
 

@@ -3,8 +3,9 @@
 A foreign-key constraint checks every new row on its own: one lookup, with a row lock, in
 the referenced table per key and row. A bulk ingest writes hundreds of thousands of rows:
 feature values, each with two keys (its record and its feature; schema v9), and task runs,
-each with its transform and its parent run (schema v10). Those lookups were about half of
-the server's work for each such ``COPY``. Here each of these keys is four triggers that do
+each with its transform and its parent run, and the links between task runs, each with its
+two runs (schema v10). Those lookups were about half of the server's work for each such
+``COPY``. Here each of these keys is four triggers that do
 what the constraint did, set-wise:
 
 - after an INSERT, one query locks the referenced rows of all the statement's rows
@@ -20,7 +21,7 @@ what the constraint did, set-wise:
 - after a DELETE of referenced rows, their referencing rows go (``ON DELETE CASCADE``) or
   lose the reference (``ON DELETE SET NULL``), in one statement, which in turn fires the
   keys of that table: deleting a transform deletes its runs, which takes their feature
-  values along and clears their children's ``parent_id``;
+  values and links along and clears their children's ``parent_id``;
 - changing the id of a referenced row is refused, as ``NO ACTION`` does.
 
 The triggers run in the statement's transaction, so they see and lock what a constraint's
@@ -47,6 +48,8 @@ VALUE_KEYS = {  # schema v9
 RUN_KEYS = {  # schema v10
     ("run", "transform_id"): ("transform", "CASCADE"),
     ("run", "parent_id"): ("run", "SET NULL"),
+    ("run_link", "upstream_id"): ("run", "CASCADE"),
+    ("run_link", "downstream_id"): ("run", "CASCADE"),
 }
 STATEMENT_KEYS = {**VALUE_KEYS, **RUN_KEYS}
 
