@@ -7,9 +7,9 @@ Starts one Prefect API server (the test suite's harness and settings, see
 tests/plugins/prefect/server.py) and a fresh embedded threadline instance in a temporary
 folder, then runs the same flow body (``--tasks`` calls of a trivial task) decorated
 with ``prefect.flow``/``prefect.task`` and with ``threadline.prefect.flow``/``task``,
-in pairs, ``--rounds`` pairs after one warm-up run of each (each pair's order alternates:
-plain first, then threadline first). Prints, for the whole flow call, for the tasks alone
-(timed inside the flow body: the end of a synchronous flow joins Prefect's flow-run
+in pairs, ``--rounds`` pairs after one warm-up run of each (which side of a pair goes
+first is drawn at random, seeded: see ``--order``). Prints, for the whole flow call, for
+the tasks alone (timed inside the flow body: the end of a synchronous flow joins Prefect's flow-run
 heartbeat thread, which sleeps in steps of one second, so whole-flow times come in steps
 of a second, which hides small differences) and for the process's CPU time during
 the flow call, the median of each side and threadline's overhead per task in
@@ -30,11 +30,13 @@ Modes (``--tasks`` defaults to 200 for the first two, 111 for Prefect's concurre
 example) and ``gather`` an async flow awaiting ``asyncio.gather`` of ``n`` calls of an
 async task (Prefect's async example).
 
-``--collect`` runs a full collection before every timed flow, so that none lands inside
-one. Without it, a full collection comes every few flows, and since each pair's order
-alternates (plain, threadline, threadline, plain...), one that comes every fourth flow
-lands on the same side every time: steadier ratios, at the price of not showing how
-often each side's garbage brings on a full collection (see the counts without it).
+``--order`` (``random``, the default, with ``--seed``; or ``alternate``): a full collection
+(0.1-0.3 s) comes every few flows, about every fourth flow here. With the pairs' order
+alternating (plain, threadline, threadline, plain...), one that comes every fourth flow
+lands on the same side every time and decides the ratio; drawn at random, it lands on
+either side alike. ``--collect`` runs a full collection before every timed flow instead,
+so that none lands inside one: steadier ratios, at the price of not showing how often
+each side's garbage brings on a full collection (see the counts without it).
 
 ``--threads`` measures threadline's own CPU per task run instead, by thread: its task
 hooks on the task threads and the background writer's thread (thread CPU time). ``--tree
@@ -136,6 +138,30 @@ def timed(fn: Callable[[], Any]) -> tuple[float, ...]:
     return whole, tasks, spent, gc_time, tasks - collected, whole - gc_time, full, switched
 
 
+def first_sides(args: argparse.Namespace) -> list[str]:
+    """Which side goes first in each pair: drawn (seeded; as many of each as can be) or
+    in turn."""
+    sides = ["plain", "threadline"] * (args.rounds // 2) + ["plain"] * (args.rounds % 2)
+    if args.order == "alternate":
+        return sides
+    import random
+
+    random.Random(args.seed).shuffle(sides)
+    return sides
+
+
+def settle() -> None:
+    """Wait, untimed, for what a flow run left in the background (threadline's markdown
+    artifact is sent after the flow call returns), so that it does not land in the next
+    flow's time, which may be plain Prefect's."""
+    try:
+        from threadline.prefect import _report
+    except ImportError:
+        return
+    if hasattr(_report, "wait"):  # trees before it sent the markdown in the flow call
+        _report.wait()
+
+
 def _switches() -> int:
     """The process's voluntary context switches so far: a thread that waits for the GIL,
     a lock or I/O gives up its core. Each statement threadline's writer thread runs hands
@@ -165,6 +191,8 @@ def main() -> None:
     parser.add_argument("--threads", action="store_true", help="threadline's CPU by thread")
     parser.add_argument("--tree", help="measure the threadline of this folder instead")
     parser.add_argument("--collect", action="store_true", help="collect before every flow")
+    parser.add_argument("--order", choices=("random", "alternate"), default="random")
+    parser.add_argument("--seed", type=int, default=0, help="for --order random")
     args = parser.parse_args()
     args.tasks = args.tasks or (111 if args.mode in ("map", "gather") else 200)
     from tests.plugins.prefect.server import prefect_server
@@ -182,15 +210,17 @@ def main() -> None:
                 return by_thread(args)
             plain, tracked = make_flows(args.tasks, args.mode)
             timed(plain), timed(tracked)  # warm-up: imports, first transform
+            settle()
             times: dict[str, list[tuple[float, ...]]] = {"plain": [], "threadline": []}
-            # pairs, plain first and threadline first in turn: a drift of the machine's
-            # load or of the server's state meets both sides alike
-            for index in range(args.rounds):
+            # pairs, plain or threadline first: a drift of the machine's load or of the
+            # server's state, and a collection that comes every few flows, meet both alike
+            for first in first_sides(args):
                 pair = [("plain", plain), ("threadline", tracked)]
-                for key, fn in pair if index % 2 == 0 else pair[::-1]:
+                for key, fn in pair if first == "plain" else pair[::-1]:
                     if args.collect:
                         gc.collect()
                     times[key].append(timed(fn))
+                    settle()
         runs = tl.Run.filter(transform__key="bench-threadline/inc").count()
         tl.disconnect()
     report(args, times, runs)
@@ -246,9 +276,10 @@ def _thread_cpu(writer: Any) -> float:
 
 def report(args: argparse.Namespace, times: dict[str, list[tuple[float, ...]]], runs: int) -> None:
     collected = "; a full collection before each" if args.collect else ""
+    order = "alternating" if args.order == "alternate" else f"drawn with seed {args.seed}"
     print(
         f"{args.tasks} tasks ({args.mode}), {args.rounds} pairs (plain and threadline flows in "
-        f"turn, each pair's order alternating{collected}); "
+        f"turn, which goes first {order}{collected}); "
         f"{runs} task runs recorded; load average "
         f"{os.getloadavg()[0]:.2f}"
     )

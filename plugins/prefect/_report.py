@@ -3,6 +3,10 @@
 So that a user looking at a flow run in Prefect's UI can jump to threadline: the run
 uid (``threadline describe``/``tl.Run.get(uid=...)``) and each output artifact of the
 flow and of every task and subflow under it, with key, version and hash prefix.
+
+The markdown is built when the flow run ends and sent by one thread per process, so the
+flow call does not wait for the API's answer (20-25 ms of a flow run here), as Prefect
+ships its own logs; what is queued is sent before the process exits (``wait``).
 """
 
 import atexit
@@ -10,6 +14,7 @@ import contextlib
 import os
 import re
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from threadline import adapters
@@ -54,11 +59,15 @@ def artifact_key(flow_name: str) -> str:
     return f"threadline-{slug or 'flow'}"
 
 
-@GUARD("the threadline artifact of a Prefect flow run")
+WHERE = "the threadline artifact of a Prefect flow run"
+
+
+@GUARD(WHERE)
 def publish(run: Any, flow: Any, flow_run: Any) -> None:
-    """Attach the markdown to the flow run, through a client of our own that we close at
-    exit (also from an async flow, where Prefect's sync helper would leave a socket open)."""
+    """Queue the markdown for the flow run (built here: it reads the run's outputs); this
+    process's sender thread attaches it."""
     from prefect.client.schemas.actions import ArtifactCreate
+    from prefect.context import get_settings_context
 
     request = ArtifactCreate(
         type="markdown",
@@ -67,13 +76,41 @@ def publish(run: Any, flow: Any, flow_run: Any) -> None:
         flow_run_id=flow_run.id,
         data=markdown(run, outputs_of(run)),
     )
-    with _lock:
+    # with the flow's Prefect settings (the API's address), not its other context
+    _sender().submit(_send, request, get_settings_context().model_copy())
+
+
+def wait() -> None:
+    """Wait until every markdown queued so far in this process is sent (or its failure
+    logged): the sender has one thread, so a job queued now runs after them."""
+    sender = _senders.get(os.getpid())
+    if sender is not None:
+        sender.submit(lambda: None).result()
+
+
+def _send(request: Any, settings: Any) -> None:
+    """Through a client of our own that we close at exit (also from an async flow, where
+    Prefect's sync helper would leave a socket open)."""
+    with GUARD(WHERE), settings, _lock:
         client = _client()
         try:
             client.create_artifact(artifact=request)
         except BaseException:
             _close()  # a broken client is opened again for the next flow run
             raise
+
+
+_senders: dict[int, ThreadPoolExecutor] = {}  # the process -> its sender (none in a fork)
+
+
+def _sender() -> ThreadPoolExecutor:
+    """This process's sender: one thread, whose queue the interpreter empties at exit
+    before ``atexit`` closes the client."""
+    pid = os.getpid()
+    if pid not in _senders:
+        _senders.clear()  # a forked child's copy of its parent's has no thread
+        _senders[pid] = ThreadPoolExecutor(1, thread_name_prefix="threadline-prefect-report")
+    return _senders[pid]
 
 
 _lock = threading.Lock()

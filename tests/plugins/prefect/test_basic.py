@@ -76,8 +76,10 @@ def test_saved_in_body_and_dataframe_results(tracked):
 def test_flow_run_gets_a_markdown_artifact_in_prefect(tracked):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from threadline.prefect import _report
 
     flows_basic.three_steps("s3", 2)
+    _report.wait()  # sent in the background once the flow run ended
 
     flow_run = tl.Run.get(transform__key="three-steps")
     with get_client(sync_client=True) as client:
