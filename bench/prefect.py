@@ -30,13 +30,15 @@ Modes (``--tasks`` defaults to 200 for the first two, 111 for Prefect's concurre
 example) and ``gather`` an async flow awaiting ``asyncio.gather`` of ``n`` calls of an
 async task (Prefect's async example).
 
-``--order`` (``random``, the default, with ``--seed``; or ``alternate``): a full collection
-(0.1-0.3 s) comes every few flows, about every fourth flow here. With the pairs' order
-alternating (plain, threadline, threadline, plain...), one that comes every fourth flow
-lands on the same side every time and decides the ratio; drawn at random, it lands on
-either side alike. ``--collect`` runs a full collection before every timed flow instead,
-so that none lands inside one: steadier ratios, at the price of not showing how often
-each side's garbage brings on a full collection (see the counts without it).
+``--order`` (``random``, the default, with ``--seed``, a new one each run unless given; or
+``alternate``): a full collection (0.1-0.3 s) comes every few flows, about every fourth
+flow here. With the pairs' order alternating (plain, threadline, threadline, plain...),
+one that comes every fourth flow lands on the same side every time and decides the ratio;
+in an order drawn at random it lands on either side alike (with one seed for every run,
+it would land the same way in every run). ``--collect`` runs a full collection before
+every timed flow instead, so that none lands inside one: steadier ratios, at the price of
+not showing how often each side's garbage brings on a full collection (see the counts
+without it).
 
 ``--threads`` measures threadline's own CPU per task run instead, by thread: its task
 hooks on the task threads and the background writer's thread (thread CPU time). ``--tree
@@ -192,8 +194,10 @@ def main() -> None:
     parser.add_argument("--tree", help="measure the threadline of this folder instead")
     parser.add_argument("--collect", action="store_true", help="collect before every flow")
     parser.add_argument("--order", choices=("random", "alternate"), default="random")
-    parser.add_argument("--seed", type=int, default=0, help="for --order random")
+    parser.add_argument("--seed", type=int, help="for --order random (default: a new one)")
     args = parser.parse_args()
+    if args.seed is None:  # printed: a series can be run again in the same order
+        args.seed = int.from_bytes(os.urandom(2), "big")
     args.tasks = args.tasks or (111 if args.mode in ("map", "gather") else 200)
     from tests.plugins.prefect.server import prefect_server
 

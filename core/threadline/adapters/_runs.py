@@ -18,6 +18,7 @@ from ..errors import InvalidInput, NotFound
 from ..models import Project, Run, Transform
 from ..models._base import insert_records
 from ..models.run import RUN_STATUSES
+from ._closes import Close, update_many
 from ._deferred import defer
 from ._guard import Guard
 from ._transforms import get_transform
@@ -261,8 +262,8 @@ def _finish_later(run: Run, closed: dict[str, Any], fields: dict[str, Any], guar
             data.update(closed)  # the row is written as closed: nothing left to save
             run._dirty.clear()
             return
-    job = functools.partial(_close, run, closed, fields)
-    writer().submit(job, where="a run's close", guard=guard)
+    close = Close(_close, run, closed, fields)  # with the batch's others (update_many)
+    writer().submit(close, where="a run's close", guard=guard, bulk=update_many)
 
 
 def _close(run: Run, closed: dict[str, Any], fields: dict[str, Any]) -> None:
