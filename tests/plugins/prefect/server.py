@@ -74,3 +74,19 @@ def prefect_server() -> Iterator[None]:
         if _users == 0 and _stack is not None:
             stack, _stack = _stack, None
             stack.close()
+
+
+def script_environment(**extra: str) -> dict[str, str]:
+    """The environment of a flow script run in a subprocess, as a user runs one: this
+    server's API and the current threadline instance, plus ``extra``."""
+    import prefect.settings
+    import threadline as tl
+
+    settings = tl.instance().settings
+    return {
+        **os.environ,
+        "PREFECT_API_URL": str(prefect.settings.PREFECT_API_URL.value()),
+        "THREADLINE_DB": settings.db,
+        "THREADLINE_STORAGE": settings.storage,
+        **extra,
+    }

@@ -2,12 +2,13 @@
 must not add them to a user's console; every other hook's lines and Prefect's other logs
 stay. Run as users run a flow: a script in a subprocess, Prefect's default INFO logging."""
 
-import os
 import subprocess
 import sys
 import textwrap
 
 import threadline as tl
+
+from tests.plugins.prefect.server import script_environment
 
 SCRIPT = textwrap.dedent(
     """
@@ -33,18 +34,9 @@ SCRIPT = textwrap.dedent(
 
 
 def test_only_threadlines_own_hook_lines_are_dropped(tracked, tmp_path):
-    import prefect.settings
-
     script = tmp_path / "adding.py"
     script.write_text(SCRIPT)
-    settings = tl.instance().settings
-    env = {
-        **os.environ,
-        "PREFECT_API_URL": str(prefect.settings.PREFECT_API_URL.value()),
-        "PREFECT_LOGGING_LEVEL": "INFO",  # Prefect's default, as a user has it
-        "THREADLINE_DB": settings.db,
-        "THREADLINE_STORAGE": settings.storage,
-    }
+    env = script_environment(PREFECT_LOGGING_LEVEL="INFO")  # Prefect's default, as a user has it
     done = subprocess.run(
         [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300
     )

@@ -1,7 +1,6 @@
 """The markdown artifact on each flow run (``_report``): sent in the background, so a flow
 call does not wait for Prefect's API, and sent before the process exits."""
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -10,6 +9,7 @@ import threading
 import threadline as tl
 
 from tests.plugins.prefect import flows_basic
+from tests.plugins.prefect.server import script_environment
 
 
 def _markdowns(flow_run: tl.Run) -> list[str]:
@@ -69,17 +69,9 @@ SCRIPT = textwrap.dedent(
 
 def test_a_script_that_ends_with_its_flow_still_sends_the_markdown(tracked, tmp_path):
     """The process exits right after the flow call: the queued markdown goes first."""
-    import prefect.settings
-
     script = tmp_path / "ends.py"
     script.write_text(SCRIPT)
-    settings = tl.instance().settings
-    env = {
-        **os.environ,
-        "PREFECT_API_URL": str(prefect.settings.PREFECT_API_URL.value()),
-        "THREADLINE_DB": settings.db,
-        "THREADLINE_STORAGE": settings.storage,
-    }
+    env = script_environment()
     done = subprocess.run(
         [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300
     )
