@@ -5,7 +5,9 @@ did not complete is given ``Pending("NotReady")`` and its body never runs; Prefe
 no state hook for it. Its future (``.submit``/``.map``) or returned state (``return_state=True``)
 still tells: ``TrackedTask`` watches them and records one ``skipped`` run per such task
 run, under the flow run, linked after the upstream runs it waited for, with Prefect's
-state name and message as its error. A direct call (``task(x, wait_for=[f])``) returns
+state name and message as its error, its arguments (a ``.map`` call's split per item as
+Prefect splits them) and the name Prefect gave it (only its engine's last log line for it
+carries that: see ``_NotReadyNames``). A direct call (``task(x, wait_for=[f])``) returns
 None in that case; ``TrackedTask.__call__`` checks the upstreams first (Prefect has
 already waited for them) and asks for the state only when one did not complete.
 
@@ -19,7 +21,8 @@ import concurrent.futures
 import datetime as dt
 import functools
 import itertools
-from collections.abc import Iterable
+import logging
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import threadline as tl
@@ -28,6 +31,7 @@ from threadline import adapters
 from . import _registry, _values, _writer
 from ._registry import ENGINE, GUARD, MACHINE
 
+Params = Callable[[], dict[str, Any] | None]  # a task run's arguments, asked when needed
 ROLLBACK_HOOK_NAME = "threadline_task_on_rollback"
 ROLLED_BACK = "RolledBack: Task rolled back as part of transaction"  # Prefect's state
 
@@ -90,61 +94,101 @@ def upstream_failed(args: Iterable[Any], kwargs: dict[str, Any], wait_for: Any) 
 
 def watch(task: Any, result: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """Record a ``skipped`` run for a submitted task run if Prefect never starts it:
-    ``result`` is what ``submit``/``map`` returned (futures, or states)."""
+    ``result`` is what ``submit`` returned (a future or state) or ``map`` (a list of
+    them); ``args`` and ``kwargs`` are the call's, a mapped call's split per item."""
     from prefect.client.schemas.objects import State
 
-    call = {k: v for k, v in kwargs.items() if k not in ("return_state", "wait_for")}
+    call = {k: v for k, v in kwargs.items() if k not in ("return_state", "wait_for", "deferred")}
     wait_for = kwargs.get("wait_for")
-    items = result if isinstance(result, list) else [result]
-    for item in items:
+    params: list[Params]
+    if isinstance(result, list):
+        mapped = _Mapped(task, args, call, len(result))
+        params = [functools.partial(mapped.item, i) for i in range(len(result))]
+    else:
+        result, params = [result], [functools.partial(_call_params, task, args, call)]
+    for item, item_params in zip(result, params, strict=True):
         if isinstance(item, State):
-            check(task, item, args, call, wait_for)
+            _checked(task, item, item_params, wait_for)
         elif isinstance(getattr(item, "wrapped_future", None), concurrent.futures.Future):
             # a task runner's future, whose result is the final state: watched on it with no
             # reference to Prefect's future, so that the callback adds no reference cycle
             # (a cycle is freed only by the garbage collector: 1,000-2,000 more objects a
             # flow of 200 .submit()s, and more frequent full collections, 0.1-0.3 s each)
-            watcher = functools.partial(_finished, task, args, call, wait_for)
+            watcher = functools.partial(_finished, task, item_params, wait_for)
             item.wrapped_future.add_done_callback(watcher)
         elif hasattr(item, "add_done_callback"):
-            item.add_done_callback(lambda future: _done(task, future, args, call, wait_for))
+            item.add_done_callback(lambda future, p=item_params: _done(task, future, p, wait_for))
+
+
+class _Mapped:
+    """A ``.map`` call's arguments, split per item as Prefect splits them (its
+    ``expand_mapping_parameters``, after resolving the futures mapped over, as its task
+    runner does), once, when an item is found never started."""
+
+    def __init__(self, task: Any, args: tuple[Any, ...], kwargs: dict[str, Any], count: int):
+        self.task, self.args, self.kwargs, self.count = task, args, kwargs, count
+
+    @functools.cached_property
+    def items(self) -> list[dict[str, Any]] | None:
+        from prefect.utilities.callables import expand_mapping_parameters, get_call_parameters
+        from prefect.utilities.engine import resolve_inputs_sync
+
+        fn = self.task.fn
+        try:
+            parameters = get_call_parameters(fn, self.args, self.kwargs, apply_defaults=False)
+            items = expand_mapping_parameters(fn, resolve_inputs_sync(parameters, max_depth=0))
+        except Exception:  # not handed over (``_decorators._map`` passes none yet), or not
+            return None  # to be split again (an iterator that Prefect used up)
+        return items if len(items) == self.count else None
+
+    def item(self, index: int) -> dict[str, Any] | None:
+        return self.items[index] if self.items is not None else None
+
+
+def _call_params(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    from prefect.utilities.callables import get_call_parameters
+
+    return get_call_parameters(task.fn, args, kwargs)
 
 
 @GUARD("a Prefect task run that never started")
-def _done(task: Any, future: Any, *call: Any) -> None:
+def _done(task: Any, future: Any, params: Params, wait_for: Any) -> None:
     """A watched future is done: ``wait()`` (at once now) keeps its final state in
     memory; ``state`` alone would ask Prefect's server, which keeps no task runs here."""
     future.wait()
-    check(task, future.state, *call)
+    _checked(task, future.state, params, wait_for)
 
 
 @GUARD("a Prefect task run that never started")
-def _finished(task: Any, args: Any, call: Any, wait_for: Any, done: Any) -> None:
+def _finished(task: Any, params: Params, wait_for: Any, done: Any) -> None:
     """A watched task runner's future is done: its result is the task run's final state
     (what ``wait()`` keeps on Prefect's future)."""
     state = done.result()
     if isinstance(state, _prefect_types()[1]):
-        check(task, state, args, call, wait_for)
+        _checked(task, state, params, wait_for)
 
 
-@GUARD("a Prefect task run that never started")
 def check(
     task: Any, state: Any, args: tuple[Any, ...], kwargs: dict[str, Any], wait_for: Any
 ) -> None:
     """Record ``state``'s task run as ``skipped`` if Prefect left it pending."""
+    _checked(task, state, functools.partial(_call_params, task, args, kwargs), wait_for)
+
+
+@GUARD("a Prefect task run that never started")
+def _checked(task: Any, state: Any, params: Params, wait_for: Any) -> None:
+    """``check``, with ``params()`` giving the task run's arguments (asked only when it
+    never started)."""
     details = state.state_details
     task_run_id = details.task_run_id
     if not state.is_pending() or task_run_id is None or _registry.entry(task_run_id):
         return
-    from prefect.utilities.callables import get_call_parameters
-
+    arguments = params()
     flow_run, flow_key = flow_of(details.flow_run_id)
     key = f"{flow_key}/{task.name}" if flow_key else task.name
-    upstream = [_registry.run_of(_run_id_of(item)) for item in _upstreams(args, kwargs, wait_for)]
-    try:
-        params = _plain(get_call_parameters(task.fn, args, kwargs))
-    except Exception:  # a mapped call: its arguments are per item, not these
-        params = None
+    upstream = [
+        _registry.run_of(_run_id_of(item)) for item in _upstreams((), arguments or {}, wait_for)
+    ]
     transform = adapters.get_transform(key, "task", function=task.fn)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with _writer.at_once():
@@ -154,8 +198,9 @@ def check(
             transform=transform,
             engine=ENGINE,
             reference=str(task_run_id),
+            name=NOT_READY_NAMES.names.pop(str(task_run_id), None),
             parent=flow_run or tl.context.run,
-            params=params,
+            params=_plain(arguments) if arguments is not None else None,
             status="skipped",
             started_at=now,
             finished_at=now,
@@ -165,6 +210,43 @@ def check(
         edges = {before.id: before for before in upstream if before is not None}
         if edges:
             adapters.link_runs([(before, run) for before in edges.values()])
+
+
+class _NotReadyNames(logging.Filter):
+    """Prefect's names of the task runs it left ``NotReady``, by task run id, until each is
+    recorded. Prefect keeps such a task run in its engine alone (its server learns of it
+    from events later, if its task run recorder runs at all); the engine's last line for
+    it, "Finished in state NotReady(...)" at ERROR on the task runs' logger, carries the
+    name as ``task_run_name`` (what Prefect's log format shows). Records pass unchanged."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: dict[str, str] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.msg if isinstance(record.msg, str) else ""
+        if record.levelno >= logging.ERROR and text.startswith("Finished in state NotReady"):
+            if len(self.names) >= 10_000:  # runs of tasks threadline does not track
+                self.names.clear()
+            task_run_id, name = (getattr(record, k, None) for k in ("task_run_id", "task_run_name"))
+            if task_run_id and name:
+                self.names[str(task_run_id)] = str(name)
+        return True
+
+
+def _install_names() -> _NotReadyNames:
+    """The filter on Prefect's task runs' logger, once per process (at import: a task run
+    may end before its future is watched)."""
+    logger = logging.getLogger("prefect.task_runs")
+    found = [f for f in logger.filters if isinstance(f, _NotReadyNames)]
+    if found:
+        return found[0]
+    names = _NotReadyNames()
+    logger.addFilter(names)
+    return names
+
+
+NOT_READY_NAMES = _install_names()
 
 
 def flow_of(flow_run_id: Any) -> tuple[Any, str | None]:

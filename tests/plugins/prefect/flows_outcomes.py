@@ -3,7 +3,7 @@ back, tasks called inside a task."""
 
 import os
 
-from prefect import allow_failure
+from prefect import allow_failure, unmapped
 from prefect.transactions import transaction
 from threadline.prefect import flow, task
 
@@ -92,3 +92,19 @@ async def never_started_async(sample: str) -> str:
     state = await measure(sample, wait_for=[broken], return_state=True)
     ran = await measure(sample)
     return f"{direct} {state.name} {ran}"
+
+
+@task
+def add(value: int, by: list[int], label: str = "sum") -> int:
+    return value + sum(by)
+
+
+@flow(name="never-started-map")
+def never_started_map() -> list[str]:
+    broken = fails.submit("M")
+    skipped = add.map([1, 2, 3], unmapped([10, 20]), wait_for=[broken])
+    from_future = count.map([broken], reads=unmapped("R1.fq"))  # the item: a failed future
+    ran = add.map([4], by=unmapped([5]))  # started: recorded by Prefect's hooks
+    for futures in (skipped, from_future, ran):
+        futures.wait()
+    return [str(f.task_run_id) for f in (*skipped, *from_future, *ran)]

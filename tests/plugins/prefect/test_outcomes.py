@@ -5,6 +5,7 @@ of the flow run, as in Prefect. On SQLite and PostgreSQL."""
 
 import asyncio
 import json
+import logging
 import os
 
 import pytest
@@ -100,3 +101,34 @@ def test_a_task_called_in_a_task_is_a_child_of_the_flow_run(tracked_db):
     assert outer.parent == flow_run and inner.parent == flow_run  # Prefect's parent
     assert inner.features.get_values() == {"called_by": outer.uid}  # the caller, kept
     assert outer.features.get_values() == {}
+
+
+class _TaskRunNames(logging.Handler):
+    """Prefect's name of each task run, as its run logger writes it (``task_run_name``):
+    Prefect's server keeps no task runs here (its task run recorder is off)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)  # a run left NotReady ends with an ERROR line
+        self.names: dict[str, str] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if hasattr(record, "task_run_id"):
+            self.names[str(record.task_run_id)] = record.task_run_name
+
+
+def test_each_skipped_item_of_a_map_has_its_prefect_name(tracked_db):
+    logger = logging.getLogger("prefect.task_runs")
+    names = _TaskRunNames()
+    logger.addHandler(names)
+    try:
+        ids = flows_outcomes.never_started_map()
+    finally:
+        logger.removeHandler(names)
+
+    runs = [tl.Run.get(reference=task_run_id, engine="prefect") for task_run_id in ids]
+    assert [r.status for r in runs] == ["skipped"] * 4 + ["completed"]
+    skipped_names = [run.name for run in runs[:4]]
+    assert skipped_names == [names.names[task_run_id] for task_run_id in ids[:4]]
+    assert [name.rpartition("-")[0] for name in skipped_names] == ["add"] * 3 + ["count"]
+    assert len(set(skipped_names)) == 4  # each item's own, as Prefect shows it: "add-1c2"
+    assert runs[4].name.startswith("add-")  # the started item's, from Prefect's hook
