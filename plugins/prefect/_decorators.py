@@ -71,7 +71,7 @@ def _submit(self: Any, *args: Any, **kwargs: Any) -> Any:
 def _map(self: Any, *args: Any, **kwargs: Any) -> Any:
     """``Task.map``, its futures watched (each item's arguments are its own)."""
     result = Task.map(self, *args, **kwargs)
-    _outcomes.watch(self, list(result), (), {"wait_for": kwargs.get("wait_for")})
+    _outcomes.watch(self, list(result), args, kwargs)
     return result
 
 

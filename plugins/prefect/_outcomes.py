@@ -137,8 +137,8 @@ class _Mapped:
         try:
             parameters = get_call_parameters(fn, self.args, self.kwargs, apply_defaults=False)
             items = expand_mapping_parameters(fn, resolve_inputs_sync(parameters, max_depth=0))
-        except Exception:  # not handed over (``_decorators._map`` passes none yet), or not
-            return None  # to be split again (an iterator that Prefect used up)
+        except Exception:  # not to be split again: an iterator that Prefect used up
+            return None
         return items if len(items) == self.count else None
 
     def item(self, index: int) -> dict[str, Any] | None:
@@ -224,8 +224,10 @@ class _NotReadyNames(logging.Filter):
         self.names: dict[str, str] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.ERROR:  # most records: nothing to look at
+            return True
         text = record.msg if isinstance(record.msg, str) else ""
-        if record.levelno >= logging.ERROR and text.startswith("Finished in state NotReady"):
+        if text.startswith("Finished in state NotReady"):
             if len(self.names) >= 10_000:  # runs of tasks threadline does not track
                 self.names.clear()
             task_run_id, name = (getattr(record, k, None) for k in ("task_run_id", "task_run_name"))

@@ -132,3 +132,18 @@ def test_each_skipped_item_of_a_map_has_its_prefect_name(tracked_db):
     assert [name.rpartition("-")[0] for name in skipped_names] == ["add"] * 3 + ["count"]
     assert len(set(skipped_names)) == 4  # each item's own, as Prefect shows it: "add-1c2"
     assert runs[4].name.startswith("add-")  # the started item's, from Prefect's hook
+
+
+def test_each_skipped_item_of_a_map_has_its_own_arguments(tracked_db):
+    ids = flows_outcomes.never_started_map()
+
+    runs = [tl.Run.get(reference=task_run_id, engine="prefect") for task_run_id in ids]
+    broken = tl.Run.get(transform__key="never-started-map/fails")
+    assert [r.params for r in runs] == [
+        {"value": 1, "by": [10, 20], "label": "sum"},  # each item's own value, unmapped as given
+        {"value": 2, "by": [10, 20], "label": "sum"},
+        {"value": 3, "by": [10, 20], "label": "sum"},
+        {"sample": f"<result of Prefect task run {broken.reference}>", "reads": "R1.fq"},
+        {"value": 4, "by": [5], "label": "sum"},  # the started item, from Prefect's hook
+    ]
+    assert [r.upstream_runs for r in runs[:4]] == [[broken]] * 4  # why each never started
