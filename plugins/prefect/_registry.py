@@ -39,6 +39,7 @@ _entries: dict[str, Entry] = {}
 _found: dict[str, Any] = {}  # runs of other processes, by Prefect id (bounded below)
 _kept: dict[str, list[str]] = {}  # flow run id -> its ended task runs' ids in _found
 _unsettled: list[str] = []  # ended task runs kept in _found as runs (see _settle)
+_settled_at = -1  # the writer's batch count when _settle last looked
 _lock = threading.Lock()
 _worker_settings: tuple[str, str] | None = None
 _connected: tuple[str, str] | None = None
@@ -79,7 +80,13 @@ def _settle() -> None:
     plain values, which the garbage collector does not track, instead of the run object
     and the containers it holds, which a collection during the flow would move to the
     oldest generation, bringing the next full collection (0.1-0.3 s with Prefect
-    loaded) closer. ``run_of`` makes a run of the values again when one is asked for."""
+    loaded) closer. ``run_of`` makes a run of the values again when one is asked for.
+    It looks again only once the writer has ended a batch: nothing is written meanwhile."""
+    global _settled_at
+    batches = adapters.writer().batches
+    if batches == _settled_at:
+        return
+    _settled_at = batches
     waiting = []
     for key in _unsettled:
         run = _found.get(key)

@@ -18,6 +18,7 @@ def held(monkeypatch):
     writer = adapters.writer()
     writer.flush()
     monkeypatch.setattr(writer, "linger_s", 600.0)
+    monkeypatch.setattr(writer, "quiet_s", 600.0)  # and does not end it when no job comes
     return writer
 
 

@@ -190,6 +190,7 @@ def test_a_row_a_reader_wrote_in_its_own_transaction_is_written_again_if_that_ro
     writer.flush()
     earlier = len(writer.failures)  # the process's writer: earlier tests' failures stay
     monkeypatch.setattr(writer, "linger_s", 600.0)  # the row's job waits in the queue
+    monkeypatch.setattr(writer, "quiet_s", 600.0)  # and does not end it when no job comes
     run = later("rolled/task")
     with pytest.raises(RuntimeError), tl.Run._meta.database.atomic(), writer.at_once():
         inside = run.id  # written here, in this transaction

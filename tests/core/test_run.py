@@ -13,6 +13,7 @@ def test_a_run_still_to_be_written_is_written_before_it_is_pickled(db_instance, 
     writer = adapters.writer()
     writer.flush()
     monkeypatch.setattr(writer, "linger_s", 600.0)  # its row waits in the queue
+    monkeypatch.setattr(writer, "quiet_s", 600.0)  # and does not end it when no job comes
     run = adapters.start_run("pickled/task", "task", source="echo task", later=True)
     assert run.__data__.get("id") is None  # not written yet
 

@@ -76,7 +76,7 @@ def test_a_flush_behind_more_than_a_batch_never_waits_for_the_linger(local_insta
     from threadline.adapters._writer import MAX_BATCH
 
     writer = adapters.Writer()
-    writer.linger_s = 600.0
+    writer.linger_s = writer.quiet_s = 600.0
     runs = [job(f"jobs/many/{i}") for i in range(3)]
     writer.flush()  # started, nothing queued
     for i in range(MAX_BATCH * 2 + 200):
@@ -96,7 +96,7 @@ def test_a_whole_batch_queued_is_written_without_lingering(local_instance, isola
     from threadline.adapters._writer import MAX_BATCH
 
     writer = adapters.Writer()
-    writer.linger_s = 600.0
+    writer.linger_s = writer.quiet_s = 600.0
     run = job("jobs/full")
     written = threading.Event()
     for i in range(MAX_BATCH):
@@ -104,6 +104,55 @@ def test_a_whole_batch_queued_is_written_without_lingering(local_instance, isola
     assert written.wait(timeout=120), "the writer lingered with a whole batch queued"
     assert tl.Run.get(uid=run.uid).name == f"n{MAX_BATCH - 1}"
     writer.flush()
+
+
+def test_a_job_no_other_follows_is_written_once_the_queue_is_quiet(local_instance, isolated):
+    """A lone job (a long task's start) is written once no job has come for ``quiet_s``,
+    not ``linger_s`` after it: with a ten-minute linger, a writer without the quiet rule
+    still holds it after the two minutes this waits."""
+    import threading
+
+    writer = adapters.Writer()
+    writer.linger_s, writer.quiet_s = 600.0, 0.05
+    run = job("jobs/lone")
+    written = threading.Event()
+    writer.submit(lambda: adapters.update_run(run, name="lone"), committed=written.set)
+    assert written.wait(timeout=120), "the writer lingered although no other job came"
+    assert tl.Run.get(uid=run.uid).name == "lone"
+
+
+def test_a_batch_waits_at_most_the_linger_while_jobs_keep_coming(local_instance, isolated):
+    """``linger_s`` bounds the wait however busy the queue (here a quiet rule that never
+    fires): the job is written although nothing ends the wait."""
+    import threading
+
+    writer = adapters.Writer()
+    writer.linger_s, writer.quiet_s = 0.2, 600.0
+    run = job("jobs/capped")
+    written = threading.Event()
+    writer.submit(lambda: adapters.update_run(run, name="capped"), committed=written.set)
+    assert written.wait(timeout=120), "the writer waited past its linger"
+    assert tl.Run.get(uid=run.uid).name == "capped"
+
+
+def test_jobs_that_keep_coming_share_one_batch(local_instance, isolated):
+    """While jobs keep coming (a busy engine: a loop of short tasks), the writer waits
+    for more, up to ``linger_s``, instead of writing every ``quiet_s``: 60 jobs, one every
+    50 ms for 3 s, with ``quiet_s`` 1 s, are one batch (a writer that wrote every
+    ``quiet_s`` would make three or four). Only a stall of the submitting thread longer
+    than a second would split them."""
+    writer = adapters.Writer()
+    writer.linger_s, writer.quiet_s = 600.0, 1.0
+    run = job("jobs/busy")
+    writer.flush()  # started
+    before = writer.batches
+    for i in range(60):
+        writer.submit(lambda i=i: adapters.update_run(run, name=f"n{i}"))
+        time.sleep(0.05)
+    assert writer.batches == before, "the writer wrote while jobs kept coming"
+    writer.flush()
+    assert writer.batches == before + 1
+    assert tl.Run.get(uid=run.uid).name == "n59"
 
 
 def test_a_batch_is_one_transaction(local_instance, isolated, tmp_path, monkeypatch):
@@ -486,7 +535,9 @@ def test_writes_queued_for_an_instance_land_there_when_another_is_connected(db_i
     to the instance they were submitted for, none to the new one, and the writer's
     connections to the old database are closed."""
     writer = adapters.Writer()
-    writer.linger_s = 600.0  # the batch waits in the queue until something asks for it
+    writer.linger_s = writer.quiet_s = (
+        600.0  # the batch waits in the queue until something asks for it
+    )
     run = job("leaving/a")
     writer.submit(lambda: adapters.finish_run(run, "completed"), where="finish a")
     writer.submit(lambda: adapters.annotate(run, {"n": 1}, create_features=True), where="note a")

@@ -59,10 +59,15 @@ from ._turn import Turn
 
 ENV_HOLD = "THREADLINE_WRITER_HOLD"
 MAX_BATCH = 500  # jobs per transaction: short enough never to hold the write lock long
-# how long a batch waits for more jobs after its first. Each batch, whatever its size,
-# takes the GIL from the engine's threads a few times; at 0.02 s a loop of 2.5 ms Prefect
-# tasks had 2,000 more context switches per 200 tasks than plain Prefect, at 0.1 s none
-LINGER_S = 0.1
+# How long a batch waits for more jobs. Each batch, whatever its size, takes the GIL from
+# the engine's threads a few times, and that stalls a busy engine for longer than the
+# batch's own work: at 0.02 s a loop of 2.5 ms Prefect tasks had 2,000 more context
+# switches per 200 tasks than plain Prefect; writing every 0.1 s, its tasks took 1.10-1.12x
+# as long as plain Prefect's, every 0.5 s 1.03-1.07x. So while jobs keep coming (a busy
+# engine) a batch waits up to LINGER_S after its first job; once none has come for QUIET_S
+# (the engine paused: a long task, the flow's end), it is written at once.
+LINGER_S = 0.5
+QUIET_S = 0.1
 
 Job = Callable[[], None]
 Bulk = Callable[[list[Any]], None]
@@ -85,7 +90,9 @@ class Writer:
     ``retry_s``: how long a batch is retried while the database cannot be reached (default
     ``THREADLINE_WRITER_RETRY_S``, else 60 s). ``turn``: the lock the writer holds while
     writing; take it around this process's synchronous writes. ``retries``: how many
-    times a batch met an unreachable database; ``failures``: the errors of jobs given up.
+    times a batch met an unreachable database; ``failures``: the errors of jobs given up;
+    ``batches``: how many batches it has ended (a reader can tell whether anything was
+    written since it last looked).
     """
 
     def __init__(self, *, retry_s: float | None = None, name: str = "threadline-writer") -> None:
@@ -93,9 +100,11 @@ class Writer:
         self.name = name
         self.turn = Turn()
         self.linger_s = LINGER_S
+        self.quiet_s = QUIET_S
         self._urgent = threading.Event()  # set by a waiter or a full batch: write now
         self._waiters = 0  # waiters (flush, wait, leave) queued and not yet answered
         self.retries = 0
+        self.batches = 0
         self.failures: list[BaseException] = []
         self._queue: queue.SimpleQueue[_Item | threading.Event] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -245,6 +254,7 @@ class Writer:
         if items:
             with self.turn:
                 self._write(items)
+            self.batches += 1
         for entry in entries:
             if isinstance(entry, _Leaving):
                 _close_own_connection()
@@ -254,14 +264,12 @@ class Writer:
                 entry.set()
 
     def _take(self) -> list[_Item | threading.Event]:
-        """The next batch: what is queued, once ``linger_s`` has passed after its first
-        job (fewer commits when jobs trickle in, as a loop's task runs do) or a waiter
-        (``flush``, ``wait``) has come. Jobs queued meanwhile do not wake this thread:
-        each wake-up takes the GIL from the engine's threads."""
+        """The next batch: what is queued, once the writer has lingered (``_linger``) after
+        its first job or a waiter (``flush``, ``wait``) has come."""
         entries = [self._queue.get()]
         lingers = self.linger_s > 0 and not self._waiters and self._queue.qsize() < MAX_BATCH
         if isinstance(entries[0], _Item) and lingers:
-            self._urgent.wait(self.linger_s)
+            self._linger()
         self._urgent.clear()
         while len(entries) < MAX_BATCH:
             try:
@@ -269,6 +277,18 @@ class Writer:
             except queue.Empty:
                 break
         return entries
+
+    def _linger(self) -> None:
+        """Wait for more jobs: while they keep coming, up to ``linger_s`` after the first
+        (fewer batches while the engine is busy, as a loop's task runs are); once none has
+        come for ``quiet_s``, no longer. A waiter or a whole batch ends the wait at once.
+        Jobs queued meanwhile do not wake this thread: each wake-up takes the GIL from the
+        engine's threads, so it looks every ``quiet_s`` only."""
+        deadline = time.monotonic() + self.linger_s
+        while (left := deadline - time.monotonic()) > 0:
+            queued = self._queue.qsize()
+            if self._urgent.wait(min(self.quiet_s, left)) or self._queue.qsize() == queued:
+                return
 
     def _write(self, items: list[_Item]) -> None:
         """One transaction for the batch; while the database cannot be reached, again
