@@ -106,33 +106,25 @@ def test_a_whole_batch_queued_is_written_without_lingering(local_instance, isola
     writer.flush()
 
 
-def test_a_job_no_other_follows_is_written_once_the_queue_is_quiet(local_instance, isolated):
-    """A lone job (a long task's start) is written once no job has come for ``quiet_s``,
-    not ``linger_s`` after it: with a ten-minute linger, a writer without the quiet rule
-    still holds it after the two minutes this waits."""
+@pytest.mark.parametrize(
+    ("linger_s", "quiet_s"),
+    [(600.0, 0.05), (0.2, 600.0)],
+    ids=["quiet-queue", "linger-bound"],
+)
+def test_a_lone_job_is_written_by_either_rule(local_instance, isolated, linger_s, quiet_s):
+    """A lone job (a long task's start) is written once no job has come for ``quiet_s``
+    (with a ten-minute linger, a writer without the quiet rule still holds it after the
+    two minutes this waits), and ``linger_s`` bounds the wait whatever the queue does
+    (here with a quiet rule that never fires)."""
     import threading
 
     writer = adapters.Writer()
-    writer.linger_s, writer.quiet_s = 600.0, 0.05
+    writer.linger_s, writer.quiet_s = linger_s, quiet_s
     run = job("jobs/lone")
     written = threading.Event()
     writer.submit(lambda: adapters.update_run(run, name="lone"), committed=written.set)
-    assert written.wait(timeout=120), "the writer lingered although no other job came"
+    assert written.wait(timeout=120), "the writer held a lone job past both rules"
     assert tl.Run.get(uid=run.uid).name == "lone"
-
-
-def test_a_batch_waits_at_most_the_linger_while_jobs_keep_coming(local_instance, isolated):
-    """``linger_s`` bounds the wait however busy the queue (here a quiet rule that never
-    fires): the job is written although nothing ends the wait."""
-    import threading
-
-    writer = adapters.Writer()
-    writer.linger_s, writer.quiet_s = 0.2, 600.0
-    run = job("jobs/capped")
-    written = threading.Event()
-    writer.submit(lambda: adapters.update_run(run, name="capped"), committed=written.set)
-    assert written.wait(timeout=120), "the writer waited past its linger"
-    assert tl.Run.get(uid=run.uid).name == "capped"
 
 
 def test_jobs_that_keep_coming_share_one_batch(local_instance, isolated):
