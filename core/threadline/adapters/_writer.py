@@ -40,7 +40,6 @@ import dataclasses
 import logging
 import os
 import queue
-import sqlite3
 import threading
 import time
 import weakref
@@ -48,13 +47,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import peewee
-
 from .. import _context
 from .._db import unwrap, write_transaction
 from ..models import Run
 from ._guard import Guard, strict
 from ._outage import retry_s_from_env, unavailable
+from ._shared import SharedConnection, in_memory
 from ._turn import Turn
 
 ENV_HOLD = "THREADLINE_WRITER_HOLD"
@@ -111,7 +109,7 @@ class Writer:
         self._lock = threading.Lock()
         self._unraised: list[BaseException] = []
         self._batches = 0
-        self._shared: tuple[Any, Any] | None = None  # (database, connection): see at_once
+        self._shared = SharedConnection()  # see at_once
 
     def submit(
         self,
@@ -183,10 +181,10 @@ class Writer:
             self._queue_waiter(done)
             done.wait()
         if self.holds_turn():
-            self._drop_shared()
+            self._shared.drop()
         else:
             with self.turn:
-                self._drop_shared()
+                self._shared.drop()
 
     @contextlib.contextmanager
     def at_once(self) -> Iterator[None]:
@@ -199,15 +197,15 @@ class Writer:
         with self.turn:
             db: Any = unwrap(Run._meta.database)  # peewee keeps its per-thread state in _state
             state = db._state
-            if state.transactions or _in_memory(db):
+            if state.transactions or in_memory(db):
                 yield
                 return
             saved = vars(state).copy()
-            state.set_connection(self._shared_connection(db))
+            state.set_connection(self._shared.get(db))
             try:
                 yield
             except BaseException:
-                self._drop_shared()  # it may be broken (an outage): opened again next time
+                self._shared.drop()  # it may be broken (an outage): opened again next time
                 raise
             finally:
                 vars(state).update(saved)
@@ -215,31 +213,6 @@ class Writer:
     def holds_turn(self) -> bool:
         """Whether this thread holds ``turn`` (the writer then waits for it)."""
         return self.turn.holder == threading.get_ident()
-
-    def _shared_connection(self, db: Any) -> Any:
-        if self._shared is not None and self._shared[0] is db:
-            return self._shared[1]
-        self._drop_shared()
-        if isinstance(db, peewee.SqliteDatabase):  # used by many threads, one at a time
-            conn = sqlite3.connect(
-                db.database,
-                timeout=db.timeout,
-                isolation_level=None,
-                check_same_thread=False,
-                **db.connect_params,
-            )
-            db._add_conn_hooks(conn)  # type: ignore[attr-defined]  # its pragmas, as peewee opens one
-        else:  # psycopg2's connections may be shared between threads
-            with peewee.__exception_wrapper__:  # type: ignore[attr-defined]
-                conn = db._connect()
-        self._shared = (db, conn)
-        return conn
-
-    def _drop_shared(self) -> None:
-        shared, self._shared = self._shared, None
-        if shared is not None:
-            with contextlib.suppress(Exception):
-                shared[1].close()
 
     def _loop(self) -> None:
         while True:
@@ -373,14 +346,6 @@ def _close_own_connection() -> None:
     if db is not None:
         with contextlib.suppress(Exception):
             db.close()
-
-
-def _in_memory(db: Any) -> bool:
-    """An SQLite database in memory: another connection would open another database."""
-    name = str(getattr(db, "database", "") or "")
-    return isinstance(db, peewee.SqliteDatabase) and (
-        name in ("", ":memory:") or "mode=memory" in name
-    )
 
 
 _writer: Writer | None = None
