@@ -108,7 +108,7 @@ class Writer:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._unraised: list[BaseException] = []
-        self._batches = 0
+        self._holds = 0  # batches held by the test hook (THREADLINE_WRITER_HOLD)
         self._shared = SharedConnection()  # see at_once
 
     def submit(
@@ -308,12 +308,12 @@ class Writer:
         folder = os.environ.get(ENV_HOLD)
         if not folder:
             return
-        self._batches += 1
+        self._holds += 1
         lines = "".join(f"{item.where}\n" for item in items)
-        written = Path(folder, f"batch-{self._batches}.part")
+        written = Path(folder, f"batch-{self._holds}.part")
         written.write_text(lines)
-        written.replace(Path(folder, f"batch-{self._batches}"))  # whole when it appears
-        while not Path(folder, f"go-{self._batches}").exists():
+        written.replace(Path(folder, f"batch-{self._holds}"))  # whole when it appears
+        while not Path(folder, f"go-{self._holds}").exists():
             time.sleep(0.01)
 
 
