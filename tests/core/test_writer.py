@@ -99,7 +99,10 @@ def test_a_whole_batch_queued_is_written_without_lingering(local_instance, isola
     writer.linger_s = writer.quiet_s = 600.0
     run = job("jobs/full")
     written = threading.Event()
-    for i in range(MAX_BATCH):
+    writer.submit(lambda: adapters.update_run(run, name="n0"), committed=written.set)
+    while writer._queue.qsize():  # the writer holds the first job, lingering: the race
+        time.sleep(0.01)  # a busy machine lost once (the queue never held a whole batch)
+    for i in range(1, MAX_BATCH):
         writer.submit(lambda i=i: adapters.update_run(run, name=f"n{i}"), committed=written.set)
     assert written.wait(timeout=120), "the writer lingered with a whole batch queued"
     assert tl.Run.get(uid=run.uid).name == f"n{MAX_BATCH - 1}"

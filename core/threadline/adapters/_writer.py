@@ -137,7 +137,8 @@ class Writer:
                     self._thread.start()
                     _started.add(self)
         self._queue.put(_Item(job, where, guard or _DEFAULT_GUARD, committed, bulk))
-        if self._queue.qsize() >= MAX_BATCH:  # a whole batch waits: no need to linger
+        # a whole batch waits (counting the first job, which the writer may hold already)
+        if self._queue.qsize() >= MAX_BATCH - 1:
             self._urgent.set()
 
     @property
