@@ -1,7 +1,7 @@
 """Prefect adapter benchmark: a 200-task flow with Prefect's decorators and threadline's.
 
     python bench/prefect.py [--tasks N] [--rounds 3] [--mode seq|submit|map|gather]
-                            [--threads] [--collect] [--tree FOLDER]
+                            [--threads] [--collect] [--control] [--tree FOLDER]
 
 Starts one Prefect API server (the test suite's harness and settings, see
 tests/plugins/prefect/server.py) and a fresh embedded threadline instance in a temporary
@@ -40,6 +40,11 @@ every timed flow instead, so that none lands inside one: steadier ratios, at the
 not showing how often each side's garbage brings on a full collection (see the counts
 without it).
 
+``--control`` adds a third side: a copy of the plain flow (the same Prefect task, a flow of
+its own name), each round's three flows in an order drawn for the round, and prints its
+ratios to plain Prefect beside threadline's: what the same comparison gives when both
+sides do the same work, that is, how finely a series can tell two ratios apart.
+
 ``--threads`` measures threadline's own CPU per task run instead, by thread: its task
 hooks on the task threads and the background writer's thread (thread CPU time). ``--tree
 FOLDER`` imports threadline from FOLDER (another commit's ``core/threadline`` copied as
@@ -67,7 +72,8 @@ sys.path[:] = [str(ROOT)] + [
 ]
 
 
-def make_flows(n: int, mode: str) -> tuple[Callable[[], Any], Callable[[], Any]]:
+def make_flows(n: int, mode: str) -> dict[str, Callable[[], Any]]:
+    """The flows of each side: plain Prefect, its copy (``--control``) and threadline's."""
     import prefect
     import threadline.prefect as tlp
 
@@ -96,12 +102,14 @@ def make_flows(n: int, mode: str) -> tuple[Callable[[], Any], Callable[[], Any]]
         options["task_runner"] = ThreadPoolTaskRunner()
     plain_step = prefect.task(inc, name="inc")
     tracked_step = tlp.task(inc, name="inc")
-    plain = prefect.flow(lambda: body(plain_step), name="bench-plain", **options)
-    tracked = tlp.flow(lambda: body(tracked_step), name="bench-threadline", **options)
-    return plain, tracked
+    return {
+        "plain": prefect.flow(lambda: body(plain_step), name="bench-plain", **options),
+        "control": prefect.flow(lambda: body(plain_step), name="bench-control", **options),
+        "threadline": tlp.flow(lambda: body(tracked_step), name="bench-threadline", **options),
+    }
 
 
-def _async_flows(n: int, prefect: Any, tlp: Any) -> tuple[Callable[[], Any], Callable[[], Any]]:
+def _async_flows(n: int, prefect: Any, tlp: Any) -> dict[str, Callable[[], Any]]:
     """An async flow awaiting ``asyncio.gather`` of ``n`` async task calls."""
     import asyncio
 
@@ -118,9 +126,12 @@ def _async_flows(n: int, prefect: Any, tlp: Any) -> tuple[Callable[[], Any], Cal
         tracked = decorate_flow(body, name=name)
         return lambda: asyncio.run(tracked())
 
-    plain = make(prefect.flow, prefect.task(inc, name="inc"), "bench-plain")
-    tracked = make(tlp.flow, tlp.task(inc, name="inc"), "bench-threadline")
-    return plain, tracked
+    plain_step = prefect.task(inc, name="inc")
+    return {
+        "plain": make(prefect.flow, plain_step, "bench-plain"),
+        "control": make(prefect.flow, plain_step, "bench-control"),
+        "threadline": make(tlp.flow, tlp.task(inc, name="inc"), "bench-threadline"),
+    }
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, ...]:
@@ -140,16 +151,22 @@ def timed(fn: Callable[[], Any]) -> tuple[float, ...]:
     return whole, tasks, spent, gc_time, tasks - collected, whole - gc_time, full, switched
 
 
-def first_sides(args: argparse.Namespace) -> list[str]:
-    """Which side goes first in each pair: drawn (seeded; as many of each as can be) or
-    in turn."""
-    sides = ["plain", "threadline"] * (args.rounds // 2) + ["plain"] * (args.rounds % 2)
-    if args.order == "alternate":
-        return sides
+def orders(args: argparse.Namespace) -> list[list[str]]:
+    """The sides' order in each round. A pair: which goes first is drawn (seeded; as many
+    of each as can be) or taken in turn. With ``--control`` a round is three flows, in an
+    order drawn for each round."""
     import random
 
-    random.Random(args.seed).shuffle(sides)
-    return sides
+    draw = random.Random(args.seed)
+    if args.control:
+        rounds = [["plain", "control", "threadline"] for _ in range(args.rounds)]
+        for order in rounds:
+            draw.shuffle(order)
+        return rounds
+    firsts = ["plain", "threadline"] * (args.rounds // 2) + ["plain"] * (args.rounds % 2)
+    if args.order == "random":
+        draw.shuffle(firsts)
+    return [["plain", "threadline"] if f == "plain" else ["threadline", "plain"] for f in firsts]
 
 
 def settle() -> None:
@@ -195,6 +212,7 @@ def main() -> None:
     parser.add_argument("--collect", action="store_true", help="collect before every flow")
     parser.add_argument("--order", choices=("random", "alternate"), default="random")
     parser.add_argument("--seed", type=int, help="for --order random (default: a new one)")
+    parser.add_argument("--control", action="store_true", help="a copy of the plain flow too")
     args = parser.parse_args()
     if args.seed is None:  # printed: a series can be run again in the same order
         args.seed = int.from_bytes(os.urandom(2), "big")
@@ -212,18 +230,18 @@ def main() -> None:
         with prefect_server():
             if args.threads:
                 return by_thread(args)
-            plain, tracked = make_flows(args.tasks, args.mode)
-            timed(plain), timed(tracked)  # warm-up: imports, first transform
+            flows = make_flows(args.tasks, args.mode)
+            for fn in flows.values():  # warm-up: imports, first transform
+                timed(fn)
             settle()
-            times: dict[str, list[tuple[float, ...]]] = {"plain": [], "threadline": []}
-            # pairs, plain or threadline first: a drift of the machine's load or of the
-            # server's state, and a collection that comes every few flows, meet both alike
-            for first in first_sides(args):
-                pair = [("plain", plain), ("threadline", tracked)]
-                for key, fn in pair if first == "plain" else pair[::-1]:
+            times: dict[str, list[tuple[float, ...]]] = {key: [] for key in flows}
+            # rounds in a drawn order: a drift of the machine's load or of the server's
+            # state, and a collection that comes every few flows, meet every side alike
+            for order in orders(args):
+                for key in order:
                     if args.collect:
                         gc.collect()
-                    times[key].append(timed(fn))
+                    times[key].append(timed(flows[key]))
                     settle()
         runs = tl.Run.filter(transform__key="bench-threadline/inc").count()
         tl.disconnect()
@@ -254,7 +272,7 @@ def by_thread(args: argparse.Namespace) -> None:
                 spent[1] += time.perf_counter() - wall
 
     _hooks.Hook.__call__ = hook
-    tracked = make_flows(args.tasks, args.mode)[1]
+    tracked = make_flows(args.tasks, args.mode)["threadline"]
     tracked()  # warm-up: imports, first transform, the writer thread started
     writer = adapters.writer()
     before, spent[:] = _thread_cpu(writer), [0.0, 0.0]
@@ -278,12 +296,26 @@ def _thread_cpu(writer: Any) -> float:
     return time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
 
 
+def _ratios(base: list[float], other: list[float]) -> str:
+    """The ratios other / base of the flows run side by side, as their median and range."""
+    ratios = sorted(b / a for a, b in zip(base, other, strict=True))
+    return (
+        f"median of the pairs {statistics.median(ratios):.3f}x (pairs {ratios[0]:.3f}x to "
+        f"{ratios[-1]:.3f}x; ratio of the medians "
+        f"{statistics.median(other) / statistics.median(base):.3f}x)"
+    )
+
+
 def report(args: argparse.Namespace, times: dict[str, list[tuple[float, ...]]], runs: int) -> None:
     collected = "; a full collection before each" if args.collect else ""
-    order = "alternating" if args.order == "alternate" else f"drawn with seed {args.seed}"
+    if args.control:
+        order = f"plain, its copy and threadline in an order drawn with seed {args.seed}"
+    elif args.order == "alternate":
+        order = "plain and threadline flows in turn, which goes first alternating"
+    else:
+        order = f"plain and threadline flows in turn, which goes first drawn with seed {args.seed}"
     print(
-        f"{args.tasks} tasks ({args.mode}), {args.rounds} pairs (plain and threadline flows in "
-        f"turn, which goes first {order}{collected}); "
+        f"{args.tasks} tasks ({args.mode}), {args.rounds} rounds ({order}{collected}); "
         f"{runs} task runs recorded; load average "
         f"{os.getloadavg()[0]:.2f}"
     )
@@ -306,14 +338,13 @@ def report(args: argparse.Namespace, times: dict[str, list[tuple[float, ...]]], 
             per_task = [sum(t) / len(t) / args.tasks * 1e3 for t in (plain, tracked)]
             print(f"  mean per task: plain {per_task[0]:.3f} ms, threadline {per_task[1]:.3f} ms")
         else:  # per pair: the ratio of the two flows run side by side
-            ratios = sorted(b / a for a, b in zip(plain, tracked, strict=True))
-            print(
-                f"  ratio: median of the pairs {statistics.median(ratios):.3f}x "
-                f"(pairs {ratios[0]:.3f}x to {ratios[-1]:.3f}x; ratio of the medians "
-                f"{statistics.median(tracked) / statistics.median(plain):.3f}x)"
-            )
-        for key in ("plain", "threadline"):
-            print(f"  {key:<10} {[round(t[index], 3) for t in times[key]]}")
+            print(f"  ratio: {_ratios(plain, tracked)}")
+            if times["control"]:  # what the same comparison gives for plain against plain
+                control = [t[index] for t in times["control"]]
+                print(f"  control (plain's copy / plain): {_ratios(plain, control)}")
+        for key in ("plain", "control", "threadline"):
+            if times[key]:
+                print(f"  {key:<10} {[round(t[index], 3) for t in times[key]]}")
     switched = [statistics.median(t[7] for t in times[k]) for k in ("plain", "threadline")]
     print(
         f"voluntary context switches per flow (median): plain {switched[0]:.0f}, threadline "
