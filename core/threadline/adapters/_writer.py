@@ -137,9 +137,13 @@ class Writer:
                     self._thread.start()
                     _started.add(self)
         self._queue.put(_Item(job, where, guard or _DEFAULT_GUARD, committed, bulk))
-        # a whole batch waits (counting the first job, which the writer may hold already)
-        if self._queue.qsize() >= MAX_BATCH - 1:
+        if self._whole_batch_queued():
             self._urgent.set()
+
+    def _whole_batch_queued(self) -> bool:
+        """Whether a whole batch waits, counting the first job, which the writer may hold
+        already: no need to linger."""
+        return self._queue.qsize() >= MAX_BATCH - 1
 
     @property
     def thread(self) -> threading.Thread | None:
@@ -241,7 +245,7 @@ class Writer:
         """The next batch: what is queued, once the writer has lingered (``_linger``) after
         its first job or a waiter (``flush``, ``wait``) has come."""
         entries = [self._queue.get()]
-        lingers = self.linger_s > 0 and not self._waiters and self._queue.qsize() < MAX_BATCH
+        lingers = self.linger_s > 0 and not self._waiters and not self._whole_batch_queued()
         if isinstance(entries[0], _Item) and lingers:
             self._linger()
         self._urgent.clear()
