@@ -197,20 +197,17 @@ def _task_event(hook: Hook, task: Any, task_run: Any, state: Any) -> None:
 def _start_task(options: TrackOptions, task: Any, task_run: Any, prefect_id: str) -> None:
     flow_id = str(task_run.flow_run_id)  # "None": a task called outside a flow
     flow_entry = _registry.entry(flow_id)
-    flow_run, flow_key = _outcomes.flow_of(task_run.flow_run_id if flow_entry is None else flow_id)
-    key = f"{flow_key}/{task.name}" if flow_key else task.name
     upstream = _upstream_runs(task_run.task_inputs or {})
     caller = upstream.pop("__parents__", None)  # a task called in a task's body
-    parent = flow_run or caller or tl.context.run  # Prefect's parent: the flow run
     params = _task_params()
-    transform = adapters.get_transform(key, "task", function=task.fn)
-    fields = {"engine": ENGINE, "reference": prefect_id, "name": task_run.name}
-    fields.update(params=params, transform=transform, parent=parent, **MACHINE.fields())
+    own = {"reference": prefect_id, "name": task_run.name, "params": params}
     if flow_entry is None:  # no flow end waits for the writer: at once
+        key, template = _task_template(task, task_run.flow_run_id, caller)
         with _writer.at_once():
-            run = adapters.start_run(key, "task", **fields)
+            run = template.start(**own)
     else:  # the writer's next batch (the id comes on demand: a save in the body waits)
-        run = adapters.start_run(key, "task", later=True, guard=GUARD, **fields)
+        key, template = _flow_task_template(flow_entry, task)
+        run = template.start(later=True, guard=GUARD, **own)
     entry = Entry(
         run,
         key,
@@ -219,6 +216,7 @@ def _start_task(options: TrackOptions, task: Any, task_run: Any, prefect_id: str
         params=params,
         flow_id=flow_id,
     )
+    parent = template.parent
     edges = list({r.uid: r for r in upstream.values() if r is not run}.values())
     if edges or (caller is not None and parent is not caller):
 
@@ -235,6 +233,35 @@ def _start_task(options: TrackOptions, task: Any, task_run: Any, prefect_id: str
     _outputs.link_inputs(run, params, options, entry.workdir, producers)
     _activate(entry)
     _registry.remember(prefect_id, entry)
+
+
+def _flow_task_template(flow_entry: Entry, task: Any) -> tuple[str, adapters.RunTemplate]:
+    """The key and run template of a task's runs in a flow run this process records:
+    made on the task's first run there, for every run after it (their parent is the
+    flow run, their transform and the process they run in are the same)."""
+    found = flow_entry.templates.get((task.name, task.fn))
+    if found is None:
+        found = flow_entry.templates[task.name, task.fn] = _template(
+            f"{flow_entry.key}/{task.name}", task, flow_entry.run
+        )
+    return found
+
+
+def _task_template(task: Any, flow_run_id: Any, caller: Any) -> tuple[str, adapters.RunTemplate]:
+    """The key and run template of one task run outside a flow run recorded here: in a
+    flow run of another process (a worker), or in none."""
+    flow_run, flow_key = _outcomes.flow_of(flow_run_id)
+    key = f"{flow_key}/{task.name}" if flow_key else task.name
+    return _template(key, task, flow_run or caller or tl.context.run)  # Prefect's parent
+
+
+def _template(key: str, task: Any, parent: Any) -> tuple[str, adapters.RunTemplate]:
+    transform = adapters.get_transform(key, "task", function=task.fn)
+    fields = MACHINE.fields()
+    template = adapters.RunTemplate(
+        key, "task", transform=transform, parent=parent, engine=ENGINE, **fields
+    )
+    return key, template
 
 
 def _task_params() -> dict[str, Any]:

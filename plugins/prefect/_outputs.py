@@ -52,8 +52,8 @@ def link_inputs(
     a file no run produced is registered as source data named by that relative path."""
     inputs: list[Any] = []
     for name, value in params.items():
-        if not options.tracks_input(name):
-            continue
+        if type(value) in _values.PLAIN or not options.tracks_input(name):
+            continue  # a number (most task arguments): never an input
         found = _values.find(value, workdir)
         made = tuple((producers or {}).get(name, ()))
         inputs += [a for a in found.artifacts if a.id is not None]
@@ -64,6 +64,8 @@ def link_inputs(
 
 def save_outputs(run: Any, value: Any, options: TrackOptions, naming: Naming) -> list[Any]:
     """Save the outputs in ``value`` as ``run``'s artifacts; returns every output."""
+    if type(value) in _values.PLAIN and not options.features:
+        return []  # a number (most task runs' result): nothing to save
     found = _values.find(value, naming.workdir, objects=options.save_result)
     if not (found.artifacts or found.paths or found.objects or options.features):
         return []  # nothing to save (most task runs): no plan to check, nothing to store

@@ -33,6 +33,7 @@ class Entry:
     write_now: bool = True  # False: closed by the background writer (see _writer)
     params: dict[str, Any] = field(default_factory=dict)  # what output keys may use
     flow_id: str | None = None  # the Prefect flow run of a task run
+    templates: dict[Any, Any] = field(default_factory=dict)  # a flow run's: see _hooks
 
 
 _entries: dict[str, Entry] = {}

@@ -71,6 +71,15 @@ def test_start_and_finish_run(local_instance, isolated):
     assert shards[7].name == "align (7)" and shards[7].parent.uid == workflow.uid
     assert tl.Run.filter(parent=workflow, status="completed").count() == 1000
     # -- end adapter-start-runs --
+    # -- start adapter-runtemplate --
+    shard = adapters.RunTemplate(
+        "processes/shard", "process", source="split {input}", parent=workflow, engine="myengine"
+    )
+    parts = [shard.start(reference=f"part-{n}", params={"n": n}, later=True) for n in range(3)]
+    adapters.writer().flush()
+    assert [tl.Run.get(uid=p.uid).reference for p in parts] == ["part-0", "part-1", "part-2"]
+    assert {p.parent.uid for p in parts} == {workflow.uid}
+    # -- end adapter-runtemplate --
     # -- start adapter-finish-run --
     import datetime
 

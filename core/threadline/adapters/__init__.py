@@ -5,6 +5,8 @@ Transforms and runs
     ``get_transform(key, kind, *, source, hash, function, reference, description)``: the
     transform of a source (or of a function, read and looked up once);
     ``start_run`` / ``start_runs``: runs with explicit parents, one or thousands at once;
+    ``RunTemplate``: the fields many runs share (transform, parent, engine, host),
+    prepared once, so that each run's start adds only its own (a task run per call);
     ``update_run``: set fields of a run that stays open; ``finish_run``: close a run;
     ``abort_children``: close a run's children still open;
     ``descendants``: every run under a run; ``activate``: make a run current;
@@ -81,6 +83,7 @@ from ._runs import (
     transaction,
     update_run,
 )
+from ._template import RunTemplate
 from ._transforms import get_transform
 from ._writer import Writer, writer
 
@@ -88,6 +91,7 @@ __all__ = [
     "Guard",
     "Input",
     "Output",
+    "RunTemplate",
     "Writer",
     "abort_children",
     "activate",

@@ -25,7 +25,7 @@ from typing import Any
 from .._db import is_sqlite, unwrap
 from .._live import runs_ended, runs_started
 from ..models import Run
-from ..models._base import _insert_sql
+from ..models._base import JSONField, _insert_sql
 from ._guard import Guard
 from ._writer import Writer
 
@@ -41,12 +41,9 @@ class Pending:
         self.taken = False  # the writer has begun its job: the row is no longer just queued
         self.bulked = False  # inserted by ``insert_many`` in the open transaction
         self.closed = False  # the run's close is part of the queued row (``fold``)
-        # the row as started (not as closed): its values taken now, turned into database
-        # values by the writer, except containers (params), turned now (a change made
-        # inside one later is no change of the run's fields, as before)
-        data = run.__data__
-        self.names = _names(tuple(data))
-        self.values = [_as_of_now(n, data[n]) for n in self.names]
+        # the row as started (not as closed): a copy of its values taken now, turned into
+        # database values by the writer (JSON columns: see _as_of_now)
+        self.row = _snapshot(run.__data__)
 
     def __reduce__(self) -> tuple[Any, tuple[()]]:
         """A pickled run (a task's result) carries no writer: unpickled, it is a plain
@@ -70,10 +67,7 @@ class Pending:
         with self.lock:
             if self.taken or self.run.__data__.get("id") is not None:
                 return False
-            row = dict(zip(self.names, self.values, strict=True))
-            row.update((name, _as_of_now(name, value)) for name, value in closed.items())
-            self.names = _names(tuple(row))
-            self.values = [row[n] for n in self.names]
+            self.row.update(_snapshot(closed))
             self.closed = True
             return True
 
@@ -116,6 +110,11 @@ class Pending:
         if self.closed:
             runs_ended([self.run])
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The row's columns, in the table's order, without the id."""
+        return _names(tuple(self.row))
+
     def _take(self) -> bool:
         """For ``insert_many``: the writer begins; whether the row is still to write."""
         with self.lock:  # an id from an attempt rolled back is no id: SQLite reuses it
@@ -125,10 +124,10 @@ class Pending:
     def _row(self) -> list[Any]:
         """The row's database values (its parent's id looked up now: the parent may have
         been deferred too)."""
-        names = self.names
+        names, row = self.names, self.row
         values = [
             v.value if type(v) is _Ready else convert(v)
-            for convert, v in zip(_converters(names), self.values, strict=True)
+            for convert, v in zip(_converters(names), [row[n] for n in names], strict=True)
         ]
         parent = self.run.__rel__.get("parent")
         if "parent" in names and values[names.index("parent")] is None and parent is not None:
@@ -213,10 +212,31 @@ class _Ready:
 
 
 def _as_of_now(name: str, value: Any) -> Any:
-    """A container (params) turned into its database value now, so that a change made
-    inside it later is no change of the row; any other value as it is (the writer turns
-    it when it writes the row)."""
-    return _Ready(_column(name).db_value(value)) if type(value) in (dict, list) else value
+    """A container (params) taken as it is now, so that a change made inside it later is
+    no change of the row: a dict or list of plain values copied (the writer turns it into
+    its database value), one that holds containers turned into its database value now;
+    any other value as it is."""
+    kind = type(value)
+    if kind is not dict and kind is not list:
+        return value
+    items = value.values() if kind is dict else value
+    if all(type(item) in _SCALARS for item in items):
+        return kind(value)
+    return _Ready(_column(name).db_value(value))
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_JSON_COLUMNS = tuple(n for n, f in Run._meta.fields.items() if isinstance(f, JSONField))
+
+
+def _snapshot(values: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a run's column values as they are now (a JSON column's through
+    ``_as_of_now``: the only columns whose values are containers)."""
+    row = dict(values)
+    for name in _JSON_COLUMNS:
+        if name in row:
+            row[name] = _as_of_now(name, row[name])
+    return row
 
 
 @functools.cache

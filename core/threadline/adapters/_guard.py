@@ -8,11 +8,12 @@ goes on. With ``THREADLINE_STRICT=1`` (threadline's own tests) the failure is ra
 after logging, so tests cannot pass on swallowed errors.
 """
 
-import contextlib
+import functools
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable
+from typing import Any
 
 ENV_STRICT = "THREADLINE_STRICT"
 
@@ -44,14 +45,8 @@ class Guard:
         with self._lock:
             self._seen.clear()
 
-    @contextlib.contextmanager
-    def __call__(self, where: str) -> Iterator[None]:
-        try:
-            yield
-        except Exception as error:
-            self.report(where, error)
-            if strict():
-                raise
+    def __call__(self, where: str) -> "Guarded":
+        return Guarded(self, where)
 
     def report(self, where: str, error: BaseException) -> None:
         """Log and record a failure caught elsewhere (a background write): the first of
@@ -71,3 +66,40 @@ class Guard:
             error,
             exc_info=error,
         )
+
+
+class Guarded:
+    """``guard(where)``: a ``with`` block, or a decorator that guards every call. A plain
+    class, not a ``contextlib`` generator: it wraps every hook call of every engine, and a
+    generator-based manager costs several Python calls more on each."""
+
+    __slots__ = ("guard", "where")
+
+    def __init__(self, guard: Guard, where: str) -> None:
+        self.guard, self.where = guard, where
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _: Any
+    ) -> bool:
+        if not isinstance(error, Exception):  # none, or KeyboardInterrupt, SystemExit...
+            return False
+        self.guard.report(self.where, error)
+        return not strict()  # True: swallowed, the engine goes on
+
+    def __call__(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        guard, where = self.guard, self.where
+
+        @functools.wraps(fn)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            except Exception as error:
+                guard.report(where, error)
+                if strict():
+                    raise
+                return None
+
+        return guarded

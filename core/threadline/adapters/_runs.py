@@ -6,26 +6,23 @@ import functools
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-import peewee
-
 from .. import _context
 from .._config import ENV_DB, ENV_PARENT_RUN, ENV_STORAGE
 from .._db import unwrap, write_transaction
 from .._live import endpoint, runs_ended, runs_started
 from .._process import process_fields
-from .._redact import all_plain, redact, redact_key, redact_text
-from ..errors import InvalidInput, NotFound
-from ..models import Project, Run, Transform
+from .._redact import all_plain, redact, redact_text
+from ..errors import InvalidInput
+from ..models import Run, Transform
 from ..models._base import insert_records
 from ..models.run import RUN_STATUSES
 from ._closes import Close, update_many
-from ._deferred import defer
+from ._fields import as_run, project_named, stamped, texts
 from ._guard import Guard
-from ._transforms import get_transform
+from ._template import OPEN_STATUSES, RunTemplate, announce
 from ._writer import writer
 
 FINAL_STATUSES = ("completed", "errored", "aborted", "skipped", "rolled_back")
-OPEN_STATUSES = ("scheduled", "started")
 CHUNK = 500  # ids per IN (...) list, under every database's limit on parameters
 
 
@@ -53,64 +50,28 @@ def start_run(
     ``later``: the row is written by this process's background writer (``writer()``),
     batched with other writes; the run comes back at once, and its id is there once the
     writer has written it (reading ``run.id`` before waits for it, see ``_deferred``);
-    ``guard`` reports a failure of that write (default: the adapters' own)."""
-    transform = transform or get_transform(key, kind, source=source, hash=hash)
-    if status not in RUN_STATUSES:
-        raise InvalidInput(f"run status must be one of {RUN_STATUSES}, not {status!r}")
-    run = _new_run(
-        transform,
-        _as_run(parent),
-        _project(project),
-        later,
+    ``guard`` reports a failure of that write (default: the adapters' own). Many runs
+    that share all but their reference, name and params: ``RunTemplate``."""
+    template = RunTemplate(
+        key,
+        kind,
+        source=source,
+        hash=hash,
+        transform=transform,
         engine=engine,
-        params=redact(params) if params else None,
+        parent=parent,
+        project=project,
         status=status,
-        **_texts({"reference": reference, "name": name, **_stamped(fields)}),
+        **fields,
     )
-    if started_at is not None:
-        run.started_at = started_at
-    if later:
-        defer(run, writer(), guard)  # announced once written
-        return run
-    run.insert_now()
-    _announce([run])
-    return run
-
-
-_PLAIN_FIELDS = frozenset(
-    name for name, f in Run._meta.fields.items() if not isinstance(f, peewee.ForeignKeyField)
-)
-
-
-def _new_run(
-    transform: Transform, parent: Run | None, project: Any, later: bool, **values: Any
-) -> Run:
-    """``Run(transform=..., parent=..., project=..., **values)``, unsaved, with its plain
-    columns put in place at once instead of through peewee's per-field ``setattr`` (a
-    task run's start is the hot path of every engine adapter). Same fields, same row.
-    ``later``: a parent whose own row is still queued is looked up when this one is
-    written (by the writer, after it), not now."""
-    run: Run = Run.__new__(Run)
-    data = Run._meta.get_default_dict()  # type: ignore[no-untyped-call]  # uid, status, started_at
-    data.update(transform=transform.id, parent=None, project=None)
-    vars(run).update(__data__=data, _dirty=set(), __rel__={"transform": transform})
-    if later and parent is not None and _queued(parent):
-        run.__rel__["parent"] = parent
-    elif parent is not None:
-        run.parent = parent
-    if project is not None:
-        run.project = project
-    for name, value in values.items():
-        if name in _PLAIN_FIELDS:
-            data[name] = value
-        else:  # a foreign key given as a record, or not a column: as peewee would
-            setattr(run, name, value)
-    run._dirty.update(data)
-    return run
-
-
-def _queued(run: Run) -> bool:
-    return run.__data__.get("id") is None and "_pending" in vars(run)
+    return template.start(
+        reference=reference,
+        name=name,
+        params=params,
+        started_at=started_at,
+        later=later,
+        guard=guard,
+    )
 
 
 def start_runs(runs: Iterable[dict[str, Any]]) -> list[Run]:
@@ -129,20 +90,11 @@ def start_runs(runs: Iterable[dict[str, Any]]) -> list[Run]:
             name = row.get("project")
             if name:
                 if name not in projects:
-                    projects[name] = _project(name).id  # type: ignore[union-attr]
+                    projects[name] = project_named(name).id  # type: ignore[union-attr]
                 row["project"] = projects[name]
         runs = insert_records(Run, rows)
-    _announce(runs)
+    announce(runs)
     return runs
-
-
-def _announce(runs: list[Run]) -> None:
-    """Live OpenLineage events of new runs (a no-op unless an endpoint is set): START,
-    and the end event of runs written already ended (an ingest of finished tasks)."""
-    runs_started(runs)
-    ended = [run for run in runs if run.status not in OPEN_STATUSES]
-    if ended:
-        runs_ended(ended)
 
 
 _RUN_FIELDS = frozenset(Run._meta.fields) - {"id", "uid"}
@@ -177,10 +129,10 @@ def _run_row(
     if here.keys().isdisjoint(row):  # what _stamped does with none of them given
         row.update(here)
     else:
-        row = _stamped(row)
+        row = stamped(row)
     if all_plain([v for v in row.values() if isinstance(v, str)]):  # what _texts leaves
         return row
-    return _texts(row)
+    return texts(row)
 
 
 def _parent_id(parent: Run | str, found: dict[tuple[str, Any], Any]) -> Any:
@@ -189,34 +141,9 @@ def _parent_id(parent: Run | str, found: dict[tuple[str, Any], Any]) -> Any:
     if known is None:
         key = ("parent", parent.id if isinstance(parent, Run) else parent)
         if key not in found:
-            found[key] = _as_run(parent).id  # type: ignore[union-attr]
+            found[key] = as_run(parent).id  # type: ignore[union-attr]
         known = found["run", id(parent)] = (parent, found[key])
     return known[1]
-
-
-def _stamped(fields: dict[str, Any]) -> dict[str, Any]:
-    """``fields`` with the host, pid and process start of this process where the caller
-    gave none: the process that records a run (and will close it) is the one
-    ``threadline check`` asks after when the run stays open. A run the caller places on
-    another host or process keeps what it was given."""
-    here = process_fields()
-    if fields.get("hostname") not in (None, here["hostname"]) or fields.get("pid") is not None:
-        here = {"hostname": here["hostname"]}  # another process's run: only a missing host
-    stamp = {k: v for k, v in here.items() if fields.get(k) is None}
-    return {**fields, **stamp} if stamp else fields
-
-
-_IDENTIFIERS = frozenset({"name", "reference"})  # redacted as identifiers, not as prose
-
-
-def _texts(fields: dict[str, Any]) -> dict[str, Any]:
-    """Run fields with every string redacted (references, names, errors, commands)."""
-    return {k: _text(k, v) if isinstance(v, str) else v for k, v in fields.items()}
-
-
-@functools.lru_cache(maxsize=1024)  # the same host, user, engine... on every run
-def _text(name: str, value: str) -> str:
-    return redact_key(value) if name in _IDENTIFIERS else redact_text(value)
 
 
 def finish_run(
@@ -269,7 +196,7 @@ def _finish_later(run: Run, closed: dict[str, Any], fields: dict[str, Any], guar
 def _close(run: Run, closed: dict[str, Any], fields: dict[str, Any]) -> None:
     run.__data__.update(closed)
     run._dirty.update(closed)
-    for name, value in _texts(fields).items():
+    for name, value in texts(fields).items():
         setattr(run, name, value)
     _save_changes(run)
     runs_ended([run])
@@ -287,7 +214,7 @@ def update_run(run: Run, **fields: Any) -> Run:
     if fields.get("params"):
         fields["params"] = redact(fields["params"])
     starts = fields.get("status") == "started" and run.status != "started"
-    for name, value in _texts(fields).items():
+    for name, value in texts(fields).items():
         setattr(run, name, value)
     if run.id is not None and run.dirty_fields:
         _save_changes(run)
@@ -333,14 +260,27 @@ def abort_children(run: Run, *, error: str | None = None) -> int:
     return count
 
 
-@contextlib.contextmanager
-def activate(run: Run) -> Iterator[Run]:
+def activate(run: Run) -> "Activation":
     """Make ``run`` the current run inside the block (artifacts saved belong to it)."""
-    token = _context.enter_run(run)
-    try:
-        yield run
-    finally:
-        _context.exit_run(run, token)
+    return Activation(run)
+
+
+class Activation:
+    """``activate(run)``: a plain class, not a ``contextlib`` generator (every engine
+    hook that starts or closes a run enters or leaves one)."""
+
+    __slots__ = ("_token", "run")
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self._token: Any = None  # the context variable's, while entered
+
+    def __enter__(self) -> Run:
+        self._token = _context.enter_run(self.run)
+        return self.run
+
+    def __exit__(self, *_: object) -> None:
+        _context.exit_run(self.run, self._token)
 
 
 @contextlib.contextmanager
@@ -365,19 +305,3 @@ def child_environment(run: Run | None = None) -> dict[str, str]:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
-def _as_run(parent: Run | str | None) -> Run | None:
-    if parent is None or isinstance(parent, Run):
-        return parent
-    found = Run.get_or_none(Run.uid == parent)
-    if found is None:
-        raise NotFound(f"no run with uid {parent!r}")
-    return found  # type: ignore[no-any-return]
-
-
-def _project(name: str | None) -> Project | None:
-    if not name:
-        return None
-    Project.insert(name=name).on_conflict_ignore().execute()
-    return Project.get(Project.name == name)  # type: ignore[no-any-return]
