@@ -16,7 +16,9 @@ from typing import Any
 import threadline as tl
 from threadline import adapters
 
-from . import _outcomes, _outputs, _registry, _report, _values, _writer
+from prefect.context import FlowRunContext, TaskRunContext
+
+from . import _outputs, _registry, _report, _taskstart, _writer
 from ._options import TrackOptions
 from ._registry import ENGINE, GUARD, MACHINE, Entry
 
@@ -157,8 +159,6 @@ def _flow_parent(flow_run: Any) -> Any:
     """A subflow's parent: the task it runs in, else the flow that called it; a flow
     called from tracked code: the current threadline run."""
     if flow_run.parent_task_run_id is not None:
-        from prefect.context import FlowRunContext, TaskRunContext
-
         task_ctx, flow_ctx = TaskRunContext.get(), FlowRunContext.get()
         for ctx in (task_ctx, flow_ctx):
             run = getattr(ctx, "task_run", None) or getattr(ctx, "flow_run", None)
@@ -197,16 +197,16 @@ def _task_event(hook: Hook, task: Any, task_run: Any, state: Any) -> None:
 def _start_task(options: TrackOptions, task: Any, task_run: Any, prefect_id: str) -> None:
     flow_id = str(task_run.flow_run_id)  # "None": a task called outside a flow
     flow_entry = _registry.entry(flow_id)
-    upstream = _upstream_runs(task_run.task_inputs or {})
+    upstream = _taskstart.upstream_runs(task_run.task_inputs or {})
     caller = upstream.pop("__parents__", None)  # a task called in a task's body
-    params = _task_params()
+    params = _taskstart.task_params()
     own = {"reference": prefect_id, "name": task_run.name, "params": params}
     if flow_entry is None:  # no flow end waits for the writer: at once
-        key, template = _task_template(task, task_run.flow_run_id, caller)
+        key, template = _taskstart.template_alone(task, task_run.flow_run_id, caller)
         with _writer.at_once():
             run = template.start(**own)
     else:  # the writer's next batch (the id comes on demand: a save in the body waits)
-        key, template = _flow_task_template(flow_entry, task)
+        key, template = _taskstart.template_in_flow(flow_entry, task)
         run = template.start(later=True, guard=GUARD, **own)
     entry = Entry(
         run,
@@ -233,77 +233,6 @@ def _start_task(options: TrackOptions, task: Any, task_run: Any, prefect_id: str
     _outputs.link_inputs(run, params, options, entry.workdir, producers)
     _activate(entry)
     _registry.remember(prefect_id, entry)
-
-
-def _flow_task_template(flow_entry: Entry, task: Any) -> tuple[str, adapters.RunTemplate]:
-    """The key and run template of a task's runs in a flow run this process records:
-    made on the task's first run there, for every run after it (their parent is the
-    flow run, their transform and the process they run in are the same)."""
-    found = flow_entry.templates.get((task.name, task.fn))
-    if found is None:
-        found = flow_entry.templates[task.name, task.fn] = _template(
-            f"{flow_entry.key}/{task.name}", task, flow_entry.run
-        )
-    return found
-
-
-def _task_template(task: Any, flow_run_id: Any, caller: Any) -> tuple[str, adapters.RunTemplate]:
-    """The key and run template of one task run outside a flow run recorded here: in a
-    flow run of another process (a worker), or in none."""
-    flow_run, flow_key = _outcomes.flow_of(flow_run_id)
-    key = f"{flow_key}/{task.name}" if flow_key else task.name
-    return _template(key, task, flow_run or caller or tl.context.run)  # Prefect's parent
-
-
-def _template(key: str, task: Any, parent: Any) -> tuple[str, adapters.RunTemplate]:
-    transform = adapters.get_transform(key, "task", function=task.fn)
-    fields = MACHINE.fields()
-    template = adapters.RunTemplate(
-        key, "task", transform=transform, parent=parent, engine=ENGINE, **fields
-    )
-    return key, template
-
-
-def _task_params() -> dict[str, Any]:
-    """The task's arguments. In ``on_running`` Prefect's context still holds futures
-    and states where results were passed (``.submit``/``.map``); resolve them the way
-    the engine does just before the body runs (they are final by then)."""
-    from prefect.context import TaskRunContext
-
-    ctx = TaskRunContext.get()
-    params = dict(ctx.parameters or {}) if ctx is not None else {}
-    upstream = _outcomes.upstream_types()
-    if all(type(v) in _values.SCALARS for v in params.values()) or not any(
-        isinstance(v, upstream) for v in _values.walk(params)
-    ):
-        return params
-    from prefect.utilities.collections import visit_collection
-    from prefect.utilities.engine import resolve_to_final_result
-
-    return {
-        name: visit_collection(
-            value,
-            visit_fn=resolve_to_final_result,
-            return_data=True,
-            max_depth=-1,
-            remove_annotations=True,
-            context={"parameter_name": name},
-        )
-        for name, value in params.items()
-    }
-
-
-def _upstream_runs(task_inputs: dict[str, Any]) -> dict[str, Any]:
-    """Upstream task runs by argument name (``__parents__``: the enclosing task)."""
-    found: dict[str, Any] = {}
-    for name, inputs in task_inputs.items():
-        for item in inputs:
-            if getattr(item, "input_type", None) != "task_run":
-                continue
-            run = _registry.run_of(item.id)
-            if run is not None:
-                found[name if name == "__parents__" else f"{name}:{item.id}"] = run
-    return found
 
 
 # -- both ---------------------------------------------------------------------------------

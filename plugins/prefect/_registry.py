@@ -22,7 +22,7 @@ ENGINE = "prefect"
 GUARD = adapters.Guard(ENGINE, host="the Prefect run")  # every hook's failures
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     """A Prefect run being recorded here: its threadline run and what ends with it."""
 

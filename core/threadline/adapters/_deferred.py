@@ -33,6 +33,20 @@ from ._writer import Writer
 class Pending:
     """The deferred INSERT of ``run``'s row by ``writer``."""
 
+    # one per task run, alive until its batch is written: no per-object __dict__
+    __slots__ = (
+        "bulked",
+        "by_reader",
+        "closed",
+        "guard",
+        "inserted",
+        "lock",
+        "row",
+        "run",
+        "taken",
+        "writer",
+    )
+
     def __init__(self, run: Run, writer: Writer, guard: Guard | None = None) -> None:
         self.run, self.writer, self.guard = run, writer, guard
         self.lock = threading.Lock()

@@ -73,7 +73,7 @@ log = logging.getLogger("threadline.adapters")
 _DEFAULT_GUARD = Guard("adapters", host="the engine's run")
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class _Item:
     job: Job
     where: str
