@@ -76,8 +76,10 @@ def test_a_parent_given_by_uid_is_found_once(local_instance):
     flow = adapters.start_run("tpl/uid", "flow", source="u")
     template = adapters.RunTemplate("tpl/uid/task", "task", source="t", parent=flow.uid)
     assert [template.start().parent_id for _ in range(2)] == [flow.id, flow.id]
+    transforms = tl.Transform.select().count()
     with pytest.raises(NotFound, match="no run with uid 'missing'"):
-        adapters.RunTemplate("tpl/uid/task", "task", source="t", parent="missing")
+        adapters.RunTemplate("tpl/uid/other", "task", source="o", parent="missing")
+    assert tl.Transform.select().count() == transforms  # nothing written
 
 
 @pytest.mark.parametrize(

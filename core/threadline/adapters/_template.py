@@ -59,8 +59,8 @@ class RunTemplate:
             raise InvalidInput(f"a run template's runs each have their own {', '.join(own)}")
         if status not in RUN_STATUSES:
             raise InvalidInput(f"run status must be one of {RUN_STATUSES}, not {status!r}")
+        self.parent = as_run(parent)  # an unknown uid is refused before anything is written
         self.transform = transform or get_transform(key, kind, source=source, hash=hash)
-        self.parent = as_run(parent)
         values = {"engine": engine, "status": status, **texts(stamped(fields))}
         prototype = _prototype(self.transform, project_named(project), values)
         self._data: dict[str, Any] = prototype.__data__
