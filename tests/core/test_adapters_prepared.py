@@ -2,9 +2,10 @@
 
 ``start_run`` builds its record without peewee's per-field ``setattr``, ``finish_run`` and
 ``update_run`` write with an UPDATE prepared once per set of columns, and
-``outputs_of(below=True)`` walks run ids only: each is compared here with the record,
-row or list the plain peewee path gives, on SQLite and PostgreSQL. ``Writer.at_once``
-sends the writes an engine hook makes at once through one connection the writer keeps.
+``outputs_of(below=True)`` reads the runs under in one recursive subquery: each is
+compared here with the record, row or list the plain peewee path gives, on SQLite and
+PostgreSQL. ``Writer.at_once`` sends the writes an engine hook makes at once through one
+connection the writer keeps.
 """
 
 import datetime as dt
@@ -138,6 +139,8 @@ def test_outputs_of_below_reads_the_runs_under(instance, isolated):
     ]
     assert adapters.outputs_of([flow], below=True, limit=2) == expected[:2]
     assert adapters.outputs_of([stranger], below=True) == adapters.outputs_of([stranger])
+    # a run given that is also under another one given: each output once
+    assert adapters.outputs_of([flow, inner, sub], below=True) == expected
 
 
 # -- Writer.at_once: writes made at once, through the writer's one shared connection -------

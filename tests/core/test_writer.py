@@ -150,6 +150,34 @@ def test_jobs_that_keep_coming_share_one_batch(local_instance, isolated):
     assert tl.Run.get(uid=run.uid).name == "n59"
 
 
+def test_closes_folded_into_queued_rows_keep_the_writer_lingering(local_instance, isolated):
+    """The tasks of an async gather queue their starts, then only close them: a close
+    folded into a row still queued counts as a job for the quiet rule (``Writer.busy``).
+    60 runs started at once, then closed one every 50 ms for 3 s with ``quiet_s`` 1 s,
+    are one batch, each row written closed (a writer blind to the folds wrote the starts
+    after a second, and every later close as an UPDATE of another batch). Only a stall of
+    this thread longer than a second would split them."""
+    writer = adapters.writer()
+    saved = writer.linger_s, writer.quiet_s
+    writer.linger_s, writer.quiet_s = 600.0, 1.0
+    try:
+        flow = job("gather/flow")
+        tasks = [
+            adapters.start_run("gather/task", "task", parent=flow, later=True) for _ in range(60)
+        ]
+        before = writer.batches
+        for run in tasks:
+            time.sleep(0.05)
+            adapters.finish_run(run, "completed", later=True)
+        assert writer.batches == before, "the writer wrote while the runs kept closing"
+        writer.flush()
+    finally:
+        writer.linger_s, writer.quiet_s = saved
+    assert writer.batches == before + 1
+    found = tl.Run.filter(transform__key="gather/task").all()
+    assert [(r.status, r.parent.uid) for r in found] == [("completed", flow.uid)] * 60
+
+
 def test_a_batch_is_one_transaction(local_instance, isolated, tmp_path, monkeypatch):
     """Held before its commit (the test hook), a batch is invisible to other connections;
     what was queued meanwhile becomes the next batch."""

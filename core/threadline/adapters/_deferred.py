@@ -83,7 +83,8 @@ class Pending:
                 return False
             self.row.update(_snapshot(closed))
             self.closed = True
-            return True
+        self.writer.busy()  # the engine is busy: the writer keeps lingering
+        return True
 
     def resolve(self) -> int | None:
         """The run's id, written first where it is not yet (see the module's text)."""

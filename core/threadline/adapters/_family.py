@@ -18,18 +18,3 @@ def descendants(run: Run) -> list[Run]:
         found += below
         level = [r.id for r in below]
     return found
-
-
-def descendant_ids(ids: list[int]) -> list[int]:
-    """The ids of every run under the runs ``ids``, level by level, ascending per level
-    (``descendants`` without building the records)."""
-    found: list[int] = []
-    level = list(ids)
-    while level:
-        below: list[int] = []
-        for start in range(0, len(level), CHUNK):
-            query = Run.select(Run.id).where(Run.parent.in_(level[start : start + CHUNK]))
-            below += [row[0] for row in query.order_by(Run.id).tuples()]  # type: ignore[index]
-        found += below
-        level = below
-    return found

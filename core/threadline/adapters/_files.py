@@ -14,8 +14,8 @@ from ..caching import note_reads
 from ..errors import InvalidInput, NotFound
 from ..hashing import hash_paths
 from ..models import Artifact, Feature, Run, RunInput, check_values
+from ..models.run import runs_below
 from ..saving import save_artifacts
-from ._family import descendant_ids
 from ._inputs import resolve_inputs
 
 CHUNK = 500  # rows per statement, under every database's limit on parameters
@@ -124,22 +124,21 @@ def outputs_of(
 ) -> list[Artifact]:
     """The artifacts the ``runs`` made, oldest first, each with its run loaded in the same
     query (``artifact.run`` costs nothing); at most ``limit`` of them. ``below``: also
-    those of every run under them (as ``descendants``, reading only their ids)."""
+    those of every run under them (as ``descendants``, in the same query)."""
     ids = [run.id for run in runs]
-    if below:
-        ids += descendant_ids(ids)
-    found: list[Artifact] = []
+    found: dict[int, Artifact] = {}
     for start in range(0, len(ids), CHUNK):
-        query = (
-            Artifact.select(Artifact, Run)
-            .join(Run)
-            .where(Artifact.run.in_(ids[start : start + CHUNK]))
-            .order_by(Artifact.id)
-        )
-        found += list(query.limit(limit - len(found)) if limit is not None else query)
+        chunk = ids[start : start + CHUNK]
+        made = Artifact.run.in_(chunk)
+        if below:  # and every run under them: one recursive subquery
+            made |= Artifact.run.in_(runs_below(chunk))
+        query = Artifact.select(Artifact, Run).join(Run).where(made).order_by(Artifact.id)
+        if limit is not None:
+            query = query.limit(limit - len(found))
+        found.update((artifact.id, artifact) for artifact in query)
         if limit is not None and len(found) >= limit:
             break
-    return sorted(found, key=lambda a: a.id)
+    return sorted(found.values(), key=lambda a: a.id)
 
 
 def hash_files(paths: Iterable[str | os.PathLike[str]]) -> list[str]:

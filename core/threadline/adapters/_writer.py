@@ -101,6 +101,7 @@ class Writer:
         self.quiet_s = QUIET_S
         self._urgent = threading.Event()  # set by a waiter or a full batch: write now
         self._waiters = 0  # waiters (flush, wait, leave) queued and not yet answered
+        self._busy = 0  # jobs changed in place so far (``busy``): only ever compared
         self.retries = 0
         self.batches = 0
         self.failures: list[BaseException] = []
@@ -259,14 +260,25 @@ class Writer:
     def _linger(self) -> None:
         """Wait for more jobs: while they keep coming, up to ``linger_s`` after the first
         (fewer batches while the engine is busy, as a loop's task runs are); once none has
-        come for ``quiet_s``, no longer. A waiter or a whole batch ends the wait at once.
-        Jobs queued meanwhile do not wake this thread: each wake-up takes the GIL from the
+        come for ``quiet_s``, no longer. A run closed into a row still queued (``busy``)
+        counts as one: the tasks of an async gather queue their starts, then only fold
+        their closes, and a batch written between the two turns every close into an
+        UPDATE of a later batch. A waiter or a whole batch ends the wait at once. Jobs
+        queued meanwhile do not wake this thread: each wake-up takes the GIL from the
         engine's threads, so it looks every ``quiet_s`` only."""
         deadline = time.monotonic() + self.linger_s
         while (left := deadline - time.monotonic()) > 0:
-            queued = self._queue.qsize()
-            if self._urgent.wait(min(self.quiet_s, left)) or self._queue.qsize() == queued:
+            seen = (self._queue.qsize(), self._busy)
+            if (
+                self._urgent.wait(min(self.quiet_s, left))
+                or (self._queue.qsize(), self._busy) == seen
+            ):
                 return
+
+    def busy(self) -> None:
+        """The engine changed a job queued here in place (a close folded into a queued
+        row): for the quiet rule (``_linger``), as if a job had come."""
+        self._busy += 1
 
     def _write(self, items: list[_Item]) -> None:
         """One transaction for the batch; while the database cannot be reached, again

@@ -16,7 +16,6 @@ from typing import Any, cast
 
 import peewee
 
-from .._context import instance
 from .._output import iso
 from .._redact import redact, redact_text
 from ..models import (
@@ -31,6 +30,7 @@ from ..models import (
     Storage,
     Transform,
 )
+from ..models.run import runs_below
 from ._walk import check_record, walk
 
 CHUNK = 900  # ids per IN (...) list: under SQLite's oldest bound on query parameters
@@ -141,12 +141,7 @@ def _rows(query: Any) -> Iterable[Row]:
 
 def _descendants(run_id: int) -> peewee.SQL:
     """The ids of every run under ``run_id`` (children, theirs...), as a subquery."""
-    table, parent = Run._meta.table_name, Run.parent.column_name
-    sql = (
-        f"(WITH RECURSIVE below(id) AS (SELECT id FROM {table} WHERE {parent} = ? UNION "
-        f"SELECT r.id FROM {table} r JOIN below ON r.{parent} = below.id) SELECT id FROM below)"
-    )
-    return peewee.SQL(sql.replace("?", instance().db.param), (run_id,))
+    return runs_below([run_id])
 
 
 def _add_descendants(

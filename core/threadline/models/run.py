@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import peewee
 
+from .._db import unwrap
 from ..errors import InvalidInput
 from ._base import BaseModel, JSONField, new_uid, utcnow
 from ._managers import FeatureManager, LabelManager
@@ -157,6 +158,20 @@ class _RunId(peewee.FieldAccessor):
 
 
 Run.id = _RunId(Run, Run._meta.primary_key, "id")  # type: ignore[assignment,misc]
+
+
+def runs_below(ids: list[int]) -> peewee.SQL:
+    """The ids of every run under the runs ``ids`` (their children, theirs... but not
+    the runs themselves) as one recursive subquery, for ``Run.id.in_(runs_below(ids))``:
+    a family of any size costs one statement. ``UNION`` walks a run met twice once."""
+    table, parent = Run._meta.table_name, Run.parent.column_name
+    marks = ", ".join([unwrap(Run._meta.database).param] * len(ids))
+    sql = (
+        f"(WITH RECURSIVE below(id) AS (SELECT id FROM {table} WHERE {parent} IN ({marks}) "
+        f"UNION SELECT r.id FROM {table} r JOIN below ON r.{parent} = below.id) "
+        "SELECT id FROM below)"
+    )
+    return peewee.SQL(sql, list(ids))
 
 
 class RunLink(BaseModel):
