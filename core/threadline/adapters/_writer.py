@@ -259,13 +259,11 @@ class Writer:
 
     def _linger(self) -> None:
         """Wait for more jobs: while they keep coming, up to ``linger_s`` after the first
-        (fewer batches while the engine is busy, as a loop's task runs are); once none has
-        come for ``quiet_s``, no longer. A run closed into a row still queued (``busy``)
-        counts as one: the tasks of an async gather queue their starts, then only fold
-        their closes, and a batch written between the two turns every close into an
-        UPDATE of a later batch. A waiter or a whole batch ends the wait at once. Jobs
-        queued meanwhile do not wake this thread: each wake-up takes the GIL from the
-        engine's threads, so it looks every ``quiet_s`` only."""
+        (fewer batches while the engine is busy); once none has come for ``quiet_s``, no
+        longer. A close folded into a queued row (``busy``) counts as one: an async
+        gather's tasks queue their starts, then only fold their closes. A waiter or a
+        whole batch ends the wait at once. Jobs queued meanwhile do not wake this thread
+        (each wake-up takes the GIL from the engine's threads): it looks every ``quiet_s``."""
         deadline = time.monotonic() + self.linger_s
         while (left := deadline - time.monotonic()) > 0:
             seen = (self._queue.qsize(), self._busy)
