@@ -17,6 +17,7 @@ from threadline import adapters
 from threadline._db import unwrap
 from threadline.adapters import Output
 from threadline.models import Run
+from threadline.models.run import runs_below
 
 from tests.harness import write
 
@@ -141,6 +142,9 @@ def test_outputs_of_below_reads_the_runs_under(instance, isolated):
     assert adapters.outputs_of([stranger], below=True) == adapters.outputs_of([stranger])
     # a run given that is also under another one given: each output once
     assert adapters.outputs_of([flow, inner, sub], below=True) == expected
+    below = [r.uid for r in tl.Run.select().where(tl.Run.id.in_(runs_below([flow.id])))]
+    assert sorted(below) == sorted(r.uid for r in adapters.descendants(flow))
+    assert not tl.Run.select().where(tl.Run.id.in_(runs_below([]))).exists()
 
 
 # -- Writer.at_once: writes made at once, through the writer's one shared connection -------

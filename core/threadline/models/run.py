@@ -165,6 +165,8 @@ def runs_below(ids: list[int]) -> peewee.SQL:
     the runs themselves) as one recursive subquery, for ``Run.id.in_(runs_below(ids))``:
     a family of any size costs one statement. ``UNION`` walks a run met twice once."""
     table, parent = Run._meta.table_name, Run.parent.column_name
+    if not ids:  # PostgreSQL refuses an empty IN ()
+        return peewee.SQL(f"(SELECT id FROM {table} WHERE 1 = 0)")
     marks = ", ".join([unwrap(Run._meta.database).param] * len(ids))
     sql = (
         f"(WITH RECURSIVE below(id) AS (SELECT id FROM {table} WHERE {parent} IN ({marks}) "
