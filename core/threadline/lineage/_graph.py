@@ -116,7 +116,7 @@ def graph(
         artifacts[record.id] = _row(record)
     else:
         runs[record.id] = _row(record)
-        inside = _descendants(record.id)
+        inside = runs_below([record.id])  # every run under it, as one subquery
         below = _add_descendants(inside, runs, artifacts)
     _add_parents(runs)
     transforms = _transforms(runs)
@@ -137,11 +137,6 @@ def _row(record: Artifact | Run) -> Row:
 def _rows(query: Any) -> Iterable[Row]:
     """A query's rows as plain dicts (field name -> value, foreign keys as ids)."""
     return cast("Iterable[Row]", query.dicts())
-
-
-def _descendants(run_id: int) -> peewee.SQL:
-    """The ids of every run under ``run_id`` (children, theirs...), as a subquery."""
-    return runs_below([run_id])
 
 
 def _add_descendants(
