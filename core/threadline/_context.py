@@ -141,6 +141,12 @@ def no_run() -> Iterator[None]:
         _current_run.reset(token)
 
 
+def open_runs() -> list[Any]:
+    """The runs entered in this process and not yet left, oldest first (every thread)."""
+    with _lock:
+        return list(_open_runs)
+
+
 def clear() -> None:
     """Forget every open run (used when the instance changes)."""
     with _lock:

@@ -26,7 +26,7 @@ from ._config import (
 )
 from ._db import open_database, sqlite_path
 from ._digests import StatCache
-from .errors import ConfigError, DatabaseError
+from .errors import ConfigError, DatabaseError, TrackingError
 from .models import TABLES, Storage, database, ensure_schema
 from .storage import Backend, open_backend
 
@@ -82,14 +82,33 @@ def connect(db: str | None = None, storage: str | None = None, create: bool = Tr
         if current is not None and current.settings == settings:
             return current  # type: ignore[no-any-return]
         if current is not None:
+            _refuse_while_runs_open(current.settings, settings)
             _context.leaving_instance()  # e.g. queued writes go to the instance they were for
         instance = _open(settings, create or settings.source == "default")
         if current is not None:
             current.db.close()
         database.initialize(instance.db)
         _context.set_instance(instance)
-        _context.clear()
+        if current is None or current.settings.db != settings.db:
+            _context.clear()  # (no run is open: see _refuse_while_runs_open)
         return instance
+
+
+def _refuse_while_runs_open(current: Settings, wanted: Settings) -> None:
+    """Another database while a run is open would split its records between two
+    instances: the run's row in one, its outputs, children and close written into the
+    other with ids that mean nothing there. The same database (another storage root,
+    or the same URL reached another way) keeps every id valid."""
+    if wanted.db == current.db:
+        return
+    runs = _context.open_runs()
+    if runs:
+        run = runs[0]
+        named = f"{run.name!r} ({run.uid})" if run.name else run.uid
+        raise TrackingError(
+            f"cannot connect to {redact_url(wanted.db)} while run {named} is open in "
+            f"{redact_url(current.db)}: connect before the run starts or after it ends"
+        )
 
 
 def init(storage: str, db: str | None = None, folder: str | None = None) -> Instance:

@@ -143,8 +143,23 @@ def test_outputs_of_below_reads_the_runs_under(instance, isolated):
     # a run given that is also under another one given: each output once
     assert adapters.outputs_of([flow, inner, sub], below=True) == expected
     below = [r.uid for r in tl.Run.select().where(tl.Run.id.in_(runs_below([flow.id])))]
-    assert sorted(below) == sorted(r.uid for r in adapters.descendants(flow))
+    assert sorted(below) == sorted(r.uid for r in [*tasks, sub, inner])
     assert not tl.Run.select().where(tl.Run.id.in_(runs_below([]))).exists()
+
+
+def test_descendants_come_level_by_level_and_by_id_within_a_level(db_instance):
+    root = adapters.start_run("root", "flow")
+    first, second = (adapters.start_run("root/t", "task", parent=root) for _ in range(2))
+    deep = adapters.start_run("root/t/u", "task", parent=second)  # level 2, before first's
+    under_first = adapters.start_run("root/t/u", "task", parent=first)
+    late = adapters.start_run("root/t", "task", parent=root)  # level 1, started last
+    deeper = adapters.start_run("root/t/u/v", "task", parent=deep)
+    adapters.start_run("elsewhere", "flow")  # not in the family
+    assert [r.uid for r in adapters.descendants(root)] == [
+        r.uid for r in (first, second, late, deep, under_first, deeper)
+    ]
+    assert [r.uid for r in adapters.descendants(second)] == [deep.uid, deeper.uid]
+    assert adapters.descendants(deeper) == []
 
 
 # -- Writer.at_once: writes made at once, through the writer's one shared connection -------

@@ -42,6 +42,20 @@ def test_connect(isolated, tmp_path):
     tl.disconnect()
 
 
+def test_switch_while_a_run_is_open(local_instance, tmp_path):
+    other_db, store = tmp_path / "other.db", tmp_path / "other-store"
+    # -- start config-switch --
+    run = tl.track()
+    with pytest.raises(tl.errors.TrackingError, match=r"while run .* is open"):
+        tl.connect(db=f"sqlite:///{other_db}", storage=str(store))  # nothing opened
+    tl.finish()
+    tl.connect(db=f"sqlite:///{other_db}", storage=str(store))  # the run has ended: fine
+    # -- end config-switch --
+    assert tl.Run.select().count() == 0  # the run is in the first instance only
+    tl.connect(db=local_instance.settings.db, storage=local_instance.settings.storage)
+    assert tl.Run.get(uid=run.uid).status == "completed"
+
+
 def test_environment(isolated, tmp_path, monkeypatch):
     monkeypatch.setenv("THREADLINE_DB", f"sqlite:///{tmp_path / 'env.db'}")
     monkeypatch.setenv("THREADLINE_STORAGE", str(tmp_path / "env-store"))

@@ -1,20 +1,25 @@
-"""A run's family: every run under it, walked level by level."""
+"""A run's family: every run under it, level by level."""
 
 from ..models import Run
-
-CHUNK = 500  # ids per IN (...) list, under every database's limit on parameters
+from ..models.run import runs_below
 
 
 def descendants(run: Run) -> list[Run]:
-    """Every run under ``run`` (children, their children...), level by level: one query
-    per level and per 500 runs of the level above."""
-    found: list[Run] = []
-    level = [run.id]
-    while level:
-        below: list[Run] = []
-        for start in range(0, len(level), CHUNK):
-            chunk = level[start : start + CHUNK]
-            below += list(Run.select().where(Run.parent.in_(chunk)).order_by(Run.id))
-        found += below
-        level = [r.id for r in below]
-    return found
+    """Every run under ``run`` (children, their children...), level by level and by id
+    within a level: one query (the family's recursive subquery, shared with the lineage
+    graph and ``outputs_of``), the levels counted here from the parent ids."""
+    family = list(Run.select().where(Run.id.in_(runs_below([run.id]))))
+    parents = {r.id: r.parent_id for r in family}
+    depth: dict[int, int] = {run.id: 0}
+
+    def level(run_id: int) -> int:
+        chain = []
+        while run_id not in depth:  # each run's chain walked once, then remembered
+            chain.append(run_id)
+            run_id = parents[run_id]
+        for below in reversed(chain):
+            depth[below] = depth[run_id] + 1
+            run_id = below
+        return depth[run_id]
+
+    return sorted(family, key=lambda r: (level(r.id), r.id))

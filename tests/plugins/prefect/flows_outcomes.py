@@ -108,3 +108,17 @@ def never_started_map() -> list[str]:
     for futures in (skipped, from_future, ran):
         futures.wait()
     return [str(f.task_run_id) for f in (*skipped, *from_future, *ran)]
+
+
+@task
+def switch_instance(db: str, storage: str) -> None:
+    import threadline as tl
+
+    tl.connect(db=db, storage=storage)  # refused: the flow's runs are open
+
+
+@flow(name="switching")
+def switching(db: str, storage: str) -> str:
+    first = count("a")
+    state = switch_instance(db, storage, return_state=True)
+    return f"{first} {state.name} {count('bb')}"

@@ -147,3 +147,19 @@ def test_each_skipped_item_of_a_map_has_its_own_arguments(tracked_db):
         {"value": 4, "by": [5], "label": "sum"},  # the started item, from Prefect's hook
     ]
     assert [r.upstream_runs for r in runs[:4]] == [[broken]] * 4  # why each never started
+
+
+def test_a_task_that_switches_the_database_fails_and_the_flow_stays_whole(tracked_db, isolated):
+    other = isolated / "other.db"
+    result = flows_outcomes.switching(f"sqlite:///{other}", str(isolated / "other-st"))
+    assert result == "1 Failed 2"  # the task failed; the flow went on in its own instance
+
+    flow_run = tl.Run.get(transform__key="switching")
+    assert flow_run.status == "completed" and not other.exists()
+    tasks = {r.transform.key: r for r in flow_run.children}
+    assert set(tasks) == {"switching/count", "switching/switch_instance"}
+    assert sum(1 for r in flow_run.children if r.status == "completed") == 2
+    refused = tasks["switching/switch_instance"]
+    assert refused.status == "errored"
+    assert refused.error.startswith("TrackingError: cannot connect to sqlite:///")
+    assert "while run" in refused.error

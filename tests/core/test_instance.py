@@ -1,0 +1,71 @@
+"""Switching instances: another database is refused while a run is open (its records
+would be split between two databases), the same database with another storage root is not."""
+
+import threading
+
+import pytest
+import threadline as tl
+from threadline.errors import TrackingError
+
+
+def _other(isolated):
+    return {"db": f"sqlite:///{isolated / 'other.db'}", "storage": str(isolated / "other-st")}
+
+
+def _save(isolated, name):
+    (isolated / name).write_text(name)
+    return tl.Artifact(isolated / name, key=name).save()
+
+
+def test_another_database_is_refused_while_a_run_is_open(local_instance, isolated):
+    run = tl.track()
+    before = _save(isolated, "a.txt")
+    with pytest.raises(TrackingError) as caught:
+        tl.connect(**_other(isolated))
+    message = str(caught.value)
+    assert message.startswith(f"cannot connect to sqlite:///{isolated / 'other.db'} while run ")
+    assert run.uid in message and "\n" not in message
+    assert not (isolated / "other.db").exists()  # nothing opened, nothing written
+    assert tl.instance() is local_instance and tl.context.run.uid == run.uid
+    after = _save(isolated, "b.txt")  # the run goes on in its own instance
+    tl.finish()
+
+    assert {a.run_id for a in (before, after)} == {run.id}
+    assert tl.Run.get(uid=run.uid).status == "completed"
+    tl.connect(**_other(isolated))  # once the run has ended, the switch is fine
+    assert tl.Run.select().count() == 0 and tl.Artifact.select().count() == 0
+
+
+def test_a_thread_cannot_switch_the_database_under_a_flow(local_instance, isolated):
+    refused: list[BaseException] = []
+
+    def switch() -> None:
+        try:
+            tl.connect(**_other(isolated))
+        except TrackingError as error:
+            refused.append(error)
+
+    @tl.flow("switching")
+    def switching() -> None:
+        worker = threading.Thread(target=switch)
+        worker.start()
+        worker.join()
+        _save(isolated, "c.txt")
+
+    switching()
+    flow_run = tl.Run.get(transform__key="switching")
+    assert len(refused) == 1 and flow_run.uid in str(refused[0])
+    assert flow_run.status == "completed"
+    assert tl.Artifact.get(key="c.txt").run_id == flow_run.id
+    assert not (isolated / "other.db").exists()
+
+
+def test_the_same_database_with_another_storage_keeps_the_open_run(local_instance, isolated):
+    run = tl.track()
+    moved = tl.connect(storage=str(isolated / "second-root"))
+    assert moved.settings.db == local_instance.settings.db
+    assert tl.context.run is not None and tl.context.run.uid == run.uid
+    saved = _save(isolated, "d.txt")
+    tl.finish()
+    assert saved.run_id == run.id and saved.storage.root.endswith("second-root")
+    assert tl.Run.get(uid=run.uid).status == "completed"
