@@ -7,19 +7,14 @@ from ..models.run import runs_below
 def descendants(run: Run) -> list[Run]:
     """Every run under ``run`` (children, their children...), level by level and by id
     within a level: one query (the family's recursive subquery, shared with the lineage
-    graph and ``outputs_of``), the levels counted here from the parent ids."""
-    family = list(Run.select().where(Run.id.in_(runs_below([run.id]))))
-    parents = {r.id: r.parent_id for r in family}
-    depth: dict[int, int] = {run.id: 0}
-
-    def level(run_id: int) -> int:
-        chain = []
-        while run_id not in depth:  # each run's chain walked once, then remembered
-            chain.append(run_id)
-            run_id = parents[run_id]
-        for below in reversed(chain):
-            depth[below] = depth[run_id] + 1
-            run_id = below
-        return depth[run_id]
-
-    return sorted(family, key=lambda r: (level(r.id), r.id))
+    graph and ``outputs_of``), the levels sorted out here from the parent ids."""
+    children: dict[int | None, list[Run]] = {}
+    for member in Run.select().where(Run.id.in_(runs_below([run.id]))):
+        children.setdefault(member.parent_id, []).append(member)
+    found: list[Run] = []
+    level = [run.id]
+    while level:
+        below = sorted((c for p in level for c in children.get(p, ())), key=lambda r: r.id)
+        found += below
+        level = [r.id for r in below]
+    return found
