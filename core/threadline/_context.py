@@ -43,6 +43,7 @@ class Layers(Protocol):
 
 _current_run: contextvars.ContextVar[Any] = contextvars.ContextVar("threadline_run", default=None)
 _open_runs: list[Any] = []
+_held_runs: list[Any] = []  # open, never current (``hold_run``)
 _lock = threading.Lock()
 _connector: Callable[[], Any] | None = None
 _active_instance: Instance | None = None
@@ -141,14 +142,34 @@ def no_run() -> Iterator[None]:
         _current_run.reset(token)
 
 
-def open_runs() -> list[Any]:
-    """The runs entered in this process and not yet left, oldest first (every thread)."""
+def hold_run(run: Any) -> None:
+    """Count ``run`` as open in this process without making it current anywhere: an
+    engine's run that its threads write under explicitly (a Snakemake pipeline)."""
     with _lock:
-        return list(_open_runs)
+        _held_runs.append(run)
+
+
+def release_run(run: Any) -> None:
+    """``run`` is no longer held (nothing if it is not)."""
+    if not _held_runs:  # every run's close passes here: nothing to take
+        return
+    with _lock:
+        for index in range(len(_held_runs) - 1, -1, -1):
+            if _held_runs[index] is run:
+                del _held_runs[index]
+                break
+
+
+def open_runs() -> list[Any]:
+    """The runs entered in this process and not yet left (every thread), then the runs
+    held (``hold_run``), oldest first."""
+    with _lock:
+        return [*_open_runs, *_held_runs]
 
 
 def clear() -> None:
     """Forget every open run (used when the instance changes)."""
     with _lock:
         _open_runs.clear()
+        _held_runs.clear()
     _current_run.set(None)

@@ -13,6 +13,7 @@ from the settings' field types and needs them as real types.
 """
 
 import logging
+import sys
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -101,6 +102,8 @@ class LogHandler(LogHandlerBase):
         self.guard = adapters.Guard("snakemake", host="the workflow")
         self.disabled = bool(getattr(self.common_settings, "dryrun", False))
         options = settings.options()
+        # an exception already being handled where the workflow was set up is not its own
+        self.handled_before = sys.exc_info()[1]
         self.witness = Witness(self.guard)
         self.recorder = recorder = Recorder(options, self.witness)
         self.witness.on_start = lambda record: recorder.workflow_started(parse_workflow(record))
@@ -166,6 +169,9 @@ class LogHandler(LogHandlerBase):
         try:
             if not self.disabled:
                 with self.guard("the end of the Snakemake workflow"):
+                    raised = sys.exc_info()[1]  # leaving Snakemake's API (``with``) by it
+                    if raised is not None and raised is not self.handled_before:
+                        self.recorder.raised(raised)
                     self.recorder.close()
         finally:
             self.witness.detach()

@@ -71,6 +71,20 @@ class Outcome:
         if INTERRUPT in text:
             self.interrupted = True
 
+    def raised(self, exc: BaseException) -> None:
+        """Snakemake raised ``exc`` out of the workflow. Its API logs no error event for
+        that (the command does): the workflow failed, or was interrupted, unless an event
+        said so already. An exception group is named by its first exception."""
+        if self.failed or self.stopped or (isinstance(exc, SystemExit) and not exc.code):
+            return
+        if isinstance(exc, KeyboardInterrupt):
+            self.interrupted = True
+            return
+        while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+            exc = exc.exceptions[0]
+        self.workflow_errors += 1
+        self.errors.append(f"{type(exc).__name__}: {exc}".strip())
+
     def summary(self) -> str:
         if self.failed_jobs:
             names = ", ".join(self.failed_jobs.values())

@@ -75,6 +75,9 @@ class Recorder:
             self.dryrun = True
             return None
         self.pipeline = start_pipeline(self.info, self.workflow, self.options, self.parent_uid)
+        # open until close(): a plugin that connects to another database meanwhile (a
+        # storage provider first used after a checkpoint) is refused, not split from it
+        adapters.hold(self.pipeline)
         self.batch = Batch(self.info.workdir, self.options, self.pipeline, self.witness)
         self.environment.export(self.pipeline)
         return self.pipeline
@@ -149,6 +152,11 @@ class Recorder:
 
     def message(self, text: str) -> None:
         self.outcome.message(text)
+
+    def raised(self, exc: BaseException) -> None:
+        """Snakemake's API raised ``exc`` out of the workflow (see ``Outcome.raised``)."""
+        with self.lock:
+            self.outcome.raised(exc)
 
     def tick(self) -> None:
         """Called on every event: register a batch that has waited long enough."""
@@ -285,6 +293,8 @@ class Recorder:
                     raise problem  # logged once by the handler, after the run is closed
             finally:
                 self.environment.restore()
+                if self.pipeline is not None:
+                    adapters.release(self.pipeline)
 
     def _flush_caught(self) -> Exception | None:
         try:

@@ -69,3 +69,30 @@ def test_the_same_database_with_another_storage_keeps_the_open_run(local_instanc
     tl.finish()
     assert saved.run_id == run.id and saved.storage.root.endswith("second-root")
     assert tl.Run.get(uid=run.uid).status == "completed"
+
+
+def test_a_held_run_refuses_a_switch_until_it_is_closed(local_instance, isolated):
+    """``adapters.hold``: open for the refusal, current nowhere (not even through the
+    thread fallback), and let go by ``finish_run`` or ``release``."""
+    from threadline import adapters
+
+    pipeline = adapters.start_run("Snakefile", "pipeline", name="Snakefile")
+    adapters.hold(pipeline)
+    seen: list[object] = []
+    worker = threading.Thread(target=lambda: seen.append(tl.context.run))
+    worker.start()
+    worker.join()
+    assert tl.context.run is None and seen == [None]
+    assert _save(isolated, "a.txt").run is None  # saved with no creator, as before
+    with pytest.raises(TrackingError, match=f"while run 'Snakefile' \\({pipeline.uid}\\) is open"):
+        tl.connect(**_other(isolated))
+    assert not (isolated / "other.db").exists()
+
+    adapters.finish_run(pipeline)  # closing it lets go
+    tl.connect(**_other(isolated))
+    tl.connect(db=local_instance.settings.db, storage=local_instance.settings.storage)
+
+    again = adapters.start_run("Snakefile", "pipeline")
+    adapters.hold(again)
+    adapters.release(again)  # let go without closing (an engine that failed to close it)
+    tl.connect(**_other(isolated))

@@ -311,6 +311,28 @@ def test_activate(local_instance, isolated):
     assert workflow.uid != job.uid
 
 
+def test_hold(local_instance, isolated):
+    other_db, other_store = isolated / "other.db", isolated / "other-store"
+    # -- start adapter-hold --
+    pipeline = adapters.start_run("Snakefile", "pipeline", engine="snakemake")
+    adapters.hold(pipeline)
+    assert tl.context.run is None  # held, not current
+    with pytest.raises(tl.errors.TrackingError, match=r"while run .* is open"):
+        tl.connect(db=f"sqlite:///{other_db}", storage=str(other_store))
+    adapters.finish_run(pipeline)  # closed: no longer held
+    tl.connect(db=f"sqlite:///{other_db}", storage=str(other_store))
+    # -- end adapter-hold --
+    assert tl.Run.select().count() == 0  # the other instance: nothing of the first
+    tl.connect(db=local_instance.settings.db, storage=local_instance.settings.storage)
+    # -- start adapter-release --
+    again = adapters.start_run("Snakefile", "pipeline", engine="snakemake")
+    adapters.hold(again)
+    adapters.release(again)  # still open in the database, no longer held
+    tl.connect(db=f"sqlite:///{other_db}", storage=str(other_store))
+    # -- end adapter-release --
+    assert tl.Run.filter(uid=again.uid).count() == 0  # written in the first instance
+
+
 def test_annotate(local_instance, isolated):
     workflow, job = workflow_and_job()
     # -- start adapter-annotate --

@@ -10,6 +10,8 @@ Transforms and runs
     ``update_run``: set fields of a run that stays open; ``finish_run``: close a run;
     ``abort_children``: close a run's children still open;
     ``descendants``: every run under a run; ``activate``: make a run current;
+    ``hold`` / ``release``: keep a run open without making it current (no switch of
+    database while it is: ``threadline.connect`` refuses);
     ``transaction``: many calls in one database transaction;
     ``child_environment``: the variables that make a child process write under a run.
 Files
@@ -78,6 +80,8 @@ from ._runs import (
     activate,
     child_environment,
     finish_run,
+    hold,
+    release,
     start_run,
     start_runs,
     transaction,
@@ -106,6 +110,7 @@ __all__ = [
     "finish_run",
     "get_transform",
     "hash_files",
+    "hold",
     "inputs_in",
     "link_inputs",
     "link_runs",
@@ -113,6 +118,7 @@ __all__ = [
     "redact",
     "register_inputs",
     "register_outputs",
+    "release",
     "resolve_inputs",
     "resolve_reference",
     "resolve_references",

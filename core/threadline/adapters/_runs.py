@@ -176,6 +176,7 @@ def finish_run(
         _finish_later(run, closed, fields, guard)
     else:
         _close(run, closed, fields)
+    _context.release_run(run)  # (``hold``)
     return run
 
 
@@ -258,6 +259,20 @@ def abort_children(run: Run, *, error: str | None = None) -> int:
     for start in range(0, len(told), CHUNK):  # live OpenLineage: their ABORT events
         runs_ended(Run.select().where(Run.id.in_(told[start : start + CHUNK])))
     return count
+
+
+def hold(run: Run) -> None:
+    """Keep ``run`` open in this process without making it current: while it is held (until
+    ``finish_run`` closes it, or ``release``), ``threadline.connect()`` to another database
+    is refused, as under an activated run. For an engine that writes its runs' records
+    explicitly from its own threads (a Snakemake pipeline), so that a plugin that switches
+    instances mid-run cannot split them."""
+    _context.hold_run(run)
+
+
+def release(run: Run) -> None:
+    """``run`` is no longer held (``hold``); nothing if it is not."""
+    _context.release_run(run)
 
 
 def activate(run: Run) -> "Activation":

@@ -271,3 +271,35 @@ def test_a_pipeline_run_that_cannot_be_written_is_tried_once_on_snakemakes_threa
     assert len(handler.failures) > 1  # the listener's own tries, one per event
     assert (three_rules / "results" / "combined.txt").exists()
     assert not pipeline_runs()
+
+
+def test_an_exception_the_caller_was_handling_does_not_fail_the_workflow(three_rules: Path):
+    """The handler reads the exception leaving Snakemake's API (``Outcome.raised``); one
+    the caller was already handling around the whole run is not the workflow's."""
+    try:
+        raise ValueError("handled by the caller")
+    except ValueError:
+        handlers = run_snakemake(three_rules)
+    assert [h.failures for h in handlers] == [[]]
+    (pipeline,) = pipeline_runs()
+    assert (pipeline.status, pipeline.error) == ("completed", None)
+
+
+def test_what_an_exception_out_of_the_api_makes_of_the_outcome():
+    from threadline.snakemake._outcome import Outcome
+
+    group = ExceptionGroup("unhandled errors in a TaskGroup", [OSError("disk full\nmore")])
+    failed = Outcome()
+    failed.raised(group)
+    assert failed.failed and failed.summary() == "OSError: disk full"
+    stopped = Outcome()
+    stopped.raised(KeyboardInterrupt())
+    assert stopped.stopped and not stopped.failed
+    for fine in (SystemExit(0), SystemExit(None)):
+        untouched = Outcome()
+        untouched.raised(fine)
+        assert not (untouched.failed or untouched.stopped)
+    told = Outcome()  # an error event came first: it stays the summary
+    told.error("MissingInputException: no input", "MissingInputException")
+    told.raised(RuntimeError("later"))
+    assert told.errors == ["MissingInputException: no input"]

@@ -175,3 +175,41 @@ def test_cluster_jobs_store_once_per_content(local_instance, tmp_path: Path):
         published = tl.Artifact.get(key=f"results/{sample}.csv")
         assert [a.version for a in published.versions] == [1]
         assert published.run.name == f"norm (sample={sample})"
+
+
+def other_instance(tmp_path: Path) -> dict[str, str]:
+    return {"other_db": f"sqlite:///{tmp_path / 'other.db'}", "other_storage": str(tmp_path / "o")}
+
+
+def test_a_provider_that_switches_the_database_mid_pipeline_fails_it_whole(
+    db_instance, tmp_path: Path
+):
+    """A storage provider naming another instance, first used after a checkpoint (the
+    pipeline run is open by then): its connect is refused, the workflow fails with the
+    reason, and every record stays in the instance the pipeline started in. Before,
+    the jobs' runs and outputs went into the other database, under a parent id that
+    meant another run there, and the pipeline run stayed 'started' in the first."""
+    folder = copy_workflow("two_instances", tmp_path)
+    with pytest.raises(BaseException) as raised:  # Snakemake's API: an exception group
+        run_snakemake(folder, config=other_instance(tmp_path))
+    assert "cannot connect to sqlite:///" in "".join(_texts(raised.value))
+
+    pipeline = tl.Run.get(transform__key="Snakefile")
+    assert pipeline.status == "errored"
+    checked = "WorkflowError: Failed to check existence of threadline://pub/"
+    assert pipeline.error in (f"{checked}a.txt", f"{checked}b.txt")  # asked together
+    assert f"while run 'Snakefile' ({pipeline.uid}) is open in" in pipeline.traceback
+    split = tl.Run.get(transform__key="Snakefile/split")
+    assert (split.status, split.parent.uid) == ("completed", pipeline.uid)
+    assert [a.key for a in split.outputs] == ["parts"]
+    assert not (tmp_path / "other.db").exists()  # refused before anything was opened
+
+
+def _texts(exc: BaseException) -> list[str]:
+    """The messages of an exception, its causes and, for a group, its members."""
+    texts = [str(exc)]
+    for inner in getattr(exc, "exceptions", ()):
+        texts += _texts(inner)
+    if exc.__cause__ is not None or exc.__context__ is not None:
+        texts += _texts(exc.__cause__ or exc.__context__)  # type: ignore[arg-type]
+    return texts
