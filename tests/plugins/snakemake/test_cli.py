@@ -141,3 +141,31 @@ def test_logger_with_an_equals_sign_leaves_the_targets_alone(local_instance, tmp
     (stage,) = tl.Run.filter(engine="snakemake", name="stage")
     assert [(a.key, a.run) for a in stage.inputs] == [("raw.txt", None)]
     assert tl.Artifact.get(key="staged.txt").run.uid == stage.uid
+
+
+def test_the_command_refuses_a_provider_that_switches_the_database_mid_pipeline(
+    local_instance, tmp_path: Path
+):
+    """As the storage test through the API, with ``snakemake --logger threadline``: the
+    command fails with threadline's reason, the records stay in the first instance."""
+    folder = copy_workflow("two_instances", tmp_path)
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    done = cli(
+        [
+            "--cores",
+            "1",
+            "--logger",
+            "threadline",
+            "--config",
+            f"other_db={other}",
+            f"other_storage={tmp_path / 'o'}",
+        ],
+        cwd=folder,
+        check=False,
+    )
+    pipeline = tl.Run.get(transform__key="Snakefile")
+    assert done.returncode != 0
+    assert f"while run 'Snakefile' ({pipeline.uid}) is open in" in done.stderr
+    assert pipeline.status == "errored"
+    assert tl.Run.get(transform__key="Snakefile/split").parent.uid == pipeline.uid
+    assert not (tmp_path / "other.db").exists()
