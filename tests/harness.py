@@ -294,3 +294,18 @@ def write(path: str | Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return path
+
+
+def end_open_runs() -> None:
+    """End what a test left open in this process, so that its instance can be closed
+    (``tl.disconnect()`` refuses while a run is open) and the next test starts with no
+    run: a tracked run is finished as aborted (its variables restored), any other open
+    run (an activated or held one) forgotten. A failed test may leave a run open; no
+    public call forgets an open run without closing it, so this uses threadline's
+    process state."""
+    import threadline as tl
+    from threadline import _context
+
+    with contextlib.suppress(Exception):  # none tracked, or its database is gone
+        tl.finish("aborted", error="the test ended with the run open")
+    _context.clear()

@@ -94,21 +94,26 @@ def connect(db: str | None = None, storage: str | None = None, create: bool = Tr
         return instance
 
 
-def _refuse_while_runs_open(current: Settings, wanted: Settings) -> None:
-    """Another database while a run is open would split its records between two
-    instances: the run's row in one, its outputs, children and close written into the
-    other with ids that mean nothing there. The same database (another storage root,
-    or the same URL reached another way) keeps every id valid."""
-    if wanted.db == current.db:
+def _refuse_while_runs_open(current: Settings, wanted: Settings | None) -> None:
+    """Another database (``wanted``; None: none, ``disconnect``) while a run is open
+    would split its records between two instances: the run's row in one, its outputs,
+    children and close written into the other with ids that mean nothing there. The same
+    database (another storage root, or the same URL reached another way) keeps every id
+    valid."""
+    if wanted is not None and wanted.db == current.db:
         return
     runs = _context.open_runs()
-    if runs:
-        run = runs[0]
-        named = f"{run.name!r} ({run.uid})" if run.name else run.uid
-        raise TrackingError(
-            f"cannot connect to {redact_url(wanted.db)} while run {named} is open in "
-            f"{redact_url(current.db)}: connect before the run starts or after it ends"
-        )
+    if not runs:
+        return
+    run = runs[0]
+    named = f"{run.name!r} ({run.uid})" if run.name else run.uid
+    where = f"run {named} is open in {redact_url(current.db)}"
+    if wanted is None:
+        raise TrackingError(f"cannot disconnect while {where}: disconnect after the run ends")
+    raise TrackingError(
+        f"cannot connect to {redact_url(wanted.db)} while {where}: "
+        "connect before the run starts or after it ends"
+    )
 
 
 def init(storage: str, db: str | None = None, folder: str | None = None) -> Instance:
@@ -192,10 +197,13 @@ _context.register_connector(_connect_default)
 
 
 def disconnect() -> None:
-    """Close the current instance; the next use resolves and opens one again."""
+    """Close the current instance; the next use resolves and opens one again. Refused
+    while a run is open: its outputs and close would go to whichever instance the next
+    use opens."""
     with _lock:
         current = _context._active_instance
         if current is not None:
+            _refuse_while_runs_open(current.settings, None)
             _context.leaving_instance()
             current.db.close()
         _context.set_instance(None)

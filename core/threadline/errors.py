@@ -16,7 +16,8 @@
     ├── DatabaseError                      database unreachable or refused the operation
     ├── ConfigError                        unusable configuration: unsupported URL, missing setting
     └── TrackingError                      misuse of track()/finish(), no active run,
-                                           another database while a run is open
+                                           another database (or none) while a run
+                                           is open
 
 Messages are one line and name the offending value; CLI commands print them and exit 1.
 SQLite and PostgreSQL driver errors are mapped to ``DatabaseError`` in ``_db.py``.

@@ -96,3 +96,29 @@ def test_a_held_run_refuses_a_switch_until_it_is_closed(local_instance, isolated
     adapters.hold(again)
     adapters.release(again)  # let go without closing (an engine that failed to close it)
     tl.connect(**_other(isolated))
+
+
+def test_disconnect_is_refused_while_a_run_is_open(local_instance, isolated):
+    """After a disconnect the next use opens whichever instance resolves: the open run's
+    outputs and close would go there. Refused like a switch, for tracked, activated and
+    held runs alike; nothing is closed or forgotten."""
+    from threadline import adapters
+
+    run = tl.track()
+    with pytest.raises(TrackingError) as caught:
+        tl.disconnect()
+    assert str(caught.value) == (  # (a tracked run has no name: its uid)
+        f"cannot disconnect while run {run.uid} is open in "
+        f"{local_instance.settings.db}: disconnect after the run ends"
+    )
+    assert tl.instance() is local_instance and tl.context.run.uid == run.uid
+    assert _save(isolated, "a.txt").run.uid == run.uid  # the run goes on, in its instance
+    tl.finish()
+
+    pipeline = adapters.start_run("Snakefile", "pipeline")
+    adapters.hold(pipeline)
+    with pytest.raises(TrackingError, match="cannot disconnect while run"):
+        tl.disconnect()
+    adapters.finish_run(pipeline)
+    tl.disconnect()  # nothing open: fine
+    assert tl.Run.get(uid=run.uid).status == "completed"  # opened again on first use

@@ -48,6 +48,8 @@ def test_switch_while_a_run_is_open(local_instance, tmp_path):
     run = tl.track()
     with pytest.raises(tl.errors.TrackingError, match=r"while run .* is open"):
         tl.connect(db=f"sqlite:///{other_db}", storage=str(store))  # nothing opened
+    with pytest.raises(tl.errors.TrackingError, match=r"cannot disconnect while run"):
+        tl.disconnect()  # the instance stays open
     tl.finish()
     tl.connect(db=f"sqlite:///{other_db}", storage=str(store))  # the run has ended: fine
     # -- end config-switch --

@@ -262,11 +262,11 @@ def abort_children(run: Run, *, error: str | None = None) -> int:
 
 
 def hold(run: Run) -> None:
-    """Keep ``run`` open in this process without making it current: while it is held (until
-    ``finish_run`` closes it, or ``release``), ``threadline.connect()`` to another database
-    is refused, as under an activated run. For an engine that writes its runs' records
-    explicitly from its own threads (a Snakemake pipeline), so that a plugin that switches
-    instances mid-run cannot split them."""
+    """Keep ``run`` open in this process without making it current: while it is held
+    (until ``finish_run`` closes it, or ``release``), ``threadline.connect()`` to another
+    database and ``threadline.disconnect()`` are refused, as under an activated run. For
+    an engine that writes its runs' records explicitly from its own threads (a Snakemake
+    pipeline), so that a plugin that switches instances mid-run cannot split them."""
     _context.hold_run(run)
 
 
