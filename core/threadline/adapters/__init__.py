@@ -10,8 +10,8 @@ Transforms and runs
     ``update_run``: set fields of a run that stays open; ``finish_run``: close a run;
     ``abort_children``: close a run's children still open;
     ``descendants``: every run under a run; ``activate``: make a run current;
-    ``hold`` / ``release``: keep a run open without making it current (no switch of
-    database while it is: ``threadline.connect`` refuses);
+    ``hold`` / ``release``: keep a run open without making it current (while it is,
+    ``threadline.connect`` to another database and ``disconnect`` are refused);
     ``transaction``: many calls in one database transaction;
     ``child_environment``: the variables that make a child process write under a run.
 Files
