@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import threadline as tl
 
+from tests import harness
+
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "examples" / "demo" / "run.py"
 
@@ -44,6 +46,7 @@ def demo_instance(demo, isolated):
         db=f"sqlite:///{work / '.threadline' / 'threadline.db'}", storage=str(work / "storage")
     )
     yield work
+    harness.end_open_runs()  # a failed test may leave one: disconnect would refuse
     tl.disconnect()
 
 

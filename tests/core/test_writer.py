@@ -390,6 +390,7 @@ def on_own_postgres(own_postgres, isolated, tmp_path, monkeypatch) -> Iterator[h
     monkeypatch.setenv("THREADLINE_STORAGE", str(tmp_path / "storage"))
     tl.connect()
     yield own_postgres
+    harness.end_open_runs()  # a failed test may leave one: disconnect would refuse
     tl.disconnect()
 
 

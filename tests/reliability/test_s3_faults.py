@@ -36,6 +36,7 @@ def moto(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[harness.Mo
         monkeypatch.setenv("THREADLINE_STORAGE", "s3://faults/data")
         tl.connect()
         yield server
+        harness.end_open_runs()  # a failed test may leave one: disconnect would refuse
         tl.disconnect()
 
 
