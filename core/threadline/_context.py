@@ -119,11 +119,7 @@ def enter_run(run: Any) -> contextvars.Token[Any]:
 
 
 def exit_run(run: Any, token: contextvars.Token[Any] | None) -> None:
-    with _lock:  # by identity: ``==`` compares ids, which a run started later has not yet
-        for index in range(len(_open_runs) - 1, -1, -1):
-            if _open_runs[index] is run:
-                del _open_runs[index]
-                break
+    _drop(_open_runs, run)
     if token is None:
         return
     try:
@@ -151,12 +147,17 @@ def hold_run(run: Any) -> None:
 
 def release_run(run: Any) -> None:
     """``run`` is no longer held (nothing if it is not)."""
-    if not _held_runs:  # every run's close passes here: nothing to take
-        return
+    if _held_runs:  # every run's close passes here: mostly nothing to take
+        _drop(_held_runs, run)
+
+
+def _drop(runs: list[Any], run: Any) -> None:
+    """Remove the latest entry of ``run`` from ``runs``, by identity: ``==`` compares
+    ids, which a run started later has not yet."""
     with _lock:
-        for index in range(len(_held_runs) - 1, -1, -1):
-            if _held_runs[index] is run:
-                del _held_runs[index]
+        for index in range(len(runs) - 1, -1, -1):
+            if runs[index] is run:
+                del runs[index]
                 break
 
 
