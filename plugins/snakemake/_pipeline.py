@@ -11,6 +11,7 @@ from threadline import adapters
 from threadline.errors import InvalidInput
 
 from . import _workflow
+from ._claim import open_instance
 from ._events import WorkflowInfo
 from ._files import output_key
 from ._register import Options
@@ -21,11 +22,9 @@ ENGINE = "snakemake"
 
 def connect(options: Options) -> None:
     """Open the instance now (given, or from the environment, the project file, the
-    default): a workflow that cannot be recorded fails at its first event."""
-    if options.db or options.storage:
-        tl.connect(db=options.db, storage=options.storage)
-    else:
-        tl.instance()
+    default) and claim it for the workflow (``_claim``): a workflow that cannot be
+    recorded fails at its first event."""
+    open_instance(options.db, options.storage, "the threadline logger")
 
 
 def start_pipeline(

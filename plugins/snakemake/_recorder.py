@@ -20,7 +20,7 @@ from typing import Any
 import threadline as tl
 from threadline import adapters
 
-from . import _workflow
+from . import _claim, _workflow
 from ._events import JobInfo, WorkflowInfo
 from ._outcome import Outcome, finish_pipeline
 from ._pipeline import ENGINE, Environment, connect, start_pipeline
@@ -295,6 +295,7 @@ class Recorder:
                 self.environment.restore()
                 if self.pipeline is not None:
                     adapters.release(self.pipeline)
+                _claim.release(self.workflow)
 
     def _flush_caught(self) -> Exception | None:
         try:

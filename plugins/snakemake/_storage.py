@@ -40,6 +40,7 @@ from snakemake_interface_storage_plugins.storage_provider import (
 from threadline import adapters
 from threadline.errors import InvalidInput
 
+from ._claim import open_instance
 from ._files import SCHEME, reference, split_query
 
 
@@ -77,13 +78,13 @@ class StorageProvider(StorageProviderBase):
         self._connected = False
 
     def connect(self) -> None:
+        """The instance this provider names, or the workflow's (``_claim``), opened on
+        first use; naming another database than the workflow records into is refused."""
         if self._connected:
             return
-        settings = self.settings
-        db = getattr(settings, "db", None)
-        storage = getattr(settings, "storage", None)
-        if db or storage:
-            tl.connect(db=db, storage=storage)
+        db = getattr(self.settings, "db", None)
+        storage = getattr(self.settings, "storage", None)
+        open_instance(db, storage, "a threadline storage provider")
         self._connected = True
 
     @classmethod

@@ -403,6 +403,18 @@ def test_child_environment(local_instance, isolated):
     assert workflow.uid != job.uid
 
 
+def test_database_url(local_instance, isolated, monkeypatch):
+    monkeypatch.chdir(isolated)
+    # -- start adapter-database-url --
+    here = adapters.database_url("sqlite:///lineage.db", "store")  # resolved, not opened
+    assert here == f"sqlite:///{os.path.join(os.getcwd(), 'lineage.db')}"
+    assert not os.path.exists("lineage.db")
+    current = tl.instance().settings.db
+    assert adapters.database_url(current) == current  # the same database: no conflict
+    # -- end adapter-database-url --
+    assert adapters.database_url() == tl.instance().settings.db  # the environment's
+
+
 def test_redact():
     # -- start adapter-redact --
     command = "nextflow run main.nf --api_token s3cr3t -with-weblog http://u:pw@host:8000/"

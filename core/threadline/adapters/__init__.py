@@ -13,7 +13,8 @@ Transforms and runs
     ``hold`` / ``release``: keep a run open without making it current (while it is,
     ``threadline.connect`` to another database and ``disconnect`` are refused);
     ``transaction``: many calls in one database transaction;
-    ``child_environment``: the variables that make a child process write under a run.
+    ``child_environment``: the variables that make a child process write under a run;
+    ``database_url``: the database a ``db``/``storage`` pair names, resolved, not opened.
 Files
     ``register_outputs`` (with ``Output``): many output files of runs in one call;
     ``register_inputs``: files a run reads (a config) saved with no creator, linked;
@@ -57,6 +58,7 @@ sources, errors) is redacted on the way in: secrets never reach the database.
 
 from typing import Any
 
+from .._config import resolve as _resolve
 from .._keys import check_key as _check_key
 from .._output import emit
 from .._redact import redact as _redact_value
@@ -105,6 +107,7 @@ __all__ = [
     "check_key",
     "child_environment",
     "claim_outputs",
+    "database_url",
     "descendants",
     "emit",
     "finish_run",
@@ -138,6 +141,14 @@ def check_key(key: str) -> str:
     ``InvalidKey`` (an ``InvalidInput``) saying what is wrong: the rule ``tl.Artifact``
     applies, for adapters that take keys from users (storage plugins, key templates)."""
     return _check_key(key)
+
+
+def database_url(db: str | None = None, storage: str | None = None) -> str:
+    """The database URL that ``threadline.connect(db, storage)`` would open, resolved as
+    documented (neither given: the environment, the project file, the default), with
+    nothing opened: for plugins that must tell whether two settings name one database.
+    It holds any password the URL has: pass it through ``redact`` before showing it."""
+    return _resolve(db, storage).db
 
 
 def redact(value: Any) -> Any:

@@ -165,7 +165,44 @@ def test_the_command_refuses_a_provider_that_switches_the_database_mid_pipeline(
     )
     pipeline = tl.Run.get(transform__key="Snakefile")
     assert done.returncode != 0
-    assert f"while run 'Snakefile' ({pipeline.uid}) is open in" in done.stderr
+    assert "a threadline storage provider names sqlite:///" in done.stderr
+    assert "but this workflow records into" in done.stderr
     assert pipeline.status == "errored"
     assert tl.Run.get(transform__key="Snakefile/split").parent.uid == pipeline.uid
+    assert not (tmp_path / "other.db").exists()
+
+
+def test_the_command_refuses_a_provider_naming_another_database_than_the_logger(
+    local_instance, tmp_path: Path
+):
+    """``--logger-threadline-db`` names one database, the Snakefile's ``storage:`` block
+    another, first used while Snakemake builds the DAG: the command fails with one line
+    naming both, before the provider opens anything. Before, the provider's connect
+    switched the process and the logger's database was silently not used."""
+    folder = copy_workflow("two_providers", tmp_path)
+    done = cli(
+        [
+            "--cores",
+            "1",
+            "--logger",
+            "threadline",
+            "--logger-threadline-db",
+            local_instance.settings.db,
+            "--logger-threadline-storage",
+            local_instance.settings.storage,
+            "--config",
+            f"other_db=sqlite:///{tmp_path / 'other.db'}",
+            f"other_storage={tmp_path / 'o'}",
+        ],
+        cwd=folder,
+        check=False,
+        env={"THREADLINE_DB": "", "THREADLINE_STORAGE": ""},  # the options alone name it
+    )
+    assert done.returncode != 0
+    refusal = (
+        f"a threadline storage provider names sqlite:///{tmp_path / 'other.db'}, but this "
+        f"workflow records into {local_instance.settings.db} (opened by the threadline logger)"
+    )
+    assert refusal in done.stderr
+    assert tl.Run.get(transform__key="Snakefile").status == "errored"
     assert not (tmp_path / "other.db").exists()

@@ -185,24 +185,73 @@ def test_a_provider_that_switches_the_database_mid_pipeline_fails_it_whole(
     db_instance, tmp_path: Path
 ):
     """A storage provider naming another instance, first used after a checkpoint (the
-    pipeline run is open by then): its connect is refused, the workflow fails with the
-    reason, and every record stays in the instance the pipeline started in. Before,
-    the jobs' runs and outputs went into the other database, under a parent id that
-    meant another run there, and the pipeline run stayed 'started' in the first."""
+    pipeline run is open by then): it is refused (the workflow records into the logger's
+    instance), the workflow fails with the reason, and every record stays in the
+    instance the pipeline started in. Before, the jobs' runs and outputs went into the
+    other database, under a parent id that meant another run there, and the pipeline
+    run stayed 'started' in the first."""
     folder = copy_workflow("two_instances", tmp_path)
     with pytest.raises(BaseException) as raised:  # Snakemake's API: an exception group
         run_snakemake(folder, config=other_instance(tmp_path))
-    assert "cannot connect to sqlite:///" in "".join(_texts(raised.value))
+    assert "a threadline storage provider names sqlite:///" in "".join(_texts(raised.value))
 
     pipeline = tl.Run.get(transform__key="Snakefile")
     assert pipeline.status == "errored"
     checked = "WorkflowError: Failed to check existence of threadline://pub/"
     assert pipeline.error in (f"{checked}a.txt", f"{checked}b.txt")  # asked together
-    assert f"while run 'Snakefile' ({pipeline.uid}) is open in" in pipeline.traceback
+    assert "but this workflow records into" in pipeline.traceback
     split = tl.Run.get(transform__key="Snakefile/split")
     assert (split.status, split.parent.uid) == ("completed", pipeline.uid)
     assert [a.key for a in split.outputs] == ["parts"]
     assert not (tmp_path / "other.db").exists()  # refused before anything was opened
+
+
+def test_a_provider_naming_another_database_is_refused_before_the_pipeline_starts(
+    db_instance, tmp_path: Path
+):
+    """One instance per workflow: the logger opened the current instance when the
+    workflow started; a provider naming another, first used while Snakemake builds the
+    DAG (no run is open yet to refuse a switch), is refused before it opens anything.
+    Before, it switched the whole process: the workflow's every record went into the
+    provider's database and the logger's instance was silently not used."""
+    folder = copy_workflow("two_providers", tmp_path)
+    with pytest.raises(BaseException) as raised:
+        run_snakemake(folder, config=other_instance(tmp_path))
+    text = "".join(_texts(raised.value))
+    assert "a threadline storage provider names sqlite:///" in text
+    assert f"records into {tl.adapters.redact(tl.instance().settings.db)}" in text
+    assert "(opened by the threadline logger)" in text
+    assert not (tmp_path / "other.db").exists()
+    pipeline = tl.Run.get(transform__key="Snakefile")  # in the logger's instance
+    assert pipeline.status == "errored"
+    assert "a threadline storage provider names" in pipeline.traceback
+    assert not tl.Artifact.filter(key="pub/a.txt").exists()
+
+
+def test_a_provider_naming_the_workflows_database_records_there(local_instance, tmp_path: Path):
+    """The same database named by the provider (another storage root is allowed, as by
+    ``connect``) is no conflict: the job's output is stored there, made by its run."""
+    folder = copy_workflow("two_providers", tmp_path)
+    db = tl.instance().settings.db
+    run_snakemake(folder, config={"other_db": db, "other_storage": str(tmp_path / "o")})
+    stored = tl.Artifact.get(key="pub/a.txt")
+    assert stored.run.transform.key == "Snakefile/publish"
+    assert tl.instance().settings.storage == str(tmp_path / "o")
+
+
+def test_each_workflow_in_a_process_has_its_own_instance(local_instance, tmp_path: Path):
+    """The claim belongs to one workflow: a later workflow in the same process (the API)
+    may record into another instance, as its plugins name it."""
+    first = copy_workflow("two_providers", tmp_path / "1")
+    run_snakemake(
+        first, config={"other_db": tl.instance().settings.db, "other_storage": str(tmp_path / "s1")}
+    )
+    other = other_instance(tmp_path)
+    tl.connect(db=other["other_db"], storage=other["other_storage"])
+    second = copy_workflow("two_providers", tmp_path / "2")
+    run_snakemake(second, config=other)
+    assert tl.Artifact.get(key="pub/a.txt").run.transform.key == "Snakefile/publish"
+    assert tl.Run.filter(transform__key="Snakefile").count() == 1  # the second's only
 
 
 def _texts(exc: BaseException) -> list[str]:
