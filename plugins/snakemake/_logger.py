@@ -13,6 +13,7 @@ from the settings' field types and needs them as real types.
 """
 
 import logging
+import os
 import sys
 from dataclasses import dataclass, field
 from typing import Optional
@@ -165,14 +166,35 @@ class LogHandler(LogHandlerBase):
             recorder.message(str(record.msg))
         recorder.tick()
 
+    def _the_workflows(self, exc: BaseException) -> bool:
+        """An exception leaving the API that the workflow raised: not one the caller was
+        already handling when the handler was made, nor the caller's own code's."""
+        return exc is not self.handled_before and out_of_the_workflow(exc)
+
     def close(self) -> None:
         try:
             if not self.disabled:
                 with self.guard("the end of the Snakemake workflow"):
                     raised = sys.exc_info()[1]  # leaving Snakemake's API (``with``) by it
-                    if raised is not None and raised is not self.handled_before:
+                    if raised is not None and self._the_workflows(raised):
                         self.recorder.raised(raised)
                     self.recorder.close()
         finally:
             self.witness.detach()
             super().close()
+
+
+_API_FILE = os.path.join("snakemake", "api.py")
+
+
+def out_of_the_workflow(exc: BaseException) -> bool:
+    """Whether ``exc`` came out of Snakemake running the workflow: its traceback passes
+    through the API's ``execute_workflow``. The caller's own code inside ``with
+    SnakemakeApi(...)``, raising after the workflow returned, is not the workflow's."""
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_name == "execute_workflow" and code.co_filename.endswith(_API_FILE):
+            return True
+        tb = tb.tb_next
+    return False

@@ -45,9 +45,11 @@ def run_snakemake(
     storage: Any = None,
     executor_settings: Any = None,
     nodes: int | None = None,
+    then: Callable[[], None] | None = None,
 ) -> list[Any]:
     """Run the workflow in ``workdir`` in this process with ``--logger threadline``;
-    returns the live log handlers (each has ``failures``)."""
+    returns the live log handlers (each has ``failures``). ``then``: the caller's own
+    code, run inside ``with SnakemakeApi(...)`` after the workflow."""
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import (
         ConfigSettings,
@@ -80,6 +82,8 @@ def run_snakemake(
             )
         finally:
             handlers = api.get_log_handlers()
+        if then is not None:
+            then()
     return handlers
 
 

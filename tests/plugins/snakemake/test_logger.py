@@ -285,6 +285,22 @@ def test_an_exception_the_caller_was_handling_does_not_fail_the_workflow(three_r
     assert (pipeline.status, pipeline.error) == ("completed", None)
 
 
+def test_an_exception_after_the_workflow_succeeded_is_not_the_workflows(three_rules: Path):
+    """The caller's own code inside ``with SnakemakeApi(...)`` raising after the workflow
+    returned: the exception leaves the API as the workflow's would, but the workflow
+    succeeded, so its pipeline run is completed. Before, it was errored with the
+    caller's exception."""
+
+    def then() -> None:
+        raise RuntimeError("the caller's own code, after the workflow")
+
+    with pytest.raises(RuntimeError, match="the caller's own code"):
+        run_snakemake(three_rules, then=then)
+    (pipeline,) = pipeline_runs()
+    assert (pipeline.status, pipeline.error) == ("completed", None)
+    assert (three_rules / "results" / "combined.txt").exists()
+
+
 def test_what_an_exception_out_of_the_api_makes_of_the_outcome():
     from threadline.snakemake._outcome import Outcome
 
