@@ -184,17 +184,18 @@ class LogHandler(LogHandlerBase):
             super().close()
 
 
-_API_FILE = os.path.join("snakemake", "api.py")
-
-
 def out_of_the_workflow(exc: BaseException) -> bool:
-    """Whether ``exc`` came out of Snakemake running the workflow: its traceback passes
-    through the API's ``execute_workflow``. The caller's own code inside ``with
-    SnakemakeApi(...)``, raising after the workflow returned, is not the workflow's."""
+    """Whether ``exc`` came out of Snakemake: its traceback passes through Snakemake's own
+    code (running the workflow, ``execute_workflow``). The caller's own code inside
+    ``with SnakemakeApi(...)``, raising after the workflow returned, is not the workflow's.
+    Not found (no Snakemake loaded, which cannot be here): it counts."""
+    init = getattr(sys.modules.get("snakemake"), "__file__", None)
+    if not init:
+        return True
+    package = os.path.dirname(os.path.abspath(init)) + os.sep
     tb = exc.__traceback__
     while tb is not None:
-        code = tb.tb_frame.f_code
-        if code.co_name == "execute_workflow" and code.co_filename.endswith(_API_FILE):
+        if os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(package):
             return True
         tb = tb.tb_next
     return False
