@@ -107,3 +107,39 @@ def test_a_feature_frame_too_long_for_one_sqlite_string_is_read_as_rows(local_in
     finally:
         connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 1_000_000_000)
     assert list(whole["tag"]) == ["x" * 50] * 30 and list(whole["trace.host"]) == ["n"] * 30
+
+
+def test_small_frames_are_parsed_on_the_callers_thread_large_ones_beside_it(
+    db_instance, monkeypatch
+):
+    """The values of a small frame are parsed at once, on the caller's thread (a thread
+    costs more than it saves there); above the limits in a thread of their own while the
+    caller reads the rows. Either way the frame is the same, on both databases."""
+    pd = pytest.importorskip("pandas")
+    import threadline as tl
+    from threadline import adapters
+    from threadline.query import _frame
+
+    flow = adapters.get_transform("sized", "flow")
+    runs = adapters.start_runs([{"transform": flow, "name": f"r{i}"} for i in range(40)])
+    adapters.annotate_records(
+        [(r, {"tag": f"t{i}", "n": i, "trace": {"rss": i}}) for i, r in enumerate(runs)],
+        create_features=True,
+    )
+    query = tl.Run.filter(transform__key="sized").order_by("id")
+    threads = []
+    real = _frame.in_background
+
+    def watched(work):  # the real thread, counted
+        threads.append(work)
+        return real(work)
+
+    monkeypatch.setattr(_frame, "in_background", watched)
+    small = query.df(features=True)
+    assert threads == []  # 120 values: parsed on this thread
+    monkeypatch.setattr(_frame, "SMALL_ROWS", 0)
+    monkeypatch.setattr(_frame, "SMALL_TEXT", 0)
+    large = query.df(features=True)
+    assert len(threads) == 1
+    pd.testing.assert_frame_equal(small, large, check_exact=True)
+    assert list(small["n"]) == list(range(40)) and list(small["trace.rss"]) == list(range(40))
