@@ -75,8 +75,8 @@ SMALL_TEXT = 64 * 1024  # the same for SQLite's concatenated JSON texts (charact
 
 def parse(work: Callable[[], Any], small: bool) -> Callable[[], Any]:
     """``work()`` now, for a small frame (a thread costs more than it saves there: 20
-    runs with 3 features, 4.3 ms -> 3.4 ms), else ``in_background``; either way the
-    function returned gives its result."""
+    runs with 3 features, 3.9 ms -> 3.2 ms, bench/README.md), else ``in_background``;
+    either way the function returned gives its result."""
     if not small:
         return in_background(work)
     done = work()
