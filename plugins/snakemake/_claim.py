@@ -56,5 +56,5 @@ def release(workflow: Any) -> None:
     """``workflow`` has ended: its claim, if it has one, is let go."""
     global _claim
     with _lock:
-        if _claim is not None and workflow is not None and _claim[0]() is workflow:
+        if _claimed_by(workflow) is not None:
             _claim = None
