@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 import threadline as tl
 
+from tests.plugins.prefect.sockets import leaves_prefects_socket_open
+
 prefect = pytest.importorskip("prefect")
 
 
@@ -181,10 +183,7 @@ def test_instrument(tracked):
     # -- end prefect-instrument --
 
 
-# Prefect 3.9 itself leaves a client socket open after an async flow run under
-# asyncio.run (seen with plain prefect.flow too); the warning is Prefect's, not ours.
-@pytest.mark.filterwarnings("ignore::ResourceWarning")
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@leaves_prefects_socket_open  # Prefect's own, see sockets.py
 def test_subflows_and_async(tracked):
     # -- start prefect-subflows --
     import asyncio

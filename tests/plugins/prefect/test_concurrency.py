@@ -3,10 +3,10 @@
 import asyncio
 import os
 
-import pytest
 import threadline as tl
 
 from tests.plugins.prefect import flows_more
+from tests.plugins.prefect.sockets import leaves_prefects_socket_open
 
 
 def test_submit_and_map_with_20_tasks(tracked):
@@ -34,10 +34,7 @@ def test_subflow_runs_under_the_parent_flow_run(tracked):
         assert child.status == "completed" and child.reference
 
 
-# Prefect 3.9 itself leaves a client socket open after an async flow run under
-# asyncio.run (seen with plain prefect.flow too); the warning is Prefect's, not ours.
-@pytest.mark.filterwarnings("ignore::ResourceWarning")
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+@leaves_prefects_socket_open  # Prefect's own, see sockets.py
 def test_async_flow_and_tasks(tracked):
     assert asyncio.run(flows_more.async_flow(["S1", "S2", "S3"])) == ["s1", "s2", "s3"]
 

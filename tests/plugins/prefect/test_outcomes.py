@@ -8,12 +8,12 @@ import json
 import logging
 import os
 
-import pytest
 import threadline as tl
 from click.testing import CliRunner
 from threadline.cli import main
 
 from tests.plugins.prefect import flows_outcomes
+from tests.plugins.prefect.sockets import leaves_prefects_socket_open
 
 
 def cli(*args: str) -> str:
@@ -46,10 +46,7 @@ def test_a_task_prefect_never_starts_is_one_skipped_run(tracked_db):
     assert chained.params["reads"].startswith("<result of Prefect task run ")
 
 
-# Prefect leaves a socket to its API unclosed when a submitted task fails in an async
-# flow: the same flow with Prefect's own decorators warns the same (checked by hand).
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@leaves_prefects_socket_open  # Prefect's own, see sockets.py
 def test_an_async_task_awaited_directly_is_skipped_too(tracked_db):
     assert asyncio.run(flows_outcomes.never_started_async("S3")) == "None NotReady 2"
 
