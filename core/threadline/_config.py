@@ -202,6 +202,57 @@ def redact_url(url: str) -> str:
     return _SECRET_QUERY.sub(r"\1***", f"{head}://{creds}{at}{host}")
 
 
+def same_database(a: str, b: str) -> bool:
+    """Whether two resolved database URLs name one database. SQLite URLs are already
+    canonical (``sqlite_url``); two PostgreSQL URLs are one database when they connect
+    alike (``pg_params``) but for the password: the ``postgres://`` alias, a password,
+    the default host or port written out, and the order of the query's parameters do not
+    make another database. Any other difference in the parameters does."""
+    if a == b:
+        return True
+    pg = ("postgresql://", "postgres://")
+    if not (a.startswith(pg) and b.startswith(pg)):
+        return False
+    try:
+        return _identity(pg_params(a)) == _identity(pg_params(b))
+    except ConfigError:  # not a usable URL: opening it says why
+        return False
+
+
+_SECRET_PARAMS = ("password", "sslpassword")
+
+
+def _identity(params: dict[str, str]) -> list[tuple[str, str]]:
+    return sorted((k, v) for k, v in params.items() if k not in _SECRET_PARAMS)
+
+
+def pg_params(url: str) -> dict[str, str]:
+    """The libpq connection parameters a PostgreSQL URL names: ``dbname``, ``user``,
+    ``password``, ``host`` (default localhost) and ``port`` (default 5432) from its parts,
+    then its query's parameters (libpq keywords such as ``sslmode``), which win, as
+    libpq reads a URL."""
+    from urllib.parse import parse_qsl, unquote, urlparse  # not loaded for SQLite (startup)
+
+    parts = urlparse(url)
+    try:
+        port = parts.port or 5432
+        query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+    except ValueError:
+        raise ConfigError(
+            f"database URL {redact_url(url)!r} has an invalid port or query"
+        ) from None
+    params = {"dbname": unquote(parts.path.strip("/")), "host": parts.hostname or "localhost"}
+    params["port"] = str(port)
+    if parts.username:
+        params["user"] = unquote(parts.username)
+    if parts.password:
+        params["password"] = unquote(parts.password)
+    params.update(query)
+    if not params["dbname"]:
+        raise ConfigError(f"database URL {redact_url(url)!r} names no database")
+    return params
+
+
 def url_password(url: str) -> str | None:
     """The password a database URL carries (in the authority or as a query parameter)."""
     from urllib.parse import parse_qs, unquote, urlsplit  # only for errors and PostgreSQL

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import peewee
 
-from ._config import redact_url, url_password
+from ._config import pg_params, redact_url, url_password
 from .errors import ConfigError, DatabaseError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (startup)
@@ -107,24 +107,9 @@ def open_database(url: str) -> peewee.Database:
         path = url[len("sqlite:///") :]
         db = SqliteDatabase(path, pragmas=_sqlite_pragmas(), timeout=BUSY_TIMEOUT_S)
     elif url.startswith(("postgresql://", "postgres://")):
-        from urllib.parse import unquote, urlparse  # not loaded for SQLite (startup time)
-
         _require_psycopg2()
-        parts = urlparse(url)
-        if not parts.path.strip("/"):
-            raise ConfigError(f"database URL {redact_url(url)!r} names no database")
-        try:
-            port = parts.port or 5432
-        except ValueError:
-            raise ConfigError(f"database URL {redact_url(url)!r} has an invalid port") from None
-        db = PostgresqlDatabase(
-            parts.path.strip("/"),
-            user=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
-            host=parts.hostname or "localhost",
-            port=port,
-            connect_timeout=10,
-        )
+        params: dict[str, Any] = {"connect_timeout": "10", **pg_params(url)}  # + sslmode=...
+        db = PostgresqlDatabase(params.pop("dbname"), **params)
     else:
         raise ConfigError(f"unsupported database URL {redact_url(url)!r}")
     db.url = url

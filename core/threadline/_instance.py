@@ -21,6 +21,7 @@ from ._config import (
     normalize_storage,
     redact_url,
     resolve,
+    same_database,
     sqlite_url,
     write_project_file,
 )
@@ -89,7 +90,7 @@ def connect(db: str | None = None, storage: str | None = None, create: bool = Tr
             current.db.close()
         database.initialize(instance.db)
         _context.set_instance(instance)
-        if current is None or current.settings.db != settings.db:
+        if current is None or not same_database(current.settings.db, settings.db):
             _context.clear()  # (no run is open: see _refuse_while_runs_open)
         return instance
 
@@ -98,9 +99,9 @@ def _refuse_while_runs_open(current: Settings, wanted: Settings | None) -> None:
     """Another database (``wanted``; None: none, ``disconnect``) while a run is open
     would split its records between two instances: the run's row in one, its outputs,
     children and close written into the other with ids that mean nothing there. The same
-    database (another storage root, or the same URL reached another way) keeps every id
-    valid."""
-    if wanted is not None and wanted.db == current.db:
+    database (another storage root, or another spelling of its URL: ``same_database``)
+    keeps every id valid."""
+    if wanted is not None and same_database(wanted.db, current.db):
         return
     runs = _context.open_runs()
     if not runs:

@@ -4,11 +4,12 @@ The logger plugin and every storage provider (one per ``storage:`` tag) may name
 instance (their ``db``/``storage`` options), while a process has one current instance:
 two that differ would send the workflow's records, or a provider's outputs, wherever the
 last of them to connect pointed. So the first plugin to open an instance for a workflow
-claims it, and a plugin naming another database in the same workflow is refused with a
-one-line ``TrackingError`` naming both, before it opens anything. The claim belongs to the
-live ``Workflow`` object: the next workflow in the same process (Snakemake's API) starts a
-new one, and the logger lets go of its workflow's claim at the workflow's end. Where no
-live workflow is found (a job's own process) nothing is claimed.
+claims it, and a plugin naming another database in the same workflow (not merely another
+spelling of its URL) is refused with a one-line ``TrackingError`` naming both, before it
+opens anything. The claim belongs to the live ``Workflow`` object: the next workflow in
+the same process (Snakemake's API) starts a new one, and the logger lets go of its
+workflow's claim at the workflow's end. Where no live workflow is found (a job's own
+process) nothing is claimed.
 """
 
 import threading
@@ -35,7 +36,7 @@ def open_instance(db: str | None, storage: str | None, who: str) -> None:
         if claimed is not None and (db or storage):
             url, owner = claimed
             wanted = adapters.database_url(db, storage)
-            if wanted != url:
+            if not adapters.same_database(wanted, url):
                 raise TrackingError(
                     f"{who} names {adapters.redact(wanted)}, but this workflow records into "
                     f"{adapters.redact(url)} (opened by {owner}): name the same instance for "

@@ -58,11 +58,30 @@ def test_unsupported_database_urls_are_config_errors(isolated, url):
     [
         ("postgresql://bob:hunter2@db.example:5432/", "names no database"),
         ("postgresql://bob:hunter2@db.example:port/x", "invalid port"),
+        ("postgresql://bob:hunter2@db.example/x?sslmode", "invalid port or query"),
     ],
 )
 def test_malformed_postgres_urls_are_config_errors(url, problem):
     with pytest.raises(ConfigError, match=problem) as caught:
         open_database(url)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_the_urls_query_parameters_reach_postgresql(isolated, postgres):
+    """libpq keywords in the query (sslmode, application_name, ...) are passed on; before,
+    they were dropped without a word, so ``?sslmode=require`` connected without TLS."""
+    url = postgres.create_database("query_parameters")
+    tl.connect(db=f"{url}?application_name=tl-query-test", storage=str(isolated / "st"))
+    try:
+        shown = tl.instance().db.execute_sql("SHOW application_name").fetchone()[0]
+        assert shown == "tl-query-test"
+    finally:
+        tl.disconnect()
+    with pytest.raises(DatabaseError, match="SSL") as caught:  # the test server has no TLS
+        tl.connect(db=f"{url}?sslmode=require", storage=str(isolated / "st"))
+    assert "\n" not in str(caught.value)
+    with pytest.raises(DatabaseError, match="invalid connection option") as caught:
+        tl.connect(db=f"{url}?password=hunter2&no_such_option=1", storage=str(isolated / "st"))
     assert "hunter2" not in str(caught.value)
 
 

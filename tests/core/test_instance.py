@@ -71,6 +71,51 @@ def test_the_same_database_with_another_storage_keeps_the_open_run(local_instanc
     assert tl.Run.get(uid=run.uid).status == "completed"
 
 
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [  # what psycopg2 would connect to, but for the password
+        ("postgresql://me@db.example:5432/lab", "postgres://me:s3cret@DB.example/lab", True),
+        ("postgresql://me@localhost:5432/lab", "postgresql://me@/lab", True),
+        (
+            "postgresql://me@h/lab?sslmode=require&application_name=x",
+            "postgresql://me@h/lab?application_name=x&sslmode=require&password=p",
+            True,
+        ),
+        ("postgresql://me@h/lab", "postgresql://me@h/lab2", False),
+        ("postgresql://me@h/lab", "postgresql://you@h/lab", False),
+        ("postgresql://me@h/lab", "postgresql://me@h:5433/lab", False),
+        ("postgresql://me@h/lab", "postgresql://me@h/lab?port=5433", False),  # the query wins
+        ("postgresql://me@h/lab", "postgresql://me@h/lab?options=-csearch_path%3Dother", False),
+        ("postgresql://me@h/lab", "postgresql://me@h:x/lab", False),  # not a URL: not the same
+        ("sqlite:////data/a.db", "sqlite:////data/a.db", True),
+        ("sqlite:////data/a.db", "postgresql://me@h/a", False),
+    ],
+)
+def test_which_spellings_name_one_database(a, b, same):
+    from threadline import adapters
+
+    assert adapters.same_database(a, b) is same
+    assert adapters.same_database(b, a) is same
+
+
+@pytest.mark.parametrize("db_instance", ["postgres"], indirect=True)
+def test_another_spelling_of_the_database_keeps_the_open_run(db_instance, isolated):
+    """The alias ``postgres://`` and a password (the test server trusts 127.0.0.1): one
+    database, so the open run goes on; before, the switch was refused as another one."""
+    url = db_instance.settings.db
+    respelled = url.replace("postgresql://postgres@", "postgres://postgres:unused@", 1)
+    assert respelled != url
+    run = tl.track()
+    tl.connect(db=respelled, storage=str(isolated / "second-root"))
+    assert tl.context.run is not None and tl.context.run.uid == run.uid
+    saved = _save(isolated, "e.txt")
+    tl.finish()
+    assert saved.run_id == run.id
+    tl.connect(db=url, storage=db_instance.settings.storage)
+    assert tl.Run.get(uid=run.uid).status == "completed"
+    assert tl.Artifact.get(key="e.txt").run.uid == run.uid
+
+
 def test_a_held_run_refuses_a_switch_until_it_is_closed(local_instance, isolated):
     """``adapters.hold``: open for the refusal, current nowhere (not even through the
     thread fallback), and let go by ``finish_run`` or ``release``."""

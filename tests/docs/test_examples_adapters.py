@@ -415,6 +415,15 @@ def test_database_url(local_instance, isolated, monkeypatch):
     assert adapters.database_url() == tl.instance().settings.db  # the environment's
 
 
+def test_same_database():
+    # -- start adapter-same-database --
+    pg = "postgresql://lab@db.example.org:5432/lineage"
+    assert adapters.same_database(pg, "postgres://lab:s3cret@DB.example.org/lineage")
+    assert not adapters.same_database(pg, "postgresql://lab@db.example.org:5433/lineage")
+    assert not adapters.same_database(pg, "postgresql://lab@db.example.org/lineage?port=5433")
+    # -- end adapter-same-database --
+
+
 def test_redact():
     # -- start adapter-redact --
     command = "nextflow run main.nf --api_token s3cr3t -with-weblog http://u:pw@host:8000/"

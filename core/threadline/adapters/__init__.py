@@ -14,7 +14,8 @@ Transforms and runs
     ``threadline.connect`` to another database and ``disconnect`` are refused);
     ``transaction``: many calls in one database transaction;
     ``child_environment``: the variables that make a child process write under a run;
-    ``database_url``: the database a ``db``/``storage`` pair names, resolved, not opened.
+    ``database_url``: the database a ``db``/``storage`` pair names, resolved, not opened;
+    ``same_database``: whether two such URLs name one database (another spelling).
 Files
     ``register_outputs`` (with ``Output``): many output files of runs in one call;
     ``register_inputs``: files a run reads (a config) saved with no creator, linked;
@@ -59,6 +60,7 @@ sources, errors) is redacted on the way in: secrets never reach the database.
 from typing import Any
 
 from .._config import resolve as _resolve
+from .._config import same_database
 from .._keys import check_key as _check_key
 from .._output import emit
 from .._redact import redact as _redact_value
@@ -125,6 +127,7 @@ __all__ = [
     "resolve_inputs",
     "resolve_reference",
     "resolve_references",
+    "same_database",
     "source_key",
     "split_reference",
     "start_run",

@@ -1,6 +1,7 @@
 """The storage plugin: the interface's own suite, and real workflows reading and writing
 artifacts by key."""
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -237,6 +238,22 @@ def test_a_provider_naming_the_workflows_database_records_there(local_instance, 
     stored = tl.Artifact.get(key="pub/a.txt")
     assert stored.run.transform.key == "Snakefile/publish"
     assert tl.instance().settings.storage == str(tmp_path / "o")
+
+
+@pytest.mark.parametrize("db_instance", ["postgres"], indirect=True)
+def test_a_provider_spelling_the_workflows_database_another_way_records_there(
+    db_instance, tmp_path: Path
+):
+    """Another spelling of the same PostgreSQL database (the ``postgres://`` alias, a
+    password) is the same instance: no refusal. Before, the claim compared the text."""
+    folder = copy_workflow("two_providers", tmp_path)
+    url = tl.instance().settings.db
+    respelled = url.replace("postgresql://postgres@", "postgres://postgres:pw-unused@", 1)
+    run_snakemake(folder, config={"other_db": respelled, "other_storage": str(tmp_path / "o")})
+    assert tl.Artifact.get(key="pub/a.txt").run.transform.key == "Snakefile/publish"
+    pipeline = tl.Run.get(transform__key="Snakefile")
+    assert pipeline.status == "completed"
+    assert "pw-unused" not in json.dumps([pipeline.params, pipeline.features.get_values()])
 
 
 def test_each_workflow_in_a_process_has_its_own_instance(local_instance, tmp_path: Path):
