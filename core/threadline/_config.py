@@ -236,7 +236,8 @@ def pg_params(url: str) -> dict[str, str]:
     parts = urlparse(url)
     try:
         port = parts.port or 5432
-        query = parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query))
+        literal_plus = parts.query.replace("+", "%2B")  # libpq reads + as +, not a space
+        query = parse_qsl(literal_plus, keep_blank_values=True, strict_parsing=bool(parts.query))
     except ValueError:
         raise ConfigError(
             f"database URL {redact_url(url)!r} has an invalid port or query"

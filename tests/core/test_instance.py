@@ -87,6 +87,8 @@ def test_the_same_database_with_another_storage_keeps_the_open_run(local_instanc
         ("postgresql://me@h/lab", "postgresql://me@h/lab?port=5433", False),  # the query wins
         ("postgresql://me@h/lab", "postgresql://me@h/lab?options=-csearch_path%3Dother", False),
         ("postgresql://me@h/lab", "postgresql://me@h:x/lab", False),  # not a URL: not the same
+        ("postgresql://me@h/lab?options=-ca+b", "postgresql://me@h/lab?options=-ca%2Bb", True),
+        ("postgresql://me@h/lab?options=-ca+b", "postgresql://me@h/lab?options=-ca%20b", False),
         ("sqlite:////data/a.db", "sqlite:////data/a.db", True),
         ("sqlite:////data/a.db", "postgresql://me@h/a", False),
     ],
