@@ -255,18 +255,14 @@ def pg_params(url: str) -> dict[str, str]:
 
 
 def url_password(url: str) -> str | None:
-    """The password a database URL carries (in the authority or as a query parameter)."""
-    from urllib.parse import parse_qs, unquote, urlsplit  # only for errors and PostgreSQL
-
-    try:
-        parts = urlsplit(url)
-        query = parse_qs(parts.query)
-    except ValueError:
+    """The password a PostgreSQL URL connects with (``pg_params``: its authority's, or
+    its query's, which wins), to mask where a driver may echo it; None for other URLs."""
+    if not url.startswith(("postgresql://", "postgres://")):
         return None
-    if parts.password:
-        return unquote(parts.password)
-    found = query.get("password")
-    return found[0] if found else None
+    try:
+        return pg_params(url).get("password")
+    except ConfigError:
+        return None
 
 
 def find_project_file(start: Path | None = None) -> Path | None:

@@ -67,6 +67,20 @@ def test_malformed_postgres_urls_are_config_errors(url, problem):
     assert "hunter2" not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    "url, password",
+    [
+        ("postgresql://bob:p%40ss@db/x", "p@ss"),
+        ("postgresql://bob@db/x?password=a+b", "a+b"),  # as libpq reads it: not "a b"
+        ("postgresql://bob:first@db/x?password=second", "second"),  # the query wins
+        ("postgresql://bob@db/x", None),
+        ("sqlite:////tmp/x.db", None),
+    ],
+)
+def test_the_password_masked_in_errors_is_the_one_used(url, password):
+    assert _config.url_password(url) == password
+
+
 def test_the_urls_query_parameters_reach_postgresql(isolated, postgres):
     """libpq keywords in the query (sslmode, application_name, ...) are passed on; before,
     they were dropped without a word, so ``?sslmode=require`` connected without TLS."""
